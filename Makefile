@@ -1,0 +1,123 @@
+# libfoolc: build, test, demo, bench and install.
+#   make           libfoolc.a, libfoolc.so, the foolc command and the examples (in build/)
+#   make deps      installs the Debian packages the project needs (apt-get as root)
+#   make check     deps + build + every Check suite + the examples
+#   make demo      deps + build + train the reference CNN once (cached) + a foolc report
+#   make bench     the engine and attack benchmarks (by hand; never part of check)
+#   make install PREFIX=/usr/local
+.SUFFIXES:
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2
+DEBS     = build-essential pkg-config libdnnl-dev libopenblas-dev check zlib1g-dev \
+           libpng-dev dataset-fashion-mnist python3-numpy
+CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
+SOVER    = 0
+VERSION  = 0.1.0
+
+# Evaluated lazily, so a 'make check' that first installs the packages still finds them.
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
+             -Iinclude -Ilib $(BLAS_CFLAGS)
+LIBS     = -ldnnl $(BLAS_LIBS) -lz -lm -lpthread
+
+LIB_SRC  = $(wildcard lib/*.c lib/nn/*.c lib/data/*.c attacks/*.c criteria/*.c distances/*.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC  = $(wildcard cli/*.c)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC = $(wildcard tests/*.c)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+EX_SRC   = $(wildcard examples/*.c)
+EX_BIN   = $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+BENCH_SRC = $(wildcard bench/*.c)
+BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HEADERS  = $(wildcard include/*.h include/foolc/*.h lib/*.h lib/nn/*.h lib/data/*.h \
+           attacks/*.h criteria/*.h distances/*.h cli/*.h tests/*.h)
+
+STATIC   = $(BUILD)/libfoolc.a
+SHARED   = $(BUILD)/libfoolc.so.$(VERSION)
+FOOLC    = $(BUILD)/foolc
+TESTS    = $(BUILD)/tests/check_foolc
+
+all: $(STATIC) $(SHARED) $(FOOLC) $(EX_BIN)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libfoolc.so.$(SOVER) -o $@ $(LIB_OBJ) $(LIBS)
+	ln -sf libfoolc.so.$(VERSION) $(BUILD)/libfoolc.so.$(SOVER)
+	ln -sf libfoolc.so.$(VERSION) $(BUILD)/libfoolc.so
+
+$(FOOLC): $(CLI_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
+
+# Examples and the CLI use only the public headers.
+$(BUILD)/examples/%: examples/%.c $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(TESTS): $(TEST_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
+
+deps:
+	@sh .ci/deps.sh $(DEBS)
+
+# 'check' and 'demo' install packages first, then build in a second make so that the
+# pkg-config queries above see what was just installed.
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all $(TESTS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(TESTS)
+	@sh tests/run_examples.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
+	@mkdir -p $(CACHE)
+	@if [ ! -f $(CACHE)/cnn.npz ]; then \
+	  echo "demo: training the reference CNN once (cached as $(CACHE)/cnn.npz)"; \
+	  $(FOOLC) train --arch cnn --epochs 4 --seed 1 --out $(CACHE)/cnn.npz || exit 1; \
+	fi
+	$(FOOLC) report --model $(CACHE)/cnn.npz --data fashion-mnist -n 100 --attacks fgsm
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/include/foolc $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	         $(DESTDIR)$(PREFIX)/bin
+	cp include/foolc.h $(DESTDIR)$(PREFIX)/include/
+	cp include/foolc/*.h $(DESTDIR)$(PREFIX)/include/foolc/
+	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so.$(SOVER)
+	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so
+	cp $(FOOLC) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' foolc.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/foolc.pc
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps check check-run demo demo-run bench install clean

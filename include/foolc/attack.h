@@ -1,0 +1,85 @@
+/* Attacks: created by name from the one registry, configured by named numeric parameters
+ * (range-checked), run on a batch against a foolc_model. Every attack minimises: per
+ * sample it returns the smallest verified adversarial it found in its norm. */
+#ifndef FOOLC_ATTACK_H
+#define FOOLC_ATTACK_H
+
+#include "common.h"
+#include "criterion.h"
+#include "distance.h"
+#include "oracle.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct foolc_attack foolc_attack;
+
+/* The registry: attacks are numbered 0 .. foolc_attack_count()-1 in alphabetical order. */
+FOOLC_API int32_t foolc_attack_count(void);
+/* The i-th attack's name ("fgsm", ...), or NULL when i is out of range. */
+FOOLC_API const char *foolc_attack_name(int32_t i);
+
+/* Describes an attack by name, for --help texts, bindings and docs. Any out pointer may be
+ * NULL. summary is static text. */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_describe(const char *name, foolc_norm *norm,
+                                                       unsigned *needs, int32_t *n_params,
+                                                       const char **summary);
+/* The p-th parameter of an attack: its name, default, valid range [min, max] and a one-line
+ * help text (all static). */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_param(const char *name, int32_t p,
+                                                    const char **key, double *dflt,
+                                                    double *min, double *max,
+                                                    const char **help);
+
+/* Errors: FOOLC_E_INVALID for an unknown name (the message lists the known ones). */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_new(const char *name, foolc_attack **out);
+FOOLC_API void foolc_attack_free(foolc_attack *a);
+FOOLC_API const char *foolc_attack_get_name(const foolc_attack *a);
+/* Sets a parameter; FOOLC_E_INVALID for an unknown key or a value outside its range or
+ * not finite (integer parameters also refuse fractions). */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set(foolc_attack *a, const char *key,
+                                                  double value);
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_get(const foolc_attack *a, const char *key,
+                                                  double *value);
+/* The criterion for later runs; borrowed (it must outlive the runs). NULL restores the
+ * default, misclassification. */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_criterion(foolc_attack *a,
+                                                            const foolc_criterion *c);
+
+/* Progress: called on the running thread with the work done and the work in all (units
+ * chosen by the attack). Return non-zero to stop the run with FOOLC_E_CANCELLED; results
+ * found up to then are kept and verified. */
+typedef int (*foolc_progress_fn)(void *user, int64_t done, int64_t total);
+FOOLC_API void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user);
+
+/* Per-sample outputs, all caller-allocated, n entries each (x_adv: n*c*h*w floats).
+ * queries may be NULL. */
+typedef struct foolc_result {
+    float *x_adv;          /* the best adversarial, or a copy of x where none was found */
+    float *distance;       /* in the attack's norm; INFINITY where none was found */
+    uint8_t *success;      /* 1 where a verified adversarial was found */
+    foolc_counts *queries; /* images this sample cost the model, verification included */
+} foolc_result;
+
+/* Runs the attack on n = s.n images x (never written) with true labels (in [0, n_classes))
+ * and, for targeted criteria, targets (else NULL). The same seed, inputs and model give
+ * the same bytes, whatever the batch size the model accepts.
+ * Every reported adversarial has been re-evaluated by the model after the attack, lies in
+ * the box, satisfies the criterion, and its distance is recomputed from the returned point.
+ * Returns FOOLC_OK when every sample succeeded, FOOLC_NOT_FOUND when some did not;
+ * FOOLC_E_INVALID (bad arguments), FOOLC_E_UNSUPPORTED (the model lacks what the attack or
+ * criterion needs), FOOLC_E_ORACLE, FOOLC_E_NONFINITE, FOOLC_E_BUDGET, FOOLC_E_CANCELLED,
+ * FOOLC_E_NOMEM. On FOOLC_E_BUDGET, _CANCELLED, _ORACLE and _NONFINITE, res still holds
+ * every result found and verified before the stop. Not thread-safe per attack or model. */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model,
+                                                  foolc_shape s, const float *x,
+                                                  const int32_t *labels,
+                                                  const int32_t *targets, uint64_t seed,
+                                                  const foolc_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,304 @@
+/* The attack registry (attacks/list.h, one line per attack), attack handles with their
+ * parameters, and foolc_attack_run: argument checks, the clean pre-check, the attack
+ * itself, and the verification of every adversarial it reports. */
+#include "attack_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define X(name) extern const foolc__attack_vt foolc__attack_##name;
+#include "../attacks/list.h"
+#undef X
+
+static const foolc__attack_vt *const k_attacks[] = {
+#define X(name) &foolc__attack_##name,
+#include "../attacks/list.h"
+#undef X
+};
+#define N_ATTACKS ((int32_t)(sizeof k_attacks / sizeof k_attacks[0]))
+
+struct foolc_attack {
+    const foolc__attack_vt *vt;
+    double config[FOOLC__MAX_PARAMS];
+    const foolc_criterion *crit;      /* borrowed; NULL: the default */
+    foolc_criterion *dflt_crit;       /* owned misclassification */
+    foolc_progress_fn progress;
+    void *progress_user;
+};
+
+int32_t foolc_attack_count(void) { return N_ATTACKS; }
+
+const char *foolc_attack_name(int32_t i)
+{
+    return i >= 0 && i < N_ATTACKS ? k_attacks[i]->name : NULL;
+}
+
+const foolc__attack_vt *foolc__attack_find(const char *name)
+{
+    for (int32_t i = 0; name && i < N_ATTACKS; i++)
+        if (!strcmp(k_attacks[i]->name, name)) return k_attacks[i];
+    return NULL;
+}
+
+static foolc_status unknown_attack(const char *name)
+{
+    char known[1024] = "";
+    size_t used = 0;
+    for (int32_t i = 0; i < N_ATTACKS && used < sizeof known; i++)
+        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                 k_attacks[i]->name);
+    return foolc__error(FOOLC_E_INVALID, "attack: unknown name '%s' (known: %s)",
+                        name ? name : "(null)", known);
+}
+
+foolc_status foolc_attack_describe(const char *name, foolc_norm *norm, unsigned *needs,
+                                   int32_t *n_params, const char **summary)
+{
+    const foolc__attack_vt *vt = foolc__attack_find(name);
+    if (!vt) return unknown_attack(name);
+    if (norm) *norm = vt->norm;
+    if (needs) *needs = vt->needs;
+    if (n_params) *n_params = (int32_t)vt->n_params;
+    if (summary) *summary = vt->summary;
+    return FOOLC_OK;
+}
+
+foolc_status foolc_attack_param(const char *name, int32_t p, const char **key, double *dflt,
+                                double *min, double *max, const char **help)
+{
+    const foolc__attack_vt *vt = foolc__attack_find(name);
+    if (!vt) return unknown_attack(name);
+    if (p < 0 || (size_t)p >= vt->n_params)
+        return foolc__error(FOOLC_E_INVALID, "attack %s: parameter %d out of range [0, %zu)",
+                            name, p, vt->n_params);
+    const foolc__param *q = &vt->params[p];
+    if (key) *key = q->name;
+    if (dflt) *dflt = q->dflt;
+    if (min) *min = q->min;
+    if (max) *max = q->max;
+    if (help) *help = q->help;
+    return FOOLC_OK;
+}
+
+foolc_status foolc_attack_new(const char *name, foolc_attack **out)
+{
+    if (out) *out = NULL;
+    if (!out) return foolc__error(FOOLC_E_INVALID, "attack: NULL out");
+    const foolc__attack_vt *vt = foolc__attack_find(name);
+    if (!vt) return unknown_attack(name);
+    foolc_attack *a = foolc__calloc(1, sizeof *a);
+    if (!a) return foolc__nomem("attack");
+    foolc_status st = foolc_criterion_new("misclassification", &a->dflt_crit);
+    if (st < 0) {
+        foolc__free(a);
+        return st;
+    }
+    a->vt = vt;
+    foolc__params_defaults(vt->params, vt->n_params, a->config);
+    *out = a;
+    return FOOLC_OK;
+}
+
+void foolc_attack_free(foolc_attack *a)
+{
+    if (!a) return;
+    foolc_criterion_free(a->dflt_crit);
+    foolc__free(a);
+}
+
+const char *foolc_attack_get_name(const foolc_attack *a) { return a ? a->vt->name : NULL; }
+
+foolc_status foolc_attack_set(foolc_attack *a, const char *key, double value)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    return foolc__params_set(a->vt->name, a->vt->params, a->vt->n_params, a->config, key, value);
+}
+
+foolc_status foolc_attack_get(const foolc_attack *a, const char *key, double *value)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    return foolc__params_get(a->vt->name, a->vt->params, a->vt->n_params, a->config, key, value);
+}
+
+foolc_status foolc_attack_set_criterion(foolc_attack *a, const foolc_criterion *c)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    a->crit = c;
+    return FOOLC_OK;
+}
+
+void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user)
+{
+    if (!a) return;
+    a->progress = fn;
+    a->progress_user = user;
+}
+
+static void caps_text(unsigned caps, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", caps & FOOLC_NEEDS_GRAD ? "gradients " : "",
+             caps & FOOLC_NEEDS_SCORES ? "scores " : "",
+             caps & FOOLC_NEEDS_DECISION ? "decisions" : "");
+}
+
+static foolc_status check_args(const foolc_attack *a, foolc_model *model, foolc_shape s,
+                               const float *x, const int32_t *labels, const int32_t *targets,
+                               const foolc_result *res, const foolc_criterion *crit)
+{
+    const char *an = a->vt->name;
+    if (!model || !res || !res->x_adv || !res->distance || !res->success)
+        return foolc__error(FOOLC_E_INVALID, "%s: NULL %s", an, !model ? "model" : !res ?
+                            "result" : !res->x_adv ? "result x_adv" : !res->distance ?
+                            "result distance" : "result success");
+    const foolc_oracle *o = foolc_model_oracle(model);
+    if (s.n < 0) return foolc__error(FOOLC_E_INVALID, "%s: batch size %d < 0", an, s.n);
+    if (s.c != o->input.c || s.h != o->input.h || s.w != o->input.w)
+        return foolc__error(FOOLC_E_INVALID, "%s: input shape %dx%dx%d does not match the "
+                            "model's %dx%dx%d", an, s.c, s.h, s.w, o->input.c, o->input.h,
+                            o->input.w);
+    if (s.n > 0 && (!x || !labels))
+        return foolc__error(FOOLC_E_INVALID, "%s: NULL %s", an, x ? "labels" : "x");
+    unsigned caps = foolc_model_caps(model);
+    if ((a->vt->needs & caps) != a->vt->needs) {
+        char need[64], have[64];
+        caps_text(a->vt->needs, need, sizeof need);
+        caps_text(caps, have, sizeof have);
+        return foolc__error(FOOLC_E_UNSUPPORTED, "%s: needs %s; the model offers %s", an,
+                            need, have);
+    }
+    if (!(caps & FOOLC_NEEDS_SCORES) && !foolc_criterion_label_only(crit))
+        return foolc__error(FOOLC_E_UNSUPPORTED, "%s: criterion %s needs scores; the model "
+                            "is decision-only", an, foolc_criterion_name(crit));
+    if (foolc_criterion_needs_targets(crit) && s.n > 0 && !targets)
+        return foolc__error(FOOLC_E_INVALID, "%s: criterion %s needs targets", an,
+                            foolc_criterion_name(crit));
+    size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
+    for (int32_t i = 0; i < s.n; i++) {
+        if (labels[i] < 0 || labels[i] >= o->n_classes)
+            return foolc__error(FOOLC_E_INVALID, "%s: label %d of sample %d outside [0, %d)",
+                                an, labels[i], i, o->n_classes);
+        if (targets && (targets[i] < 0 || targets[i] >= o->n_classes))
+            return foolc__error(FOOLC_E_INVALID, "%s: target %d of sample %d outside [0, %d)",
+                                an, targets[i], i, o->n_classes);
+        const float *xi = x + (size_t)i * d;
+        for (size_t j = 0; j < d; j++)
+            if (!(xi[j] >= o->lo && xi[j] <= o->hi))
+                return foolc__error(FOOLC_E_INVALID, "%s: sample %d value %g at %zu is outside "
+                                    "the model's box [%g, %g]", an, i, (double)xi[j], j,
+                                    (double)o->lo, (double)o->hi);
+    }
+    return FOOLC_OK;
+}
+
+/* Re-evaluates every reported adversarial with the model (not limited by the budget) and
+ * keeps only those in the box that satisfy the criterion, with distances recomputed. */
+static foolc_status verify(foolc__run *run)
+{
+    const foolc_result *res = run->res;
+    int32_t m = 0;
+    for (int32_t i = 0; i < run->n; i++)
+        if (res->success[i]) run->todo[m++] = i;
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)) + m);
+    if (!xs) return foolc__nomem("verification");
+    uint8_t *adv = (uint8_t *)(xs + (size_t)m * d);
+    for (int32_t a = 0; a < m; a++)
+        memcpy(xs + (size_t)a * d, res->x_adv + (size_t)run->todo[a] * d, d * sizeof(float));
+    foolc__model_set_unbudgeted(run->model, 1);
+    foolc_status st = foolc__run_is_adv(run, xs, run->todo, m, adv, NULL);
+    foolc__model_set_unbudgeted(run->model, 0);
+    for (int32_t a = 0; a < m; a++) {
+        int32_t i = run->todo[a];
+        const float *xa = xs + (size_t)a * d, *x0 = run->x + (size_t)i * d;
+        int ok = st >= 0 && adv[a];
+        for (size_t j = 0; ok && j < d; j++) ok = xa[j] >= run->lo && xa[j] <= run->hi;
+        if (ok) {
+            res->distance[i] = (float)foolc_distance(run->norm, x0, xa, d);
+        } else {
+            res->success[i] = 0;
+            res->distance[i] = INFINITY;
+            memcpy(res->x_adv + (size_t)i * d, x0, d * sizeof(float));
+        }
+    }
+    foolc__free(xs);
+    return st < 0 ? foolc__error_prefix(st, "%s: verification", run->vt->name) : FOOLC_OK;
+}
+
+foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s,
+                              const float *x, const int32_t *labels, const int32_t *targets,
+                              uint64_t seed, const foolc_result *res)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    const foolc_criterion *crit = a->crit ? a->crit : a->dflt_crit;
+    FOOLC__CHECK(check_args(a, model, s, x, labels, targets, res, crit));
+    foolc__error_clear();
+    const foolc_oracle *o = foolc_model_oracle(model);
+    size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
+    int32_t n = s.n;
+    for (int32_t i = 0; i < n; i++) {
+        memcpy(res->x_adv + (size_t)i * d, x + (size_t)i * d, d * sizeof(float));
+        res->distance[i] = INFINITY;
+        res->success[i] = 0;
+        if (res->queries) memset(&res->queries[i], 0, sizeof res->queries[i]);
+    }
+    if (n == 0) return FOOLC_OK;
+
+    foolc__run run = {0};
+    run.model = model;
+    run.oracle = o;
+    run.crit = crit;
+    run.vt = a->vt;
+    run.norm = a->vt->norm;
+    run.shape = s;
+    run.n = n;
+    run.k = o->n_classes;
+    run.d = d;
+    run.lo = o->lo;
+    run.hi = o->hi;
+    run.x = x;
+    run.labels = labels;
+    run.targets = foolc_criterion_needs_targets(crit) ? targets : NULL;
+    run.seed = seed;
+    run.res = res;
+    run.progress = a->progress;
+    run.progress_user = a->progress_user;
+    run.queries = foolc__calloc((size_t)n, sizeof *run.queries);
+    run.todo = foolc__malloc(foolc__mul((size_t)n, sizeof *run.todo) + (size_t)n);
+    if (!run.queries || !run.todo) {
+        foolc__free(run.queries);
+        foolc__free(run.todo);
+        return foolc__nomem("attack run");
+    }
+    uint8_t *adv0 = (uint8_t *)(run.todo + n);
+
+    /* Samples already adversarial at x cost nothing more: distance 0. */
+    for (int32_t i = 0; i < n; i++) run.todo[i] = i;
+    foolc_status st = foolc__run_is_adv(&run, x, run.todo, n, adv0, NULL);
+    if (st >= 0) {
+        run.n_todo = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (adv0[i]) foolc__run_offer(&run, i, x + (size_t)i * d);
+            else run.todo[run.n_todo++] = i;
+        }
+        if (run.n_todo > 0) st = a->vt->run(&run, a->config);
+    }
+    /* Verify whatever was found, even after an error: nothing found is lost, nothing
+     * unverified is reported. The attack's error stays the one returned. */
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", foolc_errmsg());
+    foolc_status vst = verify(&run);
+    if (st >= 0 && vst < 0) st = vst;
+    else if (st < 0) foolc__error(st, "%s", saved);
+    if (res->queries) memcpy(res->queries, run.queries, (size_t)n * sizeof *run.queries);
+    foolc__free(run.queries);
+    foolc__free(run.todo);
+    foolc__free(run.s_logits);
+    foolc__free(run.s_labels);
+    foolc__free(run.s_margin);
+    if (st < 0) return st;
+    for (int32_t i = 0; i < n; i++)
+        if (!res->success[i]) return FOOLC_NOT_FOUND;
+    return FOOLC_OK;
+}

@@ -1,0 +1,203 @@
+/* The machinery every attack shares: model calls whose queries are attributed to samples,
+ * adversarial checks through the criterion, the losses attacks descend, keeping the best
+ * adversarial per sample, progress, and the per-sample epsilon search. */
+#include "attack_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+static foolc_status grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
+{
+    if (*cap >= need) return FOOLC_OK;
+    void *q = foolc__realloc(*p, foolc__mul(need, elem));
+    if (!q) return foolc__nomem(what);
+    *p = q;
+    *cap = need;
+    return FOOLC_OK;
+}
+
+static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, int bwd, int dec)
+{
+    for (int32_t i = 0; i < m; i++) {
+        foolc_counts *q = &run->queries[idx[i]];
+        q->forward += (uint64_t)fwd;
+        q->backward += (uint64_t)bwd;
+        q->decided += (uint64_t)dec;
+    }
+}
+
+foolc_status foolc__run_scores(foolc__run *run, const float *xs, const int32_t *idx,
+                               int32_t m, float *logits)
+{
+    if (m == 0) return FOOLC_OK;
+    foolc_status st = foolc_model_scores(run->model, xs, m, logits);
+    if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 1, 0, 0);
+    return st;
+}
+
+/* Gathers labels and targets of samples idx into the run's label scratch. */
+static foolc_status gather_labels(foolc__run *run, const int32_t *idx, int32_t m,
+                                  int32_t **labels, int32_t **targets, int32_t **pred)
+{
+    FOOLC__CHECK(grow((void **)&run->s_labels, &run->s_labels_cap, 3 * (size_t)m,
+                      sizeof(int32_t), "run labels"));
+    *labels = run->s_labels;
+    *targets = run->targets ? run->s_labels + m : NULL;
+    *pred = run->s_labels + 2 * (size_t)m;
+    for (int32_t i = 0; i < m; i++) {
+        (*labels)[i] = run->labels[idx[i]];
+        if (run->targets) (*targets)[i] = run->targets[idx[i]];
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *idx,
+                               int32_t m, uint8_t *is_adv, double *margin)
+{
+    if (m == 0) return FOOLC_OK;
+    int32_t *labels, *targets, *pred;
+    FOOLC__CHECK(gather_labels(run, idx, m, &labels, &targets, &pred));
+    if (foolc_model_caps(run->model) & FOOLC_NEEDS_SCORES) {
+        FOOLC__CHECK(grow((void **)&run->s_logits, &run->s_logits_cap,
+                          foolc__mul((size_t)m, (size_t)run->k), sizeof(float), "run logits"));
+        FOOLC__CHECK(foolc__run_scores(run, xs, idx, m, run->s_logits));
+        return foolc_criterion_eval(run->crit, run->s_logits, m, run->k, labels, targets,
+                                    is_adv, margin, NULL);
+    }
+    foolc_status st = foolc_model_decision(run->model, xs, m, pred);
+    if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 0, 0, 1);
+    FOOLC__CHECK(st);
+    FOOLC__CHECK(foolc_criterion_eval_labels(run->crit, pred, m, labels, targets, is_adv));
+    if (margin)
+        for (int32_t i = 0; i < m; i++) margin[i] = is_adv[i] ? -1.0 : 1.0;
+    return FOOLC_OK;
+}
+
+typedef struct loss_ctx {
+    foolc__run *run;
+    const int32_t *idx;
+    foolc__loss kind;
+} loss_ctx;
+
+static int loss_rows(void *user, int32_t first, const float *logits, int32_t n, int32_t k,
+                     float *dlogits, float *loss)
+{
+    loss_ctx *c = user;
+    foolc__run *run = c->run;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = c->idx[first + i];
+        const float *z = logits + (size_t)i * (size_t)k;
+        float *dz = dlogits + (size_t)i * (size_t)k;
+        double l;
+        if (c->kind == FOOLC__LOSS_MARGIN) {
+            const int32_t *t = run->targets ? &run->targets[s] : NULL;
+            if (foolc_criterion_eval(run->crit, z, 1, k, &run->labels[s], t, NULL, &l, dz) < 0)
+                return 1;
+        } else {
+            /* Cross-entropy with a stable log-sum-exp; descend -CE(label) or CE(target). */
+            int targeted = run->targets && foolc_criterion_needs_targets(run->crit);
+            int32_t cls = targeted ? run->targets[s] : run->labels[s];
+            double sign = targeted ? 1.0 : -1.0, zmax = z[0], sum = 0;
+            for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
+            for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
+            double lse = zmax + log(sum);
+            for (int32_t j = 0; j < k; j++)
+                dz[j] = (float)(sign * (exp((double)z[j] - lse) - (j == cls)));
+            l = sign * (lse - (double)z[cls]);
+        }
+        if (loss) loss[i] = (float)l;
+    }
+    return 0;
+}
+
+foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                             foolc__loss loss, float *grad, float *loss_out, float *logits)
+{
+    if (m == 0) return FOOLC_OK;
+    loss_ctx c = {run, idx, loss};
+    foolc_status st = foolc_model_value_and_grad(run->model, xs, m, loss_rows, &c, logits,
+                                                 loss_out, grad);
+    if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 1, 1, 0);
+    return st;
+}
+
+int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv)
+{
+    for (size_t j = 0; j < run->d; j++)
+        if (!(xadv[j] >= run->lo && xadv[j] <= run->hi)) return 0;
+    const float *x0 = run->x + (size_t)i * run->d;
+    double dist = foolc_distance(run->norm, x0, xadv, run->d);
+    if (!(dist < (double)run->res->distance[i])) return 0;
+    memcpy(run->res->x_adv + (size_t)i * run->d, xadv, run->d * sizeof(float));
+    run->res->distance[i] = (float)dist;
+    run->res->success[i] = 1;
+    return 1;
+}
+
+foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total)
+{
+    if (run->progress && run->progress(run->progress_user, done, total))
+        return foolc__error(FOOLC_E_CANCELLED, "%s: cancelled by the progress callback at "
+                            "%lld of %lld", run->vt->name, (long long)done, (long long)total);
+    return FOOLC_OK;
+}
+
+foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
+                               const foolc__eps_opts *o, foolc__make_fn make, void *ctx)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    /* One block: lo, hi, cur (doubles), act, sid (ints), adv (bytes), candidates. */
+    size_t n_dbl = 4 * (size_t)m, n_int = 2 * (size_t)m;
+    size_t bytes = n_dbl * sizeof(double) + n_int * sizeof(int32_t) + (size_t)m +
+                   foolc__mul(foolc__mul((size_t)m, d), sizeof(float)) + 16;
+    char *block = foolc__malloc(bytes);
+    if (!block) return foolc__nomem("epsilon search");
+    double *lo = (double *)block, *hi = lo + m, *cur = hi + m, *eps = cur + m;
+    int32_t *act = (int32_t *)(eps + m), *sid = act + m;
+    uint8_t *adv = (uint8_t *)(sid + m);
+    float *cand = (float *)(((uintptr_t)(adv + m) + 15) & ~(uintptr_t)15);
+    int32_t na = m, finished = 0;
+    for (int32_t j = 0; j < m; j++) {
+        lo[j] = 0;
+        hi[j] = INFINITY;
+        cur[j] = o->fixed > 0 ? o->fixed : o->eps_init;
+        act[j] = j;
+    }
+    foolc_status st = FOOLC_OK;
+    while (na > 0) {
+        for (int32_t a = 0; a < na; a++) {
+            sid[a] = idx[act[a]];
+            eps[a] = cur[act[a]];
+        }
+        if ((st = make(ctx, run, sid, eps, na, cand)) < 0) break;
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        int32_t keep = 0;
+        for (int32_t a = 0; a < na; a++) {
+            int32_t j = act[a];
+            int done = 0;
+            if (adv[a]) {
+                hi[j] = cur[j];
+                foolc__run_offer(run, sid[a], cand + (size_t)a * d);
+            } else {
+                lo[j] = cur[j];
+            }
+            if (o->fixed > 0) {
+                done = 1;
+            } else if (isinf(hi[j])) {
+                if (cur[j] >= o->eps_max) done = 1;
+                else cur[j] = fmin(cur[j] * o->growth, o->eps_max);
+            } else if (hi[j] - lo[j] <= o->rtol * hi[j]) {
+                done = 1;
+            } else {
+                cur[j] = 0.5 * (lo[j] + hi[j]);
+            }
+            if (done) finished++;
+            else act[keep++] = j;
+        }
+        na = keep;
+        if ((st = foolc__run_progress(run, finished, m)) < 0) break;
+    }
+    foolc__free(block);
+    return st;
+}

@@ -1,0 +1,322 @@
+/* Attacks: the property loop every registered attack must pass (adversarial, in the box,
+ * distance recomputed, input untouched, deterministic whatever the model's batch size,
+ * error paths, parameters at their limits), and FGSM against closed-form minima. */
+#include "testutil.h"
+#include "linear.h"
+#include "internal.h"
+
+#define D 16
+#define K 4
+#define N 6
+
+static lin_model g_m;
+static float g_x[N * D], g_xadv[N * D], g_dist[N];
+static int32_t g_y[N];
+static uint8_t g_ok[N];
+static foolc_counts g_q[N];
+
+/* A 4-class linear model and N inputs it classifies as their labels. */
+static void setup(void)
+{
+    lin_random(&g_m, D, K, 0.5, 11);
+    for (int i = 0; i < N * D; i++) g_x[i] = (float)(0.5 + 0.3 * lin_hash(1000 + (uint64_t)i));
+    for (int i = 0; i < N; i++) {
+        float z[K];
+        lin_logits(&g_m, g_x + i * D, z);
+        int best = 0;
+        for (int j = 1; j < K; j++) if (z[j] > z[best]) best = j;
+        g_y[i] = best;
+    }
+}
+
+static foolc_result result(void)
+{
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    return r;
+}
+
+static int lin_pred(const float *x)
+{
+    float z[K];
+    lin_logits(&g_m, x, z);
+    int best = 0;
+    for (int j = 1; j < K; j++) if (z[j] > z[best]) best = j;
+    return best;
+}
+
+/* The soundness properties of a run's results, whatever its status; returns whether every
+ * sample succeeded. */
+static int assert_props(const char *name, foolc_norm norm)
+{
+    int all = 1;
+    for (int i = 0; i < N; i++) {
+        const float *xa = g_xadv + i * D, *x0 = g_x + i * D;
+        for (int j = 0; j < D; j++) ck_assert(xa[j] >= 0 && xa[j] <= 1);
+        if (!g_ok[i]) {
+            all = 0;
+            ck_assert(isinf(g_dist[i]));
+            ck_assert_mem_eq(xa, x0, D * sizeof(float));
+            continue;
+        }
+        ck_assert_msg(lin_pred(xa) != g_y[i], "%s: sample %d not adversarial", name, i);
+        ck_assert_float_eq_tol(g_dist[i], (float)foolc_distance(norm, x0, xa, D), 1e-6f);
+        ck_assert(g_q[i].forward + g_q[i].decided > 0);
+    }
+    return all;
+}
+
+/* A finished run: OK or NOT_FOUND, sound results, OK exactly when every sample succeeded. */
+static void assert_sound(const char *name, foolc_status st, foolc_norm norm)
+{
+    ck_assert_msg(st == FOOLC_OK || st == FOOLC_NOT_FOUND, "%s: %s", name, foolc_errmsg());
+    ck_assert_int_eq(st == FOOLC_OK, assert_props(name, norm));
+}
+
+START_TEST(test_attack_is_sound)          /* every attack in the registry */
+{
+    const char *name = foolc_attack_name(_i);
+    foolc_norm norm;
+    unsigned needs;
+    ck_ok(foolc_attack_describe(name, &norm, &needs, NULL, NULL));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    ck_assert_str_eq(foolc_attack_get_name(a), name);
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    float xcopy[N * D];
+    memcpy(xcopy, g_x, sizeof g_x);
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    assert_sound(name, foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, &r), norm);
+    ck_assert_mem_eq(g_x, xcopy, sizeof g_x);                       /* input untouched */
+    int found = 0;
+    for (int i = 0; i < N; i++) found += g_ok[i];
+    ck_assert_msg(found >= N - 1, "%s found only %d of %d", name, found, N);
+
+    /* Same seed, same bytes, whatever batch size the model accepts. */
+    float xadv1[N * D], dist1[N];
+    memcpy(xadv1, g_xadv, sizeof xadv1);
+    memcpy(dist1, g_dist, sizeof dist1);
+    foolc_model *m1;
+    foolc_oracle o1 = lin_oracle(&g_m, 1, 0);
+    ck_ok(foolc_model_new(&o1, &m1));
+    assert_sound(name, foolc_attack_run(a, m1, s, g_x, g_y, NULL, 7, &r), norm);
+    ck_assert_mem_eq(xadv1, g_xadv, sizeof xadv1);
+    ck_assert_mem_eq(dist1, g_dist, sizeof dist1);
+    foolc_model_free(m1);
+
+    /* Unsupported models fail early. */
+    foolc_oracle od = lin_oracle(&g_m, 4, 1);
+    foolc_model *md;
+    ck_ok(foolc_model_new(&od, &md));
+    foolc_status st = foolc_attack_run(a, md, s, g_x, g_y, NULL, 7, &r);
+    if (needs & (FOOLC_NEEDS_GRAD | FOOLC_NEEDS_SCORES)) {
+        ck_assert_int_eq(st, FOOLC_E_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(foolc_errmsg(), name));
+    } else {
+        assert_sound(name, st, norm);
+    }
+    foolc_model_free(md);
+
+    /* A callback failing mid-run gives FOOLC_E_ORACLE; what was found is still sound. */
+    g_m.calls = 0;
+    g_m.fail_after = 3;
+    st = foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, &r);
+    g_m.fail_after = 0;
+    ck_assert_int_eq(st, FOOLC_E_ORACLE);
+    assert_props(name, norm);
+
+    /* Bad arguments name what is wrong. */
+    foolc_shape bad = {N, 1, 2, D};
+    ck_status(foolc_attack_run(a, m, bad, g_x, g_y, NULL, 7, &r), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "shape"));
+    int32_t y_bad[N];
+    memcpy(y_bad, g_y, sizeof y_bad);
+    y_bad[2] = K;
+    ck_status(foolc_attack_run(a, m, s, g_x, y_bad, NULL, 7, &r), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "sample 2"));
+    float x_bad[N * D];
+    memcpy(x_bad, g_x, sizeof x_bad);
+    x_bad[5] = 1.5f;
+    ck_status(foolc_attack_run(a, m, s, x_bad, g_y, NULL, 7, &r), FOOLC_E_INVALID);
+    x_bad[5] = NAN;
+    ck_status(foolc_attack_run(a, m, s, x_bad, g_y, NULL, 7, &r), FOOLC_E_INVALID);
+    ck_status(foolc_attack_run(a, NULL, s, g_x, g_y, NULL, 7, &r), FOOLC_E_INVALID);
+    ck_status(foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, NULL), FOOLC_E_INVALID);
+    foolc_shape empty = {0, 1, 1, D};
+    ck_ok(foolc_attack_run(a, m, empty, NULL, NULL, NULL, 7, &r));
+
+    /* Every parameter at its minimum and at its maximum still gives sound results. */
+    int32_t np;
+    ck_ok(foolc_attack_describe(name, NULL, NULL, &np, NULL));
+    for (int32_t p = 0; p < np; p++) {
+        const char *key;
+        double dflt, lo, hi;
+        ck_ok(foolc_attack_param(name, p, &key, &dflt, &lo, &hi, NULL));
+        double vals[2] = {lo, hi};
+        for (int v = 0; v < 2; v++) {
+            ck_ok(foolc_attack_set(a, key, vals[v]));
+            assert_sound(name, foolc_attack_run(a, m, s, g_x, g_y, NULL, 3, &r), norm);
+            ck_ok(foolc_attack_set(a, key, dflt));
+        }
+        double got;
+        ck_ok(foolc_attack_get(a, key, &got));
+        ck_assert_double_eq(got, dflt);
+    }
+    foolc_model_free(m);
+    foolc_attack_free(a);
+}
+END_TEST
+
+/* FGSM on a two-class linear model away from the box: the minimal Linf perturbation is
+ * |w.x + b| / ||w||_1 with w = W1 - W0, b = b1 - b0. */
+START_TEST(test_fgsm_closed_form)
+{
+    lin_model m2;
+    lin_random(&m2, D, 2, 0.05, 5);
+    m2.b[0] = m2.b[1] = 0;
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    float x[N * D];
+    int32_t y[N];
+    double want[N];
+    for (int i = 0; i < N; i++) {
+        double wx = 0, w1 = 0;
+        for (int j = 0; j < D; j++) {
+            x[i * D + j] = (float)(0.5 + 0.2 * lin_hash(77 + (uint64_t)(i * D + j)));
+            double w = m2.W[1][j] - m2.W[0][j];
+            wx += w * x[i * D + j];
+            w1 += fabs(w);
+        }
+        wx += m2.b[1] - m2.b[0];
+        y[i] = wx > 0;
+        want[i] = fabs(wx) / w1;
+        ck_assert_msg(want[i] < 0.29, "fixture: minimum %g reaches the box", want[i]);
+    }
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    for (int loss = 0; loss <= 2; loss++) {
+        ck_ok(foolc_attack_set(a, "loss", loss));
+        foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+        foolc_shape s = {N, 1, 1, D};
+        ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 1, &r));
+        for (int i = 0; i < N; i++) {
+            ck_assert(g_ok[i]);
+            ck_assert_msg(g_dist[i] >= want[i] * (1 - 1e-5), "below the minimum: %g < %g",
+                          (double)g_dist[i], want[i]);
+            ck_assert_msg(g_dist[i] <= want[i] * 1.01, "sample %d: %g vs minimum %g", i,
+                          (double)g_dist[i], want[i]);
+            ck_assert(g_q[i].backward >= 1 && g_q[i].forward < 100);
+        }
+    }
+    /* Fixed epsilon: below the minimum nothing is found, above it everything. */
+    ck_ok(foolc_attack_set(a, "loss", 2));
+    ck_ok(foolc_attack_set(a, "epsilon", 0.29));
+    foolc_result r = {g_xadv, g_dist, g_ok, NULL};
+    foolc_shape s = {N, 1, 1, D};
+    ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 1, &r));
+    for (int i = 0; i < N; i++) ck_assert_float_eq_tol(g_dist[i], 0.29f, 1e-6f);
+    ck_ok(foolc_attack_set(a, "epsilon", 1e-6));
+    ck_status(foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_NOT_FOUND);
+    for (int i = 0; i < N; i++) ck_assert(!g_ok[i]);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+static int cancel_at(void *user, int64_t done, int64_t total)
+{
+    (void)done, (void)total;
+    int *left = user;
+    return --*left < 0;
+}
+
+START_TEST(test_budget_cancel_targets)
+{
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    ck_ok(foolc_attack_set(a, "loss", 0));
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    /* A budget that runs out mid-search: an error, and whatever was found stays sound. */
+    ck_ok(foolc_model_set_budget(m, 2 * N + 30));
+    ck_status(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r), FOOLC_E_BUDGET);
+    assert_props("fgsm", FOOLC_LINF);
+    ck_ok(foolc_model_set_budget(m, 0));
+    /* Cancellation through the progress callback. */
+    int left = 3;
+    foolc_attack_set_progress(a, cancel_at, &left);
+    ck_status(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r), FOOLC_E_CANCELLED);
+    assert_props("fgsm", FOOLC_LINF);
+    foolc_attack_set_progress(a, NULL, NULL);
+    /* Targeted: every success lands in the target class. */
+    foolc_criterion *c;
+    ck_ok(foolc_criterion_new("targeted", &c));
+    ck_ok(foolc_attack_set_criterion(a, c));
+    ck_status(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r), FOOLC_E_INVALID);
+    int32_t t[N];
+    for (int i = 0; i < N; i++) t[i] = (g_y[i] + 1) % K;
+    foolc_status st = foolc_attack_run(a, m, s, g_x, g_y, t, 1, &r);
+    ck_assert(st == FOOLC_OK || st == FOOLC_NOT_FOUND);
+    int hits = 0;
+    for (int i = 0; i < N; i++)
+        if (g_ok[i]) { ck_assert_int_eq(lin_pred(g_xadv + i * D), t[i]); hits++; }
+    ck_assert_int_ge(hits, 1);
+    ck_ok(foolc_attack_set_criterion(a, NULL));
+    foolc_criterion_free(c);
+    /* A sample that is already adversarial costs nothing: distance 0. */
+    int32_t y2[N];
+    memcpy(y2, g_y, sizeof y2);
+    y2[0] = (g_y[0] + 1) % K;
+    ck_ok(foolc_attack_run(a, m, s, g_x, y2, NULL, 1, &r));
+    ck_assert_float_eq(g_dist[0], 0);
+    ck_assert_uint_eq(g_q[0].backward, 0);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+START_TEST(test_run_alloc_failures)
+{
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    int fails = 0;
+    for (uint64_t n = 1; n < 200; n++) {
+        foolc__alloc_fail_at(n);
+        foolc_status st = foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r);
+        foolc__alloc_fail_at(0);
+        if (st == FOOLC_OK) break;
+        ck_assert_int_eq(st, FOOLC_E_NOMEM);
+        assert_props("fgsm", FOOLC_LINF);
+        fails++;
+    }
+    ck_assert_int_ge(fails, 3);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+Suite *foolc_suite_attack(void);
+Suite *foolc_suite_attack(void)
+{
+    Suite *s = suite_create("attack");
+    TCase *tc = tcase_create("registry");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_attack_is_sound, 0, foolc_attack_count());
+    tcase_add_test(tc, test_fgsm_closed_form);
+    tcase_add_test(tc, test_budget_cancel_targets);
+    tcase_add_test(tc, test_run_alloc_failures);
+    suite_add_tcase(s, tc);
+    return s;
+}
