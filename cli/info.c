@@ -1,0 +1,53 @@
+/* foolc info and foolc attacks: describe a model file, and list the attack registry with
+ * each attack's norm, the oracle it needs and its parameters. */
+#include "cli.h"
+
+#include <string.h>
+
+int cmd_info(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: foolc info MODEL.npz\n");
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    foolc_net *net;
+    foolc_status st = foolc_net_load(argv[1], &net);
+    if (st < 0) return cli_fail(argv[1], st);
+    foolc_shape in = foolc_net_input(net);
+    float lo, hi;
+    foolc_net_bounds(net, &lo, &hi);
+    printf("model        %s\narchitecture %s\ninput        %dx%dx%d\nclasses      %d\n"
+           "bounds       [%g, %g]\nparameters   %lld\nflops/image  %.3g\n",
+           argv[1], foolc_net_arch(net), in.c, in.h, in.w, foolc_net_classes(net),
+           (double)lo, (double)hi, (long long)foolc_net_param_count(net),
+           foolc_net_flops(net));
+    foolc_net_free(net);
+    return CLI_OK;
+}
+
+int cmd_attacks(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        printf("usage: foolc attacks\n");
+        return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? CLI_USAGE : CLI_OK;
+    }
+    for (int32_t i = 0; i < foolc_attack_count(); i++) {
+        const char *name = foolc_attack_name(i), *summary;
+        foolc_norm norm;
+        unsigned needs;
+        int32_t np;
+        if (foolc_attack_describe(name, &norm, &needs, &np, &summary) < 0) continue;
+        printf("%-12s %-5s needs %s%s%s\n  %s\n", name, foolc_norm_name(norm),
+               needs & FOOLC_NEEDS_GRAD ? "gradients " : "",
+               needs & FOOLC_NEEDS_SCORES ? "scores " : "",
+               needs & FOOLC_NEEDS_DECISION ? "decisions" : "", summary);
+        for (int32_t p = 0; p < np; p++) {
+            const char *key, *help;
+            double d, lo, hi;
+            if (foolc_attack_param(name, p, &key, &d, &lo, &hi, &help) < 0) continue;
+            printf("    %-10s default %-8g in [%g, %g]  %s\n", key, d, lo, hi, help);
+        }
+    }
+    return CLI_OK;
+}
