@@ -31,8 +31,9 @@ typedef struct fgsm_ctx {
 } fgsm_ctx;
 
 static foolc_status fgsm_make(void *ctx, foolc__run *run, const int32_t *idx, const double *eps,
-                              int32_t m, float *out)
+                              int32_t m, float *out, uint8_t *adv)
 {
+    (void)adv;
     fgsm_ctx *c = ctx;
     size_t d = run->d;
     for (int32_t a = 0; a < m; a++) {

@@ -226,6 +226,103 @@ static foolc_status verify(foolc__run *run)
     return st < 0 ? foolc__error_prefix(st, "%s: verification", run->vt->name) : FOOLC_OK;
 }
 
+/* Fills a run for n = s.n samples; run.todo has room for n indices plus n bytes. */
+static foolc_status run_setup(foolc__run *run, const foolc__attack_vt *vt, foolc_model *model,
+                              const foolc_criterion *crit, foolc_shape s, const float *x,
+                              const int32_t *labels, const int32_t *targets, uint64_t seed,
+                              const foolc_result *res)
+{
+    const foolc_oracle *o = foolc_model_oracle(model);
+    memset(run, 0, sizeof *run);
+    run->model = model;
+    run->oracle = o;
+    run->crit = crit;
+    run->vt = vt;
+    run->norm = vt->norm;
+    run->shape = s;
+    run->n = s.n;
+    run->k = o->n_classes;
+    run->d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
+    run->lo = o->lo;
+    run->hi = o->hi;
+    run->x = x;
+    run->labels = labels;
+    run->targets = foolc_criterion_needs_targets(crit) ? targets : NULL;
+    run->seed = seed;
+    run->res = res;
+    run->queries = foolc__calloc((size_t)s.n, sizeof *run->queries);
+    run->todo = foolc__malloc(foolc__mul((size_t)s.n, sizeof *run->todo) + (size_t)s.n);
+    if (!run->queries || !run->todo) {
+        foolc__free(run->queries);
+        foolc__free(run->todo);
+        return foolc__nomem("attack run");
+    }
+    return FOOLC_OK;
+}
+
+static void run_free(foolc__run *run)
+{
+    foolc__free(run->queries);
+    foolc__free(run->todo);
+    foolc__free(run->s_logits);
+    foolc__free(run->s_labels);
+    foolc__free(run->s_margin);
+}
+
+foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32_t *idx,
+                                  int32_t m, float *xadv, uint8_t *ok)
+{
+    const foolc__attack_vt *vt = foolc__attack_find(name);
+    if (!vt) return unknown_attack(name);
+    if (vt == run->vt)
+        return foolc__error(FOOLC_E_INVALID, "%s: cannot start from itself", run->vt->name);
+    if ((vt->needs & foolc_model_caps(run->model)) != vt->needs)
+        return foolc__error(FOOLC_E_UNSUPPORTED, "%s: init attack %s needs more than the "
+                            "model offers", run->vt->name, name);
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    size_t nd = foolc__mul((size_t)m, d);
+    float *buf = foolc__malloc(foolc__mul(nd + (size_t)m, sizeof(float)) +
+                               2 * (size_t)m * sizeof(int32_t));
+    if (!buf) return foolc__nomem("init attack");
+    float *xs = buf, *dist = buf + nd;
+    int32_t *lab = (int32_t *)(dist + m), *tgt = lab + m;
+    for (int32_t a = 0; a < m; a++) {
+        memcpy(xs + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+        lab[a] = run->labels[idx[a]];
+        tgt[a] = run->targets ? run->targets[idx[a]] : -1;
+    }
+    foolc_result res = {xadv, dist, ok, NULL};
+    foolc_shape s = run->shape;
+    s.n = m;
+    foolc__run sub;
+    foolc_status st = run_setup(&sub, vt, run->model, run->crit, s, xs, lab,
+                                run->targets ? tgt : NULL, run->seed, &res);
+    if (st < 0) {
+        foolc__free(buf);
+        return st;
+    }
+    double config[FOOLC__MAX_PARAMS];
+    foolc__params_defaults(vt->params, vt->n_params, config);
+    for (int32_t a = 0; a < m; a++) {
+        memcpy(xadv + (size_t)a * d, xs + (size_t)a * d, d * sizeof(float));
+        dist[a] = INFINITY;
+        ok[a] = 0;
+        sub.todo[a] = a;
+    }
+    sub.n_todo = m;
+    st = vt->run(&sub, config);
+    for (int32_t a = 0; a < m; a++) {
+        foolc_counts *q = &run->queries[idx[a]];
+        q->forward += sub.queries[a].forward;
+        q->backward += sub.queries[a].backward;
+        q->decided += sub.queries[a].decided;
+    }
+    run_free(&sub);
+    foolc__free(buf);
+    return st < 0 ? foolc__error_prefix(st, "%s: init attack %s", run->vt->name, name) : st;
+}
+
 foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s,
                               const float *x, const int32_t *labels, const int32_t *targets,
                               uint64_t seed, const foolc_result *res)
@@ -234,7 +331,6 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
     const foolc_criterion *crit = a->crit ? a->crit : a->dflt_crit;
     FOOLC__CHECK(check_args(a, model, s, x, labels, targets, res, crit));
     foolc__error_clear();
-    const foolc_oracle *o = foolc_model_oracle(model);
     size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
     int32_t n = s.n;
     for (int32_t i = 0; i < n; i++) {
@@ -245,32 +341,10 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
     }
     if (n == 0) return FOOLC_OK;
 
-    foolc__run run = {0};
-    run.model = model;
-    run.oracle = o;
-    run.crit = crit;
-    run.vt = a->vt;
-    run.norm = a->vt->norm;
-    run.shape = s;
-    run.n = n;
-    run.k = o->n_classes;
-    run.d = d;
-    run.lo = o->lo;
-    run.hi = o->hi;
-    run.x = x;
-    run.labels = labels;
-    run.targets = foolc_criterion_needs_targets(crit) ? targets : NULL;
-    run.seed = seed;
-    run.res = res;
+    foolc__run run;
+    FOOLC__CHECK(run_setup(&run, a->vt, model, crit, s, x, labels, targets, seed, res));
     run.progress = a->progress;
     run.progress_user = a->progress_user;
-    run.queries = foolc__calloc((size_t)n, sizeof *run.queries);
-    run.todo = foolc__malloc(foolc__mul((size_t)n, sizeof *run.todo) + (size_t)n);
-    if (!run.queries || !run.todo) {
-        foolc__free(run.queries);
-        foolc__free(run.todo);
-        return foolc__nomem("attack run");
-    }
     uint8_t *adv0 = (uint8_t *)(run.todo + n);
 
     /* Samples already adversarial at x cost nothing more: distance 0. */
@@ -292,11 +366,7 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
     if (st >= 0 && vst < 0) st = vst;
     else if (st < 0) foolc__error(st, "%s", saved);
     if (res->queries) memcpy(res->queries, run.queries, (size_t)n * sizeof *run.queries);
-    foolc__free(run.queries);
-    foolc__free(run.todo);
-    foolc__free(run.s_logits);
-    foolc__free(run.s_labels);
-    foolc__free(run.s_margin);
+    run_free(&run);
     if (st < 0) return st;
     for (int32_t i = 0; i < n; i++)
         if (!res->success[i]) return FOOLC_NOT_FOUND;

@@ -123,17 +123,36 @@ int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv);
 foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total);
 
 /* Per-sample epsilon search shared by fixed-epsilon attacks. make() writes, for m samples
- * idx[0..m) and their epsilons eps[0..m), the candidate images (m*d). The search grows
- * epsilon geometrically from eps_init until success or eps_max, then bisects to rtol
- * (relative), offering every adversarial candidate; a solved sample costs no more
- * queries. With fixed > 0 it evaluates epsilon = fixed once. */
+ * idx[0..m) and their epsilons eps[0..m), the candidate images (m*d); where it already
+ * knows from the model's logits at that very point whether a candidate is adversarial it
+ * sets adv[a] to 0 or 1 (adv arrives filled with FOOLC__ADV_UNKNOWN), and the search
+ * evaluates only the unknown ones. The search grows epsilon geometrically from eps_init
+ * until success or eps_max, then bisects to rtol (relative), offering every adversarial
+ * candidate; a solved sample costs no more queries. With fixed > 0 it evaluates
+ * epsilon = fixed once. */
+#define FOOLC__ADV_UNKNOWN 0xFF
 typedef foolc_status (*foolc__make_fn)(void *ctx, foolc__run *run, const int32_t *idx,
-                                       const double *eps, int32_t m, float *out);
+                                       const double *eps, int32_t m, float *out,
+                                       uint8_t *adv);
 typedef struct foolc__eps_opts {
     double eps_init, eps_max, growth, rtol, fixed;
 } foolc__eps_opts;
 foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
                                const foolc__eps_opts *o, foolc__make_fn make, void *ctx);
+
+/* Binary search on the segment from each sample's clean input to an adversarial point
+ * xadv (m*d, rows for samples idx): after `steps` halvings xadv holds the adversarial end
+ * of the final bracket, closest to the clean input, and is offered. Samples whose xadv is
+ * not adversarial are left as they are (ok[a] = 0). ok may be NULL. */
+foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
+                               int32_t steps, uint8_t *ok);
+
+/* Runs another registered attack (with its default parameters and this run's criterion,
+ * seed and targets) on samples idx[0..m), attributing its queries to them: xadv (m*d)
+ * receives each sample's best adversarial and ok[a] whether one was found. Used for
+ * starting points ("init attacks"). */
+foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32_t *idx,
+                                  int32_t m, float *xadv, uint8_t *ok);
 
 /* Counter-based random stream keyed by (seed, sample, stream): a sample's draws do not
  * depend on the batch it runs in. */

@@ -142,6 +142,34 @@ foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total)
     return FOOLC_OK;
 }
 
+/* Evaluates the candidates whose adv flag is FOOLC__ADV_UNKNOWN, in one batch. */
+static foolc_status check_unknown(foolc__run *run, const int32_t *sid, int32_t na,
+                                  const float *cand, uint8_t *adv)
+{
+    size_t d = run->d;
+    int32_t nu = 0;
+    for (int32_t a = 0; a < na; a++) nu += adv[a] == FOOLC__ADV_UNKNOWN;
+    if (nu == 0) return FOOLC_OK;
+    if (nu == na) return foolc__run_is_adv(run, cand, sid, na, adv, NULL);
+    size_t bytes = foolc__mul(foolc__mul((size_t)nu, d), sizeof(float));
+    float *xs = foolc__malloc(bytes + (size_t)nu * (sizeof(int32_t) + 1));
+    if (!xs) return foolc__nomem("candidate check");
+    int32_t *ids = (int32_t *)(xs + (size_t)nu * d);
+    uint8_t *res = (uint8_t *)(ids + nu);
+    int32_t u = 0;
+    for (int32_t a = 0; a < na; a++)
+        if (adv[a] == FOOLC__ADV_UNKNOWN) {
+            memcpy(xs + (size_t)u * d, cand + (size_t)a * d, d * sizeof(float));
+            ids[u++] = sid[a];
+        }
+    foolc_status st = foolc__run_is_adv(run, xs, ids, nu, res, NULL);
+    u = 0;
+    for (int32_t a = 0; st >= 0 && a < na; a++)
+        if (adv[a] == FOOLC__ADV_UNKNOWN) adv[a] = res[u++];
+    foolc__free(xs);
+    return st;
+}
+
 foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
                                const foolc__eps_opts *o, foolc__make_fn make, void *ctx)
 {
@@ -170,8 +198,9 @@ foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
             sid[a] = idx[act[a]];
             eps[a] = cur[act[a]];
         }
-        if ((st = make(ctx, run, sid, eps, na, cand)) < 0) break;
-        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        memset(adv, FOOLC__ADV_UNKNOWN, (size_t)na);
+        if ((st = make(ctx, run, sid, eps, na, cand, adv)) < 0) break;
+        if ((st = check_unknown(run, sid, na, cand, adv)) < 0) break;
         int32_t keep = 0;
         for (int32_t a = 0; a < na; a++) {
             int32_t j = act[a];
@@ -199,5 +228,56 @@ foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
         if ((st = foolc__run_progress(run, finished, m)) < 0) break;
     }
     foolc__free(block);
+    return st;
+}
+
+foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
+                               int32_t steps, uint8_t *ok)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    size_t bytes = foolc__mul(foolc__mul((size_t)m, d), sizeof(float));
+    double *lo = foolc__malloc(bytes + (size_t)m * (2 * sizeof(double) + 2 * sizeof(int32_t) + 2));
+    if (!lo) return foolc__nomem("bisection");
+    double *hi = lo + m;
+    float *xs = (float *)(hi + m);
+    int32_t *act = (int32_t *)(xs + (size_t)m * d), *sid = act + m;
+    uint8_t *adv = (uint8_t *)(sid + m), *good = adv + m;
+    /* Check the end points first: only adversarial ones are bisected. */
+    foolc_status st = foolc__run_is_adv(run, xadv, idx, m, good, NULL);
+    int32_t na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        lo[a] = 0;   /* fraction of the way from x0 to xadv: lo not adversarial, hi is */
+        hi[a] = 1;
+        if (st >= 0 && good[a]) act[na++] = a;
+    }
+    for (int32_t it = 0; st >= 0 && it < steps && na > 0; it++) {
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
+            float *o = xs + (size_t)q * d;
+            double t = 0.5 * (lo[a] + hi[a]);
+            for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
+            sid[q] = idx[a];
+        }
+        if ((st = foolc__run_is_adv(run, xs, sid, na, adv, NULL)) < 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            double t = 0.5 * (lo[act[q]] + hi[act[q]]);
+            if (adv[q]) hi[act[q]] = t; else lo[act[q]] = t;
+        }
+    }
+    for (int32_t a = 0; a < m; a++) {
+        if (ok) ok[a] = st >= 0 && good[a];
+        if (!(st >= 0 && good[a]) || hi[a] >= 1) {
+            if (st >= 0 && good[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
+            continue;
+        }
+        /* Rebuild the adversarial end of the bracket exactly as it was evaluated. */
+        const float *x0 = run->x + (size_t)idx[a] * d;
+        float *xe = xadv + (size_t)a * d;
+        for (size_t j = 0; j < d; j++) xe[j] = (float)(x0[j] + hi[a] * ((double)xe[j] - x0[j]));
+        foolc__run_offer(run, idx[a], xe);
+    }
+    foolc__free(lo);
     return st;
 }

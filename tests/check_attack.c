@@ -163,6 +163,14 @@ START_TEST(test_attack_is_sound)          /* every attack in the registry */
         double got;
         ck_ok(foolc_attack_get(a, key, &got));
         ck_assert_double_eq(got, dflt);
+        /* Outside the range: rejected with a message naming the key; the value is kept. */
+        double out[2] = {lo - (fabs(lo) + 1) * 1e-3, hi + (fabs(hi) + 1) * 1e-3};
+        for (int v = 0; v < 2; v++) {
+            ck_status(foolc_attack_set(a, key, out[v]), FOOLC_E_INVALID);
+            ck_assert_ptr_nonnull(strstr(foolc_errmsg(), key));
+            ck_ok(foolc_attack_get(a, key, &got));
+            ck_assert_double_eq(got, dflt);
+        }
     }
     foolc_model_free(m);
     foolc_attack_free(a);
