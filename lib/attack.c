@@ -25,6 +25,10 @@ struct foolc_attack {
     foolc_criterion *dflt_crit;       /* owned misclassification */
     foolc_progress_fn progress;
     void *progress_user;
+    const char *init_attack;          /* static registry name, or NULL */
+    const float *starts_x;            /* borrowed starting-point pool, or NULL */
+    const int32_t *starts_y;
+    int32_t n_starts;
 };
 
 int32_t foolc_attack_count(void) { return N_ATTACKS; }
@@ -133,6 +137,34 @@ void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user
     if (!a) return;
     a->progress = fn;
     a->progress_user = user;
+}
+
+foolc_status foolc_attack_set_init(foolc_attack *a, const char *attack_name)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    if (!attack_name) {
+        a->init_attack = NULL;
+        return FOOLC_OK;
+    }
+    const foolc__attack_vt *vt = foolc__attack_find(attack_name);
+    if (!vt) return unknown_attack(attack_name);
+    if (vt == a->vt)
+        return foolc__error(FOOLC_E_INVALID, "%s: cannot start from itself", a->vt->name);
+    a->init_attack = vt->name;
+    return FOOLC_OK;
+}
+
+foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x, const int32_t *y,
+                                     int32_t n)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    if (n < 0 || (n > 0 && !x))
+        return foolc__error(FOOLC_E_INVALID, "%s: starting points: %s", a->vt->name,
+                            n < 0 ? "negative count" : "NULL x with n > 0");
+    a->starts_x = n > 0 ? x : NULL;
+    a->starts_y = n > 0 ? y : NULL;
+    a->n_starts = n;
+    return FOOLC_OK;
 }
 
 static void caps_text(unsigned caps, char *buf, size_t len)
@@ -345,6 +377,10 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
     FOOLC__CHECK(run_setup(&run, a->vt, model, crit, s, x, labels, targets, seed, res));
     run.progress = a->progress;
     run.progress_user = a->progress_user;
+    run.init_attack = a->init_attack;
+    run.starts_x = a->starts_x;
+    run.starts_y = a->starts_y;
+    run.n_starts = a->n_starts;
     uint8_t *adv0 = (uint8_t *)(run.todo + n);
 
     /* Samples already adversarial at x cost nothing more: distance 0. */

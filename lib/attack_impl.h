@@ -96,6 +96,12 @@ struct foolc__run {
     size_t s_labels_cap;
     double *s_margin;
     size_t s_margin_cap;
+    /* Starting points chosen by the caller (foolc_attack_set_init, foolc_attack_set_starts);
+     * all borrowed, NULL/0 when not set (and in sub-attack runs). */
+    const char *init_attack;         /* a registered attack's static name */
+    const float *starts_x;           /* n_starts rows of d floats */
+    const int32_t *starts_y;         /* their labels, or NULL */
+    int32_t n_starts;
 };
 
 /* Losses an attack descends: lower means more adversarial. */

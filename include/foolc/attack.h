@@ -48,6 +48,24 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_get(const foolc_attack *a, const c
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_criterion(foolc_attack *a,
                                                             const foolc_criterion *c);
 
+/* Starting points, for attacks that walk from an adversarial point towards the input
+ * (bb-l0, bb-l1, bb-l2, bb-linf: their numeric parameter `init` picks 0 blended uniform
+ * noise, 1 the pool below, 2 the attack named here). Other attacks ignore both.
+ * foolc_attack_set_init: the registered attack whose results start the run (run with its
+ * default parameters, this run's criterion, seed and targets; its queries are counted);
+ * the name is checked now and may not be the attack itself; NULL restores the default
+ * (fgsm). FOOLC_E_INVALID for an unknown name.
+ * foolc_attack_set_starts: a pool of n candidate starting points, x (n*c*h*w floats in the
+ * model's input shape) and their labels y (n, may be NULL): per sample, the pool images
+ * closest to it (labelled differently, or with the target label when targeted) are tried
+ * in order of distance until one is adversarial. Both arrays are borrowed: they must stay
+ * valid and unchanged until the last run that uses them; n = 0 (or x = NULL with n = 0)
+ * clears the pool. FOOLC_E_INVALID for n < 0 or NULL x with n > 0. */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_init(foolc_attack *a,
+                                                       const char *attack_name);
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x,
+                                                         const int32_t *y, int32_t n);
+
 /* Progress: called on the running thread with the work done and the work in all (units
  * chosen by the attack). Return non-zero to stop the run with FOOLC_E_CANCELLED; results
  * found up to then are kept and verified. */
