@@ -1,0 +1,164 @@
+/* EAD, elastic-net attack (Chen et al., arXiv:1709.04114): minimises
+ * c * max(margin, -kappa) + ||x - x0||_2^2 + beta * ||x - x0||_1 with ISTA or FISTA steps
+ * (gradient step on the smooth part, then shrinkage-thresholding around x0 and the box),
+ * a per-sample binary search over c, and the L1 decision rule for the best adversarial. */
+#include "minnorm.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct ead_config {
+    double steps, bss, stepsize, confidence, initial_const, beta, fista, abort_early, bisect;
+} ead_config;
+
+static const foolc__param ead_params[] = {
+    {"steps", 1000, 1, 10000, offsetof(ead_config, steps), 1,
+     "ISTA/FISTA iterations per value of the constant c"},
+    {"binary_search_steps", 9, 1, 20, offsetof(ead_config, bss), 1,
+     "values of c tried per sample (x10 until success, then bisection)"},
+    {"initial_stepsize", 0.01, 1e-6, 10, offsetof(ead_config, stepsize), 0,
+     "first step size; decays as (1 - k/steps)^0.5"},
+    {"confidence", 0, 0, 1000, offsetof(ead_config, confidence), 0,
+     "kappa: the logit margin by which a point must be adversarial to count"},
+    {"initial_const", 1e-3, 1e-6, 1e6, offsetof(ead_config, initial_const), 0,
+     "first value of c, the weight of the margin term"},
+    {"regularization", 0.01, 0, 10, offsetof(ead_config, beta), 0,
+     "beta: weight of the L1 term and the shrinkage threshold"},
+    {"fista", 1, 0, 1, offsetof(ead_config, fista), 1,
+     "1 for FISTA (momentum), 0 for plain ISTA"},
+    {"abort_early", 1, 0, 1, offsetof(ead_config, abort_early), 1,
+     "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"},
+    {"bisect", 10, 0, 50, offsetof(ead_config, bisect), 1,
+     "final bisection steps from the clean input towards the best adversarial"},
+};
+
+static foolc_status ead_run(foolc__run *run, const void *config)
+{
+    const ead_config *cfg = config;
+    size_t d = run->d;
+    int32_t m = run->n_todo, steps = (int32_t)cfg->steps, k = run->k;
+    size_t md = foolc__mul((size_t)m, d);
+    double kappa = cfg->confidence, beta = cfg->beta;
+    float *xk = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
+                              foolc__mul((size_t)m, (size_t)k * sizeof(float)));
+    double *c = foolc__malloc(foolc__mul((size_t)m, 6 * sizeof(double)));
+    int32_t *act = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) + 4));
+    foolc_status st = FOOLC_OK;
+    if (!xk || !c || !act) {
+        st = foolc__nomem("ead buffers");
+        goto out;
+    }
+    float *yk = xk + md, *xs = yk + md, *grad = xs + md, *logits = grad + md;
+    double *lower = c + m, *upper = lower + m, *prev = upper + m, *scale = prev + m;
+    double *margin = scale + m;
+    int32_t *sid = act + m;
+    uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
+    for (int32_t a = 0; a < m; a++) {
+        c[a] = cfg->initial_const;
+        lower[a] = 0;
+        upper[a] = INFINITY;
+    }
+    int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
+    for (int32_t b = 0; b < (int32_t)cfg->bss; b++) {
+        for (int32_t a = 0; a < m; a++) {
+            const float *x0 = run->x + (size_t)run->todo[a] * d;
+            memcpy(xk + (size_t)a * d, x0, d * sizeof(float));
+            memcpy(yk + (size_t)a * d, x0, d * sizeof(float));
+            alive[a] = 1;
+            found[a] = 0;
+            prev[a] = INFINITY;
+        }
+        for (int32_t it = 0; it < steps; it++) {
+            int32_t na = 0;
+            for (int32_t a = 0; a < m; a++) {
+                if (!alive[a]) continue;
+                memcpy(xs + (size_t)na * d, yk + (size_t)a * d, d * sizeof(float));
+                act[na] = a;
+                sid[na] = run->todo[a];
+                scale[na] = c[a];
+                na++;
+            }
+            if (na == 0) break;
+            if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
+                                            NULL)) < 0)
+                goto out;
+            double alpha = cfg->stepsize * sqrt(1.0 - (double)it / steps);
+            double mom = cfg->fista ? (double)it / (it + 3.0) : 0.0;
+            for (int32_t q = 0; q < na; q++) {
+                int32_t a = act[q];
+                const float *x0 = run->x + (size_t)sid[q] * d, *g = grad + (size_t)q * d;
+                float *xa = xk + (size_t)a * d, *ya = yk + (size_t)a * d;
+                float *xq = xs + (size_t)q * d;
+                if (adv[q] && margin[q] <= -kappa) {
+                    found[a] = 1;
+                    foolc__run_offer(run, sid[q], xq);
+                }
+                double l2 = 0, l1 = 0;
+                for (size_t j = 0; j < d; j++) {
+                    double diff = (double)ya[j] - x0[j];
+                    l2 += diff * diff;
+                    l1 += fabs(diff);
+                    double z = (double)ya[j] - alpha * (2 * diff + g[j]) - x0[j];
+                    z = z > beta ? z - beta : z < -beta ? z + beta : 0;
+                    double xn = x0[j] + z;
+                    xn = xn < run->lo ? run->lo : xn > run->hi ? run->hi : xn;
+                    double yn = xn + mom * (xn - xa[j]);
+                    yn = yn < run->lo ? run->lo : yn > run->hi ? run->hi : yn;
+                    xa[j] = (float)xn;
+                    ya[j] = (float)yn;
+                }
+                memcpy(xq, xa, d * sizeof(float));   /* x_k is checked below */
+                double loss = c[a] * fmax(margin[q], -kappa) + l2 + beta * l1;
+                if (cfg->abort_early && (it + 1) % chk == 0) {
+                    if (loss > 0.9999 * prev[a]) alive[a] = 0;
+                    prev[a] = loss;
+                }
+            }
+            /* The shrunk iterates x_k are the sparse ones: check them too (one forward). */
+            if (mom > 0) {
+                if ((st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
+                if ((st = foolc__mn_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
+                for (int32_t q = 0; q < na; q++)
+                    if (adv[q] && margin[q] <= -kappa) {
+                        found[act[q]] = 1;
+                        foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+                    }
+            }
+            if ((st = foolc__run_progress(run, (int64_t)b * steps + it,
+                                          (int64_t)cfg->bss * steps)) < 0)
+                goto out;
+        }
+        for (int32_t a = 0; a < m; a++) {
+            if (found[a]) upper[a] = fmin(upper[a], c[a]);
+            else lower[a] = fmax(lower[a], c[a]);
+            c[a] = isinf(upper[a]) ? c[a] * 10 : 0.5 * (lower[a] + upper[a]);
+        }
+    }
+    if (cfg->bisect > 0) {
+        int32_t nb = 0;
+        for (int32_t a = 0; a < m; a++) {
+            int32_t s = run->todo[a];
+            if (!run->res->success[s]) continue;
+            memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
+            sid[nb++] = s;
+        }
+        st = foolc__run_bisect(run, sid, nb, xs, (int32_t)cfg->bisect, NULL);
+    }
+out:
+    foolc__free(xk);
+    foolc__free(c);
+    foolc__free(act);
+    return st;
+}
+
+const foolc__attack_vt foolc__attack_ead = {
+    .name = "ead",
+    .summary = "elastic-net attack (EAD): ISTA/FISTA, per-sample search over c, L1 rule",
+    .norm = FOOLC_L1,
+    .needs = FOOLC_NEEDS_GRAD | FOOLC_NEEDS_SCORES,
+    .params = ead_params,
+    .n_params = sizeof ead_params / sizeof ead_params[0],
+    .config_size = sizeof(ead_config),
+    .run = ead_run,
+};

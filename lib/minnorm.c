@@ -1,0 +1,267 @@
+/* Shared machinery of the minimum-norm attacks: custom per-row losses on logits with
+ * queries attributed per sample, the criterion's verdict from logits, Lp-ball projections
+ * and the exact minimal-Lp steps onto a hyperplane within the box (FAB's projections). */
+#include "minnorm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct row_ctx {
+    foolc__run *run;
+    const int32_t *idx;
+    foolc__mn_row_fn fn;
+    void *user;
+    double *loss;
+} row_ctx;
+
+static int row_loss(void *user, int32_t first, const float *logits, int32_t n, int32_t k,
+                    float *dlogits, float *loss)
+{
+    row_ctx *c = user;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t a = first + i;
+        double l = 0;
+        if (c->fn(c->user, a, c->idx[a], logits + (size_t)i * (size_t)k, k,
+                  dlogits + (size_t)i * (size_t)k, &l))
+            return 1;
+        if (loss) loss[i] = (float)l;
+        if (c->loss) c->loss[a] = l;
+    }
+    return 0;
+}
+
+foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                            foolc__mn_row_fn fn, void *user, float *grad, float *logits,
+                            double *loss)
+{
+    if (m == 0) return FOOLC_OK;
+    row_ctx c = {run, idx, fn, user, loss};
+    foolc_status st = foolc_model_value_and_grad(run->model, xs, m, row_loss, &c, logits, NULL,
+                                                 grad);
+    if (st != FOOLC_E_BUDGET)
+        for (int32_t a = 0; a < m; a++) {
+            run->queries[idx[a]].forward++;
+            run->queries[idx[a]].backward++;
+        }
+    return st;
+}
+
+typedef struct margin_ctx {
+    foolc__run *run;
+    const double *scale;
+    double kappa;
+    double *margin;
+    uint8_t *adv;
+} margin_ctx;
+
+static int margin_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
+                      double *loss)
+{
+    margin_ctx *c = user;
+    foolc__run *run = c->run;
+    uint8_t adv;
+    double mg;
+    const int32_t *t = run->targets ? &run->targets[s] : NULL;
+    if (foolc_criterion_eval(run->crit, z, 1, k, &run->labels[s], t, &adv, &mg, dz) < 0)
+        return 1;
+    double sc = c->scale ? c->scale[a] : 1.0;
+    if (!(mg > -c->kappa)) sc = 0;
+    for (int32_t j = 0; j < k; j++) dz[j] = (float)(sc * dz[j]);
+    *loss = sc * mg;
+    if (c->margin) c->margin[a] = mg;
+    if (c->adv) c->adv[a] = adv;
+    return 0;
+}
+
+foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32_t *idx,
+                                   int32_t m, const double *scale, double kappa, float *grad,
+                                   double *margin, uint8_t *adv, float *logits)
+{
+    margin_ctx c = {run, scale, kappa, margin, adv};
+    return foolc__mn_grad(run, xs, idx, m, margin_row, &c, grad, logits, NULL);
+}
+
+foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
+                           uint8_t *adv, double *margin)
+{
+    for (int32_t a = 0; a < m; a++) {
+        int32_t s = idx[a];
+        const int32_t *t = run->targets ? &run->targets[s] : NULL;
+        FOOLC__CHECK(foolc_criterion_eval(run->crit, logits + (size_t)a * (size_t)run->k, 1,
+                                          run->k, &run->labels[s], t, &adv[a],
+                                          margin ? &margin[a] : NULL, NULL));
+    }
+    return FOOLC_OK;
+}
+
+double foolc__mn_norm(foolc_norm p, const float *v, size_t d)
+{
+    double s = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)v[j]);
+        switch (p) {
+        case FOOLC_L0: s += a > 0; break;
+        case FOOLC_L1: s += a; break;
+        case FOOLC_LINF: s = a > s ? a : s; break;
+        default: s += a * a; break;
+        }
+    }
+    return p == FOOLC_L2 ? sqrt(s) : s;
+}
+
+double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d)
+{
+    switch (p) {
+    case FOOLC_L1: return foolc__mn_norm(FOOLC_LINF, v, d);
+    case FOOLC_LINF: return foolc__mn_norm(FOOLC_L1, v, d);
+    case FOOLC_L0: return foolc__mn_norm(FOOLC_LINF, v, d);
+    default: return foolc__mn_norm(FOOLC_L2, v, d);
+    }
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
+{
+    if (p == FOOLC_L2) {
+        double n = foolc__mn_norm(FOOLC_L2, delta, d);
+        if (n > r) {
+            double f = r / n;
+            for (size_t j = 0; j < d; j++) delta[j] = (float)(delta[j] * f);
+        }
+        return;
+    }
+    if (p == FOOLC_LINF) {
+        float rf = (float)r;
+        for (size_t j = 0; j < d; j++)
+            delta[j] = delta[j] > rf ? rf : delta[j] < -rf ? -rf : delta[j];
+        return;
+    }
+    if (p == FOOLC_L0) {
+        size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
+        if (foolc__mn_norm(FOOLC_L0, delta, d) <= (double)keep) return;
+        for (size_t j = 0; j < d; j++) work[j] = fabs((double)delta[j]);
+        qsort(work, d, sizeof *work, cmp_desc);
+        double thr = keep > 0 ? work[keep - 1] : INFINITY;
+        size_t above = 0;
+        for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
+        size_t ties = keep - above;   /* values equal to thr kept in index order */
+        for (size_t j = 0; j < d; j++) {
+            double a = fabs((double)delta[j]);
+            if (a > thr) continue;
+            if (a == thr && ties > 0) { ties--; continue; }
+            delta[j] = 0;
+        }
+        return;
+    }
+    /* L1: Euclidean projection onto the L1 ball (sort-based soft threshold). */
+    if (foolc__mn_norm(FOOLC_L1, delta, d) <= r) return;
+    if (r <= 0) {
+        memset(delta, 0, d * sizeof *delta);
+        return;
+    }
+    for (size_t j = 0; j < d; j++) work[j] = fabs((double)delta[j]);
+    qsort(work, d, sizeof *work, cmp_desc);
+    double cum = 0, theta = 0;
+    for (size_t j = 0; j < d; j++) {
+        cum += work[j];
+        double t = (cum - r) / (double)(j + 1);
+        if (work[j] - t > 0) theta = t;
+        else break;
+    }
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)delta[j]) - theta;
+        delta[j] = a > 0 ? (float)(delta[j] > 0 ? a : -a) : 0.0f;
+    }
+}
+
+void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
+                         float *out)
+{
+    for (size_t j = 0; j < d; j++) {
+        float v = x0[j] + delta[j];
+        out[j] = v < lo ? lo : v > hi ? hi : v;
+    }
+}
+
+typedef struct keyed {
+    double key;
+    size_t i;
+} keyed;
+
+static int cmp_key_asc(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+size_t foolc__mn_plane_work(size_t d)
+{
+    return foolc__mul(d, 2 * sizeof(double) + sizeof(keyed));
+}
+
+int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double c, size_t d,
+                         float lo, float hi, float *delta, void *work)
+{
+    double *dir = work, *cap = dir + d;
+    keyed *ord = (keyed *)(cap + d);
+    memset(delta, 0, d * sizeof *delta);
+    if (c == 0) return 1;
+    double sg = c > 0 ? 1 : -1, need = fabs(c), reach = 0;
+    size_t n = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)w[j]);
+        dir[j] = w[j] == 0 ? 0 : (w[j] > 0 ? sg : -sg);
+        cap[j] = dir[j] > 0 ? (double)hi - p[j] : dir[j] < 0 ? (double)p[j] - lo : 0;
+        if (cap[j] < 0) cap[j] = 0;
+        if (a == 0 || cap[j] == 0) continue;
+        reach += a * cap[j];
+        /* L1 takes coordinates by decreasing |w|; L2 and Linf sort breakpoints. */
+        double alpha = norm == FOOLC_L2 ? a : 1.0;
+        ord[n].key = norm == FOOLC_L1 ? -a : cap[j] / alpha;
+        ord[n++].i = j;
+    }
+    if (reach < need) {
+        for (size_t j = 0; j < d; j++) delta[j] = (float)(dir[j] * cap[j]);
+        return 0;
+    }
+    qsort(ord, n, sizeof *ord, cmp_key_asc);
+    if (norm == FOOLC_L1) {
+        double left = need;
+        for (size_t q = 0; q < n && left > 0; q++) {
+            size_t j = ord[q].i;
+            double a = fabs((double)w[j]), take = fmin(cap[j], left / a);
+            delta[j] = (float)(dir[j] * take);
+            left -= a * take;
+        }
+        return 1;
+    }
+    /* h(lambda) = sum_j |w_j| min(lambda alpha_j, cap_j) is piecewise linear and
+     * increasing; walk its breakpoints to the lambda with h = need. */
+    double slope = 0, sat = 0, lam = 0;
+    for (size_t q = 0; q < n; q++) {
+        double a = fabs((double)w[ord[q].i]);
+        slope += a * (norm == FOOLC_L2 ? a : 1.0);
+    }
+    size_t q = 0;
+    for (; q < n; q++) {
+        size_t j = ord[q].i;
+        double a = fabs((double)w[j]), alpha = norm == FOOLC_L2 ? a : 1.0;
+        double h = sat + ord[q].key * slope;
+        if (h >= need) break;
+        sat += a * cap[j];
+        slope -= a * alpha;
+    }
+    lam = q < n && slope > 0 ? (need - sat) / slope : (q > 0 ? ord[q - 1].key : 0);
+    for (size_t r = 0; r < n; r++) {
+        size_t j = ord[r].i;
+        double alpha = norm == FOOLC_L2 ? fabs((double)w[j]) : 1.0;
+        delta[j] = (float)(dir[j] * fmin(lam * alpha, cap[j]));
+    }
+    return 1;
+}

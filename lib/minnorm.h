@@ -1,0 +1,54 @@
+/* Shared machinery of the minimum-norm attacks (C&W, EAD, DDN, FMN, FAB, NewtonFool):
+ * gradients of per-row custom losses on logits with queries attributed per sample,
+ * adversarial flags from logits, projections onto Lp balls and the exact per-norm
+ * projections onto a hyperplane intersected with the box that FAB uses. */
+#ifndef FOOLC_MINNORM_H
+#define FOOLC_MINNORM_H
+
+#include "attack_impl.h"
+
+/* A loss on one row of logits: row a of the call (sample s); writes dloss/dlogits (k) and
+ * the loss. Returns 0, or non-zero to fail the model call. */
+typedef int (*foolc__mn_row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
+                                float *dz, double *loss);
+
+/* One forward and one backward pass over m images xs of samples idx with a custom loss;
+ * grad (m*d), logits (m*k, may be NULL), loss (m, may be NULL). Queries are attributed. */
+foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                            foolc__mn_row_fn fn, void *user, float *grad, float *logits,
+                            double *loss);
+
+/* Gradient of scale[a] * max(margin, -kappa) where margin is the run's criterion margin
+ * (scale NULL: 1; kappa = INFINITY: the plain margin). margin (m) receives the raw margin,
+ * adv (m, may be NULL) the criterion's verdict at that very point. */
+foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32_t *idx,
+                                   int32_t m, const double *scale, double kappa, float *grad,
+                                   double *margin, uint8_t *adv, float *logits);
+
+/* The criterion's verdict (and margin, may be NULL) for m rows of logits of samples idx. */
+foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
+                           uint8_t *adv, double *margin);
+
+/* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
+double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
+double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
+
+/* Projects delta (d) in place onto the Lp ball of radius r (L0: keeps the floor(r)
+ * largest magnitudes; L1: exact Euclidean projection onto the L1 ball). work: d doubles
+ * (L0 and L1 only; may be NULL otherwise). */
+void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
+
+/* Clips x0 + delta to [lo, hi] and writes the result to out (both d). */
+void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
+                         float *out);
+
+/* Minimal-Lp step onto a hyperplane within the box: finds delta (d) with w.delta = c and
+ * p + delta in [lo, hi] that minimises ||delta||_norm (L1, L2 or Linf), exactly. When the
+ * box makes c unreachable, delta is the box corner that goes furthest. work: 2*d doubles
+ * plus d size_t (one block of at least foolc__mn_plane_work(d) bytes). Returns 1 when c
+ * is reachable. */
+size_t foolc__mn_plane_work(size_t d);
+int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double c, size_t d,
+                         float lo, float hi, float *delta, void *work);
+
+#endif
