@@ -1,0 +1,133 @@
+"""Loading, the registry, parameters, criteria, distances, projections and data."""
+import unittest
+
+import numpy as np
+
+from _setup import foolc, images
+
+
+class TestLibrary(unittest.TestCase):
+    def test_version(self):
+        self.assertEqual(foolc.library_version_number // 10000, 0)
+        self.assertRegex(foolc.library_version, r"^\d+\.\d+\.\d+")
+
+    def test_version_check_message(self):
+        # The check runs at import; here, that the message of a mismatch is clear.
+        from foolc import _lib
+        self.assertEqual(_lib.EXPECTED_MAJOR, foolc.library_version_number // 10000)
+
+
+class TestRegistry(unittest.TestCase):
+    def test_lists_registry_dynamically(self):
+        infos = foolc.attacks()
+        self.assertEqual(len(infos), foolc._lib.lib.foolc_attack_count())
+        self.assertEqual([a.name for a in infos], foolc.attack_names())
+        self.assertIn("fgsm", foolc.attack_names())
+        for a in infos:
+            self.assertIn(a.norm, foolc.NORMS)
+            self.assertTrue(a.needs <= {"decision", "scores", "grad"} and a.needs)
+            self.assertTrue(a.summary)
+            for p in a.params:
+                self.assertLessEqual(p.min, p.default)
+                self.assertLessEqual(p.default, p.max)
+            # every attack can be created and reports its defaults
+            att = foolc.Attack(a.name)
+            self.assertEqual(att.params, {p.name: p.default for p in a.params})
+            self.assertIn(a.name, str(a))
+
+    def test_params(self):
+        a = foolc.Attack("fgsm", rtol=1e-4)
+        self.assertAlmostEqual(a.get("rtol"), 1e-4)
+        a.set(growth=3)
+        self.assertEqual(a.params["growth"], 3)
+
+    def test_unknown_key(self):
+        with self.assertRaises(foolc.InvalidArgumentError) as cm:
+            foolc.Attack("fgsm", no_such_key=1)
+        self.assertIn("no_such_key", str(cm.exception))
+        self.assertEqual(cm.exception.status, -1)
+        self.assertIsInstance(cm.exception, ValueError)
+
+    def test_out_of_range(self):
+        with self.assertRaises(foolc.InvalidArgumentError) as cm:
+            foolc.Attack("fgsm", rtol=3)
+        self.assertIn("rtol", cm.exception.message)
+        self.assertIn("3", cm.exception.message)
+        with self.assertRaises(TypeError):
+            foolc.Attack("fgsm", rtol="big")
+
+    def test_unknown_attack(self):
+        with self.assertRaises(foolc.InvalidArgumentError) as cm:
+            foolc.Attack("no-such-attack")
+        self.assertIn("fgsm", str(cm.exception))   # the message lists the known ones
+
+
+class TestCriteria(unittest.TestCase):
+    def test_builtin(self):
+        z = np.array([[3, 1, 0], [0, 5, 1]], np.float32)
+        adv, margin = foolc.Criterion("misclassification").eval(z, [0, 0])
+        self.assertEqual(adv.tolist(), [False, True])
+        self.assertTrue(margin[0] > 0 > margin[1])
+        adv, _ = foolc.Criterion("targeted").eval(z, [0, 0], targets=[2, 1])
+        self.assertEqual(adv.tolist(), [False, True])
+        adv, _ = foolc.Criterion("top-k", k=2).eval(z, [1, 2])
+        self.assertEqual(adv.tolist(), [False, False])
+        self.assertTrue(foolc.Criterion("targeted").needs_targets)
+        with self.assertRaises(foolc.InvalidArgumentError):
+            foolc.Criterion("no-such-criterion")
+        with self.assertRaises(foolc.InvalidArgumentError):
+            foolc.Criterion("confidence", p=2)
+
+    def test_custom(self):
+        c = foolc.Criterion(lambda z, label, target: float(z[label] - z.max()) + 0.5)
+        adv, margin = c.eval(np.array([[3, 1], [0, 5]], np.float32), [0, 0])
+        self.assertEqual(adv.tolist(), [False, True])
+        np.testing.assert_allclose(margin, [0.5, -4.5])
+
+
+class TestDistances(unittest.TestCase):
+    def test_distance(self):
+        rng = np.random.default_rng(0)
+        a = rng.random((3, 1, 4, 4), dtype=np.float32)
+        b = rng.random((3, 1, 4, 4), dtype=np.float32)
+        diff = (b - a).reshape(3, -1).astype(np.float64)
+        np.testing.assert_allclose(foolc.distance("l2", a, b), np.linalg.norm(diff, axis=1),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(foolc.distance("linf", a, b), np.abs(diff).max(axis=1))
+        np.testing.assert_allclose(foolc.distance("l1", a, b), np.abs(diff).sum(axis=1),
+                                   rtol=1e-6)
+        self.assertEqual(foolc.distance("l0", a[0].ravel(), a[0].ravel()), 0.0)
+        with self.assertRaises(foolc.InvalidArgumentError):
+            foolc.distance("l7", a, b)
+        with self.assertRaises(foolc.InvalidArgumentError):
+            foolc.distance("l2", a, b[:2])
+
+    def test_project(self):
+        rng = np.random.default_rng(1)
+        x0 = rng.uniform(0.2, 0.8, (2, 16)).astype(np.float32)
+        v = rng.uniform(0, 1, (2, 16)).astype(np.float32)
+        p = foolc.project("linf", x0, v, 0.05)
+        np.testing.assert_allclose(p, np.clip(v, x0 - 0.05, x0 + 0.05), atol=1e-7)
+        p2 = foolc.project("l2", x0, v, [0.1, 0.2])
+        np.testing.assert_array_less(foolc.distance("l2", x0, p2), [0.1 + 1e-6, 0.2 + 1e-6])
+
+
+class TestData(unittest.TestCase):
+    def test_load_data(self):
+        try:
+            x, y = foolc.load_data("fashion-mnist", "test")
+        except foolc.FoolcError as e:
+            self.skipTest(f"Fashion-MNIST not installed: {e}")
+        self.assertEqual(x.shape, (10000, 1, 28, 28))
+        self.assertEqual((x.dtype, y.dtype), (np.float32, np.int32))
+        self.assertTrue(0 <= x.min() and x.max() <= 1)
+
+    def test_missing_file(self):
+        with self.assertRaises(foolc.FoolcError) as cm:
+            foolc.load_data("/nonexistent/dir.npz", "test")
+        self.assertIn("nonexistent", str(cm.exception))
+        self.assertTrue(images(2).shape == (2, 1, 28, 28))
+
+
+if __name__ == "__main__":
+    unittest.main()
