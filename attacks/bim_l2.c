@@ -1,0 +1,38 @@
+/* Basic iterative method in L2: iterated L2-normalised gradient steps from the clean input,
+ * projected onto the L2 ball ∩ box; Foolbox's defaults (10 steps of 0.2 * epsilon). Minimising
+ * through the shared epsilon search of lib/iterate.c. */
+#include "iterate.h"
+
+static const foolc__param bim_l2_params[] = {
+    FOOLC__IP_SEARCH(0.01),
+    FOOLC__IP(steps, 10, 1, 1000, 1,
+              "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
+              "step size relative to epsilon"),
+    FOOLC__IP(loss, 1, 0, 1, 1,
+              "0 cross-entropy, 1 the criterion's logit margin"),
+};
+
+/* Values of the fields this attack does not expose. */
+static const foolc__iter_config bim_l2_fixed = {
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .random_start = 0, .restarts = 1, .loss = 1, .quantile = 0.99, .momentum = 0};
+
+static foolc_status bim_l2_run(foolc__run *run, const void *config)
+{
+    foolc__iter_config c;
+    foolc__iter_config_get(bim_l2_params, FOOLC__COUNT(bim_l2_params), config,
+                           &bim_l2_fixed, &c);
+    return foolc__iter_config_run(run, FOOLC_L2, &c, 0);
+}
+
+const foolc__attack_vt foolc__attack_bim_l2 = {
+    .name = "bim-l2",
+    .summary = "iterative FGM in L2; searches the smallest L2 epsilon per sample",
+    .norm = FOOLC_L2,
+    .needs = FOOLC_NEEDS_GRAD | FOOLC_NEEDS_SCORES,
+    .params = bim_l2_params,
+    .n_params = FOOLC__COUNT(bim_l2_params),
+    .config_size = sizeof(foolc__iter_config),
+    .run = bim_l2_run,
+};
