@@ -1,7 +1,8 @@
 # libfoolc: build, test, demo, bench and install.
 #   make           libfoolc.a, libfoolc.so, the foolc command and the examples (in build/)
 #   make deps      installs the Debian packages the project needs (apt-get as root)
-#   make check     deps + build + every Check suite + the examples
+#   make check     deps + build + every Check suite + the examples + the Python tests
+#   make check-torch  installs python3-torch, then the PyTorch tests of the bindings
 #   make demo      deps + build + train the reference CNN once (cached) + a foolc report
 #   make bench     the engine and attack benchmarks (by hand; never part of check)
 #   make install PREFIX=/usr/local
@@ -13,6 +14,7 @@ BUILD   ?= build
 OPT     ?= -O2
 DEBS     = build-essential pkg-config libdnnl-dev libopenblas-dev check zlib1g-dev \
            libpng-dev dataset-fashion-mnist python3-numpy
+PYTHON3 ?= /usr/bin/python3
 CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
 SOVER    = 0
 VERSION  = 0.1.0
@@ -90,6 +92,18 @@ check: deps
 check-run: all $(TESTS)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(TESTS)
 	@sh tests/run_examples.sh $(BUILD)
+	@if $(PYTHON3) -c 'import numpy' 2>/dev/null; then OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+	  FOOLC_LIBRARY=$(abspath $(BUILD))/libfoolc.so $(PYTHON3) -m unittest discover -s tests/python; \
+	  else echo "python tests: skipped ($(PYTHON3) with numpy not found)"; fi
+
+# The PyTorch tests of the Python bindings (tests/python/test_torch.py), torch required.
+check-torch: deps
+	@sh .ci/deps.sh python3-torch
+	@$(MAKE) --no-print-directory check-torch-run
+
+check-torch-run: all
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} FOOLC_REQUIRE_TORCH=1 \
+	  FOOLC_LIBRARY=$(abspath $(BUILD))/libfoolc.so $(PYTHON3) -m unittest discover -s tests/python -p 'test_torch.py' -v
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
@@ -120,4 +134,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-run demo demo-run bench install clean
+.PHONY: all deps check check-run check-torch check-torch-run demo demo-run bench install clean

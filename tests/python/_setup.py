@@ -42,7 +42,7 @@ class Linear:
         self.d = d
 
     def logits(self, x):
-        s = x.reshape(len(x), -1) @ self.w + self.b
+        s = x.reshape(len(x), self.d) @ self.w + self.b
         return np.stack([np.zeros_like(s), s], axis=1)
 
     def value_and_grad(self, x, seed):
@@ -52,7 +52,7 @@ class Linear:
         return z, g.reshape(x.shape)
 
     def exact_linf(self, x):
-        return np.abs(x.reshape(len(x), -1) @ self.w + self.b) / np.abs(self.w).sum()
+        return np.abs(x.reshape(len(x), self.d) @ self.w + self.b) / np.abs(self.w).sum()
 
     def model(self, **kw):
         kw.setdefault("input_shape", (self.d,))

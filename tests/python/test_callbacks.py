@@ -185,6 +185,42 @@ class TestCallbackExceptions(unittest.TestCase):
             m.logits(x)
 
 
+class TestEveryAttack(unittest.TestCase):
+    """Every attack of the registry (read at run time) on a Python model: what it reports
+    is adversarial, in the box, at the distance it says."""
+
+    def check_all(self, make_model, names):
+        lin = Linear()
+        x = lin.inputs(3)
+        y = lin.logits(x).argmax(axis=1)
+        for name in names:
+            with self.subTest(attack=name):
+                m = make_model(lin)
+                m.budget = 3000          # keeps the suite fast; partial results are checked
+                att = foolc.Attack(name)
+                try:
+                    r = att(m, x, y, seed=1)
+                    self.assertIn(r.status, (0, 1))
+                except foolc.BudgetError as e:
+                    r = e.result
+                s = r.success
+                self.assertTrue(((r.x_adv >= 0) & (r.x_adv <= 1)).all())
+                self.assertTrue((lin.logits(r.x_adv[s]).argmax(axis=1) != y[s]).all())
+                np.testing.assert_allclose(r.distance[s],
+                                           foolc.distance(att.norm, x, r.x_adv)[s], rtol=1e-5)
+                self.assertTrue(np.isinf(r.distance[~s]).all())
+                np.testing.assert_array_equal(r.x_adv[~s], x[~s])
+
+    def test_all_attacks_on_python_model(self):
+        self.check_all(lambda lin: lin.model(), foolc.attack_names())
+
+    def test_decision_attacks_on_label_only_model(self):
+        names = [a.name for a in foolc.attacks() if a.needs == {"decision"}]
+        self.check_all(lambda lin: foolc.Model.from_callables(
+            decision_fn=lambda x: lin.logits(x).argmax(axis=1), input_shape=(8,),
+            n_classes=2), names)
+
+
 class TestCapabilities(unittest.TestCase):
     def test_decision_only_model(self):
         lin = Linear()
