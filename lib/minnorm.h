@@ -51,4 +51,17 @@ size_t foolc__mn_plane_work(size_t d);
 int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double c, size_t d,
                          float lo, float hi, float *delta, void *work);
 
+
+
+/* ---- FMN, fast minimum-norm (lib/fmn.c); attacks/fmn_l*.c hold the parameter tables ---- */
+typedef struct foolc__fmn_config {
+    double steps, max_stepsize, min_stepsize, gamma, bisect, polish;
+} foolc__fmn_config;
+foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc_norm p);
+
+/* ---- FAB, fast adaptive boundary (lib/fab.c); attacks/fab_l*.c hold the tables ---- */
+typedef struct foolc__fab_config {
+    double steps, restarts, alpha_max, eta, beta, classes, bisect;
+} foolc__fab_config;
+foolc_status foolc__fab_run(foolc__run *run, const foolc__fab_config *cfg, foolc_norm p);
 #endif

@@ -1,0 +1,309 @@
+/* The minimum-norm attacks (C&W, EAD, DDN, FMN, FAB, NewtonFool) against closed-form
+ * minima of two-class linear models, the exact L0 minimum of a linear model in a box,
+ * targeted runs landing in their target class, and full success on a small Fashion-MNIST
+ * network trained in the test. */
+#include "testutil.h"
+#include "linear.h"
+
+#define D 16
+#define N 6
+
+static float g_xadv[64 * 784], g_dist[64];
+static uint8_t g_ok[64];
+static foolc_counts g_q[64];
+
+/* A two-class linear model with no bias and N inputs; with shift_min, inputs moved so that
+ * their minima are known sizes well inside the box. */
+static void two_class(lin_model *m2, float *x, int32_t *y, double wscale, double spread,
+                      int shift_min)
+{
+    lin_random(m2, D, 2, wscale, 5);
+    m2->b[0] = m2->b[1] = 0;
+    for (int i = 0; i < N; i++) {
+        double wx = 0;
+        for (int j = 0; j < D; j++) {
+            x[i * D + j] = (float)(0.5 + spread * lin_hash(77 + (uint64_t)(i * D + j)));
+            wx += (m2->W[1][j] - m2->W[0][j]) * x[i * D + j];
+        }
+        y[i] = wx > 0;
+        if (!shift_min) continue;
+        /* Moves the input along w so that its L2 minimum is 0.04 + 0.02 i. */
+        double n2 = 0;
+        for (int j = 0; j < D; j++) n2 += pow(m2->W[1][j] - m2->W[0][j], 2);
+        double sg = wx > 0 ? 1 : -1, shift = sg * (0.04 + 0.02 * i) - wx / sqrt(n2);
+        for (int j = 0; j < D; j++)
+            x[i * D + j] += (float)(shift * (m2->W[1][j] - m2->W[0][j]) / sqrt(n2));
+    }
+}
+
+/* Closed-form minimum of sample i in norm p (L1, L2, Linf) away from the box. */
+static double lin_min(const lin_model *m2, const float *xi, foolc_norm p)
+{
+    double wx = 0, n1 = 0, n2 = 0, ninf = 0;
+    for (int j = 0; j < D; j++) {
+        double w = m2->W[1][j] - m2->W[0][j];
+        wx += w * xi[j];
+        n1 += fabs(w);
+        n2 += w * w;
+        ninf = fabs(w) > ninf ? fabs(w) : ninf;
+    }
+    wx += m2->b[1] - m2->b[0];
+    return fabs(wx) / (p == FOOLC_L1 ? ninf : p == FOOLC_L2 ? sqrt(n2) : n1);
+}
+
+/* Runs attack `name` with up to two parameter overrides; returns the status. */
+static foolc_status run_attack(const char *name, foolc_model *m, const float *x,
+                               const int32_t *y, const int32_t *t, int32_t n, int32_t d,
+                               const foolc_criterion *c, const char *k1, double v1)
+{
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    if (k1) ck_ok(foolc_attack_set(a, k1, v1));
+    if (c) ck_ok(foolc_attack_set_criterion(a, c));
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape s = {n, 1, 1, d};
+    foolc_status st = foolc_attack_run(a, m, s, x, y, t, 3, &r);
+    foolc_attack_free(a);
+    return st;
+}
+
+static const struct { const char *name; foolc_norm norm; } k_closed[] = {
+    {"cw-l2", FOOLC_L2},     {"ddn", FOOLC_L2},       {"fmn-l2", FOOLC_L2},
+    {"fab-l2", FOOLC_L2},    {"newtonfool", FOOLC_L2}, {"ead", FOOLC_L1},
+    {"fmn-l1", FOOLC_L1},    {"fab-l1", FOOLC_L1},    {"fmn-linf", FOOLC_LINF},
+    {"fab-linf", FOOLC_LINF},
+};
+
+/* Each attack within 1 % of the closed-form minimum of its norm, never below it. */
+START_TEST(test_closed_form)
+{
+    const char *name = k_closed[_i].name;
+    foolc_norm p = k_closed[_i].norm;
+    lin_model m2;
+    float x[N * D];
+    int32_t y[N];
+    two_class(&m2, x, y, 0.05, 0.2, 1);
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    ck_ok(run_attack(name, m, x, y, NULL, N, D, NULL, NULL, 0));
+    for (int i = 0; i < N; i++) {
+        double want = lin_min(&m2, x + i * D, p);
+        ck_assert_msg(want < 0.25, "fixture: minimum %g reaches the box", want);
+        ck_assert(g_ok[i]);
+        ck_assert_msg(g_dist[i] >= want * (1 - 1e-5), "%s sample %d below the minimum: %g < %g",
+                      name, i, (double)g_dist[i], want);
+        ck_assert_msg(g_dist[i] <= want * 1.01, "%s sample %d: %g vs minimum %g", name, i,
+                      (double)g_dist[i], want);
+        ck_assert(g_q[i].forward > 0);
+    }
+    foolc_model_free(m);
+}
+END_TEST
+
+/* The exact L0 minimum of a two-class linear model in the box [0, 1]: coordinate j can
+ * move the margin by at most |w_j| * cap_j; the greedy sum of the largest is optimal. */
+static int l0_min(const lin_model *m2, const float *xi)
+{
+    double wx = 0, gain[D];
+    for (int j = 0; j < D; j++) wx += (m2->W[1][j] - m2->W[0][j]) * xi[j];
+    wx += m2->b[1] - m2->b[0];
+    for (int j = 0; j < D; j++) {
+        double w = m2->W[1][j] - m2->W[0][j];
+        double toward = wx > 0 ? -w : w;   /* the sign that reduces |wx| */
+        gain[j] = toward > 0 ? toward * (1.0 - xi[j]) : -toward * xi[j];
+    }
+    double need = fabs(wx);
+    for (int count = 1; count <= D; count++) {
+        int best = 0;
+        for (int j = 1; j < D; j++) if (gain[j] > gain[best]) best = j;
+        need -= gain[best];
+        gain[best] = -1;
+        if (need < 0) return count;
+    }
+    return D + 1;
+}
+
+START_TEST(test_fmn_l0_exact)
+{
+    lin_model m2;
+    float x[N * D];
+    int32_t y[N];
+    two_class(&m2, x, y, 0.5, 0.45, 0);
+    m2.b[1] = 1.5;     /* margins that need several coordinates */
+    for (int i = 0; i < N; i++) {
+        float z[2];
+        lin_logits(&m2, x + i * D, z);
+        y[i] = z[1] > z[0];
+    }
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    ck_ok(run_attack("fmn-l0", m, x, y, NULL, N, D, NULL, NULL, 0));
+    int multi = 0;
+    for (int i = 0; i < N; i++) {
+        int want = l0_min(&m2, x + i * D);
+        multi += want > 1;
+        ck_assert(g_ok[i]);
+        ck_assert_msg((int)g_dist[i] == want, "fmn-l0 sample %d: %g vs minimum %d", i,
+                      (double)g_dist[i], want);
+    }
+    ck_assert_int_ge(multi, 2);
+    foolc_model_free(m);
+}
+END_TEST
+
+static const char *const k_targeted[] = {"cw-l2", "ead", "ddn", "fmn-l0", "fmn-l1", "fmn-l2",
+                                         "fmn-linf", "fab-linf", "fab-l2", "fab-l1"};
+
+/* Targeted runs on a 4-class model land in the target class. */
+START_TEST(test_targeted)
+{
+    const char *name = k_targeted[_i];
+    lin_model m4;
+    lin_random(&m4, D, 4, 0.5, 11);
+    float x[N * D];
+    int32_t y[N], t[N];
+    for (int i = 0; i < N * D; i++) x[i] = (float)(0.5 + 0.3 * lin_hash(1000 + (uint64_t)i));
+    for (int i = 0; i < N; i++) {
+        float z[4];
+        lin_logits(&m4, x + i * D, z);
+        int best = 0;
+        for (int j = 1; j < 4; j++) if (z[j] > z[best]) best = j;
+        y[i] = best;
+        t[i] = (best + 1 + i % 3) % 4;
+    }
+    foolc_oracle o = lin_oracle(&m4, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_criterion *c;
+    ck_ok(foolc_criterion_new("targeted", &c));
+    foolc_status st = run_attack(name, m, x, y, t, N, D, c, NULL, 0);
+    ck_assert_msg(st == FOOLC_OK || st == FOOLC_NOT_FOUND, "%s: %s", name, foolc_errmsg());
+    int hits = 0;
+    for (int i = 0; i < N; i++) {
+        if (!g_ok[i]) continue;
+        float z[4];
+        lin_logits(&m4, g_xadv + i * D, z);
+        for (int j = 0; j < 4; j++) if (j != t[i]) ck_assert(z[t[i]] > z[j]);
+        hits++;
+    }
+    ck_assert_msg(hits >= N - 1, "%s: %d of %d targeted", name, hits, N);
+    foolc_criterion_free(c);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* NewtonFool is untargeted only: a targeted criterion is refused. */
+START_TEST(test_newtonfool_untargeted_only)
+{
+    lin_model m4;
+    lin_random(&m4, D, 4, 0.5, 11);
+    float x[D];
+    for (int j = 0; j < D; j++) x[j] = 0.5f;
+    int32_t y = 0, t = 1;
+    foolc_oracle o = lin_oracle(&m4, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_criterion *c;
+    ck_ok(foolc_criterion_new("targeted", &c));
+    float z[4];
+    lin_logits(&m4, x, z);
+    for (int j = 1; j < 4; j++) if (z[j] > z[y]) y = j;
+    t = (y + 1) % 4;
+    ck_status(run_attack("newtonfool", m, x, &y, &t, 1, D, c, NULL, 0), FOOLC_E_UNSUPPORTED);
+    foolc_criterion_free(c);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* A small MLP trained for a few seconds on Fashion-MNIST: every attack fools it on every
+ * correctly classified image of a handful. */
+static foolc_net *g_net;
+static foolc_data g_test;
+static float g_fx[8 * 784];
+static int32_t g_fy[8];
+static int g_fn;
+
+static void net_setup(void)
+{
+    foolc_data train;
+    g_net = NULL;
+    if (foolc_data_load("fashion-mnist", "train", &train) < 0) return;
+    ck_ok(foolc_data_load("fashion-mnist", "test", &g_test));
+    ck_ok(foolc_net_new("input c=1 h=28 w=28; flatten; dense out=32; relu; dense out=10", 1,
+                        &g_net));
+    foolc_data sub = train;
+    sub.shape.n = 6000;
+    foolc_train_opts to;
+    foolc_train_defaults(&to);
+    to.epochs = 2;
+    ck_ok(foolc_net_train(g_net, &sub, &to, NULL, NULL, NULL));
+    foolc_data_free(&train);
+    g_fn = 0;
+    for (int i = 0; i < 100 && g_fn < 8; i++) {
+        float z[10];
+        ck_ok(foolc_net_forward(g_net, g_test.x + (size_t)i * 784, 1, z));
+        int best = 0;
+        for (int j = 1; j < 10; j++) if (z[j] > z[best]) best = j;
+        if (best != g_test.y[i]) continue;
+        memcpy(g_fx + g_fn * 784, g_test.x + (size_t)i * 784, 784 * sizeof(float));
+        g_fy[g_fn++] = best;
+    }
+}
+
+static void net_teardown(void)
+{
+    foolc_net_free(g_net);
+    foolc_data_free(&g_test);
+}
+
+static const char *const k_all[] = {"cw-l2", "ead", "ddn", "fmn-l0", "fmn-l1", "fmn-l2",
+                                    "fmn-linf", "fab-linf", "fab-l2", "fab-l1", "newtonfool"};
+
+START_TEST(test_fashion_mnist)
+{
+    if (!g_net) return;   /* no data set installed */
+    const char *name = k_all[_i];
+    ck_assert_int_ge(g_fn, 6);
+    foolc_oracle o;
+    ck_ok(foolc_net_oracle(g_net, 8, &o));
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    if (!strcmp(name, "cw-l2") || !strcmp(name, "ead")) ck_ok(foolc_attack_set(a, "steps", 200));
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape s = {g_fn, 1, 28, 28};
+    ck_ok(foolc_attack_run(a, m, s, g_fx, g_fy, NULL, 1, &r));
+    for (int i = 0; i < g_fn; i++) {
+        ck_assert(g_ok[i]);
+        float z[10];
+        ck_ok(foolc_net_forward(g_net, g_xadv + i * 784, 1, z));
+        int best = 0;
+        for (int j = 1; j < 10; j++) if (z[j] > z[best]) best = j;
+        ck_assert_int_ne(best, g_fy[i]);
+    }
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+Suite *foolc_suite_attacks_minnorm(void);
+Suite *foolc_suite_attacks_minnorm(void)
+{
+    Suite *s = suite_create("attacks_minnorm");
+    TCase *tc = tcase_create("linear");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_closed_form, 0, (int)(sizeof k_closed / sizeof k_closed[0]));
+    tcase_add_test(tc, test_fmn_l0_exact);
+    tcase_add_loop_test(tc, test_targeted, 0, (int)(sizeof k_targeted / sizeof k_targeted[0]));
+    tcase_add_test(tc, test_newtonfool_untargeted_only);
+    suite_add_tcase(s, tc);
+    TCase *tn = tcase_create("fashion-mnist");
+    tcase_set_timeout(tn, 60);
+    tcase_add_unchecked_fixture(tn, net_setup, net_teardown);
+    tcase_add_loop_test(tn, test_fashion_mnist, 0, (int)(sizeof k_all / sizeof k_all[0]));
+    suite_add_tcase(s, tn);
+    return s;
+}
