@@ -82,7 +82,7 @@ class TestNet(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             exe = os.path.join(d, "driver")
             subprocess.run([cc, "-std=c11", "-O1", "-I", os.path.join(ROOT, "include"), "-o",
-                            exe, os.path.join(HERE, "fgsm_driver.c"), so,
+                            exe, os.path.join(HERE, "attack_driver.c"), so,
                             "-Wl,-rpath," + os.path.dirname(so)], check=True)
             model = os.path.join(d, "m.npz")
             self.net.save(model)
