@@ -9,7 +9,7 @@ static const foolc__param pgd_l2_params[] = {
               "gradient steps per start"),
     FOOLC__IP(rel_stepsize, 0.025, 0.0001, 10, 0,
               "step size relative to epsilon"),
-    FOOLC__IP(random_start, 1, 0, 1, 1,
+    FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
     FOOLC__IP(restarts, 1, 1, 20, 1,
               "starts per epsilon (best kept)"),
@@ -20,7 +20,7 @@ static const foolc__param pgd_l2_params[] = {
 /* Values of the fields this attack does not expose. */
 static const foolc__iter_config pgd_l2_fixed = {
     .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 0.025,
-    .random_start = 1, .restarts = 1, .loss = 1, .quantile = 0.99, .momentum = 0};
+    .random_start = 0, .restarts = 1, .loss = 1, .quantile = 0.99, .momentum = 0};
 
 static foolc_status pgd_l2_run(foolc__run *run, const void *config)
 {

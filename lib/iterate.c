@@ -768,6 +768,24 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
     }
     foolc__gloss gl = {kind == 1 ? FOOLC__GL_PAIR : FOOLC__GL_MARGIN, pos, neg};
     for (int32_t t = 0; t <= o->steps; t++) {
+        /* One forward pass decides each new iterate before the replicated gradient call
+         * (which would cost `rows` backward images to learn it). */
+        if (t > 0) {
+            int32_t q = 0;
+            for (int32_t a = 0; a < m; a++)
+                if (act[a]) {
+                    memcpy(bx + (size_t)q * d, xc + (size_t)a * d, d * sizeof(float));
+                    bid[q++] = run->todo[a];
+                }
+            if ((st = foolc__run_is_adv(run, bx, bid, q, badv, NULL)) < 0) goto out;
+            q = 0;
+            for (int32_t a = 0; a < m; a++)
+                if (act[a] && badv[q++]) {
+                    found[a] = 1;
+                    act[a] = 0;
+                }
+        }
+        if (t == o->steps) break;
         int32_t na = 0;
         size_t nr = 0;
         for (int32_t a = 0; a < m; a++) {
@@ -783,20 +801,6 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
             na++;
         }
         if (na == 0) break;
-        if (t == o->steps) {
-            /* The last iterate: one forward pass decides it. */
-            int32_t q = 0;
-            for (int32_t a = 0; a < m; a++)
-                if (act[a]) {
-                    memcpy(bx + (size_t)q * d, xc + (size_t)a * d, d * sizeof(float));
-                    bid[q++] = run->todo[a];
-                }
-            if ((st = foolc__run_is_adv(run, bx, bid, q, badv, NULL)) < 0) goto out;
-            q = 0;
-            for (int32_t a = 0; a < m; a++)
-                if (act[a]) found[a] = badv[q++];
-            break;
-        }
         if ((st = foolc__run_grad_loss(run, bx, bid, (int32_t)nr, &gl, bg, bf, bz)) < 0)
             goto out;
         size_t r0 = 0;
