@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import _arrays, errors
-from ._lib import (DECISION_FN, ORACLE_VERSION, PROGRESS_FN, SCORES_FN, SEED_FN, VAG_FN,
+from ._lib import (DECISION_FN, ORACLE_VERSION, PROGRESS_FN, SCORES_FN, VAG_FN,
                    Data, Oracle, Shape, TrainOpts, check, enc, errmsg, lib)
 
 Counts = collections.namedtuple("Counts", "forward backward decided")
