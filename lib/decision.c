@@ -1,0 +1,426 @@
+/* Machinery shared by the decision-based attacks: per-sample budgets, Gaussian draws, the
+ * linear-then-bisection scan, repeated random directions with a per-direction smallest
+ * scale, and the blended-uniform-noise starting point (foolc__init_blended). Every loop is
+ * batched over the samples still active; a sample that is done costs no more queries. */
+#include "decision.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+uint64_t foolc__dec_used(const foolc__run *run, int32_t i)
+{
+    return run->queries[i].forward + run->queries[i].decided;
+}
+
+int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost)
+{
+    return max_q <= 0 || (double)(foolc__dec_used(run, i) + cost) <= max_q;
+}
+
+int foolc__dec_keep(foolc__run *run, int32_t i, const float *x)
+{
+    for (size_t j = 0; j < run->d; j++)
+        if (!(x[j] >= run->lo && x[j] <= run->hi)) return 0;
+    const float *x0 = run->x + (size_t)i * run->d;
+    double dist = foolc_distance(run->norm, x0, x, run->d);
+    if (!(dist <= (double)run->res->distance[i])) return 0;
+    memcpy(run->res->x_adv + (size_t)i * run->d, x, run->d * sizeof(float));
+    run->res->distance[i] = (float)dist;
+    run->res->success[i] = 1;
+    return 1;
+}
+
+void foolc__dec_normal(foolc__rng *r, float *out, size_t n)
+{
+    size_t j = 0;
+    for (; j + 1 < n; j += 2) {
+        double u1 = 1.0 - foolc__rng_uniform(r), u2 = foolc__rng_uniform(r);
+        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+        out[j] = (float)(rad * cos(ang));
+        out[j + 1] = (float)(rad * sin(ang));
+    }
+    if (j < n) out[j] = (float)foolc__rng_normal(r);
+}
+
+/* ---- linear scan, then bisection ---- */
+
+foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
+                             const foolc__scan_opts *o, foolc__make_fn make, void *ctx,
+                             float *best, uint8_t *ok)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    double *lo = foolc__malloc((size_t)m * 4 * sizeof(double));
+    int32_t *act = foolc__malloc((size_t)m * 4 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    float *cand = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!lo || !act || !adv || !cand) {
+        st = foolc__nomem("scan");
+        goto out;
+    }
+    double *hi = lo + m, *eps = hi + m, *cur = eps + m;
+    int32_t *sid = act + m, *k = sid + m, *pos = k + m;
+    uint8_t *bis = adv + m;
+    int32_t steps = o->steps < 1 ? 1 : o->steps, na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        lo[a] = 0;
+        hi[a] = INFINITY;
+        k[a] = 1;
+        bis[a] = 0;
+        cur[a] = o->emax / steps;
+        if (ok) ok[a] = 0;
+        act[na++] = a;
+    }
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++)
+            if (foolc__dec_may(run, idx[act[q]], o->max_q, 1)) act[nb++] = act[q];
+        if ((na = nb) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            sid[q] = idx[act[q]];
+            eps[q] = cur[act[q]];
+            pos[q] = act[q];
+        }
+        memset(adv, FOOLC__ADV_UNKNOWN, (size_t)na);
+        if ((st = make(ctx, run, sid, eps, na, cand, adv)) < 0) break;
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = pos[q];
+            int done = 0;
+            if (adv[q]) {
+                hi[a] = cur[a];
+                bis[a] = 1;
+                foolc__run_offer(run, sid[q], cand + (size_t)q * d);
+                if (best) memcpy(best + (size_t)a * d, cand + (size_t)q * d, d * sizeof(float));
+                if (ok) ok[a] = 1;
+            } else {
+                lo[a] = cur[a];
+            }
+            if (!bis[a]) {
+                if (k[a] >= steps) done = 1;
+                else cur[a] = o->emax * (double)++k[a] / steps;
+            } else if (hi[a] - lo[a] <= o->rtol * hi[a]) {
+                done = 1;
+            } else {
+                cur[a] = 0.5 * (lo[a] + hi[a]);
+            }
+            if (!done) act[keep++] = a;
+        }
+        na = keep;
+    }
+out:
+    foolc__free(lo);
+    foolc__free(act);
+    foolc__free(adv);
+    foolc__free(cand);
+    return st;
+}
+
+/* ---- repeated random directions ---- */
+
+enum { PH_GROW, PH_TEST, PH_BISECT, PH_DONE };
+
+foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
+                               const foolc__repeat_opts *o, foolc__draw_fn draw,
+                               foolc__apply_fn apply, void *ctx)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    double *lo = foolc__malloc((size_t)m * 4 * sizeof(double));
+    int32_t *act = foolc__malloc((size_t)m * 4 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    foolc__rng *rng = foolc__malloc((size_t)m * sizeof *rng);
+    float *dir = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *cand = foolc__malloc(foolc__mul(md, sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!lo || !act || !adv || !rng || !dir || !cand) {
+        st = foolc__nomem("repeated directions");
+        goto out;
+    }
+    double *hi = lo + m, *cur = hi + m, *bst = cur + m;
+    int32_t *sid = act + m, *r = sid + m, *pos = r + m;
+    uint8_t *ph = adv + m;
+    int32_t na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], FOOLC__STREAM_REPEAT);
+        draw(ctx, run, &rng[a], dir + (size_t)a * d);
+        r[a] = 0;
+        ph[a] = o->repeats > 0 ? PH_GROW : PH_DONE;
+        lo[a] = 0;
+        hi[a] = INFINITY;
+        cur[a] = o->eps_init;
+        bst[a] = INFINITY;
+        if (ph[a] != PH_DONE) act[na++] = a;
+    }
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++)
+            if (foolc__dec_may(run, idx[act[q]], o->max_q, 1)) act[nb++] = act[q];
+        if ((na = nb) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            sid[q] = idx[a];
+            pos[q] = a;
+            apply(ctx, run, idx[a], dir + (size_t)a * d, cur[a], cand + (size_t)q * d);
+        }
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = pos[q];
+            int next = 0;
+            if (adv[q]) foolc__run_offer(run, sid[q], cand + (size_t)q * d);
+            if (ph[a] == PH_GROW) {
+                if (adv[q]) {
+                    hi[a] = cur[a];
+                    lo[a] = cur[a] > o->eps_init ? cur[a] / o->growth : 0;
+                    ph[a] = PH_BISECT;
+                } else if (cur[a] >= o->eps_max) {
+                    next = 1;
+                } else {
+                    cur[a] = fmin(cur[a] * o->growth, o->eps_max);
+                }
+            } else if (ph[a] == PH_TEST) {
+                if (adv[q]) {
+                    hi[a] = cur[a];
+                    lo[a] = 0;
+                    ph[a] = PH_BISECT;
+                } else {
+                    next = 1;
+                }
+            } else if (adv[q]) {
+                hi[a] = cur[a];
+            } else {
+                lo[a] = cur[a];
+            }
+            if (ph[a] == PH_BISECT) {
+                if (hi[a] - lo[a] <= o->rtol * hi[a]) {
+                    bst[a] = fmin(bst[a], hi[a]);
+                    next = 1;
+                } else {
+                    cur[a] = 0.5 * (lo[a] + hi[a]);
+                }
+            }
+            if (next) {
+                if (++r[a] >= o->repeats) {
+                    ph[a] = PH_DONE;
+                } else {
+                    draw(ctx, run, &rng[a], dir + (size_t)a * d);
+                    ph[a] = isinf(bst[a]) ? PH_GROW : PH_TEST;
+                    cur[a] = isinf(bst[a]) ? o->eps_init : bst[a];
+                }
+            }
+            if (ph[a] != PH_DONE) act[keep++] = a;
+        }
+        na = keep;
+    }
+out:
+    foolc__free(lo);
+    foolc__free(act);
+    foolc__free(adv);
+    foolc__free(rng);
+    foolc__free(dir);
+    foolc__free(cand);
+    return st;
+}
+
+/* ---- blended uniform noise ---- */
+
+typedef struct blend_ctx {
+    const float *noise;    /* m*d, rows by position */
+    const int32_t *pos;    /* sample -> row */
+} blend_ctx;
+
+static foolc_status blend_make(void *ctx, foolc__run *run, const int32_t *idx,
+                               const double *eps, int32_t m, float *out, uint8_t *adv)
+{
+    (void)adv;
+    blend_ctx *c = ctx;
+    size_t d = run->d;
+    for (int32_t a = 0; a < m; a++) {
+        const float *x0 = run->x + (size_t)idx[a] * d;
+        const float *z = c->noise + (size_t)c->pos[idx[a]] * d;
+        float *o = out + (size_t)a * d;
+        double t = eps[a];
+        for (size_t j = 0; j < d; j++) {
+            float v = (float)((1.0 - t) * x0[j] + t * z[j]);
+            o[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : v;
+        }
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
+                                 int32_t directions, int32_t steps, double rtol, double max_q,
+                                 float *xadv, uint8_t *ok)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    float *noise = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *cand = foolc__malloc(foolc__mul(md, sizeof(float)));
+    foolc__rng *rng = foolc__malloc((size_t)m * sizeof *rng);
+    int32_t *act = foolc__malloc(((size_t)3 * m + (size_t)run->n) * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = FOOLC_OK;
+    if (!noise || !cand || !rng || !act || !adv) {
+        st = foolc__nomem("blended noise");
+        goto out;
+    }
+    int32_t *sid = act + m, *tries = sid + m, *pos = tries + m;
+    int32_t na = 0;
+    double w = (double)run->hi - run->lo;
+    for (int32_t a = 0; a < m; a++) {
+        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], FOOLC__STREAM_BLENDED);
+        ok[a] = 0;
+        tries[a] = 0;
+        pos[idx[a]] = a;
+        memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+        if (directions > 0) act[na++] = a;
+    }
+    /* Uniform noise in the box until each sample has an adversarial one. */
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++)
+            if (foolc__dec_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
+        if ((na = nb) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            float *z = cand + (size_t)q * d;
+            for (size_t j = 0; j < d; j++) {
+                float v = (float)(run->lo + w * foolc__rng_uniform(&rng[a]));
+                z[j] = v > run->hi ? run->hi : v;
+            }
+            sid[q] = idx[a];
+            tries[a]++;
+        }
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) goto out;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            if (adv[q]) {
+                ok[a] = 1;
+                memcpy(noise + (size_t)a * d, cand + (size_t)q * d, d * sizeof(float));
+                foolc__run_offer(run, idx[a], cand + (size_t)q * d);
+            } else if (tries[a] < directions) {
+                act[keep++] = a;
+            }
+        }
+        na = keep;
+    }
+    /* The smallest adversarial blend, per sample that has a noise image. */
+    na = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) {
+            sid[na] = idx[a];
+            act[na++] = a;
+        }
+    if (na == 0) goto out;
+    /* Rows of noise by position in sid: compact the found ones to the front. */
+    for (int32_t q = 0; q < na; q++) {
+        if (act[q] != q)
+            memcpy(noise + (size_t)q * d, noise + (size_t)act[q] * d, d * sizeof(float));
+        pos[sid[q]] = q;
+    }
+    blend_ctx bc = {noise, pos};
+    foolc__scan_opts so = {1.0, steps, rtol, max_q};
+    uint8_t *fok = adv;
+    if ((st = foolc__dec_scan(run, sid, na, &so, blend_make, &bc, cand, fok)) < 0) goto out;
+    for (int32_t q = 0; q < na; q++) {
+        float *xa = xadv + (size_t)act[q] * d;
+        /* A scan cut short by the budget leaves the noise image itself as the point. */
+        memcpy(xa, fok[q] ? cand + (size_t)q * d : noise + (size_t)q * d, d * sizeof(float));
+    }
+out:
+    foolc__free(noise);
+    foolc__free(cand);
+    foolc__free(rng);
+    foolc__free(act);
+    foolc__free(adv);
+    return st;
+}
+
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m,
+                              int32_t directions, int32_t steps, double max_q, float *xadv,
+                              uint8_t *ok)
+{
+    FOOLC__CHECK(foolc__init_blended(run, idx, m, directions, steps, 1e-3, max_q, xadv, ok));
+    char list[256] = "";
+    size_t used = 0;
+    int32_t missing = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (ok[a]) continue;
+        if (missing++ < 16 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
+                                     used ? ", " : "", idx[a]);
+    }
+    if (missing)
+        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d sample%s (%s%s): no "
+                     "adversarial among %d uniform-noise draws or the query budget ran out",
+                     run->vt->name, missing, missing > 1 ? "s" : "", list,
+                     missing > 16 ? ", ..." : "", directions);
+    return FOOLC_OK;
+}
+
+/* ---- additive noise ---- */
+
+const foolc__param foolc__noise_params[] = {
+    {"repeats", 100, 1, 10000, offsetof(foolc__noise_config, repeats), 1,
+     "noise directions drawn per sample"},
+    {"eps_init", 1e-2, 1e-9, 1e3, offsetof(foolc__noise_config, eps_init), 0,
+     "first scale tried, relative to the width of the model's box"},
+    {"growth", 2, 1.01, 100, offsetof(foolc__noise_config, growth), 0,
+     "factor by which the scale grows until the first adversarial"},
+    {"rtol", 1e-3, 1e-9, 0.5, offsetof(foolc__noise_config, rtol), 0,
+     "relative tolerance of the bisection of the scale"},
+    {"max_queries", 0, 0, 1e12, offsetof(foolc__noise_config, max_queries), 1,
+     "model images per sample at most; 0 means no limit"},
+};
+const size_t foolc__noise_n_params = sizeof foolc__noise_params / sizeof foolc__noise_params[0];
+
+typedef struct noise_ctx {
+    int gaussian, linf;
+} noise_ctx;
+
+static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
+{
+    const noise_ctx *c = ctx;
+    size_t d = run->d;
+    if (c->gaussian) foolc__dec_normal(r, dir, d);
+    else
+        for (size_t j = 0; j < d; j++) dir[j] = (float)(2.0 * foolc__rng_uniform(r) - 1.0);
+    double nr = 0;
+    for (size_t j = 0; j < d; j++) {
+        double v = fabs((double)dir[j]);
+        if (c->linf) nr = v > nr ? v : nr;
+        else nr += v * v;
+    }
+    nr = c->linf ? nr : sqrt(nr);
+    if (nr > 0)
+        for (size_t j = 0; j < d; j++) dir[j] = (float)(dir[j] / nr);
+}
+
+static void noise_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
+                        double eps, float *out)
+{
+    (void)ctx;
+    const float *x0 = run->x + (size_t)sample * run->d;
+    for (size_t j = 0; j < run->d; j++) {
+        double v = x0[j] + eps * dir[j];
+        out[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+    }
+}
+
+foolc_status foolc__noise_run(foolc__run *run, const foolc__noise_config *c, int gaussian,
+                              int linf)
+{
+    noise_ctx nc = {gaussian, linf};
+    double w = (double)run->hi - run->lo;
+    /* Past these scales every coordinate is clipped to a corner of the box. */
+    double emax = linf ? w : w * sqrt((double)run->d);
+    foolc__repeat_opts o = {(int32_t)c->repeats, fmin(c->eps_init * w, emax), emax, c->growth,
+                            c->rtol, c->max_queries};
+    return foolc__dec_repeat(run, run->todo, run->n_todo, &o, noise_draw, noise_apply, &nc);
+}
