@@ -138,8 +138,12 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
             goto out;
         if (it == 0) memcpy(g0, grad, md * sizeof(float));
         for (int32_t a = 0; a < m; a++) {
-            float *da = delta + (size_t)a * d;
-            const float *g = grad + (size_t)a * d;
+            float *da = delta + (size_t)a * d, *g = grad + (size_t)a * d;
+            const float *xa = xs + (size_t)a * d;
+            /* Directions the box blocks (descent would leave it) do not count: they
+             * would only make the step and the boundary estimate too optimistic. */
+            for (size_t j = 0; j < d; j++)
+                if ((xa[j] <= run->lo && g[j] > 0) || (xa[j] >= run->hi && g[j] < 0)) g[j] = 0;
             double nd = foolc__mn_norm(p, da, d);
             if (adv[a]) {
                 found[a] = 1;
