@@ -1,6 +1,8 @@
 /* Carlini-Wagner L2 (arXiv:1608.04644): a tanh change of variables keeps the point in the
  * model's box, Adam minimises ||x - x0||^2 + c * max(margin, -kappa), and a per-sample
- * binary search tunes c; each sample aborts early on its own loss, never the batch's. */
+ * binary search tunes c; each sample aborts early on its own loss, never the batch's.
+ * Departures from the paper: a stalled loss first quarters Adam's rate, and only settled
+ * iterates count as success for the search over c (every adversarial iterate is kept). */
 #include "minnorm.h"
 
 #include <math.h>
@@ -23,7 +25,8 @@ static const foolc__param cw_params[] = {
     {"initial_const", 1e-3, 1e-6, 1e6, offsetof(cw_config, initial_const), 0,
      "first value of c, the weight of the margin term"},
     {"abort_early", 1, 0, 1, offsetof(cw_config, abort_early), 1,
-     "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"},
+     "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, and "
+     "after three times its inner loop stops"},
     {"bisect", 10, 0, 50, offsetof(cw_config, bisect), 1,
      "final bisection steps from the clean input towards the best adversarial"},
 };
@@ -36,7 +39,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     size_t md = foolc__mul((size_t)m, d);
     double kappa = cfg->confidence, half = 0.5 * ((double)run->hi - run->lo);
     double *w = foolc__malloc(foolc__mul(md, 3 * sizeof(double)) +
-                              foolc__mul((size_t)m, 6 * sizeof(double)));
+                              foolc__mul((size_t)m, 7 * sizeof(double)));
     float *xs = foolc__malloc(foolc__mul(md, 2 * sizeof(float)));
     int32_t *act = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) + 3));
     foolc_status st = FOOLC_OK;
@@ -45,7 +48,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
         goto out;
     }
     double *am = w + md, *av = am + md, *c = av + md, *lower = c + m, *upper = lower + m;
-    double *prev = upper + m, *scale = prev + m, *margin = scale + m;
+    double *prev = upper + m, *scale = prev + m, *margin = scale + m, *lr = margin + m;
     float *grad = xs + md;
     int32_t *sid = act + m;
     uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
@@ -68,6 +71,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
             alive[a] = 1;
             found[a] = 0;
             prev[a] = INFINITY;
+            lr[a] = cfg->stepsize;
         }
         for (int32_t it = 0; it < steps; it++) {
             int32_t na = 0;
@@ -94,7 +98,9 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                 const float *x0 = run->x + (size_t)sid[q] * d, *xq = xs + (size_t)q * d;
                 const float *g = grad + (size_t)q * d;
                 if (adv[q] && margin[q] <= -kappa) {
-                    found[a] = 1;
+                    /* Only settled iterates say that c is large enough: Adam's first
+                     * steps cross the boundary even when c is too small to stay there. */
+                    if (lr[a] < cfg->stepsize || 2 * it >= steps) found[a] = 1;
                     foolc__run_offer(run, sid[q], xq);
                 }
                 double l2 = 0;
@@ -105,11 +111,16 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                     double gw = (2 * diff + g[j]) * half * (1 - t * t);
                     ma[j] = 0.9 * ma[j] + 0.1 * gw;
                     va[j] = 0.999 * va[j] + 0.001 * gw * gw;
-                    wa[j] -= cfg->stepsize * (ma[j] / b1) / (sqrt(va[j] / b2) + 1e-8);
+                    wa[j] -= lr[a] * (ma[j] / b1) / (sqrt(va[j] / b2) + 1e-8);
                 }
                 double loss = l2 + c[a] * fmax(margin[q], -kappa);
                 if (cfg->abort_early && (it + 1) % chk == 0) {
-                    if (loss > 0.9999 * prev[a]) alive[a] = 0;
+                    /* A stalled loss is usually Adam circling the boundary: quarter the
+                     * rate (up to three times) before giving up on this c. */
+                    if (loss > 0.9999 * prev[a]) {
+                        if (lr[a] > cfg->stepsize / 60) lr[a] *= 0.25;
+                        else alive[a] = 0;
+                    }
                     prev[a] = loss;
                 }
             }

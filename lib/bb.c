@@ -1,0 +1,550 @@
+/* The Brendel-Bethge loop shared by bb-l0, bb-l1, bb-l2 and bb-linf: starting points
+ * (blended noise, a caller's pool, another attack), a bisection towards the input along
+ * the norm's own path, then per-sample boundary steps solved by the norm's trust-region
+ * solver, with momentum, a radius schedule and a per-sample convergence stop. */
+#include "bb.h"
+#include "decision.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pieces the solvers share ---- */
+
+static double clipd(double v, double l, double h) { return v < l ? l : v > h ? h : v; }
+
+void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
+{
+    for (size_t i = 0; i < p->d; i++) {
+        l[i] = p->lo - p->x[i];
+        h[i] = p->hi - p->x[i];
+        if (l[i] > 0) l[i] = 0;   /* x is in the box up to rounding */
+        if (h[i] < 0) h[i] = 0;
+    }
+}
+
+/* g(beta) = b . clip(beta b, l, h) and its slope (sum of b_i^2 over unclipped i). */
+static double g_beta(size_t d, const double *b, const double *l, const double *h, double beta,
+                     double *slope)
+{
+    double g = 0, s = 0;
+    for (size_t i = 0; i < d; i++) {
+        double v = beta * b[i];
+        if (v <= l[i]) v = l[i];
+        else if (v >= h[i]) v = h[i];
+        else s += b[i] * b[i];
+        g += b[i] * v;
+    }
+    *slope = s;
+    return g;
+}
+
+int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
+                       double *delta, double *norm2)
+{
+    double gmin = 0, gmax = 0, bb = 0, scale = 0;
+    for (size_t i = 0; i < d; i++) {
+        gmin += b[i] * (b[i] > 0 ? l[i] : h[i]);
+        gmax += b[i] * (b[i] > 0 ? h[i] : l[i]);
+        bb += b[i] * b[i];
+        scale += fabs(b[i]) * (h[i] - l[i]);
+    }
+    double tol = 1e-12 * (fabs(c) + scale) + 1e-300;
+    if (c > gmax + tol || c < gmin - tol) return 0;
+    double beta;
+    if (c >= gmax - tol || c <= gmin + tol) {
+        /* A corner of the bounds: every coordinate at its limit in b's direction. */
+        int up = c >= gmax - tol;
+        double n2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            delta[i] = (b[i] > 0) == up ? h[i] : b[i] != 0 ? l[i] : clipd(0, l[i], h[i]);
+            n2 += delta[i] * delta[i];
+        }
+        *norm2 = n2;
+        return 1;
+    }
+    /* Bracket the root of the non-decreasing g, then Newton steps kept inside the bracket
+     * (exact within a linear piece), bisection otherwise. */
+    double slope, b0 = bb > 0 ? c / bb : 0, g0 = g_beta(d, b, l, h, b0, &slope);
+    double bl = b0, bh = b0, step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
+    if (g0 < c) {
+        for (int k = 0; k < 2000 && g_beta(d, b, l, h, bh, &slope) < c; k++, step *= 2) bh += step;
+    } else {
+        for (int k = 0; k < 2000 && g_beta(d, b, l, h, bl, &slope) > c; k++, step *= 2) bl -= step;
+    }
+    beta = b0;
+    double g = g0;
+    for (int it = 0; it < 200; it++) {
+        if (fabs(g - c) <= tol) break;
+        if (g < c) bl = beta; else bh = beta;
+        double nb = slope > 0 ? beta + (c - g) / slope : 0.5 * (bl + bh);
+        if (!(nb > bl && nb < bh)) nb = 0.5 * (bl + bh);
+        if (nb == beta) break;
+        beta = nb;
+        g = g_beta(d, b, l, h, beta, &slope);
+    }
+    double n2 = 0;
+    for (size_t i = 0; i < d; i++) {
+        delta[i] = clipd(beta * b[i], l[i], h[i]);
+        n2 += delta[i] * delta[i];
+    }
+    *norm2 = n2;
+    return 1;
+}
+
+void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h)
+{
+    size_t d = p->d;
+    double s = p->c >= 0 ? 1 : -1, bb = 0, n2 = 0;
+    for (size_t i = 0; i < d; i++) {
+        double v = s * p->b[i];
+        p->delta[i] = v > 0 ? h[i] : v < 0 ? l[i] : 0;
+        n2 += p->delta[i] * p->delta[i];
+        bb += p->b[i] * p->b[i];
+    }
+    if (n2 <= p->r * p->r || bb == 0) return;
+    /* ||clip(t s b)|| grows with t: bisect t for radius r (t = r / ||b|| is below it). */
+    double tl = p->r / sqrt(bb), th = 2 * tl;
+    for (int k = 0; k < 200; k++, th *= 2) {
+        double m2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            double v = clipd(th * s * p->b[i], l[i], h[i]);
+            m2 += v * v;
+        }
+        if (m2 >= p->r * p->r) break;
+        tl = th;
+    }
+    for (int it = 0; it < 60; it++) {
+        double t = 0.5 * (tl + th), m2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            double v = clipd(t * s * p->b[i], l[i], h[i]);
+            m2 += v * v;
+        }
+        if (m2 <= p->r * p->r) tl = t; else th = t;
+    }
+    for (size_t i = 0; i < d; i++) p->delta[i] = clipd(tl * s * p->b[i], l[i], h[i]);
+}
+
+int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
+{
+    foolc__bb_box(p, l, h);
+    double n2;
+    if (foolc__bb_min_norm(p->d, p->b, l, h, p->c, p->delta, &n2) && n2 <= p->r * p->r)
+        return 0;
+    foolc__bb_progress(p, l, h);
+    return 1;
+}
+
+double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
+                      int maxit, double *below, double *above)
+{
+    double slope, t = t0, g = fn(ctx, t, &slope), tl = -INFINITY, th = INFINITY;
+    double step = step0 > 0 ? step0 : 1;
+    int n = 1;
+    /* Bracket: walk away from t0 with doubling steps. */
+    if (g < c) {
+        tl = t;
+        for (double tt = t + step; n < maxit; tt += step, step *= 2) {
+            double s2, g2 = fn(ctx, tt, &s2);
+            n++;
+            if (g2 >= c) { th = tt; break; }
+            tl = tt;
+        }
+    } else if (g > c) {
+        th = t;
+        for (double tt = t - step; n < maxit; tt -= step, step *= 2) {
+            double s2, g2 = fn(ctx, tt, &s2);
+            n++;
+            if (g2 <= c) { tl = tt; break; }
+            th = tt;
+        }
+    } else {
+        tl = th = t;
+    }
+    if (isinf(tl) || isinf(th)) {
+        if (below) *below = isinf(tl) ? th : tl;
+        if (above) *above = isinf(th) ? tl : th;
+        return isinf(th) ? tl : th;
+    }
+    /* Newton inside the bracket (exact within a linear piece), bisection otherwise. */
+    t = th;
+    g = fn(ctx, t, &slope);
+    n++;
+    while (n < maxit && fabs(g - c) > tol && th > tl) {
+        double nt = slope > 0 ? t + (c - g) / slope : 0.5 * (tl + th);
+        if (!(nt > tl && nt < th)) nt = 0.5 * (tl + th);
+        if (nt == t) break;
+        t = nt;
+        g = fn(ctx, t, &slope);
+        n++;
+        if (g < c) tl = t;
+        else if (g > c) th = t;
+        else tl = th = t;
+    }
+    if (fabs(g - c) <= tol) tl = th = t;
+    if (below) *below = tl;
+    if (above) *above = th;
+    return t;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const foolc__bb_key *x = a, *y = b;
+    if (x->key > y->key) return -1;
+    if (x->key < y->key) return 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+void foolc__bb_sort_desc(foolc__bb_key *k, size_t n) { qsort(k, n, sizeof *k, key_cmp); }
+
+/* ---- the norm's path from the input to a starting point ---- */
+
+/* The point at t in [0, 1] on the path from x0 (t = 0) to x1 (t = 1) that suits the norm:
+ * a straight line for L2, a shrinking cube for Linf, soft thresholding for L1 and keeping
+ * the largest changes for L0. m is max |x1 - x0|. */
+static void path_point(foolc_norm norm, const float *x0, const float *x1, size_t d, double m,
+                       double t, float lo, float hi, float *o)
+{
+    if (t >= 1) {
+        memcpy(o, x1, d * sizeof(float));
+        return;
+    }
+    double th = (1 - t) * m, cap = t * m;
+    for (size_t j = 0; j < d; j++) {
+        double dd = (double)x1[j] - x0[j], v;
+        switch (norm) {
+        case FOOLC_LINF: v = x0[j] + clipd(dd, -cap, cap); break;
+        case FOOLC_L1: {
+            double a = fabs(dd) - th;
+            v = a > 0 ? x0[j] + copysign(a, dd) : x0[j];
+            break;
+        }
+        case FOOLC_L0: v = fabs(dd) > th ? x1[j] : x0[j]; break;
+        default: v = x0[j] + t * dd; break;
+        }
+        float f = (float)v;
+        o[j] = f < lo ? lo : f > hi ? hi : f;
+    }
+}
+
+/* Bisection on the path from each sample's input to xs (m rows, adversarial ones only:
+ * ok[a] is cleared for rows that are not): xs ends at the adversarial end of the final
+ * bracket, which is offered. */
+static foolc_status bisect_path(foolc__run *run, const int32_t *sid, int32_t m, float *xs,
+                                int32_t steps, uint8_t *ok)
+{
+    size_t d = run->d;
+    double *lo = foolc__malloc((size_t)m * 3 * sizeof(double));
+    float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    int32_t *act = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = FOOLC_OK;
+    if (!lo || !xb || !act || !adv) {
+        st = foolc__nomem("bb bisection");
+        goto out;
+    }
+    double *hi = lo + m, *mx = hi + m;
+    int32_t *ids = act + m, na = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) {
+            memcpy(xb + (size_t)na * d, xs + (size_t)a * d, d * sizeof(float));
+            ids[na] = sid[a];
+            act[na++] = a;
+        }
+    if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
+    int32_t keep = 0;
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = act[q];
+        if (!adv[q]) {
+            ok[a] = 0;
+            continue;
+        }
+        const float *x0 = run->x + (size_t)sid[a] * d, *x1 = xs + (size_t)a * d;
+        double m0 = 0;
+        for (size_t j = 0; j < d; j++) m0 = fmax(m0, fabs((double)x1[j] - x0[j]));
+        lo[a] = 0;
+        hi[a] = 1;
+        mx[a] = m0;
+        act[keep++] = a;
+    }
+    na = keep;
+    for (int32_t it = 0; it < steps && na > 0; it++) {
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            path_point(run->norm, run->x + (size_t)sid[a] * d, xs + (size_t)a * d, d, mx[a],
+                       0.5 * (lo[a] + hi[a]), run->lo, run->hi, xb + (size_t)q * d);
+            ids[q] = sid[a];
+        }
+        if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            double t = 0.5 * (lo[a] + hi[a]);
+            if (adv[q]) hi[a] = t; else lo[a] = t;
+        }
+    }
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = act[q];
+        float *x1 = xs + (size_t)a * d;
+        path_point(run->norm, run->x + (size_t)sid[a] * d, x1, d, mx[a], hi[a], run->lo,
+                   run->hi, xb);
+        memcpy(x1, xb, d * sizeof(float));
+        foolc__run_offer(run, sid[a], x1);
+    }
+out:
+    foolc__free(lo);
+    foolc__free(xb);
+    foolc__free(act);
+    foolc__free(adv);
+    return st;
+}
+
+/* ---- starting points ---- */
+
+typedef struct pool_cand {
+    double dist;
+    int32_t row;
+} pool_cand;
+
+/* Per sample, the `tries` pool images closest to it (in the run's norm; L2 for L0) whose
+ * label differs from the sample's (equals the target when targeted), tried in order until
+ * one is adversarial. */
+static foolc_status init_pool(foolc__run *run, const int32_t *sid, int32_t m, int32_t tries,
+                              float *xs, uint8_t *ok)
+{
+    size_t d = run->d;
+    int32_t np = run->n_starts;
+    const float *px = run->starts_x;
+    const int32_t *py = run->starts_y;
+    pool_cand *cand = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)tries),
+                                               sizeof *cand));
+    int32_t *cnt = foolc__malloc((size_t)m * 3 * sizeof(int32_t));
+    float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = FOOLC_OK;
+    if (!cand || !cnt || !xb || !adv) {
+        st = foolc__nomem("bb starting-point pool");
+        goto out;
+    }
+    int32_t *act = cnt + m, *ids = act + m;
+    foolc_norm nm = run->norm == FOOLC_L0 ? FOOLC_L2 : run->norm;
+    for (int32_t a = 0; a < m; a++) {
+        int32_t i = sid[a], c = 0;
+        const float *x0 = run->x + (size_t)i * d;
+        pool_cand *ca = cand + (size_t)a * (size_t)tries;
+        for (int32_t p = 0; p < np; p++) {
+            if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
+                continue;
+            /* Partial sums only grow: stop as soon as the row cannot enter the list. */
+            double worst = c == tries ? ca[c - 1].dist : INFINITY, s = 0;
+            const float *xp = px + (size_t)p * d;
+            size_t j = 0;
+            for (; j < d && s <= worst; j++) {
+                double v = fabs((double)xp[j] - x0[j]);
+                if (nm == FOOLC_L2) s += v * v;
+                else if (nm == FOOLC_L1) s += v;
+                else s = v > s ? v : s;
+            }
+            if (j < d || !(s < worst)) continue;
+            int32_t k = c < tries ? c++ : tries - 1;
+            while (k > 0 && ca[k - 1].dist > s) {
+                ca[k] = ca[k - 1];
+                k--;
+            }
+            ca[k].dist = s;
+            ca[k].row = p;
+        }
+        cnt[a] = c;
+        ok[a] = 0;
+    }
+    for (int32_t t = 0; t < tries; t++) {
+        int32_t na = 0;
+        for (int32_t a = 0; a < m; a++) {
+            if (ok[a] || t >= cnt[a]) continue;
+            const float *xp = px + (size_t)cand[(size_t)a * (size_t)tries + (size_t)t].row * d;
+            float *o = xb + (size_t)na * d;
+            for (size_t j = 0; j < d; j++)
+                o[j] = xp[j] < run->lo ? run->lo : xp[j] > run->hi ? run->hi : xp[j];
+            ids[na] = sid[a];
+            act[na++] = a;
+        }
+        if (na == 0) break;
+        if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++)
+            if (adv[q]) {
+                ok[act[q]] = 1;
+                memcpy(xs + (size_t)act[q] * d, xb + (size_t)q * d, d * sizeof(float));
+            }
+    }
+out:
+    foolc__free(cand);
+    foolc__free(cnt);
+    foolc__free(xb);
+    foolc__free(adv);
+    return st;
+}
+
+/* Starting points for samples sid (m): xs rows and ok flags; the reason for failures goes
+ * to why. */
+static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg,
+                                const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
+                                char *why, size_t why_len)
+{
+    int mode = (int)cfg->init;
+    int32_t tries = (int32_t)cfg->init_tries;
+    for (int32_t a = 0; a < m; a++) {
+        ok[a] = 0;
+        memcpy(xs + (size_t)a * run->d, run->x + (size_t)sid[a] * run->d,
+               run->d * sizeof(float));
+    }
+    if (mode == 1) {
+        if (!run->starts_x || run->n_starts <= 0) {
+            snprintf(why, why_len, "init 1 needs a pool (foolc_attack_set_starts); none set");
+            return FOOLC_OK;
+        }
+        snprintf(why, why_len, "none of the %d closest pool images is adversarial", tries);
+        return init_pool(run, sid, m, tries, xs, ok);
+    }
+    if (mode == 2) {
+        const char *name = run->init_attack ? run->init_attack : "fgsm";
+        snprintf(why, why_len, "init attack %s found no adversarial", name);
+        foolc_status st = foolc__run_subattack(run, name, sid, m, xs, ok);
+        return st < 0 ? st : FOOLC_OK;
+    }
+    snprintf(why, why_len, "no adversarial among %d uniform-noise draws", tries);
+    return foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0, xs, ok);
+}
+
+/* ---- the loop ---- */
+
+foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
+                           foolc__bb_solve_fn solve)
+{
+    int32_t m = run->n_todo, k = run->k;
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    int32_t *sid = foolc__malloc((size_t)m * 6 * sizeof(int32_t));
+    float *xs = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *xb = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *grad = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *logits = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)k), sizeof(float)));
+    float *loss = foolc__malloc((size_t)m * sizeof(float));
+    double *bm = foolc__malloc(foolc__mul(md, sizeof(double)));
+    double *ref = foolc__malloc((size_t)m * sizeof(double));
+    double *w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
+    foolc__bb_key *iw = foolc__malloc(foolc__mul(d, sizeof(foolc__bb_key)));
+    uint8_t *ok = foolc__malloc((size_t)m * 2);
+    foolc_status st = FOOLC_OK;
+    if (!sid || !xs || !xb || !grad || !logits || !loss || !bm || !ref || !w || !iw || !ok) {
+        st = foolc__nomem("bb buffers");
+        goto out;
+    }
+    int32_t *act = sid + m, *ids = act + m, *last = ids + m, *lab = last + m, *tgt = lab + m;
+    uint8_t *adv = ok + m;
+    memcpy(sid, run->todo, (size_t)m * sizeof(int32_t));
+
+    /* Starting points, then a bisection towards the input along the norm's path. */
+    char why[160] = "";
+    if ((st = init_starts(run, cfg, sid, m, xs, ok, why, sizeof why)) < 0) goto out;
+    if ((st = bisect_path(run, sid, m, xs, (int32_t)cfg->binary_search_steps, ok)) < 0)
+        goto out;
+    int32_t missing = 0, na = 0;
+    char list[128] = "";
+    size_t used = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (ok[a]) {
+            act[na++] = a;
+            ref[a] = run->res->distance[sid[a]];
+            last[a] = 0;
+            continue;
+        }
+        if (missing++ < 8 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? ", " : "",
+                                     sid[a]);
+    }
+
+    /* Boundary steps. */
+    int32_t steps = (int32_t)cfg->steps;
+    int32_t interval = cfg->lr_num_decay > 0 ? (int32_t)(steps / cfg->lr_num_decay) : 0;
+    if (cfg->lr_num_decay > 0 && interval < 1) interval = 1;
+    double lr = cfg->lr, scale = (double)run->hi - run->lo;
+    double *px = w + 6 * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
+    foolc__bb_prob prob = {d, px, pu, pb, 0, 0, run->lo, run->hi, pdel, w, iw};
+    for (int32_t step = 1; step <= steps && na > 0; step++) {
+        if (interval && step > 1 && (step - 1) % interval == 0) lr *= cfg->lr_decay;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            memcpy(xb + (size_t)q * d, xs + (size_t)a * d, d * sizeof(float));
+            ids[q] = sid[a];
+            lab[q] = run->labels[sid[a]];
+            tgt[q] = run->targets ? run->targets[sid[a]] : 0;
+        }
+        if ((st = foolc__run_grad(run, xb, ids, na, FOOLC__LOSS_MARGIN, grad, loss, logits)) < 0)
+            goto out;
+        if ((st = foolc_criterion_eval(run->crit, logits, na, k, lab, run->targets ? tgt : NULL,
+                                       adv, NULL, NULL)) < 0)
+            goto out;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q], i = sid[a];
+            const float *xq = xb + (size_t)q * d, *gq = grad + (size_t)q * d;
+            if (adv[q]) foolc__run_offer(run, i, xq);
+            double best = run->res->distance[i];
+            if (best < ref[a] * (1 - cfg->rtol) || (best < ref[a] && cfg->rtol == 0)) {
+                ref[a] = best;
+                last[a] = step;
+            } else if (step - last[a] >= (int32_t)cfg->patience) {
+                continue;   /* converged: no more queries for this sample */
+            }
+            if (best == 0) continue;
+            /* The boundary normal, averaged over steps, and the target change of margin:
+             * slightly past the boundary from outside, slightly short of it from inside. */
+            const float *x0 = run->x + (size_t)i * d;
+            double *bq = bm + (size_t)a * d, mg = loss[q];
+            for (size_t j = 0; j < d; j++) {
+                double g = gq[j];
+                bq[j] = step == 1 ? g : cfg->momentum * bq[j] + (1 - cfg->momentum) * g;
+                px[j] = xq[j];
+                pu[j] = (double)x0[j] - xq[j];
+                pb[j] = bq[j];
+            }
+            /* From outside also aim past the boundary by more than the logits' float
+             * resolution, so that a walk along the boundary cannot stall on its far side. */
+            const float *zq = logits + (size_t)q * (size_t)k;
+            double zmax = 0;
+            for (int32_t j = 0; j < k; j++) zmax = fmax(zmax, fabs((double)zq[j]));
+            prob.c = mg >= 0 ? -cfg->overshoot * mg - 1e-5 * zmax - 1e-30
+                             : -(2 - cfg->overshoot) * mg;
+            double un = 0;
+            for (size_t j = 0; j < d; j++) un += pu[j] * pu[j];
+            prob.r = lr * fmax(sqrt(un), 1e-6 * scale);
+            solve(&prob);
+            float *xo = xs + (size_t)a * d;
+            for (size_t j = 0; j < d; j++) {
+                double v = px[j] + pdel[j];
+                float f = v == v ? (float)v : xq[j];
+                xo[j] = f < run->lo ? run->lo : f > run->hi ? run->hi : f;
+            }
+            act[keep++] = a;
+        }
+        na = keep;
+        if ((st = foolc__run_progress(run, step, steps)) < 0) goto out;
+    }
+    if (missing)
+        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d of %d sample%s (%s%s): %s",
+                     run->vt->name, missing, m, m > 1 ? "s" : "", list,
+                     missing > 8 ? ", ..." : "", why);
+out:
+    foolc__free(sid);
+    foolc__free(xs);
+    foolc__free(xb);
+    foolc__free(grad);
+    foolc__free(logits);
+    foolc__free(loss);
+    foolc__free(bm);
+    foolc__free(ref);
+    foolc__free(w);
+    foolc__free(iw);
+    foolc__free(ok);
+    return st;
+}

@@ -1,0 +1,100 @@
+/* Brendel-Bethge attacks (arXiv:1907.01003): the boundary-walking loop shared by bb-l0,
+ * bb-l1, bb-l2 and bb-linf, their parameter table, their starting points, and the pieces
+ * the per-norm trust-region solvers share (clipped steps along the boundary normal). */
+#ifndef FOOLC_BB_H
+#define FOOLC_BB_H
+
+#include "attack_impl.h"
+
+#include <stddef.h>
+
+/* The parameters of every bb-* attack (a struct of doubles, as parameter tables need). */
+typedef struct foolc__bb_config {
+    double steps, lr, lr_decay, lr_num_decay, momentum, overshoot, binary_search_steps,
+        init, init_tries, init_steps, patience, rtol;
+} foolc__bb_config;
+
+/* The parameter table, with the default learning rate lr0 (per norm). */
+#define FOOLC__BB_PARAMS(lr0)                                                                \
+    {"steps", 1000, 1, 20000, offsetof(foolc__bb_config, steps), 1,                          \
+     "largest number of boundary steps per sample"},                                        \
+    {"lr", lr0, 1e-6, 10, offsetof(foolc__bb_config, lr), 0,                                 \
+     "initial trust-region radius, relative to the current L2 distance to the input"},       \
+    {"lr_decay", 0.5, 0.01, 1, offsetof(foolc__bb_config, lr_decay), 0,                       \
+     "factor applied to the radius lr_num_decay times over the steps"},                      \
+    {"lr_num_decay", 20, 0, 100, offsetof(foolc__bb_config, lr_num_decay), 1,                 \
+     "number of radius decays, at regular intervals of steps / lr_num_decay"},               \
+    {"momentum", 0.8, 0, 0.99, offsetof(foolc__bb_config, momentum), 0,                       \
+     "averaging of the boundary normal over steps (0: the current gradient only)"},          \
+    {"overshoot", 1.1, 1, 2, offsetof(foolc__bb_config, overshoot), 0,                        \
+     "aim at overshoot times the linearised distance to the boundary"},                      \
+    {"binary_search_steps", 10, 0, 50, offsetof(foolc__bb_config, binary_search_steps), 1,    \
+     "bisection steps from the starting point towards the input"},                           \
+    {"init", 0, 0, 2, offsetof(foolc__bb_config, init), 1,                                    \
+     "starting point: 0 blended uniform noise, 1 the pool of foolc_attack_set_starts, "       \
+     "2 the attack of foolc_attack_set_init (default fgsm)"},                                 \
+    {"init_tries", 100, 1, 1000, offsetof(foolc__bb_config, init_tries), 1,                   \
+     "noise draws (init 0) or closest pool images (init 1) tried per sample"},               \
+    {"init_steps", 100, 1, 1000, offsetof(foolc__bb_config, init_steps), 1,                   \
+     "linear-search steps on the blend factor (init 0)"},                                    \
+    {"patience", 100, 1, 20000, offsetof(foolc__bb_config, patience), 1,                      \
+     "a sample stops when its best distance improved by less than rtol in this many steps"}, \
+    {"rtol", 1e-4, 0, 0.5, offsetof(foolc__bb_config, rtol), 0,                               \
+     "relative improvement that counts as progress for patience"}
+
+/* One trust-region subproblem, in double precision: find delta minimising the attack's
+ * distance from x + delta to x0 subject to b . delta = c, lo <= x + delta <= hi and
+ * ||delta||_2 <= r. When the boundary cannot be reached inside the box and the trust
+ * region, the solver returns the largest step towards it (foolc__bb_progress). */
+typedef struct foolc__bb_prob {
+    size_t d;
+    const double *x;     /* current point */
+    const double *u;     /* x0 - x */
+    const double *b;     /* boundary normal estimate */
+    double c, r, lo, hi;
+    double *delta;       /* out, d */
+    double *w;           /* scratch: 6 * d doubles */
+    void *iw;            /* scratch: d index/key pairs (foolc__bb_key) */
+} foolc__bb_prob;
+
+typedef struct foolc__bb_key {
+    double key;
+    int32_t i;
+} foolc__bb_key;
+
+typedef void (*foolc__bb_solve_fn)(foolc__bb_prob *p);
+
+/* Runs a bb attack on run->todo: starting points, a bisection towards the input along the
+ * norm's path, then boundary steps with solve, offering every point the logits show to be
+ * adversarial. Samples without a starting point fail; their reason is recorded in the
+ * run's message (FOOLC_NOT_FOUND, not an error) and the others go on. */
+foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
+                           foolc__bb_solve_fn solve);
+
+/* delta = clip(beta * b, l, h) with b . delta = c (beta by a safeguarded Newton search on a
+ * monotone piecewise-linear function): the smallest L2 step that reaches the linearised
+ * boundary inside the bounds [l, h] (d each, l <= h). Returns 0 when c is out of reach;
+ * *norm2 receives ||delta||^2. */
+int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
+                       double *delta, double *norm2);
+/* The largest step towards the boundary: maximises sign(c) b . delta subject to the box
+ * and ||delta||_2 <= r (delta = clip(t sign(c) b) for the right t >= 0). */
+void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h);
+/* Fills l and h with the box bounds of delta: lo - x and hi - x. */
+void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h);
+/* The generic first stage of every solver: when the boundary cannot be reached inside the
+ * box and the trust region, writes the progress step and returns 1; else returns 0 (l, h
+ * hold the box bounds). */
+int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
+/* Solves fn(t) = c for a non-decreasing fn (which also gives its slope, 0 where unknown):
+ * brackets the root from t0 with steps growing from step0, then Newton steps kept inside
+ * the bracket, bisection otherwise, until |fn - c| <= tol or maxit evaluations. Returns
+ * the best t; *below and *above (may be NULL) receive the bracket ends, fn <= c at the
+ * first and fn >= c at the second (equal to t when it is exact). */
+typedef double (*foolc__bb_fn)(void *ctx, double t, double *slope);
+double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
+                      int maxit, double *below, double *above);
+/* Sorts keys descending by key (ties by index, for determinism). */
+void foolc__bb_sort_desc(foolc__bb_key *k, size_t n);
+
+#endif
