@@ -11,7 +11,7 @@
 #include <string.h>
 
 typedef struct binarization_config {
-    double threshold, upper, init_directions, init_steps, bisect_steps;
+    double threshold, upper, init, init_directions, init_steps, bisect_steps;
 } binarization_config;
 
 static const foolc__param binarization_params[] = {
@@ -19,8 +19,12 @@ static const foolc__param binarization_params[] = {
      "the model's binarization threshold, as a fraction of its box (0.5: the centre)"},
     {"upper", 1, 0, 1, offsetof(binarization_config, upper), 1,
      "1 if a value equal to the threshold binarizes up, 0 if down"},
+    {"init", 0, 0, 2, offsetof(binarization_config, init), 1,
+     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+     "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(binarization_config, init_directions), 1,
-     "uniform-noise draws per sample for the blended-noise starting point"},
+     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
     {"init_steps", 50, 1, 10000, offsetof(binarization_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
     {"bisect_steps", 10, 0, 60, offsetof(binarization_config, bisect_steps), 1,
@@ -42,7 +46,7 @@ static foolc_status binarization_run(foolc__run *run, const void *config)
     }
     float *ref = xa + md;
     uint8_t *adv = ok + m;
-    st = foolc__dec_start(run, run->todo, m, (int32_t)c->init_directions,
+    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
                           (int32_t)c->init_steps, 0, xa, ok);
     if (st < 0) goto out;
     float t = (float)(run->lo + c->threshold * ((double)run->hi - run->lo));

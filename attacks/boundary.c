@@ -10,7 +10,7 @@
 
 typedef struct boundary_config {
     double steps, spherical_step, source_step, convergence, adaptation, stats_every,
-        max_queries, init_directions, init_steps, bisect_steps;
+        max_queries, init, init_directions, init_steps, bisect_steps;
 } boundary_config;
 
 static const foolc__param boundary_params[] = {
@@ -28,8 +28,12 @@ static const foolc__param boundary_params[] = {
      "steps between checks of the spherical candidate and step-size updates"},
     {"max_queries", 0, 0, 1e12, offsetof(boundary_config, max_queries), 1,
      "model images per sample at most, starting point included; 0 means no limit"},
+    {"init", 0, 0, 2, offsetof(boundary_config, init), 1,
+     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+     "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(boundary_config, init_directions), 1,
-     "uniform-noise draws per sample for the blended-noise starting point"},
+     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
     {"init_steps", 50, 1, 10000, offsetof(boundary_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
     {"bisect_steps", 10, 0, 60, offsetof(boundary_config, bisect_steps), 1,
@@ -135,7 +139,7 @@ static foolc_status boundary_run(foolc__run *run, const void *config)
     int32_t *chk = act + m, *sid = chk + m;
     uint8_t *adv = ok + m;
     uint64_t reserve = (uint64_t)c->bisect_steps + 1;
-    st = foolc__dec_start(run, run->todo, m, (int32_t)c->init_directions,
+    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
                           (int32_t)c->init_steps, c->max_queries, best, ok);
     if (st < 0) goto out;
     int32_t na = 0;

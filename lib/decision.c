@@ -342,11 +342,131 @@ out:
     return st;
 }
 
-foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m,
+typedef struct pool_cand {
+    double dist;
+    int32_t row;
+} pool_cand;
+
+foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                             int first_only, float *xs, int32_t *pos, int32_t *nf, int *own)
+{
+    size_t d = run->d;
+    int self = !run->starts_x || run->n_starts <= 0;
+    const float *px = self ? run->x : run->starts_x;
+    const int32_t *py = self ? run->labels : run->starts_y;
+    int32_t np = self ? run->n : run->n_starts;
+    size_t mk = foolc__mul((size_t)m, (size_t)k);
+    *nf = 0;
+    if (own) *own = self;
+    if (m == 0) return FOOLC_OK;
+    pool_cand *cs = foolc__malloc(foolc__mul(mk, sizeof *cs));
+    int32_t *cnt = foolc__malloc((size_t)m * 3 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    foolc_status st = FOOLC_OK;
+    if (!cs || !cnt || !adv) {
+        st = foolc__nomem("starting-point pool");
+        goto out;
+    }
+    int32_t *sid = cnt + m, *act = sid + m;
+    uint8_t *done = adv + m;
+    for (int32_t a = 0; a < m; a++) {
+        int32_t i = idx[a], c = 0;
+        const float *x0 = run->x + (size_t)i * d;
+        pool_cand *ca = cs + (size_t)a * (size_t)k;
+        for (int32_t p = 0; p < np; p++) {
+            if (self && p == i) continue;
+            if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
+                continue;
+            /* Partial sums only grow: stop as soon as the row cannot enter the list. */
+            double worst = c == k ? ca[c - 1].dist : INFINITY, s = 0;
+            const float *xp = px + (size_t)p * d;
+            size_t j = 0;
+            for (; j < d && s < worst; j++) {
+                double v = (double)xp[j] - x0[j];
+                s += v * v;
+            }
+            if (j < d || !(s < worst)) continue;
+            int32_t q = c < k ? c++ : k - 1;
+            while (q > 0 && ca[q - 1].dist > s) {
+                ca[q] = ca[q - 1];
+                q--;
+            }
+            ca[q].dist = s;
+            ca[q].row = p;
+        }
+        cnt[a] = c;
+        done[a] = 0;
+    }
+    /* The t-th closest of every sample in one query; the rows go straight into xs after
+     * the ones found so far (found rows never overtake the rows still to be checked). */
+    for (int32_t t = 0; t < k; t++) {
+        int32_t na = 0;
+        float *buf = xs + foolc__mul((size_t)*nf, d);
+        for (int32_t a = 0; a < m; a++) {
+            if (t >= cnt[a] || done[a]) continue;
+            const float *xp = px + (size_t)cs[(size_t)a * (size_t)k + (size_t)t].row * d;
+            float *o = buf + (size_t)na * d;
+            for (size_t j = 0; j < d; j++)
+                o[j] = xp[j] < run->lo ? run->lo : xp[j] > run->hi ? run->hi : xp[j];
+            sid[na] = idx[a];
+            act[na++] = a;
+        }
+        if (na == 0) break;
+        if ((st = foolc__run_is_adv(run, buf, sid, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++)
+            if (adv[q]) {
+                if (xs + (size_t)*nf * d != buf + (size_t)q * d)
+                    memmove(xs + (size_t)*nf * d, buf + (size_t)q * d, d * sizeof(float));
+                pos[(*nf)++] = act[q];
+                if (first_only) done[act[q]] = 1;
+            }
+    }
+out:
+    foolc__free(cs);
+    foolc__free(cnt);
+    foolc__free(adv);
+    return st;
+}
+
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
                               int32_t directions, int32_t steps, double max_q, float *xadv,
                               uint8_t *ok)
 {
-    FOOLC__CHECK(foolc__init_blended(run, idx, m, directions, steps, 1e-3, max_q, xadv, ok));
+    char why[160];
+    size_t d = run->d;
+    if (mode == 2) {
+        const char *name = run->init_attack ? run->init_attack : "blended-noise";
+        snprintf(why, sizeof why, "the init attack %s found no adversarial", name);
+        FOOLC__CHECK(foolc__run_subattack(run, name, idx, m, xadv, ok));
+        for (int32_t a = 0; a < m; a++)
+            if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
+    } else if (mode == 1) {
+        float *xs = foolc__malloc(foolc__mul(foolc__mul(2, (size_t)m), d * sizeof(float)));
+        int32_t *pos = foolc__malloc((size_t)m * sizeof(int32_t));
+        int32_t nf = 0;
+        int own = 0;
+        foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("starting-point pool");
+        if (st >= 0) st = foolc__dec_pool(run, idx, m, directions, 1, xs, pos, &nf, &own);
+        for (int32_t a = 0; a < m; a++) {
+            ok[a] = 0;
+            memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+        }
+        for (int32_t f = 0; st >= 0 && f < nf; f++) {
+            ok[pos[f]] = 1;
+            memcpy(xadv + (size_t)pos[f] * d, xs + (size_t)f * d, d * sizeof(float));
+            foolc__run_offer(run, idx[pos[f]], xs + (size_t)f * d);
+        }
+        foolc__free(xs);
+        foolc__free(pos);
+        FOOLC__CHECK(st);
+        snprintf(why, sizeof why, "none of the %d closest %s images of another class is "
+                 "adversarial", directions, own ? "batch (no pool set)" : "pool");
+    } else {
+        FOOLC__CHECK(foolc__init_blended(run, idx, m, directions, steps, 1e-3, max_q, xadv,
+                                         ok));
+        snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws, or the "
+                 "query budget ran out", directions);
+    }
     char list[256] = "";
     size_t used = 0;
     int32_t missing = 0;
@@ -357,10 +477,9 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m,
                                      used ? ", " : "", idx[a]);
     }
     if (missing)
-        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d sample%s (%s%s): no "
-                     "adversarial among %d uniform-noise draws or the query budget ran out",
+        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d sample%s (%s%s): %s",
                      run->vt->name, missing, missing > 1 ? "s" : "", list,
-                     missing > 16 ? ", ..." : "", directions);
+                     missing > 16 ? ", ..." : "", why);
     return FOOLC_OK;
 }
 

@@ -72,10 +72,13 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  int32_t directions, int32_t steps, double rtol, double max_q,
                                  float *xadv, uint8_t *ok);
 
-/* Starting points for attacks that walk along the boundary: foolc__init_blended with the
- * given settings. Samples without one are listed in the run's message (status
- * FOOLC_NOT_FOUND recorded, not an error); the caller goes on with the others. */
-foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m,
+/* Starting points for attacks that walk along the boundary, by mode: 0 blended uniform
+ * noise (foolc__init_blended with the given settings), 1 the closest adversarial pool image
+ * (foolc__dec_pool over `directions` candidates), 2 the attack named by
+ * foolc_attack_set_init (default blended-noise). Samples without one are listed in the
+ * run's message (status FOOLC_NOT_FOUND recorded, not an error); the caller goes on with
+ * the others. */
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
                               int32_t directions, int32_t steps, double max_q, float *xadv,
                               uint8_t *ok);
 
@@ -85,7 +88,7 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m,
 extern const foolc__param foolc__hsj_params[];
 extern const size_t foolc__hsj_n_params;
 typedef struct foolc__hsj_config {
-    double steps, init_evals, max_evals, gamma, max_queries, init_directions, init_steps,
+    double steps, init_evals, max_evals, gamma, max_queries, init, init_directions, init_steps,
         max_halvings;
 } foolc__hsj_config;
 foolc_status foolc__hsj_run(foolc__run *run, const foolc__hsj_config *c, int linf);
@@ -99,5 +102,15 @@ typedef struct foolc__noise_config {
 } foolc__noise_config;
 foolc_status foolc__noise_run(foolc__run *run, const foolc__noise_config *c, int gaussian,
                               int linf);
+
+/* Pool images as starting points: the caller's pool (foolc_attack_set_starts) or, without
+ * one, the run's own inputs. Per sample idx[a], the k pool images closest to it in L2 whose
+ * label differs from its own (equals its target when targeted; every image when the pool
+ * has no labels) are queried in order of distance, one batched query per rank; with
+ * first_only a sample stops at its first adversarial one. The adversarial images go to xs
+ * (room for m*k rows, or 2*m with first_only) with their samples' positions a in pos; *nf receives their count.
+ * *own tells whether the run's inputs served as the pool. */
+foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                             int first_only, float *xs, int32_t *pos, int32_t *nf, int *own);
 
 #endif

@@ -21,8 +21,12 @@ const foolc__param foolc__hsj_params[] = {
      "gamma / d^2 in Linf)"},
     {"max_queries", 0, 0, 1e12, offsetof(foolc__hsj_config, max_queries), 1,
      "model images per sample at most, starting point included; 0 means no limit"},
+    {"init", 0, 0, 2, offsetof(foolc__hsj_config, init), 1,
+     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+     "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(foolc__hsj_config, init_directions), 1,
-     "uniform-noise draws per sample for the blended-noise starting point"},
+     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
     {"init_steps", 50, 1, 10000, offsetof(foolc__hsj_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
     {"max_halvings", 30, 1, 60, offsetof(foolc__hsj_config, max_halvings), 1,
@@ -309,7 +313,7 @@ foolc_status foolc__hsj_run(foolc__run *run, const foolc__hsj_config *c, int lin
     h.alive = h.adv + CHUNK;
     uint8_t *ok = h.alive + m;
 
-    st = foolc__dec_start(run, run->todo, m, (int32_t)c->init_directions,
+    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
                           (int32_t)c->init_steps, c->max_queries, h.xadv, ok);
     if (st < 0) goto out;
     int32_t n = 0;

@@ -220,6 +220,55 @@ START_TEST(test_missing_start)    /* _i: 0 boundary, 1 hsj-l2, 2 hsj-linf */
 }
 END_TEST
 
+/* Starting points from a pool (foolc_attack_set_starts) and from another attack
+ * (foolc_attack_set_init); the dataset attack beats the closest pool image of another
+ * class, which the model classifies as labelled. */
+START_TEST(test_starts)
+{
+    lin_model m4;
+    four_class(&m4);
+    enum { P = 40 };
+    float pool[P * D];
+    int32_t py[P];
+    for (int p = 0; p < P * D; p++) pool[p] = (float)(0.5 + 0.5 * lin_hash(9000 + (uint64_t)p));
+    for (int p = 0; p < P; p++) py[p] = pred(&m4, pool + p * D);
+    foolc_oracle o = lin_oracle(&m4, 4, 1);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape s = {N, 1, 1, D};
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("dataset", &a));
+    ck_ok(foolc_attack_set_starts(a, pool, py, P));
+    ck_ok(foolc_attack_set(a, "candidates", P));
+    ck_ok(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r));
+    for (int i = 0; i < N; i++) {
+        double closest = INFINITY;
+        for (int p = 0; p < P; p++)
+            if (py[p] != g_y[i])
+                closest = fmin(closest, foolc_distance(FOOLC_L2, g_x + i * D, pool + p * D, D));
+        ck_assert(g_ok[i]);
+        ck_assert_int_ne(pred(&m4, g_xadv + i * D), g_y[i]);
+        ck_assert_msg(g_dist[i] <= closest * (1 + 1e-6), "%g > %g", (double)g_dist[i], closest);
+    }
+    foolc_attack_free(a);
+    const char *walkers[] = {"boundary", "hsj-l2"};
+    for (int w = 0; w < 2; w++) {
+        for (int mode = 1; mode <= 2; mode++) {
+            ck_ok(foolc_attack_new(walkers[w], &a));
+            ck_ok(foolc_attack_set(a, "init", mode));
+            ck_ok(foolc_attack_set(a, "steps", 20));
+            ck_ok(foolc_attack_set_starts(a, pool, py, P));
+            ck_ok(foolc_attack_set_init(a, "gaussian-noise-l2"));
+            ck_ok(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r));
+            for (int i = 0; i < N; i++) ck_assert_int_ne(pred(&m4, g_xadv + i * D), g_y[i]);
+            foolc_attack_free(a);
+        }
+    }
+    foolc_model_free(m);
+}
+END_TEST
+
 Suite *foolc_suite_attacks_decision(void);
 Suite *foolc_suite_attacks_decision(void)
 {
@@ -230,6 +279,7 @@ Suite *foolc_suite_attacks_decision(void)
     tcase_add_loop_test(tc, test_decision_only, 0, N_DEC);
     tcase_add_test(tc, test_gradient_attacks_refused);
     tcase_add_loop_test(tc, test_missing_start, 0, 3);
+    tcase_add_test(tc, test_starts);
     suite_add_tcase(s, tc);
     return s;
 }
