@@ -108,8 +108,9 @@ foolc_status foolc__noise_run(foolc__run *run, const foolc__noise_config *c, int
  * label differs from its own (equals its target when targeted; every image when the pool
  * has no labels) are queried in order of distance, one batched query per rank; with
  * first_only a sample stops at its first adversarial one. The adversarial images go to xs
- * (room for m*k rows, or 2*m with first_only) with their samples' positions a in pos; *nf receives their count.
- * *own tells whether the run's inputs served as the pool. */
+ * (room for m*k rows, or 2*m with first_only) with their samples' positions a in pos
+ * (room for m*k, or m); *nf receives their count, *own whether the run's inputs served as
+ * the pool. */
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                              int first_only, float *xs, int32_t *pos, int32_t *nf, int *own);
 
