@@ -26,6 +26,7 @@ typedef struct shim {
     foolc_oracle inner;
     float *logits;
     int32_t cap;
+    double seconds;     /* time spent in the model */
 } shim;
 
 static int shim_decision(void *user, const float *x, int32_t n, int32_t *label)
@@ -33,7 +34,9 @@ static int shim_decision(void *user, const float *x, int32_t n, int32_t *label)
     shim *s = user;
     int32_t k = s->inner.n_classes;
     if (n > s->cap) return 1;
+    double t0 = now();
     int rc = s->inner.scores(s->inner.user, x, n, s->logits);
+    s->seconds += now() - t0;
     if (rc) return rc;
     for (int32_t i = 0; i < n; i++) {
         const float *z = s->logits + (size_t)i * (size_t)k;
@@ -111,8 +114,8 @@ int main(int argc, char **argv)
     printf("model %s, first %d correctly classified test images (%d for budgets >= 25000), "
            "decision-only oracle, max batch %d\n", model_path, n, n_big < n ? n_big : n,
            max_batch);
-    printf("%-20s %-5s %8s %6s %8s %10s %10s %8s\n", "attack", "norm", "budget", "images",
-           "success", "median", "queries/img", "wall s");
+    printf("%-20s %-5s %8s %6s %8s %10s %11s %8s %8s\n", "attack", "norm", "budget", "images",
+           "success", "median", "queries/img", "wall s", "model s");
     char *names = strdup(list), *save = NULL;
     for (const char *name = strtok_r(names, ",", &save); name;
          name = strtok_r(NULL, ",", &save)) {
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
             if (!strncmp(name, "hsj", 3) && foolc_attack_set(a, "steps", 100) < 0) return 1;
             foolc_result r = {xadv, dist, ok, q};
             foolc_shape s = {m, in.c, in.h, in.w};
+            sh.seconds = 0;
             double t0 = now();
             foolc_status st = foolc_attack_run(a, model, s, x, y, NULL, 1, &r);
             double wall = now() - t0;
@@ -148,8 +152,9 @@ int main(int argc, char **argv)
             }
             qsort(dist, (size_t)m, sizeof(float), cmp_float);   /* failures are +inf */
             double med = m % 2 ? dist[m / 2] : 0.5 * ((double)dist[m / 2 - 1] + dist[m / 2]);
-            printf("%-20s %-5s %8.0f %6d %7.1f%% %10.5f %10.0f %8.2f\n", name,
-                   foolc_norm_name(norm), budget, m, 100.0 * found / m, med, qs / m, wall);
+            printf("%-20s %-5s %8.0f %6d %7.1f%% %10.5f %11.0f %8.2f %8.2f\n", name,
+                   foolc_norm_name(norm), budget, m, 100.0 * found / m, med, qs / m, wall,
+                   sh.seconds);
             fflush(stdout);
             foolc_attack_free(a);
         }

@@ -6,8 +6,8 @@ Loads a libfoolc NPZ model file as a PyTorch nn.Sequential, takes the first N Fa
 test images it classifies correctly (the same images as attacks_decision), and for each
 per-sample query budget B runs
   BoundaryAttack                    L2
-  HopSkipJump(constraint="l2")      L2
-  HopSkipJump(constraint="linf")    Linf
+  HopSkipJumpAttack(constraint="l2")   L2
+  HopSkipJumpAttack(constraint="linf") Linf
 each from Foolbox's default starting point (LinearSearchBlendedUniformNoiseAttack(steps=50),
 run once per budget and attack and counted in the queries), with the number of steps chosen
 so that the images the model evaluates per sample come as close to B as the attack allows
@@ -107,7 +107,7 @@ def main():
                 att = fb.attacks.BoundaryAttack(steps=steps)
             else:
                 # Measure one iteration's step search + bisections on a short run.
-                probe = fb.attacks.HopSkipJump(steps=2, constraint=norm)
+                probe = fb.attacks.HopSkipJumpAttack(steps=2, constraint=norm)
                 c0 = counted.forward
                 probe.run(fmodel, x, crit, starting_points=starts)
                 used = (counted.forward - c0) / m
@@ -116,7 +116,7 @@ def main():
                 extra = max(1, int(math.ceil((used - evals) / 3)))
                 steps = hsj_steps(budget, extra, q_init + 1 + extra)
                 counted.forward = int(round(q_init * m))
-                att = fb.attacks.HopSkipJump(steps=steps, constraint=norm)
+                att = fb.attacks.HopSkipJumpAttack(steps=steps, constraint=norm)
             t1 = time.time()
             x_adv = att.run(fmodel, x, crit, starting_points=starts)
             wall = t_init + time.time() - t1   # the probe run above is not timed
