@@ -1,0 +1,159 @@
+/* Benchmark of the gradient attacks (FGSM/FGM, BIM, PGD, MI-FGSM, APGD, DeepFool) on the
+ * first N correctly classified Fashion-MNIST test images of a model file: success rate,
+ * median and mean distance in each attack's norm, queries per sample, wall seconds, and the
+ * share of wall time spent outside the model (timed by a shim around the oracle's callbacks).
+ * Public API only. Usage: attacks_grad [model.npz] [-n N] [-a name,name,...] [-b max_batch] */
+#include <foolc.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The timing shim: forwards every callback to the wrapped oracle and sums its time. */
+typedef struct shim {
+    foolc_oracle inner;
+    double seconds;
+} shim;
+
+static int shim_scores(void *user, const float *x, int32_t n, float *logits)
+{
+    shim *s = user;
+    double t0 = now();
+    int rc = s->inner.scores(s->inner.user, x, n, logits);
+    s->seconds += now() - t0;
+    return rc;
+}
+
+static int shim_vg(void *user, const float *x, int32_t n, foolc_seed_fn seed, void *seed_user,
+                   float *logits, float *grad)
+{
+    shim *s = user;
+    double t0 = now();
+    int rc = s->inner.value_and_grad(s->inner.user, x, n, seed, seed_user, logits, grad);
+    s->seconds += now() - t0;
+    return rc;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static const char *const k_default[] = {
+    "fgsm", "fgm-l2", "fgm-l1", "bim-linf", "bim-l2", "bim-l1", "pgd-linf", "pgd-l2", "pgd-l1",
+    "mifgsm-linf", "mifgsm-l2", "apgd-linf", "apgd-l2", "deepfool-l2", "deepfool-linf"};
+
+int main(int argc, char **argv)
+{
+    const char *home = getenv("HOME"), *model_path = NULL, *list = NULL;
+    char dflt_path[1024];
+    int n_want = 100, max_batch = 256;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc) n_want = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-a") && i + 1 < argc) list = argv[++i];
+        else if (!strcmp(argv[i], "-b") && i + 1 < argc) max_batch = atoi(argv[++i]);
+        else model_path = argv[i];
+    }
+    if (!model_path) {
+        snprintf(dflt_path, sizeof dflt_path, "%s/.cache/foolc/cnn.npz", home ? home : ".");
+        model_path = dflt_path;
+    }
+    foolc_net *net;
+    if (foolc_net_load(model_path, &net) < 0) {
+        fprintf(stderr, "attacks_grad: %s (train it with: foolc train --arch cnn --epochs 4 "
+                "--out %s)\n", foolc_errmsg(), model_path);
+        return 1;
+    }
+    foolc_data test;
+    if (foolc_data_load("fashion-mnist", "test", &test) < 0) {
+        fprintf(stderr, "attacks_grad: %s\n", foolc_errmsg());
+        return 1;
+    }
+    foolc_shape in = foolc_net_input(net);
+    size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
+    float *x = malloc((size_t)n_want * d * sizeof(float));
+    int32_t *y = malloc((size_t)n_want * sizeof(int32_t));
+    int32_t k = foolc_net_classes(net), n = 0;
+    float *z = malloc((size_t)k * sizeof(float));
+    for (int32_t i = 0; i < test.shape.n && n < n_want; i++) {
+        if (foolc_net_forward(net, test.x + (size_t)i * d, 1, z) < 0) return 1;
+        int32_t best = 0;
+        for (int32_t j = 1; j < k; j++) if (z[j] > z[best]) best = j;
+        if (best != test.y[i]) continue;
+        memcpy(x + (size_t)n * d, test.x + (size_t)i * d, d * sizeof(float));
+        y[n++] = best;
+    }
+    shim sh;
+    if (foolc_net_oracle(net, max_batch, &sh.inner) < 0) return 1;
+    foolc_oracle o = sh.inner;
+    o.user = &sh;
+    o.scores = shim_scores;
+    o.value_and_grad = shim_vg;
+    foolc_model *model;
+    if (foolc_model_new(&o, &model) < 0) return 1;
+
+    float *xadv = malloc((size_t)n * d * sizeof(float)), *dist = malloc((size_t)n * sizeof(float));
+    uint8_t *ok = malloc((size_t)n);
+    foolc_counts *q = malloc((size_t)n * sizeof *q);
+    printf("model %s, %d images (first correctly classified of the test set), max batch %d\n",
+           model_path, n, max_batch);
+    printf("%-14s %-5s %8s %10s %10s %9s %9s %8s %8s\n", "attack", "norm", "success",
+           "median", "mean", "fwd/img", "bwd/img", "wall s", "outside");
+    size_t n_att = sizeof k_default / sizeof k_default[0];
+    char *names = list ? strdup(list) : NULL, *save = NULL;
+    const char *name = names ? strtok_r(names, ",", &save) : k_default[0];
+    for (size_t ai = 0; name; ai++) {
+        foolc_attack *a;
+        foolc_norm norm;
+        if (foolc_attack_new(name, &a) < 0 || foolc_attack_describe(name, &norm, NULL, NULL,
+                                                                   NULL) < 0) {
+            fprintf(stderr, "attacks_grad: %s\n", foolc_errmsg());
+            return 1;
+        }
+        foolc_result r = {xadv, dist, ok, q};
+        foolc_shape s = {n, in.c, in.h, in.w};
+        sh.seconds = 0;
+        double t0 = now();
+        foolc_status st = foolc_attack_run(a, model, s, x, y, NULL, 1, &r);
+        double wall = now() - t0;
+        if (st < 0) fprintf(stderr, "attacks_grad: %s: %s\n", name, foolc_errmsg());
+        int found = 0;
+        double sum = 0, fw = 0, bw = 0;
+        for (int32_t i = 0; i < n; i++) {
+            found += ok[i];
+            if (ok[i]) sum += dist[i];
+            fw += (double)q[i].forward;
+            bw += (double)q[i].backward;
+        }
+        qsort(dist, (size_t)n, sizeof(float), cmp_float);   /* failures are +inf */
+        double med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);
+        printf("%-14s %-5s %7.1f%% %10.5f %10.5f %9.1f %9.1f %8.2f %7.1f%%\n", name,
+               foolc_norm_name(norm), 100.0 * found / n, med, found ? sum / found : NAN,
+               fw / n, bw / n, wall, 100.0 * (wall - sh.seconds) / wall);
+        fflush(stdout);
+        foolc_attack_free(a);
+        name = names ? strtok_r(NULL, ",", &save) : ai + 1 < n_att ? k_default[ai + 1] : NULL;
+    }
+    free(names);
+    free(xadv);
+    free(dist);
+    free(ok);
+    free(q);
+    free(x);
+    free(y);
+    free(z);
+    foolc_model_free(model);
+    foolc_net_free(net);
+    foolc_data_free(&test);
+    return 0;
+}
