@@ -181,6 +181,16 @@ _PROTOS = {
                              C.POINTER(C.c_double)]),
     "foolc_net_accuracy": (st, [vp, FP, IP, C.c_int32, C.POINTER(C.c_double)]),
 }
+# Newer functions: declared when the library has them (callers check hasattr(lib, name)).
+_OPTIONAL = {
+    "foolc_attack_set_init": (st, [vp, cs]),
+    "foolc_attack_set_starts": (st, [vp, FP, IP, C.c_int32]),
+}
+for _name, (_res, _args) in _OPTIONAL.items():
+    if hasattr(lib, _name):
+        getattr(lib, _name).restype = _res
+        getattr(lib, _name).argtypes = _args
+
 missing = []
 for _name, (_res, _args) in _PROTOS.items():
     try:

@@ -231,6 +231,39 @@ class Attack:
             check(lib.foolc_attack_set(self._h, enc(k), v))
         return self
 
+    def set_init(self, attack_name=None):
+        """The registered attack whose results start attacks that walk from an adversarial
+        point (bb-*: with their parameter init=2); None restores the default."""
+        if not hasattr(lib, "foolc_attack_set_init"):
+            raise NotImplementedError("this libfoolc has no foolc_attack_set_init")
+        check(lib.foolc_attack_set_init(self._h, None if attack_name is None
+                                        else enc(attack_name)))
+        return self
+
+    def set_starts(self, x, labels=None):
+        """A pool of candidate starting points (n, *input_shape) with optional labels (n,),
+        for attacks that walk from an adversarial point (bb-*: with init=1); per sample,
+        the closest pool images that are adversarial are tried. None clears the pool. The
+        arrays are copied and kept by this Attack."""
+        if not hasattr(lib, "foolc_attack_set_starts"):
+            raise NotImplementedError("this libfoolc has no foolc_attack_set_starts")
+        if x is None:
+            check(lib.foolc_attack_set_starts(self._h, None, None, 0))
+            self._starts = None
+            return self
+        xs = _arrays.to_float32(x, "starts").copy()
+        if xs.ndim < 2:
+            raise errors.InvalidArgumentError(f"starts: expected (n, *input_shape), got "
+                                              f"{xs.shape}")
+        n = xs.shape[0]
+        ys = None
+        if labels is not None:
+            ys = _arrays.labels(labels, n, np.iinfo(np.int32).max, "starts labels").copy()
+        check(lib.foolc_attack_set_starts(self._h, _arrays.fptr(xs),
+                                          None if ys is None else _arrays.iptr(ys), n))
+        self._starts = (xs, ys)          # borrowed by the library: kept alive here
+        return self
+
     def get(self, key):
         v = C.c_double()
         check(lib.foolc_attack_get(self._h, enc(key), C.byref(v)))
@@ -263,6 +296,11 @@ class Attack:
                             "foolc.torch.from_module)")
         xs = _arrays.images(x, model.input_shape)
         n = xs.shape[0]
+        starts = getattr(self, "_starts", None)
+        if starts is not None and starts[0][0].size != model._d:
+            raise errors.InvalidArgumentError(
+                f"{self.name}: the starting points set with set_starts have "
+                f"{starts[0][0].size} values per image; the model takes {model._d}")
         lo, hi = model.bounds
         _arrays.in_box(xs, lo, hi)
         y = _arrays.labels(labels, n, model.n_classes)

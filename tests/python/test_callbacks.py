@@ -221,6 +221,27 @@ class TestEveryAttack(unittest.TestCase):
             n_classes=2), names)
 
 
+class TestStartingPoints(unittest.TestCase):
+    def test_init_attack_and_pool(self):
+        if "bb-l2" not in foolc.attack_names():
+            self.skipTest("no bb-l2 in this registry")
+        lin = Linear()
+        x = lin.inputs(3)
+        y = lin.logits(x).argmax(axis=1)
+        a = foolc.Attack("bb-l2", init=2).set_init("deepfool-l2")
+        r = a(lin.model(), x, y, seed=1)
+        self.assertTrue(r.success.all())
+        pool = np.random.default_rng(5).uniform(0, 1, (20, 8)).astype(np.float32)
+        b = foolc.Attack("bb-l2", init=1).set_starts(pool, lin.logits(pool).argmax(axis=1))
+        r = b(lin.model(), x, y, seed=1)
+        self.assertTrue(r.success.all())
+        with self.assertRaisesRegex(ValueError, "values per image"):
+            b(foolc.Model.from_callables(lin.logits, input_shape=(4,), n_classes=2),
+              x[:, :4], y)
+        with self.assertRaises(foolc.InvalidArgumentError):
+            a.set_init("no-such-attack")
+
+
 class TestCapabilities(unittest.TestCase):
     def test_decision_only_model(self):
         lin = Linear()
