@@ -46,7 +46,11 @@ FOOLC_API FOOLC_WUR foolc_status foolc_idx_write(const char *path, const foolc_a
 typedef struct foolc_npz foolc_npz;
 
 FOOLC_API FOOLC_WUR foolc_status foolc_npz_new(foolc_npz **out);
-/* Reads a .npz (zip of .npy members, stored or deflated; ".npy" is dropped from names). */
+/* Reads a .npz (zip of .npy members, stored or deflated; ".npy" is dropped from names).
+ * Big-endian data comes back in the host's order, Fortran-order arrays in C order, and a
+ * string array ('<U', '|S') holding one string as a 1-d FOOLC_U8 array of its UTF-8 bytes
+ * (trailing NULs dropped; not NUL-terminated). Errors: FOOLC_E_IO, FOOLC_E_FORMAT (bad zip,
+ * CRC or .npy header, unsupported dtype, duplicate names), FOOLC_E_NOMEM. */
 FOOLC_API FOOLC_WUR foolc_status foolc_npz_read(const char *path, foolc_npz **out);
 /* The same from a buffer in memory (len bytes; the buffer is not kept). */
 FOOLC_API FOOLC_WUR foolc_status foolc_npz_read_mem(const void *buf, size_t len,
@@ -78,7 +82,8 @@ typedef struct foolc_data {
  * the environment variable FOOLC_FASHION_MNIST_DIR), a directory holding the four
  * MNIST-style IDX files (plain or .gz), or an .npz file with arrays "x" (N,H,W or N,C,H,W;
  * uint8 scaled by 1/255, or float32 used as is) and "y" (integer labels).
- * split: "train" or "test" (ignored for .npz). Release with foolc_data_free. */
+ * split: "train" or "test" (NULL means "test"; ignored for .npz). Release with
+ * foolc_data_free. See docs/data.md. */
 FOOLC_API FOOLC_WUR foolc_status foolc_data_load(const char *spec, const char *split,
                                                  foolc_data *out);
 /* Frees x and y and zeroes the struct; NULL is a no-op. */
