@@ -1,5 +1,6 @@
 """Python models as oracles: closed-form minima, exceptions raised in callbacks, the seed
 protocol, decision-only models, custom criteria."""
+import threading
 import traceback
 import unittest
 
@@ -219,6 +220,36 @@ class TestEveryAttack(unittest.TestCase):
         self.check_all(lambda lin: foolc.Model.from_callables(
             decision_fn=lambda x: lin.logits(x).argmax(axis=1), input_shape=(8,),
             n_classes=2), names)
+
+
+class TestThreads(unittest.TestCase):
+    def test_callbacks_run_on_the_calling_thread(self):
+        lin = Linear()
+        seen = set()
+
+        def logits(x):
+            seen.add(threading.get_ident())
+            return lin.logits(x)
+
+        def vag(x, seed):
+            seen.add(threading.get_ident())
+            return lin.value_and_grad(x, seed)
+
+        x = lin.inputs(4)
+        y = lin.logits(x).argmax(axis=1)
+        out = {}
+
+        def work():
+            m = foolc.Model.from_callables(logits, vag, input_shape=(8,), n_classes=2,
+                                           max_batch=1)
+            out["ident"] = threading.get_ident()
+            out["res"] = foolc.Attack("fgsm")(m, x, y)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        self.assertEqual(seen, {out["ident"]})
+        self.assertTrue(out["res"].success.all())
 
 
 class TestStartingPoints(unittest.TestCase):
