@@ -53,13 +53,21 @@ lib.foolc_version_number.restype = C.c_int
 lib.foolc_version_number.argtypes = []
 lib.foolc_version_string.restype = C.c_char_p
 lib.foolc_version_string.argtypes = []
+
+
+def check_version(number, text, where):
+    """Raises ImportError unless a library of version number (text) suits this package."""
+    if number // 10000 != EXPECTED_MAJOR or number < MINIMUM_VERSION:
+        raise ImportError(
+            f"foolc: {where} is libfoolc {text} but this package needs major version "
+            f"{EXPECTED_MAJOR} (at least {MINIMUM_VERSION // 10000}."
+            f"{MINIMUM_VERSION // 100 % 100}.{MINIMUM_VERSION % 100}); point FOOLC_LIBRARY "
+            "at a matching libfoolc.so")
+
+
 version_number = lib.foolc_version_number()
 version = lib.foolc_version_string().decode()
-if version_number // 10000 != EXPECTED_MAJOR or version_number < MINIMUM_VERSION:
-    raise ImportError(
-        f"foolc: {path} is libfoolc {version} but this package needs major version "
-        f"{EXPECTED_MAJOR} (at least {MINIMUM_VERSION // 10000}.{MINIMUM_VERSION // 100 % 100}."
-        f"{MINIMUM_VERSION % 100}); point FOOLC_LIBRARY at a matching libfoolc.so")
+check_version(version_number, version, path)
 
 
 # ---- types -------------------------------------------------------------------------------

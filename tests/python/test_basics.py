@@ -1,9 +1,12 @@
 """Loading, the registry, parameters, criteria, distances, projections and data."""
+import os
+import subprocess
+import sys
 import unittest
 
 import numpy as np
 
-from _setup import foolc, images
+from _setup import ROOT, foolc, images
 
 
 class TestLibrary(unittest.TestCase):
@@ -11,10 +14,24 @@ class TestLibrary(unittest.TestCase):
         self.assertEqual(foolc.library_version_number // 10000, 0)
         self.assertRegex(foolc.library_version, r"^\d+\.\d+\.\d+")
 
-    def test_version_check_message(self):
-        # The check runs at import; here, that the message of a mismatch is clear.
+    def test_version_check(self):
+        # The check runs at import on the loaded library; here, on made-up versions.
         from foolc import _lib
-        self.assertEqual(_lib.EXPECTED_MAJOR, foolc.library_version_number // 10000)
+        _lib.check_version(foolc.library_version_number, foolc.library_version, "x")
+        with self.assertRaisesRegex(ImportError, r"libfoolc\.so is libfoolc 1\.0\.0 but this "
+                                                 r"package needs major version 0"):
+            _lib.check_version(10000, "1.0.0", "/lib/libfoolc.so")
+        with self.assertRaisesRegex(ImportError, "at least"):
+            _lib.check_version(1, "0.0.1", "/lib/libfoolc.so")
+
+    def test_missing_library_message(self):
+        env = dict(os.environ, FOOLC_LIBRARY="/nonexistent/libfoolc.so")
+        env.pop("FOOLC_PYTHON_INSTALLED", None)
+        p = subprocess.run([sys.executable, "-c", "import foolc"], cwd=os.path.join(ROOT, "python"),
+                           env=env, capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("ImportError: foolc: cannot load libfoolc.so", p.stderr)
+        self.assertIn("/nonexistent/libfoolc.so (FOOLC_LIBRARY)", p.stderr)
 
 
 class TestRegistry(unittest.TestCase):
