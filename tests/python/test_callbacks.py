@@ -164,6 +164,20 @@ class TestCallbackExceptions(unittest.TestCase):
             self.run_with(logits_fn=lambda x: np.full((len(x), 2), np.nan))
         self.assertIn("NaN", str(cm.exception))
 
+    def test_nan_in_seeded_logits(self):
+        lin = Linear()
+
+        def vag(x, seed):
+            z = lin.logits(x)
+            z[0, 0] = np.nan
+            seed(z)                     # the library refuses them: the run stops
+            return z, np.zeros_like(x)
+
+        with self.assertRaises(foolc.NonFiniteError) as cm:
+            self.run_with(vag_fn=vag)
+        self.assertIn("value_and_grad returned NaN", str(cm.exception))
+        self.assertEqual(cm.exception.result.status, -9)
+
     def test_model_still_usable_after_error(self):
         lin = Linear()
         state = {"fail": True}
