@@ -66,8 +66,6 @@ class Linear:
 
 
 def torch_available():
-    try:
-        import torch  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    """Whether torch can be imported (looked up, not imported: importing takes seconds)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
