@@ -1,5 +1,5 @@
 /* The foolc command: shared helpers for its sub-commands (argument parsing, progress on
- * stderr, exit codes). Uses only the public API. */
+ * stderr, exit codes, model and data loading, PNG images). Uses only the public API. */
 #ifndef FOOLC_CLI_H
 #define FOOLC_CLI_H
 
@@ -14,17 +14,20 @@ typedef struct cli_args {
     int argc;
     char **argv;
     unsigned char *used;
+    const char *cmd; /* "report", ... for messages */
+    int bad;         /* set when an option lacks its value */
 } cli_args;
 
 int cli_args_init(cli_args *a, int argc, char **argv);
 void cli_args_free(cli_args *a);
-/* The value of --name (or of the short alias, may be NULL); NULL when absent. */
+/* The value of --name (or of the short alias, may be NULL); NULL when absent. An option
+ * without a value prints a usage error and sets a->bad. */
 const char *cli_opt(cli_args *a, const char *name, const char *alias);
 int cli_flag(cli_args *a, const char *name);
 /* Numeric options: 0 on success (absent leaves *out unchanged), CLI_USAGE with a message. */
 int cli_opt_long(cli_args *a, const char *name, const char *alias, long lo, long hi, long *out);
 int cli_opt_double(cli_args *a, const char *name, double lo, double hi, double *out);
-/* CLI_USAGE with a message when an argument was not consumed. */
+/* CLI_USAGE with a message when an argument was not consumed or an option lacked a value. */
 int cli_args_leftover(cli_args *a, const char *cmd);
 
 /* Progress on stderr: a bar with rate and ETA on a terminal, else a line per finished task. */
@@ -41,12 +44,46 @@ double cli_now(void);
 
 /* Prints "foolc: <what>: <status text>: <detail>" to stderr and returns the exit code. */
 int cli_fail(const char *what, foolc_status st);
+/* The same, naming the flag and its value: "foolc report: --model 'm.npz': ...". */
+int cli_fail_opt(const char *cmd, const char *flag, const char *value, foolc_status st);
 
 /* The reference architectures by name ("cnn", "mlp"); other text is returned as is. */
 const char *cli_arch(const char *name);
 
+/* Applies "attack.key=value[,attack.key=value...]" settings (--set) to the attack named
+ * name; settings of other attacks are skipped. check_only: validates every entry (names
+ * known, keys accepted) without an attack. CLI_USAGE with a message on errors. */
+int cli_apply_settings(const char *spec, const char *name, foolc_attack *att);
+int cli_check_settings(const char *spec);
+
+/* A 64-bit FNV-1a hash of a file's bytes (0 when it cannot be read). */
+uint64_t cli_file_hash(const char *path);
+
+/* Loads a model and wraps it: errors name --model and the file. */
+int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model);
+/* Loads a data split and checks it against the model's input and classes. */
+int cli_load_data(const char *cmd, const char *spec, const char *split, const foolc_net *net,
+                  foolc_data *out);
+
+/* Images: an RGB canvas, tiles of images and perturbations, PNG output (libpng). */
+typedef struct cli_canvas {
+    int w, h;
+    unsigned char *rgb;
+} cli_canvas;
+int cli_canvas_new(cli_canvas *cv, int w, int h);
+void cli_canvas_free(cli_canvas *cv);
+/* Draws an image (c = 1 grey or 3 RGB, values in [lo, hi]) scaled by an integer factor. */
+void cli_canvas_image(cli_canvas *cv, int x0, int y0, const float *img, foolc_shape s,
+                      float lo, float hi, int scale);
+/* Draws a perturbation magnified to its largest magnitude: red positive, blue negative. */
+void cli_canvas_delta(cli_canvas *cv, int x0, int y0, const float *x, const float *adv,
+                      foolc_shape s, int scale);
+/* Writes the canvas as an RGB PNG; 0 or CLI_INPUT with a message naming the flag. */
+int cli_canvas_png(const cli_canvas *cv, const char *cmd, const char *flag, const char *path);
+
 int cmd_train(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
 int cmd_attacks(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 

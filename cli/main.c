@@ -1,5 +1,5 @@
 /* foolc: the command-line face of libfoolc. Dispatches to sub-commands: train, report,
- * attacks, info. */
+ * attack, attacks, info. */
 #include "cli.h"
 
 #include <string.h>
@@ -11,6 +11,7 @@ static void usage(FILE *f)
             "commands:\n"
             "  train    train a reference network on Fashion-MNIST and save it as NPZ\n"
             "  report   minimal-perturbation report of attacks against a model\n"
+            "  attack   one attack on one input, with an image of the result\n"
             "  attacks  list the attacks, their norms, needs and parameters\n"
             "  info     describe a model file\n"
             "'foolc <command> --help' for each command's options.\n",
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "attack")) return cmd_attack(argc - 1, argv + 1);
     if (!strcmp(cmd, "attacks")) return cmd_attacks(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     fprintf(stderr, "foolc: unknown command '%s'\n", cmd);

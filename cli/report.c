@@ -1,108 +1,494 @@
-/* foolc report: for the first N test images a model classifies correctly, runs each listed
- * attack and reports, per attack and best-of-all per sample, success, median and mean
- * minimal distance, queries and time, robust accuracy against epsilon, as text, JSON, CSV. */
-#include "cli.h"
+/* foolc report: for the first N test images a model classifies correctly, runs each attack
+ * (cheap ones first) in fixed chunks of samples, appends each finished chunk to an optional
+ * resume file, checks the model's gradients, and writes the report (report_out.c). */
+#include "report.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void help(void)
 {
     printf("usage: foolc report --model M.npz [options]\n"
-           "  --data D       fashion-mnist (default), an IDX directory or an .npz (test split)\n"
-           "  --attacks L    comma-separated attacks (default fgsm; see foolc attacks)\n"
-           "  -n N           number of images (default 100)\n"
-           "  --all          take the first N images, not only correctly classified ones\n"
-           "  --seed S       attack seed (default 0)\n"
-           "  --batch B      images per attack call (default 100)\n"
-           "  --budget Q     query budget per attack run, in images (default none)\n"
-           "  --json FILE    every per-sample figure as JSON\n"
-           "  --csv FILE     every per-sample figure as CSV\n"
-           "  --quiet        no progress on stderr\n"
-           "Distances are minimal perturbations; median over all N samples, failures counted\n"
-           "as infinite; mean over the successful ones.\n");
+           "  --data D        fashion-mnist (default), an IDX directory or an .npz (x, y)\n"
+           "  --attacks L     comma-separated attacks, or 'all' (default: fgsm, deepfool-linf,\n"
+           "                  pgd-linf, deepfool-l2, pgd-l2 as registered); they run cheap first\n"
+           "  --norm P        only attacks of norm P (l0, l1, l2, linf) and only that norm\n"
+           "  --set A.K=V,..  attack parameters, e.g. --set pgd-linf.steps=20,boundary.steps=5000\n"
+           "  -n N            number of images (default 100)\n"
+           "  --all           the first N images, not only correctly classified ones\n"
+           "  --seed S        attack seed (default 0)\n"
+           "  --batch B       samples per attack call and per resume chunk (default 25)\n"
+           "  --budget Q      query budget, images per sample of a chunk (default none)\n"
+           "  --pool N        training images offered as starting points (default all; 0 none)\n"
+           "  --json FILE     every per-sample figure as JSON\n"
+           "  --csv FILE      every per-sample figure as CSV\n"
+           "  --svg FILE      robust accuracy against epsilon, one curve per attack and best\n"
+           "  --png FILE      a grid of example adversarials: original | adversarial | delta\n"
+           "  --png-n K       examples in the grid (default 8)\n"
+           "  --resume FILE   append results as chunks finish; rerun to continue after a kill\n"
+           "  --no-time       leave wall seconds out (outputs comparable byte for byte)\n"
+           "  --quiet         no progress on stderr\n"
+           "Distances are minimal perturbations: quantiles over all N samples with failures\n"
+           "counted as infinite; the mean over the successful ones. Exit status: 0 ok, 1 an\n"
+           "attack failed (results kept), 2 usage, 3 bad input file.\n");
 }
 
-#define MAX_ATTACKS 32
+/* Cost classes: cheap single-step and closed-form attacks first, then iterative gradient
+ * attacks, then the expensive optimisers and the query-hungry decision-based attacks. */
+static int cost_rank(const char *name, unsigned needs)
+{
+    static const struct { const char *prefix; int rank; } k[] = {
+        {"fgsm", 0}, {"fgm-", 0}, {"deepfool", 1}, {"newtonfool", 1},
+        {"inversion", 2}, {"contrast", 2}, {"binarization", 2}, {"blur", 2},
+        {"blended-noise", 2}, {"dataset", 2}, {"uniform-noise", 3}, {"gaussian-noise", 3},
+        {"bim-", 4}, {"mifgsm", 4}, {"pgd-", 4}, {"ddn", 4}, {"fmn-", 4},
+        {"apgd", 5}, {"fab-", 5}, {"cw-", 6}, {"ead", 6}, {"bb-", 6},
+        {"salt-and-pepper", 7}, {"pointwise", 7}, {"hsj-", 8}, {"boundary", 8},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (!strncmp(name, k[i].prefix, strlen(k[i].prefix))) return k[i].rank;
+    return needs & FOOLC_NEEDS_GRAD ? 5 : 7;
+}
 
-typedef struct attack_res {
-    const char *name;
-    foolc_norm norm;
-    float *dist;          /* n x FOOLC_NORM_COUNT: every norm of the returned point */
-    uint8_t *ok;
-    foolc_counts *q;
-    double seconds;
-    foolc_status st;
-} attack_res;
+static const char *const k_default = "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2";
 
+/* Parses --attacks (and --norm) into r->at, sorted cheap first (stable). */
+static int pick_attacks(rep *r, const char *list, int have_norm, foolc_norm norm, char **buf)
+{
+    int every = list && !strcmp(list, "all"), dflt = !list;
+    size_t cap = 64;
+    for (int32_t i = 0; i < foolc_attack_count(); i++) cap += strlen(foolc_attack_name(i)) + 1;
+    if (list) cap += strlen(list);
+    char *s = malloc(cap);
+    if (!s) return cli_fail("report", FOOLC_E_NOMEM);
+    *buf = s;
+    s[0] = '\0';
+    if (every || dflt) {
+        for (int32_t i = 0; i < foolc_attack_count(); i++) {
+            const char *nm = foolc_attack_name(i);
+            if (dflt) {
+                size_t l = strlen(nm);
+                const char *p = strstr(k_default, nm);
+                if (!p || (p != k_default && p[-1] != ',') || (p[l] && p[l] != ',')) continue;
+            }
+            strcat(s, *s ? "," : "");
+            strcat(s, nm);
+        }
+    } else {
+        strcpy(s, list);
+    }
+    for (char *save = NULL, *tok = strtok_r(s, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        foolc_norm p;
+        unsigned needs;
+        foolc_status st = foolc_attack_describe(tok, &p, &needs, NULL, NULL);
+        if (st < 0) return cli_fail_opt("report", "--attacks", tok, st);
+        if (have_norm && p != norm) {
+            if (every || dflt) continue;
+            fprintf(stderr, "foolc report: --attacks '%s': its norm is %s, not --norm %s\n",
+                    tok, foolc_norm_name(p), foolc_norm_name(norm));
+            return CLI_USAGE;
+        }
+        for (int t = 0; t < r->n_att; t++)
+            if (!strcmp(r->at[t].name, tok)) {
+                fprintf(stderr, "foolc report: --attacks: '%s' is listed twice\n", tok);
+                return CLI_USAGE;
+            }
+        if (r->n_att == REP_MAX_ATTACKS) {
+            fprintf(stderr, "foolc report: --attacks: at most %d attacks\n", REP_MAX_ATTACKS);
+            return CLI_USAGE;
+        }
+        rep_att *a = &r->at[r->n_att++];
+        a->name = tok;
+        a->norm = p;
+        a->needs = needs;
+        a->rank = cost_rank(tok, needs);
+    }
+    if (r->n_att == 0 && have_norm && dflt) /* no default attack of that norm: take all */
+        return pick_attacks(r, "all", have_norm, norm, buf);
+    if (r->n_att == 0) {
+        fprintf(stderr, "foolc report: --attacks: no attack %s\n",
+                have_norm ? "of that --norm" : "given");
+        return CLI_USAGE;
+    }
+    for (int i = 1; i < r->n_att; i++) /* insertion sort: stable */
+        for (int j = i; j > 0 && r->at[j].rank < r->at[j - 1].rank; j--) {
+            rep_att tmp = r->at[j];
+            r->at[j] = r->at[j - 1];
+            r->at[j - 1] = tmp;
+        }
+    return 0;
+}
+
+/* --- The clean-gradient check: a margin loss z_y - max_{j != y} z_j. */
+typedef struct margin_ctx { const int32_t *y; } margin_ctx;
+
+static int margin_loss(void *user, int32_t first, const float *z, int32_t n, int32_t k,
+                       float *dz, float *loss)
+{
+    const margin_ctx *c = user;
+    for (int32_t i = 0; i < n; i++) {
+        const float *zi = z + (size_t)i * k;
+        float *g = dz + (size_t)i * k;
+        int32_t y = c->y[first + i], o = y == 0 ? 1 : 0;
+        for (int32_t j = 0; j < k; j++) {
+            g[j] = 0;
+            if (j != y && zi[j] > zi[o]) o = j;
+        }
+        g[y] = 1;
+        g[o] = -1;
+        if (loss) loss[i] = zi[y] - zi[o];
+    }
+    return 0;
+}
+
+static void grad_check(rep *r, foolc_model *model)
+{
+    if (!(foolc_model_caps(model) & FOOLC_NEEDS_GRAD)) return;
+    float *g = malloc(r->d * 64 * sizeof *g), *z = malloc((size_t)64 * r->n_classes * sizeof *z);
+    if (!g || !z) goto out;
+    r->grad_checked = 1;
+    for (int32_t b = 0; b < r->n; b += 64) {
+        int32_t m = r->n - b < 64 ? r->n - b : 64;
+        margin_ctx c = {r->y + b};
+        foolc_status st = foolc_model_value_and_grad(model, r->x + (size_t)b * r->d, m,
+                                                     margin_loss, &c, z, NULL, g);
+        if (st == FOOLC_E_NONFINITE) { /* count sample by sample */
+            for (int32_t i = 0; i < m; i++) {
+                margin_ctx c1 = {r->y + b + i};
+                st = foolc_model_value_and_grad(model, r->x + (size_t)(b + i) * r->d, 1,
+                                                margin_loss, &c1, z, NULL, g);
+                if (st < 0) { r->grad_nonfinite++; continue; }
+                double s = 0;
+                for (size_t q = 0; q < r->d; q++) s += fabs(g[q]);
+                r->grad_zero += s == 0;
+            }
+            continue;
+        }
+        if (st < 0) { r->grad_checked = 0; break; }
+        for (int32_t i = 0; i < m; i++) {
+            double s = 0;
+            for (size_t q = 0; q < r->d; q++) s += fabs(g[(size_t)i * r->d + q]);
+            r->grad_zero += s == 0;
+            r->grad_nonfinite += !isfinite(s);
+        }
+    }
+out:
+    free(g);
+    free(z);
+}
+
+/* --- The resume file: a header with the options, then per chunk one "s" line per sample
+ * and a closing "c" line. Only complete chunks count; a torn tail is cut off. */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void put_b64(FILE *f, const unsigned char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < len) v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < len) v |= p[i + 2];
+        fputc(b64[v >> 18 & 63], f);
+        fputc(b64[v >> 12 & 63], f);
+        fputc(i + 1 < len ? b64[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < len ? b64[v & 63] : '=', f);
+    }
+}
+
+static int get_b64(const char *s, unsigned char *out, size_t len)
+{
+    size_t k = 0;
+    while (k < len) {
+        unsigned v = 0;
+        for (int j = 0; j < 4; j++) {
+            const char *c = s[j] == '=' ? b64 : s[j] ? strchr(b64, s[j]) : NULL;
+            if (!c) return -1;
+            v = v << 6 | (unsigned)(c - b64);
+        }
+        for (int j = 0; j < 3 && k < len; j++) out[k++] = (unsigned char)(v >> (16 - 8 * j));
+        s += 4;
+    }
+    return *s == '\n' || *s == '\0' ? 0 : -1;
+}
+
+static void write_sample(FILE *f, const rep *r, int t, int32_t i)
+{
+    const rep_att *a = &r->at[t];
+    fprintf(f, "s %s %d %d %d", a->name, i, a->ok[i], a->adv[i]);
+    for (int p = 0; p < NC; p++) fprintf(f, " %a", (double)a->dist[(size_t)i * NC + p]);
+    fprintf(f, " %llu %llu %llu ", (unsigned long long)a->q[i].forward,
+            (unsigned long long)a->q[i].backward, (unsigned long long)a->q[i].decided);
+    if (a->ok[i]) put_b64(f, (const unsigned char *)(a->xadv + (size_t)i * r->d),
+                          r->d * sizeof(float));
+    else fputc('-', f);
+    fputc('\n', f);
+}
+
+static int find_attack(const rep *r, const char *name)
+{
+    for (int t = 0; t < r->n_att; t++)
+        if (!strcmp(r->at[t].name, name)) return t;
+    return -1;
+}
+
+/* Parses one "s" line into the attack's arrays (not yet marked done). */
+static int read_sample(rep *r, char *line, int *t_out, int32_t *i_out)
+{
+    char name[128];
+    int i, ok, adv, off = 0;
+    double dist[NC];
+    unsigned long long fw, bw, dc;
+    if (sscanf(line, "s %127s %d %d %d %la %la %la %la %la %llu %llu %llu %n", name, &i, &ok,
+               &adv, &dist[0], &dist[1], &dist[2], &dist[3], &dist[4], &fw, &bw, &dc,
+               &off) != 12 || !off)
+        return -1;
+    int t = find_attack(r, name);
+    if (t < 0 || i < 0 || i >= r->n) return -1;
+    rep_att *a = &r->at[t];
+    a->ok[i] = (uint8_t)(ok != 0);
+    a->adv[i] = adv;
+    for (int p = 0; p < NC; p++) a->dist[(size_t)i * NC + p] = (float)dist[p];
+    a->q[i] = (foolc_counts){fw, bw, dc};
+    float *xa = a->xadv + (size_t)i * r->d;
+    if (ok) {
+        if (get_b64(line + off, (unsigned char *)xa, r->d * sizeof(float))) return -1;
+    } else {
+        if (line[off] != '-') return -1;
+        memcpy(xa, r->x + (size_t)i * r->d, r->d * sizeof(float));
+    }
+    *t_out = t;
+    *i_out = i;
+    return 0;
+}
+
+/* The first option that differs between two header lines, for the refusal message. */
+static void header_diff(const char *a, const char *b, char *out, size_t len)
+{
+    const char *pa = a, *pb = b;
+    while (*pa && *pb) {
+        size_t la = strcspn(pa, " \n"), lb = strcspn(pb, " \n");
+        if (la != lb || strncmp(pa, pb, la)) {
+            snprintf(out, len, "file has '%.*s', this command '%.*s'", (int)la, pa, (int)lb, pb);
+            return;
+        }
+        pa += la + (pa[la] == ' ');
+        pb += lb + (pb[lb] == ' ');
+        if (*pa == '\n' || *pb == '\n') break;
+    }
+    snprintf(out, len, "the options differ");
+}
+
+static int resume_open(rep *r, const char *path, const char *header, FILE **out)
+{
+    FILE *f = fopen(path, "r+");
+    if (!f) {
+        f = fopen(path, "w+");
+        if (!f) {
+            fprintf(stderr, "foolc report: --resume '%s': cannot open: ", path);
+            perror(NULL);
+            return CLI_INPUT;
+        }
+    }
+    size_t cap = 1 << 16, len;
+    char *line = malloc(cap);
+    if (!line) { fclose(f); return cli_fail("report", FOOLC_E_NOMEM); }
+    long good = 0; /* end of the header or of the last complete chunk */
+    int ln = 0, rc = 0, pend = 0, pend_t = -1;
+    int32_t pend_lo = 0, pend_hi = -1;
+    int32_t *pend_i = malloc((size_t)r->n * sizeof *pend_i);
+    while (pend_i) {
+        long pos = ftell(f);
+        if (!fgets(line, (int)cap, f)) break;
+        len = strlen(line);
+        while (len && line[len - 1] != '\n' && len == cap - 1) { /* grow for long lines */
+            char *nl = realloc(line, cap * 2);
+            if (!nl) { rc = cli_fail("report", FOOLC_E_NOMEM); goto done; }
+            line = nl;
+            if (!fgets(line + len, (int)(cap + 1), f)) break;
+            cap *= 2;
+            len = strlen(line);
+        }
+        if (!len || line[len - 1] != '\n') break; /* torn tail */
+        ln++;
+        if (ln == 1) {
+            if (strcmp(line, "foolc-resume 1\n")) {
+                fprintf(stderr, "foolc report: --resume '%s': not a foolc resume file\n", path);
+                rc = CLI_INPUT;
+                goto done;
+            }
+            continue;
+        }
+        if (ln == 2) {
+            if (strcmp(line, header)) {
+                char why[512];
+                header_diff(line, header, why, sizeof why);
+                fprintf(stderr, "foolc report: --resume '%s': written by a different command "
+                        "line (%s); use another file or the same options\n", path, why);
+                rc = CLI_USAGE;
+                goto done;
+            }
+            good = ftell(f);
+            continue;
+        }
+        if (line[0] == 's') {
+            int t;
+            int32_t i;
+            if (read_sample(r, line, &t, &i) || (pend && t != pend_t)) goto bad;
+            pend_t = t;
+            pend_i[pend++] = i;
+            if (pend > r->n) goto bad;
+        } else if (line[0] == 'c') {
+            char name[128];
+            int b, m, st;
+            double sec;
+            if (sscanf(line, "c %127s %d %d %d %la", name, &b, &m, &st, &sec) != 5) goto bad;
+            int t = find_attack(r, name);
+            if (t < 0 || b < 0 || m < 1 || b + m > r->n || pend != m || t != pend_t) goto bad;
+            pend_lo = b;
+            pend_hi = b + m;
+            for (int k = 0; k < pend; k++)
+                if (pend_i[k] < pend_lo || pend_i[k] >= pend_hi) goto bad;
+            for (int k = 0; k < pend; k++) r->at[t].done[pend_i[k]] = 1;
+            r->at[t].seconds += sec;
+            if (st < 0 && r->at[t].st >= 0) r->at[t].st = (foolc_status)st;
+            pend = 0;
+            good = ftell(f);
+        } else {
+            goto bad;
+        }
+        (void)pos;
+        continue;
+    bad:
+        fprintf(stderr, "foolc report: --resume '%s': line %d is malformed\n", path, ln);
+        rc = CLI_INPUT;
+        goto done;
+    }
+    if (!pend_i) { rc = cli_fail("report", FOOLC_E_NOMEM); goto done; }
+    if (ln < 2) { /* new or empty: write the header */
+        rewind(f);
+        if (ftruncate(fileno(f), 0) || fprintf(f, "foolc-resume 1\n%s", header) < 0 ||
+            fflush(f)) {
+            fprintf(stderr, "foolc report: --resume '%s': cannot write\n", path);
+            rc = CLI_INPUT;
+        }
+    } else if (fflush(f) || ftruncate(fileno(f), good) || fseek(f, good, SEEK_SET)) {
+        fprintf(stderr, "foolc report: --resume '%s': cannot truncate the torn tail\n", path);
+        rc = CLI_INPUT;
+    }
+done:
+    free(line);
+    free(pend_i);
+    if (rc) fclose(f);
+    else *out = f;
+    return rc;
+}
+
+/* --- Running the attacks. */
 typedef struct run_cb {
     cli_progress p;
-    int32_t base, chunk;
+    int64_t base, chunk;
 } run_cb;
 
 static int on_progress(void *user, int64_t done, int64_t total)
 {
     run_cb *c = user;
     int64_t part = total > 0 ? done * c->chunk / total : 0;
-    cli_progress_update(&c->p, c->base + part);
+    cli_progress_update(&c->p, c->base + (part < c->chunk ? part : c->chunk));
     return 0;
 }
 
-static int cmp_float(const void *a, const void *b)
+static int run_attack(rep *r, int t, foolc_model *model, int32_t batch, long budget,
+                      const char *set, const foolc_data *pool, FILE *resume, int quiet)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* Median over n values (inf counts as large), mean over the finite ones. */
-static void stats(const float *v, int32_t n, size_t stride, double *median, double *mean)
-{
-    float *s = malloc((size_t)n * sizeof *s);
-    double sum = 0;
-    int32_t k = 0;
-    for (int32_t i = 0; i < n; i++) {
-        s[i] = v[(size_t)i * stride];
-        if (isfinite(s[i])) { sum += s[i]; k++; }
+    rep_att *a = &r->at[t];
+    int64_t todo = 0;
+    for (int32_t i = 0; i < r->n; i++) todo += !a->done[i];
+    run_cb cb;
+    cli_progress_start(&cb.p, a->name, todo, quiet);
+    cb.base = 0;
+    if (todo == 0) {
+        if (!quiet) fprintf(stderr, "%s: done before (--resume)\n", a->name);
+        return 0;
     }
-    qsort(s, (size_t)n, sizeof *s, cmp_float);
-    *median = n == 0 ? NAN : n % 2 ? s[n / 2] : 0.5 * ((double)s[n / 2 - 1] + s[n / 2]);
-    *mean = k ? sum / k : NAN;
-    free(s);
-}
-
-static const double k_grid[FOOLC_NORM_COUNT][6] = {
-    [FOOLC_L0] = {1, 2, 5, 10, 20, 50},
-    [FOOLC_L1] = {0.5, 1, 2, 5, 10, 20},
-    [FOOLC_L2] = {0.1, 0.25, 0.5, 1, 1.5, 2},
-    [FOOLC_LINF] = {0.005, 0.01, 0.02, 0.03, 0.05, 0.1},
-    [FOOLC_MSE] = {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2},
-};
-
-static double robust_acc(const float *d, int32_t n, size_t stride, double eps)
-{
-    int32_t k = 0;
-    for (int32_t i = 0; i < n; i++) k += !(d[(size_t)i * stride] <= eps);
-    return n ? (double)k / n : NAN;
-}
-
-/* A JSON string with quotes, backslashes and control characters escaped. */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+    foolc_attack *att;
+    foolc_status st = foolc_attack_new(a->name, &att);
+    if (st < 0) return cli_fail_opt("report", "--attacks", a->name, st);
+    int rc = cli_apply_settings(set, a->name, att);
+    if (!rc && pool && pool->shape.n > 0 &&
+        (st = foolc_attack_set_starts(att, pool->x, pool->y, pool->shape.n)) < 0)
+        rc = cli_fail_opt("report", "--pool", a->name, st);
+    if (rc) { foolc_attack_free(att); return rc; }
+    foolc_attack_set_progress(att, on_progress, &cb);
+    for (int32_t b = 0; b < r->n; b += batch) {
+        int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
+        for (int32_t i = b; i < b + m; i++) k += a->done[i];
+        if (k == m) continue;
+        cb.chunk = m;
+        foolc_shape s = {m, r->s.c, r->s.h, r->s.w};
+        float *dist = malloc((size_t)m * sizeof *dist);
+        if (!dist) { foolc_attack_free(att); return cli_fail("report", FOOLC_E_NOMEM); }
+        foolc_result res = {a->xadv + (size_t)b * r->d, dist, a->ok + b, a->q + b};
+        foolc_counts c0 = foolc_model_counts(model);
+        foolc_model_set_budget(model, budget ? (uint64_t)budget * (uint64_t)m + c0.forward +
+                                               c0.decided : 0);
+        double t0 = cli_now();
+        st = foolc_attack_run(att, model, s, r->x + (size_t)b * r->d, r->y + b, NULL,
+                              (uint64_t)r->seed, &res);
+        double sec = cli_now() - t0;
+        free(dist);
+        foolc_model_set_budget(model, 0);
+        if (st < 0) {
+            if (a->st >= 0) a->st = st;
+            fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
+                    "so far are kept)\n", cb.p.tty && !quiet ? "\n" : "", a->name, b,
+                    b + m - 1, foolc_status_str(st), foolc_errmsg());
+        }
+        foolc_status st2 = foolc_model_decision(model, a->xadv + (size_t)b * r->d, m, a->adv + b);
+        if (st2 < 0) for (int32_t i = b; i < b + m; i++) a->adv[i] = -1;
+        for (int32_t i = b; i < b + m; i++) {
+            for (int p = 0; p < NC; p++)
+                a->dist[(size_t)i * NC + p] =
+                    a->ok[i] ? (float)foolc_distance((foolc_norm)p, r->x + (size_t)i * r->d,
+                                                     a->xadv + (size_t)i * r->d, r->d)
+                             : INFINITY;
+            a->done[i] = 1;
+        }
+        a->seconds += sec;
+        if (resume) {
+            for (int32_t i = b; i < b + m; i++) write_sample(resume, r, t, i);
+            fprintf(resume, "c %s %d %d %d %a\n", a->name, b, m, st < 0 ? (int)st : 0, sec);
+            if (fflush(resume) || fsync(fileno(resume))) {
+                fprintf(stderr, "foolc report: --resume: write failed\n");
+                foolc_attack_free(att);
+                return CLI_INPUT;
+            }
+        }
+        cb.base += m;
+        cli_progress_update(&cb.p, cb.base);
     }
-    fputc('"', f);
+    foolc_attack_free(att);
+    int32_t succ = 0;
+    for (int32_t i = 0; i < r->n; i++) succ += a->ok[i];
+    char summary[160];
+    snprintf(summary, sizeof summary, "%d/%d adversarial, median %s %.4g", succ, r->n,
+             foolc_norm_name(a->norm), rep_quantile(a->dist + a->norm, r->n, NC, 0.5));
+    cli_progress_end(&cb.p, summary);
+    return 0;
 }
 
-static void json_num(FILE *f, double v)
+/* The options that decide the results, as the resume file's header line. */
+static void put_field(char *h, size_t cap, const char *key, const char *v)
 {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
-    else fprintf(f, "null");
+    size_t l = strlen(h);
+    snprintf(h + l, cap - l, "%s%s=", l ? " " : "", key);
+    for (l = strlen(h); v && *v && l + 4 < cap; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c <= ' ' || c == '%' || c >= 127) l += (size_t)snprintf(h + l, cap - l, "%%%02X", c);
+        else h[l++] = (char)c, h[l] = '\0';
+    }
 }
 
 int cmd_report(int argc, char **argv)
@@ -112,13 +498,11 @@ int cmd_report(int argc, char **argv)
     int rc = CLI_OK;
     foolc_net *net = NULL;
     foolc_model *model = NULL;
-    foolc_data data = {0};
-    attack_res ar[MAX_ATTACKS];
-    int n_att = 0;
-    float *x = NULL, *xadv = NULL, *dist = NULL, *logits = NULL;
-    int32_t *y = NULL, *index = NULL;
-    char *list = NULL;
-    memset(ar, 0, sizeof ar);
+    foolc_data data = {0}, pool = {0};
+    FILE *resume = NULL;
+    char *list = NULL, *logits_buf = NULL;
+    rep *r = calloc(1, sizeof *r);
+    if (!r) return CLI_FAIL;
     if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
         help();
         goto out;
@@ -126,275 +510,174 @@ int cmd_report(int argc, char **argv)
     const char *model_path = cli_opt(&a, "--model", "-m");
     const char *data_spec = cli_opt(&a, "--data", NULL);
     const char *attacks = cli_opt(&a, "--attacks", NULL);
+    const char *norm_s = cli_opt(&a, "--norm", NULL), *set = cli_opt(&a, "--set", NULL);
     const char *json = cli_opt(&a, "--json", NULL), *csv = cli_opt(&a, "--csv", NULL);
-    int quiet = cli_flag(&a, "--quiet"), all = cli_flag(&a, "--all");
-    long n_want = 100, seed = 0, batch = 100, budget = 0;
+    const char *svg = cli_opt(&a, "--svg", NULL), *png = cli_opt(&a, "--png", NULL);
+    const char *resume_path = cli_opt(&a, "--resume", NULL);
+    int quiet = cli_flag(&a, "--quiet");
+    r->all = cli_flag(&a, "--all");
+    r->no_time = cli_flag(&a, "--no-time");
+    long n_want = 100, seed = 0, batch = 25, budget = 0, pool_n = -1, png_n = 8;
     if ((rc = cli_opt_long(&a, "-n", NULL, 1, 100000000L, &n_want)) ||
         (rc = cli_opt_long(&a, "--seed", NULL, 0, 2147483647L, &seed)) ||
         (rc = cli_opt_long(&a, "--batch", NULL, 1, 100000L, &batch)) ||
         (rc = cli_opt_long(&a, "--budget", NULL, 0, 2147483647L, &budget)) ||
+        (rc = cli_opt_long(&a, "--pool", NULL, 0, 100000000L, &pool_n)) ||
+        (rc = cli_opt_long(&a, "--png-n", NULL, 1, 1000, &png_n)) ||
         (rc = cli_args_leftover(&a, "report")))
         goto out;
-    if (!model_path || !*model_path) {
-        fprintf(stderr, "foolc report: --model FILE is required\n");
+    r->seed = seed;
+    foolc_norm norm = FOOLC_L2;
+    if (norm_s && (foolc_norm_parse(norm_s, &norm) < 0 || norm == FOOLC_MSE)) {
+        fprintf(stderr, "foolc report: --norm: expected l0, l1, l2 or linf, got '%s'\n", norm_s);
         rc = CLI_USAGE;
         goto out;
     }
+    if ((rc = pick_attacks(r, attacks, norm_s != NULL, norm, &list))) goto out;
+    if (set && (rc = cli_check_settings(set))) goto out;
+    if ((rc = cli_load_model("report", model_path, &net, &model))) goto out;
+    if ((rc = cli_load_data("report", data_spec, "test", net, &data))) goto out;
+    r->model = model_path;
+    r->data = data_spec ? data_spec : "fashion-mnist";
+    r->s = foolc_net_input(net);
+    r->s.n = 1;
+    r->d = (size_t)r->s.c * r->s.h * r->s.w;
+    r->n_classes = foolc_net_classes(net);
+    foolc_net_bounds(net, &r->lo, &r->hi);
+    for (int t = 0; t < r->n_att; t++) r->norms[norm_s ? norm : r->at[t].norm] = 1;
+
+    /* Clean accuracy over the whole split, and the samples to attack. */
+    r->total = data.shape.n;
+    int32_t *pred = malloc((size_t)r->total * sizeof *pred);
+    r->index = malloc((size_t)r->total * sizeof *r->index);
+    logits_buf = (char *)pred;
+    if (!pred || !r->index) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
     foolc_status st;
-    if ((st = foolc_net_load(model_path, &net)) < 0) {
-        rc = cli_fail(model_path, st);
+    if ((st = foolc_model_decision(model, data.x, r->total, pred)) < 0) {
+        rc = cli_fail_opt("report", "--model", model_path, st);
         goto out;
     }
-    if ((st = foolc_data_load(data_spec, "test", &data)) < 0) {
-        rc = cli_fail(data_spec ? data_spec : "fashion-mnist", st);
-        goto out;
+    int32_t n = 0;
+    for (int32_t i = 0; i < r->total; i++) {
+        int ok = pred[i] == data.y[i];
+        r->correct += ok;
+        if ((ok || r->all) && n < n_want) r->index[n++] = i;
     }
-    foolc_shape in = foolc_net_input(net);
-    if (data.shape.c != in.c || data.shape.h != in.h || data.shape.w != in.w) {
-        fprintf(stderr, "foolc report: --data images are %dx%dx%d but the model takes %dx%dx%d\n",
-                data.shape.c, data.shape.h, data.shape.w, in.c, in.h, in.w);
+    r->clean_acc = (double)r->correct / r->total;
+    r->n = n;
+    if (n == 0) {
+        fprintf(stderr, "foolc report: --data '%s': the model classifies no image correctly\n",
+                r->data);
         rc = CLI_INPUT;
         goto out;
     }
-    foolc_oracle o;
-    if ((st = foolc_net_oracle(net, 256, &o)) < 0 || (st = foolc_model_new(&o, &model)) < 0) {
-        rc = cli_fail("model", st);
-        goto out;
-    }
-    size_t d = (size_t)in.c * in.h * in.w;
-    int32_t k = foolc_net_classes(net), total = data.shape.n;
-    for (int32_t i = 0; i < total; i++)
-        if (data.y[i] >= k) {
-            fprintf(stderr, "foolc report: label %d of image %d is not a class of the model\n",
-                    data.y[i], i);
-            rc = CLI_INPUT;
-            goto out;
-        }
-    /* Clean accuracy over the whole split, and the samples to attack. */
-    logits = malloc((size_t)total * k * sizeof *logits);
-    index = malloc((size_t)total * sizeof *index);
-    if (!logits || !index) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-    if ((st = foolc_model_scores(model, data.x, total, logits)) < 0) {
-        rc = cli_fail("clean accuracy", st);
-        goto out;
-    }
-    int32_t correct = 0, n = 0;
-    for (int32_t i = 0; i < total; i++) {
-        const float *z = logits + (size_t)i * k;
-        int32_t best = 0;
-        for (int32_t j = 1; j < k; j++) if (z[j] > z[best]) best = j;
-        int ok = best == data.y[i];
-        correct += ok;
-        if ((ok || all) && n < n_want) index[n++] = i;
-    }
-    double clean_acc = (double)correct / total;
-    x = malloc(d * n * sizeof *x);
-    xadv = malloc(d * n * sizeof *xadv);
-    dist = malloc((size_t)n * sizeof *dist);
-    y = malloc((size_t)n * sizeof *y);
-    if (!x || !xadv || !dist || !y) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
+    r->x = malloc(r->d * n * sizeof *r->x);
+    r->y = malloc((size_t)n * sizeof *r->y);
+    if (!r->x || !r->y) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
     for (int32_t i = 0; i < n; i++) {
-        memcpy(x + (size_t)i * d, data.x + (size_t)index[i] * d, d * sizeof *x);
-        y[i] = data.y[index[i]];
+        memcpy(r->x + (size_t)i * r->d, data.x + (size_t)r->index[i] * r->d, r->d * sizeof *r->x);
+        r->y[i] = data.y[r->index[i]];
     }
-    list = strdup(attacks && *attacks ? attacks : "fgsm");
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n_att == MAX_ATTACKS) {
-            fprintf(stderr, "foolc report: at most %d attacks\n", MAX_ATTACKS);
-            rc = CLI_USAGE;
+    for (int t = 0; t < r->n_att; t++) {
+        rep_att *at = &r->at[t];
+        at->dist = malloc((size_t)n * NC * sizeof *at->dist);
+        at->ok = calloc((size_t)n, 1);
+        at->done = calloc((size_t)n, 1);
+        at->adv = malloc((size_t)n * sizeof *at->adv);
+        at->q = calloc((size_t)n, sizeof *at->q);
+        at->xadv = malloc(r->d * n * sizeof *at->xadv);
+        if (!at->dist || !at->ok || !at->done || !at->adv || !at->q || !at->xadv) {
+            rc = cli_fail("report", FOOLC_E_NOMEM);
             goto out;
         }
-        if ((st = foolc_attack_describe(tok, &ar[n_att].norm, NULL, NULL, NULL)) < 0) {
-            rc = cli_fail("--attacks", st);
-            goto out;
-        }
-        ar[n_att++].name = tok;
+        memcpy(at->xadv, r->x, r->d * n * sizeof *r->x);
+    }
+
+    if (resume_path) {
+        char header[8192] = "", num[64];
+        put_field(header, sizeof header, "model", model_path);
+        snprintf(num, sizeof num, "%016llx", (unsigned long long)cli_file_hash(model_path));
+        put_field(header, sizeof header, "model_hash", num);
+        put_field(header, sizeof header, "data", r->data);
+        char alist[4096] = "";
+        for (int t = 0; t < r->n_att; t++)
+            snprintf(alist + strlen(alist), sizeof alist - strlen(alist), "%s%s", t ? "," : "",
+                     r->at[t].name);
+        put_field(header, sizeof header, "attacks", alist);
+        put_field(header, sizeof header, "norm", norm_s ? foolc_norm_name(norm) : "");
+        put_field(header, sizeof header, "set", set ? set : "");
+        snprintf(num, sizeof num, "%d", n);
+        put_field(header, sizeof header, "n", num);
+        put_field(header, sizeof header, "all", r->all ? "1" : "0");
+        snprintf(num, sizeof num, "%ld", seed);
+        put_field(header, sizeof header, "seed", num);
+        snprintf(num, sizeof num, "%ld", batch);
+        put_field(header, sizeof header, "batch", num);
+        snprintf(num, sizeof num, "%ld", budget);
+        put_field(header, sizeof header, "budget", num);
+        snprintf(num, sizeof num, "%ld", pool_n);
+        put_field(header, sizeof header, "pool", num);
+        strcat(header, "\n");
+        if ((rc = resume_open(r, resume_path, header, &resume))) goto out;
+    }
+
+    if (pool_n != 0) { /* the training set: starting points of bb-*, dataset, boundary... */
+        if ((rc = cli_load_data("report", data_spec, "train", net, &pool))) goto out;
+        if (pool_n > 0 && pool_n < pool.shape.n) pool.shape.n = (int32_t)pool_n;
     }
     if (!quiet)
-        fprintf(stderr, "report: %s on %d %s test images of %s (clean accuracy %.4f)\n",
-                model_path, n, all ? "first" : "correctly classified",
-                data_spec ? data_spec : "fashion-mnist", clean_acc);
-    for (int t = 0; t < n_att; t++) {
-        attack_res *r = &ar[t];
-        r->dist = malloc((size_t)n * FOOLC_NORM_COUNT * sizeof *r->dist);
-        r->ok = malloc((size_t)n);
-        r->q = malloc((size_t)n * sizeof *r->q);
-        if (!r->dist || !r->ok || !r->q) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-        foolc_attack *att;
-        if ((st = foolc_attack_new(r->name, &att)) < 0) { rc = cli_fail(r->name, st); goto out; }
-        run_cb cb;
-        cli_progress_start(&cb.p, r->name, n, quiet);
-        foolc_attack_set_progress(att, on_progress, &cb);
-        double t0 = cli_now();
-        r->st = FOOLC_OK;
-        for (int32_t b = 0; b < n; b += (int32_t)batch) {
-            int32_t m = n - b < batch ? n - b : (int32_t)batch;
-            cb.base = b;
-            cb.chunk = m;
-            foolc_shape s = {m, in.c, in.h, in.w};
-            foolc_result res = {xadv + (size_t)b * d, dist + b, r->ok + b, r->q + b};
-            foolc_model_set_budget(model, budget ? (uint64_t)budget +
-                                   foolc_model_counts(model).forward +
-                                   foolc_model_counts(model).decided : 0);
-            st = foolc_attack_run(att, model, s, x + (size_t)b * d, y + b, NULL,
-                                  (uint64_t)seed, &res);
-            if (st < 0 && r->st >= 0) {
-                r->st = st;
-                fprintf(stderr, "%sfoolc: %s: %s: %s (results found so far are kept)\n",
-                        cb.p.tty && !quiet ? "\n" : "", r->name, foolc_status_str(st),
-                        foolc_errmsg());
-            }
-            cli_progress_update(&cb.p, b + m);
-        }
-        r->seconds = cli_now() - t0;
-        foolc_attack_free(att);
-        int32_t succ = 0;
-        for (int32_t i = 0; i < n; i++) {
-            succ += r->ok[i];
-            for (int p = 0; p < FOOLC_NORM_COUNT; p++)
-                r->dist[(size_t)i * FOOLC_NORM_COUNT + p] =
-                    r->ok[i] ? (float)foolc_distance((foolc_norm)p, x + (size_t)i * d,
-                                                     xadv + (size_t)i * d, d)
-                             : INFINITY;
-        }
-        char summary[160];
-        double med, mean;
-        stats(r->dist + r->norm, n, FOOLC_NORM_COUNT, &med, &mean);
-        snprintf(summary, sizeof summary, "%d/%d adversarial, median %s %.4g", succ, n,
-                 foolc_norm_name(r->norm), med);
-        cli_progress_end(&cb.p, summary);
+        fprintf(stderr, "report: %s on %d %s images of %s (clean accuracy %.4f)\n", model_path,
+                n, r->all ? "first" : "correctly classified", r->data, r->clean_acc);
+    grad_check(r, model);
+    for (int t = 0; t < r->n_att; t++) {
+        if ((rc = run_attack(r, t, model, (int32_t)batch, budget, set, &pool, resume, quiet)))
+            goto out;
     }
 
-    /* Best of all attacks per sample, in each attack norm used. */
-    int used[FOOLC_NORM_COUNT] = {0};
-    for (int t = 0; t < n_att; t++) used[ar[t].norm] = 1;
-    float *best = malloc((size_t)n * FOOLC_NORM_COUNT * sizeof *best);
-    int *best_by = malloc((size_t)n * FOOLC_NORM_COUNT * sizeof *best_by);
-    if (!best || !best_by) { free(best); free(best_by); rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-    for (size_t i = 0; i < (size_t)n * FOOLC_NORM_COUNT; i++) {
-        best[i] = INFINITY;
-        best_by[i] = -1;
-        for (int t = 0; t < n_att; t++)
-            if (ar[t].dist[i] < best[i]) { best[i] = ar[t].dist[i]; best_by[i] = t; }
-    }
-
-    printf("\nminimal perturbations: %s, %d images, clean accuracy %.2f %%\n", model_path, n,
-           100 * clean_acc);
-    printf("%-14s %-5s %8s %10s %10s %9s %9s %9s\n", "attack", "norm", "success", "median",
-           "mean", "fwd/img", "bwd/img", "seconds");
-    for (int t = 0; t < n_att; t++) {
-        attack_res *r = &ar[t];
-        double med, mean, fw = 0, bw = 0;
-        int32_t succ = 0;
-        stats(r->dist + r->norm, n, FOOLC_NORM_COUNT, &med, &mean);
-        for (int32_t i = 0; i < n; i++) {
-            succ += r->ok[i];
-            fw += (double)r->q[i].forward + (double)r->q[i].decided;
-            bw += (double)r->q[i].backward;
-        }
-        printf("%-14s %-5s %7.1f%% %10.4g %10.4g %9.1f %9.1f %9.2f%s\n", r->name,
-               foolc_norm_name(r->norm), 100.0 * succ / n, med, mean, fw / n, bw / n,
-               r->seconds, r->st < 0 ? "  (stopped early)" : "");
-    }
-    for (int p = 0; p < FOOLC_NORM_COUNT; p++) {
-        if (!used[p]) continue;
-        double med, mean;
-        int32_t succ = 0;
-        stats(best + p, n, FOOLC_NORM_COUNT, &med, &mean);
-        for (int32_t i = 0; i < n; i++) succ += isfinite(best[(size_t)i * FOOLC_NORM_COUNT + p]);
-        printf("%-14s %-5s %7.1f%% %10.4g %10.4g\n", "best-of-all", foolc_norm_name((foolc_norm)p),
-               100.0 * succ / n, med, mean);
-    }
-    for (int p = 0; p < FOOLC_NORM_COUNT; p++) {
-        if (!used[p]) continue;
-        printf("robust accuracy (%s):", foolc_norm_name((foolc_norm)p));
-        for (int e = 0; e < 6; e++)
-            printf("  %g: %.2f", k_grid[p][e],
-                   clean_acc * robust_acc(best + p, n, FOOLC_NORM_COUNT, k_grid[p][e]));
-        printf("\n");
-    }
-
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) { perror(json); rc = CLI_INPUT; goto out_best; }
-        fprintf(f, "{\"model\": ");
-        json_str(f, model_path);
-        fprintf(f, ", \"clean_accuracy\": %.6f, \"n\": %d, \"seed\": %ld,\n \"attacks\": [",
-                clean_acc, n, seed);
-        for (int t = 0; t < n_att; t++) {
-            attack_res *r = &ar[t];
-            fprintf(f, "%s\n  {\"name\": \"%s\", \"norm\": \"%s\", \"seconds\": %.4f, "
-                    "\"status\": \"%s\", \"samples\": [", t ? "," : "", r->name,
-                    foolc_norm_name(r->norm), r->seconds, foolc_status_str(r->st));
-            for (int32_t i = 0; i < n; i++) {
-                fprintf(f, "%s\n   {\"index\": %d, \"label\": %d, \"success\": %s, ",
-                        i ? "," : "", index[i], y[i], r->ok[i] ? "true" : "false");
-                for (int p = 0; p < FOOLC_NORM_COUNT; p++) {
-                    fprintf(f, "\"%s\": ", foolc_norm_name((foolc_norm)p));
-                    json_num(f, r->dist[(size_t)i * FOOLC_NORM_COUNT + p]);
-                    fprintf(f, ", ");
-                }
-                fprintf(f, "\"forward\": %llu, \"backward\": %llu, \"decided\": %llu}",
-                        (unsigned long long)r->q[i].forward,
-                        (unsigned long long)r->q[i].backward,
-                        (unsigned long long)r->q[i].decided);
+    /* Best of all attacks per sample, in every norm. */
+    r->best = malloc((size_t)n * NC * sizeof *r->best);
+    r->best_by = malloc((size_t)n * NC * sizeof *r->best_by);
+    if (!r->best || !r->best_by) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
+    for (size_t i = 0; i < (size_t)n * NC; i++) {
+        r->best[i] = INFINITY;
+        r->best_by[i] = -1;
+        for (int t = 0; t < r->n_att; t++)
+            if (r->at[t].dist[i] < r->best[i]) {
+                r->best[i] = r->at[t].dist[i];
+                r->best_by[i] = t;
             }
-            fprintf(f, "]}");
-        }
-        fprintf(f, "],\n \"best\": [");
-        for (int32_t i = 0; i < n; i++) {
-            fprintf(f, "%s\n  {\"index\": %d", i ? "," : "", index[i]);
-            for (int p = 0; p < FOOLC_NORM_COUNT; p++) {
-                if (!used[p]) continue;
-                size_t q = (size_t)i * FOOLC_NORM_COUNT + p;
-                fprintf(f, ", \"%s\": ", foolc_norm_name((foolc_norm)p));
-                json_num(f, best[q]);
-                fprintf(f, ", \"%s_attack\": ", foolc_norm_name((foolc_norm)p));
-                if (best_by[q] >= 0) fprintf(f, "\"%s\"", ar[best_by[q]].name);
-                else fprintf(f, "null");
-            }
-            fprintf(f, "}");
-        }
-        fprintf(f, "]}\n");
-        if (fclose(f)) { perror(json); rc = CLI_INPUT; }
     }
-    if (csv) {
-        FILE *f = fopen(csv, "w");
-        if (!f) { perror(csv); rc = CLI_INPUT; goto out_best; }
-        fprintf(f, "attack,index,label,success,l0,l1,l2,linf,mse,forward,backward,decided\n");
-        for (int t = 0; t < n_att; t++)
-            for (int32_t i = 0; i < n; i++) {
-                attack_res *r = &ar[t];
-                fprintf(f, "%s,%d,%d,%d", r->name, index[i], y[i], r->ok[i]);
-                for (int p = 0; p < FOOLC_NORM_COUNT; p++)
-                    fprintf(f, ",%.9g", (double)r->dist[(size_t)i * FOOLC_NORM_COUNT + p]);
-                fprintf(f, ",%llu,%llu,%llu\n", (unsigned long long)r->q[i].forward,
-                        (unsigned long long)r->q[i].backward,
-                        (unsigned long long)r->q[i].decided);
-            }
-        if (fclose(f)) { perror(csv); rc = CLI_INPUT; }
-    }
-    for (int t = 0; t < n_att; t++)
-        if (ar[t].st < 0 && rc == CLI_OK) rc = CLI_FAIL;
-out_best:
-    free(best);
-    free(best_by);
+    rep_text(r, stdout);
+    fflush(stdout);
+    int rc2 = 0;
+    if (json && (rc2 = rep_json(r, json))) rc = rc2;
+    if (csv && (rc2 = rep_csv(r, csv))) rc = rc2;
+    if (svg && (rc2 = rep_svg(r, svg))) rc = rc2;
+    if (png && (rc2 = rep_png(r, png, (int)png_n))) rc = rc2;
+    for (int t = 0; t < r->n_att; t++)
+        if (r->at[t].st < 0 && r->at[t].st != FOOLC_E_BUDGET && rc == CLI_OK) rc = CLI_FAIL;
 out:
-    for (int t = 0; t < MAX_ATTACKS; t++) {
-        free(ar[t].dist);
-        free(ar[t].ok);
-        free(ar[t].q);
+    if (resume) fclose(resume);
+    for (int t = 0; t < REP_MAX_ATTACKS; t++) {
+        free(r->at[t].dist);
+        free(r->at[t].ok);
+        free(r->at[t].done);
+        free(r->at[t].adv);
+        free(r->at[t].q);
+        free(r->at[t].xadv);
     }
+    free(r->best);
+    free(r->best_by);
+    free(r->x);
+    free(r->y);
+    free(r->index);
+    free(r);
     free(list);
-    free(x);
-    free(xadv);
-    free(dist);
-    free(y);
-    free(index);
-    free(logits);
+    free(logits_buf);
     foolc_model_free(model);
     foolc_net_free(net);
     foolc_data_free(&data);
+    foolc_data_free(&pool);
     cli_args_free(&a);
     return rc;
 }

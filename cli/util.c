@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@ int cli_args_init(cli_args *a, int argc, char **argv)
     a->argc = argc;
     a->argv = argv;
     a->used = calloc((size_t)argc + 1, 1);
+    a->cmd = argc > 0 ? argv[0] : "";
+    a->bad = 0;
     return a->used ? 0 : -1;
 }
 
@@ -38,11 +41,16 @@ const char *cli_opt(cli_args *a, const char *name, const char *alias)
         if (!m) continue;
         a->used[i] = 1;
         if (m == 2) return val;
-        if (i + 1 < a->argc) {
+        const char *nx = i + 1 < a->argc ? a->argv[i + 1] : NULL;
+        if (nx && !(nx[0] == '-' && nx[1] == '-' && nx[2])) {
             a->used[i + 1] = 1;
-            return a->argv[i + 1];
+            return nx;
         }
-        return "";
+        if (!a->bad)
+            fprintf(stderr, "foolc %s: %s needs a value (see foolc %s --help)\n", a->cmd,
+                    a->argv[i], a->cmd);
+        a->bad = 1;
+        return NULL;
     }
     return NULL;
 }
@@ -65,8 +73,8 @@ int cli_opt_long(cli_args *a, const char *name, const char *alias, long lo, long
     errno = 0;
     long x = strtol(v, &end, 10);
     if (!*v || *end || errno || x < lo || x > hi) {
-        fprintf(stderr, "foolc: %s: expected a whole number in [%ld, %ld], got '%s'\n", name,
-                lo, hi, v);
+        fprintf(stderr, "foolc %s: %s: expected a whole number in [%ld, %ld], got '%s'\n",
+                a->cmd, name, lo, hi, v);
         return CLI_USAGE;
     }
     *out = x;
@@ -80,7 +88,8 @@ int cli_opt_double(cli_args *a, const char *name, double lo, double hi, double *
     char *end;
     double x = strtod(v, &end);
     if (!*v || *end || !isfinite(x) || x < lo || x > hi) {
-        fprintf(stderr, "foolc: %s: expected a number in [%g, %g], got '%s'\n", name, lo, hi, v);
+        fprintf(stderr, "foolc %s: %s: expected a number in [%g, %g], got '%s'\n", a->cmd,
+                name, lo, hi, v);
         return CLI_USAGE;
     }
     *out = x;
@@ -89,8 +98,17 @@ int cli_opt_double(cli_args *a, const char *name, double lo, double hi, double *
 
 int cli_args_leftover(cli_args *a, const char *cmd)
 {
+    if (a->bad) return CLI_USAGE;
     for (int i = 1; i < a->argc; i++)
         if (!a->used[i]) {
+            size_t k = strcspn(a->argv[i], "=");
+            for (int j = 1; j < i && a->argv[i][0] == '-'; j++)
+                if (a->used[j] && !strncmp(a->argv[j], a->argv[i], k) &&
+                    (a->argv[j][k] == '\0' || a->argv[j][k] == '=')) {
+                    fprintf(stderr, "foolc %s: %.*s given more than once\n", cmd, (int)k,
+                            a->argv[i]);
+                    return CLI_USAGE;
+                }
             fprintf(stderr, "foolc %s: unknown argument '%s' (see foolc %s --help)\n", cmd,
                     a->argv[i], cmd);
             return CLI_USAGE;
@@ -157,4 +175,130 @@ const char *cli_arch(const char *name)
         return "input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=256; relu; "
                "dense out=10";
     return name;
+}
+
+int cli_fail_opt(const char *cmd, const char *flag, const char *value, foolc_status st)
+{
+    const char *msg = foolc_errmsg();
+    fprintf(stderr, "foolc%s%s: %s '%s': %s%s%s\n", *cmd ? " " : "", cmd, flag, value,
+            foolc_status_str(st), *msg ? ": " : "", msg);
+    return st == FOOLC_E_IO || st == FOOLC_E_FORMAT ? CLI_INPUT
+           : st == FOOLC_E_INVALID                  ? CLI_USAGE
+                                                    : CLI_FAIL;
+}
+
+/* One "attack.key=value" entry of --set: splits it, or prints why it cannot. */
+static int parse_setting(const char *ent, size_t len, char *att, char *key, double *val)
+{
+    char buf[256];
+    if (len == 0 || len >= sizeof buf) goto bad;
+    memcpy(buf, ent, len);
+    buf[len] = '\0';
+    char *eq = strchr(buf, '='), *dot;
+    if (!eq) goto bad;
+    *eq = '\0';
+    dot = strrchr(buf, '.');
+    if (!dot || dot == buf || !dot[1]) goto bad;
+    *dot = '\0';
+    char *end;
+    *val = strtod(eq + 1, &end);
+    if (!eq[1] || *end || !isfinite(*val)) goto bad;
+    strcpy(att, buf);
+    strcpy(key, dot + 1);
+    return 0;
+bad:
+    fprintf(stderr, "foolc: --set: expected ATTACK.KEY=NUMBER, got '%.*s'\n", (int)len, ent);
+    return CLI_USAGE;
+}
+
+static int settings(const char *spec, const char *name, foolc_attack *att)
+{
+    for (const char *p = spec; p && *p;) {
+        size_t len = strcspn(p, ",");
+        char an[256], key[256];
+        double val;
+        if (parse_setting(p, len, an, key, &val)) return CLI_USAGE;
+        if (!name) {
+            foolc_attack *tmp;
+            foolc_status st = foolc_attack_new(an, &tmp);
+            if (st < 0) return cli_fail_opt("", "--set", an, st);
+            st = foolc_attack_set(tmp, key, val);
+            foolc_attack_free(tmp);
+            if (st < 0) return cli_fail_opt("", "--set", an, st);
+        } else if (!strcmp(an, name)) {
+            foolc_status st = foolc_attack_set(att, key, val);
+            if (st < 0) return cli_fail_opt("", "--set", an, st);
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+int cli_apply_settings(const char *spec, const char *name, foolc_attack *att)
+{
+    return settings(spec, name, att);
+}
+
+int cli_check_settings(const char *spec) { return settings(spec, NULL, NULL); }
+
+uint64_t cli_file_hash(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint64_t h = 1469598103934665603ull;
+    unsigned char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < k; i++) h = (h ^ buf[i]) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
+int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model)
+{
+    if (!path || !*path) {
+        fprintf(stderr, "foolc %s: --model FILE is required\n", cmd);
+        return CLI_USAGE;
+    }
+    foolc_status st = foolc_net_load(path, net);
+    if (st < 0) {
+        int rc = cli_fail_opt(cmd, "--model", path, st);
+        return rc == CLI_USAGE ? CLI_INPUT : rc;
+    }
+    foolc_oracle o;
+    if ((st = foolc_net_oracle(*net, 256, &o)) < 0 || (st = foolc_model_new(&o, model)) < 0)
+        return cli_fail_opt(cmd, "--model", path, st);
+    return 0;
+}
+
+int cli_load_data(const char *cmd, const char *spec, const char *split, const foolc_net *net,
+                  foolc_data *out)
+{
+    const char *name = spec ? spec : "fashion-mnist";
+    foolc_status st = foolc_data_load(spec, split, out);
+    if (st < 0) {
+        int rc = cli_fail_opt(cmd, "--data", name, st);
+        return rc == CLI_USAGE ? CLI_INPUT : rc;
+    }
+    foolc_shape in = foolc_net_input(net);
+    if (out->shape.c != in.c || out->shape.h != in.h || out->shape.w != in.w) {
+        fprintf(stderr, "foolc %s: --data '%s': images are %dx%dx%d but the model takes "
+                "%dx%dx%d\n", cmd, name, out->shape.c, out->shape.h, out->shape.w, in.c,
+                in.h, in.w);
+        return CLI_INPUT;
+    }
+    int32_t k = foolc_net_classes(net);
+    for (int32_t i = 0; i < out->shape.n; i++)
+        if (out->y[i] < 0 || out->y[i] >= k) {
+            fprintf(stderr, "foolc %s: --data '%s': label %d of image %d is not one of the "
+                    "model's %d classes\n", cmd, name, out->y[i], i, k);
+            return CLI_INPUT;
+        }
+    if (out->shape.n == 0) {
+        fprintf(stderr, "foolc %s: --data '%s': no images in the %s split\n", cmd, name,
+                split);
+        return CLI_INPUT;
+    }
+    return 0;
 }
