@@ -66,7 +66,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libfoolc.so.$(VERSION) $(BUILD)/libfoolc.so
 
 $(FOOLC): $(CLI_OBJ) $(STATIC)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS) -lpng
 
 # Examples and the CLI use only the public headers.
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(HEADERS)
@@ -92,6 +92,7 @@ check: deps
 check-run: all $(TESTS)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(TESTS)
 	@sh tests/run_examples.sh $(BUILD)
+	@FOOLC_LIBS='$(LIBS)' sh tests/cli/run.sh $(BUILD)
 	@if $(PYTHON3) -c 'import numpy' 2>/dev/null; then OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
 	  FOOLC_LIBRARY=$(abspath $(BUILD))/libfoolc.so $(PYTHON3) -m unittest discover -s tests/python; \
 	  else echo "python tests: skipped ($(PYTHON3) with numpy not found)"; fi
@@ -128,6 +129,8 @@ install: all
 	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so.$(SOVER)
 	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so
 	cp $(FOOLC) $(DESTDIR)$(PREFIX)/bin/
+	mkdir -p $(DESTDIR)$(PREFIX)/share/man/man1
+	cp docs/foolc.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' foolc.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/foolc.pc
 
