@@ -12,7 +12,7 @@
 
 typedef foolc__bb_config bb_l0_config;
 
-static const foolc__param bb_l0_params[] = {FOOLC__BB_PARAMS(0.2)};
+static const foolc__param bb_l0_params[] = {FOOLC__BB_PARAMS(1)};
 
 typedef struct l0_ctx {
     const foolc__bb_prob *p;

@@ -11,7 +11,7 @@
 
 typedef foolc__bb_config bb_l1_config;
 
-static const foolc__param bb_l1_params[] = {FOOLC__BB_PARAMS(0.2)};
+static const foolc__param bb_l1_params[] = {FOOLC__BB_PARAMS(1)};
 
 typedef struct l1_ctx {
     const foolc__bb_prob *p;

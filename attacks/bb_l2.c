@@ -8,7 +8,7 @@
 
 typedef foolc__bb_config bb_l2_config;
 
-static const foolc__param bb_l2_params[] = {FOOLC__BB_PARAMS(0.2)};
+static const foolc__param bb_l2_params[] = {FOOLC__BB_PARAMS(1)};
 
 /* On the free coordinates the problem without the box has a closed form: the component
  * along b is fixed by b . delta = c, the rest follows u = x0 - x as far as the radius

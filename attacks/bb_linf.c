@@ -9,7 +9,7 @@
 
 typedef foolc__bb_config bb_linf_config;
 
-static const foolc__param bb_linf_params[] = {FOOLC__BB_PARAMS(0.2)};
+static const foolc__param bb_linf_params[] = {FOOLC__BB_PARAMS(1)};
 
 /* Bounds of delta inside the box and the eps-cube around x0 (never empty: x0 is in both). */
 static void cube(const foolc__bb_prob *p, double eps, double *l, double *h)

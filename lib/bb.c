@@ -411,8 +411,43 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg,
         foolc_status st = foolc__run_subattack(run, name, sid, m, xs, ok);
         return st < 0 ? st : FOOLC_OK;
     }
-    snprintf(why, why_len, "no adversarial among %d uniform-noise draws", tries);
-    return foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0, xs, ok);
+    FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0,
+                                     xs, ok));
+    /* Noise that the model never puts outside the sample's class (a "noise class") gives
+     * no start: those samples fall back to the init attack (default fgsm). */
+    int32_t nf = 0;
+    for (int32_t a = 0; a < m; a++) nf += !ok[a];
+    const char *name = run->init_attack ? run->init_attack : "fgsm";
+    snprintf(why, why_len, "no adversarial among %d uniform-noise draws, nor from %s", tries,
+             name);
+    if (nf == 0) return FOOLC_OK;
+    int32_t *fid = foolc__malloc((size_t)nf * (sizeof(int32_t) + 1));
+    float *fx = foolc__malloc(foolc__mul(foolc__mul((size_t)nf, run->d), sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!fid || !fx) {
+        st = foolc__nomem("bb fallback start");
+        goto out;
+    }
+    uint8_t *fok = (uint8_t *)(fid + nf);
+    nf = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (!ok[a]) fid[nf++] = sid[a];
+    st = foolc__run_subattack(run, name, fid, nf, fx, fok);
+    if (st < 0) goto out;
+    st = FOOLC_OK;
+    nf = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (ok[a]) continue;
+        if (fok[nf]) {
+            ok[a] = 1;
+            memcpy(xs + (size_t)a * run->d, fx + (size_t)nf * run->d, run->d * sizeof(float));
+        }
+        nf++;
+    }
+out:
+    foolc__free(fid);
+    foolc__free(fx);
+    return st;
 }
 
 /* ---- the loop ---- */
@@ -488,7 +523,14 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q], i = sid[a];
             const float *xq = xb + (size_t)q * d, *gq = grad + (size_t)q * d;
-            if (adv[q]) foolc__run_offer(run, i, xq);
+            /* The logits' float resolution: points closer to the boundary than this are
+             * not offered (a model whose numerics depend on the batch could flip them
+             * when the result is verified), and the steps aim beyond it. */
+            const float *zq = logits + (size_t)q * (size_t)k;
+            double zmax = 0, mg = loss[q];
+            for (int32_t j = 0; j < k; j++) zmax = fmax(zmax, fabs((double)zq[j]));
+            double floor_m = 1e-4 * zmax + 1e-30;
+            if (adv[q] && mg < -0.5 * floor_m) foolc__run_offer(run, i, xq);
             double best = run->res->distance[i];
             if (best < ref[a] * (1 - cfg->rtol) || (best < ref[a] && cfg->rtol == 0)) {
                 ref[a] = best;
@@ -500,7 +542,7 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
             /* The boundary normal, averaged over steps, and the target change of margin:
              * slightly past the boundary from outside, slightly short of it from inside. */
             const float *x0 = run->x + (size_t)i * d;
-            double *bq = bm + (size_t)a * d, mg = loss[q];
+            double *bq = bm + (size_t)a * d;
             for (size_t j = 0; j < d; j++) {
                 double g = gq[j];
                 bq[j] = step == 1 ? g : cfg->momentum * bq[j] + (1 - cfg->momentum) * g;
@@ -508,13 +550,12 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
                 pu[j] = (double)x0[j] - xq[j];
                 pb[j] = bq[j];
             }
-            /* From outside also aim past the boundary by more than the logits' float
-             * resolution, so that a walk along the boundary cannot stall on its far side. */
-            const float *zq = logits + (size_t)q * (size_t)k;
-            double zmax = 0;
-            for (int32_t j = 0; j < k; j++) zmax = fmax(zmax, fabs((double)zq[j]));
-            prob.c = mg >= 0 ? -cfg->overshoot * mg - 1e-5 * zmax - 1e-30
-                             : -(2 - cfg->overshoot) * mg;
+            /* The target margin: past the boundary by (overshoot - 1) times the current
+             * margin from outside, back towards it by as much from inside, and never
+             * closer to it than floor_m on the adversarial side. */
+            double target = mg >= 0 ? -(cfg->overshoot - 1) * mg : (cfg->overshoot - 1) * mg;
+            if (target > -floor_m) target = -floor_m;
+            prob.c = target - mg;
             double un = 0;
             for (size_t j = 0; j < d; j++) un += pu[j] * pu[j];
             prob.r = lr * fmax(sqrt(un), 1e-6 * scale);

@@ -22,7 +22,7 @@ typedef struct foolc__bb_config {
      "initial trust-region radius, relative to the current L2 distance to the input"},       \
     {"lr_decay", 0.5, 0.01, 1, offsetof(foolc__bb_config, lr_decay), 0,                       \
      "factor applied to the radius lr_num_decay times over the steps"},                      \
-    {"lr_num_decay", 20, 0, 100, offsetof(foolc__bb_config, lr_num_decay), 1,                 \
+    {"lr_num_decay", 10, 0, 100, offsetof(foolc__bb_config, lr_num_decay), 1,                 \
      "number of radius decays, at regular intervals of steps / lr_num_decay"},               \
     {"momentum", 0.8, 0, 0.99, offsetof(foolc__bb_config, momentum), 0,                       \
      "averaging of the boundary normal over steps (0: the current gradient only)"},          \
@@ -37,7 +37,7 @@ typedef struct foolc__bb_config {
      "noise draws (init 0) or closest pool images (init 1) tried per sample"},               \
     {"init_steps", 100, 1, 1000, offsetof(foolc__bb_config, init_steps), 1,                   \
      "linear-search steps on the blend factor (init 0)"},                                    \
-    {"patience", 100, 1, 20000, offsetof(foolc__bb_config, patience), 1,                      \
+    {"patience", 150, 1, 20000, offsetof(foolc__bb_config, patience), 1,                      \
      "a sample stops when its best distance improved by less than rtol in this many steps"}, \
     {"rtol", 1e-4, 0, 0.5, offsetof(foolc__bb_config, rtol), 0,                               \
      "relative improvement that counts as progress for patience"}

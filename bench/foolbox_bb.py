@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Foolbox 3's Brendel-Bethge attacks: the yardstick for libfoolc's bb-l0, bb-l1, bb-l2 and
+bb-linf (bench/attacks_bb.c).
+
+Loads a libfoolc NPZ model file as a PyTorch nn.Sequential, takes the first N Fashion-MNIST
+test images it classifies correctly (the same images as attacks_bb), and runs
+L0/L1/L2/LinfinityBrendelBethgeAttack with their defaults (1000 steps, lr 1e-3, ...) from
+Foolbox's default starting point (LinearSearchBlendedUniformNoiseAttack), on the whole
+batch at once as a user would. The numba compilation of the solvers is timed apart (a
+first run on one image), so "wall s" is the attack alone. Every image Foolbox sends
+through the model is counted. Results are re-checked (prediction, box) and distances are
+computed from the returned points (L0: coordinates that differ at all).
+
+Foolbox is never part of this repository: its source is read from $FOOLBOX_SRC (default
+/work/foolbox-src). Run with Debian's /usr/bin/python3 (python3-torch, python3-eagerpy,
+python3-numba).
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import foolc_torch  # noqa: E402
+from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
+
+ATTACKS = {"l2": "L2BrendelBethgeAttack", "linf": "LinfinityBrendelBethgeAttack",
+           "l1": "L1BrendelBethgeAttack", "l0": "L0BrendelBethgeAttack"}
+
+
+def distances(torch, model, x, x_adv, y, lo, hi, norm):
+    with torch.no_grad():
+        pred = model(x_adv).argmax(1)
+    diff = (x_adv - x).flatten(1).double()
+    dist = {"l0": (diff != 0).sum(1).double(), "l1": diff.abs().sum(1),
+            "l2": diff.norm(dim=1), "linf": diff.abs().max(1).values}[norm]
+    inbox = ((x_adv >= lo) & (x_adv <= hi)).flatten(1).all(1)
+    ok = (pred != y) & inbox
+    return np.where(ok.numpy(), dist.numpy(), math.inf)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", nargs="?", default=os.path.expanduser("~/.cache/foolc/cnn.npz"))
+    ap.add_argument("-n", type=int, default=100, help="images (default 100)")
+    ap.add_argument("-a", default="l2,linf,l1,l0", help="norms, comma-separated")
+    ap.add_argument("--steps", type=int, default=1000, help="Foolbox's steps (default 1000)")
+    args = ap.parse_args()
+    fb, _ = import_foolbox()
+    import torch
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "2"))))
+    net, _, (lo, hi) = foolc_torch.load_model(args.model)
+    xs, ys = foolc_torch.fashion_mnist("test")
+    keep = []
+    with torch.no_grad():
+        for i in range(0, len(xs), 500):
+            pred = net(torch.from_numpy(xs[i:i + 500])).argmax(1).numpy()
+            keep += [i + j for j in np.nonzero(pred == ys[i:i + 500])[0]]
+            if len(keep) >= args.n:
+                break
+    keep = keep[:args.n]
+    x = torch.from_numpy(xs[keep])
+    y = torch.from_numpy(ys[keep])
+    print(f"model {args.model}, {len(keep)} images (first correctly classified test images), "
+          f"Foolbox BB with steps={args.steps}, default init")
+    print(f"{'attack':<12} {'norm':<5} {'success':>8} {'median':>10} {'mean':>10} "
+          f"{'fwd/img':>9} {'bwd/img':>9} {'wall s':>8} {'compile s':>9}")
+    for norm in args.a.split(","):
+        cnt = Counted(torch, net)
+        fmodel = fb.PyTorchModel(cnt.module, bounds=(lo, hi))
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            attack = getattr(fb.attacks, ATTACKS[norm])(steps=args.steps)
+            t0 = time.time()
+            attack.run(fmodel, x[:1], fb.criteria.Misclassification(y[:1]))   # numba compile
+            compile_s = time.time() - t0
+            cnt.forward = cnt.backward = 0
+            attack = getattr(fb.attacks, ATTACKS[norm])(steps=args.steps)
+            t0 = time.time()
+            adv = attack.run(fmodel, x, fb.criteria.Misclassification(y))
+            wall = time.time() - t0
+        d = distances(torch, net, x, adv, y, lo, hi, norm)
+        ok = np.isfinite(d)
+        print(f"fb-bb-{norm:<6} {norm:<5} {100 * ok.mean():7.1f}% {np.median(d):10.5f} "
+              f"{d[ok].mean() if ok.any() else math.nan:10.5f} {cnt.forward / len(keep):9.1f} "
+              f"{cnt.backward / len(keep):9.1f} {wall:8.2f} {compile_s:9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
