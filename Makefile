@@ -58,7 +58,7 @@ $(BUILD)/obj/%.o: %.c $(HEADERS)
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
-	ar rcs $@ $(LIB_OBJ)
+	ar rcsP $@ $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libfoolc.so.$(SOVER) -o $@ $(LIB_OBJ) $(LIBS)
@@ -134,7 +134,28 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' foolc.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/foolc.pc
 
-clean:
-	rm -rf $(BUILD)
+# Reliability (docs/reliability.md): sanitizers, valgrind, fuzzing.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= npz idx npy net args
 
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+	  build-asan/tests/check_foolc
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} \
+	  build-asan/tests/check_foolc
+
+memcheck: all $(TESTS)
+	CK_FORK=no CK_DEFAULT_TIMEOUT=0 OMP_NUM_THREADS=1 valgrind --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+	  --suppressions=tests/valgrind.supp $(TESTS)
+
+fuzz:
+	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz
+
+.PHONY: check-asan memcheck fuzz
 .PHONY: all deps check check-run check-torch check-torch-run demo demo-run bench install clean

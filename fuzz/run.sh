@@ -1,0 +1,42 @@
+#!/bin/sh
+# make fuzz: builds each libFuzzer target with clang (address and undefined-behaviour
+# sanitizers, library instrumented) and runs it for FUZZ_SECONDS from its committed seed
+# corpus. New inputs go to build-fuzz/corpus/<target> (never into the repository); a crash
+# leaves its input in build-fuzz/crashes/<target>/ and fails the run.
+set -u
+seconds=${1:-60}; shift
+targets=${*:-npz idx npy net args}
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build-fuzz
+CC=${FUZZ_CC:-clang}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 $SAN -I$top/include -I$top/lib \
+ $(pkg-config --cflags openblas 2>/dev/null)"
+LIBS="-ldnnl $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz -lm -lpthread"
+mkdir -p "$out/obj"
+objs=""
+for src in "$top"/lib/*.c "$top"/lib/nn/*.c "$top"/lib/data/*.c "$top"/attacks/*.c \
+           "$top"/criteria/*.c "$top"/distances/*.c; do
+    o=$out/obj/$(echo "${src#$top/}" | tr / _).o
+    if [ ! -f "$o" ] || [ "$src" -nt "$o" ]; then
+        $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$o" || exit 1
+    fi
+    objs="$objs $o"
+done
+status=0
+for t in $targets; do
+    extra=""
+    [ "$t" = args ] && extra="$(ls "$top"/cli/*.c | grep -v '/main.c$') -lpng"
+    $CC $CFLAGS -fsanitize=fuzzer -I"$top/cli" -o "$out/fuzz_$t" "$top/fuzz/fuzz_$t.c" \
+        $extra $objs $LIBS || exit 1
+    mkdir -p "$out/corpus/$t" "$out/crashes/$t"
+    echo "fuzz $t: ${seconds}s"
+    if ! ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
+         -rss_limit_mb=4096 -artifact_prefix="$out/crashes/$t/" -print_final_stats=1 \
+         "$out/corpus/$t" "$top/fuzz/corpus/$t" 2>"$out/fuzz_$t.log"; then
+        echo "fuzz $t: FAILED (see $out/fuzz_$t.log and $out/crashes/$t/)"
+        status=1
+    fi
+    grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$out/fuzz_$t.log" | tail -n 2
+done
+exit $status
