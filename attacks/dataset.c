@@ -27,7 +27,7 @@ static foolc_status dataset_run(foolc__run *run, const void *config)
     int32_t *pos = foolc__malloc(foolc__mul(mk, sizeof(int32_t)));
     int own = 0;
     foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("dataset");
-    if (st >= 0) st = foolc__dec_pool(run, run->todo, m, k, 0, xs, pos, &nf, &own);
+    if (st >= 0) st = foolc__dec_pool(run, run->todo, m, k, 0, 0, xs, pos, &nf, &own);
     /* Every adversarial pool image, bisected towards its sample's input (the smallest kept). */
     for (int32_t f = 0; st >= 0 && f < nf; f++) pos[f] = run->todo[pos[f]];
     if (st >= 0) st = foolc__run_bisect(run, pos, nf, xs, (int32_t)c->bisect_steps, NULL);

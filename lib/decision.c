@@ -34,14 +34,20 @@ int foolc__dec_keep(foolc__run *run, int32_t i, const float *x)
 
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n)
 {
-    size_t j = 0;
-    for (; j + 1 < n; j += 2) {
-        double u1 = 1.0 - foolc__rng_uniform(r), u2 = foolc__rng_uniform(r);
-        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-        out[j] = (float)(rad * cos(ang));
-        out[j + 1] = (float)(rad * sin(ang));
+    /* Marsaglia's polar method on two 24-bit uniforms from one 64-bit draw: no
+     * trigonometry, one logarithm per pair (directions need no more precision). */
+    for (size_t j = 0; j < n; j += 2) {
+        float u, v, s;
+        do {
+            uint64_t z = foolc__rng_u64(r);
+            u = (float)(z >> 40) * 0x1.0p-23f - 1.0f;
+            v = (float)((z >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
+            s = u * u + v * v;
+        } while (s >= 1.0f || s == 0.0f);
+        float f = sqrtf(-2.0f * logf(s) / s);
+        out[j] = u * f;
+        if (j + 1 < n) out[j + 1] = v * f;
     }
-    if (j < n) out[j] = (float)foolc__rng_normal(r);
 }
 
 /* ---- linear scan, then bisection ---- */
@@ -348,7 +354,8 @@ typedef struct pool_cand {
 } pool_cand;
 
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
-                             int first_only, float *xs, int32_t *pos, int32_t *nf, int *own)
+                             int first_only, double max_q, float *xs, int32_t *pos,
+                             int32_t *nf, int *own)
 {
     size_t d = run->d;
     int self = !run->starts_x || run->n_starts <= 0;
@@ -403,7 +410,7 @@ foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int
         int32_t na = 0;
         float *buf = xs + foolc__mul((size_t)*nf, d);
         for (int32_t a = 0; a < m; a++) {
-            if (t >= cnt[a] || done[a]) continue;
+            if (t >= cnt[a] || done[a] || !foolc__dec_may(run, idx[a], max_q, 1)) continue;
             const float *xp = px + (size_t)cs[(size_t)a * (size_t)k + (size_t)t].row * d;
             float *o = buf + (size_t)na * d;
             for (size_t j = 0; j < d; j++)
@@ -428,12 +435,40 @@ out:
     return st;
 }
 
+/* The closest adversarial pool image for the samples idx[a] with ok[a] == 0; found ones
+ * are written to xadv, flagged and offered. */
+static foolc_status start_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                               double max_q, float *xadv, uint8_t *ok, int *own)
+{
+    size_t d = run->d;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul(2, (size_t)m), d * sizeof(float)));
+    int32_t *pos = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
+    foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("starting-point pool");
+    int32_t nm = 0, nf = 0, *sid = pos + m;
+    for (int32_t a = 0; st >= 0 && a < m; a++)
+        if (!ok[a]) sid[nm++] = idx[a];
+    if (st >= 0) st = foolc__dec_pool(run, sid, nm, k, 1, max_q, xs, pos, &nf, own);
+    for (int32_t f = 0; st >= 0 && f < nf; f++) {
+        int32_t i = sid[pos[f]], a = 0;
+        while (idx[a] != i) a++;
+        ok[a] = 1;
+        memcpy(xadv + (size_t)a * d, xs + (size_t)f * d, d * sizeof(float));
+        foolc__run_offer(run, i, xs + (size_t)f * d);
+    }
+    foolc__free(xs);
+    foolc__free(pos);
+    return st;
+}
+
+#define FALLBACK_POOL 100
+
 foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
                               int32_t directions, int32_t steps, double max_q, float *xadv,
                               uint8_t *ok)
 {
-    char why[160];
+    char why[200];
     size_t d = run->d;
+    int own = 0;
     if (mode == 2) {
         const char *name = run->init_attack ? run->init_attack : "blended-noise";
         snprintf(why, sizeof why, "the init attack %s found no adversarial", name);
@@ -441,31 +476,22 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
         for (int32_t a = 0; a < m; a++)
             if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
     } else if (mode == 1) {
-        float *xs = foolc__malloc(foolc__mul(foolc__mul(2, (size_t)m), d * sizeof(float)));
-        int32_t *pos = foolc__malloc((size_t)m * sizeof(int32_t));
-        int32_t nf = 0;
-        int own = 0;
-        foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("starting-point pool");
-        if (st >= 0) st = foolc__dec_pool(run, idx, m, directions, 1, xs, pos, &nf, &own);
         for (int32_t a = 0; a < m; a++) {
             ok[a] = 0;
             memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
         }
-        for (int32_t f = 0; st >= 0 && f < nf; f++) {
-            ok[pos[f]] = 1;
-            memcpy(xadv + (size_t)pos[f] * d, xs + (size_t)f * d, d * sizeof(float));
-            foolc__run_offer(run, idx[pos[f]], xs + (size_t)f * d);
-        }
-        foolc__free(xs);
-        foolc__free(pos);
-        FOOLC__CHECK(st);
+        FOOLC__CHECK(start_pool(run, idx, m, directions, max_q, xadv, ok, &own));
         snprintf(why, sizeof why, "none of the %d closest %s images of another class is "
                  "adversarial", directions, own ? "batch (no pool set)" : "pool");
     } else {
+        /* Blended noise; where no noise image is adversarial (inputs of the class the model
+         * gives to noise), the closest adversarial pool (or batch) image instead. */
         FOOLC__CHECK(foolc__init_blended(run, idx, m, directions, steps, 1e-3, max_q, xadv,
                                          ok));
-        snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws, or the "
-                 "query budget ran out", directions);
+        FOOLC__CHECK(start_pool(run, idx, m, FALLBACK_POOL, max_q, xadv, ok, &own));
+        snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws nor among the "
+                 "%d closest %s images of another class, or the query budget ran out",
+                 directions, FALLBACK_POOL, own ? "batch (no pool set)" : "pool");
     }
     char list[256] = "";
     size_t used = 0;

@@ -27,7 +27,7 @@ int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost
  * such as pointwise's L2 phase, use this). Returns 1 when stored. */
 int foolc__dec_keep(foolc__run *run, int32_t i, const float *x);
 
-/* n standard normal draws (Box-Muller, both values of each pair used). */
+/* n standard normal draws (Marsaglia's polar method, both values of each pair used). */
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n);
 
 /* Linear scan then bisection over a scalar eps in (0, emax]: make(eps) gives a candidate
@@ -73,7 +73,9 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  float *xadv, uint8_t *ok);
 
 /* Starting points for attacks that walk along the boundary, by mode: 0 blended uniform
- * noise (foolc__init_blended with the given settings), 1 the closest adversarial pool image
+ * noise (foolc__init_blended with the given settings), and for samples where no noise image
+ * is adversarial the closest adversarial one of the 100 closest pool (or batch) images of
+ * another class; 1 the closest adversarial pool image
  * (foolc__dec_pool over `directions` candidates), 2 the attack named by
  * foolc_attack_set_init (default blended-noise). Samples without one are listed in the
  * run's message (status FOOLC_NOT_FOUND recorded, not an error); the caller goes on with
@@ -107,11 +109,12 @@ foolc_status foolc__noise_run(foolc__run *run, const foolc__noise_config *c, int
  * one, the run's own inputs. Per sample idx[a], the k pool images closest to it in L2 whose
  * label differs from its own (equals its target when targeted; every image when the pool
  * has no labels) are queried in order of distance, one batched query per rank; with
- * first_only a sample stops at its first adversarial one. The adversarial images go to xs
- * (room for m*k rows, or 2*m with first_only) with their samples' positions a in pos
- * (room for m*k, or m); *nf receives their count, *own whether the run's inputs served as
- * the pool. */
+ * first_only a sample stops at its first adversarial one; max_q is a per-sample budget.
+ * The adversarial images go to xs (room for m*k rows, or 2*m with first_only) with their
+ * samples' positions a in pos (room for m*k, or m); *nf receives their count, *own whether
+ * the run's inputs served as the pool. */
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
-                             int first_only, float *xs, int32_t *pos, int32_t *nf, int *own);
+                             int first_only, double max_q, float *xs, int32_t *pos,
+                             int32_t *nf, int *own);
 
 #endif
