@@ -26,8 +26,8 @@ static const foolc__param cw_params[] = {
      "first value of c, the weight of the margin term"},
     {"abort_early", 1, 0, 1, offsetof(cw_config, abort_early), 1,
      "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, and "
-     "after three times its inner loop stops"},
-    {"bisect", 10, 0, 50, offsetof(cw_config, bisect), 1,
+     "after two cuts its inner loop stops"},
+    {"bisect", 20, 0, 50, offsetof(cw_config, bisect), 1,
      "final bisection steps from the clean input towards the best adversarial"},
 };
 
@@ -40,7 +40,8 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     double kappa = cfg->confidence, half = 0.5 * ((double)run->hi - run->lo);
     double *w = foolc__malloc(foolc__mul(md, 3 * sizeof(double)) +
                               foolc__mul((size_t)m, 7 * sizeof(double)));
-    float *xs = foolc__malloc(foolc__mul(md, 2 * sizeof(float)));
+    float *xs = foolc__malloc(foolc__mul(md, 3 * sizeof(float)) +
+                              foolc__mul((size_t)m, (size_t)run->k * sizeof(float)));
     int32_t *act = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) + 3));
     foolc_status st = FOOLC_OK;
     if (!w || !xs || !act) {
@@ -49,7 +50,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     }
     double *am = w + md, *av = am + md, *c = av + md, *lower = c + m, *upper = lower + m;
     double *prev = upper + m, *scale = prev + m, *margin = scale + m, *lr = margin + m;
-    float *grad = xs + md;
+    float *grad = xs + md, *th = grad + md, *logits = th + md;
     int32_t *sid = act + m;
     uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
     for (int32_t a = 0; a < m; a++) {
@@ -77,10 +78,11 @@ static foolc_status cw_run(foolc__run *run, const void *config)
             int32_t na = 0;
             for (int32_t a = 0; a < m; a++) {
                 if (!alive[a]) continue;
-                float *o = xs + (size_t)na * d;
+                float *o = xs + (size_t)na * d, *ta = th + (size_t)na * d;
                 const double *wa = w + (size_t)a * d;
                 for (size_t j = 0; j < d; j++) {
-                    double v = run->lo + half * (tanh(wa[j]) + 1.0);
+                    double t = tanhf((float)wa[j]), v = run->lo + half * (t + 1.0);
+                    ta[j] = (float)t;
                     o[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
                 }
                 act[na] = a;
@@ -90,14 +92,15 @@ static foolc_status cw_run(foolc__run *run, const void *config)
             }
             if (na == 0) break;
             if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
-                                            NULL)) < 0)
+                                            logits)) < 0)
                 goto out;
             double b1 = 1 - pow(0.9, it + 1), b2 = 1 - pow(0.999, it + 1);
             for (int32_t q = 0; q < na; q++) {
                 int32_t a = act[q];
                 const float *x0 = run->x + (size_t)sid[q] * d, *xq = xs + (size_t)q * d;
-                const float *g = grad + (size_t)q * d;
-                if (adv[q] && margin[q] <= -kappa) {
+                const float *g = grad + (size_t)q * d, *tq = th + (size_t)q * d;
+                double safe = foolc__mn_safe(logits + (size_t)q * (size_t)run->k, run->k);
+                if (adv[q] && margin[q] <= -kappa && margin[q] < -safe) {
                     /* Only settled iterates say that c is large enough: Adam's first
                      * steps cross the boundary even when c is too small to stay there. */
                     if (lr[a] < cfg->stepsize || 2 * it >= steps) found[a] = 1;
@@ -106,7 +109,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                 double l2 = 0;
                 double *wa = w + (size_t)a * d, *ma = am + (size_t)a * d, *va = av + (size_t)a * d;
                 for (size_t j = 0; j < d; j++) {
-                    double diff = (double)xq[j] - x0[j], t = tanh(wa[j]);
+                    double diff = (double)xq[j] - x0[j], t = tq[j];
                     l2 += diff * diff;
                     double gw = (2 * diff + g[j]) * half * (1 - t * t);
                     ma[j] = 0.9 * ma[j] + 0.1 * gw;
@@ -116,9 +119,9 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                 double loss = l2 + c[a] * fmax(margin[q], -kappa);
                 if (cfg->abort_early && (it + 1) % chk == 0) {
                     /* A stalled loss is usually Adam circling the boundary: quarter the
-                     * rate (up to three times) before giving up on this c. */
+                     * rate (twice) before giving up on this c. */
                     if (loss > 0.9999 * prev[a]) {
-                        if (lr[a] > cfg->stepsize / 60) lr[a] *= 0.25;
+                        if (lr[a] > cfg->stepsize * 0.1) lr[a] *= 0.25;
                         else alive[a] = 0;
                     }
                     prev[a] = loss;

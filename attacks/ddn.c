@@ -22,7 +22,7 @@ static const foolc__param ddn_params[] = {
      "first step size alpha; cosine-annealed to 1 % of it"},
     {"loss", 0, 0, 1, offsetof(ddn_config, loss), 1,
      "0 cross-entropy (the paper's), 1 the criterion's logit margin"},
-    {"bisect", 10, 0, 50, offsetof(ddn_config, bisect), 1,
+    {"bisect", 20, 0, 50, offsetof(ddn_config, bisect), 1,
      "final bisection steps from the clean input towards the best adversarial"},
 };
 

@@ -29,7 +29,7 @@ static const foolc__param ead_params[] = {
      "1 for FISTA (momentum), 0 for plain ISTA"},
     {"abort_early", 1, 0, 1, offsetof(ead_config, abort_early), 1,
      "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"},
-    {"bisect", 10, 0, 50, offsetof(ead_config, bisect), 1,
+    {"bisect", 20, 0, 50, offsetof(ead_config, bisect), 1,
      "final bisection steps from the clean input towards the best adversarial"},
 };
 
@@ -81,7 +81,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
             }
             if (na == 0) break;
             if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
-                                            NULL)) < 0)
+                                            logits)) < 0)
                 goto out;
             double alpha = cfg->stepsize * sqrt(1.0 - (double)it / steps);
             double mom = cfg->fista ? (double)it / (it + 3.0) : 0.0;
@@ -90,7 +90,8 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                 const float *x0 = run->x + (size_t)sid[q] * d, *g = grad + (size_t)q * d;
                 float *xa = xk + (size_t)a * d, *ya = yk + (size_t)a * d;
                 float *xq = xs + (size_t)q * d;
-                if (adv[q] && margin[q] <= -kappa) {
+                double safe = foolc__mn_safe(logits + (size_t)q * (size_t)k, k);
+                if (adv[q] && margin[q] <= -kappa && margin[q] < -safe) {
                     found[a] = 1;
                     foolc__run_offer(run, sid[q], xq);
                 }
@@ -120,7 +121,8 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                 if ((st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
                 if ((st = foolc__mn_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
                 for (int32_t q = 0; q < na; q++)
-                    if (adv[q] && margin[q] <= -kappa) {
+                    if (adv[q] && margin[q] <= -kappa &&
+                        margin[q] < -foolc__mn_safe(logits + (size_t)q * (size_t)k, k)) {
                         found[act[q]] = 1;
                         foolc__run_offer(run, sid[q], xs + (size_t)q * d);
                     }

@@ -16,7 +16,7 @@ static const foolc__param fab_params[] = {
      "backward step towards the clean input after an adversarial step"},
     {"classes", 0, 0, 1000, offsetof(foolc__fab_config, classes), 1,
      "other classes linearised per step (top by logit; 0 = all; untargeted only)"},
-    {"bisect", 10, 0, 50, offsetof(foolc__fab_config, bisect), 1,
+    {"bisect", 20, 0, 50, offsetof(foolc__fab_config, bisect), 1,
      "final bisection steps towards the clean input"},
 };
 

@@ -12,7 +12,7 @@ static const foolc__param fmn_params[] = {
      "last step size; 0 means max_stepsize / 100"},
     {"gamma", 0.05, 1e-4, 0.9, offsetof(foolc__fmn_config, gamma), 0,
      "first relative change of epsilon per step; cosine-annealed to 0.001"},
-    {"bisect", 10, 0, 50, offsetof(foolc__fmn_config, bisect), 1,
+    {"bisect", 20, 0, 50, offsetof(foolc__fmn_config, bisect), 1,
      "final bisection steps towards the clean input (not used by L0)"},
 
 };

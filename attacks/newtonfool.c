@@ -16,7 +16,7 @@ static const foolc__param nf_params[] = {
     {"steps", 100, 1, 10000, offsetof(nf_config, steps), 1, "Newton iterations"},
     {"stepsize", 0.01, 1e-6, 1, offsetof(nf_config, stepsize), 0,
      "eta: the step is at most eta * ||x0|| * ||grad p_y||"},
-    {"bisect", 10, 0, 50, offsetof(nf_config, bisect), 1,
+    {"bisect", 20, 0, 50, offsetof(nf_config, bisect), 1,
      "final bisection steps towards the clean input"},
 };
 

@@ -151,6 +151,8 @@ int main(int argc, char **argv)
             fw += (double)q[i].forward;
             bw += (double)q[i].backward;
         }
+        for (int32_t i = 0; i < n && getenv("FOOLC_BENCH_VERBOSE"); i++)
+            if (!ok[i]) fprintf(stderr, "%s: sample %d (label %d) not found\n", name, i, y[i]);
         for (int32_t i = 0; i < n; i++)   /* L2 of every result, for comparison */
             l2[i] = ok[i] ? (float)foolc_distance(FOOLC_L2, x + (size_t)i * d,
                                                   xadv + (size_t)i * d, d) : INFINITY;

@@ -95,6 +95,13 @@ foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *
     return FOOLC_OK;
 }
 
+double foolc__mn_safe(const float *z, int32_t k)
+{
+    double m = 0;
+    for (int32_t j = 0; j < k; j++) m = fmax(m, fabs((double)z[j]));
+    return 1e-5 * (1 + m);
+}
+
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d)
 {
     double s = 0;

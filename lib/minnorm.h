@@ -29,6 +29,11 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
 foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
                            uint8_t *adv, double *margin);
 
+/* A margin below -foolc__mn_safe(z, k) survives the rounding differences between batch
+ * sizes (the core verifies in another batch): 1e-5 * (1 + max |z_j|). For attacks whose
+ * iterates converge onto the boundary itself. */
+double foolc__mn_safe(const float *z, int32_t k);
+
 /* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
 double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
