@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import _arrays, errors
-from ._lib import (DECISION_FN, ORACLE_VERSION, PROGRESS_FN, SCORES_FN, VAG_FN,
+from ._lib import (DECISION_FN, ORACLE_VERSION, PROGRESS_FN, SCORES_FN, SEED_FN, VAG_FN,
                    Data, Oracle, Shape, TrainOpts, check, enc, errmsg, lib)
 
 Counts = collections.namedtuple("Counts", "forward backward decided")
@@ -368,6 +368,42 @@ class Net:
     def predict(self, x):
         """Argmax labels (n,) as int32."""
         return self.forward(x).argmax(axis=1).astype(np.int32)
+
+    def value_and_grad(self, x, seed):
+        """One forward and one backward pass: (logits, grad) with grad = J(x)^T dlogits,
+        where dlogits is seed (an (n, n_classes) array) or seed(logits) (a callable called
+        once with this pass's logits, as the library's own losses are)."""
+        xs = _arrays.images(x, self.input_shape)
+        n, k = xs.shape[0], self.n_classes
+        logits = np.empty((n, k), np.float32)
+        grad = np.empty_like(xs)
+        if n == 0:
+            return logits, grad
+        state = {"error": None}
+        fixed = None if callable(seed) else _arrays.output(seed, (n, k), np.float32, "seed")
+
+        def seed_cb(user, z, m, kk, dz):
+            try:
+                if fixed is not None:
+                    d = fixed
+                else:
+                    zz = np.ctypeslib.as_array(z, shape=(m * kk,)).reshape(m, kk).copy()
+                    d = _arrays.output(seed(zz), (m, kk), np.float32, "seed")
+                C.memmove(dz, d.ctypes.data, d.nbytes)
+                return 0
+            except BaseException as e:      # noqa: B036 -- re-raised below
+                state["error"] = e
+                return 1
+
+        cb = SEED_FN(seed_cb)
+        code = lib.foolc_net_grad(self._h, _arrays.fptr(xs), n, cb, None, _arrays.fptr(logits),
+                                  _arrays.fptr(grad), None)
+        msg = errmsg()
+        if state["error"] is not None:
+            raise state["error"]
+        if code < 0:
+            raise errors.from_status(code, f"Net.value_and_grad: {msg}")
+        return logits, grad
 
     def accuracy(self, x, y):
         """The fraction of images whose argmax logit equals the label."""

@@ -157,6 +157,25 @@ class TestNet(unittest.TestCase):
         self.assertEqual(m.logits(self.x[:3]).shape, (3, 10))
         self.assertEqual(m.counts.forward, 3)
 
+    def test_value_and_grad(self):
+        net = foolc.Net(MLP, seed=4)
+        x = images(3).astype(np.float64)
+        rng = np.random.default_rng(0)
+        dz = rng.standard_normal((3, 10)).astype(np.float32)
+        z, g = net.value_and_grad(x, dz)
+        np.testing.assert_allclose(z, net.forward(x), rtol=1e-5, atol=1e-5)
+        # directional derivative against central differences
+        v = rng.standard_normal(x.shape)
+        h = 1e-3
+        fd = ((net.forward(x + h * v) - net.forward(x - h * v)) * dz).sum() / (2 * h)
+        self.assertAlmostEqual(float((g * v).sum()), float(fd), delta=1e-2 * abs(fd) + 1e-3)
+        seen = []
+        z2, g2 = net.value_and_grad(x, lambda logits: seen.append(logits) or dz)
+        np.testing.assert_array_equal(seen[0], z2)
+        np.testing.assert_array_equal(g2, g)
+        with self.assertRaises(KeyError):
+            net.value_and_grad(x, lambda logits: {}["x"])
+
     def test_mlp_flat_inputs(self):
         net = foolc.Net(MLP, seed=1)
         x = images(4).reshape(4, 784)      # (n, d) is accepted and given back as is
