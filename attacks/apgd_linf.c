@@ -11,14 +11,14 @@ static const foolc__param apgd_linf_params[] = {
               "1: the first start is random in the ball (later ones always are)"),
     FOOLC__IP(restarts, 1, 1, 20, 1,
               "starts per epsilon (best kept)"),
-    FOOLC__IP(loss, 2, 0, 2, 1,
+    FOOLC__IP(loss, 0, 0, 2, 1,
               "0 cross-entropy, 1 the criterion's logit margin, 2 DLR"),
 };
 
 /* Values of the fields this attack does not expose. */
 static const foolc__iter_config apgd_linf_fixed = {
     .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 2,
-    .random_start = 0, .restarts = 1, .loss = 2, .quantile = 0.99, .momentum = 0};
+    .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 
 static foolc_status apgd_linf_run(foolc__run *run, const void *config)
 {

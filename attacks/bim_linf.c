@@ -9,14 +9,14 @@ static const foolc__param bim_linf_params[] = {
               "gradient steps per epsilon"),
     FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
               "step size relative to epsilon"),
-    FOOLC__IP(loss, 1, 0, 1, 1,
+    FOOLC__IP(loss, 0, 0, 1, 1,
               "0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 /* Values of the fields this attack does not expose. */
 static const foolc__iter_config bim_linf_fixed = {
     .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
-    .random_start = 0, .restarts = 1, .loss = 1, .quantile = 0.99, .momentum = 0};
+    .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 
 static foolc_status bim_linf_run(foolc__run *run, const void *config)
 {

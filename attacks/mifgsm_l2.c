@@ -11,14 +11,14 @@ static const foolc__param mifgsm_l2_params[] = {
               "step size relative to epsilon"),
     FOOLC__IP(momentum, 1, 0, 10, 0,
               "decay of the accumulated L1-normalised gradient"),
-    FOOLC__IP(loss, 1, 0, 1, 1,
+    FOOLC__IP(loss, 0, 0, 1, 1,
               "0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 /* Values of the fields this attack does not expose. */
 static const foolc__iter_config mifgsm_l2_fixed = {
     .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
-    .random_start = 0, .restarts = 1, .loss = 1, .quantile = 0.99, .momentum = 1};
+    .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 1};
 
 static foolc_status mifgsm_l2_run(foolc__run *run, const void *config)
 {

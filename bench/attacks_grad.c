@@ -2,7 +2,9 @@
  * first N correctly classified Fashion-MNIST test images of a model file: success rate,
  * median and mean distance in each attack's norm, queries per sample, wall seconds, and the
  * share of wall time spent outside the model (timed by a shim around the oracle's callbacks).
- * Public API only. Usage: attacks_grad [model.npz] [-n N] [-a name,name,...] [-b max_batch] */
+ * Public API only. Usage:
+ *   attacks_grad [model.npz] [-n N] [-a name,name,...] [-b max_batch] [-s key=value ...]
+ * (-s sets a parameter on every attack that has it). */
 #include <foolc.h>
 
 #include <math.h>
@@ -57,11 +59,13 @@ int main(int argc, char **argv)
 {
     const char *home = getenv("HOME"), *model_path = NULL, *list = NULL;
     char dflt_path[1024];
-    int n_want = 100, max_batch = 256;
+    int n_want = 100, max_batch = 256, n_set = 0;
+    const char *sets[16];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) n_want = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-a") && i + 1 < argc) list = argv[++i];
         else if (!strcmp(argv[i], "-b") && i + 1 < argc) max_batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc && n_set < 16) sets[n_set++] = argv[++i];
         else model_path = argv[i];
     }
     if (!model_path) {
@@ -119,6 +123,19 @@ int main(int argc, char **argv)
                                                                    NULL) < 0) {
             fprintf(stderr, "attacks_grad: %s\n", foolc_errmsg());
             return 1;
+        }
+        for (int si = 0; si < n_set; si++) {
+            char key[64];
+            const char *eq = strchr(sets[si], '=');
+            if (!eq || (size_t)(eq - sets[si]) >= sizeof key) continue;
+            memcpy(key, sets[si], (size_t)(eq - sets[si]));
+            key[eq - sets[si]] = 0;
+            double val;
+            if (foolc_attack_get(a, key, &val) == FOOLC_OK &&
+                foolc_attack_set(a, key, atof(eq + 1)) < 0) {
+                fprintf(stderr, "attacks_grad: %s\n", foolc_errmsg());
+                return 1;
+            }
         }
         foolc_result r = {xadv, dist, ok, q};
         foolc_shape s = {n, in.c, in.h, in.w};
