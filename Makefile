@@ -115,7 +115,11 @@ demo-run: all
 	  echo "demo: training the reference CNN once (cached as $(CACHE)/cnn.npz)"; \
 	  $(FOOLC) train --arch cnn --epochs 4 --seed 1 --out $(CACHE)/cnn.npz || exit 1; \
 	fi
-	$(FOOLC) report --model $(CACHE)/cnn.npz --data fashion-mnist -n 100 --attacks fgsm
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(FOOLC) report --model $(CACHE)/cnn.npz \
+	  --data fashion-mnist -n 100 --attacks fgsm,pgd-linf,deepfool-l2,bb-l2,boundary \
+	  --set pgd-linf.steps=10,bb-l2.steps=100,bb-l2.init=1,boundary.steps=500,boundary.init=1 \
+	  --json $(BUILD)/demo.json --csv $(BUILD)/demo.csv --svg $(BUILD)/demo.svg \
+	  --png $(BUILD)/demo.png
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
