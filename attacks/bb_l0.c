@@ -1,9 +1,7 @@
-/* Brendel-Bethge L0 attack (arXiv:1907.01003): each boundary step minimises the number of
- * coordinates where x + delta differs from x0 s.t. b . delta = c, the box and an L2 trust
- * region on the coordinates that move (not those reset to x0): a greedy over coordinates by reach when the trust region is not
- * binding, else the per-coordinate closed form of the Lagrangian (reset the coordinate to
- * x0, or move it) with its multipliers found by bounded one-dimensional searches, and a
- * final touch-up of one coordinate to land on b . delta = c. */
+/* Brendel-Bethge L0 attack (arXiv:1907.01003): each step minimises the count of changed
+ * coordinates s.t. b . delta = c, the box and a trust region on the moving coordinates: a
+ * greedy when the region is not binding, else the Lagrangian's per-coordinate choice (reset
+ * or move) with bounded multiplier searches and a one-coordinate touch-up. */
 #include "bb.h"
 
 #include <math.h>

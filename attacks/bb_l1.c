@@ -1,8 +1,7 @@
-/* Brendel-Bethge L1 attack (arXiv:1907.01003): each boundary step solves
- * min ||x + delta - x0||_1 s.t. b . delta = c, the box and ||delta||_2 <= r: exactly by a
- * greedy (fractional knapsack) when the trust region is not binding, else through the
- * per-coordinate closed form of the Lagrangian, searching its two multipliers by bounded
- * one-dimensional root finding (no matrices, nothing to become singular). */
+/* Brendel-Bethge L1 attack (arXiv:1907.01003): each step solves min ||x + delta - x0||_1
+ * s.t. b . delta = c, the box and ||delta||_2 <= r: exactly by a fractional knapsack when
+ * the radius is not binding, else by the Lagrangian's per-coordinate closed form with its
+ * two multipliers found by bounded one-dimensional searches (no matrices). */
 #include "bb.h"
 
 #include <math.h>

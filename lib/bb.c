@@ -1,7 +1,7 @@
-/* The Brendel-Bethge loop shared by bb-l0, bb-l1, bb-l2 and bb-linf: starting points
- * (blended noise, a caller's pool, another attack), a bisection towards the input along
- * the norm's own path, then per-sample boundary steps solved by the norm's trust-region
- * solver, with momentum, a radius schedule and a per-sample convergence stop. */
+/* The Brendel-Bethge loop shared by bb-l0, bb-l1, bb-l2 and bb-linf: starting points, a
+ * bisection towards the input along the norm's own path, then per-sample boundary steps
+ * solved by the norm's trust-region solver, with momentum, a radius schedule and a
+ * per-sample convergence stop. */
 #include "bb.h"
 #include "decision.h"
 

@@ -222,7 +222,8 @@ START_TEST(test_bb_targeted)
     int32_t y[N], t[N];
     for (int i = 0; i < N; i++) {
         float z[4];
-        for (int j = 0; j < D; j++) x[i * D + j] = (float)(0.5 + 0.3 * lin_hash(1000 + (uint64_t)(i * D + j)));
+        for (int j = 0; j < D; j++)
+            x[i * D + j] = (float)(0.5 + 0.3 * lin_hash(1000 + (uint64_t)(i * D + j)));
         lin_logits(&m4, x + i * D, z);
         int best = 0;
         for (int j = 1; j < 4; j++) if (z[j] > z[best]) best = j;
