@@ -1,0 +1,121 @@
+/* dense (PyTorch nn.Linear, weights (out, in)): y = x W^T + b on a flat input. The FAST
+ * rules are OpenBLAS sgemm/sgemv calls (forward, input gradient, accumulated weight
+ * gradient); the reference rules are plain loops with double accumulators. */
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <math.h>
+
+static foolc_status dense_init(nn_layer *l, const double *o)
+{
+    l->out = (int32_t)o[0];
+    if (l->in.h != 1 || l->in.w != 1)
+        return foolc__nn_lerr(FOOLC_E_INVALID, l,
+                              "input is %dx%dx%d, not flat; put 'flatten' before it "
+                              "(as nn.Flatten in PyTorch)", (int)l->in.c, (int)l->in.h,
+                              (int)l->in.w);
+    if ((double)l->out * l->in.c > (double)NN_MAX_PARAMS)
+        return foolc__nn_lerr(FOOLC_E_INVALID, l, "too many weights");
+    l->out_dims.c = l->out;
+    l->out_dims.h = l->out_dims.w = 1;
+    l->nw = (int64_t)l->out * l->in.c;
+    l->nb = l->out;
+    return FOOLC_OK;
+}
+
+static void dense_init_params(nn_layer *l, uint64_t seed)
+{
+    double bound = 1.0 / sqrt((double)l->in.c);
+    uint64_t kw = nn_key(seed, 2 * (uint64_t)l->index);
+    uint64_t kb = nn_key(seed, 2 * (uint64_t)l->index + 1);
+    for (int64_t j = 0; j < l->nw; j++)
+        l->w[j] = (float)((2.0 * nn_uniform(kw, (uint64_t)j) - 1.0) * bound);
+    for (int64_t j = 0; j < l->nb; j++)
+        l->b[j] = (float)((2.0 * nn_uniform(kb, (uint64_t)j) - 1.0) * bound);
+}
+
+static double dense_flops(const nn_layer *l) { return 2.0 * l->out * (double)l->in.c; }
+
+static foolc_status dense_forward(const nn_layer *l, nn_step *st, const nn_args *a)
+{
+    const int32_t NI = l->in.c, O = l->out, n = a->n;
+    if (!st->fast) {
+        for (int32_t r = 0; r < n; r++)
+            for (int32_t o = 0; o < O; o++) {
+                double acc = l->b[o];
+                const float *x = a->x + (size_t)r * NI, *w = l->w + (size_t)o * NI;
+                for (int32_t i = 0; i < NI; i++) acc += (double)x[i] * w[i];
+                a->y[(size_t)r * O + o] = (float)acc;
+            }
+        return FOOLC_OK;
+    }
+    for (int32_t r = 0; r < n; r++)
+        for (int32_t o = 0; o < O; o++) a->y[(size_t)r * O + o] = l->b[o];
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, O, NI, 1.0f, l->w, NI, a->x, 1, 1.0f, a->y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, O, NI, 1.0f, a->x, NI, l->w, NI,
+                    1.0f, a->y, O);
+    return FOOLC_OK;
+}
+
+static foolc_status dense_backward_data(const nn_layer *l, nn_step *st, const nn_args *a)
+{
+    const int32_t NI = l->in.c, O = l->out, n = a->n;
+    if (!st->fast) {
+        for (int32_t r = 0; r < n; r++)
+            for (int32_t i = 0; i < NI; i++) {
+                double acc = 0;
+                for (int32_t o = 0; o < O; o++)
+                    acc += (double)a->dy[(size_t)r * O + o] * l->w[(size_t)o * NI + i];
+                a->dx[(size_t)r * NI + i] = (float)acc;
+            }
+        return FOOLC_OK;
+    }
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, O, NI, 1.0f, l->w, NI, a->dy, 1, 0.0f, a->dx, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, O, 1.0f, a->dy, O, l->w, NI,
+                    0.0f, a->dx, NI);
+    return FOOLC_OK;
+}
+
+static foolc_status dense_backward_weights(const nn_layer *l, nn_step *st, const nn_args *a)
+{
+    const int32_t NI = l->in.c, O = l->out, n = a->n;
+    for (int32_t o = 0; o < O; o++) {
+        double acc = 0;
+        for (int32_t r = 0; r < n; r++) acc += a->dy[(size_t)r * O + o];
+        a->db[o] += (float)acc;
+    }
+    if (!st->fast) {
+        for (int32_t o = 0; o < O; o++)
+            for (int32_t i = 0; i < NI; i++) {
+                double acc = 0;
+                for (int32_t r = 0; r < n; r++)
+                    acc += (double)a->dy[(size_t)r * O + o] * a->x[(size_t)r * NI + i];
+                a->dw[(size_t)o * NI + i] += (float)acc;
+            }
+        return FOOLC_OK;
+    }
+    if (n == 1)
+        cblas_sger(CblasRowMajor, O, NI, 1.0f, a->dy, 1, a->x, 1, a->dw, NI);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, NI, n, 1.0f, a->dy, O, a->x, NI,
+                    1.0f, a->dw, NI);
+    return FOOLC_OK;
+}
+
+const nn_kind foolc__nn_dense = {
+    .name = "dense",
+    .keys = { "out" },
+    .real_key = -1,
+    .required = 1u,
+    .key_min = { 1 },
+    .init = dense_init,
+    .init_params = dense_init_params,
+    .flops = dense_flops,
+    .forward = dense_forward,
+    .backward_data = dense_backward_data,
+    .backward_weights = dense_backward_weights,
+};

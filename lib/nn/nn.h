@@ -1,0 +1,241 @@
+/* Internal types of the built-in network engine: layers (a kind with its options and a
+ * vtable of forward, input-gradient and weight-gradient rules), per-batch-size plans with
+ * their cached oneDNN primitives and arena offsets, and the net handle itself. */
+#ifndef FOOLC_NN_H
+#define FOOLC_NN_H
+
+#include "internal.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+/* Limits that keep every size computation far from overflow. */
+#define NN_MAX_LAYERS 256
+#define NN_MAX_DIM (1 << 20)          /* any one extent: c, h, w, out, k, s, p */
+#define NN_MAX_TENSOR (1LL << 28)     /* floats in one image's activation tensor */
+#define NN_MAX_PARAMS (1LL << 30)     /* trainable parameters of a net */
+#define NN_MAX_PLANS 8                /* plans (batch sizes) cached per net */
+#define NN_FWD_CHUNK 256              /* foolc_net_forward works in chunks of this many */
+#define NN_MAX_OPTS 4
+
+typedef struct nn_dims {
+    int32_t c, h, w;
+} nn_dims;
+
+static inline int64_t nn_numel(nn_dims d) { return (int64_t)d.c * d.h * d.w; }
+
+typedef struct nn_layer nn_layer;
+typedef struct nn_step nn_step;
+typedef struct nn_kind nn_kind;
+
+/* One layer of a net. Weights point into the net's flat parameter array. */
+struct nn_layer {
+    const nn_kind *kind;
+    int32_t index;               /* 0-based after the input line, as in "3.weight" */
+    int32_t out, k, s, p;        /* options (those the kind has) */
+    double eps;                  /* batchnorm */
+    nn_dims in, out_dims;
+    float *w, *b;                /* trainable, in the net's params (NULL when none) */
+    float *mean, *var;           /* batchnorm running statistics, in the net's stats */
+    int64_t nw, nb;              /* element counts of w and b */
+    int64_t woff, boff;          /* offsets of w and b in the flat parameter array */
+    int64_t soff, ns;            /* offset and count of running statistics in stats */
+};
+
+/* The pointers of one layer call. Buffers hold the layer's own format (plain NCHW in the
+ * reference backend and for plain-C layers; oneDNN's chosen format for conv/pool). */
+typedef struct nn_args {
+    int32_t n;
+    int train;                   /* this forward pass will be followed by a backward one */
+    uint64_t pver;               /* parameter version, for cached reordered weights */
+    const float *x;              /* layer input */
+    float *y;                    /* layer output (read-only in backward rules) */
+    const float *dy;             /* backward: d loss / d y */
+    float *dx;                   /* backward_data: d loss / d x (overwritten) */
+    float *dw, *db;              /* backward_weights: accumulated into (+=) */
+    size_t ylen;                 /* floats in the y buffer, padding included */
+    void *ws;                    /* workspace kept from forward to backward (max pool) */
+    void *tmp;                   /* layer scratch of step->tmp_bytes */
+    void *scratch;               /* oneDNN scratchpad of step->scratch_bytes */
+} nn_args;
+
+/* What a plan needs beyond the forward pass. */
+enum { NN_NEED_DATA = 1, NN_NEED_WEIGHTS = 2 };
+
+/* The oneDNN objects shared by every plan of one net (created on first FAST use). */
+typedef struct nn_fast {
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_primitive_attr_t attr;  /* user scratchpad mode */
+} nn_fast;
+
+/* A layer inside one plan: the formats it reads and writes and its primitives. */
+struct nn_step {
+    const nn_kind *kind;
+    int fast;                    /* FAST backend (oneDNN formats); 0 = reference */
+    int alias;                   /* output is the input's memory (flatten, or a relu whose
+                                    work the convolution before it does as a post-op) */
+    int fuse_relu;               /* conv2d: apply the next layer's relu as a post-op */
+    int32_t n;
+    unsigned need;               /* NN_NEED_* the plan was built for */
+    dnnl_memory_desc_t in_md, out_md;
+    size_t ws_bytes, tmp_bytes, scratch_bytes;
+    const nn_fast *fx;
+    void *impl;                  /* kind-specific state, freed by kind->plan_free */
+};
+
+/* A kind of layer: its options, shape rule and vtable. The backward rules live in the same
+ * file as the forward rule. */
+struct nn_kind {
+    const char *name;
+    const char *keys[NN_MAX_OPTS];   /* option names; NULL-terminated when fewer */
+    int real_key;                    /* index of a real-valued key (eps), or -1 */
+    unsigned required;               /* bit i: keys[i] must be given */
+    int key_min[NN_MAX_OPTS];        /* smallest value of each integer key */
+    int alias;                       /* output is the input's memory (flatten) */
+    /* Fills the layer's options (opts[i] < 0 when key i was not given) and output shape,
+     * checks them, sets nw/nb. Errors name the layer. */
+    foolc_status (*init)(nn_layer *l, const double *opts);
+    /* Deterministic initial weights for the seed (may be NULL: no weights). */
+    void (*init_params)(nn_layer *l, uint64_t seed);
+    double (*flops)(const nn_layer *l);
+    /* FAST backend: fill st->in_md/out_md given the previous tensor's format, create
+     * primitives, set ws/tmp/scratch sizes. NULL = plain-C layer on plain NCHW. */
+    foolc_status (*plan)(const nn_layer *l, nn_step *st, const dnnl_memory_desc_t *prev);
+    void (*plan_free)(nn_step *st);
+    foolc_status (*forward)(const nn_layer *l, nn_step *st, const nn_args *a);
+    foolc_status (*backward_data)(const nn_layer *l, nn_step *st, const nn_args *a);
+    foolc_status (*backward_weights)(const nn_layer *l, nn_step *st, const nn_args *a);
+};
+
+extern const nn_kind foolc__nn_conv2d, foolc__nn_dense, foolc__nn_relu, foolc__nn_maxpool2d,
+    foolc__nn_avgpool2d, foolc__nn_flatten, foolc__nn_batchnorm, foolc__nn_softmax;
+
+/* A reorder between two formats, both ways (the way back serves gradients). */
+typedef struct nn_reorder {
+    dnnl_primitive_t fwd, bwd;
+    dnnl_memory_t a, b;          /* the two sides */
+    dnnl_memory_t sa, sb;        /* scratchpads of fwd and bwd (NULL when none) */
+    size_t scratch_bytes;
+} nn_reorder;
+
+/* Everything one batch size needs: layer steps, tensor formats and arena offsets. */
+typedef struct nn_plan {
+    int32_t n;
+    int backend;
+    unsigned need;
+    uint64_t used;               /* LRU stamp */
+    int32_t L;
+    nn_step *steps;              /* L */
+    dnnl_memory_desc_t *t_md;    /* L+1 tensor formats (tensor i is layer i's input) */
+    size_t *t_bytes, *t_off;     /* L+1 */
+    nn_reorder *rin;             /* L: tensor i -> layer i's format (fwd NULL when none) */
+    size_t *x_off, *ws_off;      /* L */
+    int *dslot;                  /* L+1: which gradient buffer holds d tensor i */
+    nn_reorder rout;             /* last tensor -> plain logits, when not plain */
+    size_t logits_off, dlogits_off, d_off[3], d_bytes, tmp_off, scratch_off, total;
+    const float **tptr;          /* L+1 scratch: tensor pointers of the current call */
+    const float **xptr;          /* L: layer input pointers of the current call */
+} nn_plan;
+
+struct foolc_net {
+    char *arch;                  /* canonical text */
+    nn_dims in;
+    int32_t L;
+    nn_layer *layers;
+    float *params, *stats;
+    int64_t n_params, n_stats;
+    uint64_t pver;               /* bumped whenever params change */
+    float lo, hi;
+    foolc_backend backend;
+    nn_fast *fast;
+    nn_plan *plans[NN_MAX_PLANS];
+    uint64_t clock;
+    unsigned char *arena_raw, *arena;
+    size_t arena_size;
+};
+
+/* "net: layer i (name): ..." as this thread's error; returns st. */
+foolc_status foolc__nn_lerr(foolc_status st, const nn_layer *l, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* arch.c: parses arch into a net skeleton (layers, shapes, param/stat sizes, canonical
+ * text); params are not allocated. */
+foolc_status foolc__nn_parse(const char *arch, foolc_net *net);
+/* net.c */
+foolc_status foolc__nn_alloc_params(foolc_net *net);
+void foolc__nn_init_params(foolc_net *net, uint64_t seed);
+foolc_net *foolc__nn_net_alloc(void);
+/* One pass: forward (logits may be NULL), then, when seed is set, the seed and the
+ * backward pass for dx and/or dparams (accumulated into; NULL skips). */
+foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
+                           void *seed_user, float *logits, float *dx, float *dparams);
+
+/* plan.c */
+foolc_status foolc__nn_plan_get(foolc_net *net, int32_t n, unsigned need, nn_plan **out);
+void foolc__nn_plans_clear(foolc_net *net);
+foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, foolc_seed_fn seed,
+                            void *seed_user, float *logits, float *dx, float *dparams);
+
+/* fast.c: oneDNN helpers. Every dnnl_status_t goes through foolc__dnnl. */
+foolc_status foolc__dnnl(dnnl_status_t s, const char *call, const char *what, int32_t layer);
+foolc_status foolc__nn_fast_init(foolc_net *net);
+void foolc__nn_fast_free(nn_fast *fx);
+void foolc__nn_md_plain(dnnl_memory_desc_t *md, int32_t n, nn_dims d);
+int foolc__nn_md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
+foolc_status foolc__nn_mem(const nn_fast *fx, const dnnl_memory_desc_t *md, dnnl_memory_t *m,
+                           int32_t layer);
+void foolc__nn_mem_free(dnnl_memory_t *m);
+/* Creates the reorder a -> b (and b -> a when back is set); a no-op pair when equal.
+ * accumulate: the forward reorder adds into b (sum post-op). */
+foolc_status foolc__nn_reorder_make(const nn_fast *fx, const dnnl_memory_desc_t *a,
+                                    const dnnl_memory_desc_t *b, int back, int accumulate,
+                                    int32_t layer, nn_reorder *r);
+void foolc__nn_reorder_free(nn_reorder *r);
+/* Runs the reorder a -> b (dir 0) or b -> a (dir 1) on the given buffers. */
+foolc_status foolc__nn_reorder_run(const nn_fast *fx, nn_reorder *r, int dir, const void *src,
+                                   void *dst, void *scratch, int32_t layer);
+/* Creates a primitive descriptor with the net's attributes; the primitive when prim. */
+foolc_status foolc__nn_pd(const nn_fast *fx, const void *op_desc, const_dnnl_primitive_desc_t hint,
+                          dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, const char *what,
+                          int32_t layer);
+/* The same with other attributes (which must keep the user scratchpad mode). */
+foolc_status foolc__nn_pd_attr(const nn_fast *fx, const_dnnl_primitive_attr_t attr,
+                               const void *op_desc, const_dnnl_primitive_desc_t hint,
+                               dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim,
+                               const char *what, int32_t layer);
+/* Attributes of fx with a ReLU post-op (for a convolution followed by relu). */
+foolc_status foolc__nn_attr_relu(const nn_fast *fx, dnnl_primitive_attr_t *attr, int32_t layer);
+size_t foolc__nn_pd_size(const_dnnl_primitive_desc_t pd, dnnl_query_t q);
+/* A memory object for pd's scratchpad (NULL when it needs none); *bytes = max(*bytes, its
+ * size). The buffer is the plan's shared scratchpad region, set per call. */
+foolc_status foolc__nn_scratch_mem(const nn_fast *fx, const_dnnl_primitive_desc_t pd,
+                                   dnnl_memory_t *m, size_t *bytes, int32_t layer);
+/* Sets each memory's handle and runs the primitive. */
+foolc_status foolc__nn_run_prim(const nn_fast *fx, dnnl_primitive_t p, int nargs,
+                                const int *arg, dnnl_memory_t *mem, void *const *ptr,
+                                const char *what, int32_t layer);
+
+/* A counter-based generator: the draw ctr of stream key, as 64 bits and in [0, 1). */
+static inline uint64_t nn_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+static inline uint64_t nn_key(uint64_t seed, uint64_t stream)
+{
+    return nn_mix64(seed ^ nn_mix64(stream + 0x632BE59BD9B4E019ULL));
+}
+static inline uint64_t nn_rand64(uint64_t key, uint64_t ctr)
+{
+    return nn_mix64(key + (ctr + 1) * 0x9E3779B97F4A7C15ULL);
+}
+static inline double nn_uniform(uint64_t key, uint64_t ctr)
+{
+    return (double)(nn_rand64(key, ctr) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+#endif

@@ -1,0 +1,197 @@
+/* Training and evaluation: Adam on the mean softmax cross-entropy (log-sum-exp, so large
+ * logits do not overflow) over minibatches drawn from a seeded shuffle, with progress and
+ * cancellation; and the accuracy of a net on labelled images. */
+#include "nn/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+void foolc_train_defaults(foolc_train_opts *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->epochs = 5;
+    o->batch = 128;
+    o->lr = 1e-3;
+    o->beta1 = 0.9;
+    o->beta2 = 0.999;
+    o->eps = 1e-8;
+    o->weight_decay = 0.0;
+    o->seed = 0;
+}
+
+typedef struct xent {
+    const int32_t *y;
+    double loss;                 /* summed over the samples of the batch */
+} xent;
+
+/* d(mean cross-entropy)/d(logits) = (softmax - onehot) / n. */
+static int xent_seed(void *user, const float *logits, int32_t n, int32_t k, float *d)
+{
+    xent *c = user;
+    for (int32_t r = 0; r < n; r++) {
+        const float *l = logits + (size_t)r * k;
+        float *g = d + (size_t)r * k;
+        float m = l[0];
+        for (int32_t j = 1; j < k; j++)
+            if (l[j] > m) m = l[j];
+        double s = 0;
+        for (int32_t j = 0; j < k; j++) s += exp((double)l[j] - m);
+        double lse = m + log(s);
+        c->loss += lse - l[c->y[r]];
+        for (int32_t j = 0; j < k; j++)
+            g[j] = (float)((exp((double)l[j] - lse) - (j == c->y[r])) / n);
+    }
+    return 0;
+}
+
+static foolc_status check_opts(const foolc_train_opts *o)
+{
+    if (o->epochs < 1)
+        return foolc__error(FOOLC_E_INVALID, "net: train: epochs must be >= 1, got %d",
+                            (int)o->epochs);
+    if (o->batch < 1)
+        return foolc__error(FOOLC_E_INVALID, "net: train: batch must be >= 1, got %d",
+                            (int)o->batch);
+    if (!isfinite(o->lr) || !(o->lr > 0))
+        return foolc__error(FOOLC_E_INVALID, "net: train: lr must be > 0, got %g", o->lr);
+    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
+        return foolc__error(FOOLC_E_INVALID, "net: train: beta1 and beta2 must be in [0, 1), "
+                            "got %g and %g", o->beta1, o->beta2);
+    if (!isfinite(o->eps) || !(o->eps > 0))
+        return foolc__error(FOOLC_E_INVALID, "net: train: eps must be > 0, got %g", o->eps);
+    if (!isfinite(o->weight_decay) || !(o->weight_decay >= 0))
+        return foolc__error(FOOLC_E_INVALID, "net: train: weight_decay must be >= 0, got %g",
+                            o->weight_decay);
+    return FOOLC_OK;
+}
+
+static foolc_status check_labels(const int32_t *y, int32_t n, int32_t k, const char *fn)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= k)
+            return foolc__error(FOOLC_E_INVALID, "net: %s: label %d of sample %d is outside "
+                                "[0, %d)", fn, (int)y[i], (int)i, (int)k);
+    return FOOLC_OK;
+}
+
+/* One Adam step (PyTorch's form; weight decay added to the gradient, as torch.optim.Adam). */
+static void adam(float *p, const float *g, float *m, float *v, int64_t count,
+                 const foolc_train_opts *o, int64_t t)
+{
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2, wd = (float)o->weight_decay;
+    const float c1 = (float)(1.0 - pow(o->beta1, (double)t));
+    const float c2 = (float)(1.0 - pow(o->beta2, (double)t));
+    const float step = (float)o->lr / c1, isc2 = 1.0f / sqrtf(c2), eps = (float)o->eps;
+    for (int64_t j = 0; j < count; j++) {
+        float gj = g[j] + wd * p[j];
+        m[j] = b1 * m[j] + (1.0f - b1) * gj;
+        v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+        p[j] -= step * m[j] / (sqrtf(v[j]) * isc2 + eps);
+    }
+}
+
+foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const foolc_train_opts *o,
+                             foolc_progress_fn progress, void *user, double *loss_out)
+{
+    if (!net || !train || !o) return foolc__error(FOOLC_E_INVALID, "net: train: NULL argument");
+    FOOLC__CHECK(check_opts(o));
+    const foolc_shape s = train->shape;
+    if (s.c != net->in.c || s.h != net->in.h || s.w != net->in.w)
+        return foolc__error(FOOLC_E_INVALID, "net: train: data is %dx%dx%d, the net takes "
+                            "%dx%dx%d", (int)s.c, (int)s.h, (int)s.w, (int)net->in.c,
+                            (int)net->in.h, (int)net->in.w);
+    if (s.n < 1 || !train->x || !train->y)
+        return foolc__error(FOOLC_E_INVALID, "net: train: the data set is empty");
+    const int32_t k = foolc_net_classes(net);
+    FOOLC__CHECK(check_labels(train->y, s.n, k, "train"));
+
+    const int32_t N = s.n, B = o->batch < N ? o->batch : N;
+    const size_t d = (size_t)nn_numel(net->in), P = (size_t)net->n_params;
+    int32_t *perm = foolc__calloc((size_t)N, sizeof *perm);
+    int32_t *yb = foolc__calloc((size_t)B, sizeof *yb);
+    float *xb = foolc__calloc(foolc__mul((size_t)B, d), sizeof *xb);
+    float *g = foolc__calloc(P + 1, sizeof *g), *m = foolc__calloc(P + 1, sizeof *m);
+    float *v = foolc__calloc(P + 1, sizeof *v);
+    foolc_status st = FOOLC_OK;
+    if (!perm || !yb || !xb || !g || !m || !v) st = foolc__nomem("training buffers");
+
+    const int64_t total = (int64_t)o->epochs * N;
+    int64_t done = 0, t = 0;
+    double epoch_loss = 0;
+    for (int32_t e = 0; st == FOOLC_OK && e < o->epochs; e++) {
+        const uint64_t key = nn_key(o->seed, (uint64_t)e);
+        for (int32_t i = 0; i < N; i++) perm[i] = i;
+        for (int32_t i = N - 1; i > 0; i--) {
+            uint64_t r = nn_rand64(key, (uint64_t)i) >> 32;
+            uint32_t j = (uint32_t)((r * (uint64_t)(i + 1)) >> 32);
+            int32_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+        }
+        double loss = 0;
+        for (int32_t b0 = 0; st == FOOLC_OK && b0 < N; b0 += B) {
+            const int32_t nb = N - b0 < B ? N - b0 : B;
+            for (int32_t r = 0; r < nb; r++) {
+                memcpy(xb + (size_t)r * d, train->x + (size_t)perm[b0 + r] * d,
+                       d * sizeof(float));
+                yb[r] = train->y[perm[b0 + r]];
+            }
+            xent c = { yb, 0.0 };
+            memset(g, 0, P * sizeof *g);
+            st = foolc__nn_run(net, xb, nb, xent_seed, &c, NULL, NULL, g);
+            if (st != FOOLC_OK) break;
+            adam(net->params, g, m, v, (int64_t)P, o, ++t);
+            net->pver++;
+            loss += c.loss;
+            if (!isfinite(c.loss)) {
+                st = foolc__error(FOOLC_E_NONFINITE, "net: train: the loss became %g in epoch "
+                                  "%d (try a smaller lr)", c.loss, (int)e + 1);
+                break;
+            }
+            done += nb;
+            if (progress && progress(user, done, total) != 0)
+                st = foolc__error(FOOLC_E_CANCELLED, "net: train: cancelled after %lld of %lld "
+                                  "images", (long long)done, (long long)total);
+        }
+        epoch_loss = loss / N;
+    }
+    if (st == FOOLC_OK && loss_out) *loss_out = epoch_loss;
+    foolc__free(perm);
+    foolc__free(yb);
+    foolc__free(xb);
+    foolc__free(g);
+    foolc__free(m);
+    foolc__free(v);
+    return st;
+}
+
+foolc_status foolc_net_accuracy(foolc_net *net, const float *x, const int32_t *y, int32_t n,
+                                double *acc)
+{
+    if (!net || !x || !y || !acc)
+        return foolc__error(FOOLC_E_INVALID, "net: accuracy: NULL argument");
+    if (n < 1)
+        return foolc__error(FOOLC_E_INVALID, "net: accuracy: n must be >= 1, got %d", (int)n);
+    const int32_t k = foolc_net_classes(net);
+    FOOLC__CHECK(check_labels(y, n, k, "accuracy"));
+    const size_t d = (size_t)nn_numel(net->in);
+    float *lg = foolc__malloc((size_t)NN_FWD_CHUNK * (size_t)k * sizeof *lg);
+    if (!lg) return foolc__nomem("logits");
+    int64_t correct = 0;
+    foolc_status st = FOOLC_OK;
+    for (int32_t i = 0; st == FOOLC_OK && i < n; i += NN_FWD_CHUNK) {
+        const int32_t m = n - i < NN_FWD_CHUNK ? n - i : NN_FWD_CHUNK;
+        st = foolc_net_forward(net, x + (size_t)i * d, m, lg);
+        for (int32_t r = 0; st == FOOLC_OK && r < m; r++) {
+            const float *l = lg + (size_t)r * k;
+            int32_t best = 0;
+            for (int32_t j = 1; j < k; j++)
+                if (l[j] > l[best]) best = j;
+            correct += best == y[i + r];
+        }
+    }
+    foolc__free(lg);
+    if (st == FOOLC_OK) *acc = (double)correct / n;
+    return st;
+}
