@@ -680,6 +680,7 @@ typedef struct fgm_ctx {
     foolc_norm norm;
     float *dir;        /* n*d: unit descent direction (L2), signs (Linf), -grad (L1) */
     int32_t *order;    /* n*d: L1 coordinates by decreasing |grad| */
+    int dense;         /* L1: the dense path clip(x0 + t u / |u|_1) instead of the greedy */
 } fgm_ctx;
 
 static foolc_status fgm_make(void *ctx, foolc__run *run, const int32_t *idx, const double *eps,
@@ -691,11 +692,17 @@ static foolc_status fgm_make(void *ctx, foolc__run *run, const int32_t *idx, con
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)idx[a] * d, *u = c->dir + (size_t)idx[a] * d;
         float *o = out + (size_t)a * d;
-        if (c->norm != FOOLC_L1) {
+        if (c->norm != FOOLC_L1 || c->dense) {
             /* clip(x0 + eps u): the exact maximiser of the linearised loss over the Linf
              * ball ∩ box, and for L2 the water-filling path of the ball ∩ box. */
+            double sc = 1;
+            if (c->norm == FOOLC_L1) {
+                double l1 = 0;
+                for (size_t j = 0; j < d; j++) l1 += fabs((double)u[j]);
+                sc = l1 > 0 ? 1 / l1 : 0;
+            }
             for (size_t j = 0; j < d; j++)
-                o[j] = (float)clampd((double)x0[j] + eps[a] * u[j], run->lo, run->hi);
+                o[j] = (float)clampd((double)x0[j] + eps[a] * sc * u[j], run->lo, run->hi);
             continue;
         }
         /* L1: spend the budget on the coordinates by decreasing |grad|, each up to the box. */
@@ -765,7 +772,7 @@ foolc_status foolc__fgm_run(foolc__run *run, foolc_norm norm, int loss_mode,
     }
     double diam = foolc__box_diameter(run, norm);
     foolc__eps_opts eo = {so->eps_init, diam, so->growth, so->rtol, so->epsilon};
-    fgm_ctx ctx = {norm, dir, order};
+    fgm_ctx ctx = {norm, dir, order, 0};
     for (int pass = 0; pass < 2; pass++) {
         if (loss_mode != 2 && loss_mode != pass) continue;
         foolc__loss loss = pass == 0 ? FOOLC__LOSS_CE : FOOLC__LOSS_MARGIN;
@@ -794,7 +801,14 @@ foolc_status foolc__fgm_run(foolc__run *run, foolc_norm norm, int loss_mode,
                 sort_desc(order + (size_t)i * d, key, d);
             }
         }
+        ctx.dense = 0;
         if ((st = foolc__eps_search(run, run->todo, m, &eo, fgm_make, &ctx)) < 0) goto out;
+        /* L1: the greedy path is exact for linear models but concentrates the budget on few
+         * pixels, where a network's linearisation is poor; the dense path (Foolbox's L1
+         * FGM) is searched too, the smaller result kept. */
+        ctx.dense = 1;
+        if (norm == FOOLC_L1 &&
+            (st = foolc__eps_search(run, run->todo, m, &eo, fgm_make, &ctx)) < 0) goto out;
     }
 out:
     foolc__free(dir);
