@@ -110,8 +110,8 @@ int main(int argc, char **argv)
     foolc_counts *q = malloc((size_t)n * sizeof *q);
     printf("model %s, %d images (first correctly classified of the test set), max batch %d\n",
            model_path, n, max_batch);
-    printf("%-12s %-5s %8s %10s %10s %9s %9s %9s %8s %8s\n", "attack", "norm", "success",
-           "median", "mean", "L2 med", "fwd/img", "bwd/img", "wall s", "outside");
+    printf("%-12s %-5s %8s %10s %10s %9s %9s %9s %8s %8s %8s\n", "attack", "norm", "success",
+           "median", "mean", "L2 med", "fwd/img", "bwd/img", "wall s", "cpu s", "outside");
     size_t n_att = sizeof k_default / sizeof k_default[0];
     char *names = list ? strdup(list) : NULL, *save = NULL;
     const char *name = names ? strtok_r(names, ",", &save) : k_default[0];
@@ -140,8 +140,9 @@ int main(int argc, char **argv)
         foolc_shape s = {n, in.c, in.h, in.w};
         sh.seconds = 0;
         double t0 = now();
+        clock_t c0 = clock();
         foolc_status st = foolc_attack_run(a, model, s, x, y, NULL, 1, &r);
-        double wall = now() - t0;
+        double wall = now() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
         if (st < 0) fprintf(stderr, "attacks_minnorm: %s: %s\n", name, foolc_errmsg());
         int found = 0;
         double sum = 0, fw = 0, bw = 0;
@@ -160,9 +161,9 @@ int main(int argc, char **argv)
         qsort(l2, (size_t)n, sizeof(float), cmp_float);
         double med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);
         double med2 = n % 2 ? l2[n / 2] : 0.5 * ((double)l2[n / 2 - 1] + l2[n / 2]);
-        printf("%-12s %-5s %7.1f%% %10.5f %10.5f %9.5f %9.1f %9.1f %8.2f %7.1f%%\n", name,
-               foolc_norm_name(norm), 100.0 * found / n, med, found ? sum / found : NAN, med2,
-               fw / n, bw / n, wall, 100.0 * (wall - sh.seconds) / wall);
+        printf("%-12s %-5s %7.1f%% %10.5f %10.5f %9.5f %9.1f %9.1f %8.2f %8.2f %7.1f%%\n",
+               name, foolc_norm_name(norm), 100.0 * found / n, med, found ? sum / found : NAN,
+               med2, fw / n, bw / n, wall, cpu, 100.0 * (wall - sh.seconds) / wall);
         fflush(stdout);
         foolc_attack_free(a);
         name = names ? strtok_r(NULL, ",", &save) : ai + 1 < n_att ? k_default[ai + 1] : NULL;

@@ -6,6 +6,7 @@
 #include "minnorm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* g = z[label] - z[cls] for an explicit class per row: its gradient seed. */
@@ -52,7 +53,7 @@ foolc_status foolc__fab_run(foolc__run *run, const foolc__fab_config *cfg, foolc
     }
     float *xs = x + md, *grad = xs + md, *w = grad + md, *d1 = w + md, *d2 = d1 + md;
     float *logits = d2 + md;
-    void *work = logits + (size_t)m * (size_t)k;
+    void *work = (void *)(((uintptr_t)(logits + (size_t)m * (size_t)k) + 15) & ~(uintptr_t)15);
     double *best = gval + m, *ratio = best + m, *margin = ratio + m;
     int32_t *cls = sid + m, *order = cls + m;
     uint8_t *adv = (uint8_t *)(order + (size_t)m * (size_t)ncls);

@@ -36,13 +36,12 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
                               float *xs)
 {
     size_t d = run->d;
-    int32_t *lo = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(int32_t) + 1) +
-                                foolc__mul(foolc__mul((size_t)m, d), sizeof(int32_t)) +
-                                foolc__mul(d, sizeof(rank_item)));
-    if (!lo) return foolc__nomem("fmn-l0 polish");
-    int32_t *hi = lo + m, *act = hi + m, *order = act + m;
-    rank_item *tmp = (rank_item *)(order + (size_t)m * d);
-    uint8_t *adv = (uint8_t *)(tmp + d);
+    rank_item *tmp = foolc__malloc(foolc__mul(d, sizeof(rank_item)) +
+                                   foolc__mul((size_t)m, 3 * sizeof(int32_t) + 1) +
+                                   foolc__mul(foolc__mul((size_t)m, d), sizeof(int32_t)));
+    if (!tmp) return foolc__nomem("fmn-l0 polish");
+    int32_t *lo = (int32_t *)(tmp + d), *hi = lo + m, *act = hi + m, *order = act + m;
+    uint8_t *adv = (uint8_t *)(order + (size_t)m * d);
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)sid[a] * d, *g = g0 + (size_t)a * d;
         for (size_t j = 0; j < d; j++) {
@@ -57,7 +56,7 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
     }
     int32_t *s2 = foolc__malloc(foolc__mul((size_t)m, sizeof(int32_t)));
     if (!s2) {
-        foolc__free(lo);
+        foolc__free(tmp);
         return foolc__nomem("fmn-l0 polish");
     }
     foolc_status st = FOOLC_OK;
@@ -90,7 +89,7 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
         }
     }
     foolc__free(s2);
-    foolc__free(lo);
+    foolc__free(tmp);
     return st;
 }
 
