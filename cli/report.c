@@ -539,6 +539,7 @@ int cmd_report(int argc, char **argv)
     if ((rc = cli_load_data("report", data_spec, "test", net, &data))) goto out;
     r->model = model_path;
     r->data = data_spec ? data_spec : "fashion-mnist";
+    r->set = set;
     r->s = foolc_net_input(net);
     r->s.n = 1;
     r->d = (size_t)r->s.c * r->s.h * r->s.w;

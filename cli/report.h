@@ -25,7 +25,7 @@ typedef struct rep_att {
 } rep_att;
 
 typedef struct rep {
-    const char *model, *data;
+    const char *model, *data, *set; /* set: --set, or NULL */
     int32_t n, total, correct, n_classes;
     int all, no_time;
     long seed;

@@ -171,6 +171,7 @@ void rep_text(const rep *r, FILE *f)
 {
     fprintf(f, "\nminimal perturbations: %s on %s, %d %s test images, seed %ld\n", r->model,
             r->data, r->n, r->all ? "first" : "correctly classified", r->seed);
+    if (r->set) fprintf(f, "attack settings: %s\n", r->set);
     fprintf(f, "clean accuracy %.2f %% (%d of %d)\n\n", 100 * r->clean_acc, r->correct, r->total);
     fprintf(f, "%-19s %-4s %8s", "attack", "norm", "success");
     for (int q = 0; q < 5; q++) fprintf(f, " %9s", k_qname[q]);
@@ -286,6 +287,8 @@ int rep_json(const rep *r, const char *path)
     json_str(f, r->model);
     fprintf(f, ", \"data\": ");
     json_str(f, r->data);
+    fprintf(f, ", \"set\": ");
+    json_str(f, r->set ? r->set : "");
     fprintf(f, ", \"n\": %d, \"all\": %s, \"seed\": %ld,\n \"clean_accuracy\": %.9g, "
             "\"clean_correct\": %d, \"clean_total\": %d,\n \"norms\": [",
             r->n, r->all ? "true" : "false", r->seed, r->clean_acc, r->correct, r->total);
