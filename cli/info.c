@@ -27,10 +27,25 @@ int cmd_info(int argc, char **argv)
 
 int cmd_attacks(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) {
-        printf("usage: foolc attacks\n");
-        return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? CLI_USAGE : CLI_OK;
+    foolc_norm only = FOOLC_NORM_COUNT;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: foolc attacks [--norm P]\n"
+                   "Lists the registered attacks: name, norm, the oracle it needs, a summary,\n"
+                   "and each parameter with its default, range and meaning.\n");
+            return CLI_OK;
+        }
+        if (!strcmp(argv[i], "--norm") && i + 1 < argc) {
+            if (foolc_norm_parse(argv[++i], &only) < 0) {
+                fprintf(stderr, "foolc attacks: --norm: expected l0, l1, l2 or linf, got '%s'\n",
+                        argv[i]);
+                return CLI_USAGE;
+            }
+            continue;
+        }
+        fprintf(stderr, "foolc attacks: unknown argument '%s' (see foolc attacks --help)\n",
+                argv[i]);
+        return CLI_USAGE;
     }
     for (int32_t i = 0; i < foolc_attack_count(); i++) {
         const char *name = foolc_attack_name(i), *summary;
@@ -38,15 +53,18 @@ int cmd_attacks(int argc, char **argv)
         unsigned needs;
         int32_t np;
         if (foolc_attack_describe(name, &norm, &needs, &np, &summary) < 0) continue;
-        printf("%-12s %-5s needs %s%s%s\n  %s\n", name, foolc_norm_name(norm),
-               needs & FOOLC_NEEDS_GRAD ? "gradients " : "",
-               needs & FOOLC_NEEDS_SCORES ? "scores " : "",
+        if (only != FOOLC_NORM_COUNT && norm != only) continue;
+        printf("%-19s %-5s needs %s%s%s%s%s\n  %s\n", name, foolc_norm_name(norm),
+               needs & FOOLC_NEEDS_GRAD ? "gradients" : "",
+               needs & FOOLC_NEEDS_GRAD && needs & ~FOOLC_NEEDS_GRAD ? "+" : "",
+               needs & FOOLC_NEEDS_SCORES ? "scores" : "",
+               needs & FOOLC_NEEDS_SCORES && needs & FOOLC_NEEDS_DECISION ? "+" : "",
                needs & FOOLC_NEEDS_DECISION ? "decisions" : "", summary);
         for (int32_t p = 0; p < np; p++) {
             const char *key, *help;
             double d, lo, hi;
             if (foolc_attack_param(name, p, &key, &d, &lo, &hi, &help) < 0) continue;
-            printf("    %-10s default %-8g in [%g, %g]  %s\n", key, d, lo, hi, help);
+            printf("    %-19s default %-9g in [%g, %g]  %s\n", key, d, lo, hi, help);
         }
     }
     return CLI_OK;
