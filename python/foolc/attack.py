@@ -4,7 +4,7 @@ import ctypes as C
 
 import numpy as np
 
-from . import _arrays, errors
+from . import _arrays, _signals, errors
 from ._lib import (CRITERION_FN, PROGRESS_FN, Counts, Result, Shape, check, enc, errmsg, lib,
                    status_str)
 from .distance import norm_name
@@ -93,7 +93,7 @@ class Criterion:
               f"criterion {self.name}")
 
     def _custom_cb(self, user, logits, k, label, target, margin, dmargin):
-        if self._error is not None:
+        if self._error is not None or _signals.interrupted():
             return 1
         try:
             z = np.ctypeslib.as_array(logits, shape=(k,)).copy()
@@ -326,30 +326,33 @@ class Attack:
                      queries.ctypes.data_as(C.POINTER(Counts)))
         c, h, w = (model._oracle.input.c, model._oracle.input.h, model._oracle.input.w)
 
+        # A progress callback is always installed: running Python code at each report lets
+        # pending signals (Ctrl-C's KeyboardInterrupt) stop the run there, even for the
+        # built-in engine, which otherwise never returns to Python until the end.
         prog_state = {"error": None}
-        prog_cb = None
-        if progress is not None:
-            def prog(user, done, total):
-                if prog_state["error"] is not None:
-                    return 1
-                try:
-                    return 1 if progress(int(done), int(total)) else 0
-                except BaseException as e:      # noqa: B036
-                    prog_state["error"] = e
-                    return 1
-            prog_cb = PROGRESS_FN(prog)
+
+        def prog(user, done, total):
+            if prog_state["error"] is not None or _signals.interrupted():
+                return 1
+            try:
+                return 1 if progress is not None and progress(int(done), int(total)) else 0
+            except BaseException as e:      # noqa: B036
+                prog_state["error"] = e
+                return 1
+        prog_cb = PROGRESS_FN(prog)
 
         model._error = None
         crit._error = None
         check(lib.foolc_attack_set_criterion(self._h, crit._h))
-        if prog_cb is not None:
-            lib.foolc_attack_set_progress(self._h, prog_cb, None)
+        lib.foolc_attack_set_progress(self._h, prog_cb, None)
         try:
-            code = lib.foolc_attack_run(self._h, model._h, Shape(n, c, h, w), _arrays.fptr(xs),
-                                        _arrays.iptr(y),
-                                        None if t is None else _arrays.iptr(t), seed,
-                                        C.byref(res))
-            msg = errmsg()
+            with _signals.guard() as sig:
+                code = lib.foolc_attack_run(self._h, model._h, Shape(n, c, h, w),
+                                            _arrays.fptr(xs), _arrays.iptr(y),
+                                            None if t is None else _arrays.iptr(t), seed,
+                                            C.byref(res))
+                msg = errmsg()
+                ctrl_c = sig.pending()
         finally:
             lib.foolc_attack_set_progress(self._h, PROGRESS_FN(), None)
             lib.foolc_attack_set_criterion(self._h, None)
@@ -358,6 +361,8 @@ class Attack:
         result = AttackResult(self.name, self.norm, x_adv.reshape(shape), dist,
                               ok.astype(bool), queries, code)
         err = model._take_error() or crit._take_error() or prog_state["error"]
+        if ctrl_c and err is None:
+            err = KeyboardInterrupt()
         if err is not None:
             try:
                 err.foolc_result = result

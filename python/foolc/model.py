@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from . import _arrays, errors
+from . import _arrays, _signals, errors
 from ._lib import (DECISION_FN, ORACLE_VERSION, PROGRESS_FN, SCORES_FN, SEED_FN, VAG_FN,
                    Data, Oracle, Shape, TrainOpts, check, enc, errmsg, lib)
 
@@ -121,7 +121,7 @@ class Model:
         return 1
 
     def _scores_cb(self, user, x, n, out):
-        if self._error is not None:
+        if self._error is not None or _signals.interrupted():
             return 1
         try:
             z = _arrays.output(self._fns[0](self._x(x, n)), (n, self.n_classes), np.float32,
@@ -132,7 +132,7 @@ class Model:
             return self._fail(e)
 
     def _vag_cb(self, user, x, n, seed_fn, seed_user, out_logits, out_grad):
-        if self._error is not None:
+        if self._error is not None or _signals.interrupted():
             return 1
         k = self.n_classes
         state = {"calls": 0, "logits": None}
@@ -170,7 +170,7 @@ class Model:
             return self._fail(e)
 
     def _decision_cb(self, user, x, n, out):
-        if self._error is not None:
+        if self._error is not None or _signals.interrupted():
             return 1
         try:
             y = _arrays.output(self._fns[2](self._x(x, n)), (n,), np.int32, "decision_fn")
@@ -235,23 +235,29 @@ class Model:
         """Logits (n, n_classes) for a batch, through the library (counted)."""
         xs = _arrays.images(x, self.input_shape)
         out = np.empty((xs.shape[0], self.n_classes), np.float32)
-        self._call(lib.foolc_model_scores(self._h, _arrays.fptr(xs), xs.shape[0],
-                                          _arrays.fptr(out)), "logits")
+        with _signals.guard() as sig:
+            code = lib.foolc_model_scores(self._h, _arrays.fptr(xs), xs.shape[0],
+                                          _arrays.fptr(out))
+            self._call(code, "logits", sig.pending())
         return out
 
     def decision(self, x):
         """Labels (n,) for a batch, through the library (counted as decided)."""
         xs = _arrays.images(x, self.input_shape)
         out = np.empty(xs.shape[0], np.int32)
-        self._call(lib.foolc_model_decision(self._h, _arrays.fptr(xs), xs.shape[0],
-                                            _arrays.iptr(out)), "decision")
+        with _signals.guard() as sig:
+            code = lib.foolc_model_decision(self._h, _arrays.fptr(xs), xs.shape[0],
+                                            _arrays.iptr(out))
+            self._call(code, "decision", sig.pending())
         return out
 
-    def _call(self, code, what):
+    def _call(self, code, what, ctrl_c=False):
         msg = errmsg()
         err = self._take_error()
         if err is not None:
             raise err
+        if ctrl_c:
+            raise KeyboardInterrupt
         if code < 0:
             raise errors.from_status(code, f"{what}: {msg}")
 

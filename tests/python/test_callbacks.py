@@ -1,5 +1,8 @@
 """Python models as oracles: closed-form minima, exceptions raised in callbacks, the seed
 protocol, decision-only models, custom criteria."""
+import os
+import signal
+import sys
 import threading
 import traceback
 import unittest
@@ -123,6 +126,34 @@ class TestCallbackExceptions(unittest.TestCase):
 
         with self.assertRaises(KeyboardInterrupt):
             self.run_with(logits_fn=interrupted)
+
+    def test_ctrl_c_during_a_run(self):
+        # A SIGINT that arrives while C runs is handled at the entry of the next callback,
+        # before any try block: the bindings record it there and stop the run instead.
+        if threading.current_thread() is not threading.main_thread():
+            self.skipTest("signals need the main thread")
+        lin = Linear()
+        calls = []
+
+        def logits(x):
+            calls.append(len(x))
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            return lin.logits(x)
+
+        unraisable = []
+        old_hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with self.assertRaises(KeyboardInterrupt) as cm:
+                self.run_with(logits_fn=logits)
+        finally:
+            signal.signal(signal.SIGINT, old)
+            sys.unraisablehook = old_hook
+        self.assertEqual(unraisable, [])
+        self.assertLessEqual(len(calls), 3)
+        self.assertEqual(cm.exception.foolc_result.x_adv.shape, (3, 8))
+        self.assertIs(signal.getsignal(signal.SIGINT), old)
 
     def test_exception_in_progress(self):
         def progress(done, total):
