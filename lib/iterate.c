@@ -616,40 +616,45 @@ static foolc_status trim_results(foolc__run *run, const int32_t *idx, int32_t m,
     return foolc__run_bisect(run, ids, nb, buf, steps, NULL);
 }
 
+/* Samples per chunk of the iterative attacks (their state is 7 images per sample). */
+#define ITER_CHUNK 512
+
 foolc_status foolc__iter_run(foolc__run *run, const foolc__iter_opts *o,
                              const foolc__search_opts *so)
 {
-    int32_t m = run->n_todo;
+    int32_t cap = run->n_todo < ITER_CHUNK ? run->n_todo : ITER_CHUNK;
     iter_state s;
     memset(&s, 0, sizeof s);
     s.o = o;
-    FOOLC__CHECK(state_alloc(&s, run, m));
+    FOOLC__CHECK(state_alloc(&s, run, cap));
     double *scale = foolc__malloc(foolc__mul((size_t)run->n, sizeof(double)));
     foolc_status st = FOOLC_OK;
     if (!scale) {
-        st = foolc__nomem("epsilon estimates");
-        goto out;
+        state_free(&s);
+        return foolc__nomem("epsilon estimates");
     }
     double diam = foolc__box_diameter(run, o->norm);
-    foolc__eps_opts eo = {so->eps_init, 0, so->growth, so->rtol, so->epsilon};
-    if (so->epsilon > 0) {
-        s.scale = NULL;
-        eo.eps_max = so->epsilon;
-    } else {
-        /* The epsilon search runs in units of each sample's linear estimate, capped at the
-         * box's diameter in the make step. */
-        if ((st = linear_estimate(run, o->norm, run->todo, m, s.bx, s.bg, s.bf, scale)) < 0)
-            goto out;
-        double smin = diam;
-        for (int32_t a = 0; a < m; a++) smin = fmin(smin, scale[run->todo[a]]);
-        s.scale = scale;
-        s.scale_max = diam;
-        eo.eps_max = diam / smin;
+    for (int32_t c0 = 0; st >= 0 && c0 < run->n_todo; c0 += cap) {
+        const int32_t *idx = run->todo + c0;
+        int32_t m = run->n_todo - c0 < cap ? run->n_todo - c0 : cap;
+        foolc__eps_opts eo = {so->eps_init, 0, so->growth, so->rtol, so->epsilon};
+        if (so->epsilon > 0) {
+            s.scale = NULL;
+            eo.eps_max = so->epsilon;
+        } else {
+            /* The epsilon search runs in units of each sample's linear estimate, capped at
+             * the box's diameter in the make step. */
+            if ((st = linear_estimate(run, o->norm, idx, m, s.bx, s.bg, s.bf, scale)) < 0)
+                break;
+            double smin = diam;
+            for (int32_t a = 0; a < m; a++) smin = fmin(smin, scale[idx[a]]);
+            s.scale = scale;
+            s.scale_max = diam;
+            eo.eps_max = diam / smin;
+        }
+        st = foolc__eps_search(run, idx, m, &eo, iter_make, &s);
+        if (st >= 0 && so->epsilon == 0) st = trim_results(run, idx, m, so->trim, s.xp, s.bid);
     }
-    st = foolc__eps_search(run, run->todo, m, &eo, iter_make, &s);
-    if (st >= 0 && so->epsilon == 0)
-        st = trim_results(run, run->todo, m, so->trim, s.xp, s.bid);
-out:
     foolc__free(scale);
     state_free(&s);
     return st;
@@ -841,10 +846,11 @@ static foolc_status df_make(void *ctx, foolc__run *run, const int32_t *idx, cons
     return FOOLC_OK;
 }
 
-foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
+/* DeepFool on the m samples todo (one chunk). */
+static foolc_status df_chunk(foolc__run *run, const foolc__deepfool_opts *o,
+                            const int32_t *todo, int32_t m)
 {
     size_t d = run->d, k = (size_t)run->k;
-    int32_t m = run->n_todo;
     int kind = foolc__crit_kind(run);
     /* Rows per image: the candidate classes other than the label (misclassification), or
      * one row descending the criterion's margin (targeted and other criteria). */
@@ -867,7 +873,7 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
     foolc_status st = FOOLC_OK;
     memset(ptot, 0, foolc__mul((size_t)run->n, d) * sizeof(float));
     for (int32_t a = 0; a < m; a++) {
-        memcpy(xc + (size_t)a * d, run->x + (size_t)run->todo[a] * d, d * sizeof(float));
+        memcpy(xc + (size_t)a * d, run->x + (size_t)todo[a] * d, d * sizeof(float));
         found[a] = 0;
         act[a] = 1;
     }
@@ -878,10 +884,10 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
         goto out;
     }
     if (kind == 1) {
-        if ((st = foolc__run_scores(run, xc, run->todo, m, z0)) < 0) goto out;
+        if ((st = foolc__run_scores(run, xc, todo, m, z0)) < 0) goto out;
         for (int32_t a = 0; a < m; a++) {
             const float *z = z0 + (size_t)a * k;
-            int32_t y = run->labels[run->todo[a]];
+            int32_t y = run->labels[todo[a]];
             for (int32_t r = 0; r < rows; r++) {
                 int32_t best = -1;
                 for (int32_t j = 0; j < run->k; j++) {
@@ -903,7 +909,7 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
             for (int32_t a = 0; a < m; a++)
                 if (act[a]) {
                     memcpy(bx + (size_t)q * d, xc + (size_t)a * d, d * sizeof(float));
-                    bid[q++] = run->todo[a];
+                    bid[q++] = todo[a];
                 }
             if ((st = foolc__run_is_adv(run, bx, bid, q, badv, NULL)) < 0) goto out;
             q = 0;
@@ -920,9 +926,9 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
             if (!act[a]) continue;
             for (int32_t r = 0; r < rows; r++, nr++) {
                 memcpy(bx + nr * d, xc + (size_t)a * d, d * sizeof(float));
-                bid[nr] = run->todo[a];
+                bid[nr] = todo[a];
                 if (kind == 1) {
-                    pos[nr] = run->labels[run->todo[a]];
+                    pos[nr] = run->labels[todo[a]];
                     neg[nr] = cls[(size_t)a * rows + r];
                 }
             }
@@ -964,7 +970,7 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
             }
             const float *g = bg + (r0 + (size_t)best) * d;
             double f = fabs((double)bf[r0 + (size_t)best]) + 1e-4;
-            int32_t i = run->todo[a];
+            int32_t i = todo[a];
             float *p = ptot + (size_t)i * d;
             const float *x0 = run->x + (size_t)i * d;
             float *xw = xc + (size_t)a * d;
@@ -984,7 +990,7 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
     {
         int32_t nf2 = 0;
         for (int32_t a = 0; a < m; a++)
-            if (found[a]) bid[nf2++] = run->todo[a];
+            if (found[a]) bid[nf2++] = todo[a];
         df_line line = {ptot};
         double tmax = 1 + o->overshoot;
         foolc__eps_opts eo = {tmax, tmax, 2, o->rtol, 0};
@@ -992,7 +998,7 @@ foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
     }
     /* At a fixed epsilon only the results within it count (robust accuracy). */
     for (int32_t a = 0; st >= 0 && o->epsilon > 0 && a < m; a++) {
-        int32_t i = run->todo[a];
+        int32_t i = todo[a];
         if (!run->res->success[i] || run->res->distance[i] <= o->epsilon) continue;
         run->res->success[i] = 0;
         run->res->distance[i] = INFINITY;
@@ -1002,4 +1008,17 @@ out:
     foolc__free(cls);
     foolc__free(blk);
     return st;
+}
+
+/* Samples per DeepFool chunk: the replicated batch holds (candidates - 1) rows per sample,
+ * so memory stays bounded for large runs. */
+#define DF_CHUNK 256
+
+foolc_status foolc__deepfool_run(foolc__run *run, const foolc__deepfool_opts *o)
+{
+    for (int32_t c0 = 0; c0 < run->n_todo; c0 += DF_CHUNK) {
+        int32_t mm = run->n_todo - c0 < DF_CHUNK ? run->n_todo - c0 : DF_CHUNK;
+        FOOLC__CHECK(df_chunk(run, o, run->todo + c0, mm));
+    }
+    return FOOLC_OK;
 }

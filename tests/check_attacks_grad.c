@@ -348,7 +348,9 @@ START_TEST(test_deepfool_batched)
     lin_model l5;
     lin_random(&l5, D, 5, 0.05, 9);
     run_one(&lm, "deepfool-l2", x, y, NULL, N, NULL, FOOLC_OK);
-    for (int i = 0; i < N; i++) ck_assert_msg(g_q[i].backward == 1, "sample %d: %d backward %d forward", i, (int)g_q[i].backward, (int)g_q[i].forward);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(g_q[i].backward == 1, "sample %d: %d backward images", i,
+                      (int)g_q[i].backward);
     /* Five classes, candidates 10: four rows per image and step, and a forward pass decides
      * each new iterate. */
     for (int i = 0; i < N; i++) y[i] = argmax(&l5, x + i * D);
