@@ -5,7 +5,12 @@ import re
 import warnings
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError as _e:           # pragma: no cover - depends on the machine
+    raise ImportError("foolc.torch needs PyTorch (Debian: apt-get install python3-torch; "
+                      "then use /usr/bin/python3)") from _e
 
 from . import errors
 from .model import Model, Net
