@@ -367,7 +367,9 @@ class Attack:
             try:
                 err.foolc_result = result
                 if hasattr(err, "add_note"):
-                    err.add_note(f"(raised in a Python callback during foolc attack "
+                    err.add_note(f"(Ctrl-C during foolc attack {self.name}; the run stopped)"
+                                 if ctrl_c and isinstance(err, KeyboardInterrupt) else
+                                 f"(raised in a Python callback during foolc attack "
                                  f"{self.name}; the run stopped: {msg})")
             except Exception:           # an exception type that takes no attributes
                 pass
