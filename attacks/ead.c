@@ -137,16 +137,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
             c[a] = isinf(upper[a]) ? c[a] * 10 : 0.5 * (lower[a] + upper[a]);
         }
     }
-    if (cfg->bisect > 0) {
-        int32_t nb = 0;
-        for (int32_t a = 0; a < m; a++) {
-            int32_t s = run->todo[a];
-            if (!run->res->success[s]) continue;
-            memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-            sid[nb++] = s;
-        }
-        st = foolc__run_bisect(run, sid, nb, xs, (int32_t)cfg->bisect, NULL);
-    }
+    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(xk);
     foolc__free(c);

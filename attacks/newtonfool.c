@@ -123,16 +123,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
                 done[act[q]] = 1;
             }
     }
-    if (cfg->bisect > 0) {
-        int32_t nb = 0;
-        for (int32_t a = 0; a < m; a++) {
-            int32_t s = run->todo[a];
-            if (!run->res->success[s]) continue;
-            memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-            sid[nb++] = s;
-        }
-        st = foolc__run_bisect(run, sid, nb, xs, (int32_t)cfg->bisect, NULL);
-    }
+    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(x);
     foolc__free(py);

@@ -159,16 +159,7 @@ foolc_status foolc__fab_run(foolc__run *run, const foolc__fab_config *cfg, foolc
             if ((st = foolc__run_progress(run, (int64_t)r * steps + it, total)) < 0) goto out;
         }
     }
-    if (cfg->bisect > 0) {
-        int32_t nb = 0;
-        for (int32_t a = 0; a < m; a++) {
-            int32_t s = run->todo[a];
-            if (!run->res->success[s]) continue;
-            memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-            sid[nb++] = s;
-        }
-        st = foolc__run_bisect(run, sid, nb, xs, (int32_t)cfg->bisect, NULL);
-    }
+    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(x);
     foolc__free(gval);

@@ -178,16 +178,7 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
     if (p == FOOLC_L0 && cfg->polish > 0) {
         if ((st = l0_polish(run, sid, m, g0, xs)) < 0) goto out;
     }
-    if (p != FOOLC_L0 && cfg->bisect > 0) {
-        int32_t nb = 0;
-        for (int32_t a = 0; a < m; a++) {
-            int32_t s = run->todo[a];
-            if (!run->res->success[s]) continue;
-            memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-            sid[nb++] = s;
-        }
-        st = foolc__run_bisect(run, sid, nb, xs, (int32_t)cfg->bisect, NULL);
-    }
+    if (p != FOOLC_L0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(delta);
     foolc__free(eps);

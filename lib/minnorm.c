@@ -272,3 +272,89 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
     }
     return 1;
 }
+
+/* Whether each of m images is adversarial with a safety margin (scores models). */
+static foolc_status safe_adv(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                             float *logits, uint8_t *adv)
+{
+    FOOLC__CHECK(foolc__run_scores(run, xs, idx, m, logits));
+    for (int32_t a = 0; a < m; a++) {
+        const float *z = logits + (size_t)a * (size_t)run->k;
+        double mg;
+        FOOLC__CHECK(foolc__mn_adv(run, z, idx + a, 1, &adv[a], &mg));
+        adv[a] = adv[a] && mg < -foolc__mn_safe(z, run->k);
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
+                              int32_t steps)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d + (size_t)run->k),
+                                         sizeof(float)) +
+                              foolc__mul((size_t)m, 2 * sizeof(double) + 2 * sizeof(int32_t) + 2));
+    if (!xs) return foolc__nomem("bisection");
+    float *logits = xs + (size_t)m * d;
+    double *lo = (double *)(logits + (size_t)m * (size_t)run->k), *hi = lo + m;
+    int32_t *act = (int32_t *)(hi + m), *sid = act + m;
+    uint8_t *adv = (uint8_t *)(sid + m), *good = adv + m;
+    foolc_status st = safe_adv(run, xadv, idx, m, logits, good);
+    int32_t na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        lo[a] = 0;
+        hi[a] = 1;
+        if (st >= 0 && good[a]) act[na++] = a;
+    }
+    for (int32_t it = 0; st >= 0 && it < steps && na > 0; it++) {
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
+            float *o = xs + (size_t)q * d;
+            double t = 0.5 * (lo[a] + hi[a]);
+            for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
+            sid[q] = idx[a];
+        }
+        if ((st = safe_adv(run, xs, sid, na, logits, adv)) < 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            double t = 0.5 * (lo[act[q]] + hi[act[q]]);
+            if (adv[q]) hi[act[q]] = t;
+            else lo[act[q]] = t;
+        }
+    }
+    for (int32_t a = 0; a < m; a++) {
+        if (!(st >= 0 && good[a])) continue;
+        const float *x0 = run->x + (size_t)idx[a] * d;
+        float *xe = xadv + (size_t)a * d;
+        if (hi[a] < 1)
+            for (size_t j = 0; j < d; j++)
+                xe[j] = (float)(x0[j] + hi[a] * ((double)xe[j] - x0[j]));
+        foolc__run_offer(run, idx[a], xe);
+    }
+    foolc__free(xs);
+    return st;
+}
+
+foolc_status foolc__mn_finish(foolc__run *run, int32_t steps)
+{
+    if (steps <= 0) return FOOLC_OK;
+    size_t d = run->d;
+    int32_t nb = 0;
+    for (int32_t a = 0; a < run->n_todo; a++) nb += run->res->success[run->todo[a]] != 0;
+    if (nb == 0) return FOOLC_OK;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)nb, d), sizeof(float)) +
+                              (size_t)nb * sizeof(int32_t));
+    if (!xs) return foolc__nomem("final bisection");
+    int32_t *sid = (int32_t *)(xs + (size_t)nb * d);
+    nb = 0;
+    for (int32_t a = 0; a < run->n_todo; a++) {
+        int32_t s = run->todo[a];
+        if (!run->res->success[s]) continue;
+        memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
+        sid[nb++] = s;
+    }
+    foolc_status st = foolc__mn_bisect(run, sid, nb, xs, steps);
+    foolc__free(xs);
+    return st;
+}

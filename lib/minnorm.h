@@ -34,6 +34,15 @@ foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
+/* foolc__run_bisect with a safety margin: a point on the segment from the clean input to
+ * xadv counts as adversarial only when its margin is below -foolc__mn_safe, so the final
+ * point never sits so close to the boundary that the core's verification (another batch)
+ * could flip it. Offers the adversarial end of each final bracket. */
+foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
+                              int32_t steps);
+/* Runs foolc__mn_bisect from every successful sample's best adversarial among todo. */
+foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
+
 /* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
 double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
