@@ -107,8 +107,11 @@ static int pick_attacks(rep *r, const char *list, int have_norm, foolc_norm norm
         a->needs = needs;
         a->rank = cost_rank(tok, needs);
     }
-    if (r->n_att == 0 && have_norm && dflt) /* no default attack of that norm: take all */
+    if (r->n_att == 0 && have_norm && dflt) { /* no default attack of that norm: all */
+        free(s);
+        *buf = NULL;
         return pick_attacks(r, "all", have_norm, norm, buf);
+    }
     if (r->n_att == 0) {
         fprintf(stderr, "foolc report: --attacks: no attack %s\n",
                 have_norm ? "of that --norm" : "given");

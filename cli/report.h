@@ -46,7 +46,8 @@ typedef struct rep {
 
 /* Robust accuracy at eps of the per-sample minima v[i * stride]. */
 double rep_robust(const rep *r, const float *v, size_t stride, double eps);
-/* The epsilon grid of norm p: 0 and nice steps up to the largest finite minimum. */
+/* The epsilon grid of norm p: 0 and nice steps up to the largest finite best-of-all
+ * minimum (the SVG plot spans every attack's curve). */
 int rep_grid(const rep *r, int p, double *eps);
 /* Quantile q of the n values v[i * stride] (inf for failures), linear interpolation. */
 double rep_quantile(const float *v, int32_t n, size_t stride, double q);

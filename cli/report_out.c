@@ -59,13 +59,15 @@ static double nice_step(double x)
     return e * (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10);
 }
 
-int rep_grid(const rep *r, int p, double *eps)
+/* wide = 0: up to the largest finite best-of-all minimum (where the curve of the whole suite
+ * reaches its floor); wide = 1: up to the largest finite minimum of any attack's curve. */
+static int grid(const rep *r, int p, double *eps, int wide)
 {
     double hi = 0;
     for (int32_t i = 0; i < r->n; i++) {
         float b = r->best[(size_t)i * NC + p];
         if (isfinite(b) && b > hi) hi = b;
-        for (int t = 0; t < r->n_att; t++) {
+        for (int t = 0; t < r->n_att && wide; t++) {
             float v = r->at[t].dist[(size_t)i * NC + p];
             if ((int)r->at[t].norm == p && isfinite(v) && v > hi) hi = v;
         }
@@ -79,6 +81,8 @@ int rep_grid(const rep *r, int p, double *eps)
     }
     return k;
 }
+
+int rep_grid(const rep *r, int p, double *eps) { return grid(r, p, eps, 0); }
 
 static int is_decision_only(unsigned needs)
 {
@@ -439,7 +443,7 @@ int rep_svg(const rep *r, const char *path)
     for (int p = 0, panel = 0; p < NC; p++) {
         if (!r->norms[p]) continue;
         double eps[REP_MAX_GRID];
-        int k = rep_grid(r, p, eps);
+        int k = grid(r, p, eps, 1);
         double x0 = panel++ * W + ml, x1 = x0 + W - ml - mr, y0 = mt, y1 = H - mb;
         double xmax = eps[k - 1] > 0 ? eps[k - 1] : 1;
 #define X(e) (x0 + (x1 - x0) * ((e) < xmax ? (e) : xmax) / xmax)
