@@ -60,11 +60,12 @@ int cmd_train(int argc, char **argv)
     foolc_status st;
     if ((st = foolc_data_load(data, "train", &train)) < 0 ||
         (st = foolc_data_load(data, "test", &test)) < 0) {
-        rc = cli_fail("train: --data", st);
+        rc = cli_fail_opt("train", "--data", data ? data : "fashion-mnist", st);
+        if (rc == CLI_USAGE) rc = CLI_INPUT;
         goto out;
     }
     if ((st = foolc_net_new(arch, (uint64_t)seed, &net)) < 0) {
-        rc = cli_fail("train: --arch", st);
+        rc = cli_fail_opt("train", "--arch", arch, st);
         goto out;
     }
     train_cb cb;
@@ -83,7 +84,7 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     if ((st = foolc_net_save(net, out)) < 0) {
-        rc = cli_fail("train: --out", st);
+        rc = cli_fail_opt("train", "--out", out, st);
         goto out;
     }
     printf("test accuracy %.4f on %d images; saved %s\n", acc, test.shape.n, out);

@@ -67,6 +67,11 @@ printf 'not a zip' > "$t/junk.npz"
 expect 3 "\-\-data '$t/junk.npz'" report --model "$t/m.npz" --data "$t/junk.npz"
 expect 3 "\-\-json '$t/no/such/dir/r.json'" report --model "$t/m.npz" --data "$t/d.npz" \
     -n 2 --attacks fgsm --quiet --json "$t/no/such/dir/r.json"
+expect 2 "\-\-out FILE is required" train --arch mlp
+expect 3 "\-\-data '$t/missing'" train --out "$t/x.npz" --data "$t/missing"
+expect 2 "\-\-arch 'input c=1 h=28 w=28; bogus'.*unknown layer" train --out "$t/x.npz" \
+    --data "$t/d.npz" --arch "input c=1 h=28 w=28; bogus"
+expect 2 "\-\-norm: expected.*got 'l9'" attacks --norm l9
 check "attacks lists the registry" sh -c "'$foolc' attacks | grep -q '^fgsm .*linf'"
 check "info" sh -c "'$foolc' info '$t/m.npz' | grep -q 'classes *10'"
 
