@@ -83,6 +83,8 @@ def main():
     ap.add_argument("-a", "--attacks", help="comma-separated names (default: all)")
     ap.add_argument("--ratio", type=float, default=1.05, help="grid ratio (1.05: 5 %% steps)")
     ap.add_argument("--chunk", type=int, default=8, help="epsilons per Foolbox call")
+    ap.add_argument("--lo-mult", type=float, default=1.0, help="multiplies the grid's "
+                    "lowest epsilon (1e-3 Linf, 1e-2 L2, 1e-1 L1), to skip hopeless ones")
     ap.add_argument("--data", default=os.environ.get("FOOLC_FASHION_MNIST_DIR")
                     or foolc_torch.FASHION_DIR)
     a = ap.parse_args()
@@ -123,8 +125,8 @@ def main():
             inbox = ((xa >= lo) & (xa <= hi)).flatten(1).all(1).numpy()
             dist = np.where(ok & inbox, norms(torch, x, xa, p), math.inf)
         else:
-            dist = run_grid(fb, torch, model, fmodel, att, x, y, p, elo, hi - lo, a.ratio,
-                            a.chunk)
+            dist = run_grid(fb, torch, model, fmodel, att, x, y, p, elo * a.lo_mult, hi - lo,
+                            a.ratio, a.chunk)
         secs = time.perf_counter() - t0
         okm = np.isfinite(dist)
         print(f"{name:<14} {p:<5} {100 * okm.mean():7.1f}% {np.median(dist):10.5f} "
