@@ -5,8 +5,9 @@ bb-linf (bench/attacks_bb.c).
 Loads a libfoolc NPZ model file as a PyTorch nn.Sequential, takes the first N Fashion-MNIST
 test images it classifies correctly (the same images as attacks_bb), and runs
 L0/L1/L2/LinfinityBrendelBethgeAttack with their defaults (1000 steps, lr 1e-3, ...) from
-Foolbox's default starting point (LinearSearchBlendedUniformNoiseAttack), on the whole
-batch at once as a user would. The numba compilation of the solvers is timed apart (a
+Foolbox's default starting point (LinearSearchBlendedUniformNoiseAttack; where it finds
+none, the smallest adversarial FGSM step, as libfoolc's fallback, since BB's assert would
+otherwise abort the batch), on the whole batch at once as a user would. The numba compilation of the solvers is timed apart (a
 first run on one image), so "wall s" is the attack alone. Every image Foolbox sends
 through the model is counted. Results are re-checked (prediction, box) and distances are
 computed from the returned points (L0: coordinates that differ at all).
@@ -40,6 +41,32 @@ def distances(torch, model, x, x_adv, y, lo, hi, norm):
     inbox = ((x_adv >= lo) & (x_adv <= hi)).flatten(1).all(1)
     ok = (pred != y) & inbox
     return np.where(ok.numpy(), dist.numpy(), math.inf)
+
+
+def starts(fb, torch, fmodel, net, x, y):
+    """Foolbox's default starting points (LinearSearchBlendedUniformNoiseAttack). Where it
+    finds none (noise the model never puts outside the sample's class), BB's own assert
+    would abort the whole batch: those samples start, as in libfoolc, from the smallest
+    adversarial FGSM step on a grid instead. Returns (points, samples that fell back)."""
+    crit = fb.criteria.Misclassification(y)
+    start = fb.attacks.LinearSearchBlendedUniformNoiseAttack().run(fmodel, x, crit)
+    with torch.no_grad():
+        bad = net(start).argmax(1) == y
+    if bad.any():
+        xb, yb = x[bad], y[bad]
+        fill = xb.clone()
+        done = torch.zeros(len(yb), dtype=torch.bool)
+        for eps in np.linspace(0.005, 1.0, 200):
+            _, clipped, ok = fb.attacks.FGSM()(fmodel, xb, fb.criteria.Misclassification(yb),
+                                               epsilons=float(eps))
+            new = ok & ~done
+            fill[new] = clipped[new]
+            done |= ok
+            if done.all():
+                break
+        start = start.clone()
+        start[bad] = fill
+    return start, int(bad.sum())
 
 
 def main():
@@ -76,18 +103,22 @@ def main():
             warnings.simplefilter("ignore")
             attack = getattr(fb.attacks, ATTACKS[norm])(steps=args.steps)
             t0 = time.time()
-            attack.run(fmodel, x[:1], fb.criteria.Misclassification(y[:1]))   # numba compile
+            start1, _ = starts(fb, torch, fmodel, net, x[:1], y[:1])
+            attack.run(fmodel, x[:1], fb.criteria.Misclassification(y[:1]),
+                       starting_points=start1)   # numba compile
             compile_s = time.time() - t0
             cnt.forward = cnt.backward = 0
             attack = getattr(fb.attacks, ATTACKS[norm])(steps=args.steps)
             t0 = time.time()
-            adv = attack.run(fmodel, x, fb.criteria.Misclassification(y))
+            start, n_fallback = starts(fb, torch, fmodel, net, x, y)
+            adv = attack.run(fmodel, x, fb.criteria.Misclassification(y), starting_points=start)
             wall = time.time() - t0
         d = distances(torch, net, x, adv, y, lo, hi, norm)
         ok = np.isfinite(d)
         print(f"fb-bb-{norm:<6} {norm:<5} {100 * ok.mean():7.1f}% {np.median(d):10.5f} "
               f"{d[ok].mean() if ok.any() else math.nan:10.5f} {cnt.forward / len(keep):9.1f} "
-              f"{cnt.backward / len(keep):9.1f} {wall:8.2f} {compile_s:9.2f}", flush=True)
+              f"{cnt.backward / len(keep):9.1f} {wall:8.2f} {compile_s:9.2f}  "
+              f"({n_fallback} FGSM starts)", flush=True)
 
 
 if __name__ == "__main__":
