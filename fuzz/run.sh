@@ -25,14 +25,14 @@ for src in "$top"/lib/*.c "$top"/lib/nn/*.c "$top"/lib/data/*.c "$top"/attacks/*
 done
 status=0
 for t in $targets; do
-    extra=""
-    [ "$t" = args ] && extra="$(ls "$top"/cli/*.c | grep -v '/main.c$') -lpng"
+    extra="" mask=""
+    [ "$t" = args ] && extra="$(ls "$top"/cli/*.c | grep -v '/main.c$') -lpng" mask=-close_fd_mask=2
     $CC $CFLAGS -fsanitize=fuzzer -I"$top/cli" -o "$out/fuzz_$t" "$top/fuzz/fuzz_$t.c" \
         $extra $objs $LIBS || exit 1
     mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     echo "fuzz $t: ${seconds}s"
     if ! ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
-         -rss_limit_mb=4096 -artifact_prefix="$out/crashes/$t/" -print_final_stats=1 \
+         -rss_limit_mb=4096 -artifact_prefix="$out/crashes/$t/" -print_final_stats=1 $mask \
          "$out/corpus/$t" "$top/fuzz/corpus/$t" 2>"$out/fuzz_$t.log"; then
         echo "fuzz $t: FAILED (see $out/fuzz_$t.log and $out/crashes/$t/)"
         status=1
