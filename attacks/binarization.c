@@ -11,7 +11,7 @@
 #include <string.h>
 
 typedef struct binarization_config {
-    double threshold, upper, init, init_directions, init_steps, bisect_steps;
+    double threshold, upper, init, init_directions, init_steps, init_draws, bisect_steps;
 } binarization_config;
 
 static const foolc__param binarization_params[] = {
@@ -25,8 +25,10 @@ static const foolc__param binarization_params[] = {
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(binarization_config, init_directions), 1,
      "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 50, 1, 10000, offsetof(binarization_config, init_steps), 1,
+    {"init_steps", 10, 1, 10000, offsetof(binarization_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
+    {"init_draws", 4, 1, 100, offsetof(binarization_config, init_draws), 1,
+     "noise images blended per sample (init 0); the closest start is kept"},
     {"bisect_steps", 10, 0, 60, offsetof(binarization_config, bisect_steps), 1,
      "final bisection steps towards the clean input"},
 };
@@ -47,7 +49,7 @@ static foolc_status binarization_run(foolc__run *run, const void *config)
     float *ref = xa + md;
     uint8_t *adv = ok + m;
     st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
-                          (int32_t)c->init_steps, 0, xa, ok);
+                          (int32_t)c->init_steps, (int32_t)c->init_draws, 0, xa, ok);
     if (st < 0) goto out;
     float t = (float)(run->lo + c->threshold * ((double)run->hi - run->lo));
     /* The values just on each side of the threshold. */

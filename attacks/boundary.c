@@ -10,7 +10,7 @@
 
 typedef struct boundary_config {
     double steps, spherical_step, source_step, convergence, adaptation, stats_every,
-        max_queries, init, init_directions, init_steps, bisect_steps;
+        max_queries, init, init_directions, init_steps, init_draws, bisect_steps;
 } boundary_config;
 
 static const foolc__param boundary_params[] = {
@@ -34,8 +34,10 @@ static const foolc__param boundary_params[] = {
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(boundary_config, init_directions), 1,
      "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 50, 1, 10000, offsetof(boundary_config, init_steps), 1,
+    {"init_steps", 10, 1, 10000, offsetof(boundary_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
+    {"init_draws", 4, 1, 100, offsetof(boundary_config, init_draws), 1,
+     "noise images blended per sample (init 0); the closest start is kept"},
     {"bisect_steps", 10, 0, 60, offsetof(boundary_config, bisect_steps), 1,
      "final bisection steps towards the clean input"},
 };
@@ -140,7 +142,8 @@ static foolc_status boundary_run(foolc__run *run, const void *config)
     uint8_t *adv = ok + m;
     uint64_t reserve = (uint64_t)c->bisect_steps + 1;
     st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
-                          (int32_t)c->init_steps, c->max_queries, best, ok);
+                          (int32_t)c->init_steps, (int32_t)c->init_draws, c->max_queries,
+                          best, ok);
     if (st < 0) goto out;
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {

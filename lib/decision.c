@@ -259,9 +259,9 @@ static foolc_status blend_make(void *ctx, foolc__run *run, const int32_t *idx,
     return FOOLC_OK;
 }
 
-foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
+static foolc_status blended_impl(foolc__run *run, const int32_t *idx, int32_t m,
                                  int32_t directions, int32_t steps, double rtol, double max_q,
-                                 float *xadv, uint8_t *ok)
+                                 float *xadv, uint8_t *ok, uint64_t stream)
 {
     if (m == 0) return FOOLC_OK;
     size_t d = run->d, md = foolc__mul((size_t)m, d);
@@ -279,7 +279,7 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
     int32_t na = 0;
     double w = (double)run->hi - run->lo;
     for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], FOOLC__STREAM_BLENDED);
+        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], stream);
         ok[a] = 0;
         tries[a] = 0;
         pos[idx[a]] = a;
@@ -462,9 +462,17 @@ static foolc_status start_pool(foolc__run *run, const int32_t *idx, int32_t m, i
 
 #define FALLBACK_POOL 100
 
+foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
+                                 int32_t directions, int32_t steps, double rtol, double max_q,
+                                 float *xadv, uint8_t *ok)
+{
+    return blended_impl(run, idx, m, directions, steps, rtol, max_q, xadv, ok,
+                        FOOLC__STREAM_BLENDED);
+}
+
 foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
-                              int32_t directions, int32_t steps, double max_q, float *xadv,
-                              uint8_t *ok)
+                              int32_t directions, int32_t steps, int32_t draws, double max_q,
+                              float *xadv, uint8_t *ok)
 {
     char why[200];
     size_t d = run->d;
@@ -486,8 +494,33 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
     } else {
         /* Blended noise; where no noise image is adversarial (inputs of the class the model
          * gives to noise), the closest adversarial pool (or batch) image instead. */
-        FOOLC__CHECK(foolc__init_blended(run, idx, m, directions, steps, 1e-3, max_q, xadv,
-                                         ok));
+        FOOLC__CHECK(blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xadv, ok,
+                                  FOOLC__STREAM_BLENDED));
+        /* More noise images, each blended to its smallest adversarial mix; the closest
+         * start per sample is kept. */
+        for (int32_t r = 1; r < draws; r++) {
+            float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+            uint8_t *ob = foolc__malloc((size_t)m);
+            if (!xb || !ob) {
+                foolc__free(xb);
+                foolc__free(ob);
+                return foolc__nomem("blended starting points");
+            }
+            foolc_status st = blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xb, ob,
+                                           FOOLC__STREAM_BLENDED + 0x1000u * (uint64_t)r);
+            for (int32_t a = 0; st >= 0 && a < m; a++) {
+                if (!ob[a]) continue;
+                const float *x0 = run->x + (size_t)idx[a] * d;
+                if (!ok[a] || foolc_distance(run->norm, x0, xb + (size_t)a * d, d) <
+                    foolc_distance(run->norm, x0, xadv + (size_t)a * d, d)) {
+                    memcpy(xadv + (size_t)a * d, xb + (size_t)a * d, d * sizeof(float));
+                    ok[a] = 1;
+                }
+            }
+            foolc__free(xb);
+            foolc__free(ob);
+            FOOLC__CHECK(st);
+        }
         FOOLC__CHECK(start_pool(run, idx, m, FALLBACK_POOL, max_q, xadv, ok, &own));
         snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws nor among the "
                  "%d closest %s images of another class, or the query budget ran out",

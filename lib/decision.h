@@ -73,7 +73,8 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  float *xadv, uint8_t *ok);
 
 /* Starting points for attacks that walk along the boundary, by mode: 0 blended uniform
- * noise (foolc__init_blended with the given settings), and for samples where no noise image
+ * noise (foolc__init_blended with the given settings, repeated for `draws` noise images,
+ * the closest start kept), and for samples where no noise image
  * is adversarial the closest adversarial one of the 100 closest pool (or batch) images of
  * another class; 1 the closest adversarial pool image
  * (foolc__dec_pool over `directions` candidates), 2 the attack named by
@@ -81,8 +82,8 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
  * run's message (status FOOLC_NOT_FOUND recorded, not an error); the caller goes on with
  * the others. */
 foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
-                              int32_t directions, int32_t steps, double max_q, float *xadv,
-                              uint8_t *ok);
+                              int32_t directions, int32_t steps, int32_t draws, double max_q,
+                              float *xadv, uint8_t *ok);
 
 
 
@@ -91,7 +92,7 @@ extern const foolc__param foolc__hsj_params[];
 extern const size_t foolc__hsj_n_params;
 typedef struct foolc__hsj_config {
     double steps, init_evals, max_evals, gamma, max_queries, init, init_directions, init_steps,
-        max_halvings;
+        init_draws, max_halvings;
 } foolc__hsj_config;
 foolc_status foolc__hsj_run(foolc__run *run, const foolc__hsj_config *c, int linf);
 /* Additive noise, minimised (lib/decision.c), shared by the four noise attacks: per sample

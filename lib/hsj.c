@@ -27,8 +27,10 @@ const foolc__param foolc__hsj_params[] = {
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(foolc__hsj_config, init_directions), 1,
      "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 50, 1, 10000, offsetof(foolc__hsj_config, init_steps), 1,
+    {"init_steps", 10, 1, 10000, offsetof(foolc__hsj_config, init_steps), 1,
      "linear-scan steps of the blended-noise starting point"},
+    {"init_draws", 4, 1, 100, offsetof(foolc__hsj_config, init_draws), 1,
+     "noise images blended per sample (init 0); the closest start is kept"},
     {"max_halvings", 30, 1, 60, offsetof(foolc__hsj_config, max_halvings), 1,
      "halvings of the geometric step search per sample before the step is skipped"},
 };
@@ -314,7 +316,8 @@ foolc_status foolc__hsj_run(foolc__run *run, const foolc__hsj_config *c, int lin
     uint8_t *ok = h.alive + m;
 
     st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
-                          (int32_t)c->init_steps, c->max_queries, h.xadv, ok);
+                          (int32_t)c->init_steps, (int32_t)c->init_draws, c->max_queries,
+                          h.xadv, ok);
     if (st < 0) goto out;
     int32_t n = 0;
     for (int32_t a = 0; a < m; a++) {
