@@ -35,14 +35,16 @@ static foolc_result result(void)
     return r;
 }
 
-static int lin_pred(const float *x)
+static int lin_pred_of(const lin_model *m, const float *x)
 {
-    float z[K];
-    lin_logits(&g_m, x, z);
+    float z[LIN_MAXK];
+    lin_logits(m, x, z);
     int best = 0;
-    for (int j = 1; j < K; j++) if (z[j] > z[best]) best = j;
+    for (int j = 1; j < m->k; j++) if (z[j] > z[best]) best = j;
     return best;
 }
+
+static int lin_pred(const float *x) { return lin_pred_of(&g_m, x); }
 
 /* The soundness properties of a run's results, whatever its status; returns whether every
  * sample succeeded. */
@@ -234,6 +236,65 @@ START_TEST(test_fgsm_closed_form)
 }
 END_TEST
 
+/* After the attack's last progress report, the model moves logit 1 up a little, as a model
+ * may round differently in the verification's batch: boundary points flip back, and the
+ * verification recovers them by pushing outwards instead of losing them. */
+static int shift_when_done(void *user, int64_t done, int64_t total)
+{
+    lin_model *m = user;
+    if (done == total) m->shift1 = m->b[2];   /* b[2] carries the shift to apply */
+    return 0;
+}
+
+START_TEST(test_verification_recovers_flips)
+{
+    lin_model m2;
+    lin_random(&m2, D, 2, 0.05, 9);
+    m2.b[0] = m2.b[1] = 0;
+    float x[N * D];
+    int32_t y[N];
+    double want[N], min_margin = INFINITY, w1 = 0;
+    for (int j = 0; j < D; j++) w1 += fabs(m2.W[1][j] - m2.W[0][j]);
+    for (int i = 0, t = 0; i < N; t++) {        /* samples of class 1 only */
+        double wx = 0;
+        for (int j = 0; j < D; j++) {
+            x[i * D + j] = (float)(0.5 + 0.2 * lin_hash(500 + (uint64_t)(t * D + j)));
+            wx += (m2.W[1][j] - m2.W[0][j]) * x[i * D + j];
+        }
+        if (wx <= 0 || wx / w1 > 0.25) continue;
+        y[i] = 1;
+        want[i] = wx / w1;
+        min_margin = fmin(min_margin, wx);
+        i++;
+    }
+    m2.b[2] = 0.002 * min_margin;               /* the shift, applied after the attack */
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    ck_ok(foolc_attack_set(a, "loss", 0));
+    foolc_attack_set_progress(a, shift_when_done, &m2);
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape s = {N, 1, 1, D};
+    ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 1, &r));
+    ck_assert(m2.shift1 > 0);
+    int pushed = 0;   /* the search stops within rtol 1e-3; beyond that, the push acted */
+    for (int i = 0; i < N; i++) pushed += g_dist[i] > want[i] * 1.0015;
+    ck_assert_int_ge(pushed, 1);
+    for (int i = 0; i < N; i++) {
+        ck_assert(g_ok[i]);
+        ck_assert_int_eq(lin_pred_of(&m2, g_xadv + i * D), 0);   /* under the shifted model */
+        ck_assert(g_dist[i] >= want[i] && g_dist[i] <= want[i] * 1.02);
+        ck_assert_float_eq_tol(g_dist[i],
+                               (float)foolc_distance(FOOLC_LINF, x + i * D, g_xadv + i * D, D),
+                               1e-6f);
+    }
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -324,6 +385,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_loop_test(tc, test_attack_is_sound, 0, foolc_attack_count());
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
+    tcase_add_test(tc, test_verification_recovers_flips);
     tcase_add_test(tc, test_run_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
