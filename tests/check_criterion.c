@@ -152,6 +152,7 @@ START_TEST(test_custom_and_labels)
     ck_ok(foolc_criterion_eval_labels(m, pred, 2, y, NULL, adv));
     ck_assert_int_eq(adv[0], 0);
     ck_assert_int_eq(adv[1], 1);
+    foolc_criterion_free(m);
     ck_status(foolc_criterion_new("nope", &m), FOOLC_E_INVALID);
     ck_assert_ptr_null(m);
     int32_t bad = 7;
