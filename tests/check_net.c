@@ -292,6 +292,10 @@ static const char *const k_cmp[] = {
     "input c=2 h=8 w=8; relu; maxpool2d k=3 s=2 p=1; conv2d out=16 k=3 p=1; flatten; dense out=4",
     "input c=1 h=6 w=6; flatten; dense out=12; relu; dense out=3; softmax",
     "input c=4 h=5 w=5; conv2d out=3 k=5",
+    /* Tensors large enough (at n = 17) for the oneDNN relu and the relu mask in the pool. */
+    "input c=4 h=64 w=64; relu; maxpool2d k=2; flatten; dense out=3",
+    "input c=1 h=36 w=36; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; conv2d out=16 k=3 p=1; "
+    "relu; avgpool2d k=2; flatten; dense out=3",
 };
 
 START_TEST(test_fast_vs_reference)
@@ -308,7 +312,7 @@ START_TEST(test_plan_cache)
 {
     foolc_net *net = mknet(k_cmp[0], 2);
     const size_t d = in_size(net), k = 10;
-    float x[20 * 144], l1[20 * 10], l2[10];
+    static float x[20 * 144], l1[20 * 10], l2[10];
     fill(x, 20 * d, 0, 1);
     for (int32_t n = 1; n <= 20; n++) {
         ck_ok(foolc_net_forward(net, x, n, l1));
@@ -324,6 +328,34 @@ START_TEST(test_plan_cache)
     ck_ok(foolc_net_forward(net, xb + 299 * d, 1, l2));
     assert_close(lb + 299 * k, l2, k, 1e-5, "logits past the chunk size", 300);
     free(xb), free(lb);
+    foolc_net_free(net);
+}
+END_TEST
+
+/* Once a batch size has been seen, forward and gradient calls allocate nothing. */
+START_TEST(test_hot_path_no_alloc)
+{
+    foolc_net *net = mknet(k_cmp[_i], 2);
+    const size_t d = in_size(net), k = (size_t)foolc_net_classes(net);
+    const size_t P = (size_t)foolc_net_param_count(net);
+    float *x = malloc(16 * d * sizeof *x), *dx = malloc(16 * d * sizeof *dx);
+    float *dp = malloc(P * sizeof *dp), *lg = malloc(16 * k * sizeof *lg), *c = malloc(16 * k * 4);
+    fill(x, 16 * d, 0, 1);
+    fill(c, 16 * k, -1, 1);
+    for (int b = 0; b < FOOLC_BACKEND_COUNT; b++) {
+        ck_ok(foolc_net_set_backend(net, (foolc_backend)b));
+        for (int rep = 0; rep < 2; rep++) {
+            if (rep == 1) foolc__alloc_fail_at(0); /* resets the count */
+            for (int32_t n = 1; n <= 16; n += 15) {
+                lin_seed s = { .c = c };
+                ck_ok(foolc_net_forward(net, x, n, lg));
+                ck_ok(foolc_net_grad(net, x, n, seed_lin, &s, lg, dx, NULL));
+                ck_ok(foolc_net_grad(net, x, n, seed_lin, &s, lg, dx, dp));
+            }
+        }
+        ck_assert_uint_eq(foolc__alloc_fail_at(0), 0);
+    }
+    free(x), free(dx), free(dp), free(lg), free(c);
     foolc_net_free(net);
 }
 END_TEST
@@ -484,6 +516,7 @@ START_TEST(test_save_load)
     ck_assert(a && a->ndim == 2 && a->shape[0] == 4 && a->shape[1] == 32);
     ck_assert_ptr_nonnull(foolc_npz_get(z, "1.running_var"));
     foolc_npz_free(z);
+    foolc_net_free(back);
     ck_status(foolc_net_load("/nonexistent/net.npz", &back), FOOLC_E_IO);
     ck_assert_ptr_null(back);
     ck_status(foolc_net_save(NULL, path), FOOLC_E_INVALID);
@@ -961,6 +994,7 @@ Suite *foolc_suite_net(void)
     tc = tcase_create("backends");
     tcase_add_loop_test(tc, test_fast_vs_reference, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
     tcase_add_test(tc, test_plan_cache);
+    tcase_add_loop_test(tc, test_hot_path_no_alloc, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 

@@ -3,14 +3,8 @@
  * parameter version) and the plain-C reference rules, weights OIHW as in PyTorch. */
 #include "nn/nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
-
-/* Input channels up to which the input gradient is one sgemm plus col2im instead of a
- * oneDNN primitive (oneDNN 2.6 has no JIT backward-data kernel for a plain NCHW diff_src,
- * the format it picks for the first layer of an image net). */
-#define SMALL_IC 4
 
 typedef struct conv_impl {
     dnnl_memory_desc_t plain_w;                  /* OIHW */
@@ -28,10 +22,6 @@ typedef struct conv_impl {
     int wd_is_wf;                                /* same format as the forward weights */
     nn_reorder wd_r, d_dy_r, d_dx_r;
     size_t t_ddy, t_ddx;                         /* tmp offsets for reordered dy / dx */
-    int small;                                   /* sgemm + col2im path (few input channels) */
-    int32_t dy_block;                            /* its dy layout: channel block, 0 = NHWC,
-                                                    1 = NCHW */
-    size_t t_col;                                /* tmp offset of one image's columns */
     /* backward weights */
     dnnl_memory_t w_src, w_dwei, w_dbias, w_ddst, w_scr;
     nn_reorder w_dy_r, w_x_r, w_acc;
@@ -309,44 +299,6 @@ static foolc_status backward_pd(const nn_layer *l, nn_step *st, conv_impl *im, i
     return FOOLC_OK;
 }
 
-/* The few-input-channels path, one image at a time: columns (OH*OW x C*K*K) = dy * W with
- * dy read in place when the forward chose NHWC, NCHW or a channel-blocked format (nChw16c,
- * nChw8c; one sgemm per channel block), otherwise reordered to NHWC first; then a gather
- * of the columns into plain NCHW dx. */
-static foolc_status plan_small_data(const nn_layer *l, nn_step *st, conv_impl *im)
-{
-    const nn_fast *fx = st->fx;
-    dnnl_dims_t dd = { st->n, l->out, l->out_dims.h, l->out_dims.w };
-    static const dnnl_format_tag_t tags[4] = { dnnl_nhwc, dnnl_nchw, dnnl_nChw16c, dnnl_nChw8c };
-    static const int32_t blocks[4] = { 0, 1, 16, 8 };
-    dnnl_memory_desc_t md, plain;
-    im->small = 1;
-    im->dy_block = -1;
-    for (int t = 0; t < 4 && im->dy_block < 0; t++) {
-        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&md, 4, dd, dnnl_f32, tags[t]),
-                                 "dnnl_memory_desc_init_by_tag", "conv2d dy", l->index));
-        if (foolc__nn_md_eq(&st->out_md, &md)) im->dy_block = blocks[t];
-    }
-    if (im->dy_block < 0) {
-        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&md, 4, dd, dnnl_f32, dnnl_nhwc),
-                                 "dnnl_memory_desc_init_by_tag", "conv2d dy", l->index));
-        FOOLC__CHECK(foolc__nn_reorder_make(fx, &st->out_md, &md, 0, 0, l->index, &im->d_dy_r));
-        im->t_ddy = take_tmp(st, dnnl_memory_desc_get_size(&md));
-        max_scratch(st, im->d_dy_r.scratch_bytes);
-        im->dy_block = 0;
-    }
-    foolc__nn_md_plain(&plain, st->n, l->in);
-    if (!foolc__nn_md_eq(&st->in_md, &plain)) {
-        FOOLC__CHECK(foolc__nn_reorder_make(fx, &plain, &st->in_md, 0, 0, l->index,
-                                            &im->d_dx_r));
-        im->t_ddx = take_tmp(st, dnnl_memory_desc_get_size(&plain));
-        max_scratch(st, im->d_dx_r.scratch_bytes);
-    }
-    im->t_col = take_tmp(st, (size_t)l->out_dims.h * l->out_dims.w * (size_t)(l->nw / l->out) *
-                                 sizeof(float));
-    return FOOLC_OK;
-}
-
 static foolc_status plan_backward_data(const nn_layer *l, nn_step *st, conv_impl *im,
                                        const dnnl_memory_desc_t *any_w,
                                        const dnnl_memory_desc_t *any_src,
@@ -355,7 +307,6 @@ static foolc_status plan_backward_data(const nn_layer *l, nn_step *st, conv_impl
 {
     const nn_fast *fx = st->fx;
     dnnl_primitive_desc_t pd = NULL;
-    if (l->in.c <= SMALL_IC) return plan_small_data(l, st, im);
     FOOLC__CHECK(backward_pd(l, st, im, 0, any_w, NULL, any_src, any_dst, strides, pad, &pd));
     const dnnl_memory_desc_t *dsrc = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_src_md, 0);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -488,70 +439,6 @@ static foolc_status conv_forward(const nn_layer *l, nn_step *st, const nn_args *
     return foolc__nn_run_prim(st->fx, im->fwd, 5, arg, mem, ptr, "conv2d forward", l->index);
 }
 
-/* One image's dx (plain CHW) from its columns: each input pixel gathers the entries of the
- * outputs whose windows cover it. */
-static void col2im(const nn_layer *l, const float *col, float *dx)
-{
-    const int32_t C = l->in.c, H = l->in.h, W = l->in.w, K = l->k, S = l->s, P = l->p,
-                  OH = l->out_dims.h, OW = l->out_dims.w;
-    const size_t ckk = (size_t)C * K * K;
-    for (int32_t c = 0; c < C; c++)
-        for (int32_t ih = 0; ih < H; ih++)
-            for (int32_t iw = 0; iw < W; iw++) {
-                float acc = 0.0f;
-                for (int32_t kh = 0; kh < K; kh++) {
-                    int32_t th = ih + P - kh;
-                    if (th < 0 || th % S || th / S >= OH) continue;
-                    const float *row =
-                        col + (size_t)(th / S) * OW * ckk + ((size_t)c * K + kh) * K;
-                    for (int32_t kw = 0; kw < K; kw++) {
-                        int32_t tw = iw + P - kw;
-                        if (tw < 0 || tw % S || tw / S >= OW) continue;
-                        acc += row[(size_t)(tw / S) * ckk + kw];
-                    }
-                }
-                dx[((size_t)c * H + ih) * W + iw] = acc;
-            }
-}
-
-static foolc_status small_backward_data(const nn_layer *l, nn_step *st, conv_impl *im,
-                                        const nn_args *a)
-{
-    unsigned char *tmp = a->tmp;
-    const float *dy = a->dy;
-    if (im->d_dy_r.fwd) {
-        FOOLC__CHECK(foolc__nn_reorder_run(st->fx, &im->d_dy_r, 0, dy, tmp + im->t_ddy,
-                                           a->scratch, l->index));
-        dy = (const float *)(tmp + im->t_ddy);
-    }
-    float *col = (float *)(tmp + im->t_col);
-    float *dx = im->d_dx_r.fwd ? (float *)(tmp + im->t_ddx) : a->dx;
-    const int O = l->out, ckk = (int)(l->nw / l->out), m = l->out_dims.h * l->out_dims.w;
-    const int B = im->dy_block, nb = B > 1 ? (O + B - 1) / B : 1;
-    const size_t img = (size_t)nb * (B > 1 ? B : O) * (size_t)m, din = (size_t)nn_numel(l->in);
-    for (int32_t r = 0; r < a->n; r++) {
-        const float *d = dy + (size_t)r * img;
-        if (B == 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, ckk, O, 1.0f, d, O, l->w,
-                        ckk, 0.0f, col, ckk);
-        else if (B == 1)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, ckk, O, 1.0f, d, m, l->w,
-                        ckk, 0.0f, col, ckk);
-        else
-            for (int b = 0; b < nb; b++) {
-                const int kb = O - b * B < B ? O - b * B : B;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, ckk, kb, 1.0f,
-                            d + (size_t)b * m * B, B, l->w + (size_t)b * B * ckk, ckk,
-                            b ? 1.0f : 0.0f, col, ckk);
-            }
-        col2im(l, col, dx + (size_t)r * din);
-    }
-    if (im->d_dx_r.fwd)
-        FOOLC__CHECK(foolc__nn_reorder_run(st->fx, &im->d_dx_r, 0, dx, a->dx, a->scratch,
-                                           l->index));
-    return FOOLC_OK;
-}
-
 static foolc_status conv_backward_data(const nn_layer *l, nn_step *st, const nn_args *a)
 {
     if (!st->fast) {
@@ -559,7 +446,6 @@ static foolc_status conv_backward_data(const nn_layer *l, nn_step *st, const nn_
         return FOOLC_OK;
     }
     conv_impl *im = st->impl;
-    if (im->small) return small_backward_data(l, st, im, a);
     unsigned char *tmp = a->tmp;
     float *w;
     if (im->wd_is_wf) {

@@ -88,12 +88,6 @@ foolc_status foolc__nn_scratch_mem(const nn_fast *fx, const_dnnl_primitive_desc_
                        "dnnl_memory_create", "scratchpad", layer);
 }
 
-size_t foolc__nn_pd_size(const_dnnl_primitive_desc_t pd, dnnl_query_t q)
-{
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, q, 0);
-    return md ? dnnl_memory_desc_get_size(md) : 0;
-}
-
 foolc_status foolc__nn_pd(const nn_fast *fx, const void *op_desc,
                           const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd,
                           dnnl_primitive_t *prim, const char *what, int32_t layer)

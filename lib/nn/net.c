@@ -32,7 +32,7 @@ foolc_status foolc__nn_alloc_params(foolc_net *net)
     return FOOLC_OK;
 }
 
-void foolc__nn_init_params(foolc_net *net, uint64_t seed)
+static void init_params(foolc_net *net, uint64_t seed)
 {
     for (int32_t i = 0; i < net->L; i++) {
         nn_layer *l = &net->layers[i];
@@ -53,7 +53,7 @@ foolc_status foolc_net_new(const char *arch, uint64_t seed, foolc_net **out)
         foolc_net_free(net);
         return st;
     }
-    foolc__nn_init_params(net, seed);
+    init_params(net, seed);
     *out = net;
     return FOOLC_OK;
 }

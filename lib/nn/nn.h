@@ -45,7 +45,6 @@ struct nn_layer {
  * reference backend and for plain-C layers; oneDNN's chosen format for conv/pool). */
 typedef struct nn_args {
     int32_t n;
-    int train;                   /* this forward pass will be followed by a backward one */
     uint64_t pver;               /* parameter version, for cached reordered weights */
     const float *x;              /* layer input */
     float *y;                    /* layer output (read-only in backward rules) */
@@ -75,6 +74,9 @@ struct nn_step {
     int alias;                   /* output is the input's memory (flatten, or a relu whose
                                     work the convolution before it does as a post-op) */
     int fuse_relu;               /* conv2d: apply the next layer's relu as a post-op */
+    int skip_backward;           /* relu: its mask is applied by the next layer (maxpool) */
+    int relu_mask;               /* maxpool: mask dy by y > 0 first (the previous relu's
+                                    backward, done on the 4x smaller pooled gradient) */
     int32_t n;
     unsigned need;               /* NN_NEED_* the plan was built for */
     dnnl_memory_desc_t in_md, out_md;
@@ -102,6 +104,9 @@ struct nn_kind {
      * primitives, set ws/tmp/scratch sizes. NULL = plain-C layer on plain NCHW. */
     foolc_status (*plan)(const nn_layer *l, nn_step *st, const dnnl_memory_desc_t *prev);
     void (*plan_free)(nn_step *st);
+    /* The rules: y from x; dx (overwritten) from dy (with x and y at hand); the weight
+     * gradients added into dw and db (NULL for kinds without weights). A layer owns no
+     * memory of its own (weights live in the net), so there is no per-layer free. */
     foolc_status (*forward)(const nn_layer *l, nn_step *st, const nn_args *a);
     foolc_status (*backward_data)(const nn_layer *l, nn_step *st, const nn_args *a);
     foolc_status (*backward_weights)(const nn_layer *l, nn_step *st, const nn_args *a);
@@ -132,7 +137,7 @@ typedef struct nn_plan {
     size_t *x_off, *ws_off;      /* L */
     int *dslot;                  /* L+1: which gradient buffer holds d tensor i */
     nn_reorder rout;             /* last tensor -> plain logits, when not plain */
-    size_t logits_off, dlogits_off, d_off[3], d_bytes, tmp_off, scratch_off, total;
+    size_t logits_off, dlogits_off, d_off[3], tmp_off, scratch_off, total;
     const float **tptr;          /* L+1 scratch: tensor pointers of the current call */
     const float **xptr;          /* L: layer input pointers of the current call */
 } nn_plan;
@@ -164,10 +169,10 @@ foolc_status foolc__nn_lerr(foolc_status st, const nn_layer *l, const char *fmt,
 /* arch.c: parses arch into a net skeleton (layers, shapes, param/stat sizes, canonical
  * text); params are not allocated. */
 foolc_status foolc__nn_parse(const char *arch, foolc_net *net);
-/* net.c */
-foolc_status foolc__nn_alloc_params(foolc_net *net);
-void foolc__nn_init_params(foolc_net *net, uint64_t seed);
+/* net.c: an empty net (bounds [0, 1], FAST backend); the parameter and statistics arrays
+ * of a parsed net, with every layer's pointers into them. */
 foolc_net *foolc__nn_net_alloc(void);
+foolc_status foolc__nn_alloc_params(foolc_net *net);
 /* One pass: forward (logits may be NULL), then, when seed is set, the seed and the
  * backward pass for dx and/or dparams (accumulated into; NULL skips). */
 foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
@@ -208,7 +213,6 @@ foolc_status foolc__nn_pd_attr(const nn_fast *fx, const_dnnl_primitive_attr_t at
                                const char *what, int32_t layer);
 /* Attributes of fx with a ReLU post-op (for a convolution followed by relu). */
 foolc_status foolc__nn_attr_relu(const nn_fast *fx, dnnl_primitive_attr_t *attr, int32_t layer);
-size_t foolc__nn_pd_size(const_dnnl_primitive_desc_t pd, dnnl_query_t q);
 /* A memory object for pd's scratchpad (NULL when it needs none); *bytes = max(*bytes, its
  * size). The buffer is the plan's shared scratchpad region, set per call. */
 foolc_status foolc__nn_scratch_mem(const nn_fast *fx, const_dnnl_primitive_desc_t pd,
@@ -217,6 +221,23 @@ foolc_status foolc__nn_scratch_mem(const nn_fast *fx, const_dnnl_primitive_desc_
 foolc_status foolc__nn_run_prim(const nn_fast *fx, dnnl_primitive_t p, int nargs,
                                 const int *arg, dnnl_memory_t *mem, void *const *ptr,
                                 const char *what, int32_t layer);
+
+/* relu.c: oneDNN relu (relu_use_dst_for_bwd) on one memory format, forward and, when bwd
+ * is set, backward (dx = dy where y > 0; dx may be dy). Tensors smaller than
+ * NN_ELTWISE_MIN floats use plain loops instead (a threaded primitive costs more there). */
+#define NN_ELTWISE_MIN (1u << 16)
+void foolc__nn_relu_mask(const float *y, const float *dy, float *dx, size_t n);
+typedef struct nn_relu_prims {
+    dnnl_primitive_t fwd, bwd;
+    dnnl_memory_t src, dst, ddst, dsrc, fscr, bscr;
+} nn_relu_prims;
+foolc_status foolc__nn_relu_make(const nn_fast *fx, const dnnl_memory_desc_t *md, int bwd,
+                                 int32_t layer, nn_relu_prims *r, size_t *scratch);
+void foolc__nn_relu_free(nn_relu_prims *r);
+foolc_status foolc__nn_relu_forward(const nn_fast *fx, nn_relu_prims *r, const float *x,
+                                    float *y, void *scratch, int32_t layer);
+foolc_status foolc__nn_relu_backward(const nn_fast *fx, nn_relu_prims *r, const float *y,
+                                     const float *dy, float *dx, void *scratch, int32_t layer);
 
 /* A counter-based generator: the draw ctr of stream key, as 64 bits and in [0, 1). */
 static inline uint64_t nn_mix64(uint64_t z)

@@ -66,6 +66,13 @@ static foolc_status plan_layers(foolc_net *net, nn_plan *p)
             st->fuse_relu = 1;
         if (fast && l->kind == &foolc__nn_relu && i > 0 && p->steps[i - 1].fuse_relu)
             st->alias = 1;
+        /* relu then maxpool: the gradient through max(relu(x)) reaches only window maxima,
+         * where relu's mask is (pooled y > 0); apply it to the pooled gradient instead. */
+        if (st->alias && l->kind == &foolc__nn_relu && i + 1 < p->L &&
+            net->layers[i + 1].kind == &foolc__nn_maxpool2d)
+            st->skip_backward = 1;
+        if (fast && l->kind == &foolc__nn_maxpool2d && i > 0 && p->steps[i - 1].skip_backward)
+            st->relu_mask = 1;
         st->n = p->n;
         st->need = p->need;
         st->fx = net->fast;
@@ -122,7 +129,6 @@ static void plan_layout(foolc_net *net, nn_plan *p)
             int nxt = p->dslot[i + 1];
             p->dslot[i] = (p->steps[i].alias && !p->rin[i].fwd) ? nxt : (nxt == 0 ? 1 : 0);
         }
-        p->d_bytes = dbytes;
         p->d_off[0] = take(&off, dbytes);
         p->d_off[1] = take(&off, dbytes);
         p->d_off[2] = take(&off, dtmp);
@@ -218,7 +224,6 @@ static void args_base(const foolc_net *net, const nn_plan *p, int32_t i, nn_args
 {
     memset(a, 0, sizeof *a);
     a->n = p->n;
-    a->train = p->need != 0;
     a->pver = net->pver;
     a->ylen = p->t_bytes[i + 1] / sizeof(float);
     a->ws = net->arena + p->ws_off[i];
@@ -295,6 +300,8 @@ foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, foolc_se
         float *dxbuf;
         if (st->alias && p->rin[i].fwd) {
             dxbuf = (float *)dcur;  /* the same bytes in the layer's (plain) format */
+        } else if (st->skip_backward) {
+            dxbuf = target;         /* an aliased relu: target is dcur, already masked */
         } else {
             dxbuf = p->rin[i].fwd ? (float *)(A + p->d_off[2]) : target;
             a.dx = dxbuf;

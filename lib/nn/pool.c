@@ -11,6 +11,7 @@ typedef struct pool_impl {
     dnnl_primitive_t fwd, bwd;
     dnnl_memory_t f_src, f_dst, f_ws, f_scr;
     dnnl_memory_t b_dsrc, b_ddst, b_ws, b_scr;
+    nn_relu_prims mask;                  /* the previous relu's backward (relu_mask) */
 } pool_impl;
 
 static int is_max(const nn_layer *l) { return l->kind == &foolc__nn_maxpool2d; }
@@ -130,6 +131,7 @@ static void pool_plan_free(nn_step *st)
     dnnl_memory_t *mems[] = { &im->f_src, &im->f_dst, &im->f_ws, &im->f_scr,
                               &im->b_dsrc, &im->b_ddst, &im->b_ws, &im->b_scr };
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++) foolc__nn_mem_free(mems[i]);
+    foolc__nn_relu_free(&im->mask);
     foolc__free(im);
     st->impl = NULL;
 }
@@ -175,6 +177,9 @@ static foolc_status pool_plan(const nn_layer *l, nn_step *st, const dnnl_memory_
     if (s == FOOLC_OK && st->ws_bytes) s = foolc__nn_mem(fx, ws, &im->b_ws, l->index);
     if (s == FOOLC_OK)
         s = foolc__nn_scratch_mem(fx, bpd, &im->b_scr, &st->scratch_bytes, l->index);
+    if (s == FOOLC_OK && st->relu_mask &&
+        dnnl_memory_desc_get_size(&st->out_md) / sizeof(float) >= NN_ELTWISE_MIN)
+        s = foolc__nn_relu_make(fx, &st->out_md, 1, l->index, &im->mask, &st->scratch_bytes);
     dnnl_primitive_desc_destroy(bpd);
     return s;
 }
@@ -199,6 +204,13 @@ static foolc_status pool_backward_data(const nn_layer *l, nn_step *st, const nn_
         return FOOLC_OK;
     }
     pool_impl *im = st->impl;
+    if (st->relu_mask) { /* dy is the plan's own gradient buffer: masked in place */
+        if (im->mask.bwd)
+            FOOLC__CHECK(foolc__nn_relu_backward(st->fx, &im->mask, a->y, a->dy,
+                                                 (float *)a->dy, a->scratch, l->index));
+        else
+            foolc__nn_relu_mask(a->y, a->dy, (float *)a->dy, a->ylen);
+    }
     int arg[4] = { DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_WORKSPACE,
                    DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[4] = { im->b_dsrc, im->b_ddst, im->b_ws, im->b_scr };
