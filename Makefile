@@ -19,6 +19,13 @@ CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
 SOVER    = 0
 VERSION  = 0.1.0
 
+# oneDNN's OpenMP threads spin after each parallel region unless told otherwise, and a
+# spinning thread steals the core OpenBLAS (or another process) needs next: measured 30x
+# slower attack runs on a loaded 2-core machine. Every recipe gets the passive policy unless
+# the caller chose one (docs/bench.md, "Threads"). The library itself never sets it.
+OMP_WAIT_POLICY ?= passive
+export OMP_WAIT_POLICY
+
 # Evaluated lazily, so a 'make check' that first installs the packages still finds them.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)

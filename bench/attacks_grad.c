@@ -7,49 +7,13 @@
  * (-s sets a parameter on every attack that has it). */
 #include <foolc.h>
 
+#include "bench_common.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The timing shim: forwards every callback to the wrapped oracle and sums its time. */
-typedef struct shim {
-    foolc_oracle inner;
-    double seconds;
-} shim;
-
-static int shim_scores(void *user, const float *x, int32_t n, float *logits)
-{
-    shim *s = user;
-    double t0 = now();
-    int rc = s->inner.scores(s->inner.user, x, n, logits);
-    s->seconds += now() - t0;
-    return rc;
-}
-
-static int shim_vg(void *user, const float *x, int32_t n, foolc_seed_fn seed, void *seed_user,
-                   float *logits, float *grad)
-{
-    shim *s = user;
-    double t0 = now();
-    int rc = s->inner.value_and_grad(s->inner.user, x, n, seed, seed_user, logits, grad);
-    s->seconds += now() - t0;
-    return rc;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
 
 static const char *const k_default[] = {
     "fgsm", "fgm-l2", "fgm-l1", "bim-linf", "bim-l2", "bim-l1", "pgd-linf", "pgd-l2", "pgd-l1",
@@ -73,36 +37,14 @@ int main(int argc, char **argv)
         model_path = dflt_path;
     }
     foolc_net *net;
-    if (foolc_net_load(model_path, &net) < 0) {
-        fprintf(stderr, "attacks_grad: %s (train it with: foolc train --arch cnn --epochs 4 "
-                "--out %s)\n", foolc_errmsg(), model_path);
-        return 1;
-    }
-    foolc_data test;
-    if (foolc_data_load("fashion-mnist", "test", &test) < 0) {
-        fprintf(stderr, "attacks_grad: %s\n", foolc_errmsg());
-        return 1;
-    }
+    float *x;
+    int32_t *y, n;
+    if (bench_load("attacks_grad", model_path, n_want, &net, &x, &y, &n)) return 1;
     foolc_shape in = foolc_net_input(net);
     size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
-    float *x = malloc((size_t)n_want * d * sizeof(float));
-    int32_t *y = malloc((size_t)n_want * sizeof(int32_t));
-    int32_t k = foolc_net_classes(net), n = 0;
-    float *z = malloc((size_t)k * sizeof(float));
-    for (int32_t i = 0; i < test.shape.n && n < n_want; i++) {
-        if (foolc_net_forward(net, test.x + (size_t)i * d, 1, z) < 0) return 1;
-        int32_t best = 0;
-        for (int32_t j = 1; j < k; j++) if (z[j] > z[best]) best = j;
-        if (best != test.y[i]) continue;
-        memcpy(x + (size_t)n * d, test.x + (size_t)i * d, d * sizeof(float));
-        y[n++] = best;
-    }
-    shim sh;
+    bench_shim sh = {0};
     if (foolc_net_oracle(net, max_batch, &sh.inner) < 0) return 1;
-    foolc_oracle o = sh.inner;
-    o.user = &sh;
-    o.scores = shim_scores;
-    o.value_and_grad = shim_vg;
+    foolc_oracle o = bench_shim_oracle(&sh);
     foolc_model *model;
     if (foolc_model_new(&o, &model) < 0) return 1;
 
@@ -140,9 +82,9 @@ int main(int argc, char **argv)
         foolc_result r = {xadv, dist, ok, q};
         foolc_shape s = {n, in.c, in.h, in.w};
         sh.seconds = 0;
-        double t0 = now();
+        double t0 = bench_now();
         foolc_status st = foolc_attack_run(a, model, s, x, y, NULL, 1, &r);
-        double wall = now() - t0;
+        double wall = bench_now() - t0;
         if (st < 0) fprintf(stderr, "attacks_grad: %s: %s\n", name, foolc_errmsg());
         int found = 0;
         double sum = 0, fw = 0, bw = 0;
@@ -152,7 +94,7 @@ int main(int argc, char **argv)
             fw += (double)q[i].forward;
             bw += (double)q[i].backward;
         }
-        qsort(dist, (size_t)n, sizeof(float), cmp_float);   /* failures are +inf */
+        qsort(dist, (size_t)n, sizeof(float), bench_cmp_float);   /* failures are +inf */
         double med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);
         printf("%-14s %-5s %7.1f%% %10.5f %10.5f %9.1f %9.1f %8.2f %7.1f%%\n", name,
                foolc_norm_name(norm), 100.0 * found / n, med, found ? sum / found : NAN,
@@ -168,9 +110,7 @@ int main(int argc, char **argv)
     free(q);
     free(x);
     free(y);
-    free(z);
     foolc_model_free(model);
     foolc_net_free(net);
-    foolc_data_free(&test);
     return 0;
 }
