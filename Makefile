@@ -158,7 +158,7 @@ check-asan: deps
 	  build-asan/tests/check_foolc
 
 memcheck: all $(TESTS)
-	CK_FORK=no CK_DEFAULT_TIMEOUT=0 OMP_NUM_THREADS=1 valgrind --leak-check=full \
+	CK_FORK=no CK_DEFAULT_TIMEOUT=0 OMP_NUM_THREADS=1 DNNL_MAX_CPU_ISA=SSE41 valgrind --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
 	  --suppressions=tests/valgrind.supp $(TESTS)
 

@@ -294,7 +294,7 @@ static const char *const k_cmp[] = {
     "input c=4 h=5 w=5; conv2d out=3 k=5",
     /* Tensors large enough (at n = 17) for the oneDNN relu and the relu mask in the pool. */
     "input c=4 h=64 w=64; relu; maxpool2d k=2; flatten; dense out=3",
-    "input c=1 h=36 w=36; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; conv2d out=16 k=3 p=1; "
+    "input c=1 h=16 w=16; conv2d out=64 k=3 p=1; relu; maxpool2d k=2; conv2d out=16 k=3 p=1; "
     "relu; avgpool2d k=2; flatten; dense out=3",
 };
 
@@ -329,6 +329,53 @@ START_TEST(test_plan_cache)
     assert_close(lb + 299 * k, l2, k, 1e-5, "logits past the chunk size", 300);
     free(xb), free(lb);
     foolc_net_free(net);
+}
+END_TEST
+
+/* Random architectures (every layer kind, strides, paddings, odd channel counts, layers
+ * in any order): FAST and REFERENCE agree on logits, dx and dparams, or the architecture
+ * is rejected with a message. */
+START_TEST(test_random_archs)
+{
+    uint64_t keep = g_rng;
+    g_rng = 2024;
+    int built = 0;
+    for (int it = 0; it < 300; it++) {
+        char a[1024];
+        size_t len = (size_t)snprintf(a, sizeof a, "input c=%d h=%d w=%d", 1 + (int)(urand() * 4),
+                                      1 + (int)(urand() * 12), 1 + (int)(urand() * 12));
+        int L = 1 + (int)(urand() * 7);
+        for (int i = 0; i < L && len < sizeof a - 64; i++) {
+            int r1 = 1 + (int)(urand() * 20), r2 = 1 + (int)(urand() * 4);
+            int r3 = 1 + (int)(urand() * 3), r4 = (int)(urand() * 3);
+            char *e = a + len;
+            size_t room = sizeof a - len;
+            switch ((int)(urand() * 8)) {
+            case 0: snprintf(e, room, "; conv2d out=%d k=%d s=%d p=%d", r1, r2, r3, r4); break;
+            case 1: snprintf(e, room, "; flatten; dense out=%d", r1); break;
+            case 2: snprintf(e, room, "; relu"); break;
+            case 3: snprintf(e, room, "; maxpool2d k=%d s=%d p=%d", r2, r3, r4 % 2); break;
+            case 4: snprintf(e, room, "; avgpool2d k=%d s=%d p=%d", r2, r3, r4 % 2); break;
+            case 5: snprintf(e, room, "; flatten"); break;
+            case 6: snprintf(e, room, "; batchnorm"); break;
+            default: snprintf(e, room, "; flatten; softmax"); break;
+            }
+            len += strlen(e);
+        }
+        foolc_net *net = NULL;
+        foolc_status st = foolc_net_new(a, (uint64_t)it, &net);
+        if (st != FOOLC_OK) {
+            ck_assert_msg(st == FOOLC_E_INVALID && !net &&
+                              strncmp(foolc_errmsg(), "net: ", 5) == 0,
+                          "%s: %d %s", a, (int)st, foolc_errmsg());
+            continue;
+        }
+        built++;
+        compare_backends(net, 1 + it % 3);
+        foolc_net_free(net);
+    }
+    ck_assert_msg(built >= 100, "only %d of 300 random architectures were valid", built);
+    g_rng = keep;
 }
 END_TEST
 
@@ -994,6 +1041,7 @@ Suite *foolc_suite_net(void)
     tc = tcase_create("backends");
     tcase_add_loop_test(tc, test_fast_vs_reference, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
     tcase_add_test(tc, test_plan_cache);
+    tcase_add_test(tc, test_random_archs);
     tcase_add_loop_test(tc, test_hot_path_no_alloc, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
