@@ -396,10 +396,11 @@ int main(int argc, char **argv)
 
     printf("libfoolc bench_net: %s backend; median of >= %d trials and >= %.2f s per point\n",
            reference ? "reference" : "fast", MIN_TRIALS, min_time);
-    printf("threads: OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s OMP_WAIT_POLICY=%s; "
-           "OpenBLAS %d threads, core %s\n",
+    printf("threads: OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s OMP_WAIT_POLICY=%s "
+           "OPENBLAS_THREAD_TIMEOUT=%s; OpenBLAS %d threads, core %s\n",
            env_or("OMP_NUM_THREADS"), env_or("OPENBLAS_NUM_THREADS"),
-           env_or("OMP_WAIT_POLICY"), openblas_get_num_threads(), openblas_get_corename());
+           env_or("OMP_WAIT_POLICY"), env_or("OPENBLAS_THREAD_TIMEOUT"),
+           openblas_get_num_threads(), openblas_get_corename());
     printf("peak: cblas_sgemm %d^3 = %.1f GFLOP/s (best of 5; others %.0f%%)\n", sgemm_n,
            peak, 100.0 * peak_others);
     printf("others: share of the machine's CPUs that other processes used during the point "

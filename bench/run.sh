@@ -6,9 +6,12 @@
 #
 # usage: bench/run.sh [-t SECONDS] [-v "default omp2 omp1"] [-w MAX_WAIT] [-o DIR] [-q]
 #   -t  minimum seconds per point (default 0.5)
-#   -v  variants (default "default omp2 omp1"; also omp2-active, omp2-malloc, default-malloc):
+#   -v  variants (default "default omp2 omp2-sleep omp1"; also omp2-active and any of them
+#       with -malloc appended):
 #         default       the environment as it is
 #         omp2          OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive
+#         omp2-sleep    omp2 plus OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS threads sleep at once
+#                       too instead of spinning for about 2^28 cycles after each call)
 #         omp2-active   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 (OpenMP threads spin)
 #         omp1          OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 #         *-malloc      the same plus GLIBC_TUNABLES that keep freed memory in the process
@@ -22,7 +25,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 T=0.5
-VARIANTS="default omp2 omp1"
+VARIANTS="default omp2 omp2-sleep omp1"
 WAIT=0
 OUT=build/bench-results
 EXTRA=""
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
         -w) WAIT=$2; shift 2 ;;
         -o) OUT=$2; shift 2 ;;
         -q) T=0.2; EXTRA="-b 1,128"; shift ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $1 (try -h)" >&2; exit 2 ;;
     esac
 done
@@ -81,6 +84,8 @@ with_variant() {
         default) env GLIBC_TUNABLES="$tune" "$@" ;;
         omp2) env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive \
                   GLIBC_TUNABLES="$tune" "$@" ;;
+        omp2-sleep) env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive \
+                        OPENBLAS_THREAD_TIMEOUT=4 GLIBC_TUNABLES="$tune" "$@" ;;
         omp2-active) env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 GLIBC_TUNABLES="$tune" "$@" ;;
         omp1) env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 GLIBC_TUNABLES="$tune" "$@" ;;
         *) echo "run.sh: unknown variant $v" >&2; exit 2 ;;

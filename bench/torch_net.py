@@ -176,7 +176,8 @@ def main():
           f">= {a.t:.2f} s per point")
     print(f"threads: OMP_NUM_THREADS={env_or('OMP_NUM_THREADS')} "
           f"OPENBLAS_NUM_THREADS={env_or('OPENBLAS_NUM_THREADS')} "
-          f"OMP_WAIT_POLICY={env_or('OMP_WAIT_POLICY')}; torch.get_num_threads()="
+          f"OMP_WAIT_POLICY={env_or('OMP_WAIT_POLICY')} "
+          f"OPENBLAS_THREAD_TIMEOUT={env_or('OPENBLAS_THREAD_TIMEOUT')}; torch.get_num_threads()="
           f"{torch.get_num_threads()}, interop {torch.get_num_interop_threads()}, "
           f"mkldnn {'on' if torch.backends.mkldnn.is_available() else 'off'}")
     print(f"peak: torch.mm {a.s}^3 = {peak:.1f} GFLOP/s (best of 5; others "
