@@ -23,7 +23,8 @@ static const foolc__param fgsm_params[] = {
     {"rtol", 1e-3, 1e-9, 0.5, offsetof(fgsm_config, rtol), 0,
      "relative tolerance at which the bisection stops"},
     {"loss", 2, 0, 2, offsetof(fgsm_config, loss), 1,
-     "gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 both (best kept)"},
+     "[ce|margin|both] gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 both "
+     "(best kept)"},
 };
 
 typedef struct fgsm_ctx {

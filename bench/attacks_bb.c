@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     const char *home = getenv("HOME"), *path = NULL, *list = "bb-l2,bb-linf,bb-l1,bb-l0";
     const char *init_attack = NULL, *sets[16];
     char dflt[1024];
-    int n_want = 100, max_batch = 256, init = 0, n_sets = 0, verbose = 0;
+    int n_want = 100, max_batch = 256, init = -1, n_sets = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) n_want = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-a") && i + 1 < argc) list = argv[++i];
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     uint8_t *ok = malloc((size_t)n);
     foolc_counts *q = malloc((size_t)n * sizeof *q);
     printf("model %s, %d images (first correctly classified test images), max batch %d, "
-           "init %d%s%s\n", path, n, max_batch, init, init_attack ? " " : "",
+           "init %d%s%s\n", path, n, max_batch, init < 0 ? 3 : init, init_attack ? " " : "",
            init_attack ? init_attack : "");
     printf("%-12s %-5s %8s %10s %10s %9s %9s %8s %8s\n", "attack", "norm", "success",
            "median", "mean", "fwd/img", "bwd/img", "wall s", "outside");
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
             return 1;
         }
         if (!strncmp(name, "bb-", 3)) {
-            if (foolc_attack_set(a, "init", init) < 0 ||
+            if ((init >= 0 && foolc_attack_set(a, "init", init) < 0) ||
                 (init_attack && foolc_attack_set_init(a, init_attack) < 0) ||
                 (init == 1 && foolc_attack_set_starts(a, train.x, train.y, train.shape.n) < 0)) {
                 fprintf(stderr, "attacks_bb: %s\n", foolc_errmsg());

@@ -188,7 +188,7 @@ int cli_fail_opt(const char *cmd, const char *flag, const char *value, foolc_sta
 }
 
 /* One "attack.key=value" entry of --set: splits it, or prints why it cannot. */
-static int parse_setting(const char *ent, size_t len, char *att, char *key, double *val)
+static int parse_setting(const char *ent, size_t len, char *att, char *key, char *val)
 {
     char buf[256];
     if (len == 0 || len >= sizeof buf) goto bad;
@@ -200,14 +200,14 @@ static int parse_setting(const char *ent, size_t len, char *att, char *key, doub
     dot = strrchr(buf, '.');
     if (!dot || dot == buf || !dot[1]) goto bad;
     *dot = '\0';
-    char *end;
-    *val = strtod(eq + 1, &end);
-    if (!eq[1] || *end || !isfinite(*val)) goto bad;
+    if (!eq[1]) goto bad;
     strcpy(att, buf);
     strcpy(key, dot + 1);
+    strcpy(val, eq + 1);
     return 0;
 bad:
-    fprintf(stderr, "foolc: --set: expected ATTACK.KEY=NUMBER, got '%.*s'\n", (int)len, ent);
+    fprintf(stderr, "foolc: --set: expected ATTACK.KEY=VALUE (a number or a value's name), "
+            "got '%.*s'\n", (int)len, ent);
     return CLI_USAGE;
 }
 
@@ -215,18 +215,17 @@ static int settings(const char *spec, const char *name, foolc_attack *att)
 {
     for (const char *p = spec; p && *p;) {
         size_t len = strcspn(p, ",");
-        char an[256], key[256];
-        double val;
-        if (parse_setting(p, len, an, key, &val)) return CLI_USAGE;
+        char an[256], key[256], val[256];
+        if (parse_setting(p, len, an, key, val)) return CLI_USAGE;
         if (!name) {
             foolc_attack *tmp;
             foolc_status st = foolc_attack_new(an, &tmp);
             if (st < 0) return cli_fail_opt("", "--set", an, st);
-            st = foolc_attack_set(tmp, key, val);
+            st = foolc_attack_set_text(tmp, key, val);
             foolc_attack_free(tmp);
             if (st < 0) return cli_fail_opt("", "--set", an, st);
         } else if (!strcmp(an, name)) {
-            foolc_status st = foolc_attack_set(att, key, val);
+            foolc_status st = foolc_attack_set_text(att, key, val);
             if (st < 0) return cli_fail_opt("", "--set", an, st);
         }
         p += len;

@@ -119,6 +119,13 @@ foolc_status foolc_attack_set(foolc_attack *a, const char *key, double value)
     return foolc__params_set(a->vt->name, a->vt->params, a->vt->n_params, a->config, key, value);
 }
 
+foolc_status foolc_attack_set_text(foolc_attack *a, const char *key, const char *value)
+{
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    return foolc__params_set_text(a->vt->name, a->vt->params, a->vt->n_params, a->config, key,
+                                  value);
+}
+
 foolc_status foolc_attack_get(const foolc_attack *a, const char *key, double *value)
 {
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");

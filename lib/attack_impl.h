@@ -7,7 +7,9 @@
 
 #include "internal.h"
 
-/* A numeric parameter. Configs are structs of doubles; offset = offsetof(config, field). */
+/* A numeric parameter. Configs are structs of doubles; offset = offsetof(config, field).
+ * An enumerated parameter (is_int) may name its values: its help then starts with
+ * "[name0|name1|...]", the names of min, min + 1, ... (foolc_attack_set_text). */
 typedef struct foolc__param {
     const char *name;
     double dflt, min, max;
@@ -22,6 +24,9 @@ typedef struct foolc__param {
 void foolc__params_defaults(const foolc__param *p, size_t n, void *config);
 foolc_status foolc__params_set(const char *what, const foolc__param *p, size_t n,
                                void *config, const char *key, double value);
+/* Sets a key from text: a number, or the name of one of an enumerated parameter's values. */
+foolc_status foolc__params_set_text(const char *what, const foolc__param *p, size_t n,
+                                    void *config, const char *key, const char *text);
 foolc_status foolc__params_get(const char *what, const foolc__param *p, size_t n,
                                const void *config, const char *key, double *value);
 

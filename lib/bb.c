@@ -384,13 +384,26 @@ out:
     return st;
 }
 
-/* Starting points for samples sid (m): xs rows and ok flags; the reason for failures goes
- * to why. */
-static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg,
+/* The init attack: the caller's (foolc_attack_set_init), else the gradient minimum-norm
+ * attack of the run's norm, whose result the walk refines. */
+static const char *init_name(const foolc__run *run)
+{
+    if (run->init_attack) return run->init_attack;
+    switch (run->norm) {
+    case FOOLC_L0: return "fmn-l0";
+    case FOOLC_L1: return "fmn-l1";
+    case FOOLC_LINF: return "fmn-linf";
+    default: return "ddn";
+    }
+}
+
+/* Starting points for samples sid (m) by mode (0 noise, 1 pool, 2 attack, 3 noise without
+ * the fallback to the attack, which init 3 has run already): xs rows and ok flags; the
+ * reason for failures goes to why. */
+static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, int mode,
                                 const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
                                 char *why, size_t why_len)
 {
-    int mode = (int)cfg->init;
     int32_t tries = (int32_t)cfg->init_tries;
     for (int32_t a = 0; a < m; a++) {
         ok[a] = 0;
@@ -406,7 +419,7 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg,
         return init_pool(run, sid, m, tries, xs, ok);
     }
     if (mode == 2) {
-        const char *name = run->init_attack ? run->init_attack : "fgsm";
+        const char *name = init_name(run);
         snprintf(why, why_len, "init attack %s found no adversarial", name);
         foolc_status st = foolc__run_subattack(run, name, sid, m, xs, ok);
         return st < 0 ? st : FOOLC_OK;
@@ -414,10 +427,14 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg,
     FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0,
                                      xs, ok));
     /* Noise that the model never puts outside the sample's class (a "noise class") gives
-     * no start: those samples fall back to the init attack (default fgsm). */
+     * no start: those samples fall back to the init attack. */
     int32_t nf = 0;
     for (int32_t a = 0; a < m; a++) nf += !ok[a];
-    const char *name = run->init_attack ? run->init_attack : "fgsm";
+    if (mode == 3) {
+        snprintf(why, why_len, "no adversarial among %d uniform-noise draws", tries);
+        return FOOLC_OK;
+    }
+    const char *name = init_name(run);
     snprintf(why, why_len, "no adversarial among %d uniform-noise draws, nor from %s", tries,
              name);
     if (nf == 0) return FOOLC_OK;
@@ -452,96 +469,88 @@ out:
 
 /* ---- the loop ---- */
 
-foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
-                           foolc__bb_solve_fn solve)
+/* Buffers of one run, shared by its walks. */
+typedef struct bb_bufs {
+    int32_t *sid, *act, *ids, *last, *lab, *tgt;
+    float *xs, *xb, *grad, *logits, *loss;
+    double *bm, *ref, *w;
+    foolc__bb_key *iw;
+    uint8_t *ok, *adv, *found;
+} bb_bufs;
+
+/* One walk: starting points by mode, the bisection towards the input, then the boundary
+ * steps. A sample's convergence is judged on the best distance of this walk (ref), not the
+ * run's, so that a second walk is not cut short by the first one's result; every point
+ * the logits show to be adversarial is offered and the run keeps the smallest. Samples
+ * that got a starting point are flagged in b->found; the reason for the others goes to
+ * why. */
+static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb_solve_fn solve,
+                         int mode, bb_bufs *b, char *why, size_t why_len)
 {
     int32_t m = run->n_todo, k = run->k;
-    if (m == 0) return FOOLC_OK;
-    size_t d = run->d, md = foolc__mul((size_t)m, d);
-    int32_t *sid = foolc__malloc((size_t)m * 6 * sizeof(int32_t));
-    float *xs = foolc__malloc(foolc__mul(md, sizeof(float)));
-    float *xb = foolc__malloc(foolc__mul(md, sizeof(float)));
-    float *grad = foolc__malloc(foolc__mul(md, sizeof(float)));
-    float *logits = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)k), sizeof(float)));
-    float *loss = foolc__malloc((size_t)m * sizeof(float));
-    double *bm = foolc__malloc(foolc__mul(md, sizeof(double)));
-    double *ref = foolc__malloc((size_t)m * sizeof(double));
-    double *w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
-    foolc__bb_key *iw = foolc__malloc(foolc__mul(d, sizeof(foolc__bb_key)));
-    uint8_t *ok = foolc__malloc((size_t)m * 2);
-    foolc_status st = FOOLC_OK;
-    if (!sid || !xs || !xb || !grad || !logits || !loss || !bm || !ref || !w || !iw || !ok) {
-        st = foolc__nomem("bb buffers");
-        goto out;
-    }
-    int32_t *act = sid + m, *ids = act + m, *last = ids + m, *lab = last + m, *tgt = lab + m;
-    uint8_t *adv = ok + m;
-    memcpy(sid, run->todo, (size_t)m * sizeof(int32_t));
+    size_t d = run->d;
+    const foolc__distance_vt *dist = foolc__distance_get(run->norm);
+    int32_t *sid = b->sid, *act = b->act, *ids = b->ids, *last = b->last;
+    float *xs = b->xs, *xb = b->xb, *grad = b->grad, *logits = b->logits, *loss = b->loss;
+    double *bm = b->bm, *ref = b->ref, *w = b->w;
+    uint8_t *ok = b->ok, *adv = b->adv;
+    foolc_status st;
 
-    /* Starting points, then a bisection towards the input along the norm's path. */
-    char why[160] = "";
-    if ((st = init_starts(run, cfg, sid, m, xs, ok, why, sizeof why)) < 0) goto out;
-    if ((st = bisect_path(run, sid, m, xs, (int32_t)cfg->binary_search_steps, ok)) < 0)
-        goto out;
-    int32_t missing = 0, na = 0;
-    char list[128] = "";
-    size_t used = 0;
+    FOOLC__CHECK(init_starts(run, cfg, mode, sid, m, xs, ok, why, why_len));
+    FOOLC__CHECK(bisect_path(run, sid, m, xs, (int32_t)cfg->binary_search_steps, ok));
+    int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
-        if (ok[a]) {
-            act[na++] = a;
-            ref[a] = run->res->distance[sid[a]];
-            last[a] = 0;
-            continue;
-        }
-        if (missing++ < 8 && used < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? ", " : "",
-                                     sid[a]);
+        if (!ok[a]) continue;
+        b->found[a] = 1;
+        act[na++] = a;
+        ref[a] = dist->eval(run->x + (size_t)sid[a] * d, xs + (size_t)a * d, d);
+        last[a] = 0;
     }
 
-    /* Boundary steps. */
     int32_t steps = (int32_t)cfg->steps;
     int32_t interval = cfg->lr_num_decay > 0 ? (int32_t)(steps / cfg->lr_num_decay) : 0;
     if (cfg->lr_num_decay > 0 && interval < 1) interval = 1;
     double lr = cfg->lr, scale = (double)run->hi - run->lo;
     double *px = w + 6 * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
-    foolc__bb_prob prob = {d, px, pu, pb, 0, 0, run->lo, run->hi, pdel, w, iw};
+    foolc__bb_prob prob = {d, px, pu, pb, 0, 0, run->lo, run->hi, pdel, w, b->iw};
     for (int32_t step = 1; step <= steps && na > 0; step++) {
         if (interval && step > 1 && (step - 1) % interval == 0) lr *= cfg->lr_decay;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             memcpy(xb + (size_t)q * d, xs + (size_t)a * d, d * sizeof(float));
             ids[q] = sid[a];
-            lab[q] = run->labels[sid[a]];
-            tgt[q] = run->targets ? run->targets[sid[a]] : 0;
+            b->lab[q] = run->labels[sid[a]];
+            b->tgt[q] = run->targets ? run->targets[sid[a]] : 0;
         }
         if ((st = foolc__run_grad(run, xb, ids, na, FOOLC__LOSS_MARGIN, grad, loss, logits)) < 0)
-            goto out;
-        if ((st = foolc_criterion_eval(run->crit, logits, na, k, lab, run->targets ? tgt : NULL,
-                                       adv, NULL, NULL)) < 0)
-            goto out;
+            return st;
+        if ((st = foolc_criterion_eval(run->crit, logits, na, k, b->lab,
+                                       run->targets ? b->tgt : NULL, adv, NULL, NULL)) < 0)
+            return st;
         int32_t keep = 0;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q], i = sid[a];
             const float *xq = xb + (size_t)q * d, *gq = grad + (size_t)q * d;
+            const float *x0 = run->x + (size_t)i * d;
             /* The logits' float resolution: points closer to the boundary than this are
              * not offered (a model whose numerics depend on the batch could flip them
              * when the result is verified), and the steps aim beyond it. */
             const float *zq = logits + (size_t)q * (size_t)k;
             double zmax = 0, mg = loss[q];
             for (int32_t j = 0; j < k; j++) zmax = fmax(zmax, fabs((double)zq[j]));
-            double floor_m = 1e-4 * zmax + 1e-30;
-            if (adv[q] && mg < -0.5 * floor_m) foolc__run_offer(run, i, xq);
-            double best = run->res->distance[i];
+            double floor_m = 1e-4 * zmax + 1e-30, best = ref[a];
+            if (adv[q] && mg < -0.5 * floor_m) {
+                foolc__run_offer(run, i, xq);
+                best = fmin(best, dist->eval(x0, xq, d));
+            }
             if (best < ref[a] * (1 - cfg->rtol) || (best < ref[a] && cfg->rtol == 0)) {
                 ref[a] = best;
                 last[a] = step;
             } else if (step - last[a] >= (int32_t)cfg->patience) {
                 continue;   /* converged: no more queries for this sample */
             }
-            if (best == 0) continue;
-            /* The boundary normal, averaged over steps, and the target change of margin:
-             * slightly past the boundary from outside, slightly short of it from inside. */
-            const float *x0 = run->x + (size_t)i * d;
+            if (run->res->distance[i] == 0) continue;
+            /* The boundary normal, averaged over steps. */
             double *bq = bm + (size_t)a * d;
             for (size_t j = 0; j < d; j++) {
                 double g = gq[j];
@@ -569,23 +578,74 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
             act[keep++] = a;
         }
         na = keep;
-        if ((st = foolc__run_progress(run, step, steps)) < 0) goto out;
+        FOOLC__CHECK(foolc__run_progress(run, step, steps));
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
+                           foolc__bb_solve_fn solve)
+{
+    int32_t m = run->n_todo, k = run->k;
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    bb_bufs b;
+    b.sid = foolc__malloc((size_t)m * 6 * sizeof(int32_t));
+    b.xs = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.xb = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.grad = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.logits = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)k), sizeof(float)));
+    b.loss = foolc__malloc((size_t)m * sizeof(float));
+    b.bm = foolc__malloc(foolc__mul(md, sizeof(double)));
+    b.ref = foolc__malloc((size_t)m * sizeof(double));
+    b.w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
+    b.iw = foolc__malloc(foolc__mul(d, sizeof(foolc__bb_key)));
+    b.ok = foolc__calloc((size_t)m, 3);
+    foolc_status st = FOOLC_OK;
+    if (!b.sid || !b.xs || !b.xb || !b.grad || !b.logits || !b.loss || !b.bm || !b.ref ||
+        !b.w || !b.iw || !b.ok) {
+        st = foolc__nomem("bb buffers");
+        goto out;
+    }
+    b.act = b.sid + m;
+    b.ids = b.act + m;
+    b.last = b.ids + m;
+    b.lab = b.last + m;
+    b.tgt = b.lab + m;
+    b.adv = b.ok + m;
+    b.found = b.adv + m;
+    memcpy(b.sid, run->todo, (size_t)m * sizeof(int32_t));
+
+    /* init 3: a walk from the norm's minimum-norm attack, then one from blended noise; the
+     * run keeps each sample's best of both. */
+    char why[160] = "", why2[160] = "";
+    int mode = (int)cfg->init;
+    if ((st = walk(run, cfg, solve, mode == 3 ? 2 : mode, &b, why, sizeof why)) < 0) goto out;
+    if (mode == 3 && (st = walk(run, cfg, solve, 3, &b, why2, sizeof why2)) < 0) goto out;
+    int32_t missing = 0;
+    char list[128] = "";
+    size_t used = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (b.found[a]) continue;
+        if (missing++ < 8 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? ", " : "",
+                                     b.sid[a]);
     }
     if (missing)
-        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d of %d sample%s (%s%s): %s",
+        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d of %d sample%s (%s%s): %s%s%s",
                      run->vt->name, missing, m, m > 1 ? "s" : "", list,
-                     missing > 8 ? ", ..." : "", why);
+                     missing > 8 ? ", ..." : "", why, mode == 3 ? "; " : "", why2);
 out:
-    foolc__free(sid);
-    foolc__free(xs);
-    foolc__free(xb);
-    foolc__free(grad);
-    foolc__free(logits);
-    foolc__free(loss);
-    foolc__free(bm);
-    foolc__free(ref);
-    foolc__free(w);
-    foolc__free(iw);
-    foolc__free(ok);
+    foolc__free(b.sid);
+    foolc__free(b.xs);
+    foolc__free(b.xb);
+    foolc__free(b.grad);
+    foolc__free(b.logits);
+    foolc__free(b.loss);
+    foolc__free(b.bm);
+    foolc__free(b.ref);
+    foolc__free(b.w);
+    foolc__free(b.iw);
+    foolc__free(b.ok);
     return st;
 }

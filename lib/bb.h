@@ -30,9 +30,10 @@ typedef struct foolc__bb_config {
      "aim at overshoot times the linearised distance to the boundary"},                      \
     {"binary_search_steps", 10, 0, 50, offsetof(foolc__bb_config, binary_search_steps), 1,    \
      "bisection steps from the starting point towards the input"},                           \
-    {"init", 0, 0, 2, offsetof(foolc__bb_config, init), 1,                                    \
-     "starting point: 0 blended uniform noise, 1 the pool of foolc_attack_set_starts, "       \
-     "2 the attack of foolc_attack_set_init (default fgsm)"},                                 \
+    {"init", 3, 0, 3, offsetof(foolc__bb_config, init), 1,                                    \
+     "starting point [noise|pool|attack|best]: 0 blended uniform noise, 1 the pool of "       \
+     "foolc_attack_set_starts, 2 the attack of foolc_attack_set_init (default: the norm's "   \
+     "minimum-norm attack), 3 walks from both 2 and 0 and keeps the better"},                 \
     {"init_tries", 100, 1, 1000, offsetof(foolc__bb_config, init_tries), 1,                   \
      "noise draws (init 0) or closest pool images (init 1) tried per sample"},               \
     {"init_steps", 100, 1, 1000, offsetof(foolc__bb_config, init_steps), 1,                   \

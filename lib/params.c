@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void foolc__params_defaults(const foolc__param *p, size_t n, void *config)
@@ -42,6 +43,47 @@ foolc_status foolc__params_set(const char *what, const foolc__param *p, size_t n
                             what, key, value);
     *(double *)((char *)config + q->offset) = value;
     return FOOLC_OK;
+}
+
+/* An enumerated parameter's help starts with its choice names, "[name0|name1|...]", which
+ * stand for min, min + 1, ...: the value of choice `text`, or -1 when there is none. */
+static int choice(const foolc__param *q, const char *text, double *value)
+{
+    const char *h = q->help ? strchr(q->help, '[') : NULL;
+    const char *end = h ? strchr(h, ']') : NULL;
+    size_t len = strlen(text);
+    if (!h || !end || !q->is_int || !len) return -1;
+    double v = q->min;
+    for (const char *p = h + 1; p < end; v += 1) {
+        size_t n = strcspn(p, "|]");
+        if (n == len && !strncmp(p, text, n)) {
+            *value = v;
+            return 0;
+        }
+        p += n + (p[n] == '|');
+    }
+    return -1;
+}
+
+foolc_status foolc__params_set_text(const char *what, const foolc__param *p, size_t n,
+                                    void *config, const char *key, const char *text)
+{
+    const foolc__param *q = find(p, n, key);
+    if (!q) return unknown(what, p, n, key);
+    if (!text) return foolc__error(FOOLC_E_INVALID, "%s: key '%s': NULL value", what, key);
+    char *end;
+    double v = strtod(text, &end);
+    if (end != text && !*end) return foolc__params_set(what, p, n, config, key, v);
+    if (choice(q, text, &v) < 0) {
+        const char *h = q->help ? strchr(q->help, '[') : NULL;
+        const char *e = h ? strchr(h, ']') : NULL;
+        if (!h || !e || !q->is_int)
+            return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number, got '%s'", what,
+                                key, text);
+        return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number or one of %.*s, "
+                            "got '%s'", what, key, (int)(e - h + 1), h, text);
+    }
+    return foolc__params_set(what, p, n, config, key, v);
 }
 
 foolc_status foolc__params_get(const char *what, const foolc__param *p, size_t n,

@@ -1,6 +1,7 @@
 /* Brendel-Bethge attacks against closed-form minima on two-class linear models (L2, L1,
  * Linf within 1 % and never below; L0 within one coordinate), starting points (pool,
- * another attack, none, not adversarial), targeted runs and batch-size independence. */
+ * another attack, none, not adversarial, the best of two walks), targeted runs,
+ * batch-size independence and parameters set by name. */
 #include "testutil.h"
 #include "linear.h"
 
@@ -262,6 +263,101 @@ START_TEST(test_bb_targeted)
 }
 END_TEST
 
+/* init 3 (the default) walks from the norm's minimum-norm attack and from blended noise:
+ * per sample no worse than either walk alone (init 2, init 0), on a 4-class model where
+ * the two often end at different boundaries. */
+START_TEST(test_bb_best_of_both)
+{
+    lin_model m4;
+    lin_random(&m4, D, 4, 0.5, 23);
+    float x[N * D];
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        float z[4];
+        for (int j = 0; j < D; j++)
+            x[i * D + j] = (float)(0.5 + 0.3 * lin_hash(2000 + (uint64_t)(i * D + j)));
+        lin_logits(&m4, x + i * D, z);
+        int best = 0;
+        for (int j = 1; j < 4; j++) if (z[j] > z[best]) best = j;
+        y[i] = best;
+    }
+    foolc_oracle o = lin_oracle(&m4, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(k_names[_i], &a));
+    double init;
+    ck_ok(foolc_attack_get(a, "init", &init));
+    ck_assert(init == 3);
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    float dist[3][N];
+    uint8_t ok[3][N];
+    foolc_counts q[3][N];
+    const char *mode[3] = {"attack", "noise", "best"};
+    for (int k = 0; k < 3; k++) {
+        ck_ok(foolc_attack_set_text(a, "init", mode[k]));
+        foolc_status st = foolc_attack_run(a, m, s, x, y, NULL, 1, &r);
+        ck_assert(st == FOOLC_OK || st == FOOLC_NOT_FOUND);
+        memcpy(dist[k], g_dist, sizeof dist[k]);
+        memcpy(ok[k], g_ok, sizeof ok[k]);
+        memcpy(q[k], g_q, sizeof q[k]);
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert(ok[2][i] >= ok[0][i] && ok[2][i] >= ok[1][i]);
+        if (!ok[2][i]) continue;
+        for (int k = 0; k < 2; k++)
+            if (ok[k][i])
+                ck_assert_msg(dist[2][i] <= dist[k][i] * (1 + 1e-5), "%s sample %d: best %g > "
+                              "%s %g", k_names[_i], i, (double)dist[2][i], mode[k],
+                              (double)dist[k][i]);
+        /* Both walks are paid for (the noise walk skips init 0's fallback attack). */
+        ck_assert(q[2][i].backward > q[0][i].backward);
+    }
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* Parameters set from text: numbers and the names of an enumerated parameter's values. */
+START_TEST(test_bb_param_names)
+{
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("bb-l2", &a));
+    const char *names[4] = {"noise", "pool", "attack", "best"};
+    double v;
+    for (int k = 0; k < 4; k++) {
+        ck_ok(foolc_attack_set_text(a, "init", names[k]));
+        ck_ok(foolc_attack_get(a, "init", &v));
+        ck_assert(v == k);
+    }
+    ck_ok(foolc_attack_set_text(a, "init", "1"));
+    ck_ok(foolc_attack_get(a, "init", &v));
+    ck_assert(v == 1);
+    ck_status(foolc_attack_set_text(a, "init", "4"), FOOLC_E_INVALID);
+    ck_status(foolc_attack_set_text(a, "init", "bes"), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "[noise|pool|attack|best]"));
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "'bes'"));
+    ck_status(foolc_attack_set_text(a, "init", ""), FOOLC_E_INVALID);
+    ck_status(foolc_attack_set_text(a, "init", NULL), FOOLC_E_INVALID);
+    ck_status(foolc_attack_set_text(a, "no-such-key", "1"), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "no-such-key"));
+    ck_ok(foolc_attack_set_text(a, "steps", "2e3"));
+    ck_ok(foolc_attack_get(a, "steps", &v));
+    ck_assert(v == 2000);
+    ck_status(foolc_attack_set_text(a, "steps", "many"), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "takes a number"));
+    ck_status(foolc_attack_set_text(a, "steps", "10x"), FOOLC_E_INVALID);
+    ck_status(foolc_attack_set_text(NULL, "steps", "10"), FOOLC_E_INVALID);
+    foolc_attack_free(a);
+    ck_ok(foolc_attack_new("fgsm", &a));
+    ck_ok(foolc_attack_set_text(a, "loss", "margin"));
+    ck_ok(foolc_attack_get(a, "loss", &v));
+    ck_assert(v == 1);
+    foolc_attack_free(a);
+}
+END_TEST
+
 Suite *foolc_suite_attacks_bb(void);
 Suite *foolc_suite_attacks_bb(void)
 {
@@ -271,6 +367,8 @@ Suite *foolc_suite_attacks_bb(void)
     tcase_add_loop_test(tc, test_bb_closed_form, 0, 4);
     tcase_add_loop_test(tc, test_bb_starting_points, 0, 4);
     tcase_add_loop_test(tc, test_bb_targeted, 0, 4);
+    tcase_add_loop_test(tc, test_bb_best_of_both, 0, 4);
+    tcase_add_test(tc, test_bb_param_names);
     suite_add_tcase(s, tc);
     return s;
 }

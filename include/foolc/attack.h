@@ -41,6 +41,13 @@ FOOLC_API const char *foolc_attack_get_name(const foolc_attack *a);
  * not finite (integer parameters also refuse fractions). */
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set(foolc_attack *a, const char *key,
                                                   double value);
+/* Sets a parameter from text: a number (as foolc_attack_set), or for a parameter whose
+ * values have names (its help text starts with "[name0|name1|...]", the names of min,
+ * min + 1, ...) one of those names, e.g. foolc_attack_set_text(a, "init", "pool").
+ * FOOLC_E_INVALID for an unknown key, NULL text, or text that is neither (the message
+ * lists the names). */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_text(foolc_attack *a, const char *key,
+                                                       const char *value);
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_get(const foolc_attack *a, const char *key,
                                                   double *value);
 /* The criterion for later runs; borrowed (it must outlive the runs). NULL restores the
@@ -49,12 +56,14 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_criterion(foolc_attack *a,
                                                             const foolc_criterion *c);
 
 /* Starting points, for attacks that walk from an adversarial point towards the input
- * (bb-l0, bb-l1, bb-l2, bb-linf: their numeric parameter `init` picks 0 blended uniform
- * noise, 1 the pool below, 2 the attack named here). Other attacks ignore both.
+ * (bb-l0, bb-l1, bb-l2, bb-linf: their parameter `init` picks 0 "noise" blended uniform
+ * noise, 1 "pool" the pool below, 2 "attack" the attack named here, 3 "best" (default)
+ * walks from both 2 and 0; the decision-based attacks: 0 noise, 1 pool, 2 attack).
  * foolc_attack_set_init: the registered attack whose results start the run (run with its
  * default parameters, this run's criterion, seed and targets; its queries are counted);
  * the name is checked now and may not be the attack itself; NULL restores the default
- * (fgsm). FOOLC_E_INVALID for an unknown name.
+ * (bb-*: the gradient minimum-norm attack of their norm, ddn, fmn-linf, fmn-l1, fmn-l0;
+ * the decision-based attacks: blended-noise). FOOLC_E_INVALID for an unknown name.
  * foolc_attack_set_starts: a pool of n candidate starting points, x (n*c*h*w floats in the
  * model's input shape) and their labels y (n, may be NULL): per sample, the pool images
  * closest to it (labelled differently, or with the target label when targeted) are tried

@@ -134,6 +134,7 @@ _PROTOS = {
     "foolc_attack_free": (None, [vp]),
     "foolc_attack_get_name": (cs, [vp]),
     "foolc_attack_set": (st, [vp, cs, C.c_double]),
+    "foolc_attack_set_text": (st, [vp, cs, cs]),
     "foolc_attack_get": (st, [vp, cs, C.POINTER(C.c_double)]),
     "foolc_attack_set_criterion": (st, [vp, vp]),
     "foolc_attack_set_progress": (None, [vp, PROGRESS_FN, vp]),

@@ -221,8 +221,12 @@ class Attack:
         return self.info.needs
 
     def set(self, **params):
-        """Sets parameters by name."""
+        """Sets parameters by name: numbers, or for parameters whose values have names
+        (e.g. bb-l2's init="pool") one of those names."""
         for k, v in params.items():
+            if isinstance(v, str) and hasattr(lib, "foolc_attack_set_text"):
+                check(lib.foolc_attack_set_text(self._h, enc(k), enc(v)))
+                continue
             try:
                 v = float(v)
             except (TypeError, ValueError):

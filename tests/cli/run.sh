@@ -54,7 +54,11 @@ expect 2 "\-\-model FILE is required" report
 expect 2 "\-\-attacks 'nope'.*unknown name" report --model "$t/m.npz" --attacks fgsm,nope
 expect 2 "\-\-norm: expected.*got 'l7'" report --model "$t/m.npz" --norm l7
 expect 2 "\-\-attacks 'fgsm': its norm is linf" report --model "$t/m.npz" --attacks fgsm --norm l2
-expect 2 "\-\-set: expected ATTACK.KEY=NUMBER, got 'fgsm.rtol'" report --model "$t/m.npz" --set fgsm.rtol
+expect 2 "\-\-set: expected ATTACK.KEY=VALUE.*got 'fgsm.rtol'" report --model "$t/m.npz" --set fgsm.rtol
+expect 2 "\-\-set 'fgsm'.*'rtol' takes a number, got 'tiny'" report --model "$t/m.npz" \
+    --set fgsm.rtol=tiny
+expect 2 "\-\-set 'bb-l2'.*one of \[noise|pool|attack|best\], got 'bst'" report \
+    --model "$t/m.npz" --set bb-l2.init=bst
 expect 2 "\-\-set 'fgsm'.*unknown key 'foo'" report --model "$t/m.npz" --set fgsm.foo=1
 expect 2 "\-\-attack NAME is required" attack --model "$t/m.npz"
 expect 2 "\-\-index: expected.*got '600'" attack --model "$t/m.npz" --data "$t/d.npz" \
@@ -74,6 +78,9 @@ expect 2 "\-\-arch 'input c=1 h=28 w=28; bogus'.*unknown layer" train --out "$t/
 expect 2 "\-\-norm: expected.*got 'l9'" attacks --norm l9
 check "attacks lists the registry" sh -c "'$foolc' attacks | grep -q '^fgsm .*linf'"
 check "info" sh -c "'$foolc' info '$t/m.npz' | grep -q 'classes *10'"
+check "--set takes a value's name" sh -c "'$foolc' report --model '$t/m.npz' --data '$t/d.npz' \
+    -n 4 --quiet --no-time --attacks bb-l2 --set bb-l2.init=pool,bb-l2.steps=20 |
+    grep -q '^bb-l2 .*100.0%'"
 
 # --- A report: JSON/CSV schema and agreement with the text table.
 R="report --model $t/m.npz --data $t/d.npz -n 24 --batch 5 --seed 3 --quiet --no-time

@@ -70,8 +70,21 @@ class TestRegistry(unittest.TestCase):
             foolc.Attack("fgsm", rtol=3)
         self.assertIn("rtol", cm.exception.message)
         self.assertIn("3", cm.exception.message)
-        with self.assertRaises(TypeError):
+        with self.assertRaises(foolc.InvalidArgumentError) as cm:
             foolc.Attack("fgsm", rtol="big")
+        self.assertIn("takes a number", cm.exception.message)
+        with self.assertRaises(TypeError):
+            foolc.Attack("fgsm", rtol=[1])
+
+    def test_named_values(self):
+        a = foolc.Attack("bb-linf", init="pool")
+        self.assertEqual(a.get("init"), 1)
+        a.set(init="best", steps="50")
+        self.assertEqual(a.params["init"], 3)
+        self.assertEqual(a.params["steps"], 50)
+        with self.assertRaises(foolc.InvalidArgumentError) as cm:
+            a.set(init="nosie")
+        self.assertIn("[noise|pool|attack|best]", cm.exception.message)
 
     def test_unknown_attack(self):
         with self.assertRaises(foolc.InvalidArgumentError) as cm:
