@@ -127,10 +127,29 @@ double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d)
     }
 }
 
-static int cmp_desc(const void *a, const void *b)
+/* The k-th largest (0-based) of a[0..n-1], k < n, by quickselect (a is reordered): O(n)
+ * expected, where a sort took most of FMN-L0's time. */
+static double kth_largest(double *a, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        double piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t i = lo, j = hi;
+        for (;;) {   /* Hoare partition, descending: [lo, j] >= piv >= [j + 1, hi] */
+            while (a[i] > piv) i++;
+            while (a[j] < piv) j--;
+            if (i >= j) break;
+            double t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+            j--;
+        }
+        if (k <= j) hi = j;
+        else lo = j + 1;
+    }
+    return a[k];
 }
 
 void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
@@ -153,8 +172,7 @@ void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, doub
         size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
         if (foolc__mn_norm(FOOLC_L0, delta, d) <= (double)keep) return;
         for (size_t j = 0; j < d; j++) work[j] = fabs((double)delta[j]);
-        qsort(work, d, sizeof *work, cmp_desc);
-        double thr = keep > 0 ? work[keep - 1] : INFINITY;
+        double thr = keep > 0 ? kth_largest(work, d, keep - 1) : INFINITY;
         size_t above = 0;
         for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
         size_t ties = keep - above;   /* values equal to thr kept in index order */
@@ -166,20 +184,36 @@ void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, doub
         }
         return;
     }
-    /* L1: Euclidean projection onto the L1 ball (sort-based soft threshold). */
+    /* L1: Euclidean projection onto the L1 ball, a soft threshold at the theta with
+     * sum_j max(|v_j| - theta, 0) = r, found by Michelot's fixed point: theta = (sum of
+     * the kept magnitudes - r) / their count, dropping those at or below theta, until
+     * none drops (exact, a few O(d) passes; theta only grows). */
     if (foolc__mn_norm(FOOLC_L1, delta, d) <= r) return;
     if (r <= 0) {
         memset(delta, 0, d * sizeof *delta);
         return;
     }
-    for (size_t j = 0; j < d; j++) work[j] = fabs((double)delta[j]);
-    qsort(work, d, sizeof *work, cmp_desc);
-    double cum = 0, theta = 0;
+    size_t n = 0;
+    double sum = 0;
     for (size_t j = 0; j < d; j++) {
-        cum += work[j];
-        double t = (cum - r) / (double)(j + 1);
-        if (work[j] - t > 0) theta = t;
-        else break;
+        double a = fabs((double)delta[j]);
+        if (a > 0) {
+            work[n++] = a;
+            sum += a;
+        }
+    }
+    double theta = (sum - r) / (double)n;
+    for (;;) {
+        size_t kept = 0;
+        double s = 0;
+        for (size_t j = 0; j < n; j++)
+            if (work[j] > theta) {
+                work[kept++] = work[j];
+                s += work[j];
+            }
+        if (kept == n || kept == 0) break;
+        n = kept;
+        theta = (s - r) / (double)n;
     }
     for (size_t j = 0; j < d; j++) {
         double a = fabs((double)delta[j]) - theta;
@@ -201,15 +235,75 @@ typedef struct keyed {
     size_t i;
 } keyed;
 
-static int cmp_key_asc(const void *a, const void *b)
+/* The order of the greedy walks below: by key, then by index (so keys are unique). */
+static int key_lt(const keyed *x, const keyed *y)
 {
-    const keyed *x = a, *y = b;
-    return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->i > y->i) - (x->i < y->i);
+    return x->key < y->key || (x->key == y->key && x->i < y->i);
 }
 
 size_t foolc__mn_plane_work(size_t d)
 {
     return foolc__mul(d, 2 * sizeof(double) + sizeof(keyed));
+}
+
+/* The walks over the items in key order (the L1 greedy by decreasing |w|; for L2 and Linf
+ * the breakpoints of h(lambda) = sum_j |w_j| min(lambda alpha_j, cap_j)) stop at the first
+ * item q whose test passes; the test is monotone in q. Instead of sorting, a quickselect
+ * narrows a range of candidates around a pivot, carrying the sums of the items known to be
+ * before (full: sum |w| cap) and after (slope: sum |w| alpha) the range: O(n) expected. */
+typedef struct walk {
+    double full, slope;   /* at the item found: the sums before it and from it on */
+    keyed at;
+    int hit;
+} walk;
+
+static void plane_walk(foolc_norm norm, const float *w, const double *cap, keyed *ord, size_t n,
+                       double need, walk *res)
+{
+    double full = 0, slope = 0;
+    size_t lo = 0, hi = n;   /* candidates ord[lo, hi) */
+    res->hit = 0;
+    while (lo < hi) {
+        keyed piv = ord[lo + (hi - lo) / 2];
+        /* Three-way split of the range: [lo, a) before the pivot, a is it, (a, hi) after. */
+        size_t a = lo;
+        for (size_t q = lo; q < hi; q++)
+            if (key_lt(&ord[q], &piv)) {
+                keyed t = ord[a];
+                ord[a++] = ord[q];
+                ord[q] = t;
+            }
+        for (size_t q = a; q < hi; q++)
+            if (ord[q].i == piv.i) {
+                keyed t = ord[a];
+                ord[a] = ord[q];
+                ord[q] = t;
+                break;
+            }
+        double f_before = 0, s_after = 0;
+        for (size_t q = lo; q < a; q++) {
+            size_t j = ord[q].i;
+            f_before += fabs((double)w[j]) * cap[j];
+        }
+        for (size_t q = a + 1; q < hi; q++) {
+            double aw = fabs((double)w[ord[q].i]);
+            s_after += aw * (norm == FOOLC_L2 ? aw : 1.0);
+        }
+        double ap = fabs((double)w[piv.i]), alp = norm == FOOLC_L2 ? ap : 1.0;
+        double fp = full + f_before, sp = slope + s_after + ap * alp;
+        int pass = norm == FOOLC_L1 ? fp + ap * cap[piv.i] >= need : fp + piv.key * sp >= need;
+        if (pass) {   /* the item sought is the pivot or before it */
+            res->hit = 1;
+            res->at = piv;
+            res->full = fp;
+            res->slope = sp;
+            slope = sp;
+            hi = a;
+        } else {
+            full = fp + ap * cap[piv.i];
+            lo = a + 1;
+        }
+    }
 }
 
 int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double c, size_t d,
@@ -219,7 +313,7 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
     keyed *ord = (keyed *)(cap + d);
     memset(delta, 0, d * sizeof *delta);
     if (c == 0) return 1;
-    double sg = c > 0 ? 1 : -1, need = fabs(c), reach = 0;
+    double sg = c > 0 ? 1 : -1, need = fabs(c), reach = 0, kmax = 0;
     size_t n = 0;
     for (size_t j = 0; j < d; j++) {
         double a = fabs((double)w[j]);
@@ -231,40 +325,31 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
         /* L1 takes coordinates by decreasing |w|; L2 and Linf sort breakpoints. */
         double alpha = norm == FOOLC_L2 ? a : 1.0;
         ord[n].key = norm == FOOLC_L1 ? -a : cap[j] / alpha;
+        if (ord[n].key > kmax) kmax = ord[n].key;
         ord[n++].i = j;
     }
     if (reach < need) {
         for (size_t j = 0; j < d; j++) delta[j] = (float)(dir[j] * cap[j]);
         return 0;
     }
-    qsort(ord, n, sizeof *ord, cmp_key_asc);
+    walk res = {0, 0, {0, 0}, 0};
+    plane_walk(norm, w, cap, ord, n, need, &res);
     if (norm == FOOLC_L1) {
-        double left = need;
-        for (size_t q = 0; q < n && left > 0; q++) {
+        /* Items before the one found are taken whole, that one in part. */
+        for (size_t q = 0; q < n; q++) {
             size_t j = ord[q].i;
-            double a = fabs((double)w[j]), take = fmin(cap[j], left / a);
-            delta[j] = (float)(dir[j] * take);
-            left -= a * take;
+            if (res.hit && key_lt(&ord[q], &res.at)) delta[j] = (float)(dir[j] * cap[j]);
         }
+        if (!res.hit) {   /* rounding: reach >= need but no prefix got there; take all */
+            for (size_t q = 0; q < n; q++) delta[ord[q].i] = (float)(dir[ord[q].i] * cap[ord[q].i]);
+            return 1;
+        }
+        size_t j = res.at.i;
+        double a = fabs((double)w[j]);
+        delta[j] = (float)(dir[j] * fmin(cap[j], (need - res.full) / a));
         return 1;
     }
-    /* h(lambda) = sum_j |w_j| min(lambda alpha_j, cap_j) is piecewise linear and
-     * increasing; walk its breakpoints to the lambda with h = need. */
-    double slope = 0, sat = 0, lam = 0;
-    for (size_t q = 0; q < n; q++) {
-        double a = fabs((double)w[ord[q].i]);
-        slope += a * (norm == FOOLC_L2 ? a : 1.0);
-    }
-    size_t q = 0;
-    for (; q < n; q++) {
-        size_t j = ord[q].i;
-        double a = fabs((double)w[j]), alpha = norm == FOOLC_L2 ? a : 1.0;
-        double h = sat + ord[q].key * slope;
-        if (h >= need) break;
-        sat += a * cap[j];
-        slope -= a * alpha;
-    }
-    lam = q < n && slope > 0 ? (need - sat) / slope : (q > 0 ? ord[q - 1].key : 0);
+    double lam = res.hit && res.slope > 0 ? (need - res.full) / res.slope : kmax;
     for (size_t r = 0; r < n; r++) {
         size_t j = ord[r].i;
         double alpha = norm == FOOLC_L2 ? fabs((double)w[j]) : 1.0;

@@ -1,9 +1,12 @@
 /* The minimum-norm attacks (C&W, EAD, DDN, FMN, FAB, NewtonFool) against closed-form
  * minima of two-class linear models, the exact L0 minimum of a linear model in a box,
- * targeted runs landing in their target class, and full success on a small Fashion-MNIST
- * network trained in the test. */
+ * targeted runs landing in their target class, full success on a small Fashion-MNIST
+ * network trained in the test, and the selection-based projections against sorting. */
 #include "testutil.h"
 #include "linear.h"
+#include "minnorm.h"
+
+#include <stdlib.h>
 
 #define D 16
 #define N 6
@@ -292,6 +295,162 @@ START_TEST(test_fashion_mnist)
 }
 END_TEST
 
+/* ---- The O(d) projections (quickselect, Michelot) against sort-based references ---- */
+
+static int cmp_dbl_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+typedef struct ref_key {
+    double key;
+    size_t i;
+} ref_key;
+
+static int cmp_ref_key(const void *a, const void *b)
+{
+    const ref_key *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The L1-ball projection by a full sort (the textbook algorithm). */
+static void ref_l1_ball(float *v, size_t d, double r)
+{
+    double *u = malloc(d * sizeof *u), cum = 0, theta = 0, n1 = 0;
+    for (size_t j = 0; j < d; j++) n1 += fabs((double)v[j]);
+    if (n1 > r) {
+        for (size_t j = 0; j < d; j++) u[j] = fabs((double)v[j]);
+        qsort(u, d, sizeof *u, cmp_dbl_desc);
+        for (size_t j = 0; j < d; j++) {
+            cum += u[j];
+            double t = (cum - r) / (double)(j + 1);
+            if (u[j] - t > 0) theta = t;
+            else break;
+        }
+        for (size_t j = 0; j < d; j++) {
+            double a = fabs((double)v[j]) - theta;
+            v[j] = a > 0 ? (float)(v[j] > 0 ? a : -a) : 0.0f;
+        }
+    }
+    free(u);
+}
+
+/* The minimal-norm step onto w.delta = c within the box by sorting breakpoints. */
+static void ref_plane(foolc_norm norm, const float *p, const float *w, double c, size_t d,
+                      float lo, float hi, float *delta)
+{
+    double *dir = calloc(d, sizeof *dir), *cap = calloc(d, sizeof *cap);
+    ref_key *ord = calloc(d, sizeof *ord);
+    double sg = c > 0 ? 1 : -1, need = fabs(c);
+    size_t n = 0;
+    memset(delta, 0, d * sizeof *delta);
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)w[j]);
+        dir[j] = w[j] == 0 ? 0 : (w[j] > 0 ? sg : -sg);
+        cap[j] = dir[j] > 0 ? (double)hi - p[j] : dir[j] < 0 ? (double)p[j] - lo : 0;
+        if (cap[j] < 0) cap[j] = 0;
+        if (a == 0 || cap[j] == 0) continue;
+        ord[n].key = norm == FOOLC_L1 ? -a : cap[j] / (norm == FOOLC_L2 ? a : 1.0);
+        ord[n++].i = j;
+    }
+    qsort(ord, n, sizeof *ord, cmp_ref_key);
+    if (norm == FOOLC_L1) {
+        double left = need;
+        for (size_t q = 0; q < n && left > 0; q++) {
+            size_t j = ord[q].i;
+            double a = fabs((double)w[j]), take = fmin(cap[j], left / a);
+            delta[j] = (float)(dir[j] * take);
+            left -= a * take;
+        }
+    } else {
+        double slope = 0, sat = 0;
+        for (size_t q = 0; q < n; q++) {
+            double a = fabs((double)w[ord[q].i]);
+            slope += a * (norm == FOOLC_L2 ? a : 1.0);
+        }
+        size_t q = 0;
+        for (; q < n; q++) {
+            size_t j = ord[q].i;
+            double a = fabs((double)w[j]);
+            if (sat + ord[q].key * slope >= need) break;
+            sat += a * cap[j];
+            slope -= a * (norm == FOOLC_L2 ? a : 1.0);
+        }
+        double lam = q < n && slope > 0 ? (need - sat) / slope : ord[n - 1].key;
+        for (size_t r = 0; r < n; r++) {
+            size_t j = ord[r].i;
+            double alpha = norm == FOOLC_L2 ? fabs((double)w[j]) : 1.0;
+            delta[j] = (float)(dir[j] * fmin(lam * alpha, cap[j]));
+        }
+    }
+    free(dir);
+    free(cap);
+    free(ord);
+}
+
+START_TEST(test_projections_vs_sort)
+{
+    enum { DD = 300 };
+    float v[DD], u[DD], p[DD], w[DD], e1[DD], e2[DD];
+    double work[DD];
+    void *pw = malloc(foolc__mn_plane_work(DD));
+    uint64_t st = 12345;
+    for (int trial = 0; trial < 300; trial++) {
+        size_t d = 1 + (size_t)(trial * 37) % DD;
+        int quant = trial % 3 == 0;   /* many ties */
+        for (size_t j = 0; j < d; j++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            double r1 = (double)(st >> 11) / 9007199254740992.0;
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            double r2 = (double)(st >> 11) / 9007199254740992.0;
+            v[j] = (float)(quant ? floor(r1 * 8) / 8 - 0.5 : r1 - 0.5);
+            if (trial % 5 == 0 && j % 3 == 0) v[j] = 0;
+            p[j] = (float)r2;
+            w[j] = quant ? (float)(floor(r1 * 5) - 2) : v[j];
+        }
+        double n1 = 0;
+        for (size_t j = 0; j < d; j++) n1 += fabs((double)v[j]);
+        /* L1 ball, radius a fraction of the norm. */
+        double r = n1 * (0.05 + 0.9 * (trial % 7) / 7.0);
+        memcpy(u, v, d * sizeof *v);
+        foolc__mn_project_ball(FOOLC_L1, u, d, r, work);
+        memcpy(e1, v, d * sizeof *v);
+        ref_l1_ball(e1, d, r);
+        for (size_t j = 0; j < d; j++) ck_assert_float_eq_tol(u[j], e1[j], 1e-5);
+        /* L0 ball: the floor(r) largest magnitudes kept, ties in index order. */
+        double r0 = (double)((size_t)trial % (d + 1)) + 0.5;
+        memcpy(u, v, d * sizeof *v);
+        foolc__mn_project_ball(FOOLC_L0, u, d, r0, work);
+        size_t kept = 0;
+        for (size_t j = 0; j < d; j++) kept += u[j] != 0;
+        size_t nz = 0;
+        for (size_t j = 0; j < d; j++) nz += v[j] != 0;
+        size_t want = (size_t)r0 < nz ? (size_t)r0 : nz;
+        ck_assert_uint_eq(kept, want);
+        for (size_t j = 0; j < d; j++) {
+            if (u[j] == 0) continue;
+            ck_assert_float_eq(u[j], v[j]);
+            size_t bigger = 0;   /* a kept entry is not beaten by more than want-1 others */
+            for (size_t q = 0; q < d; q++) bigger += fabsf(v[q]) > fabsf(v[j]);
+            ck_assert_uint_lt(bigger, want);
+        }
+        /* Hyperplane steps in L1, L2, Linf with reachable and unreachable targets. */
+        double reach = 0;
+        for (size_t j = 0; j < d; j++) reach += fabs((double)w[j]) * (w[j] > 0 ? 1 - p[j] : p[j]);
+        double c = reach * (trial % 4 == 3 ? 1.5 : 0.02 + 0.3 * (trial % 11) / 11.0);
+        if (trial % 2) c = -c;
+        static const foolc_norm k_pn[3] = {FOOLC_L1, FOOLC_L2, FOOLC_LINF};
+        for (int t = 0; t < 3; t++) {
+            foolc__mn_plane_proj(k_pn[t], p, w, c, d, 0.0f, 1.0f, e1, pw);
+            ref_plane(k_pn[t], p, w, c, d, 0.0f, 1.0f, e2);
+            for (size_t j = 0; j < d; j++) ck_assert_float_eq_tol(e1[j], e2[j], 1e-5);
+        }
+    }
+    free(pw);
+}
+END_TEST
+
 Suite *foolc_suite_attacks_minnorm(void);
 Suite *foolc_suite_attacks_minnorm(void)
 {
@@ -302,6 +461,7 @@ Suite *foolc_suite_attacks_minnorm(void)
     tcase_add_test(tc, test_fmn_l0_exact);
     tcase_add_loop_test(tc, test_targeted, 0, (int)(sizeof k_targeted / sizeof k_targeted[0]));
     tcase_add_test(tc, test_newtonfool_untargeted_only);
+    tcase_add_test(tc, test_projections_vs_sort);
     suite_add_tcase(s, tc);
     TCase *tn = tcase_create("fashion-mnist");
     tcase_set_timeout(tn, 60);
