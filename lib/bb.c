@@ -40,8 +40,8 @@ static double g_beta(size_t d, const double *b, const double *l, const double *h
     return g;
 }
 
-int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
-                       double *delta, double *norm2)
+int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
+                            double c, double *beta_io, double *delta, double *norm2)
 {
     double gmin = 0, gmax = 0, bb = 0, scale = 0;
     for (size_t i = 0; i < d; i++) {
@@ -66,7 +66,9 @@ int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double 
     }
     /* Bracket the root of the non-decreasing g, then Newton steps kept inside the bracket
      * (exact within a linear piece), bisection otherwise. */
-    double slope, b0 = bb > 0 ? c / bb : 0, g0 = g_beta(d, b, l, h, b0, &slope);
+    double slope, b0 = bb > 0 ? c / bb : 0;
+    if (beta_io && isfinite(*beta_io) && *beta_io != 0) b0 = *beta_io;
+    double g0 = g_beta(d, b, l, h, b0, &slope);
     double bl = b0, bh = b0, step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
     if (g0 < c) {
         for (int k = 0; k < 2000 && g_beta(d, b, l, h, bh, &slope) < c; k++, step *= 2) bh += step;
@@ -90,7 +92,14 @@ int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double 
         n2 += delta[i] * delta[i];
     }
     *norm2 = n2;
+    if (beta_io) *beta_io = beta;
     return 1;
+}
+
+int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
+                       double *delta, double *norm2)
+{
+    return foolc__bb_min_norm_warm(d, b, l, h, c, NULL, delta, norm2);
 }
 
 void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h)
@@ -188,15 +197,38 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
     return t;
 }
 
-static int key_cmp(const void *a, const void *b)
+/* The order of doubles as unsigned integers, reversed: ascending r means descending key. */
+static uint64_t desc_bits(double v)
 {
-    const foolc__bb_key *x = a, *y = b;
-    if (x->key > y->key) return -1;
-    if (x->key < y->key) return 1;
-    return (x->i > y->i) - (x->i < y->i);
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    u = u >> 63 ? ~u : u ^ ((uint64_t)1 << 63);
+    return ~u;
 }
 
-void foolc__bb_sort_desc(foolc__bb_key *k, size_t n) { qsort(k, n, sizeof *k, key_cmp); }
+/* A stable least-significant-digit radix sort on the keys' bits, one byte per pass (passes
+ * in which every key has the same byte are skipped): ties keep their input order, and n
+ * keys cost 8 n moves at most, where qsort's comparisons dominated the L1 and L0 steps. */
+void foolc__bb_sort_desc(foolc__bb_key *k, size_t n)
+{
+    foolc__bb_key *src = k, *dst = k + n;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t cnt[256] = {0};
+        for (size_t i = 0; i < n; i++) cnt[(desc_bits(src[i].key) >> shift) & 255]++;
+        if (n == 0 || cnt[(desc_bits(src[0].key) >> shift) & 255] == n) continue;
+        size_t pos = 0;
+        for (int j = 0; j < 256; j++) {
+            size_t c = cnt[j];
+            cnt[j] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++) dst[cnt[(desc_bits(src[i].key) >> shift) & 255]++] = src[i];
+        foolc__bb_key *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k) memcpy(k, src, n * sizeof *k);
+}
 
 /* ---- the norm's path from the input to a starting point ---- */
 
@@ -599,7 +631,7 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
     b.bm = foolc__malloc(foolc__mul(md, sizeof(double)));
     b.ref = foolc__malloc((size_t)m * sizeof(double));
     b.w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
-    b.iw = foolc__malloc(foolc__mul(d, sizeof(foolc__bb_key)));
+    b.iw = foolc__malloc(foolc__mul(2 * d, sizeof(foolc__bb_key)));
     b.ok = foolc__calloc((size_t)m, 3);
     foolc_status st = FOOLC_OK;
     if (!b.sid || !b.xs || !b.xb || !b.grad || !b.logits || !b.loss || !b.bm || !b.ref ||

@@ -55,7 +55,7 @@ typedef struct foolc__bb_prob {
     double c, r, lo, hi;
     double *delta;       /* out, d */
     double *w;           /* scratch: 6 * d doubles */
-    void *iw;            /* scratch: d index/key pairs (foolc__bb_key) */
+    void *iw;            /* scratch: 2 * d index/key pairs (foolc__bb_key) */
 } foolc__bb_prob;
 
 typedef struct foolc__bb_key {
@@ -78,6 +78,10 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
  * *norm2 receives ||delta||^2. */
 int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
                        double *delta, double *norm2);
+/* The same, with the Newton search started from *beta_io (when finite and non-zero) and
+ * the root written back: for a sequence of nearby problems. */
+int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
+                            double c, double *beta_io, double *delta, double *norm2);
 /* The largest step towards the boundary: maximises sign(c) b . delta subject to the box
  * and ||delta||_2 <= r (delta = clip(t sign(c) b) for the right t >= 0). */
 void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h);
@@ -95,7 +99,8 @@ int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
 typedef double (*foolc__bb_fn)(void *ctx, double t, double *slope);
 double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
                       int maxit, double *below, double *above);
-/* Sorts keys descending by key (ties by index, for determinism). */
+/* Sorts n keys descending by key, ties in their input order (stable); k has room for 2 n
+ * keys, the second half being scratch. */
 void foolc__bb_sort_desc(foolc__bb_key *k, size_t n);
 
 #endif
