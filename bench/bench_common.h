@@ -1,6 +1,6 @@
-/* Shared by the attack benchmarks (public API only): a monotonic clock, a shim that times
- * every call into the model, the first N test images a model classifies correctly, and a
- * float comparison for medians. */
+/* Shared by the attack benchmarks (public API only): a monotonic clock and the process's CPU
+ * clock, a shim that times every call into the model (optionally offering only decisions),
+ * the first N test images a model classifies correctly, and a float comparison for medians. */
 #ifndef FOOLC_BENCH_COMMON_H
 #define FOOLC_BENCH_COMMON_H
 
@@ -15,6 +15,14 @@ static inline double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds used by the process so far (all threads). */
+static inline double bench_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -50,6 +58,47 @@ static inline foolc_oracle bench_shim_oracle(bench_shim *s)
     o.user = s;
     o.scores = bench_shim_scores;
     o.value_and_grad = bench_shim_vg;
+    return o;
+}
+
+/* A decision-only view of the inner oracle, timed by s: labels are the argmax of the inner
+ * scores (computed into `logits`, room for `cap` rows of n_classes); scores and
+ * value_and_grad are hidden. */
+typedef struct bench_dshim {
+    bench_shim t;
+    float *logits;
+    int32_t cap;
+} bench_dshim;
+
+static inline int bench_dshim_decision(void *user, const float *x, int32_t n, int32_t *label)
+{
+    bench_dshim *s = user;
+    int32_t k = s->t.inner.n_classes;
+    if (n > s->cap) return 1;
+    int rc = bench_shim_scores(&s->t, x, n, s->logits);
+    if (rc) return rc;
+    for (int32_t i = 0; i < n; i++) {
+        const float *z = s->logits + (size_t)i * (size_t)k;
+        int32_t b = 0;
+        for (int32_t j = 1; j < k; j++) if (z[j] > z[b]) b = j;
+        label[i] = b;
+    }
+    return 0;
+}
+
+/* Sets up s around `inner` (its max batch as the cap) and returns the decision-only oracle;
+ * s->logits is malloc'ed (free it), NULL on failure. */
+static inline foolc_oracle bench_dshim_oracle(bench_dshim *s, foolc_oracle inner)
+{
+    s->t.inner = inner;
+    s->t.seconds = 0;
+    s->cap = inner.input.n;
+    s->logits = malloc((size_t)s->cap * (size_t)inner.n_classes * sizeof(float));
+    foolc_oracle o = inner;
+    o.user = s;
+    o.scores = NULL;
+    o.value_and_grad = NULL;
+    o.decision = bench_dshim_decision;
     return o;
 }
 
