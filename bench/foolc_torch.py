@@ -161,3 +161,16 @@ def fashion_mnist(split="test", directory=FASHION_DIR):
     x = read_idx(f"{directory}/{prefix}-images-idx3-ubyte.gz")
     y = read_idx(f"{directory}/{prefix}-labels-idx1-ubyte.gz")
     return (x.astype(np.float32) / 255.0)[:, None, :, :], y.astype(np.int64)
+
+
+def first_correct(torch, model, xs, ys, n, chunk=256):
+    """Indices (int64) of the first n images of xs that the model classifies as ys (the
+    images the C benches' bench_load picks)."""
+    found = []
+    with torch.no_grad():
+        for i in range(0, len(xs), chunk):
+            pred = model(torch.from_numpy(xs[i:i + chunk])).argmax(1).numpy()
+            found.extend(i + np.flatnonzero(pred == ys[i:i + chunk]))
+            if len(found) >= n:
+                break
+    return np.asarray(found[:n], dtype=np.int64)

@@ -19,6 +19,15 @@ int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost
     return max_q <= 0 || (double)(foolc__dec_used(run, i) + cost) <= max_q;
 }
 
+int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
+                              int32_t na, double max_q)
+{
+    int32_t nb = 0;
+    for (int32_t q = 0; q < na; q++)
+        if (foolc__dec_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
+    return nb;
+}
+
 int foolc__dec_keep(foolc__run *run, int32_t i, const float *x)
 {
     for (size_t j = 0; j < run->d; j++)
@@ -81,10 +90,7 @@ foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
         act[na++] = a;
     }
     while (na > 0) {
-        int32_t nb = 0;
-        for (int32_t q = 0; q < na; q++)
-            if (foolc__dec_may(run, idx[act[q]], o->max_q, 1)) act[nb++] = act[q];
-        if ((na = nb) == 0) break;
+        if ((na = foolc__dec_affordable(run, idx, act, na, o->max_q)) == 0) break;
         for (int32_t q = 0; q < na; q++) {
             sid[q] = idx[act[q]];
             eps[q] = cur[act[q]];
@@ -163,10 +169,7 @@ foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
         if (ph[a] != PH_DONE) act[na++] = a;
     }
     while (na > 0) {
-        int32_t nb = 0;
-        for (int32_t q = 0; q < na; q++)
-            if (foolc__dec_may(run, idx[act[q]], o->max_q, 1)) act[nb++] = act[q];
-        if ((na = nb) == 0) break;
+        if ((na = foolc__dec_affordable(run, idx, act, na, o->max_q)) == 0) break;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             sid[q] = idx[a];
@@ -288,10 +291,7 @@ static foolc_status blended_impl(foolc__run *run, const int32_t *idx, int32_t m,
     }
     /* Uniform noise in the box until each sample has an adversarial one. */
     while (na > 0) {
-        int32_t nb = 0;
-        for (int32_t q = 0; q < na; q++)
-            if (foolc__dec_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
-        if ((na = nb) == 0) break;
+        if ((na = foolc__dec_affordable(run, idx, act, na, max_q)) == 0) break;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             float *z = cand + (size_t)q * d;

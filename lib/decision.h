@@ -22,6 +22,11 @@ uint64_t foolc__dec_used(const foolc__run *run, int32_t i);
  * (0: no budget). */
 int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost);
 
+/* Keeps, in order, the entries a of act[0..na) whose sample idx[a] may spend one more image
+ * under max_q; returns how many. */
+int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
+                              int32_t na, double max_q);
+
 /* Stores x, known adversarial and inside the box, as sample i's result when it is no larger
  * than the best so far in the run's norm (ties replace it: refinements that keep the norm,
  * such as pointwise's L2 phase, use this). Returns 1 when stored. */
