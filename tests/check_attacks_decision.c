@@ -70,9 +70,11 @@ static void check_close(const char *name, const double *want, double tol)
     }
 }
 
-START_TEST(test_closed_form)      /* _i: 0 boundary, 1 hsj-l2, 2 hsj-linf */
+/* _i: 0 boundary, 1 hsj-l2, 2 hsj-linf, 3 boundary with Foolbox's step-size schedule and
+ * no direction memory. */
+START_TEST(test_closed_form)
 {
-    static const char *const names[] = {"boundary", "hsj-l2", "hsj-linf"};
+    static const char *const names[] = {"boundary", "hsj-l2", "hsj-linf", "boundary"};
     const char *name = names[_i];
     lin_model m2;
     double want2[N], wantinf[N];
@@ -83,6 +85,10 @@ START_TEST(test_closed_form)      /* _i: 0 boundary, 1 hsj-l2, 2 hsj-linf */
     ck_ok(foolc_model_new(&o, &m));
     foolc_attack *a;
     ck_ok(foolc_attack_new(name, &a));
+    if (_i == 3) {
+        ck_ok(foolc_attack_set(a, "schedule", 0));
+        ck_ok(foolc_attack_set(a, "memory", 0));
+    }
     foolc_result r = {g_xadv, g_dist, g_ok, g_q};
     foolc_shape s = {N, 1, 1, D};
     ck_ok(foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r));
@@ -275,7 +281,7 @@ Suite *foolc_suite_attacks_decision(void)
     Suite *s = suite_create("attacks_decision");
     TCase *tc = tcase_create("decision");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_closed_form, 0, 3);
+    tcase_add_loop_test(tc, test_closed_form, 0, 4);
     tcase_add_loop_test(tc, test_decision_only, 0, N_DEC);
     tcase_add_test(tc, test_gradient_attacks_refused);
     tcase_add_loop_test(tc, test_missing_start, 0, 3);
