@@ -1,8 +1,10 @@
 /* Carlini-Wagner L2 (arXiv:1608.04644): a tanh change of variables keeps the point in the
  * model's box, Adam minimises ||x - x0||^2 + c * max(margin, -kappa), and a per-sample
  * binary search tunes c; each sample aborts early on its own loss, never the batch's.
- * Departures from the paper: a stalled loss first quarters Adam's rate, and only settled
- * iterates count as success for the search over c (every adversarial iterate is kept). */
+ * Departures from the paper: a stalled loss first quarters Adam's rate, only settled
+ * iterates count as success for the search over c (every adversarial iterate is kept),
+ * each new c starts from the best adversarial so far (warm_start), and a few boundary
+ * steps polish the result (foolc__mn_polish) before the final bisection. */
 #include "minnorm.h"
 
 #include <math.h>
@@ -110,7 +112,7 @@ static double cw_adam(size_t d, const float *restrict xq, const float *restrict 
 }
 
 typedef struct cw_config {
-    double steps, bss, stepsize, confidence, initial_const, abort_early, bisect;
+    double steps, bss, stepsize, confidence, initial_const, abort_early, bisect, polish, warm;
 } cw_config;
 
 static const foolc__param cw_params[] = {
@@ -129,6 +131,12 @@ static const foolc__param cw_params[] = {
      "after two cuts its inner loop stops"},
     {"bisect", 20, 0, 50, offsetof(cw_config, bisect), 1,
      "final bisection steps from the clean input towards the best adversarial"},
+    {"polish", 10, 0, 100, offsetof(cw_config, polish), 1,
+     "final boundary steps from the best adversarial (minimal step onto the linearised "
+     "boundary, as DeepFool from the clean input); 0 = none"},
+    {"warm_start", 1, 0, 1, offsetof(cw_config, warm), 1,
+     "1: each value of c after the first starts from the sample's best adversarial so far "
+     "(Adam's moments reset); 0: from the clean input, as the paper"},
 };
 
 static foolc_status cw_run(foolc__run *run, const void *config)
@@ -162,7 +170,10 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
     for (int32_t b = 0; b < (int32_t)cfg->bss; b++) {
         for (int32_t a = 0; a < m; a++) {
+            /* The start: the clean input, or with warm_start the best adversarial so far. */
             const float *x0 = run->x + (size_t)run->todo[a] * d;
+            if (cfg->warm && b > 0 && run->res->success[run->todo[a]])
+                x0 = run->res->x_adv + (size_t)run->todo[a] * d;
             for (size_t j = 0; j < d; j++) {
                 double u = ((double)x0[j] - run->lo) / half - 1.0;
                 u = u > 0.999999 ? 0.999999 : u < -0.999999 ? -0.999999 : u;
@@ -225,6 +236,9 @@ static foolc_status cw_run(foolc__run *run, const void *config)
             else lower[a] = fmax(lower[a], c[a]);
             c[a] = isinf(upper[a]) ? c[a] * 10 : 0.5 * (lower[a] + upper[a]);
         }
+    }
+    if (cfg->confidence == 0) {   /* the polish aims at the boundary, not beyond kappa */
+        if ((st = foolc__mn_polish(run, FOOLC_L2, (int32_t)cfg->polish)) < 0) goto out;
     }
     st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:

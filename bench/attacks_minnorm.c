@@ -3,7 +3,9 @@
  * rate, median and mean distance in each attack's norm (plus the L2 median of every attack),
  * queries per sample, wall seconds, and the share of wall time spent outside the model.
  * Public API only. Usage: attacks_minnorm [model.npz] [-n N] [-a name,name,...] [-b batch]
- * [-s key=value,...] (parameters applied to every attack that has them). */
+ * [-s key=value,...] (parameters applied to every attack that has them). With
+ * FOOLC_BENCH_DUMP=PREFIX set, each attack's per-image distances (inf: not found) go to
+ * PREFIX-<attack>.txt, one a line, as bench/foolbox_minnorm.py --dump writes them. */
 #include <foolc.h>
 
 #include "bench_common.h"
@@ -99,6 +101,15 @@ int main(int argc, char **argv)
         for (int32_t i = 0; i < n; i++)   /* L2 of every result, for comparison */
             l2[i] = ok[i] ? (float)foolc_distance(FOOLC_L2, x + (size_t)i * d,
                                                   xadv + (size_t)i * d, d) : INFINITY;
+        const char *dump = getenv("FOOLC_BENCH_DUMP");
+        if (dump) {
+            char path[1200];
+            snprintf(path, sizeof path, "%s-%s.txt", dump, name);
+            FILE *f = fopen(path, "w");
+            for (int32_t i = 0; f && i < n; i++)
+                fprintf(f, "%.9g\n", ok[i] ? (double)dist[i] : INFINITY);
+            if (f) fclose(f);
+        }
         qsort(dist, (size_t)n, sizeof(float), bench_cmp_float);   /* failures are +inf */
         qsort(l2, (size_t)n, sizeof(float), bench_cmp_float);
         double med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);

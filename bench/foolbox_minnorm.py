@@ -59,6 +59,8 @@ def main():
     ap.add_argument("-a", default="cw-l2,ead,ddn,fmn-l0,fmn-l1,fmn-l2,fmn-linf")
     ap.add_argument("--cw-steps", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--dump", metavar="PREFIX",
+                    help="write each attack's per-image distances to PREFIX-<attack>.txt")
     ap.add_argument("--data", default=os.environ.get("FOOLC_FASHION_MNIST_DIR")
                     or foolc_torch.FASHION_DIR)
     a = ap.parse_args()
@@ -99,6 +101,8 @@ def main():
         nm = norms(torch, x, xa)
         dist = np.where(ok, nm[norm], math.inf)
         l2 = np.where(ok, nm["l2"], math.inf)
+        if a.dump:
+            np.savetxt(f"{a.dump}-{name}.txt", dist, fmt="%.9g")
         print(f"{name:12s} {norm:5s} {100 * ok.mean():7.1f}% {np.median(dist):10.5f} "
               f"{dist[ok].mean() if ok.any() else math.nan:10.5f} {np.median(l2):9.5f} "
               f"{counted.forward / n:9.1f} {counted.backward / n:9.1f} {secs:8.2f} {cpu:8.2f}",

@@ -199,6 +199,7 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
             goto out;
         if ((st = l0_polish(run, sid, nb, g0, xs, 1)) < 0) goto out;
     }
+    if (p != FOOLC_L0 && (st = foolc__mn_polish(run, p, (int32_t)cfg->polish)) < 0) goto out;
     if (p != FOOLC_L0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(delta);

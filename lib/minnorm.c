@@ -4,6 +4,7 @@
 #include "minnorm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,7 @@ double foolc__mn_safe(const float *z, int32_t k)
 {
     double m = 0;
     for (int32_t j = 0; j < k; j++) m = fmax(m, fabs((double)z[j]));
-    return 1e-5 * (1 + m);
+    return 2e-6 * (1 + m);
 }
 
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d)
@@ -441,5 +442,85 @@ foolc_status foolc__mn_finish(foolc__run *run, int32_t steps)
     }
     foolc_status st = foolc__mn_bisect(run, sid, nb, xs, steps);
     foolc__free(xs);
+    return st;
+}
+
+foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
+{
+    if (steps <= 0) return FOOLC_OK;
+    size_t d = run->d;
+    int32_t k = run->k, m = 0;
+    for (int32_t a = 0; a < run->n_todo; a++) m += run->res->success[run->todo[a]] != 0;
+    if (m == 0) return FOOLC_OK;
+    size_t md = foolc__mul((size_t)m, d);
+    float *xs = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
+                              foolc__mul((size_t)m, (size_t)k * sizeof(float)) +
+                              foolc__mn_plane_work(d) + d * sizeof(float) + 16);
+    int32_t *sid = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) +
+                                            2 * sizeof(double) + 1));
+    foolc_status st = FOOLC_OK;
+    if (!xs || !sid) {
+        st = foolc__nomem("boundary polish");
+        goto out;
+    }
+    float *grad = xs + md, *xb = grad + md, *zb = xb + md, *logits = zb + md;
+    float *delta = logits + (size_t)m * (size_t)k;
+    void *work = (void *)(((uintptr_t)(delta + d) + 15) & ~(uintptr_t)15);
+    int32_t *slot = sid + m;   /* the row of xb, zb and mu that candidate q belongs to */
+    double *margin = (double *)(slot + m), *mu = margin + m;
+    uint8_t *adv = (uint8_t *)(mu + m);
+    int32_t na = 0;
+    for (int32_t a = 0; a < run->n_todo; a++) {
+        int32_t s = run->todo[a];
+        if (!run->res->success[s]) continue;
+        memcpy(xs + (size_t)na * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
+        slot[na] = na;
+        mu[na] = 1;
+        sid[na++] = s;
+    }
+    for (int32_t it = 0; it < steps && na > 0; it++) {
+        if ((st = foolc__mn_margin_grad(run, xs, sid, na, NULL, INFINITY, grad, margin, adv,
+                                        logits)) < 0)
+            goto out;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t r = slot[q];
+            const float *x0 = run->x + (size_t)sid[q] * d, *g = grad + (size_t)q * d;
+            float *xq = xs + (size_t)q * d, *xr = xb + (size_t)r * d, *zr = zb + (size_t)r * d;
+            double safe = foolc__mn_safe(logits + (size_t)q * (size_t)k, k);
+            if (it == 0 || (adv[q] && margin[q] < -safe && foolc__run_offer(run, sid[q], xq))) {
+                /* A new best: linearise the margin there, m(z) = m + g.(z - xq); the
+                 * smallest delta (in the box) with m(x0 + delta) = -2 safe is the target. */
+                memcpy(xr, xq, d * sizeof(float));
+                double c = -2 * safe - margin[q];
+                for (size_t j = 0; j < d; j++) c -= (double)g[j] * ((double)x0[j] - xq[j]);
+                if (!foolc__mn_plane_proj(norm, x0, g, c, d, run->lo, run->hi, delta, work))
+                    continue;   /* the boundary is out of the box's reach: stop */
+                foolc__mn_clip_step(x0, delta, d, run->lo, run->hi, zr);
+                if (it > 0) mu[r] = fmin(1, 2 * mu[r]);
+            } else {
+                mu[r] *= 0.25;   /* curvature: a shorter step towards the same target */
+            }
+            for (size_t j = 0; j < d; j++) delta[j] = zr[j] - x0[j];
+            if (mu[r] < 1.0 / 256 ||
+                !(foolc__mn_norm(norm, delta, d) < (double)run->res->distance[sid[q]]))
+                continue;   /* the target is no better than the best: stop */
+            float *o = xs + (size_t)keep * d;
+            for (size_t j = 0; j < d; j++) o[j] = (float)(xr[j] + mu[r] * ((double)zr[j] - xr[j]));
+            sid[keep] = sid[q];
+            slot[keep++] = r;
+        }
+        na = keep;
+    }
+    if (na > 0) {   /* the last candidates, unchecked so far */
+        if ((st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
+        if ((st = foolc__mn_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++)
+            if (adv[q] && margin[q] < -foolc__mn_safe(logits + (size_t)q * (size_t)k, k))
+                foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+    }
+out:
+    foolc__free(xs);
+    foolc__free(sid);
     return st;
 }

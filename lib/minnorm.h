@@ -30,7 +30,7 @@ foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *
                            uint8_t *adv, double *margin);
 
 /* A margin below -foolc__mn_safe(z, k) survives the rounding differences between batch
- * sizes (the core verifies in another batch): 1e-5 * (1 + max |z_j|). For attacks whose
+ * sizes (the core verifies in another batch): 2e-6 * (1 + max |z_j|). For attacks whose
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
@@ -42,6 +42,14 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
                               int32_t steps);
 /* Runs foolc__mn_bisect from every successful sample's best adversarial among todo. */
 foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
+
+/* Boundary polish of every successful sample among todo, from its best adversarial: each
+ * step linearises the margin at the current point and moves to the smallest perturbation
+ * of the clean input (in norm, within the box) that reaches a margin of -2 foolc__mn_safe
+ * there (foolc__mn_plane_proj); adversarial points are offered. One forward and backward
+ * per step and sample; a sample stops when its next point would be no smaller than its
+ * best. For attacks whose optimiser ends near, not on, the locally minimal point. */
+foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps);
 
 /* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
