@@ -115,6 +115,11 @@ typedef enum foolc__loss {
     FOOLC__LOSS_CE = 1       /* -CE(label) untargeted; CE(target) targeted */
 } foolc__loss;
 
+/* FOOLC_E_INTERNAL, naming the attack, sample and value, unless every value of the m images
+ * is finite and inside the box: the run's query functions check every image before it
+ * goes to the model (code that calls the model directly must call this first). */
+foolc_status foolc__run_check(const foolc__run *run, const float *xs, const int32_t *idx,
+                              int32_t m);
 /* Logits for m images xs that belong to samples idx[0..m) (queries are attributed). */
 foolc_status foolc__run_scores(foolc__run *run, const float *xs, const int32_t *idx,
                                int32_t m, float *logits);

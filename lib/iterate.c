@@ -124,6 +124,7 @@ foolc_status foolc__run_grad_loss(foolc__run *run, const float *xs, const int32_
     if (lk == FOOLC__GL_CE || lk == FOOLC__GL_MARGIN)
         return foolc__run_grad(run, xs, idx, m, lk == FOOLC__GL_CE ? FOOLC__LOSS_CE :
                                FOOLC__LOSS_MARGIN, grad, loss_out, logits);
+    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
     gloss_ctx c = {run, idx, loss, kind};
     foolc_status st = foolc_model_value_and_grad(run->model, xs, m, gloss_rows, &c, logits,
                                                  loss_out, grad);

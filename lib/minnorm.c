@@ -37,6 +37,7 @@ foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx
                             double *loss)
 {
     if (m == 0) return FOOLC_OK;
+    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
     row_ctx c = {run, idx, fn, user, loss};
     foolc_status st = foolc_model_value_and_grad(run->model, xs, m, row_loss, &c, logits, NULL,
                                                  grad);

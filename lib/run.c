@@ -26,10 +26,31 @@ static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, i
     }
 }
 
+/* The library's check on itself before any image goes to the model: an attack that built a
+ * NaN, an Inf or a value outside the box has a bug, and the model must not be asked about
+ * it (a model would answer something, and the answer would be wrong without a trace). */
+foolc_status foolc__run_check(const foolc__run *run, const float *xs, const int32_t *idx,
+                                 int32_t m)
+{
+    size_t n = foolc__mul((size_t)m, run->d);
+    float lo = run->lo, hi = run->hi;
+    int bad = 0;
+    for (size_t j = 0; j < n; j++) bad |= !(xs[j] >= lo && xs[j] <= hi);
+    if (!bad) return FOOLC_OK;
+    for (size_t j = 0; j < n; j++)
+        if (!(xs[j] >= lo && xs[j] <= hi))
+            return foolc__error(FOOLC_E_INTERNAL, "%s: built an image for sample %d with value "
+                                "%g at %zu, outside [%g, %g] (a bug in the attack: please "
+                                "report it)", run->vt->name, idx[j / run->d], (double)xs[j],
+                                j % run->d, (double)lo, (double)hi);
+    return FOOLC_OK;
+}
+
 foolc_status foolc__run_scores(foolc__run *run, const float *xs, const int32_t *idx,
                                int32_t m, float *logits)
 {
     if (m == 0) return FOOLC_OK;
+    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
     foolc_status st = foolc_model_scores(run->model, xs, m, logits);
     if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 1, 0, 0);
     return st;
@@ -64,6 +85,7 @@ foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *
         return foolc_criterion_eval(run->crit, run->s_logits, m, run->k, labels, targets,
                                     is_adv, margin, NULL);
     }
+    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
     foolc_status st = foolc_model_decision(run->model, xs, m, pred);
     if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 0, 0, 1);
     FOOLC__CHECK(st);
@@ -114,6 +136,7 @@ foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *id
                              foolc__loss loss, float *grad, float *loss_out, float *logits)
 {
     if (m == 0) return FOOLC_OK;
+    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
     loss_ctx c = {run, idx, loss};
     foolc_status st = foolc_model_value_and_grad(run->model, xs, m, loss_rows, &c, logits,
                                                  loss_out, grad);

@@ -25,6 +25,7 @@ const char *foolc_status_str(foolc_status s)
     case FOOLC_E_NONFINITE: return "the model returned NaN or Inf";
     case FOOLC_E_IO: return "input/output error";
     case FOOLC_E_FORMAT: return "malformed file";
+    case FOOLC_E_INTERNAL: return "internal error (a bug in libfoolc)";
     }
     return "unknown status";
 }

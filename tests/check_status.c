@@ -6,7 +6,7 @@
 
 START_TEST(test_status_text)
 {
-    for (int s = -11; s <= 1; s++) {
+    for (int s = -12; s <= 1; s++) {
         const char *t = foolc_status_str((foolc_status)s);
         ck_assert_ptr_nonnull(t);
         ck_assert_str_ne(t, "unknown status");

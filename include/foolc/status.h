@@ -24,7 +24,8 @@ typedef enum foolc_status {
     FOOLC_E_BUDGET = -8,       /* the model's query budget ran out */
     FOOLC_E_NONFINITE = -9,    /* the model returned NaN or Inf */
     FOOLC_E_IO = -10,          /* a file could not be opened, read or written */
-    FOOLC_E_FORMAT = -11       /* a file is malformed, truncated or of the wrong kind */
+    FOOLC_E_FORMAT = -11,      /* a file is malformed, truncated or of the wrong kind */
+    FOOLC_E_INTERNAL = -12     /* a check of the library on itself failed (a bug: report it) */
 } foolc_status;
 
 /* Static text for a status code; never NULL (unknown codes give "unknown status"). */

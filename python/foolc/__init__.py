@@ -19,7 +19,7 @@ from .attack import (QUERIES_DTYPE, Attack, AttackInfo, AttackResult, Criterion,
 from .data import load_data
 from .distance import NORMS, distance, parse_norm, project
 from .errors import (BackendError, BudgetError, CancelledError, FoolcError, FoolcIOError,
-                     FormatError, InvalidArgumentError, NoMemoryError, NonFiniteError,
+                     FormatError, InternalError, InvalidArgumentError, NoMemoryError, NonFiniteError,
                      OracleError, UnsupportedError, VersionError)
 from .model import Counts, Model, Net
 
@@ -30,7 +30,7 @@ __all__ = [
     "attacks", "attack_names", "describe", "load_data", "distance", "project", "parse_norm",
     "NORMS", "QUERIES_DTYPE", "errors", "FoolcError", "InvalidArgumentError",
     "NoMemoryError", "UnsupportedError", "OracleError", "BackendError", "VersionError",
-    "CancelledError", "BudgetError", "NonFiniteError", "FoolcIOError", "FormatError",
+    "CancelledError", "BudgetError", "NonFiniteError", "FoolcIOError", "FormatError", "InternalError",
     "library_path", "library_version", "library_version_number",
 ]
 

@@ -78,9 +78,15 @@ class FormatError(FoolcError, ValueError):
     status = -11
 
 
+class InternalError(FoolcError, RuntimeError):
+    """FOOLC_E_INTERNAL: a check of the library on itself failed (a bug in libfoolc)."""
+    status = -12
+
+
 _BY_STATUS = {cls.status: cls for cls in (
     InvalidArgumentError, NoMemoryError, UnsupportedError, OracleError, BackendError,
-    VersionError, CancelledError, BudgetError, NonFiniteError, FoolcIOError, FormatError)}
+    VersionError, CancelledError, BudgetError, NonFiniteError, FoolcIOError, FormatError,
+    InternalError)}
 
 
 def from_status(status, message, result=None):
