@@ -3,8 +3,9 @@
  * binary search tunes c; each sample aborts early on its own loss, never the batch's.
  * Departures from the paper: a stalled loss first quarters Adam's rate, only settled
  * iterates count as success for the search over c (every adversarial iterate is kept),
- * each new c starts from the best adversarial so far (warm_start), and a few boundary
- * steps polish the result (foolc__mn_polish) before the final bisection. */
+ * each new c starts from the best adversarial so far or, before one, from the last
+ * iterate of a run still progressing (warm_start), and a few boundary steps polish the
+ * result (foolc__mn_polish) before the final bisection. */
 #include "minnorm.h"
 
 #include <math.h>
@@ -135,8 +136,9 @@ static const foolc__param cw_params[] = {
      "final boundary steps from the best adversarial (minimal step onto the linearised "
      "boundary, as DeepFool from the clean input); 0 = none"},
     {"warm_start", 1, 0, 1, offsetof(cw_config, warm), 1,
-     "1: each value of c after the first starts from the sample's best adversarial so far "
-     "(Adam's moments reset); 0: from the clean input, as the paper"},
+     "1: each value of c after the first starts from the sample's best adversarial so far, "
+     "or, while it has none, its last iterate if that run had not stalled (Adam's moments "
+     "reset); 0: from the clean input, as the paper"},
 };
 
 static foolc_status cw_run(foolc__run *run, const void *config)
@@ -170,11 +172,15 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
     for (int32_t b = 0; b < (int32_t)cfg->bss; b++) {
         for (int32_t a = 0; a < m; a++) {
-            /* The start: the clean input, or with warm_start the best adversarial so far. */
+            /* The start: the clean input or, with warm_start, the best adversarial so far
+             * and, while there is none, the last iterate of a run that was still making
+             * progress when its steps ran out (w as it is: the search goes on where the
+             * smaller c left it; a run that stalled restarts from the clean input). */
             const float *x0 = run->x + (size_t)run->todo[a] * d;
+            int keep_w = cfg->warm && b > 0 && !run->res->success[run->todo[a]] && alive[a];
             if (cfg->warm && b > 0 && run->res->success[run->todo[a]])
                 x0 = run->res->x_adv + (size_t)run->todo[a] * d;
-            for (size_t j = 0; j < d; j++) {
+            for (size_t j = 0; j < d && !keep_w; j++) {
                 double u = ((double)x0[j] - run->lo) / half - 1.0;
                 u = u > 0.999999 ? 0.999999 : u < -0.999999 ? -0.999999 : u;
                 w[(size_t)a * d + j] = (float)atanh(u);

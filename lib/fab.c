@@ -136,10 +136,15 @@ foolc_status foolc__fab_run(foolc__run *run, const foolc__fab_config *cfg, foolc
                 double a1 = fmax(foolc__mn_norm(p, e1, d), 1e-8);
                 double a2 = fmax(foolc__mn_norm(p, e2, d), 1e-8);
                 double al = fmin(fmax(a1 / (a1 + a2), 0), cfg->alpha_max);
+                /* A sample with no adversarial after 10 steps is one whose boundary the
+                 * linearisation keeps missing (sparse L1 steps on a ReLU net undershoot):
+                 * its extrapolation grows by 5 % a step, up to 10x, until it crosses. */
+                double eta = cfg->eta;
+                if (!isfinite(best[a]) && it > 10) eta *= fmin(pow(1.05, it - 10), 10.0);
                 float *o = xs + (size_t)a * d;
                 for (size_t j = 0; j < d; j++) {
-                    double v = (1 - al) * ((double)xa[j] + cfg->eta * e1[j]) +
-                               al * ((double)x0[j] + cfg->eta * e2[j]);
+                    double v = (1 - al) * ((double)xa[j] + eta * e1[j]) +
+                               al * ((double)x0[j] + eta * e2[j]);
                     o[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
                 }
             }
