@@ -501,6 +501,9 @@ out:
 
 /* ---- the loop ---- */
 
+/* How far behind the run's best a second walk may be, `patience` steps in, and go on. */
+#define BB_BEHIND 1.1
+
 /* Buffers of one run, shared by its walks. */
 typedef struct bb_bufs {
     int32_t *sid, *act, *ids, *last, *lab, *tgt;
@@ -519,6 +522,7 @@ typedef struct bb_bufs {
 static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb_solve_fn solve,
                          int mode, bb_bufs *b, char *why, size_t why_len)
 {
+    int second = mode == 3;
     int32_t m = run->n_todo, k = run->k;
     size_t d = run->d;
     const foolc__distance_vt *dist = foolc__distance_get(run->norm);
@@ -581,6 +585,11 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
             } else if (step - last[a] >= (int32_t)cfg->patience) {
                 continue;   /* converged: no more queries for this sample */
             }
+            /* The second walk of init=best stops once, `patience` steps in, it is still
+             * far behind the first walk's result: it is not going to catch up. */
+            if (second && step >= (int32_t)cfg->patience &&
+                fmin(best, ref[a]) > BB_BEHIND * run->res->distance[i])
+                continue;
             if (run->res->distance[i] == 0) continue;
             /* The boundary normal, averaged over steps. */
             double *bq = bm + (size_t)a * d;
