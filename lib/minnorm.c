@@ -374,6 +374,28 @@ static foolc_status safe_adv(foolc__run *run, const float *xs, const int32_t *id
     return FOOLC_OK;
 }
 
+/* The point at t in [0, 1] between x0 (t = 0) and xe (t = 1) for the bisection: x0 +
+ * t (xe - x0), except in Linf, where the perturbation is clipped to t ||xe - x0||_inf
+ * instead of scaled (the same Linf distance, but the coordinates below the cap keep their
+ * size: no worse than scaling, and the exact minimum along the path for a linear model). */
+static void between(const foolc__run *run, const float *x0, const float *xe, double t,
+                    float *o)
+{
+    size_t d = run->d;
+    if (run->norm != FOOLC_LINF) {
+        for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
+        return;
+    }
+    double cap = 0;
+    for (size_t j = 0; j < d; j++) cap = fmax(cap, fabs((double)xe[j] - x0[j]));
+    cap *= t;
+    for (size_t j = 0; j < d; j++) {
+        double v = (double)xe[j] - x0[j];
+        v = v > cap ? cap : v < -cap ? -cap : v;
+        o[j] = (float)(x0[j] + v);
+    }
+}
+
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
                               int32_t steps)
 {
@@ -398,9 +420,7 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
-            float *o = xs + (size_t)q * d;
-            double t = 0.5 * (lo[a] + hi[a]);
-            for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
+            between(run, x0, xe, 0.5 * (lo[a] + hi[a]), xs + (size_t)q * d);
             sid[q] = idx[a];
         }
         if ((st = safe_adv(run, xs, sid, na, logits, adv)) < 0) break;
@@ -414,9 +434,10 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
         if (!(st >= 0 && good[a])) continue;
         const float *x0 = run->x + (size_t)idx[a] * d;
         float *xe = xadv + (size_t)a * d;
-        if (hi[a] < 1)
-            for (size_t j = 0; j < d; j++)
-                xe[j] = (float)(x0[j] + hi[a] * ((double)xe[j] - x0[j]));
+        if (hi[a] < 1) {
+            between(run, x0, xe, hi[a], xs);
+            memcpy(xe, xs, d * sizeof(float));
+        }
         foolc__run_offer(run, idx[a], xe);
     }
     foolc__free(xs);

@@ -34,8 +34,9 @@ foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
-/* foolc__run_bisect with a safety margin: a point on the segment from the clean input to
- * xadv counts as adversarial only when its margin is below -foolc__mn_safe, so the final
+/* foolc__run_bisect with a safety margin (and, in Linf, the perturbation clipped rather
+ * than scaled): a point on the path from the clean input to xadv counts as adversarial
+ * only when its margin is below -foolc__mn_safe, so the final
  * point never sits so close to the boundary that the core's verification (another batch)
  * could flip it. Offers the adversarial end of each final bracket. */
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
