@@ -7,7 +7,11 @@
 #include "internal.h"
 
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -403,6 +407,42 @@ START_TEST(test_hot_path_no_alloc)
         ck_assert_uint_eq(foolc__alloc_fail_at(0), 0);
     }
     free(x), free(dx), free(dp), free(lg), free(c);
+    foolc_net_free(net);
+}
+END_TEST
+
+/* A child forked after the dense layers ran on oneDNN's OpenMP threads computes the same
+ * logits and does not hang (libgomp's pool does not survive fork; dense layers fall back
+ * to OpenBLAS there). */
+START_TEST(test_dense_after_fork)
+{
+    /* Big enough for oneDNN to split the products over its threads. */
+    foolc_net *net = mknet("input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=5", 3);
+    const size_t d = in_size(net), k = (size_t)foolc_net_classes(net);
+    float *x = malloc(32 * d * sizeof *x), *z = malloc(32 * k * sizeof *z);
+    fill(x, 32 * d, 0, 1);
+    ck_ok(foolc_net_forward(net, x, 32, z));
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        float *z2 = malloc(32 * k * sizeof *z2);
+        int bad = !z2 || foolc_net_forward(net, x, 32, z2) != FOOLC_OK;
+        for (size_t i = 0; !bad && i < 32 * k; i++) bad = fabsf(z2[i] - z[i]) > 1e-4f;
+        _exit(bad);
+    }
+    int status = 0;
+    pid_t got = 0;
+    for (int t = 0; t < 400 && got == 0; t++) {   /* up to 20 s */
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0) nanosleep(&(struct timespec){ 0, 50000000L }, NULL);
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("forked child hung in a dense layer");
+    }
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(x), free(z);
     foolc_net_free(net);
 }
 END_TEST
@@ -1043,6 +1083,7 @@ Suite *foolc_suite_net(void)
     tcase_add_test(tc, test_plan_cache);
     tcase_add_test(tc, test_random_archs);
     tcase_add_loop_test(tc, test_hot_path_no_alloc, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
+    tcase_add_test(tc, test_dense_after_fork);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
