@@ -149,6 +149,10 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                          ya, &l2, &l1);
                 memcpy(xq, xa, d * sizeof(float));   /* x_k is checked below */
                 double loss = c[a] * fmax(margin[q], -kappa) + l2 + beta * l1;
+                /* From y = x0 the shrinkage kept every value at x0: the next steps see the
+                 * same point with smaller steps, so this c can never move: stop it now (the
+                 * search over c raises it) instead of after two abort checks. */
+                if (l1 == 0 && !memcmp(xa, x0, d * sizeof(float))) alive[a] = 0;
                 if (cfg->abort_early && (it + 1) % chk == 0) {
                     if (loss > 0.9999 * prev[a]) alive[a] = 0;
                     prev[a] = loss;
