@@ -411,39 +411,64 @@ START_TEST(test_hot_path_no_alloc)
 }
 END_TEST
 
-/* A child forked after the dense layers ran on oneDNN's OpenMP threads computes the same
- * logits and does not hang (libgomp's pool does not survive fork; dense layers fall back
- * to OpenBLAS there). */
-START_TEST(test_dense_after_fork)
+/* A child forked after the parent ran the net on oneDNN's OpenMP threads computes the same
+ * logits and does not hang (libgomp's pool does not survive fork; such a child computes
+ * with the reference backend). */
+static void check_after_fork(const char *arch, const char *what)
 {
-    /* Big enough for oneDNN to split the products over its threads. */
-    foolc_net *net = mknet("input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=5", 3);
+    foolc_net *net = mknet(arch, 3);
     const size_t d = in_size(net), k = (size_t)foolc_net_classes(net);
     float *x = malloc(32 * d * sizeof *x), *z = malloc(32 * k * sizeof *z);
+    float *c = malloc(32 * k * sizeof *c), *dx = malloc(32 * d * sizeof *dx);
     fill(x, 32 * d, 0, 1);
+    fill(c, 32 * k, -1, 1);
+    lin_seed sd = {c, 0, 0, {0}, 0, 0};
     ck_ok(foolc_net_forward(net, x, 32, z));
+    ck_ok(foolc_net_grad(net, x, 32, seed_lin, &sd, NULL, dx, NULL));
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        float *z2 = malloc(32 * k * sizeof *z2);
-        int bad = !z2 || foolc_net_forward(net, x, 32, z2) != FOOLC_OK;
-        for (size_t i = 0; !bad && i < 32 * k; i++) bad = fabsf(z2[i] - z[i]) > 1e-4f;
+        float *z2 = malloc(32 * k * sizeof *z2), *dx2 = malloc(32 * d * sizeof *dx2);
+        int bad = !z2 || !dx2 || foolc_net_forward(net, x, 32, z2) != FOOLC_OK ||
+                  foolc_net_grad(net, x, 32, seed_lin, &sd, NULL, dx2, NULL) != FOOLC_OK;
+        for (size_t i = 0; !bad && i < 32 * k; i++)
+            bad = fabsf(z2[i] - z[i]) > 1e-4f * (1 + fabsf(z[i]));
+        for (size_t i = 0; !bad && i < 32 * d; i++)
+            bad = 2 * (fabsf(dx2[i] - dx[i]) > 1e-4f * (1 + fabsf(dx[i])));
         _exit(bad);
     }
     int status = 0;
     pid_t got = 0;
-    for (int t = 0; t < 400 && got == 0; t++) {   /* up to 20 s */
+    for (int t = 0; t < 600 && got == 0; t++) {   /* up to 30 s */
         got = waitpid(pid, &status, WNOHANG);
         if (got == 0) nanosleep(&(struct timespec){ 0, 50000000L }, NULL);
     }
     if (got == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        ck_abort_msg("forked child hung in a dense layer");
+        ck_abort_msg("forked child hung in %s", what);
     }
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    free(x), free(z);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "forked child: %s gave "
+                  "wrong %s", what, WEXITSTATUS(status) == 2 ? "input gradients" : "logits");
+    free(x), free(z), free(c), free(dx);
     foolc_net_free(net);
+}
+
+START_TEST(test_dense_after_fork)
+{
+    /* Big enough for oneDNN to split the products over its threads. */
+    check_after_fork("input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=5",
+                     "a dense layer");
+}
+END_TEST
+
+START_TEST(test_conv_after_fork)
+{
+    /* Average pooling: max pooling over ReLU's ties at zero may route gradients to another
+     * (equal) input in each backend. */
+    check_after_fork("input c=1 h=28 w=28; conv2d out=16 k=3 p=1; relu; avgpool2d k=2; "
+                     "conv2d out=32 k=3 p=1; relu; avgpool2d k=2; flatten; dense out=10",
+                     "a convolution");
 }
 END_TEST
 
@@ -1084,6 +1109,7 @@ Suite *foolc_suite_net(void)
     tcase_add_test(tc, test_random_archs);
     tcase_add_loop_test(tc, test_hot_path_no_alloc, 0, (int)(sizeof k_cmp / sizeof k_cmp[0]));
     tcase_add_test(tc, test_dense_after_fork);
+    tcase_add_test(tc, test_conv_after_fork);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 

@@ -6,34 +6,19 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
-
-/* libgomp is not fork-safe: in a child forked after the parent ran OpenMP regions (oneDNN's
- * sgemm), the first region waits forever for the parent's pool threads. A forked child
- * (Check's test cases, Python's multiprocessing) of a process that had used it therefore
- * multiplies with OpenBLAS, which re-creates its pool after fork. g_forked is written only
- * in the child, before any other thread exists there. */
-static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-static atomic_int g_used_omp;
-static int g_forked;
-
-static void on_fork_child(void) { g_forked = atomic_load(&g_used_omp); }
-static void register_atfork(void) { (void)pthread_atfork(NULL, NULL, on_fork_child); }
 
 /* Row-major C = A op(B) (+ C when acc); ta/tb: 'N' or 'T'. */
 static foolc_status gemm(const nn_layer *l, char ta, char tb, int32_t M, int32_t N, int32_t K,
                          const float *A, int32_t lda, const float *B, int32_t ldb, int acc,
                          float *C, int32_t ldc)
 {
-    (void)pthread_once(&g_atfork_once, register_atfork);
-    if (g_forked) {
+    if (foolc__nn_omp_forked()) {   /* see fast.c */
         cblas_sgemm(CblasRowMajor, ta == 'T' ? CblasTrans : CblasNoTrans,
                     tb == 'T' ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
                     acc ? 1.0f : 0.0f, C, ldc);
         return FOOLC_OK;
     }
-    atomic_store_explicit(&g_used_omp, 1, memory_order_relaxed);
+    foolc__nn_omp_note();
     return foolc__dnnl(dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C,
                                   ldc),
                        "dnnl_sgemm", "dense", l->index);

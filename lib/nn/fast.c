@@ -5,7 +5,30 @@
 #include "nn/nn.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+
+/* libgomp is not fork-safe: in a child forked after the parent ran OpenMP regions (every
+ * oneDNN primitive and dnnl_sgemm), the first region can wait forever for the parent's
+ * pool threads. Such a child (Check's test cases, Python's multiprocessing, a server that
+ * forks workers) computes with the reference backend and OpenBLAS instead (plan.c,
+ * dense.c): slower, never hung. g_forked is written only in the child, before any other
+ * thread exists there, and is inherited by its own children. */
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static atomic_int g_used_omp;
+static int g_forked;
+
+static void on_fork_child(void) { g_forked = atomic_load(&g_used_omp); }
+static void register_atfork(void) { (void)pthread_atfork(NULL, NULL, on_fork_child); }
+
+void foolc__nn_omp_note(void)
+{
+    (void)pthread_once(&g_atfork_once, register_atfork);
+    atomic_store_explicit(&g_used_omp, 1, memory_order_relaxed);
+}
+
+int foolc__nn_omp_forked(void) { return g_forked; }
 
 foolc_status foolc__dnnl(dnnl_status_t s, const char *call, const char *what, int32_t layer)
 {
@@ -226,6 +249,7 @@ foolc_status foolc__nn_run_prim(const nn_fast *fx, dnnl_primitive_t p, int nargs
         args[k].memory = mem[i];
         k++;
     }
+    foolc__nn_omp_note();
     FOOLC__CHECK(foolc__dnnl(dnnl_primitive_execute(p, fx->strm, k, args),
                              "dnnl_primitive_execute", what, layer));
     return foolc__dnnl(dnnl_stream_wait(fx->strm), "dnnl_stream_wait", what, layer);

@@ -185,6 +185,10 @@ foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, foolc_se
                             void *seed_user, float *logits, float *dx, float *dparams);
 
 /* fast.c: oneDNN helpers. Every dnnl_status_t goes through foolc__dnnl. */
+/* Called before any OpenMP work (oneDNN primitives, dnnl_sgemm); foolc__nn_omp_forked is 1
+ * in a process forked after such work, where OpenMP regions may hang (see fast.c). */
+void foolc__nn_omp_note(void);
+int foolc__nn_omp_forked(void);
 foolc_status foolc__dnnl(dnnl_status_t s, const char *call, const char *what, int32_t layer);
 foolc_status foolc__nn_fast_init(foolc_net *net);
 void foolc__nn_fast_free(nn_fast *fx);

@@ -138,15 +138,25 @@ static void plan_layout(foolc_net *net, nn_plan *p)
     p->total = off;
 }
 
+/* The backend a plan uses: the net's, except in a process forked after OpenMP work, where
+ * the fast backend's OpenMP regions could hang (fast.c) and the reference one serves. */
+static int plan_backend(const foolc_net *net)
+{
+    if (net->backend == FOOLC_BACKEND_FAST && foolc__nn_omp_forked())
+        return FOOLC_BACKEND_REFERENCE;
+    return (int)net->backend;
+}
+
 static foolc_status plan_new(foolc_net *net, int32_t n, unsigned need, nn_plan **out)
 {
     *out = NULL;
-    if (net->backend == FOOLC_BACKEND_FAST) FOOLC__CHECK(foolc__nn_fast_init(net));
+    int backend = plan_backend(net);
+    if (backend == FOOLC_BACKEND_FAST) FOOLC__CHECK(foolc__nn_fast_init(net));
     nn_plan *p = foolc__calloc(1, sizeof *p);
     if (!p) return foolc__nomem("a plan");
     const size_t L = (size_t)net->L;
     p->n = n;
-    p->backend = net->backend;
+    p->backend = backend;
     p->need = need;
     p->L = net->L;
     p->steps = foolc__calloc(L, sizeof *p->steps);
@@ -196,7 +206,7 @@ foolc_status foolc__nn_plan_get(foolc_net *net, int32_t n, unsigned need, nn_pla
             if (empty < 0) empty = i;
             continue;
         }
-        if (p->n == n && p->backend == (int)net->backend) {
+        if (p->n == n && p->backend == plan_backend(net)) {
             if ((p->need & need) == need) {
                 p->used = ++net->clock;
                 FOOLC__CHECK(arena_reserve(net, p->total));
