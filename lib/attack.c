@@ -91,6 +91,10 @@ foolc_status foolc_attack_new(const char *name, foolc_attack **out)
     if (!out) return foolc__error(FOOLC_E_INVALID, "attack: NULL out");
     const foolc__attack_vt *vt = foolc__attack_find(name);
     if (!vt) return unknown_attack(name);
+    if (vt->n_params > FOOLC__MAX_PARAMS || vt->config_size > sizeof(double) * FOOLC__MAX_PARAMS)
+        return foolc__error(FOOLC_E_INTERNAL, "attack %s: %zu parameters (%zu bytes), more "
+                            "than the %d a config holds", vt->name, vt->n_params,
+                            vt->config_size, FOOLC__MAX_PARAMS);
     foolc_attack *a = foolc__calloc(1, sizeof *a);
     if (!a) return foolc__nomem("attack");
     foolc_status st = foolc_criterion_new("misclassification", &a->dflt_crit);

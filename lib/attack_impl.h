@@ -18,7 +18,9 @@ typedef struct foolc__param {
     const char *help;
 } foolc__param;
 
-#define FOOLC__MAX_PARAMS 16
+/* Parameters of one attack or criterion at most: their configs live in arrays of this many
+ * doubles; foolc_attack_new and foolc__params_defaults refuse a larger table. */
+#define FOOLC__MAX_PARAMS 32
 
 /* Applies defaults to config, or sets one key with range checks ("what" prefixes errors). */
 void foolc__params_defaults(const foolc__param *p, size_t n, void *config);
