@@ -124,7 +124,7 @@ demo-run: all
 	fi
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(FOOLC) report --model $(CACHE)/cnn.npz \
 	  --data fashion-mnist -n 100 --attacks fgsm,pgd-linf,deepfool-l2,bb-l2,boundary \
-	  --set pgd-linf.steps=10,bb-l2.steps=100,bb-l2.init=1,boundary.steps=500,boundary.init=1 \
+	  --set pgd-linf.steps=10,bb-l2.steps=100,bb-l2.init=pool,boundary.steps=500,boundary.init=pool \
 	  --json $(BUILD)/demo.json --csv $(BUILD)/demo.csv --svg $(BUILD)/demo.svg \
 	  --png $(BUILD)/demo.png
 

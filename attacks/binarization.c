@@ -20,7 +20,8 @@ static const foolc__param binarization_params[] = {
     {"upper", 1, 0, 1, offsetof(binarization_config, upper), 1,
      "1 if a value equal to the threshold binarizes up, 0 if down"},
     {"init", 0, 0, 2, offsetof(binarization_config, init), 1,
-     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+     "adversarial pool image "
      "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(binarization_config, init_directions), 1,

@@ -33,7 +33,8 @@ static const foolc__param boundary_params[] = {
     {"max_queries", 0, 0, 1e12, offsetof(boundary_config, max_queries), 1,
      "model images per sample at most, starting point included; 0 means no limit"},
     {"init", 0, 0, 2, offsetof(boundary_config, init), 1,
-     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+     "adversarial pool image "
      "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(boundary_config, init_directions), 1,

@@ -22,7 +22,8 @@ const foolc__param foolc__hsj_params[] = {
     {"max_queries", 0, 0, 1e12, offsetof(foolc__hsj_config, max_queries), 1,
      "model images per sample at most, starting point included; 0 means no limit"},
     {"init", 0, 0, 2, offsetof(foolc__hsj_config, init), 1,
-     "starting point: 0 blended uniform noise, 1 the closest adversarial pool image "
+     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+     "adversarial pool image "
      "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
      "foolc_attack_set_init (default blended-noise)"},
     {"init_directions", 1000, 1, 100000, offsetof(foolc__hsj_config, init_directions), 1,
