@@ -64,24 +64,28 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
         *norm2 = n2;
         return 1;
     }
-    /* Bracket the root of the non-decreasing g, then Newton steps kept inside the bracket
-     * (exact within a linear piece), bisection otherwise. */
+    /* Newton steps on the non-decreasing, piecewise-linear g from b0 (exact within a
+     * linear piece), kept inside the bracket the steps have found; where a step leaves it,
+     * bisection once both ends are known, else a doubling step outwards. From a warm start
+     * near the root this takes two or three evaluations. */
     double slope, b0 = bb > 0 ? c / bb : 0;
     if (beta_io && isfinite(*beta_io) && *beta_io != 0) b0 = *beta_io;
-    double g0 = g_beta(d, b, l, h, b0, &slope);
-    double bl = b0, bh = b0, step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
-    if (g0 < c) {
-        for (int k = 0; k < 2000 && g_beta(d, b, l, h, bh, &slope) < c; k++, step *= 2) bh += step;
-    } else {
-        for (int k = 0; k < 2000 && g_beta(d, b, l, h, bl, &slope) > c; k++, step *= 2) bl -= step;
-    }
+    double g = g_beta(d, b, l, h, b0, &slope);
+    double bl = -INFINITY, bh = INFINITY;
+    double step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
     beta = b0;
-    double g = g0;
-    for (int it = 0; it < 200; it++) {
+    for (int it = 0; it < 400; it++) {
         if (fabs(g - c) <= tol) break;
         if (g < c) bl = beta; else bh = beta;
-        double nb = slope > 0 ? beta + (c - g) / slope : 0.5 * (bl + bh);
-        if (!(nb > bl && nb < bh)) nb = 0.5 * (bl + bh);
+        double nb = slope > 0 ? beta + (c - g) / slope : NAN;
+        if (!(nb > bl && nb < bh)) {
+            if (isfinite(bl) && isfinite(bh)) {
+                nb = 0.5 * (bl + bh);
+            } else {
+                nb = g < c ? beta + step : beta - step;
+                step *= 2;
+            }
+        }
         if (nb == beta) break;
         beta = nb;
         g = g_beta(d, b, l, h, beta, &slope);
@@ -180,7 +184,9 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
     t = th;
     g = fn(ctx, t, &slope);
     n++;
-    while (n < maxit && fabs(g - c) > tol && th > tl) {
+    /* Also stops once the bracket is below 1e-9 relative: a function with a jump across c
+     * has no root, and bisecting it further only refines where the jump is. */
+    while (n < maxit && fabs(g - c) > tol && th - tl > 1e-9 * fmax(fabs(tl), fabs(th))) {
         double nt = slope > 0 ? t + (c - g) / slope : 0.5 * (tl + th);
         if (!(nt > tl && nt < th)) nt = 0.5 * (tl + th);
         if (nt == t) break;
