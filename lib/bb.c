@@ -339,89 +339,6 @@ out:
 
 /* ---- starting points ---- */
 
-typedef struct pool_cand {
-    double dist;
-    int32_t row;
-} pool_cand;
-
-/* Per sample, the `tries` pool images closest to it (in the run's norm; L2 for L0) whose
- * label differs from the sample's (equals the target when targeted), tried in order until
- * one is adversarial. */
-static foolc_status init_pool(foolc__run *run, const int32_t *sid, int32_t m, int32_t tries,
-                              float *xs, uint8_t *ok)
-{
-    size_t d = run->d;
-    int32_t np = run->n_starts;
-    const float *px = run->starts_x;
-    const int32_t *py = run->starts_y;
-    pool_cand *cand = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)tries),
-                                               sizeof *cand));
-    int32_t *cnt = foolc__malloc((size_t)m * 3 * sizeof(int32_t));
-    float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
-    uint8_t *adv = foolc__malloc((size_t)m);
-    foolc_status st = FOOLC_OK;
-    if (!cand || !cnt || !xb || !adv) {
-        st = foolc__nomem("bb starting-point pool");
-        goto out;
-    }
-    int32_t *act = cnt + m, *ids = act + m;
-    foolc_norm nm = run->norm == FOOLC_L0 ? FOOLC_L2 : run->norm;
-    for (int32_t a = 0; a < m; a++) {
-        int32_t i = sid[a], c = 0;
-        const float *x0 = run->x + (size_t)i * d;
-        pool_cand *ca = cand + (size_t)a * (size_t)tries;
-        for (int32_t p = 0; p < np; p++) {
-            if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
-                continue;
-            /* Partial sums only grow: stop as soon as the row cannot enter the list. */
-            double worst = c == tries ? ca[c - 1].dist : INFINITY, s = 0;
-            const float *xp = px + (size_t)p * d;
-            size_t j = 0;
-            for (; j < d && s <= worst; j++) {
-                double v = fabs((double)xp[j] - x0[j]);
-                if (nm == FOOLC_L2) s += v * v;
-                else if (nm == FOOLC_L1) s += v;
-                else s = v > s ? v : s;
-            }
-            if (j < d || !(s < worst)) continue;
-            int32_t k = c < tries ? c++ : tries - 1;
-            while (k > 0 && ca[k - 1].dist > s) {
-                ca[k] = ca[k - 1];
-                k--;
-            }
-            ca[k].dist = s;
-            ca[k].row = p;
-        }
-        cnt[a] = c;
-        ok[a] = 0;
-    }
-    for (int32_t t = 0; t < tries; t++) {
-        int32_t na = 0;
-        for (int32_t a = 0; a < m; a++) {
-            if (ok[a] || t >= cnt[a]) continue;
-            const float *xp = px + (size_t)cand[(size_t)a * (size_t)tries + (size_t)t].row * d;
-            float *o = xb + (size_t)na * d;
-            for (size_t j = 0; j < d; j++)
-                o[j] = xp[j] < run->lo ? run->lo : xp[j] > run->hi ? run->hi : xp[j];
-            ids[na] = sid[a];
-            act[na++] = a;
-        }
-        if (na == 0) break;
-        if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
-        for (int32_t q = 0; q < na; q++)
-            if (adv[q]) {
-                ok[act[q]] = 1;
-                memcpy(xs + (size_t)act[q] * d, xb + (size_t)q * d, d * sizeof(float));
-            }
-    }
-out:
-    foolc__free(cand);
-    foolc__free(cnt);
-    foolc__free(xb);
-    foolc__free(adv);
-    return st;
-}
-
 /* The init attack: the caller's (foolc_attack_set_init), else the gradient minimum-norm
  * attack of the run's norm, whose result the walk refines. */
 static const char *init_name(const foolc__run *run)
@@ -449,12 +366,11 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, in
                run->d * sizeof(float));
     }
     if (mode == 1) {
-        if (!run->starts_x || run->n_starts <= 0) {
-            snprintf(why, why_len, "init 1 needs a pool (foolc_attack_set_starts); none set");
-            return FOOLC_OK;
-        }
-        snprintf(why, why_len, "none of the %d closest pool images is adversarial", tries);
-        return init_pool(run, sid, m, tries, xs, ok);
+        int own = 0;
+        FOOLC__CHECK(foolc__dec_start_pool(run, sid, m, tries, 0, xs, ok, &own));
+        snprintf(why, why_len, "none of the %d closest %s of another class is adversarial",
+                 tries, own ? "inputs of the batch (no pool set)" : "pool images");
+        return FOOLC_OK;
     }
     if (mode == 2) {
         const char *name = init_name(run);

@@ -435,9 +435,7 @@ out:
     return st;
 }
 
-/* The closest adversarial pool image for the samples idx[a] with ok[a] == 0; found ones
- * are written to xadv, flagged and offered. */
-static foolc_status start_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+foolc_status foolc__dec_start_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                                double max_q, float *xadv, uint8_t *ok, int *own)
 {
     size_t d = run->d;
@@ -488,7 +486,7 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
             ok[a] = 0;
             memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
         }
-        FOOLC__CHECK(start_pool(run, idx, m, directions, max_q, xadv, ok, &own));
+        FOOLC__CHECK(foolc__dec_start_pool(run, idx, m, directions, max_q, xadv, ok, &own));
         snprintf(why, sizeof why, "none of the %d closest %s images of another class is "
                  "adversarial", directions, own ? "batch (no pool set)" : "pool");
     } else {
@@ -521,7 +519,7 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
             foolc__free(ob);
             FOOLC__CHECK(st);
         }
-        FOOLC__CHECK(start_pool(run, idx, m, FALLBACK_POOL, max_q, xadv, ok, &own));
+        FOOLC__CHECK(foolc__dec_start_pool(run, idx, m, FALLBACK_POOL, max_q, xadv, ok, &own));
         snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws nor among the "
                  "%d closest %s images of another class, or the query budget ran out",
                  directions, FALLBACK_POOL, own ? "batch (no pool set)" : "pool");
