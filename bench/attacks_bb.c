@@ -7,55 +7,17 @@
  *        every distance) */
 #include <foolc.h>
 
+#include "bench_common.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Forwards the model's callbacks and sums the time spent in them. */
-typedef struct timer {
-    foolc_oracle inner;
-    double seconds;
-} timer;
-
-static int t_scores(void *user, const float *x, int32_t n, float *logits)
-{
-    timer *t = user;
-    double t0 = now();
-    int rc = t->inner.scores(t->inner.user, x, n, logits);
-    t->seconds += now() - t0;
-    return rc;
-}
-
-static int t_vg(void *user, const float *x, int32_t n, foolc_seed_fn seed, void *seed_user,
-                float *logits, float *grad)
-{
-    timer *t = user;
-    double t0 = now();
-    int rc = t->inner.value_and_grad(t->inner.user, x, n, seed, seed_user, logits, grad);
-    t->seconds += now() - t0;
-    return rc;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
-    const char *home = getenv("HOME"), *path = NULL, *list = "bb-l2,bb-linf,bb-l1,bb-l0";
+    const char *path = NULL, *list = "bb-l2,bb-linf,bb-l1,bb-l0";
     const char *init_attack = NULL, *sets[16];
-    char dflt[1024];
     int n_want = 100, max_batch = 256, init = -1, n_sets = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) n_want = atoi(argv[++i]);
@@ -67,49 +29,29 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-s") && i + 1 < argc && n_sets < 16) sets[n_sets++] = argv[++i];
         else path = argv[i];
     }
-    if (!path) {
-        snprintf(dflt, sizeof dflt, "%s/.cache/foolc/cnn.npz", home ? home : ".");
-        path = dflt;
-    }
     foolc_net *net;
-    if (foolc_net_load(path, &net) < 0) {
-        fprintf(stderr, "attacks_bb: %s\n", foolc_errmsg());
-        return 1;
-    }
-    foolc_data test, train;
+    float *x;
+    int32_t *y, n;
+    if (bench_load("attacks_bb", path, n_want, &net, &x, &y, &n)) return 1;
+    foolc_data train;
     memset(&train, 0, sizeof train);
-    if (foolc_data_load("fashion-mnist", "test", &test) < 0 ||
-        (init == 1 && foolc_data_load("fashion-mnist", "train", &train) < 0)) {
+    if (init == 1 && foolc_data_load("fashion-mnist", "train", &train) < 0) {
         fprintf(stderr, "attacks_bb: %s\n", foolc_errmsg());
         return 1;
     }
     foolc_shape in = foolc_net_input(net);
     size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
-    int32_t k = foolc_net_classes(net), n = 0;
-    float *x = malloc((size_t)n_want * d * sizeof(float)), *z = malloc((size_t)k * sizeof(float));
-    int32_t *y = malloc((size_t)n_want * sizeof(int32_t));
-    for (int32_t i = 0; i < test.shape.n && n < n_want; i++) {
-        if (foolc_net_forward(net, test.x + (size_t)i * d, 1, z) < 0) return 1;
-        int32_t best = 0;
-        for (int32_t j = 1; j < k; j++) if (z[j] > z[best]) best = j;
-        if (best != test.y[i]) continue;
-        memcpy(x + (size_t)n * d, test.x + (size_t)i * d, d * sizeof(float));
-        y[n++] = best;
-    }
-    timer tm;
+    bench_shim tm;
     if (foolc_net_oracle(net, max_batch, &tm.inner) < 0) return 1;
-    foolc_oracle o = tm.inner;
-    o.user = &tm;
-    o.scores = t_scores;
-    o.value_and_grad = t_vg;
+    foolc_oracle o = bench_shim_oracle(&tm);
     foolc_model *model;
     if (foolc_model_new(&o, &model) < 0) return 1;
     float *xadv = malloc((size_t)n * d * sizeof(float)), *dist = malloc((size_t)n * sizeof(float));
     uint8_t *ok = malloc((size_t)n);
     foolc_counts *q = malloc((size_t)n * sizeof *q);
     printf("model %s, %d images (first correctly classified test images), max batch %d, "
-           "init %d%s%s\n", path, n, max_batch, init < 0 ? 3 : init, init_attack ? " " : "",
-           init_attack ? init_attack : "");
+           "init %d%s%s\n", path ? path : "~/.cache/foolc/cnn.npz", n, max_batch,
+           init < 0 ? 3 : init, init_attack ? " " : "", init_attack ? init_attack : "");
     printf("%-12s %-5s %8s %10s %10s %9s %9s %8s %8s\n", "attack", "norm", "success",
            "median", "mean", "fwd/img", "bwd/img", "wall s", "outside");
     char *names = strdup(list), *save = NULL;
@@ -141,9 +83,9 @@ int main(int argc, char **argv)
         foolc_result r = {xadv, dist, ok, q};
         foolc_shape s = {n, in.c, in.h, in.w};
         tm.seconds = 0;
-        double t0 = now();
+        double t0 = bench_now();
         foolc_status st = foolc_attack_run(a, model, s, x, y, NULL, 1, &r);
-        double wall = now() - t0;
+        double wall = bench_now() - t0;
         if (st != FOOLC_OK) fprintf(stderr, "attacks_bb: %s: %s\n", name, foolc_errmsg());
         int found = 0;
         double sum = 0, fw = 0, bw = 0;
@@ -158,7 +100,7 @@ int main(int argc, char **argv)
             for (int32_t i = 0; i < n; i++) printf(" %.4f", (double)dist[i]);
             printf("\n");
         }
-        qsort(dist, (size_t)n, sizeof(float), by_value);   /* failures are +inf, last */
+        qsort(dist, (size_t)n, sizeof(float), bench_cmp_float);   /* failures are +inf, last */
         double med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);
         printf("%-12s %-5s %7.1f%% %10.5f %10.5f %9.1f %9.1f %8.2f %7.1f%%\n", name,
                foolc_norm_name(norm), 100.0 * found / n, med, found ? sum / found : NAN,
@@ -173,10 +115,8 @@ int main(int argc, char **argv)
     free(q);
     free(x);
     free(y);
-    free(z);
     foolc_model_free(model);
     foolc_net_free(net);
-    foolc_data_free(&test);
     if (init == 1) foolc_data_free(&train);
     return 0;
 }
