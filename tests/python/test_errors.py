@@ -104,3 +104,20 @@ class TestInputs(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestStatusClasses(unittest.TestCase):
+    def test_every_error_status_has_its_class(self):
+        """Each negative status of the C library maps to its own exception class, whose
+        text the library knows (FOOLC_E_INTERNAL = -12 included)."""
+        from foolc import _lib, errors
+        seen = set()
+        for code in range(-1, -13, -1):
+            exc = errors.from_status(code, "detail")
+            self.assertIsNot(type(exc), foolc.FoolcError, code)
+            self.assertEqual(exc.status, code)
+            self.assertNotEqual(_lib.status_str(code), "unknown status")
+            seen.add(type(exc))
+        self.assertEqual(len(seen), 12)
+        self.assertIsInstance(errors.from_status(-12, "x"), foolc.InternalError)
+        self.assertIsInstance(errors.from_status(-12, "x"), RuntimeError)
