@@ -237,7 +237,8 @@ class Attack:
 
     def set_init(self, attack_name=None):
         """The registered attack whose results start attacks that walk from an adversarial
-        point (bb-*: with their parameter init=2); None restores the default."""
+        point (bb-*: with init="attack" or the default "best"; boundary, HSJ: with
+        init="attack"); None restores the default (bb-*: the norm's minimum-norm attack)."""
         if not hasattr(lib, "foolc_attack_set_init"):
             raise NotImplementedError("this libfoolc has no foolc_attack_set_init")
         check(lib.foolc_attack_set_init(self._h, None if attack_name is None
@@ -246,7 +247,7 @@ class Attack:
 
     def set_starts(self, x, labels=None):
         """A pool of candidate starting points (n, *input_shape) with optional labels (n,),
-        for attacks that walk from an adversarial point (bb-*: with init=1); per sample,
+        for attacks that walk from an adversarial point (init="pool"); per sample,
         the closest pool images that are adversarial are tried. None clears the pool. The
         arrays are copied and kept by this Attack."""
         if not hasattr(lib, "foolc_attack_set_starts"):
