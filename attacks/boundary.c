@@ -210,10 +210,11 @@ static foolc_status boundary_run(foolc__run *run, const void *config)
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             int check = !rule && (s[a].steps + 1) % every == 0;
-            /* A start at the input itself (a model whose answers change between calls can
-             * call it adversarial) has nothing left to gain and no direction to walk. */
+            /* A sample at distance 0 (a start at the input itself, which a model whose
+             * answers change between calls can call adversarial; every start and every
+             * improvement is offered) has nothing left to gain and no direction to walk. */
             if (s[a].steps < (int32_t)c->steps && s[a].src >= c->convergence &&
-                l2(run->x + (size_t)run->todo[a] * d, best + (size_t)a * d, d) > 0 &&
+                run->res->distance[run->todo[a]] > 0 &&
                 foolc__dec_may(run, run->todo[a], c->max_queries, 1u + (unsigned)check +
                                (c->max_queries > 0 ? reserve : 0)))
                 act[nb++] = a;

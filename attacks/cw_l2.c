@@ -176,12 +176,13 @@ static foolc_status cw_run(foolc__run *run, const void *config)
              * and, while there is none, the last iterate of a run that was still making
              * progress when its steps ran out (w as it is: the search goes on where the
              * smaller c left it; a run that stalled restarts from the clean input). */
-            const float *x0 = run->x + (size_t)run->todo[a] * d;
-            int keep_w = cfg->warm && b > 0 && !run->res->success[run->todo[a]] && alive[a];
-            if (cfg->warm && b > 0 && run->res->success[run->todo[a]])
-                x0 = run->res->x_adv + (size_t)run->todo[a] * d;
+            int32_t i = run->todo[a];
+            int warm = cfg->warm && b > 0, won = run->res->success[i];
+            const float *start = warm && won ? run->res->x_adv + (size_t)i * d
+                                             : run->x + (size_t)i * d;
+            int keep_w = warm && !won && alive[a];
             for (size_t j = 0; j < d && !keep_w; j++) {
-                double u = ((double)x0[j] - run->lo) / half - 1.0;
+                double u = ((double)start[j] - run->lo) / half - 1.0;
                 u = u > 0.999999 ? 0.999999 : u < -0.999999 ? -0.999999 : u;
                 w[(size_t)a * d + j] = (float)atanh(u);
             }

@@ -81,14 +81,7 @@ def main():
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "2"))))
     net, _, (lo, hi) = foolc_torch.load_model(args.model)
     xs, ys = foolc_torch.fashion_mnist("test")
-    keep = []
-    with torch.no_grad():
-        for i in range(0, len(xs), 500):
-            pred = net(torch.from_numpy(xs[i:i + 500])).argmax(1).numpy()
-            keep += [i + j for j in np.nonzero(pred == ys[i:i + 500])[0]]
-            if len(keep) >= args.n:
-                break
-    keep = keep[:args.n]
+    keep = foolc_torch.first_correct(torch, net, xs, ys, args.n)
     x = torch.from_numpy(xs[keep])
     y = torch.from_numpy(ys[keep])
     print(f"model {args.model}, {len(keep)} images (first correctly classified test images), "

@@ -93,14 +93,7 @@ def main():
 
     model, arch, (lo, hi) = foolc_torch.load_model(a.model)
     xs, ys = foolc_torch.fashion_mnist("test", a.data)
-    found = []
-    with torch.no_grad():
-        for i in range(0, len(xs), 256):
-            pred = model(torch.from_numpy(xs[i:i + 256])).argmax(1).numpy()
-            found.extend(i + np.flatnonzero(pred == ys[i:i + 256]))
-            if len(found) >= a.n:
-                break
-    idx = np.asarray(found[:a.n], dtype=np.int64)
+    idx = foolc_torch.first_correct(torch, model, xs, ys, a.n)
     x = torch.from_numpy(np.ascontiguousarray(xs[idx]))
     y = torch.from_numpy(ys[idx].astype(np.int64))
     n = len(idx)

@@ -581,23 +581,12 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
 
     /* init 3: a walk from the norm's minimum-norm attack, then one from blended noise; the
      * run keeps each sample's best of both. */
-    char why[160] = "", why2[160] = "";
+    char why[160] = "", why2[160] = "", both[330];
     int mode = (int)cfg->init;
     if ((st = walk(run, cfg, solve, mode == 3 ? 2 : mode, &b, why, sizeof why)) < 0) goto out;
     if (mode == 3 && (st = walk(run, cfg, solve, 3, &b, why2, sizeof why2)) < 0) goto out;
-    int32_t missing = 0;
-    char list[128] = "";
-    size_t used = 0;
-    for (int32_t a = 0; a < m; a++) {
-        if (b.found[a]) continue;
-        if (missing++ < 8 && used < sizeof list)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? ", " : "",
-                                     b.sid[a]);
-    }
-    if (missing)
-        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d of %d sample%s (%s%s): %s%s%s",
-                     run->vt->name, missing, m, m > 1 ? "s" : "", list,
-                     missing > 8 ? ", ..." : "", why, mode == 3 ? "; " : "", why2);
+    snprintf(both, sizeof both, "%s%s%s", why, mode == 3 ? "; " : "", why2);
+    foolc__dec_missing(run, b.sid, m, b.found, both);
 out:
     foolc__free(b.sid);
     foolc__free(b.xs);

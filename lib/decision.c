@@ -524,6 +524,13 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
                  "%d closest %s images of another class, or the query budget ran out",
                  directions, FALLBACK_POOL, own ? "batch (no pool set)" : "pool");
     }
+    foolc__dec_missing(run, idx, m, ok, why);
+    return FOOLC_OK;
+}
+
+void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,
+                        const uint8_t *ok, const char *why)
+{
     char list[256] = "";
     size_t used = 0;
     int32_t missing = 0;
@@ -537,7 +544,6 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
         foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d sample%s (%s%s): %s",
                      run->vt->name, missing, missing > 1 ? "s" : "", list,
                      missing > 16 ? ", ..." : "", why);
-    return FOOLC_OK;
 }
 
 /* ---- additive noise ---- */

@@ -122,6 +122,10 @@ foolc_status foolc__noise_run(foolc__run *run, const foolc__noise_config *c, int
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                              int first_only, double max_q, float *xs, int32_t *pos,
                              int32_t *nf, int *own);
+/* Records FOOLC_NOT_FOUND with the samples idx[a] whose ok[a] is 0 (the first 16) and why,
+ * when there are any; the status stays the caller's to return. */
+void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,
+                        const uint8_t *ok, const char *why);
 /* The closest adversarial pool image (foolc__dec_pool, first_only) for the samples idx[a]
  * with ok[a] == 0, among their k closest: found ones are written to xadv (m rows), flagged
  * and offered; *own as there. */

@@ -45,24 +45,15 @@ foolc_status foolc__params_set(const char *what, const foolc__param *p, size_t n
     return FOOLC_OK;
 }
 
-/* An enumerated parameter's help starts with its choice names, "[name0|name1|...]", which
- * stand for min, min + 1, ...: the value of choice `text`, or -1 when there is none. */
-static int choice(const foolc__param *q, const char *text, double *value)
+/* An enumerated parameter's help starts with its value names, "[name0|name1|...]", which
+ * stand for min, min + 1, ...: that bracketed span (*len bytes), or NULL when it has none. */
+static const char *names_of(const foolc__param *q, int *len)
 {
-    const char *h = q->help ? strchr(q->help, '[') : NULL;
-    const char *end = h ? strchr(h, ']') : NULL;
-    size_t len = strlen(text);
-    if (!h || !end || !q->is_int || !len) return -1;
-    double v = q->min;
-    for (const char *p = h + 1; p < end; v += 1) {
-        size_t n = strcspn(p, "|]");
-        if (n == len && !strncmp(p, text, n)) {
-            *value = v;
-            return 0;
-        }
-        p += n + (p[n] == '|');
-    }
-    return -1;
+    const char *h = q->is_int && q->help ? strchr(q->help, '[') : NULL;
+    const char *e = h ? strchr(h, ']') : NULL;
+    if (!e) return NULL;
+    *len = (int)(e - h + 1);
+    return h;
 }
 
 foolc_status foolc__params_set_text(const char *what, const foolc__param *p, size_t n,
@@ -74,16 +65,20 @@ foolc_status foolc__params_set_text(const char *what, const foolc__param *p, siz
     char *end;
     double v = strtod(text, &end);
     if (end != text && !*end) return foolc__params_set(what, p, n, config, key, v);
-    if (choice(q, text, &v) < 0) {
-        const char *h = q->help ? strchr(q->help, '[') : NULL;
-        const char *e = h ? strchr(h, ']') : NULL;
-        if (!h || !e || !q->is_int)
-            return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number, got '%s'", what,
-                                key, text);
-        return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number or one of %.*s, "
-                            "got '%s'", what, key, (int)(e - h + 1), h, text);
+    int span = 0;
+    const char *names = names_of(q, &span);
+    if (!names)
+        return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number, got '%s'", what, key,
+                            text);
+    size_t len = strlen(text);
+    v = q->min;
+    for (const char *c = names + 1; len && c < names + span - 1; v += 1) {
+        size_t w = strcspn(c, "|]");
+        if (w == len && !strncmp(c, text, w)) return foolc__params_set(what, p, n, config, key, v);
+        c += w + (c[w] == '|');
     }
-    return foolc__params_set(what, p, n, config, key, v);
+    return foolc__error(FOOLC_E_INVALID, "%s: key '%s' takes a number or one of %.*s, got '%s'",
+                        what, key, span, names, text);
 }
 
 foolc_status foolc__params_get(const char *what, const foolc__param *p, size_t n,

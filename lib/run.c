@@ -30,7 +30,7 @@ static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, i
  * NaN, an Inf or a value outside the box has a bug, and the model must not be asked about
  * it (a model would answer something, and the answer would be wrong without a trace). */
 foolc_status foolc__run_check(const foolc__run *run, const float *xs, const int32_t *idx,
-                                 int32_t m)
+                              int32_t m)
 {
     size_t n = foolc__mul((size_t)m, run->d);
     float lo = run->lo, hi = run->hi;

@@ -54,13 +54,7 @@ static foolc_status conv_init(nn_layer *l, const double *o)
 
 static void conv_init_params(nn_layer *l, uint64_t seed)
 {
-    double bound = 1.0 / sqrt((double)l->in.c * l->k * l->k);
-    uint64_t kw = nn_key(seed, 2 * (uint64_t)l->index);
-    uint64_t kb = nn_key(seed, 2 * (uint64_t)l->index + 1);
-    for (int64_t j = 0; j < l->nw; j++)
-        l->w[j] = (float)((2.0 * nn_uniform(kw, (uint64_t)j) - 1.0) * bound);
-    for (int64_t j = 0; j < l->nb; j++)
-        l->b[j] = (float)((2.0 * nn_uniform(kb, (uint64_t)j) - 1.0) * bound);
+    nn_init_uniform(l, seed, (double)l->in.c * l->k * l->k);
 }
 
 static double conv_flops(const nn_layer *l)

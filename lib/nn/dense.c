@@ -12,13 +12,7 @@ static foolc_status gemm(const nn_layer *l, char ta, char tb, int32_t M, int32_t
                          const float *A, int32_t lda, const float *B, int32_t ldb, int acc,
                          float *C, int32_t ldc)
 {
-    if (foolc__nn_omp_forked()) {   /* see fast.c */
-        cblas_sgemm(CblasRowMajor, ta == 'T' ? CblasTrans : CblasNoTrans,
-                    tb == 'T' ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                    acc ? 1.0f : 0.0f, C, ldc);
-        return FOOLC_OK;
-    }
-    foolc__nn_omp_note();
+    foolc__nn_omp_note();   /* a process forked after this plans on the reference backend */
     return foolc__dnnl(dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C,
                                   ldc),
                        "dnnl_sgemm", "dense", l->index);
@@ -43,13 +37,7 @@ static foolc_status dense_init(nn_layer *l, const double *o)
 
 static void dense_init_params(nn_layer *l, uint64_t seed)
 {
-    double bound = 1.0 / sqrt((double)l->in.c);
-    uint64_t kw = nn_key(seed, 2 * (uint64_t)l->index);
-    uint64_t kb = nn_key(seed, 2 * (uint64_t)l->index + 1);
-    for (int64_t j = 0; j < l->nw; j++)
-        l->w[j] = (float)((2.0 * nn_uniform(kw, (uint64_t)j) - 1.0) * bound);
-    for (int64_t j = 0; j < l->nb; j++)
-        l->b[j] = (float)((2.0 * nn_uniform(kb, (uint64_t)j) - 1.0) * bound);
+    nn_init_uniform(l, seed, (double)l->in.c);
 }
 
 static double dense_flops(const nn_layer *l) { return 2.0 * l->out * (double)l->in.c; }

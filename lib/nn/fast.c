@@ -12,8 +12,8 @@
 /* libgomp is not fork-safe: in a child forked after the parent ran OpenMP regions (every
  * oneDNN primitive and dnnl_sgemm), the first region can wait forever for the parent's
  * pool threads. Such a child (Check's test cases, Python's multiprocessing, a server that
- * forks workers) computes with the reference backend and OpenBLAS instead (plan.c,
- * dense.c): slower, never hung. g_forked is written only in the child, before any other
+ * forks workers) plans every net on the reference backend instead (plan.c): slower,
+ * never hung. g_forked is written only in the child, before any other
  * thread exists there, and is inherited by its own children. */
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static atomic_int g_used_omp;

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <math.h>
 
 /* Limits that keep every size computation far from overflow. */
 #define NN_MAX_LAYERS 256
@@ -261,6 +262,18 @@ static inline uint64_t nn_rand64(uint64_t key, uint64_t ctr)
 static inline double nn_uniform(uint64_t key, uint64_t ctr)
 {
     return (double)(nn_rand64(key, ctr) >> 11) * (1.0 / 9007199254740992.0);
+}
+/* PyTorch's default initialisation of conv2d and dense layers: weights and bias uniform in
+ * [-1/sqrt(fan_in), 1/sqrt(fan_in)], from streams keyed by the seed and the layer index. */
+static inline void nn_init_uniform(nn_layer *l, uint64_t seed, double fan_in)
+{
+    double bound = 1.0 / sqrt(fan_in);
+    uint64_t kw = nn_key(seed, 2 * (uint64_t)l->index);
+    uint64_t kb = nn_key(seed, 2 * (uint64_t)l->index + 1);
+    for (int64_t j = 0; j < l->nw; j++)
+        l->w[j] = (float)((2.0 * nn_uniform(kw, (uint64_t)j) - 1.0) * bound);
+    for (int64_t j = 0; j < l->nb; j++)
+        l->b[j] = (float)((2.0 * nn_uniform(kb, (uint64_t)j) - 1.0) * bound);
 }
 
 #endif

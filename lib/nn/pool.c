@@ -218,30 +218,14 @@ static foolc_status pool_backward_data(const nn_layer *l, nn_step *st, const nn_
     return foolc__nn_run_prim(st->fx, im->bwd, 4, arg, mem, ptr, "pool backward", l->index);
 }
 
-const nn_kind foolc__nn_maxpool2d = {
-    .name = "maxpool2d",
-    .keys = { "k", "s", "p" },
-    .real_key = -1,
-    .required = 1u,
-    .key_min = { 1, 1, 0 },
-    .init = pool_init,
-    .flops = pool_flops,
-    .plan = pool_plan,
-    .plan_free = pool_plan_free,
-    .forward = pool_forward,
-    .backward_data = pool_backward_data,
-};
+/* The two pooling kinds differ only in their name (the layer's kind selects the algorithm). */
+#define POOL_KIND(kind_name)                                                                \
+    {                                                                                      \
+        .name = kind_name, .keys = { "k", "s", "p" }, .real_key = -1, .required = 1u,      \
+        .key_min = { 1, 1, 0 }, .init = pool_init, .flops = pool_flops, .plan = pool_plan, \
+        .plan_free = pool_plan_free, .forward = pool_forward,                              \
+        .backward_data = pool_backward_data,                                               \
+    }
 
-const nn_kind foolc__nn_avgpool2d = {
-    .name = "avgpool2d",
-    .keys = { "k", "s", "p" },
-    .real_key = -1,
-    .required = 1u,
-    .key_min = { 1, 1, 0 },
-    .init = pool_init,
-    .flops = pool_flops,
-    .plan = pool_plan,
-    .plan_free = pool_plan_free,
-    .forward = pool_forward,
-    .backward_data = pool_backward_data,
-};
+const nn_kind foolc__nn_maxpool2d = POOL_KIND("maxpool2d");
+const nn_kind foolc__nn_avgpool2d = POOL_KIND("avgpool2d");
