@@ -300,6 +300,10 @@ static const char *const k_cmp[] = {
     "input c=4 h=64 w=64; relu; maxpool2d k=2; flatten; dense out=3",
     "input c=1 h=16 w=16; conv2d out=64 k=3 p=1; relu; maxpool2d k=2; conv2d out=16 k=3 p=1; "
     "relu; avgpool2d k=2; flatten; dense out=3",
+    /* First layers for the thin input-gradient rule: taps beyond 16, channels beyond a
+     * whole block, no padding, non-square. */
+    "input c=3 h=9 w=7; conv2d out=20 k=5 p=2; relu; flatten; dense out=3",
+    "input c=2 h=8 w=10; conv2d out=40 k=3; maxpool2d k=2; flatten; dense out=4",
 };
 
 START_TEST(test_fast_vs_reference)
