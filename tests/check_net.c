@@ -267,6 +267,12 @@ static void compare_backends(foolc_net *net, int32_t n)
     }
     fill(x, n * d, 0, 1);
     fill(c, n * k, -1, 1);
+    /* Input gradient only (the attack path), first, so that it gets a plan of its own
+     * (a plan for dx and dparams would serve it otherwise). */
+    float *dxo = malloc(n * d * sizeof *dxo);
+    lin_seed so = { .c = c };
+    ck_ok(foolc_net_set_backend(net, FOOLC_BACKEND_FAST));
+    ck_ok(foolc_net_grad(net, x, n, seed_lin, &so, NULL, dxo, NULL));
     for (int b = 0; b < 2; b++) {
         lin_seed s = { .c = c };
         ck_ok(foolc_net_set_backend(net, b ? FOOLC_BACKEND_REFERENCE : FOOLC_BACKEND_FAST));
@@ -279,11 +285,12 @@ static void compare_backends(foolc_net *net, int32_t n)
     assert_close(l[2], l[1], n * k, 1e-5, "logits (forward)", n);
     assert_close(dx[0], dx[1], n * d, 1e-4, "dx", n);
     assert_close(dp[0], dp[1], P, 1e-4, "dparams", n);
-    /* Input gradient only (the attack path): same dx. */
+    assert_close(dxo, dx[1], n * d, 1e-4, "dx (own plan)", n);
+    /* And from the plan for both. */
     lin_seed s = { .c = c };
     ck_ok(foolc_net_grad(net, x, n, seed_lin, &s, NULL, dx[0], NULL));
     assert_close(dx[0], dx[1], n * d, 1e-4, "dx (no dparams)", n);
-    free(x), free(c);
+    free(x), free(c), free(dxo);
     for (int i = 0; i < 3; i++) free(l[i]);
     for (int i = 0; i < 2; i++) free(dx[i]), free(dp[i]);
 }
@@ -304,6 +311,12 @@ static const char *const k_cmp[] = {
      * whole block, no padding, non-square. */
     "input c=3 h=9 w=7; conv2d out=20 k=5 p=2; relu; flatten; dense out=3",
     "input c=2 h=8 w=10; conv2d out=40 k=3; maxpool2d k=2; flatten; dense out=4",
+    /* conv, relu, max pool chains: odd sizes (a row and column outside every window),
+     * k = 3 windows, stride 2, channel counts off whole blocks, an overlapping pool. */
+    "input c=3 h=13 w=11; conv2d out=20 k=3 p=1; relu; conv2d out=24 k=3 p=1; relu; "
+    "maxpool2d k=2; conv2d out=17 k=3 s=2 p=1; relu; maxpool2d k=3; flatten; dense out=5",
+    "input c=1 h=12 w=12; conv2d out=16 k=3; relu; conv2d out=16 k=5 p=2; relu; "
+    "maxpool2d k=3 s=2; flatten; dense out=3",
 };
 
 START_TEST(test_fast_vs_reference)

@@ -421,22 +421,9 @@ typedef float thin_v __attribute__((vector_size(THIN_T * sizeof(float))));
 /* Whether the thin rule serves this layer in this plan; *blk: dy's channel block. */
 static int thin_eligible(const nn_layer *l, const nn_step *st, int32_t *blk)
 {
-    if (l->s != 1 || l->in.c > THIN_MAX_C) return 0;
-    dnnl_memory_desc_t plain, b;
-    foolc__nn_md_plain(&plain, st->n, l->in);
-    if (!foolc__nn_md_eq(&plain, &st->in_md)) return 0;
-    dnnl_dims_t dd = { st->n, l->out, l->out_dims.h, l->out_dims.w };
-    static const struct {
-        dnnl_format_tag_t tag;
-        int32_t blk;
-    } k[] = { { dnnl_aBcd16b, 16 }, { dnnl_aBcd8b, 8 } };
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (dnnl_memory_desc_init_by_tag(&b, 4, dd, dnnl_f32, k[i].tag) == dnnl_success &&
-            foolc__nn_md_eq(&b, &st->out_md)) {
-            *blk = k[i].blk;
-            return 1;
-        }
-    return 0;
+    if (l->s != 1 || l->in.c > THIN_MAX_C || foolc__nn_md_block(&st->in_md) != 1) return 0;
+    *blk = foolc__nn_md_block(&st->out_md);
+    return *blk == 16 || *blk == 8;
 }
 
 /* Packs OIHW weights as wt[c][o][t] with o padded to whole blocks and t to im->taps (the
@@ -602,10 +589,10 @@ static foolc_status conv_plan(const nn_layer *l, nn_step *st, const dnnl_memory_
                              "dnnl_memory_desc_init_by_tag", "conv2d weights", l->index));
     FOOLC__CHECK(plan_forward(l, st, im, &src, &wei, &bias, &dst, strides, pad));
     int32_t blk = 0;
-    if ((st->need & NN_NEED_DATA) && thin_eligible(l, st, &blk))
-        FOOLC__CHECK(thin_plan(l, st, im, blk));
-    else if (st->need & NN_NEED_DATA)
-        FOOLC__CHECK(plan_backward_data(l, st, im, &wei, &src, &dst, strides, pad));
+    if (st->need & NN_NEED_DATA) {
+        if (thin_eligible(l, st, &blk)) FOOLC__CHECK(thin_plan(l, st, im, blk));
+        else FOOLC__CHECK(plan_backward_data(l, st, im, &wei, &src, &dst, strides, pad));
+    }
     if (st->need & NN_NEED_WEIGHTS)
         FOOLC__CHECK(plan_backward_weights(l, st, im, &wei, &bias, &src, &dst, strides, pad));
     return FOOLC_OK;

@@ -86,6 +86,22 @@ int foolc__nn_md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b)
     return dnnl_memory_desc_equal(a, b) != 0;
 }
 
+int foolc__nn_md_block(const dnnl_memory_desc_t *md)
+{
+    static const struct {
+        dnnl_format_tag_t tag;
+        int block;
+    } k[] = { { dnnl_nchw, 1 }, { dnnl_aBcd16b, 16 }, { dnnl_aBcd8b, 8 } };
+    if (md->ndims != 4 || md->data_type != dnnl_f32) return 0;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        dnnl_memory_desc_t b;
+        if (dnnl_memory_desc_init_by_tag(&b, 4, md->dims, dnnl_f32, k[i].tag) == dnnl_success &&
+            foolc__nn_md_eq(&b, md))
+            return k[i].block;
+    }
+    return 0;
+}
+
 foolc_status foolc__nn_mem(const nn_fast *fx, const dnnl_memory_desc_t *md, dnnl_memory_t *m,
                            int32_t layer)
 {

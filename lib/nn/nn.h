@@ -195,6 +195,9 @@ foolc_status foolc__nn_fast_init(foolc_net *net);
 void foolc__nn_fast_free(nn_fast *fx);
 void foolc__nn_md_plain(dnnl_memory_desc_t *md, int32_t n, nn_dims d);
 int foolc__nn_md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
+/* The channel block of a 4-d f32 md: 16 or 8 for oneDNN's aBcd16b / aBcd8b (nChw16c /
+ * nChw8c), 1 for plain NCHW, 0 for any other format. */
+int foolc__nn_md_block(const dnnl_memory_desc_t *md);
 foolc_status foolc__nn_mem(const nn_fast *fx, const dnnl_memory_desc_t *md, dnnl_memory_t *m,
                            int32_t layer);
 void foolc__nn_mem_free(dnnl_memory_t *m);
