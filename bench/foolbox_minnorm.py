@@ -15,8 +15,9 @@ Settings (Foolbox 3.3.4's defaults unless stated):
   ead       EADAttack(binary_search_steps=9, steps=STEPS, initial_stepsize=0.01,
             confidence=0, initial_const=1e-3, regularization=0.01, decision_rule="L1",
             abort_early=True): the L1 decision rule (libfoolc's; Foolbox's default is "EN").
-  ddn       DDNAttack(init_epsilon=1, steps=100, gamma=0.05).
-  fmn-lp    L0/L1/L2/LInfFMNAttack(steps=100, max_stepsize=1, gamma=0.05).
+  ddn       DDNAttack(init_epsilon=1, steps=STEPS, gamma=0.05).
+  fmn-lp    L0/L1/L2/LInfFMNAttack(steps=STEPS, max_stepsize=1, gamma=0.05).
+            STEPS (--steps) defaults to Foolbox's 100.
 Run with Debian's /usr/bin/python3; Foolbox's source is read from $FOOLBOX_SRC
 (default /work/foolbox-src) and never copied into this repository.
 """
@@ -33,16 +34,16 @@ import foolc_torch  # noqa: E402
 from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
 
 
-def make_attacks(fb, cw_steps):
+def make_attacks(fb, cw_steps, steps):
     A = fb.attacks
     return {
         "cw-l2": ("l2", lambda: A.L2CarliniWagnerAttack(steps=cw_steps)),
         "ead": ("l1", lambda: A.EADAttack(steps=cw_steps, decision_rule="L1")),
-        "ddn": ("l2", lambda: A.DDNAttack()),
-        "fmn-l0": ("l0", lambda: A.L0FMNAttack()),
-        "fmn-l1": ("l1", lambda: A.L1FMNAttack()),
-        "fmn-l2": ("l2", lambda: A.L2FMNAttack()),
-        "fmn-linf": ("linf", lambda: A.LInfFMNAttack()),
+        "ddn": ("l2", lambda: A.DDNAttack(steps=steps)),
+        "fmn-l0": ("l0", lambda: A.L0FMNAttack(steps=steps)),
+        "fmn-l1": ("l1", lambda: A.L1FMNAttack(steps=steps)),
+        "fmn-l2": ("l2", lambda: A.L2FMNAttack(steps=steps)),
+        "fmn-linf": ("linf", lambda: A.LInfFMNAttack(steps=steps)),
     }
 
 
@@ -58,6 +59,7 @@ def main():
     ap.add_argument("-n", type=int, default=100)
     ap.add_argument("-a", default="cw-l2,ead,ddn,fmn-l0,fmn-l1,fmn-l2,fmn-linf")
     ap.add_argument("--cw-steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=100, help="DDN and FMN steps (default 100)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--dump", metavar="PREFIX",
                     help="write each attack's per-image distances to PREFIX-<attack>.txt")
@@ -75,7 +77,7 @@ def main():
     n = len(idx)
     counted = Counted(torch, model)
     fmodel = fb.PyTorchModel(counted.module, bounds=(lo, hi))
-    atts = make_attacks(fb, a.cw_steps)
+    atts = make_attacks(fb, a.cw_steps, a.steps)
     print(f"Foolbox {fb.__version__} from {src}; PyTorch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {a.model}; {n} images")
     print(f"{'attack':12s} {'norm':5s} {'success':>8s} {'median':>10s} {'mean':>10s} "

@@ -360,16 +360,19 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
     return 1;
 }
 
-/* Whether each of m images is adversarial with a safety margin (scores models). */
+/* Whether each of m images is adversarial with a safety margin (scores models), and f (may
+ * be NULL) the margin that verdict compares: criterion margin + foolc__mn_safe, negative
+ * where safely adversarial. */
 static foolc_status safe_adv(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
-                             float *logits, uint8_t *adv)
+                             float *logits, uint8_t *adv, double *f)
 {
     FOOLC__CHECK(foolc__run_scores(run, xs, idx, m, logits));
     for (int32_t a = 0; a < m; a++) {
         const float *z = logits + (size_t)a * (size_t)run->k;
-        double mg;
+        double mg, safe = foolc__mn_safe(z, run->k);
         FOOLC__CHECK(foolc__mn_adv(run, z, idx + a, 1, &adv[a], &mg));
-        adv[a] = adv[a] && mg < -foolc__mn_safe(z, run->k);
+        adv[a] = adv[a] && mg < -safe;
+        if (f) f[a] = mg + safe;
     }
     return FOOLC_OK;
 }
@@ -396,6 +399,17 @@ static void between(const foolc__run *run, const float *x0, const float *xe, dou
     }
 }
 
+/* The next point of a bracket [lo, hi] (lo not adversarial, hi adversarial, margins flo >
+ * 0 > fhi): regula falsi on the margin, or the midpoint when the margins do not bracket
+ * a root or when bisect is set. */
+static double bracket_next(double lo, double hi, double flo, double fhi, int bisect)
+{
+    double mid = 0.5 * (lo + hi);
+    if (bisect || !(flo > 0) || !(fhi < 0) || !isfinite(flo) || !isfinite(fhi)) return mid;
+    double t = hi - fhi * (hi - lo) / (fhi - flo);
+    return t > lo && t < hi ? t : mid;
+}
+
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
                               int32_t steps)
 {
@@ -403,32 +417,64 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
     size_t d = run->d;
     float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d + (size_t)run->k),
                                          sizeof(float)) +
-                              foolc__mul((size_t)m, 2 * sizeof(double) + 2 * sizeof(int32_t) + 2));
+                              foolc__mul((size_t)m, 8 * sizeof(double) + 3 * sizeof(int32_t) +
+                                                        2));
     if (!xs) return foolc__nomem("bisection");
     float *logits = xs + (size_t)m * d;
     double *lo = (double *)(logits + (size_t)m * (size_t)run->k), *hi = lo + m;
-    int32_t *act = (int32_t *)(hi + m), *sid = act + m;
-    uint8_t *adv = (uint8_t *)(sid + m), *good = adv + m;
-    foolc_status st = safe_adv(run, xadv, idx, m, logits, good);
+    double *flo = hi + m, *fhi = flo + m, *wa = fhi + m, *wb = wa + m, *f = wb + m, *tq = f + m;
+    int32_t *act = (int32_t *)(tq + m), *sid = act + m, *side = sid + m;
+    uint8_t *adv = (uint8_t *)(side + m), *good = adv + m;
+    /* The bracket [0, 1] on the segment from the clean input, with the margins at both
+     * ends, narrowed by Illinois regula falsi (the end kept twice in a row has its margin
+     * halved, so that both ends converge) or by a midpoint whenever the bracket has not
+     * halved in two steps; a sample stops when its bracket is 2^-steps wide, as fine as
+     * `steps` halvings, usually after a third as many queries. */
+    foolc_status st = safe_adv(run, xadv, idx, m, logits, good, fhi);
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
         lo[a] = 0;
         hi[a] = 1;
-        if (st >= 0 && good[a]) act[na++] = a;
+        wa[a] = wb[a] = INFINITY;
+        side[a] = 0;
+        if (st >= 0 && good[a]) {
+            act[na] = a;
+            sid[na] = idx[a];
+            memcpy(xs + (size_t)na * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+            na++;
+        }
     }
+    if (st >= 0 && na > 0 && steps > 0) st = safe_adv(run, xs, sid, na, logits, adv, f);
+    for (int32_t q = 0; st >= 0 && q < na; q++) flo[act[q]] = f[q];
+    const double tol = ldexp(1.0, -(steps < 60 ? steps : 60));
     for (int32_t it = 0; st >= 0 && it < steps && na > 0; it++) {
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
-            between(run, x0, xe, 0.5 * (lo[a] + hi[a]), xs + (size_t)q * d);
+            tq[q] = bracket_next(lo[a], hi[a], flo[a], fhi[a], hi[a] - lo[a] > 0.5 * wb[a]);
+            between(run, x0, xe, tq[q], xs + (size_t)q * d);
             sid[q] = idx[a];
         }
-        if ((st = safe_adv(run, xs, sid, na, logits, adv)) < 0) break;
+        if ((st = safe_adv(run, xs, sid, na, logits, adv, f)) < 0) break;
+        int32_t left = 0;
         for (int32_t q = 0; q < na; q++) {
-            double t = 0.5 * (lo[act[q]] + hi[act[q]]);
-            if (adv[q]) hi[act[q]] = t;
-            else lo[act[q]] = t;
+            int32_t a = act[q];
+            wb[a] = wa[a];
+            wa[a] = hi[a] - lo[a];
+            if (adv[q]) {
+                hi[a] = tq[q];
+                fhi[a] = f[q] < 0 ? f[q] : -0.0;
+                if (side[a] < 0) flo[a] *= 0.5;
+                side[a] = -1;
+            } else {
+                lo[a] = tq[q];
+                flo[a] = f[q] > 0 ? f[q] : 0.0;
+                if (side[a] > 0) fhi[a] *= 0.5;
+                side[a] = 1;
+            }
+            if (hi[a] - lo[a] > tol) act[left++] = a;
         }
+        na = left;
     }
     for (int32_t a = 0; a < m; a++) {
         if (!(st >= 0 && good[a])) continue;

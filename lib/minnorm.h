@@ -34,11 +34,13 @@ foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
-/* foolc__run_bisect with a safety margin (and, in Linf, the perturbation clipped rather
- * than scaled): a point on the path from the clean input to xadv counts as adversarial
- * only when its margin is below -foolc__mn_safe, so the final
- * point never sits so close to the boundary that the core's verification (another batch)
- * could flip it. Offers the adversarial end of each final bracket. */
+/* The search on the path from the clean input (t = 0) to xadv (t = 1) for the point
+ * nearest the clean input that is adversarial with a safety margin: its margin must be
+ * below -foolc__mn_safe, so the final point never sits so close to the boundary that the
+ * core's verification (another batch) could flip it. In Linf the perturbation is clipped
+ * rather than scaled. Illinois regula falsi on the margin, with midpoints when it stalls,
+ * to a bracket 2^-steps wide (as fine as `steps` halvings; about a third of their
+ * queries). Offers the adversarial end of each final bracket. */
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
                               int32_t steps);
 /* Runs foolc__mn_bisect from every successful sample's best adversarial among todo. */

@@ -104,6 +104,44 @@ START_TEST(test_closed_form)
 }
 END_TEST
 
+/* The final search on the segment from the clean input to the best adversarial: two DDN
+ * steps leave the iterate far past the boundary; the search must end on the boundary (the
+ * margin of a linear model is linear along the segment: within 2^-20 of the margin's
+ * range) in far fewer queries than the 20 halvings of a plain bisection. */
+START_TEST(test_final_search)
+{
+    lin_model m2;
+    float x[N * D];
+    int32_t y[N];
+    two_class(&m2, x, y, 0.05, 0.2, 1);
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("ddn", &a));
+    ck_ok(foolc_attack_set(a, "steps", 2));
+    ck_ok(foolc_attack_set(a, "init_epsilon", 0.5));
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape sh = {N, 1, 1, D};
+    ck_ok(foolc_attack_run(a, m, sh, x, y, NULL, 3, &r));
+    for (int i = 0; i < N; i++) {
+        float z0[2], z[2];
+        lin_logits(&m2, x + i * D, z0);
+        lin_logits(&m2, g_xadv + i * D, z);
+        double m0 = fabs((double)z0[1] - z0[0]), mg = (double)z[y[i]] - z[1 - y[i]];
+        ck_assert(g_ok[i]);
+        ck_assert_msg(mg < 0, "sample %d not adversarial (margin %g)", i, mg);
+        ck_assert_msg(-mg <= 2e-6 * m0 + 1e-5, "sample %d: margin %g, clean %g", i, mg, m0);
+        /* 2 steps, the adversarial end, the clean end, then the search itself (8-9 in
+         * all here; halvings to the same width: 23) */
+        ck_assert_msg(g_q[i].forward <= 2 + 2 + 8, "sample %d: %lld forward passes", i,
+                      (long long)g_q[i].forward);
+    }
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
 /* The exact L0 minimum of a two-class linear model in the box [0, 1]: coordinate j can
  * move the margin by at most |w_j| * cap_j; the greedy sum of the largest is optimal. */
 static int l0_min(const lin_model *m2, const float *xi)
@@ -459,6 +497,7 @@ Suite *foolc_suite_attacks_minnorm(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_closed_form, 0, (int)(sizeof k_closed / sizeof k_closed[0]));
     tcase_add_test(tc, test_fmn_l0_exact);
+    tcase_add_test(tc, test_final_search);
     tcase_add_loop_test(tc, test_targeted, 0, (int)(sizeof k_targeted / sizeof k_targeted[0]));
     tcase_add_test(tc, test_newtonfool_untargeted_only);
     tcase_add_test(tc, test_projections_vs_sort);
