@@ -5,7 +5,7 @@
  * iterates count as success for the search over c (every adversarial iterate is kept),
  * each new c starts from the best adversarial so far or, before one, from the last
  * iterate of a run still progressing (warm_start), and a few boundary steps polish the
- * result (foolc__mn_polish) before the final bisection. */
+ * result (foolc__mn_polish) before the final search towards the clean input. */
 #include "minnorm.h"
 
 #include <math.h>
@@ -131,7 +131,8 @@ static const foolc__param cw_params[] = {
      "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, and "
      "after two cuts its inner loop stops"},
     {"bisect", 20, 0, 50, offsetof(cw_config, bisect), 1,
-     "final bisection steps from the clean input towards the best adversarial"},
+     "final search from the clean input towards the best adversarial, to a bracket "
+     "2^-bisect wide"},
     {"polish", 10, 0, 100, offsetof(cw_config, polish), 1,
      "final boundary steps from the best adversarial (minimal step onto the linearised "
      "boundary, as DeepFool from the clean input); 0 = none"},

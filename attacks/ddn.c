@@ -23,7 +23,8 @@ static const foolc__param ddn_params[] = {
     {"loss", 0, 0, 1, offsetof(ddn_config, loss), 1,
      "0 cross-entropy (the paper's), 1 the criterion's logit margin"},
     {"bisect", 20, 0, 50, offsetof(ddn_config, bisect), 1,
-     "final bisection steps from the clean input towards the best adversarial"},
+     "final search from the clean input towards the best adversarial, to a bracket "
+     "2^-bisect wide"},
 };
 
 static foolc_status ddn_run(foolc__run *run, const void *config)

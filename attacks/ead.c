@@ -30,7 +30,8 @@ static const foolc__param ead_params[] = {
     {"abort_early", 1, 0, 1, offsetof(ead_config, abort_early), 1,
      "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"},
     {"bisect", 20, 0, 50, offsetof(ead_config, bisect), 1,
-     "final bisection steps from the clean input towards the best adversarial"},
+     "final search from the clean input towards the best adversarial, to a bracket "
+     "2^-bisect wide"},
 };
 
 /* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */

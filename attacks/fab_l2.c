@@ -17,7 +17,7 @@ static const foolc__param fab_params[] = {
     {"classes", 0, 0, 1000, offsetof(foolc__fab_config, classes), 1,
      "other classes linearised per step (top by logit; 0 = all; untargeted only)"},
     {"bisect", 20, 0, 50, offsetof(foolc__fab_config, bisect), 1,
-     "final bisection steps towards the clean input"},
+     "final search towards the clean input, to a bracket 2^-bisect wide"},
 };
 
 static foolc_status fab_run(foolc__run *run, const void *config)

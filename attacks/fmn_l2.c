@@ -13,7 +13,7 @@ static const foolc__param fmn_params[] = {
     {"gamma", 0.05, 1e-4, 0.9, offsetof(foolc__fmn_config, gamma), 0,
      "first relative change of epsilon per step; cosine-annealed to 0.001"},
     {"bisect", 20, 0, 50, offsetof(foolc__fmn_config, bisect), 1,
-     "final bisection steps towards the clean input (not used by L0)"},
+     "final search towards the clean input, to a bracket 2^-bisect wide (not used by L0)"},
     {"polish", 10, 0, 100, offsetof(foolc__fmn_config, polish), 1,
      "final boundary steps from the best adversarial (minimal step onto the linearised "
      "boundary from the clean input); 0 = none"},

@@ -17,7 +17,7 @@ static const foolc__param nf_params[] = {
     {"stepsize", 0.01, 1e-6, 1, offsetof(nf_config, stepsize), 0,
      "eta: the step is at most eta * ||x0|| * ||grad p_y||"},
     {"bisect", 20, 0, 50, offsetof(nf_config, bisect), 1,
-     "final bisection steps towards the clean input"},
+     "final search towards the clean input, to a bracket 2^-bisect wide"},
 };
 
 /* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). */
