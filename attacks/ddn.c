@@ -70,18 +70,12 @@ static foolc_status ddn_run(foolc__run *run, const void *config)
             const float *g = grad + (size_t)a * d, *x0 = run->x + (size_t)sid[a] * d;
             if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
             double gn = foolc__mn_norm(FOOLC_L2, g, d);
-            if (gn > 0)
-                for (size_t j = 0; j < d; j++) da[j] = (float)(da[j] - alpha * g[j] / gn);
+            if (gn > 0) foolc__mn_axpy(da, g, -alpha / gn, d);
             eps[a] = fmin(eps[a] * (adv[a] ? 1 - cfg->gamma : 1 + cfg->gamma), worst[a]);
             double dn = foolc__mn_norm(FOOLC_L2, da, d);
-            if (dn > 0)
-                for (size_t j = 0; j < d; j++) da[j] = (float)(da[j] * (eps[a] / dn));
+            if (dn > 0) foolc__mn_scale(da, eps[a] / dn, d);
             /* Back into the box, as the paper's clamp. */
-            for (size_t j = 0; j < d; j++) {
-                double v = (double)x0[j] + da[j];
-                v = v < run->lo ? run->lo : v > run->hi ? run->hi : v;
-                da[j] = (float)(v - x0[j]);
-            }
+            foolc__mn_box(x0, da, d, run->lo, run->hi);
         }
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
     }

@@ -150,8 +150,7 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
             /* Directions the box blocks (descent would leave it) do not count: they
              * would only make the step and the boundary estimate too optimistic (L0, L1,
              * L2; Linf measured better without it). */
-            for (size_t j = 0; j < d && p != FOOLC_LINF; j++)
-                if ((xa[j] <= run->lo && g[j] > 0) || (xa[j] >= run->hi && g[j] < 0)) g[j] = 0;
+            if (p != FOOLC_LINF) foolc__mn_box_grad(xa, g, d, run->lo, run->hi);
             double nd = foolc__mn_norm(p, da, d);
             if (adv[a]) {
                 found[a] = 1;
@@ -172,15 +171,9 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
             eps[a] = fmin(eps[a], worst[a]);
             /* Descend the margin along the L2-normalised gradient, then project. */
             double gn = foolc__mn_norm(FOOLC_L2, g, d);
-            if (gn > 0)
-                for (size_t j = 0; j < d; j++) da[j] = (float)(da[j] - step * g[j] / gn);
+            if (gn > 0) foolc__mn_axpy(da, g, -step / gn, d);
             foolc__mn_project_ball(p, da, d, eps[a], work);
-            const float *x0 = run->x + (size_t)sid[a] * d;
-            for (size_t j = 0; j < d; j++) {
-                double v = (double)x0[j] + da[j];
-                v = v < run->lo ? run->lo : v > run->hi ? run->hi : v;
-                da[j] = (float)(v - x0[j]);
-            }
+            foolc__mn_box(run->x + (size_t)sid[a] * d, da, d, run->lo, run->hi);
         }
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
     }

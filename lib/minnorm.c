@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* The per-element loops below run in blocks of MN_B with a fixed trip count, which gcc -O2
+ * vectorises (its cheap cost model skips loops of unknown length); the tail is scalar. */
+#define MN_B 8
+
 typedef struct row_ctx {
     foolc__run *run;
     const int32_t *idx;
@@ -106,17 +115,88 @@ double foolc__mn_safe(const float *z, int32_t k)
 
 double foolc__mn_norm(foolc_norm p, const float *v, size_t d)
 {
-    double s = 0;
-    for (size_t j = 0; j < d; j++) {
-        double a = fabs((double)v[j]);
-        switch (p) {
-        case FOOLC_L0: s += a > 0; break;
-        case FOOLC_L1: s += a; break;
-        case FOOLC_LINF: s = a > s ? a : s; break;
-        default: s += a * a; break;
-        }
+    double acc[MN_B] = {0}, s = 0;
+    size_t j = 0;
+    switch (p) {
+    case FOOLC_L0:
+        for (; j + MN_B <= d; j += MN_B)
+            for (size_t k = 0; k < MN_B; k++) acc[k] += v[j + k] != 0.0f;
+        for (; j < d; j++) s += v[j] != 0.0f;
+        break;
+    case FOOLC_L1:
+        for (; j + MN_B <= d; j += MN_B)
+            for (size_t k = 0; k < MN_B; k++) acc[k] += fabs((double)v[j + k]);
+        for (; j < d; j++) s += fabs((double)v[j]);
+        break;
+    case FOOLC_LINF: {
+        float mx[MN_B] = {0}, m = 0;
+        for (; j + MN_B <= d; j += MN_B)
+            for (size_t k = 0; k < MN_B; k++) {
+                float a = fabsf(v[j + k]);
+                mx[k] = a > mx[k] ? a : mx[k];
+            }
+        for (; j < d; j++) m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
+        for (size_t k = 0; k < MN_B; k++) m = mx[k] > m ? mx[k] : m;
+        return m;
     }
+    default:
+        for (; j + MN_B <= d; j += MN_B)
+            for (size_t k = 0; k < MN_B; k++) acc[k] += (double)v[j + k] * v[j + k];
+        for (; j < d; j++) s += (double)v[j] * v[j];
+        break;
+    }
+    for (size_t k = 0; k < MN_B; k++) s += acc[k];
     return p == FOOLC_L2 ? sqrt(s) : s;
+}
+
+void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d)
+{
+    const float sf = (float)s;
+    size_t j = 0;
+    for (; j + MN_B <= d; j += MN_B)
+        for (size_t k = 0; k < MN_B; k++) v[j + k] += sf * g[j + k];
+    for (; j < d; j++) v[j] += sf * g[j];
+}
+
+void foolc__mn_scale(float *v, double f, size_t d)
+{
+    const float ff = (float)f;
+    size_t j = 0;
+    for (; j + MN_B <= d; j += MN_B)
+        for (size_t k = 0; k < MN_B; k++) v[j + k] *= ff;
+    for (; j < d; j++) v[j] *= ff;
+}
+
+void foolc__mn_box_grad(const float *restrict x, float *restrict g, size_t d, float lo,
+                        float hi)
+{
+    size_t j = 0;
+    for (; j + MN_B <= d; j += MN_B)
+        for (size_t k = 0; k < MN_B; k++) {
+            float v = x[j + k], gv = g[j + k];
+            int out = (v <= lo && gv > 0.0f) | (v >= hi && gv < 0.0f);
+            g[j + k] = out ? 0.0f : gv;
+        }
+    for (; j < d; j++)
+        if ((x[j] <= lo && g[j] > 0) || (x[j] >= hi && g[j] < 0)) g[j] = 0;
+}
+
+void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, float lo,
+                   float hi)
+{
+    size_t j = 0;
+    for (; j + MN_B <= d; j += MN_B)
+        for (size_t k = 0; k < MN_B; k++) {
+            float v = x0[j + k] + delta[j + k];
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            delta[j + k] = v - x0[j + k];
+        }
+    for (; j < d; j++) {
+        float v = x0[j] + delta[j];
+        v = v < lo ? lo : v > hi ? hi : v;
+        delta[j] = v - x0[j];
+    }
 }
 
 double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d)
@@ -154,6 +234,28 @@ static double kth_largest(double *a, size_t n, size_t k)
     return a[k];
 }
 
+/* The k-th largest (1-based, 1 <= k <= d) of |v_j|: for small k (FMN-L0's usual radius)
+ * by one scan that keeps the k largest in a sorted array (almost every value fails the
+ * first comparison); else by quickselect on a copy in work (d doubles). */
+static double kth_magnitude(const float *v, size_t d, size_t k, double *work)
+{
+    enum { SMALL = 32 };
+    if (k > SMALL) {
+        for (size_t j = 0; j < d; j++) work[j] = fabs((double)v[j]);
+        return kth_largest(work, d, k - 1);
+    }
+    double top[SMALL];
+    size_t n = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)v[j]);
+        if (n == k && !(a > top[k - 1])) continue;
+        size_t i = n < k ? n++ : k - 1;   /* the slot freed: the end, or the smallest */
+        for (; i > 0 && top[i - 1] < a; i--) top[i] = top[i - 1];
+        top[i] = a;
+    }
+    return top[k - 1];
+}
+
 void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
 {
     if (p == FOOLC_L2) {
@@ -165,16 +267,21 @@ void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, doub
         return;
     }
     if (p == FOOLC_LINF) {
-        float rf = (float)r;
-        for (size_t j = 0; j < d; j++)
-            delta[j] = delta[j] > rf ? rf : delta[j] < -rf ? -rf : delta[j];
+        const float rf = (float)r;
+        size_t j = 0;
+        for (; j + MN_B <= d; j += MN_B)
+            for (size_t k = 0; k < MN_B; k++) {
+                float v = delta[j + k];
+                v = v > rf ? rf : v;
+                delta[j + k] = v < -rf ? -rf : v;
+            }
+        for (; j < d; j++) delta[j] = delta[j] > rf ? rf : delta[j] < -rf ? -rf : delta[j];
         return;
     }
     if (p == FOOLC_L0) {
         size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
         if (foolc__mn_norm(FOOLC_L0, delta, d) <= (double)keep) return;
-        for (size_t j = 0; j < d; j++) work[j] = fabs((double)delta[j]);
-        double thr = keep > 0 ? kth_largest(work, d, keep - 1) : INFINITY;
+        double thr = keep > 0 ? kth_magnitude(delta, d, keep, work) : INFINITY;
         size_t above = 0;
         for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
         size_t ties = keep - above;   /* values equal to thr kept in index order */
@@ -226,7 +333,14 @@ void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, doub
 void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
                          float *out)
 {
-    for (size_t j = 0; j < d; j++) {
+    size_t j = 0;
+    for (; j + MN_B <= d; j += MN_B)
+        for (size_t k = 0; k < MN_B; k++) {
+            float v = x0[j + k] + delta[j + k];
+            v = v < lo ? lo : v;
+            out[j + k] = v > hi ? hi : v;
+        }
+    for (; j < d; j++) {
         float v = x0[j] + delta[j];
         out[j] = v < lo ? lo : v > hi ? hi : v;
     }

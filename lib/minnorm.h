@@ -63,6 +63,16 @@ double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
  * (L0 and L1 only; may be NULL otherwise). */
 void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
 
+/* v += s g; v *= f; delta = clip(x0 + delta, lo, hi) - x0 (d floats each, in float). */
+void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d);
+void foolc__mn_scale(float *v, double f, size_t d);
+void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, float lo,
+                   float hi);
+
+/* Zeroes the components of the gradient g at x whose descent would leave [lo, hi]. */
+void foolc__mn_box_grad(const float *restrict x, float *restrict g, size_t d, float lo,
+                        float hi);
+
 /* Clips x0 + delta to [lo, hi] and writes the result to out (both d). */
 void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
                          float *out);
