@@ -39,6 +39,16 @@ static void two_class(lin_model *m2, float *x, int32_t *y, double wscale, double
     }
 }
 
+/* The two-class fixture with minima of known sizes, as a model (batches of 8). */
+static foolc_model *two_class_model(lin_model *m2, float *x, int32_t *y)
+{
+    two_class(m2, x, y, 0.05, 0.2, 1);
+    foolc_oracle o = lin_oracle(m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    return m;
+}
+
 /* Closed-form minimum of sample i in norm p (L1, L2, Linf) away from the box. */
 static double lin_min(const lin_model *m2, const float *xi, foolc_norm p)
 {
@@ -85,10 +95,7 @@ START_TEST(test_closed_form)
     lin_model m2;
     float x[N * D];
     int32_t y[N];
-    two_class(&m2, x, y, 0.05, 0.2, 1);
-    foolc_oracle o = lin_oracle(&m2, 8, 0);
-    foolc_model *m;
-    ck_ok(foolc_model_new(&o, &m));
+    foolc_model *m = two_class_model(&m2, x, y);
     ck_ok(run_attack(name, m, x, y, NULL, N, D, NULL, NULL, 0));
     for (int i = 0; i < N; i++) {
         double want = lin_min(&m2, x + i * D, p);
@@ -113,17 +120,8 @@ START_TEST(test_final_search)
     lin_model m2;
     float x[N * D];
     int32_t y[N];
-    two_class(&m2, x, y, 0.05, 0.2, 1);
-    foolc_oracle o = lin_oracle(&m2, 8, 0);
-    foolc_model *m;
-    ck_ok(foolc_model_new(&o, &m));
-    foolc_attack *a;
-    ck_ok(foolc_attack_new("ddn", &a));
-    ck_ok(foolc_attack_set(a, "steps", 2));
-    ck_ok(foolc_attack_set(a, "init_epsilon", 0.5));
-    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
-    foolc_shape sh = {N, 1, 1, D};
-    ck_ok(foolc_attack_run(a, m, sh, x, y, NULL, 3, &r));
+    foolc_model *m = two_class_model(&m2, x, y);
+    ck_ok(run_attack("ddn", m, x, y, NULL, N, D, NULL, "steps", 2));
     for (int i = 0; i < N; i++) {
         float z0[2], z[2];
         lin_logits(&m2, x + i * D, z0);
@@ -137,7 +135,6 @@ START_TEST(test_final_search)
         ck_assert_msg(g_q[i].forward <= 2 + 2 + 8, "sample %d: %lld forward passes", i,
                       (long long)g_q[i].forward);
     }
-    foolc_attack_free(a);
     foolc_model_free(m);
 }
 END_TEST
