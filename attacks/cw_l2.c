@@ -20,9 +20,8 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* The per-element work runs in blocks of CW_B floats with a fixed trip count, which gcc -O2
- * vectorises (its cheap cost model skips loops of unknown length); the tail is scalar. */
-#define CW_B 8
+/* The per-element work runs in blocks of FOOLC__MN_B floats (minnorm.h). */
+#define CW_B FOOLC__MN_B
 
 /* tanh of n <= CW_B floats without libm: tanh a = expm1(2a) / (expm1(2a) + 2) for a = |x|
  * (clamped at 9, where tanh rounds to 1 in float), expm1(y) = 2^e (1 + q) - 1 with

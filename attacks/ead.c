@@ -39,9 +39,8 @@ static const foolc__param ead_params[] = {
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* Blocks of EAD_B floats with a fixed trip count, which gcc -O2 vectorises (its cheap cost
- * model skips loops of unknown length); the tail is scalar. */
-#define EAD_B 8
+/* The per-element work runs in blocks of FOOLC__MN_B floats (minnorm.h). */
+#define EAD_B FOOLC__MN_B
 
 /* One ISTA/FISTA element update (n <= EAD_B): from the slack point y with gradient g of
  * the margin term, x' = x0 + S_beta(y - alpha (2 (y - x0) + g) - x0) in the box, then

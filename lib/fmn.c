@@ -180,13 +180,7 @@ foolc_status foolc__fmn_run(foolc__run *run, const foolc__fmn_config *cfg, foolc
     if (p == FOOLC_L0 && cfg->polish > 0) {
         if ((st = l0_polish(run, sid, m, g0, xs, 0)) < 0) goto out;
         /* Prune with the gradient at each sample's best adversarial (rows of g0). */
-        int32_t nb = 0;
-        for (int32_t a = 0; a < m; a++)
-            if (run->res->success[sid[a]]) {
-                memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)sid[a] * d,
-                       d * sizeof(float));
-                sid[nb++] = sid[a];
-            }
+        int32_t nb = foolc__mn_successes(run, xs, sid);
         if ((st = foolc__mn_margin_grad(run, xs, sid, nb, NULL, INFINITY, g0, margin, adv,
                                         NULL)) < 0)
             goto out;

@@ -13,9 +13,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* The per-element loops below run in blocks of MN_B with a fixed trip count, which gcc -O2
- * vectorises (its cheap cost model skips loops of unknown length); the tail is scalar. */
-#define MN_B 8
+#define MN_B FOOLC__MN_B
 
 typedef struct row_ctx {
     foolc__run *run;
@@ -604,24 +602,32 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
     return st;
 }
 
+int32_t foolc__mn_successes(const foolc__run *run, float *xs, int32_t *sid)
+{
+    int32_t nb = 0;
+    for (int32_t a = 0; a < run->n_todo; a++) {
+        int32_t s = run->todo[a];
+        if (!run->res->success[s]) continue;
+        if (xs)
+            memcpy(xs + (size_t)nb * run->d, run->res->x_adv + (size_t)s * run->d,
+                   run->d * sizeof(float));
+        if (sid) sid[nb] = s;
+        nb++;
+    }
+    return nb;
+}
+
 foolc_status foolc__mn_finish(foolc__run *run, int32_t steps)
 {
     if (steps <= 0) return FOOLC_OK;
     size_t d = run->d;
-    int32_t nb = 0;
-    for (int32_t a = 0; a < run->n_todo; a++) nb += run->res->success[run->todo[a]] != 0;
+    int32_t nb = foolc__mn_successes(run, NULL, NULL);
     if (nb == 0) return FOOLC_OK;
     float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)nb, d), sizeof(float)) +
                               (size_t)nb * sizeof(int32_t));
     if (!xs) return foolc__nomem("final bisection");
     int32_t *sid = (int32_t *)(xs + (size_t)nb * d);
-    nb = 0;
-    for (int32_t a = 0; a < run->n_todo; a++) {
-        int32_t s = run->todo[a];
-        if (!run->res->success[s]) continue;
-        memcpy(xs + (size_t)nb * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-        sid[nb++] = s;
-    }
+    foolc__mn_successes(run, xs, sid);
     foolc_status st = foolc__mn_bisect(run, sid, nb, xs, steps);
     foolc__free(xs);
     return st;
@@ -631,8 +637,7 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
 {
     if (steps <= 0) return FOOLC_OK;
     size_t d = run->d;
-    int32_t k = run->k, m = 0;
-    for (int32_t a = 0; a < run->n_todo; a++) m += run->res->success[run->todo[a]] != 0;
+    int32_t k = run->k, m = foolc__mn_successes(run, NULL, NULL);
     if (m == 0) return FOOLC_OK;
     size_t md = foolc__mul((size_t)m, d);
     float *xs = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
@@ -651,14 +656,10 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
     int32_t *slot = sid + m;   /* the row of xb, zb and mu that candidate q belongs to */
     double *margin = (double *)(slot + m), *mu = margin + m;
     uint8_t *adv = (uint8_t *)(mu + m);
-    int32_t na = 0;
-    for (int32_t a = 0; a < run->n_todo; a++) {
-        int32_t s = run->todo[a];
-        if (!run->res->success[s]) continue;
-        memcpy(xs + (size_t)na * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
-        slot[na] = na;
-        mu[na] = 1;
-        sid[na++] = s;
+    int32_t na = foolc__mn_successes(run, xs, sid);
+    for (int32_t q = 0; q < na; q++) {
+        slot[q] = q;
+        mu[q] = 1;
     }
     for (int32_t it = 0; it < steps && na > 0; it++) {
         if ((st = foolc__mn_margin_grad(run, xs, sid, na, NULL, INFINITY, grad, margin, adv,
@@ -695,11 +696,9 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
         na = keep;
     }
     if (na > 0) {   /* the last candidates, unchecked so far */
-        if ((st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
-        if ((st = foolc__mn_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
+        if ((st = safe_adv(run, xs, sid, na, logits, adv, NULL)) < 0) goto out;
         for (int32_t q = 0; q < na; q++)
-            if (adv[q] && margin[q] < -foolc__mn_safe(logits + (size_t)q * (size_t)k, k))
-                foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+            if (adv[q]) foolc__run_offer(run, sid[q], xs + (size_t)q * d);
     }
 out:
     foolc__free(xs);

@@ -7,6 +7,11 @@
 
 #include "attack_impl.h"
 
+/* Per-element loops of the minimum-norm attacks run in blocks of FOOLC__MN_B floats with a
+ * fixed trip count, which gcc -O2 vectorises (its cheap cost model skips loops of unknown
+ * length); the tail is scalar. */
+#define FOOLC__MN_B 8
+
 /* A loss on one row of logits: row a of the call (sample s); writes dloss/dlogits (k) and
  * the loss. Returns 0, or non-zero to fail the model call. */
 typedef int (*foolc__mn_row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
@@ -43,6 +48,9 @@ double foolc__mn_safe(const float *z, int32_t k);
  * queries). Offers the adversarial end of each final bracket. */
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
                               int32_t steps);
+/* The successful samples among todo: their number and, where xs / sid are not NULL, their
+ * best adversarials (rows of xs) and sample ids. */
+int32_t foolc__mn_successes(const foolc__run *run, float *xs, int32_t *sid);
 /* Runs foolc__mn_bisect from every successful sample's best adversarial among todo. */
 foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
 

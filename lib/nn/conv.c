@@ -28,9 +28,9 @@ typedef struct conv_impl {
     size_t t_wdy, t_wx, t_dw, t_db;
     /* backward data of a first layer (few plain input channels, stride 1) by thin_*: dy in
      * oneDNN's channel-blocked format, weights packed per input channel and block */
-    int thin;                                    /* 1: thin_backward_data serves */
     int32_t blk, taps;                           /* channel block of dy; K*K rounded to 16 */
-    float *wt;                                   /* packed weights (thin_pack) */
+    float *wt;                                   /* packed weights (thin_pack); set: the
+                                                    thin rule serves */
     uint64_t wt_ver;
     size_t t_z;                                  /* tmp offset: one image's tap sums */
 } conv_impl;
@@ -529,7 +529,6 @@ static void thin_gather(const nn_layer *l, const float *restrict z, int32_t taps
 
 static foolc_status thin_plan(const nn_layer *l, nn_step *st, conv_impl *im, int32_t blk)
 {
-    im->thin = 1;
     im->blk = blk;
     im->taps = (l->k * l->k + THIN_T - 1) / THIN_T * THIN_T;
     size_t op = (size_t)((l->out + blk - 1) / blk * blk);
@@ -630,7 +629,7 @@ static foolc_status conv_backward_data(const nn_layer *l, nn_step *st, const nn_
         return FOOLC_OK;
     }
     conv_impl *im = st->impl;
-    if (im->thin) {
+    if (im->wt) {
         thin_backward_data(l, im, a);
         return FOOLC_OK;
     }
