@@ -35,10 +35,10 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsub
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib $(BLAS_CFLAGS)
+             -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
 LIBS     = -ldnnl $(BLAS_LIBS) -lz -lm -lpthread
 
-LIB_SRC  = $(wildcard lib/*.c lib/nn/*.c lib/data/*.c attacks/*.c criteria/*.c distances/*.c)
+LIB_SRC  = $(wildcard lib/*.c lib/nn/*.c lib/data/*.c attacks/*/*.c criteria/*.c distances/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -48,8 +48,7 @@ EX_SRC   = $(wildcard examples/*.c)
 EX_BIN   = $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  = $(wildcard include/*.h include/foolc/*.h lib/*.h lib/nn/*.h lib/data/*.h \
-           attacks/*.h criteria/*.h distances/*.h cli/*.h tests/*.h)
+PUBLIC_HEADERS = $(wildcard include/*.h include/foolc/*.h)
 
 STATIC   = $(BUILD)/libfoolc.a
 SHARED   = $(BUILD)/libfoolc.so.$(VERSION)
@@ -58,9 +57,12 @@ TESTS    = $(BUILD)/tests/check_foolc
 
 all: $(STATIC) $(SHARED) $(FOOLC) $(EX_BIN)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+# Header dependencies come from the compiler (-MMD -MP: a .d file beside each object).
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -76,11 +78,11 @@ $(FOOLC): $(CLI_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS) -lpng
 
 # Examples and the CLI use only the public headers.
-$(BUILD)/examples/%: examples/%.c $(STATIC) $(HEADERS)
+$(BUILD)/examples/%: examples/%.c $(STATIC) $(PUBLIC_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude -o $@ $< $(STATIC) $(LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(STATIC) $(HEADERS)
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(PUBLIC_HEADERS) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
 

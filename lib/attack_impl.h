@@ -71,9 +71,34 @@ typedef struct foolc__attack_vt {
     unsigned needs;                  /* FOOLC_NEEDS_* */
     const foolc__param *params;
     size_t n_params, config_size;
-    /* Works on run->todo[0 .. run->n_todo); offers adversarials with foolc__run_offer. */
+    /* Works on run->todo[0 .. run->n_todo); offers adversarials with foolc__run_offer.
+     * run->norm is the entry's norm, run->vt the entry: a family's one run function serves
+     * all its entries. */
     foolc_status (*run)(foolc__run *run, const void *config);
+    /* The entry's own constants for its family's run function (e.g. which noise), or NULL. */
+    const void *variant;
 } foolc__attack_vt;
+
+#define FOOLC__COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One registry entry, at the end of its family's file: the attack `id` of attacks/list.h
+ * (foolc__attack_<id>), called `name`, in norm `norm`, needing `needs` (FOOLC_NEEDS_*),
+ * with the parameter table `params` (an array, counted here) over the config struct
+ * `config`, run by `fn` with the entry's `variant` (a pointer or NULL). */
+#define FOOLC__ATTACK(id, name_, norm_, needs_, params_, config, fn, variant_, summary_) \
+    const foolc__attack_vt foolc__attack_##id = {                                        \
+        .name = name_,                                                                   \
+        .summary = summary_,                                                             \
+        .norm = norm_,                                                                   \
+        .needs = needs_,                                                                 \
+        .params = params_,                                                               \
+        .n_params = FOOLC__COUNT(params_),                                               \
+        .config_size = sizeof(config),                                                   \
+        .run = fn,                                                                       \
+        .variant = variant_,                                                             \
+    }
+#define FOOLC__GRAD (FOOLC_NEEDS_GRAD | FOOLC_NEEDS_SCORES)
+#define FOOLC__DECISION FOOLC_NEEDS_DECISION
 
 const foolc__attack_vt *foolc__attack_find(const char *name);
 

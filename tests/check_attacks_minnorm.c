@@ -4,7 +4,7 @@
  * network trained in the test, and the selection-based projections against sorting. */
 #include "testutil.h"
 #include "linear.h"
-#include "minnorm.h"
+#include "minnorm/minnorm.h"
 
 #include <stdlib.h>
 

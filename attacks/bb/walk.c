@@ -1,0 +1,603 @@
+/* The Brendel-Bethge loop shared by bb-l0, bb-l1, bb-l2 and bb-linf: starting points, a
+ * bisection towards the input along the norm's own path, then per-sample boundary steps
+ * solved by the norm's trust-region solver, with momentum, a radius schedule and a
+ * per-sample convergence stop. */
+#include "bb.h"
+#include "decision/decision.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pieces the solvers share ---- */
+
+static double clipd(double v, double l, double h) { return v < l ? l : v > h ? h : v; }
+
+void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
+{
+    for (size_t i = 0; i < p->d; i++) {
+        l[i] = p->lo - p->x[i];
+        h[i] = p->hi - p->x[i];
+        if (l[i] > 0) l[i] = 0;   /* x is in the box up to rounding */
+        if (h[i] < 0) h[i] = 0;
+    }
+}
+
+/* g(beta) = b . clip(beta b, l, h) and its slope (sum of b_i^2 over unclipped i). */
+static double g_beta(size_t d, const double *b, const double *l, const double *h, double beta,
+                     double *slope)
+{
+    double g = 0, s = 0;
+    for (size_t i = 0; i < d; i++) {
+        double v = beta * b[i];
+        if (v <= l[i]) v = l[i];
+        else if (v >= h[i]) v = h[i];
+        else s += b[i] * b[i];
+        g += b[i] * v;
+    }
+    *slope = s;
+    return g;
+}
+
+int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
+                            double c, double *beta_io, double *delta, double *norm2)
+{
+    double gmin = 0, gmax = 0, bb = 0, scale = 0;
+    for (size_t i = 0; i < d; i++) {
+        gmin += b[i] * (b[i] > 0 ? l[i] : h[i]);
+        gmax += b[i] * (b[i] > 0 ? h[i] : l[i]);
+        bb += b[i] * b[i];
+        scale += fabs(b[i]) * (h[i] - l[i]);
+    }
+    double tol = 1e-12 * (fabs(c) + scale) + 1e-300;
+    if (c > gmax + tol || c < gmin - tol) return 0;
+    double beta;
+    if (c >= gmax - tol || c <= gmin + tol) {
+        /* A corner of the bounds: every coordinate at its limit in b's direction. */
+        int up = c >= gmax - tol;
+        double n2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            delta[i] = (b[i] > 0) == up ? h[i] : b[i] != 0 ? l[i] : clipd(0, l[i], h[i]);
+            n2 += delta[i] * delta[i];
+        }
+        *norm2 = n2;
+        return 1;
+    }
+    /* Newton steps on the non-decreasing, piecewise-linear g from b0 (exact within a
+     * linear piece), kept inside the bracket the steps have found; where a step leaves it,
+     * bisection once both ends are known, else a doubling step outwards. From a warm start
+     * near the root this takes two or three evaluations. */
+    double slope, b0 = bb > 0 ? c / bb : 0;
+    if (beta_io && isfinite(*beta_io) && *beta_io != 0) b0 = *beta_io;
+    double g = g_beta(d, b, l, h, b0, &slope);
+    double bl = -INFINITY, bh = INFINITY;
+    double step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
+    beta = b0;
+    for (int it = 0; it < 400; it++) {
+        if (fabs(g - c) <= tol) break;
+        if (g < c) bl = beta; else bh = beta;
+        double nb = slope > 0 ? beta + (c - g) / slope : NAN;
+        if (!(nb > bl && nb < bh)) {
+            if (isfinite(bl) && isfinite(bh)) {
+                nb = 0.5 * (bl + bh);
+            } else {
+                nb = g < c ? beta + step : beta - step;
+                step *= 2;
+            }
+        }
+        if (nb == beta) break;
+        beta = nb;
+        g = g_beta(d, b, l, h, beta, &slope);
+    }
+    double n2 = 0;
+    for (size_t i = 0; i < d; i++) {
+        delta[i] = clipd(beta * b[i], l[i], h[i]);
+        n2 += delta[i] * delta[i];
+    }
+    *norm2 = n2;
+    if (beta_io) *beta_io = beta;
+    return 1;
+}
+
+int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
+                       double *delta, double *norm2)
+{
+    return foolc__bb_min_norm_warm(d, b, l, h, c, NULL, delta, norm2);
+}
+
+void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h)
+{
+    size_t d = p->d;
+    double s = p->c >= 0 ? 1 : -1, bb = 0, n2 = 0;
+    for (size_t i = 0; i < d; i++) {
+        double v = s * p->b[i];
+        p->delta[i] = v > 0 ? h[i] : v < 0 ? l[i] : 0;
+        n2 += p->delta[i] * p->delta[i];
+        bb += p->b[i] * p->b[i];
+    }
+    if (n2 <= p->r * p->r || bb == 0) return;
+    /* ||clip(t s b)|| grows with t: bisect t for radius r (t = r / ||b|| is below it). */
+    double tl = p->r / sqrt(bb), th = 2 * tl;
+    for (int k = 0; k < 200; k++, th *= 2) {
+        double m2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            double v = clipd(th * s * p->b[i], l[i], h[i]);
+            m2 += v * v;
+        }
+        if (m2 >= p->r * p->r) break;
+        tl = th;
+    }
+    for (int it = 0; it < 60; it++) {
+        double t = 0.5 * (tl + th), m2 = 0;
+        for (size_t i = 0; i < d; i++) {
+            double v = clipd(t * s * p->b[i], l[i], h[i]);
+            m2 += v * v;
+        }
+        if (m2 <= p->r * p->r) tl = t; else th = t;
+    }
+    for (size_t i = 0; i < d; i++) p->delta[i] = clipd(tl * s * p->b[i], l[i], h[i]);
+}
+
+int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
+{
+    foolc__bb_box(p, l, h);
+    double n2;
+    if (foolc__bb_min_norm(p->d, p->b, l, h, p->c, p->delta, &n2) && n2 <= p->r * p->r)
+        return 0;
+    foolc__bb_progress(p, l, h);
+    return 1;
+}
+
+double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
+                      int maxit, double *below, double *above)
+{
+    double slope, t = t0, g = fn(ctx, t, &slope), tl = -INFINITY, th = INFINITY;
+    double step = step0 > 0 ? step0 : 1;
+    int n = 1;
+    /* Bracket: walk away from t0 with doubling steps. */
+    if (g < c) {
+        tl = t;
+        for (double tt = t + step; n < maxit; tt += step, step *= 2) {
+            double s2, g2 = fn(ctx, tt, &s2);
+            n++;
+            if (g2 >= c) { th = tt; break; }
+            tl = tt;
+        }
+    } else if (g > c) {
+        th = t;
+        for (double tt = t - step; n < maxit; tt -= step, step *= 2) {
+            double s2, g2 = fn(ctx, tt, &s2);
+            n++;
+            if (g2 <= c) { tl = tt; break; }
+            th = tt;
+        }
+    } else {
+        tl = th = t;
+    }
+    if (isinf(tl) || isinf(th)) {
+        if (below) *below = isinf(tl) ? th : tl;
+        if (above) *above = isinf(th) ? tl : th;
+        return isinf(th) ? tl : th;
+    }
+    /* Newton inside the bracket (exact within a linear piece), bisection otherwise. */
+    t = th;
+    g = fn(ctx, t, &slope);
+    n++;
+    /* Also stops once the bracket is below 1e-9 relative: a function with a jump across c
+     * has no root, and bisecting it further only refines where the jump is. */
+    while (n < maxit && fabs(g - c) > tol && th - tl > 1e-9 * fmax(fabs(tl), fabs(th))) {
+        double nt = slope > 0 ? t + (c - g) / slope : 0.5 * (tl + th);
+        if (!(nt > tl && nt < th)) nt = 0.5 * (tl + th);
+        if (nt == t) break;
+        t = nt;
+        g = fn(ctx, t, &slope);
+        n++;
+        if (g < c) tl = t;
+        else if (g > c) th = t;
+        else tl = th = t;
+    }
+    if (fabs(g - c) <= tol) tl = th = t;
+    if (below) *below = tl;
+    if (above) *above = th;
+    return t;
+}
+
+/* The order of doubles as unsigned integers, reversed: ascending r means descending key. */
+static uint64_t desc_bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    u = u >> 63 ? ~u : u ^ ((uint64_t)1 << 63);
+    return ~u;
+}
+
+/* A stable least-significant-digit radix sort on the keys' bits, one byte per pass (passes
+ * in which every key has the same byte are skipped): ties keep their input order, and n
+ * keys cost 8 n moves at most, where qsort's comparisons dominated the L1 and L0 steps. */
+void foolc__bb_sort_desc(foolc__bb_key *k, size_t n)
+{
+    foolc__bb_key *src = k, *dst = k + n;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t cnt[256] = {0};
+        for (size_t i = 0; i < n; i++) cnt[(desc_bits(src[i].key) >> shift) & 255]++;
+        if (n == 0 || cnt[(desc_bits(src[0].key) >> shift) & 255] == n) continue;
+        size_t pos = 0;
+        for (int j = 0; j < 256; j++) {
+            size_t c = cnt[j];
+            cnt[j] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++) dst[cnt[(desc_bits(src[i].key) >> shift) & 255]++] = src[i];
+        foolc__bb_key *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k) memcpy(k, src, n * sizeof *k);
+}
+
+/* ---- the norm's path from the input to a starting point ---- */
+
+/* The point at t in [0, 1] on the path from x0 (t = 0) to x1 (t = 1) that suits the norm:
+ * a straight line for L2, a shrinking cube for Linf, soft thresholding for L1 and keeping
+ * the largest changes for L0. m is max |x1 - x0|. */
+static void path_point(foolc_norm norm, const float *x0, const float *x1, size_t d, double m,
+                       double t, float lo, float hi, float *o)
+{
+    if (t >= 1) {
+        memcpy(o, x1, d * sizeof(float));
+        return;
+    }
+    double th = (1 - t) * m, cap = t * m;
+    for (size_t j = 0; j < d; j++) {
+        double dd = (double)x1[j] - x0[j], v;
+        switch (norm) {
+        case FOOLC_LINF: v = x0[j] + clipd(dd, -cap, cap); break;
+        case FOOLC_L1: {
+            double a = fabs(dd) - th;
+            v = a > 0 ? x0[j] + copysign(a, dd) : x0[j];
+            break;
+        }
+        case FOOLC_L0: v = fabs(dd) > th ? x1[j] : x0[j]; break;
+        default: v = x0[j] + t * dd; break;
+        }
+        float f = (float)v;
+        o[j] = f < lo ? lo : f > hi ? hi : f;
+    }
+}
+
+/* Bisection on the path from each sample's input to xs (m rows, adversarial ones only:
+ * ok[a] is cleared for rows that are not): xs ends at the adversarial end of the final
+ * bracket, which is offered. */
+static foolc_status bisect_path(foolc__run *run, const int32_t *sid, int32_t m, float *xs,
+                                int32_t steps, uint8_t *ok)
+{
+    size_t d = run->d;
+    double *lo = foolc__malloc((size_t)m * 3 * sizeof(double));
+    float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    int32_t *act = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = FOOLC_OK;
+    if (!lo || !xb || !act || !adv) {
+        st = foolc__nomem("bb bisection");
+        goto out;
+    }
+    double *hi = lo + m, *mx = hi + m;
+    int32_t *ids = act + m, na = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) {
+            memcpy(xb + (size_t)na * d, xs + (size_t)a * d, d * sizeof(float));
+            ids[na] = sid[a];
+            act[na++] = a;
+        }
+    if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
+    int32_t keep = 0;
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = act[q];
+        if (!adv[q]) {
+            ok[a] = 0;
+            continue;
+        }
+        const float *x0 = run->x + (size_t)sid[a] * d, *x1 = xs + (size_t)a * d;
+        double m0 = 0;
+        for (size_t j = 0; j < d; j++) m0 = fmax(m0, fabs((double)x1[j] - x0[j]));
+        lo[a] = 0;
+        hi[a] = 1;
+        mx[a] = m0;
+        act[keep++] = a;
+    }
+    na = keep;
+    for (int32_t it = 0; it < steps && na > 0; it++) {
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            path_point(run->norm, run->x + (size_t)sid[a] * d, xs + (size_t)a * d, d, mx[a],
+                       0.5 * (lo[a] + hi[a]), run->lo, run->hi, xb + (size_t)q * d);
+            ids[q] = sid[a];
+        }
+        if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            double t = 0.5 * (lo[a] + hi[a]);
+            if (adv[q]) hi[a] = t; else lo[a] = t;
+        }
+    }
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = act[q];
+        float *x1 = xs + (size_t)a * d;
+        path_point(run->norm, run->x + (size_t)sid[a] * d, x1, d, mx[a], hi[a], run->lo,
+                   run->hi, xb);
+        memcpy(x1, xb, d * sizeof(float));
+        foolc__run_offer(run, sid[a], x1);
+    }
+out:
+    foolc__free(lo);
+    foolc__free(xb);
+    foolc__free(act);
+    foolc__free(adv);
+    return st;
+}
+
+/* ---- starting points ---- */
+
+/* The init attack: the caller's (foolc_attack_set_init), else the gradient minimum-norm
+ * attack of the run's norm, whose result the walk refines. */
+static const char *init_name(const foolc__run *run)
+{
+    if (run->init_attack) return run->init_attack;
+    switch (run->norm) {
+    case FOOLC_L0: return "fmn-l0";
+    case FOOLC_L1: return "fmn-l1";
+    case FOOLC_LINF: return "fmn-linf";
+    default: return "ddn";
+    }
+}
+
+/* Starting points for samples sid (m) by mode (0 noise, 1 pool, 2 attack, 3 noise without
+ * the fallback to the attack, which init 3 has run already): xs rows and ok flags; the
+ * reason for failures goes to why. */
+static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, int mode,
+                                const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
+                                char *why, size_t why_len)
+{
+    int32_t tries = (int32_t)cfg->init_tries;
+    for (int32_t a = 0; a < m; a++) {
+        ok[a] = 0;
+        memcpy(xs + (size_t)a * run->d, run->x + (size_t)sid[a] * run->d,
+               run->d * sizeof(float));
+    }
+    if (mode == 1) {
+        int own = 0;
+        FOOLC__CHECK(foolc__dec_start_pool(run, sid, m, tries, 0, xs, ok, &own));
+        snprintf(why, why_len, "none of the %d closest %s of another class is adversarial",
+                 tries, own ? "inputs of the batch (no pool set)" : "pool images");
+        return FOOLC_OK;
+    }
+    if (mode == 2) {
+        const char *name = init_name(run);
+        snprintf(why, why_len, "init attack %s found no adversarial", name);
+        foolc_status st = foolc__run_subattack(run, name, sid, m, xs, ok);
+        return st < 0 ? st : FOOLC_OK;
+    }
+    FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0,
+                                     xs, ok));
+    /* Noise that the model never puts outside the sample's class (a "noise class") gives
+     * no start: those samples fall back to the init attack. */
+    int32_t nf = 0;
+    for (int32_t a = 0; a < m; a++) nf += !ok[a];
+    if (mode == 3) {
+        snprintf(why, why_len, "no adversarial among %d uniform-noise draws", tries);
+        return FOOLC_OK;
+    }
+    const char *name = init_name(run);
+    snprintf(why, why_len, "no adversarial among %d uniform-noise draws, nor from %s", tries,
+             name);
+    if (nf == 0) return FOOLC_OK;
+    int32_t *fid = foolc__malloc((size_t)nf * (sizeof(int32_t) + 1));
+    float *fx = foolc__malloc(foolc__mul(foolc__mul((size_t)nf, run->d), sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!fid || !fx) {
+        st = foolc__nomem("bb fallback start");
+        goto out;
+    }
+    uint8_t *fok = (uint8_t *)(fid + nf);
+    nf = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (!ok[a]) fid[nf++] = sid[a];
+    st = foolc__run_subattack(run, name, fid, nf, fx, fok);
+    if (st < 0) goto out;
+    st = FOOLC_OK;
+    nf = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (ok[a]) continue;
+        if (fok[nf]) {
+            ok[a] = 1;
+            memcpy(xs + (size_t)a * run->d, fx + (size_t)nf * run->d, run->d * sizeof(float));
+        }
+        nf++;
+    }
+out:
+    foolc__free(fid);
+    foolc__free(fx);
+    return st;
+}
+
+/* ---- the loop ---- */
+
+/* How far behind the run's best a second walk may be, `patience` steps in, and go on. */
+#define BB_BEHIND 1.1
+
+/* Buffers of one run, shared by its walks. */
+typedef struct bb_bufs {
+    int32_t *sid, *act, *ids, *last, *lab, *tgt;
+    float *xs, *xb, *grad, *logits, *loss;
+    double *bm, *ref, *w;
+    foolc__bb_key *iw;
+    uint8_t *ok, *adv, *found;
+} bb_bufs;
+
+/* One walk: starting points by mode, the bisection towards the input, then the boundary
+ * steps. A sample's convergence is judged on the best distance of this walk (ref), not the
+ * run's, so that a second walk is not cut short by the first one's result; every point
+ * the logits show to be adversarial is offered and the run keeps the smallest. Samples
+ * that got a starting point are flagged in b->found; the reason for the others goes to
+ * why. */
+static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb_solve_fn solve,
+                         int mode, bb_bufs *b, char *why, size_t why_len)
+{
+    int second = mode == 3;
+    int32_t m = run->n_todo, k = run->k;
+    size_t d = run->d;
+    const foolc__distance_vt *dist = foolc__distance_get(run->norm);
+    int32_t *sid = b->sid, *act = b->act, *ids = b->ids, *last = b->last;
+    float *xs = b->xs, *xb = b->xb, *grad = b->grad, *logits = b->logits, *loss = b->loss;
+    double *bm = b->bm, *ref = b->ref, *w = b->w;
+    uint8_t *ok = b->ok, *adv = b->adv;
+    foolc_status st;
+
+    FOOLC__CHECK(init_starts(run, cfg, mode, sid, m, xs, ok, why, why_len));
+    FOOLC__CHECK(bisect_path(run, sid, m, xs, (int32_t)cfg->binary_search_steps, ok));
+    int32_t na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (!ok[a]) continue;
+        b->found[a] = 1;
+        act[na++] = a;
+        ref[a] = dist->eval(run->x + (size_t)sid[a] * d, xs + (size_t)a * d, d);
+        last[a] = 0;
+    }
+
+    int32_t steps = (int32_t)cfg->steps;
+    int32_t interval = cfg->lr_num_decay > 0 ? (int32_t)(steps / cfg->lr_num_decay) : 0;
+    if (cfg->lr_num_decay > 0 && interval < 1) interval = 1;
+    double lr = cfg->lr, scale = (double)run->hi - run->lo;
+    double *px = w + 6 * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
+    foolc__bb_prob prob = {d, px, pu, pb, 0, 0, run->lo, run->hi, pdel, w, b->iw};
+    for (int32_t step = 1; step <= steps && na > 0; step++) {
+        if (interval && step > 1 && (step - 1) % interval == 0) lr *= cfg->lr_decay;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            memcpy(xb + (size_t)q * d, xs + (size_t)a * d, d * sizeof(float));
+            ids[q] = sid[a];
+            b->lab[q] = run->labels[sid[a]];
+            b->tgt[q] = run->targets ? run->targets[sid[a]] : 0;
+        }
+        if ((st = foolc__run_grad(run, xb, ids, na, FOOLC__LOSS_MARGIN, grad, loss, logits)) < 0)
+            return st;
+        if ((st = foolc_criterion_eval(run->crit, logits, na, k, b->lab,
+                                       run->targets ? b->tgt : NULL, adv, NULL, NULL)) < 0)
+            return st;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q], i = sid[a];
+            const float *xq = xb + (size_t)q * d, *gq = grad + (size_t)q * d;
+            const float *x0 = run->x + (size_t)i * d;
+            /* The logits' float resolution: points closer to the boundary than this are
+             * not offered (a model whose numerics depend on the batch could flip them
+             * when the result is verified), and the steps aim beyond it. */
+            const float *zq = logits + (size_t)q * (size_t)k;
+            double zmax = 0, mg = loss[q];
+            for (int32_t j = 0; j < k; j++) zmax = fmax(zmax, fabs((double)zq[j]));
+            double floor_m = 1e-4 * zmax + 1e-30, best = ref[a];
+            if (adv[q] && mg < -0.5 * floor_m) {
+                foolc__run_offer(run, i, xq);
+                best = fmin(best, dist->eval(x0, xq, d));
+            }
+            if (best < ref[a] * (1 - cfg->rtol) || (best < ref[a] && cfg->rtol == 0)) {
+                ref[a] = best;
+                last[a] = step;
+            } else if (step - last[a] >= (int32_t)cfg->patience) {
+                continue;   /* converged: no more queries for this sample */
+            }
+            /* The second walk of init=best stops once, `patience` steps in, it is still
+             * far behind the first walk's result: it is not going to catch up. */
+            if (second && step >= (int32_t)cfg->patience &&
+                fmin(best, ref[a]) > BB_BEHIND * run->res->distance[i])
+                continue;
+            if (run->res->distance[i] == 0) continue;
+            /* The boundary normal, averaged over steps. */
+            double *bq = bm + (size_t)a * d;
+            for (size_t j = 0; j < d; j++) {
+                double g = gq[j];
+                bq[j] = step == 1 ? g : cfg->momentum * bq[j] + (1 - cfg->momentum) * g;
+                px[j] = xq[j];
+                pu[j] = (double)x0[j] - xq[j];
+                pb[j] = bq[j];
+            }
+            /* The target margin: past the boundary by (overshoot - 1) times the current
+             * margin from outside, back towards it by as much from inside, and never
+             * closer to it than floor_m on the adversarial side. */
+            double target = mg >= 0 ? -(cfg->overshoot - 1) * mg : (cfg->overshoot - 1) * mg;
+            if (target > -floor_m) target = -floor_m;
+            prob.c = target - mg;
+            double un = 0;
+            for (size_t j = 0; j < d; j++) un += pu[j] * pu[j];
+            prob.r = lr * fmax(sqrt(un), 1e-6 * scale);
+            solve(&prob);
+            float *xo = xs + (size_t)a * d;
+            for (size_t j = 0; j < d; j++) {
+                double v = px[j] + pdel[j];
+                float f = v == v ? (float)v : xq[j];
+                xo[j] = f < run->lo ? run->lo : f > run->hi ? run->hi : f;
+            }
+            act[keep++] = a;
+        }
+        na = keep;
+        FOOLC__CHECK(foolc__run_progress(run, step, steps));
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
+                           foolc__bb_solve_fn solve)
+{
+    int32_t m = run->n_todo, k = run->k;
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    bb_bufs b;
+    b.sid = foolc__malloc((size_t)m * 6 * sizeof(int32_t));
+    b.xs = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.xb = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.grad = foolc__malloc(foolc__mul(md, sizeof(float)));
+    b.logits = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)k), sizeof(float)));
+    b.loss = foolc__malloc((size_t)m * sizeof(float));
+    b.bm = foolc__malloc(foolc__mul(md, sizeof(double)));
+    b.ref = foolc__malloc((size_t)m * sizeof(double));
+    b.w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
+    b.iw = foolc__malloc(foolc__mul(2 * d, sizeof(foolc__bb_key)));
+    b.ok = foolc__calloc((size_t)m, 3);
+    foolc_status st = FOOLC_OK;
+    if (!b.sid || !b.xs || !b.xb || !b.grad || !b.logits || !b.loss || !b.bm || !b.ref ||
+        !b.w || !b.iw || !b.ok) {
+        st = foolc__nomem("bb buffers");
+        goto out;
+    }
+    b.act = b.sid + m;
+    b.ids = b.act + m;
+    b.last = b.ids + m;
+    b.lab = b.last + m;
+    b.tgt = b.lab + m;
+    b.adv = b.ok + m;
+    b.found = b.adv + m;
+    memcpy(b.sid, run->todo, (size_t)m * sizeof(int32_t));
+
+    /* init 3: a walk from the norm's minimum-norm attack, then one from blended noise; the
+     * run keeps each sample's best of both. */
+    char why[160] = "", why2[160] = "", both[330];
+    int mode = (int)cfg->init;
+    if ((st = walk(run, cfg, solve, mode == 3 ? 2 : mode, &b, why, sizeof why)) < 0) goto out;
+    if (mode == 3 && (st = walk(run, cfg, solve, 3, &b, why2, sizeof why2)) < 0) goto out;
+    snprintf(both, sizeof both, "%s%s%s", why, mode == 3 ? "; " : "", why2);
+    foolc__dec_missing(run, b.sid, m, b.found, both);
+out:
+    foolc__free(b.sid);
+    foolc__free(b.xs);
+    foolc__free(b.xb);
+    foolc__free(b.grad);
+    foolc__free(b.logits);
+    foolc__free(b.loss);
+    foolc__free(b.bm);
+    foolc__free(b.ref);
+    foolc__free(b.w);
+    foolc__free(b.iw);
+    foolc__free(b.ok);
+    return st;
+}

@@ -1,0 +1,547 @@
+/* Machinery shared by the decision-based attacks: per-sample budgets, Gaussian draws, the
+ * linear-then-bisection scan, repeated random directions with a per-direction smallest
+ * scale, and the blended-uniform-noise starting point (foolc__init_blended). Every loop is
+ * batched over the samples still active; a sample that is done costs no more queries. */
+#include "decision.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+uint64_t foolc__dec_used(const foolc__run *run, int32_t i)
+{
+    return run->queries[i].forward + run->queries[i].decided;
+}
+
+int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost)
+{
+    return max_q <= 0 || (double)(foolc__dec_used(run, i) + cost) <= max_q;
+}
+
+int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
+                              int32_t na, double max_q)
+{
+    int32_t nb = 0;
+    for (int32_t q = 0; q < na; q++)
+        if (foolc__dec_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
+    return nb;
+}
+
+int foolc__dec_keep(foolc__run *run, int32_t i, const float *x)
+{
+    for (size_t j = 0; j < run->d; j++)
+        if (!(x[j] >= run->lo && x[j] <= run->hi)) return 0;
+    const float *x0 = run->x + (size_t)i * run->d;
+    double dist = foolc_distance(run->norm, x0, x, run->d);
+    if (!(dist <= (double)run->res->distance[i])) return 0;
+    memcpy(run->res->x_adv + (size_t)i * run->d, x, run->d * sizeof(float));
+    run->res->distance[i] = (float)dist;
+    run->res->success[i] = 1;
+    return 1;
+}
+
+void foolc__dec_normal(foolc__rng *r, float *out, size_t n)
+{
+    /* Marsaglia's polar method on two 24-bit uniforms from one 64-bit draw: no
+     * trigonometry, one logarithm per pair (directions need no more precision). */
+    for (size_t j = 0; j < n; j += 2) {
+        float u, v, s;
+        do {
+            uint64_t z = foolc__rng_u64(r);
+            u = (float)(z >> 40) * 0x1.0p-23f - 1.0f;
+            v = (float)((z >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
+            s = u * u + v * v;
+        } while (s >= 1.0f || s == 0.0f);
+        float f = sqrtf(-2.0f * logf(s) / s);
+        out[j] = u * f;
+        if (j + 1 < n) out[j + 1] = v * f;
+    }
+}
+
+/* ---- linear scan, then bisection ---- */
+
+foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
+                             const foolc__scan_opts *o, foolc__make_fn make, void *ctx,
+                             float *best, uint8_t *ok)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    double *lo = foolc__malloc((size_t)m * 4 * sizeof(double));
+    int32_t *act = foolc__malloc((size_t)m * 4 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    float *cand = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!lo || !act || !adv || !cand) {
+        st = foolc__nomem("scan");
+        goto out;
+    }
+    double *hi = lo + m, *eps = hi + m, *cur = eps + m;
+    int32_t *sid = act + m, *k = sid + m, *pos = k + m;
+    uint8_t *bis = adv + m;
+    int32_t steps = o->steps < 1 ? 1 : o->steps, na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        lo[a] = 0;
+        hi[a] = INFINITY;
+        k[a] = 1;
+        bis[a] = 0;
+        cur[a] = o->emax / steps;
+        if (ok) ok[a] = 0;
+        act[na++] = a;
+    }
+    while (na > 0) {
+        if ((na = foolc__dec_affordable(run, idx, act, na, o->max_q)) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            sid[q] = idx[act[q]];
+            eps[q] = cur[act[q]];
+            pos[q] = act[q];
+        }
+        memset(adv, FOOLC__ADV_UNKNOWN, (size_t)na);
+        if ((st = make(ctx, run, sid, eps, na, cand, adv)) < 0) break;
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = pos[q];
+            int done = 0;
+            if (adv[q]) {
+                hi[a] = cur[a];
+                bis[a] = 1;
+                foolc__run_offer(run, sid[q], cand + (size_t)q * d);
+                if (best) memcpy(best + (size_t)a * d, cand + (size_t)q * d, d * sizeof(float));
+                if (ok) ok[a] = 1;
+            } else {
+                lo[a] = cur[a];
+            }
+            if (!bis[a]) {
+                if (k[a] >= steps) done = 1;
+                else cur[a] = o->emax * (double)++k[a] / steps;
+            } else if (hi[a] - lo[a] <= o->rtol * hi[a]) {
+                done = 1;
+            } else {
+                cur[a] = 0.5 * (lo[a] + hi[a]);
+            }
+            if (!done) act[keep++] = a;
+        }
+        na = keep;
+    }
+out:
+    foolc__free(lo);
+    foolc__free(act);
+    foolc__free(adv);
+    foolc__free(cand);
+    return st;
+}
+
+/* ---- repeated random directions ---- */
+
+enum { PH_GROW, PH_TEST, PH_BISECT, PH_DONE };
+
+foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
+                               const foolc__repeat_opts *o, foolc__draw_fn draw,
+                               foolc__apply_fn apply, void *ctx)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    double *lo = foolc__malloc((size_t)m * 4 * sizeof(double));
+    int32_t *act = foolc__malloc((size_t)m * 4 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    foolc__rng *rng = foolc__malloc((size_t)m * sizeof *rng);
+    float *dir = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *cand = foolc__malloc(foolc__mul(md, sizeof(float)));
+    foolc_status st = FOOLC_OK;
+    if (!lo || !act || !adv || !rng || !dir || !cand) {
+        st = foolc__nomem("repeated directions");
+        goto out;
+    }
+    double *hi = lo + m, *cur = hi + m, *bst = cur + m;
+    int32_t *sid = act + m, *r = sid + m, *pos = r + m;
+    uint8_t *ph = adv + m;
+    int32_t na = 0;
+    for (int32_t a = 0; a < m; a++) {
+        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], FOOLC__STREAM_REPEAT);
+        draw(ctx, run, &rng[a], dir + (size_t)a * d);
+        r[a] = 0;
+        ph[a] = o->repeats > 0 ? PH_GROW : PH_DONE;
+        lo[a] = 0;
+        hi[a] = INFINITY;
+        cur[a] = o->eps_init;
+        bst[a] = INFINITY;
+        if (ph[a] != PH_DONE) act[na++] = a;
+    }
+    while (na > 0) {
+        if ((na = foolc__dec_affordable(run, idx, act, na, o->max_q)) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            sid[q] = idx[a];
+            pos[q] = a;
+            apply(ctx, run, idx[a], dir + (size_t)a * d, cur[a], cand + (size_t)q * d);
+        }
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) break;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = pos[q];
+            int next = 0;
+            if (adv[q]) foolc__run_offer(run, sid[q], cand + (size_t)q * d);
+            if (ph[a] == PH_GROW) {
+                if (adv[q]) {
+                    hi[a] = cur[a];
+                    lo[a] = cur[a] > o->eps_init ? cur[a] / o->growth : 0;
+                    ph[a] = PH_BISECT;
+                } else if (cur[a] >= o->eps_max) {
+                    next = 1;
+                } else {
+                    cur[a] = fmin(cur[a] * o->growth, o->eps_max);
+                }
+            } else if (ph[a] == PH_TEST) {
+                if (adv[q]) {
+                    hi[a] = cur[a];
+                    lo[a] = 0;
+                    ph[a] = PH_BISECT;
+                } else {
+                    next = 1;
+                }
+            } else if (adv[q]) {
+                hi[a] = cur[a];
+            } else {
+                lo[a] = cur[a];
+            }
+            if (ph[a] == PH_BISECT) {
+                if (hi[a] - lo[a] <= o->rtol * hi[a]) {
+                    bst[a] = fmin(bst[a], hi[a]);
+                    next = 1;
+                } else {
+                    cur[a] = 0.5 * (lo[a] + hi[a]);
+                }
+            }
+            if (next) {
+                if (++r[a] >= o->repeats) {
+                    ph[a] = PH_DONE;
+                } else {
+                    draw(ctx, run, &rng[a], dir + (size_t)a * d);
+                    ph[a] = isinf(bst[a]) ? PH_GROW : PH_TEST;
+                    cur[a] = isinf(bst[a]) ? o->eps_init : bst[a];
+                }
+            }
+            if (ph[a] != PH_DONE) act[keep++] = a;
+        }
+        na = keep;
+    }
+out:
+    foolc__free(lo);
+    foolc__free(act);
+    foolc__free(adv);
+    foolc__free(rng);
+    foolc__free(dir);
+    foolc__free(cand);
+    return st;
+}
+
+/* ---- blended uniform noise ---- */
+
+typedef struct blend_ctx {
+    const float *noise;    /* m*d, rows by position */
+    const int32_t *pos;    /* sample -> row */
+} blend_ctx;
+
+static foolc_status blend_make(void *ctx, foolc__run *run, const int32_t *idx,
+                               const double *eps, int32_t m, float *out, uint8_t *adv)
+{
+    (void)adv;
+    blend_ctx *c = ctx;
+    size_t d = run->d;
+    for (int32_t a = 0; a < m; a++) {
+        const float *x0 = run->x + (size_t)idx[a] * d;
+        const float *z = c->noise + (size_t)c->pos[idx[a]] * d;
+        float *o = out + (size_t)a * d;
+        double t = eps[a];
+        for (size_t j = 0; j < d; j++) {
+            float v = (float)((1.0 - t) * x0[j] + t * z[j]);
+            o[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : v;
+        }
+    }
+    return FOOLC_OK;
+}
+
+static foolc_status blended_impl(foolc__run *run, const int32_t *idx, int32_t m,
+                                 int32_t directions, int32_t steps, double rtol, double max_q,
+                                 float *xadv, uint8_t *ok, uint64_t stream)
+{
+    if (m == 0) return FOOLC_OK;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    float *noise = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *cand = foolc__malloc(foolc__mul(md, sizeof(float)));
+    foolc__rng *rng = foolc__malloc((size_t)m * sizeof *rng);
+    int32_t *act = foolc__malloc(((size_t)3 * m + (size_t)run->n) * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = FOOLC_OK;
+    if (!noise || !cand || !rng || !act || !adv) {
+        st = foolc__nomem("blended noise");
+        goto out;
+    }
+    int32_t *sid = act + m, *tries = sid + m, *pos = tries + m;
+    int32_t na = 0;
+    double w = (double)run->hi - run->lo;
+    for (int32_t a = 0; a < m; a++) {
+        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], stream);
+        ok[a] = 0;
+        tries[a] = 0;
+        pos[idx[a]] = a;
+        memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+        if (directions > 0) act[na++] = a;
+    }
+    /* Uniform noise in the box until each sample has an adversarial one. */
+    while (na > 0) {
+        if ((na = foolc__dec_affordable(run, idx, act, na, max_q)) == 0) break;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            float *z = cand + (size_t)q * d;
+            for (size_t j = 0; j < d; j++) {
+                float v = (float)(run->lo + w * foolc__rng_uniform(&rng[a]));
+                z[j] = v > run->hi ? run->hi : v;
+            }
+            sid[q] = idx[a];
+            tries[a]++;
+        }
+        if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) goto out;
+        int32_t keep = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            if (adv[q]) {
+                ok[a] = 1;
+                memcpy(noise + (size_t)a * d, cand + (size_t)q * d, d * sizeof(float));
+                foolc__run_offer(run, idx[a], cand + (size_t)q * d);
+            } else if (tries[a] < directions) {
+                act[keep++] = a;
+            }
+        }
+        na = keep;
+    }
+    /* The smallest adversarial blend, per sample that has a noise image. */
+    na = 0;
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) {
+            sid[na] = idx[a];
+            act[na++] = a;
+        }
+    if (na == 0) goto out;
+    /* Rows of noise by position in sid: compact the found ones to the front. */
+    for (int32_t q = 0; q < na; q++) {
+        if (act[q] != q)
+            memcpy(noise + (size_t)q * d, noise + (size_t)act[q] * d, d * sizeof(float));
+        pos[sid[q]] = q;
+    }
+    blend_ctx bc = {noise, pos};
+    foolc__scan_opts so = {1.0, steps, rtol, max_q};
+    uint8_t *fok = adv;
+    if ((st = foolc__dec_scan(run, sid, na, &so, blend_make, &bc, cand, fok)) < 0) goto out;
+    for (int32_t q = 0; q < na; q++) {
+        float *xa = xadv + (size_t)act[q] * d;
+        /* A scan cut short by the budget leaves the noise image itself as the point. */
+        memcpy(xa, fok[q] ? cand + (size_t)q * d : noise + (size_t)q * d, d * sizeof(float));
+    }
+out:
+    foolc__free(noise);
+    foolc__free(cand);
+    foolc__free(rng);
+    foolc__free(act);
+    foolc__free(adv);
+    return st;
+}
+
+typedef struct pool_cand {
+    double dist;
+    int32_t row;
+} pool_cand;
+
+foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                             int first_only, double max_q, float *xs, int32_t *pos,
+                             int32_t *nf, int *own)
+{
+    size_t d = run->d;
+    int self = !run->starts_x || run->n_starts <= 0;
+    const float *px = self ? run->x : run->starts_x;
+    const int32_t *py = self ? run->labels : run->starts_y;
+    int32_t np = self ? run->n : run->n_starts;
+    size_t mk = foolc__mul((size_t)m, (size_t)k);
+    *nf = 0;
+    if (own) *own = self;
+    if (m == 0) return FOOLC_OK;
+    pool_cand *cs = foolc__malloc(foolc__mul(mk, sizeof *cs));
+    int32_t *cnt = foolc__malloc((size_t)m * 3 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m * 2);
+    foolc_status st = FOOLC_OK;
+    if (!cs || !cnt || !adv) {
+        st = foolc__nomem("starting-point pool");
+        goto out;
+    }
+    int32_t *sid = cnt + m, *act = sid + m;
+    uint8_t *done = adv + m;
+    for (int32_t a = 0; a < m; a++) {
+        int32_t i = idx[a], c = 0;
+        const float *x0 = run->x + (size_t)i * d;
+        pool_cand *ca = cs + (size_t)a * (size_t)k;
+        for (int32_t p = 0; p < np; p++) {
+            if (self && p == i) continue;
+            if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
+                continue;
+            /* Partial sums only grow: stop as soon as the row cannot enter the list. */
+            double worst = c == k ? ca[c - 1].dist : INFINITY, s = 0;
+            const float *xp = px + (size_t)p * d;
+            size_t j = 0;
+            for (; j < d && s < worst; j++) {
+                double v = (double)xp[j] - x0[j];
+                s += v * v;
+            }
+            if (j < d || !(s < worst)) continue;
+            int32_t q = c < k ? c++ : k - 1;
+            while (q > 0 && ca[q - 1].dist > s) {
+                ca[q] = ca[q - 1];
+                q--;
+            }
+            ca[q].dist = s;
+            ca[q].row = p;
+        }
+        cnt[a] = c;
+        done[a] = 0;
+    }
+    /* The t-th closest of every sample in one query; the rows go straight into xs after
+     * the ones found so far (found rows never overtake the rows still to be checked). */
+    for (int32_t t = 0; t < k; t++) {
+        int32_t na = 0;
+        float *buf = xs + foolc__mul((size_t)*nf, d);
+        for (int32_t a = 0; a < m; a++) {
+            if (t >= cnt[a] || done[a] || !foolc__dec_may(run, idx[a], max_q, 1)) continue;
+            const float *xp = px + (size_t)cs[(size_t)a * (size_t)k + (size_t)t].row * d;
+            float *o = buf + (size_t)na * d;
+            for (size_t j = 0; j < d; j++)
+                o[j] = xp[j] < run->lo ? run->lo : xp[j] > run->hi ? run->hi : xp[j];
+            sid[na] = idx[a];
+            act[na++] = a;
+        }
+        if (na == 0) break;
+        if ((st = foolc__run_is_adv(run, buf, sid, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++)
+            if (adv[q]) {
+                if (xs + (size_t)*nf * d != buf + (size_t)q * d)
+                    memmove(xs + (size_t)*nf * d, buf + (size_t)q * d, d * sizeof(float));
+                pos[(*nf)++] = act[q];
+                if (first_only) done[act[q]] = 1;
+            }
+    }
+out:
+    foolc__free(cs);
+    foolc__free(cnt);
+    foolc__free(adv);
+    return st;
+}
+
+foolc_status foolc__dec_start_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                               double max_q, float *xadv, uint8_t *ok, int *own)
+{
+    size_t d = run->d;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul(2, (size_t)m), d * sizeof(float)));
+    int32_t *pos = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
+    foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("starting-point pool");
+    int32_t nm = 0, nf = 0, *sid = pos + m;
+    for (int32_t a = 0; st >= 0 && a < m; a++)
+        if (!ok[a]) sid[nm++] = idx[a];
+    if (st >= 0) st = foolc__dec_pool(run, sid, nm, k, 1, max_q, xs, pos, &nf, own);
+    for (int32_t f = 0; st >= 0 && f < nf; f++) {
+        int32_t i = sid[pos[f]], a = 0;
+        while (idx[a] != i) a++;
+        ok[a] = 1;
+        memcpy(xadv + (size_t)a * d, xs + (size_t)f * d, d * sizeof(float));
+        foolc__run_offer(run, i, xs + (size_t)f * d);
+    }
+    foolc__free(xs);
+    foolc__free(pos);
+    return st;
+}
+
+#define FALLBACK_POOL 100
+
+foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
+                                 int32_t directions, int32_t steps, double rtol, double max_q,
+                                 float *xadv, uint8_t *ok)
+{
+    return blended_impl(run, idx, m, directions, steps, rtol, max_q, xadv, ok,
+                        FOOLC__STREAM_BLENDED);
+}
+
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
+                              int32_t directions, int32_t steps, int32_t draws, double max_q,
+                              float *xadv, uint8_t *ok)
+{
+    char why[200];
+    size_t d = run->d;
+    int own = 0;
+    if (mode == 2) {
+        const char *name = run->init_attack ? run->init_attack : "blended-noise";
+        snprintf(why, sizeof why, "the init attack %s found no adversarial", name);
+        FOOLC__CHECK(foolc__run_subattack(run, name, idx, m, xadv, ok));
+        for (int32_t a = 0; a < m; a++)
+            if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
+    } else if (mode == 1) {
+        for (int32_t a = 0; a < m; a++) {
+            ok[a] = 0;
+            memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+        }
+        FOOLC__CHECK(foolc__dec_start_pool(run, idx, m, directions, max_q, xadv, ok, &own));
+        snprintf(why, sizeof why, "none of the %d closest %s images of another class is "
+                 "adversarial", directions, own ? "batch (no pool set)" : "pool");
+    } else {
+        /* Blended noise; where no noise image is adversarial (inputs of the class the model
+         * gives to noise), the closest adversarial pool (or batch) image instead. */
+        FOOLC__CHECK(blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xadv, ok,
+                                  FOOLC__STREAM_BLENDED));
+        /* More noise images, each blended to its smallest adversarial mix; the closest
+         * start per sample is kept. */
+        for (int32_t r = 1; r < draws; r++) {
+            float *xb = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+            uint8_t *ob = foolc__malloc((size_t)m);
+            if (!xb || !ob) {
+                foolc__free(xb);
+                foolc__free(ob);
+                return foolc__nomem("blended starting points");
+            }
+            foolc_status st = blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xb, ob,
+                                           FOOLC__STREAM_BLENDED + 0x1000u * (uint64_t)r);
+            for (int32_t a = 0; st >= 0 && a < m; a++) {
+                if (!ob[a]) continue;
+                const float *x0 = run->x + (size_t)idx[a] * d;
+                if (!ok[a] || foolc_distance(run->norm, x0, xb + (size_t)a * d, d) <
+                    foolc_distance(run->norm, x0, xadv + (size_t)a * d, d)) {
+                    memcpy(xadv + (size_t)a * d, xb + (size_t)a * d, d * sizeof(float));
+                    ok[a] = 1;
+                }
+            }
+            foolc__free(xb);
+            foolc__free(ob);
+            FOOLC__CHECK(st);
+        }
+        FOOLC__CHECK(foolc__dec_start_pool(run, idx, m, FALLBACK_POOL, max_q, xadv, ok, &own));
+        snprintf(why, sizeof why, "no adversarial among %d uniform-noise draws nor among the "
+                 "%d closest %s images of another class, or the query budget ran out",
+                 directions, FALLBACK_POOL, own ? "batch (no pool set)" : "pool");
+    }
+    foolc__dec_missing(run, idx, m, ok, why);
+    return FOOLC_OK;
+}
+
+void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,
+                        const uint8_t *ok, const char *why)
+{
+    char list[256] = "";
+    size_t used = 0;
+    int32_t missing = 0;
+    for (int32_t a = 0; a < m; a++) {
+        if (ok[a]) continue;
+        if (missing++ < 16 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d",
+                                     used ? ", " : "", idx[a]);
+    }
+    if (missing)
+        foolc__error(FOOLC_NOT_FOUND, "%s: no starting point for %d sample%s (%s%s): %s",
+                     run->vt->name, missing, missing > 1 ? "s" : "", list,
+                     missing > 16 ? ", ..." : "", why);
+}

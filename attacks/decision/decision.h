@@ -1,0 +1,125 @@
+/* Machinery shared by the decision-based attacks (attacks that see only "adversarial or
+ * not"): per-sample query accounting, fast seeded Gaussian draws, a linear-then-bisection
+ * scan along a one-parameter family, repeated random directions with the smallest
+ * adversarial scale per direction, and the blended-uniform-noise starting point. */
+#ifndef FOOLC_DECISION_H
+#define FOOLC_DECISION_H
+
+#include "attack_impl.h"
+
+/* RNG streams, so that the attacks' draws for one sample never overlap. */
+enum {
+    FOOLC__STREAM_BLENDED = 0xB1E7D,
+    FOOLC__STREAM_REPEAT = 0x4E9EA7,
+    FOOLC__STREAM_BOUNDARY = 0xB0DA,
+    FOOLC__STREAM_HSJ = 0x45A,
+    FOOLC__STREAM_POINTWISE = 0x9017
+};
+
+/* Images sample i has cost the model so far (forward + decided). */
+uint64_t foolc__dec_used(const foolc__run *run, int32_t i);
+/* Whether sample i may spend `cost` more images under a per-sample budget max_q
+ * (0: no budget). */
+int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost);
+
+/* Keeps, in order, the entries a of act[0..na) whose sample idx[a] may spend one more image
+ * under max_q; returns how many. */
+int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
+                              int32_t na, double max_q);
+
+/* Stores x, known adversarial and inside the box, as sample i's result when it is no larger
+ * than the best so far in the run's norm (ties replace it: refinements that keep the norm,
+ * such as pointwise's L2 phase, use this). Returns 1 when stored. */
+int foolc__dec_keep(foolc__run *run, int32_t i, const float *x);
+
+/* n standard normal draws (Marsaglia's polar method, both values of each pair used). */
+void foolc__dec_normal(foolc__rng *r, float *out, size_t n);
+
+/* Linear scan then bisection over a scalar eps in (0, emax]: make(eps) gives a candidate
+ * per sample (eps = emax * k / steps for k = 1, 2, ...). The first adversarial candidate
+ * brackets the smallest eps, bisected to relative tolerance rtol; every adversarial
+ * candidate is offered. best (m*d, may be NULL) receives each sample's adversarial
+ * candidate at its smallest eps, ok[a] (may be NULL) whether it found one. max_q is a
+ * per-sample query budget (0: none). make's adv flags are ignored. */
+typedef struct foolc__scan_opts {
+    double emax;
+    int32_t steps;
+    double rtol;
+    double max_q;
+} foolc__scan_opts;
+foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
+                             const foolc__scan_opts *o, foolc__make_fn make, void *ctx,
+                             float *best, uint8_t *ok);
+
+/* Repeated random directions: per sample, `repeats` directions drawn by draw() from the
+ * sample's own stream; for each, the smallest scale eps at which apply(dir, eps) is
+ * adversarial is searched (grow from eps_init by growth up to eps_max, then bisect to rtol)
+ * while no adversarial is known, and afterwards a new direction is tested at the best scale
+ * so far and bisected only when it beats it. Every adversarial candidate is offered. */
+typedef void (*foolc__draw_fn)(void *ctx, const foolc__run *run, foolc__rng *r, float *dir);
+typedef void (*foolc__apply_fn)(void *ctx, const foolc__run *run, int32_t sample,
+                                const float *dir, double eps, float *out);
+typedef struct foolc__repeat_opts {
+    int32_t repeats;
+    double eps_init, eps_max, growth, rtol, max_q;
+} foolc__repeat_opts;
+foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
+                               const foolc__repeat_opts *o, foolc__draw_fn draw,
+                               foolc__apply_fn apply, void *ctx);
+
+/* Blended uniform noise (the default starting point of Boundary, HopSkipJump and
+ * Brendel-Bethge): per sample, up to `directions` uniform-noise images in the box until one
+ * is adversarial, then the smallest blend (1 - t) x + t noise that is adversarial, by a
+ * linear scan of `steps` values of t and bisection to rtol. xadv (m*d) receives each
+ * sample's point (the clean input where none was found), ok[a] whether one was found;
+ * found points are offered. */
+foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
+                                 int32_t directions, int32_t steps, double rtol, double max_q,
+                                 float *xadv, uint8_t *ok);
+
+/* Starting points for attacks that walk along the boundary, by mode: 0 blended uniform
+ * noise (foolc__init_blended with the given settings, repeated for `draws` noise images,
+ * the closest start kept), and for samples where no noise image
+ * is adversarial the closest adversarial one of the 100 closest pool (or batch) images of
+ * another class; 1 the closest adversarial pool image
+ * (foolc__dec_pool over `directions` candidates), 2 the attack named by
+ * foolc_attack_set_init (default blended-noise). Samples without one are listed in the
+ * run's message (status FOOLC_NOT_FOUND recorded, not an error); the caller goes on with
+ * the others. */
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
+                              int32_t directions, int32_t steps, int32_t draws, double max_q,
+                              float *xadv, uint8_t *ok);
+
+
+
+/* HopSkipJump's (hsj.c) and the additive noise attacks' (noise.c) configs. */
+typedef struct foolc__hsj_config {
+    double steps, init_evals, max_evals, gamma, max_queries, init, init_directions, init_steps,
+        init_draws, max_halvings;
+} foolc__hsj_config;
+typedef struct foolc__noise_config {
+    double repeats, eps_init, growth, rtol, max_queries;
+} foolc__noise_config;
+
+/* Pool images as starting points: the caller's pool (foolc_attack_set_starts) or, without
+ * one, the run's own inputs. Per sample idx[a], the k pool images closest to it in L2 whose
+ * label differs from its own (equals its target when targeted; every image when the pool
+ * has no labels) are queried in order of distance, one batched query per rank; with
+ * first_only a sample stops at its first adversarial one; max_q is a per-sample budget.
+ * The adversarial images go to xs (room for m*k rows, or 2*m with first_only) with their
+ * samples' positions a in pos (room for m*k, or m); *nf receives their count, *own whether
+ * the run's inputs served as the pool. */
+foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                             int first_only, double max_q, float *xs, int32_t *pos,
+                             int32_t *nf, int *own);
+/* Records FOOLC_NOT_FOUND with the samples idx[a] whose ok[a] is 0 (the first 16) and why,
+ * when there are any; the status stays the caller's to return. */
+void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,
+                        const uint8_t *ok, const char *why);
+/* The closest adversarial pool image (foolc__dec_pool, first_only) for the samples idx[a]
+ * with ok[a] == 0, among their k closest: found ones are written to xadv (m rows), flagged
+ * and offered; *own as there. */
+foolc_status foolc__dec_start_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                                   double max_q, float *xadv, uint8_t *ok, int *own);
+
+#endif

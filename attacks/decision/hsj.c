@@ -1,0 +1,381 @@
+/* HopSkipJump (Chen, Jordan, Wainwright, arXiv:1904.02144) in L2 and Linf, for
+ * hsj-l2 and hsj-linf (the registry entries at the end): boundary bisection, a gradient direction
+ * estimated from the signs of random probes, and a geometric step search. Every phase is
+ * batched over the samples still active, with per-sample thresholds and a per-sample cap on
+ * every loop, so no sample can hold up the others. */
+#include "decision.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#define CHUNK 256
+#define MAX_BISECT 64
+
+typedef struct hsj {
+    foolc__run *run;
+    const foolc__hsj_config *c;
+    int linf;
+    int32_t m;
+    size_t d;
+    float *xadv, *upd, *chunk;     /* m*d, m*d, CHUNK*d */
+    double *s1, *s0;               /* m*d sums of sign * probe and of probes */
+    double *dist, *lo, *hi, *thr, *eps, *delta;
+    int32_t *act, *sid, *pos, *evals, *npos, *left;
+    uint8_t *adv, *alive;
+    foolc__rng *rng;
+} hsj;
+
+static double distance(const hsj *h, const float *x0, const float *x)
+{
+    double r = 0;
+    for (size_t j = 0; j < h->d; j++) {
+        double v = fabs((double)x[j] - x0[j]);
+        if (h->linf) r = v > r ? v : r;
+        else r += v * v;
+    }
+    return h->linf ? r : sqrt(r);
+}
+
+/* The point at t on the way from x0 to x: the blend (L2) or x clipped to the Linf ball of
+ * radius t around x0 (Linf). */
+static void project(const hsj *h, const float *x0, const float *x, double t, float *out)
+{
+    for (size_t j = 0; j < h->d; j++) {
+        if (h->linf) {
+            double v = x[j], a = x0[j] - t, b = x0[j] + t;
+            out[j] = (float)(v < a ? a : v > b ? b : v);
+        } else {
+            out[j] = (float)((1.0 - t) * x0[j] + t * x[j]);
+        }
+    }
+}
+
+static int may(const hsj *h, int32_t a, uint64_t cost)
+{
+    return foolc__dec_may(h->run, h->run->todo[a], h->c->max_queries, cost);
+}
+
+/* Bisects each listed sample's xadv towards its clean input, keeping the adversarial side,
+ * to the per-sample threshold; offers the result. */
+static foolc_status bisect(hsj *h, const int32_t *list, int32_t n)
+{
+    foolc__run *run = h->run;
+    size_t d = h->d;
+    double dd = (double)d;
+    int32_t na = 0;
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = list[q];
+        const float *x0 = run->x + (size_t)run->todo[a] * d;
+        h->lo[a] = 0;
+        h->hi[a] = h->linf ? distance(h, x0, h->xadv + (size_t)a * d) : 1;
+        h->thr[a] = h->linf ? h->hi[a] * h->c->gamma / (dd * dd) : h->c->gamma / (dd * sqrt(dd));
+        h->left[a] = MAX_BISECT;
+        h->act[na++] = a;
+    }
+    int32_t na0 = na;
+    int32_t *all = h->pos;
+    memcpy(all, h->act, (size_t)na * sizeof(int32_t));
+    double *hi0 = h->eps;
+    for (int32_t q = 0; q < na0; q++) hi0[all[q]] = h->hi[all[q]];
+    foolc_status st = FOOLC_OK;
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = h->act[q];
+            if (h->hi[a] - h->lo[a] > h->thr[a] && h->left[a] > 0 && may(h, a, 1))
+                h->act[nb++] = a;
+        }
+        if ((na = nb) == 0) break;
+        for (int32_t q0 = 0; q0 < na; q0 += CHUNK) {
+            int32_t nc = na - q0 < CHUNK ? na - q0 : CHUNK;
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = h->act[q0 + q];
+                const float *x0 = run->x + (size_t)run->todo[a] * d;
+                project(h, x0, h->xadv + (size_t)a * d, 0.5 * (h->lo[a] + h->hi[a]),
+                        h->chunk + (size_t)q * d);
+                h->sid[q] = run->todo[a];
+            }
+            if ((st = foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL)) < 0)
+                goto done;
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = h->act[q0 + q];
+                double mid = 0.5 * (h->lo[a] + h->hi[a]);
+                if (mid == h->lo[a] || mid == h->hi[a]) h->left[a] = 0;
+                if (h->adv[q]) h->hi[a] = mid;
+                else h->lo[a] = mid;
+                h->left[a]--;
+            }
+        }
+    }
+done:
+    for (int32_t q = 0; q < na0; q++) {
+        int32_t a = all[q], i = run->todo[a];
+        const float *x0 = run->x + (size_t)i * d;
+        float *xa = h->xadv + (size_t)a * d;
+        if (h->hi[a] < hi0[a]) {
+            project(h, x0, xa, h->hi[a], h->chunk);
+            memcpy(xa, h->chunk, d * sizeof(float));
+        }
+        h->dist[a] = distance(h, x0, xa);
+        foolc__run_offer(run, i, xa);
+    }
+    return st;
+}
+
+/* Sign-probe estimate of the boundary normal at xadv for the listed samples, batched in
+ * chunks across samples; leaves the unit direction in upd. */
+static foolc_status estimate(hsj *h, const int32_t *list, int32_t n)
+{
+    foolc__run *run = h->run;
+    size_t d = h->d;
+    float lo = run->lo, hi = run->hi;
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = list[q];
+        memset(h->s1 + (size_t)a * d, 0, d * sizeof(double));
+        memset(h->s0 + (size_t)a * d, 0, d * sizeof(double));
+        h->npos[a] = 0;
+    }
+    int32_t q = 0, e = 0;
+    while (q < n) {
+        int32_t nc = 0;
+        /* Fill one chunk with the next probes, sample by sample. */
+        while (nc < CHUNK && q < n) {
+            int32_t a = list[q];
+            if (e >= h->evals[a]) {
+                q++;
+                e = 0;
+                continue;
+            }
+            float *p = h->chunk + (size_t)nc * d;
+            const float *xa = h->xadv + (size_t)a * d;
+            if (h->linf)
+                for (size_t j = 0; j < d; j++)
+                    p[j] = (float)(2.0 * foolc__rng_uniform(&h->rng[a]) - 1.0);
+            else
+                foolc__dec_normal(&h->rng[a], p, d);
+            double nr = 0;
+            for (size_t j = 0; j < d; j++) nr += (double)p[j] * p[j];
+            double f = h->delta[a] / (sqrt(nr) + 1e-12);
+            for (size_t j = 0; j < d; j++) {
+                double v = xa[j] + f * p[j];
+                p[j] = v < lo ? lo : v > hi ? hi : (float)v;
+            }
+            h->sid[nc] = run->todo[a];
+            h->pos[nc] = a;
+            nc++;
+            e++;
+        }
+        if (nc == 0) break;
+        FOOLC__CHECK(foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL));
+        for (int32_t r = 0; r < nc; r++) {
+            int32_t a = h->pos[r];
+            const float *p = h->chunk + (size_t)r * d, *xa = h->xadv + (size_t)a * d;
+            double *s1 = h->s1 + (size_t)a * d, *s0 = h->s0 + (size_t)a * d;
+            double sg = h->adv[r] ? 1.0 : -1.0, inv = 1.0 / (h->delta[a] + 1e-8);
+            h->npos[a] += h->adv[r];
+            for (size_t j = 0; j < d; j++) {
+                double u = ((double)p[j] - xa[j]) * inv;
+                s1[j] += sg * u;
+                s0[j] += u;
+            }
+        }
+    }
+    for (int32_t r = 0; r < n; r++) {
+        int32_t a = list[r];
+        double ne = h->evals[a], mean = (2.0 * h->npos[a] - ne) / ne;
+        const double *s1 = h->s1 + (size_t)a * d, *s0 = h->s0 + (size_t)a * d;
+        double *g = h->s1 + (size_t)a * d, nr = 0;
+        int base = fabs(mean) < 1.0;   /* subtract the mean sign as a baseline */
+        for (size_t j = 0; j < d; j++) {
+            g[j] = (s1[j] - (base ? mean * s0[j] : 0.0)) / ne;
+            nr += g[j] * g[j];
+        }
+        nr = sqrt(nr) + 1e-12;
+        float *u = h->upd + (size_t)a * d;
+        for (size_t j = 0; j < d; j++)
+            u[j] = h->linf ? (float)(g[j] > 0 ? 1 : g[j] < 0 ? -1 : 0) : (float)(g[j] / nr);
+    }
+    return FOOLC_OK;
+}
+
+/* Geometric step search: per sample, halve eps until xadv + eps * upd is adversarial (at
+ * most max_halvings times; a sample that never succeeds keeps its point). */
+static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
+{
+    foolc__run *run = h->run;
+    size_t d = h->d;
+    int32_t na = 0;
+    for (int32_t q = 0; q < n; q++) {
+        h->left[list[q]] = (int32_t)h->c->max_halvings + 1;
+        h->act[na++] = list[q];
+    }
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = h->act[q];
+            if (h->left[a] > 0 && may(h, a, 1)) h->act[nb++] = a;
+        }
+        if ((na = nb) == 0) break;
+        int32_t keep = 0;
+        for (int32_t q0 = 0; q0 < na; q0 += CHUNK) {
+            int32_t nc = na - q0 < CHUNK ? na - q0 : CHUNK;
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = h->act[q0 + q];
+                const float *xa = h->xadv + (size_t)a * d, *u = h->upd + (size_t)a * d;
+                float *p = h->chunk + (size_t)q * d;
+                for (size_t j = 0; j < d; j++) {
+                    double v = xa[j] + h->eps[a] * u[j];
+                    p[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+                }
+                h->sid[q] = run->todo[a];
+            }
+            FOOLC__CHECK(foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL));
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = h->act[q0 + q];
+                if (h->adv[q]) {
+                    memcpy(h->xadv + (size_t)a * d, h->chunk + (size_t)q * d,
+                           d * sizeof(float));
+                    foolc__run_offer(run, run->todo[a], h->xadv + (size_t)a * d);
+                } else {
+                    h->eps[a] *= 0.5;
+                    if (--h->left[a] > 0) h->act[keep++] = a;
+                }
+            }
+        }
+        na = keep;
+    }
+    return FOOLC_OK;
+}
+
+static foolc_status hsj_run(foolc__run *run, const void *config)
+{
+    const foolc__hsj_config *c = config;
+    int linf = run->norm == FOOLC_LINF;
+    int32_t m = run->n_todo;
+    size_t d = run->d, md = foolc__mul((size_t)m, d);
+    hsj h = {0};
+    h.run = run;
+    h.c = c;
+    h.linf = linf;
+    h.m = m;
+    h.d = d;
+    size_t nint = (size_t)m * 6 + CHUNK * 2;
+    h.xadv = foolc__malloc(foolc__mul(md, sizeof(float)));
+    h.upd = foolc__malloc(foolc__mul(md, sizeof(float)));
+    h.chunk = foolc__malloc(foolc__mul(foolc__mul(CHUNK, d), sizeof(float)));
+    h.s1 = foolc__malloc(foolc__mul(2 * md, sizeof(double)));
+    h.dist = foolc__malloc((size_t)m * 6 * sizeof(double));
+    h.act = foolc__malloc((nint + (size_t)m) * sizeof(int32_t));
+    h.adv = foolc__malloc((size_t)m * 2 + CHUNK);
+    h.rng = foolc__malloc((size_t)m * sizeof *h.rng);
+    foolc_status st = FOOLC_OK;
+    if (!h.xadv || !h.upd || !h.chunk || !h.s1 || !h.dist || !h.act || !h.adv || !h.rng) {
+        st = foolc__nomem("hopskipjump");
+        goto out;
+    }
+    h.s0 = h.s1 + md;
+    h.lo = h.dist + m;
+    h.hi = h.lo + m;
+    h.thr = h.hi + m;
+    h.eps = h.thr + m;
+    h.delta = h.eps + m;
+    /* act: m, sid: CHUNK, pos: max(m, CHUNK), evals, npos, left: m each; list: m. */
+    h.sid = h.act + m;
+    h.pos = h.sid + CHUNK;
+    h.evals = h.pos + (m > CHUNK ? m : CHUNK);
+    h.npos = h.evals + m;
+    h.left = h.npos + m;
+    int32_t *list = h.left + m;
+    h.alive = h.adv + CHUNK;
+    uint8_t *ok = h.alive + m;
+
+    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
+                          (int32_t)c->init_steps, (int32_t)c->init_draws, c->max_queries,
+                          h.xadv, ok);
+    if (st < 0) goto out;
+    int32_t n = 0;
+    for (int32_t a = 0; a < m; a++) {
+        foolc__rng_init(&h.rng[a], run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_HSJ);
+        h.alive[a] = ok[a];
+        if (ok[a]) list[n++] = a;
+    }
+    if ((st = bisect(&h, list, n)) < 0) goto out;
+    double dd = (double)d, w = (double)run->hi - run->lo;
+    for (int32_t t = 0; t < (int32_t)c->steps; t++) {
+        /* Who goes on this iteration, and with how many probes (within its budget, keeping
+         * room for the step search and the bisection). */
+        n = 0;
+        for (int32_t a = 0; a < m; a++) {
+            if (!h.alive[a]) continue;
+            double ev = fmin(c->init_evals * sqrt(t + 1.0), c->max_evals);
+            if (c->max_queries > 0) {
+                double room = c->max_queries - (double)foolc__dec_used(run, run->todo[a]) - 40;
+                ev = fmin(ev, room);
+                if (ev < 1 || ev < fmin(c->init_evals, 20)) {
+                    h.alive[a] = 0;
+                    continue;
+                }
+            }
+            h.evals[a] = (int32_t)ev;
+            h.delta[a] = t == 0 ? 0.1 * w : c->gamma / dd * h.dist[a];
+            if (!(h.delta[a] > 0)) {
+                h.alive[a] = 0;
+                continue;
+            }
+            list[n++] = a;
+        }
+        if (n == 0) break;
+        if ((st = estimate(&h, list, n)) < 0) goto out;
+        for (int32_t q = 0; q < n; q++) h.eps[list[q]] = h.dist[list[q]] / sqrt(t + 1.0);
+        if ((st = step_search(&h, list, n)) < 0) goto out;
+        if ((st = bisect(&h, list, n)) < 0) goto out;
+        if ((st = foolc__run_progress(run, t + 1, (int64_t)c->steps)) < 0) goto out;
+    }
+out:
+    foolc__free(h.xadv);
+    foolc__free(h.upd);
+    foolc__free(h.chunk);
+    foolc__free(h.s1);
+    foolc__free(h.dist);
+    foolc__free(h.act);
+    foolc__free(h.adv);
+    foolc__free(h.rng);
+    return st;
+}
+
+/* ---- registry entries ---- */
+
+static const foolc__param hsj_params[] = {
+    {"steps", 64, 1, 100, offsetof(foolc__hsj_config, steps), 1,
+     "iterations (gradient estimate, step, bisection) per sample"},
+    {"init_evals", 100, 1, 200, offsetof(foolc__hsj_config, init_evals), 1,
+     "probes of the first gradient estimate; iteration t uses init_evals * sqrt(t + 1)"},
+    {"max_evals", 10000, 1, 100000, offsetof(foolc__hsj_config, max_evals), 1,
+     "probes of one gradient estimate at most"},
+    {"gamma", 1, 1e-3, 1000, offsetof(foolc__hsj_config, gamma), 0,
+     "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, "
+     "gamma / d^2 in Linf)"},
+    {"max_queries", 0, 0, 1e12, offsetof(foolc__hsj_config, max_queries), 1,
+     "model images per sample at most, starting point included; 0 means no limit"},
+    {"init", 0, 0, 2, offsetof(foolc__hsj_config, init), 1,
+     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+     "adversarial pool image "
+     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+     "foolc_attack_set_init (default blended-noise)"},
+    {"init_directions", 1000, 1, 100000, offsetof(foolc__hsj_config, init_directions), 1,
+     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
+    {"init_steps", 10, 1, 10000, offsetof(foolc__hsj_config, init_steps), 1,
+     "linear-scan steps of the blended-noise starting point"},
+    {"init_draws", 4, 1, 100, offsetof(foolc__hsj_config, init_draws), 1,
+     "noise images blended per sample (init 0); the closest start is kept"},
+    {"max_halvings", 30, 1, 60, offsetof(foolc__hsj_config, max_halvings), 1,
+     "halvings of the geometric step search per sample before the step is skipped"},
+};
+
+FOOLC__ATTACK(hsj_l2, "hsj-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, hsj_params, foolc__hsj_config,
+              hsj_run, NULL,
+              "HopSkipJump: boundary search with sign-probe gradient estimates (L2)");
+FOOLC__ATTACK(hsj_linf, "hsj-linf", FOOLC_LINF, FOOLC_NEEDS_DECISION, hsj_params, foolc__hsj_config,
+              hsj_run, NULL,
+              "HopSkipJump: boundary search with sign-probe gradient estimates (Linf)");

@@ -1,0 +1,176 @@
+/* The noise attacks, made minimising: additive Gaussian or uniform noise in L2 and Linf
+ * (Foolbox's repeated additive-noise attacks: per sample repeated directions, each scaled to
+ * the smallest adversarial size), blended uniform noise (the default starting point of the
+ * boundary walkers) and salt-and-pepper noise in L0; the registry entries follow each. */
+#include "decision.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/* ---- additive noise ---- */
+
+static const foolc__param noise_params[] = {
+    {"repeats", 100, 1, 10000, offsetof(foolc__noise_config, repeats), 1,
+     "noise directions drawn per sample"},
+    {"eps_init", 1e-2, 1e-9, 1e3, offsetof(foolc__noise_config, eps_init), 0,
+     "first scale tried, relative to the width of the model's box"},
+    {"growth", 2, 1.01, 100, offsetof(foolc__noise_config, growth), 0,
+     "factor by which the scale grows until the first adversarial"},
+    {"rtol", 1e-3, 1e-9, 0.5, offsetof(foolc__noise_config, rtol), 0,
+     "relative tolerance of the bisection of the scale"},
+    {"max_queries", 0, 0, 1e12, offsetof(foolc__noise_config, max_queries), 1,
+     "model images per sample at most; 0 means no limit"},
+};
+
+/* Which noise an entry draws (its variant). */
+typedef enum noise_kind { NOISE_UNIFORM, NOISE_GAUSSIAN } noise_kind;
+static const noise_kind k_uniform = NOISE_UNIFORM, k_gaussian = NOISE_GAUSSIAN;
+
+typedef struct noise_ctx {
+    int gaussian, linf;
+} noise_ctx;
+
+static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
+{
+    const noise_ctx *c = ctx;
+    size_t d = run->d;
+    if (c->gaussian) foolc__dec_normal(r, dir, d);
+    else
+        for (size_t j = 0; j < d; j++) dir[j] = (float)(2.0 * foolc__rng_uniform(r) - 1.0);
+    double nr = 0;
+    for (size_t j = 0; j < d; j++) {
+        double v = fabs((double)dir[j]);
+        if (c->linf) nr = v > nr ? v : nr;
+        else nr += v * v;
+    }
+    nr = c->linf ? nr : sqrt(nr);
+    if (nr > 0)
+        for (size_t j = 0; j < d; j++) dir[j] = (float)(dir[j] / nr);
+}
+
+static void noise_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
+                        double eps, float *out)
+{
+    (void)ctx;
+    const float *x0 = run->x + (size_t)sample * run->d;
+    for (size_t j = 0; j < run->d; j++) {
+        double v = x0[j] + eps * dir[j];
+        out[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+    }
+}
+
+static foolc_status noise_run(foolc__run *run, const void *config)
+{
+    const foolc__noise_config *c = config;
+    int linf = run->norm == FOOLC_LINF;
+    noise_ctx nc = {*(const noise_kind *)run->vt->variant == NOISE_GAUSSIAN, linf};
+    double w = (double)run->hi - run->lo;
+    /* Past these scales every coordinate is clipped to a corner of the box. */
+    double emax = linf ? w : w * sqrt((double)run->d);
+    foolc__repeat_opts o = {(int32_t)c->repeats, fmin(c->eps_init * w, emax), emax, c->growth,
+                            c->rtol, c->max_queries};
+    return foolc__dec_repeat(run, run->todo, run->n_todo, &o, noise_draw, noise_apply, &nc);
+}
+
+FOOLC__ATTACK(gaussian_noise_l2, "gaussian-noise-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, noise_params,
+              foolc__noise_config, noise_run, &k_gaussian,
+              "repeated additive Gaussian noise, smallest adversarial scale per draw (L2)");
+FOOLC__ATTACK(gaussian_noise_linf, "gaussian-noise-linf", FOOLC_LINF, FOOLC_NEEDS_DECISION,
+              noise_params, foolc__noise_config, noise_run, &k_gaussian,
+              "repeated additive Gaussian noise, smallest adversarial scale per draw (Linf)");
+FOOLC__ATTACK(uniform_noise_l2, "uniform-noise-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, noise_params,
+              foolc__noise_config, noise_run, &k_uniform,
+              "repeated additive uniform noise, smallest adversarial scale per draw (L2)");
+FOOLC__ATTACK(uniform_noise_linf, "uniform-noise-linf", FOOLC_LINF, FOOLC_NEEDS_DECISION,
+              noise_params, foolc__noise_config, noise_run, &k_uniform,
+              "repeated additive uniform noise, smallest adversarial scale per draw (Linf)");
+
+/* ---- blended uniform noise (Foolbox's LinearSearchBlendedUniformNoise): per sample a
+ * uniform-noise image in the box that is adversarial, then the smallest blend towards it
+ * by a linear scan and a bisection in the bracket found (foolc__init_blended, the default
+ * start of Boundary and HSJ) ---- */
+
+typedef struct blended_config {
+    double directions, steps, rtol, max_queries;
+} blended_config;
+
+static const foolc__param blended_params[] = {
+    {"directions", 1000, 1, 100000, offsetof(blended_config, directions), 1,
+     "uniform-noise images drawn per sample, at most, until one is adversarial"},
+    {"steps", 100, 1, 10000, offsetof(blended_config, steps), 1,
+     "blend factors of the linear scan from the clean input to the noise"},
+    {"rtol", 1e-4, 1e-9, 0.5, offsetof(blended_config, rtol), 0,
+     "relative tolerance of the bisection in the bracket the scan found"},
+    {"max_queries", 0, 0, 1e12, offsetof(blended_config, max_queries), 1,
+     "model images per sample at most; 0 means no limit"},
+};
+
+static foolc_status blended_run(foolc__run *run, const void *config)
+{
+    const blended_config *c = config;
+    int32_t m = run->n_todo;
+    float *xa = foolc__malloc(foolc__mul(foolc__mul((size_t)m, run->d), sizeof(float)));
+    uint8_t *ok = foolc__malloc((size_t)m);
+    foolc_status st = xa && ok ? FOOLC_OK : foolc__nomem("blended noise");
+    if (st >= 0)
+        st = foolc__init_blended(run, run->todo, m, (int32_t)c->directions, (int32_t)c->steps,
+                                 c->rtol, c->max_queries, xa, ok);
+    foolc__free(xa);
+    foolc__free(ok);
+    return st;
+}
+
+FOOLC__ATTACK(blended_noise, "blended-noise", FOOLC_L2, FOOLC_NEEDS_DECISION, blended_params, blended_config, blended_run, NULL,
+              "blended uniform noise: smallest adversarial blend towards uniform noise (L2)");
+
+/* ---- salt-and-pepper noise (Foolbox's SaltAndPepperNoiseAttack), minimising in L0: per
+ * sample repeated draws of a random order of the input's values and a salt/pepper choice for
+ * each; for each draw the smallest fraction p of values set to the box's ends that is
+ * adversarial (foolc__dec_repeat) ---- */
+
+typedef struct sp_config {
+    double repeats, rtol, max_queries;
+} sp_config;
+
+static const foolc__param sp_params[] = {
+    {"repeats", 10, 1, 10000, offsetof(sp_config, repeats), 1,
+     "noise patterns drawn per sample"},
+    {"rtol", 1e-2, 1e-9, 0.5, offsetof(sp_config, rtol), 0,
+     "relative tolerance of the bisection of the noise probability"},
+    {"max_queries", 0, 0, 1e12, offsetof(sp_config, max_queries), 1,
+     "model images per sample at most; 0 means no limit"},
+};
+
+/* dir[j] = +(1 + u) for salt, -(1 + u) for pepper, u uniform in [0, 1): value j is set at
+ * probability p when u < p. */
+static void sp_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
+{
+    (void)ctx;
+    for (size_t j = 0; j < run->d; j++) {
+        uint64_t z = foolc__rng_u64(r);
+        double u = (double)(z >> 11) * 0x1.0p-53;
+        dir[j] = (float)((z & 1) ? 1.0 + u : -1.0 - u);
+    }
+}
+
+static void sp_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
+                     double p, float *out)
+{
+    (void)ctx;
+    const float *x0 = run->x + (size_t)sample * run->d;
+    for (size_t j = 0; j < run->d; j++) {
+        double u = fabs((double)dir[j]) - 1.0;
+        out[j] = u < p ? (dir[j] > 0 ? run->hi : run->lo) : x0[j];
+    }
+}
+
+static foolc_status sp_run(foolc__run *run, const void *config)
+{
+    const sp_config *c = config;
+    foolc__repeat_opts o = {(int32_t)c->repeats, 1.0 / (double)run->d, 1.0, 2.0, c->rtol,
+                            c->max_queries};
+    return foolc__dec_repeat(run, run->todo, run->n_todo, &o, sp_draw, sp_apply, NULL);
+}
+
+FOOLC__ATTACK(salt_and_pepper, "salt-and-pepper", FOOLC_L0, FOOLC_NEEDS_DECISION, sp_params, sp_config, sp_run, NULL,
+              "salt-and-pepper noise with the smallest adversarial probability (L0)");

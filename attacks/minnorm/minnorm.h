@@ -1,0 +1,107 @@
+/* Shared machinery of the minimum-norm attacks (C&W, EAD, DDN, FMN, FAB, NewtonFool):
+ * gradients of per-row custom losses on logits with queries attributed per sample,
+ * adversarial flags from logits, projections onto Lp balls and the exact per-norm
+ * projections onto a hyperplane intersected with the box that FAB uses. */
+#ifndef FOOLC_MINNORM_H
+#define FOOLC_MINNORM_H
+
+#include "attack_impl.h"
+
+/* Per-element loops of the minimum-norm attacks run in blocks of FOOLC__MN_B floats with a
+ * fixed trip count, which gcc -O2 vectorises (its cheap cost model skips loops of unknown
+ * length); the tail is scalar. */
+#define FOOLC__MN_B 8
+
+/* A loss on one row of logits: row a of the call (sample s); writes dloss/dlogits (k) and
+ * the loss. Returns 0, or non-zero to fail the model call. */
+typedef int (*foolc__mn_row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
+                                float *dz, double *loss);
+
+/* One forward and one backward pass over m images xs of samples idx with a custom loss;
+ * grad (m*d), logits (m*k, may be NULL), loss (m, may be NULL). Queries are attributed. */
+foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                            foolc__mn_row_fn fn, void *user, float *grad, float *logits,
+                            double *loss);
+
+/* Gradient of scale[a] * max(margin, -kappa) where margin is the run's criterion margin
+ * (scale NULL: 1; kappa = INFINITY: the plain margin). margin (m) receives the raw margin,
+ * adv (m, may be NULL) the criterion's verdict at that very point. */
+foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32_t *idx,
+                                   int32_t m, const double *scale, double kappa, float *grad,
+                                   double *margin, uint8_t *adv, float *logits);
+
+/* The criterion's verdict (and margin, may be NULL) for m rows of logits of samples idx. */
+foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
+                           uint8_t *adv, double *margin);
+
+/* A margin below -foolc__mn_safe(z, k) survives the rounding differences between batch
+ * sizes (the core verifies in another batch): 2e-6 * (1 + max |z_j|). For attacks whose
+ * iterates converge onto the boundary itself. */
+double foolc__mn_safe(const float *z, int32_t k);
+
+/* The search on the path from the clean input (t = 0) to xadv (t = 1) for the point
+ * nearest the clean input that is adversarial with a safety margin: its margin must be
+ * below -foolc__mn_safe, so the final point never sits so close to the boundary that the
+ * core's verification (another batch) could flip it. In Linf the perturbation is clipped
+ * rather than scaled. Illinois regula falsi on the margin, with midpoints when it stalls,
+ * to a bracket 2^-steps wide (as fine as `steps` halvings; about a third of their
+ * queries). Offers the adversarial end of each final bracket. */
+foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
+                              int32_t steps);
+/* The successful samples among todo: their number and, where xs / sid are not NULL, their
+ * best adversarials (rows of xs) and sample ids. */
+int32_t foolc__mn_successes(const foolc__run *run, float *xs, int32_t *sid);
+/* Runs foolc__mn_bisect from every successful sample's best adversarial among todo. */
+foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
+
+/* Boundary polish of every successful sample among todo, from its best adversarial: each
+ * step linearises the margin at the current point and moves to the smallest perturbation
+ * of the clean input (in norm, within the box) that reaches a margin of -2 foolc__mn_safe
+ * there (foolc__mn_plane_proj); adversarial points are offered. One forward and backward
+ * per step and sample; a sample stops when its next point would be no smaller than its
+ * best. For attacks whose optimiser ends near, not on, the locally minimal point. */
+foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps);
+
+/* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
+double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
+double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
+
+/* Projects delta (d) in place onto the Lp ball of radius r (L0: keeps the floor(r)
+ * largest magnitudes; L1: exact Euclidean projection onto the L1 ball). work: d doubles
+ * (L0 and L1 only; may be NULL otherwise). */
+void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
+
+/* v += s g; v *= f; delta = clip(x0 + delta, lo, hi) - x0 (d floats each, in float). */
+void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d);
+void foolc__mn_scale(float *v, double f, size_t d);
+void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, float lo,
+                   float hi);
+
+/* Zeroes the components of the gradient g at x whose descent would leave [lo, hi]. */
+void foolc__mn_box_grad(const float *restrict x, float *restrict g, size_t d, float lo,
+                        float hi);
+
+/* Clips x0 + delta to [lo, hi] and writes the result to out (both d). */
+void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
+                         float *out);
+
+/* Minimal-Lp step onto a hyperplane within the box: finds delta (d) with w.delta = c and
+ * p + delta in [lo, hi] that minimises ||delta||_norm (L1, L2 or Linf), exactly. When the
+ * box makes c unreachable, delta is the box corner that goes furthest. work: 2*d doubles
+ * plus d size_t (one block of at least foolc__mn_plane_work(d) bytes). Returns 1 when c
+ * is reachable. */
+size_t foolc__mn_plane_work(size_t d);
+int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double c, size_t d,
+                         float lo, float hi, float *delta, void *work);
+
+
+
+/* ---- FMN (fmn.c) and FAB (fab.c) configs ---- */
+typedef struct foolc__fmn_config {
+    double steps, max_stepsize, min_stepsize, gamma, bisect, polish;
+} foolc__fmn_config;
+
+typedef struct foolc__fab_config {
+    double steps, restarts, alpha_max, eta, beta, classes, bisect;
+} foolc__fab_config;
+#endif

@@ -1,0 +1,135 @@
+/* NewtonFool (Jang et al., ACSAC 2017), L2: Newton steps that drive the softmax probability
+ * of the label p_y towards 1/k, each of size min(eta ||x0|| ||grad p_y||, p_y - 1/k) along
+ * -grad p_y / ||grad p_y||^2. Samples stop once adversarial; those still undecided at the
+ * end are extrapolated along their path, and every success is bisected. Untargeted only. */
+#include "minnorm.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct nf_config {
+    double steps, stepsize, bisect;
+} nf_config;
+
+static const foolc__param nf_params[] = {
+    {"steps", 100, 1, 10000, offsetof(nf_config, steps), 1, "Newton iterations"},
+    {"stepsize", 0.01, 1e-6, 1, offsetof(nf_config, stepsize), 0,
+     "eta: the step is at most eta * ||x0|| * ||grad p_y||"},
+    {"bisect", 20, 0, 50, offsetof(nf_config, bisect), 1,
+     "final search towards the clean input, to a bracket 2^-bisect wide"},
+};
+
+/* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). */
+static int prob_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
+                    double *loss)
+{
+    (void)a;
+    const foolc__run *run = user;
+    int32_t y = run->labels[s];
+    double zmax = z[0], sum = 0;
+    for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
+    for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
+    double py = exp((double)z[y] - zmax) / sum;
+    for (int32_t j = 0; j < k; j++)
+        dz[j] = (float)(py * ((j == y) - exp((double)z[j] - zmax) / sum));
+    *loss = py;
+    return 0;
+}
+
+static foolc_status nf_run(foolc__run *run, const void *config)
+{
+    const nf_config *cfg = config;
+    if (run->targets)
+        return foolc__error(FOOLC_E_UNSUPPORTED, "newtonfool: untargeted only; criterion %s "
+                            "needs targets", foolc_criterion_name(run->crit));
+    size_t d = run->d;
+    int32_t m = run->n_todo, k = run->k;
+    size_t md = foolc__mul((size_t)m, d);
+    float *x = foolc__malloc(foolc__mul(md, 3 * sizeof(float)) +
+                             foolc__mul((size_t)m, (size_t)k * sizeof(float)));
+    double *py = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(double)));
+    int32_t *act = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(int32_t) + 2));
+    foolc_status st = FOOLC_OK;
+    if (!x || !py || !act) {
+        st = foolc__nomem("newtonfool buffers");
+        goto out;
+    }
+    float *xs = x + md, *grad = xs + md, *logits = grad + md;
+    double *x0n = py + m;
+    int32_t *sid = act + m, *pos = sid + m;
+    uint8_t *adv = (uint8_t *)(pos + m), *done = adv + m;
+    for (int32_t a = 0; a < m; a++) {
+        const float *x0 = run->x + (size_t)run->todo[a] * d;
+        memcpy(x + (size_t)a * d, x0, d * sizeof(float));
+        x0n[a] = foolc__mn_norm(FOOLC_L2, x0, d);
+        done[a] = 0;
+    }
+    for (int32_t it = 0; it < (int32_t)cfg->steps; it++) {
+        int32_t na = 0;
+        for (int32_t a = 0; a < m; a++) {
+            if (done[a]) continue;
+            memcpy(xs + (size_t)na * d, x + (size_t)a * d, d * sizeof(float));
+            act[na] = a;
+            sid[na++] = run->todo[a];
+        }
+        if (na == 0) break;
+        if ((st = foolc__mn_grad(run, xs, sid, na, prob_row, run, grad, logits, py)) < 0)
+            goto out;
+        if ((st = foolc__mn_adv(run, logits, sid, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            float *xa = x + (size_t)a * d;
+            const float *g = grad + (size_t)q * d;
+            if (adv[q]) {
+                foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+                done[a] = 1;
+                continue;
+            }
+            double gn = foolc__mn_norm(FOOLC_L2, g, d);
+            double del = fmin(cfg->stepsize * x0n[a] * gn, py[q] - 1.0 / k);
+            if (!(gn > 0) || !(del > 0)) {
+                done[a] = 2;   /* stalled: extrapolated below */
+                continue;
+            }
+            double f = del / (gn * gn);
+            for (size_t j = 0; j < d; j++) {
+                double v = (double)xa[j] - f * g[j];
+                xa[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+            }
+        }
+        if ((st = foolc__run_progress(run, it, (int64_t)cfg->steps)) < 0) goto out;
+    }
+    /* Undecided samples: push further along their path, 2 % at a time (up to 2x). */
+    for (int32_t j = 1; j <= 36; j++) {
+        int32_t na = 0;
+        double f = pow(1.02, j);
+        for (int32_t a = 0; a < m; a++) {
+            if (done[a] == 1) continue;
+            const float *x0 = run->x + (size_t)run->todo[a] * d, *xa = x + (size_t)a * d;
+            float *o = xs + (size_t)na * d;
+            for (size_t q = 0; q < d; q++) {
+                double v = (double)x0[q] + f * ((double)xa[q] - x0[q]);
+                o[q] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+            }
+            act[na] = a;
+            sid[na++] = run->todo[a];
+        }
+        if (na == 0) break;
+        if ((st = foolc__run_is_adv(run, xs, sid, na, adv, NULL)) < 0) goto out;
+        for (int32_t q = 0; q < na; q++)
+            if (adv[q]) {
+                foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+                done[act[q]] = 1;
+            }
+    }
+    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
+out:
+    foolc__free(x);
+    foolc__free(py);
+    foolc__free(act);
+    return st;
+}
+
+FOOLC__ATTACK(newtonfool, "newtonfool", FOOLC_L2, FOOLC__GRAD, nf_params, nf_config, nf_run, NULL,
+              "NewtonFool (L2): Newton steps driving the label's probability to 1/k");
