@@ -389,6 +389,26 @@ done:
     return rc;
 }
 
+/* --- A report run: its options and everything it holds. */
+typedef struct report_opts {
+    const char *model, *data, *attacks, *norm_name, *set; /* NULL when absent */
+    const char *json, *csv, *svg, *png, *resume;          /* NULL when absent */
+    int quiet, all, no_time;
+    long n, seed, batch, budget, pool, png_n;
+    foolc_norm norm; /* --norm, when norm_name is set */
+} report_opts;
+
+typedef struct report_ctx {
+    report_opts o;
+    rep *r;
+    char *names;       /* the attack list that r->at[].name points into */
+    foolc_net *net;
+    foolc_model *model;
+    foolc_data data;   /* the test split */
+    foolc_data pool;   /* the training split: starting points (--pool) */
+    FILE *resume;      /* --resume, open for appending chunks */
+} report_ctx;
+
 /* --- Running the attacks. */
 typedef struct run_cb {
     cli_progress p;
@@ -403,82 +423,231 @@ static int on_progress(void *user, int64_t done, int64_t total)
     return 0;
 }
 
-static int run_attack(rep *r, int t, foolc_model *model, int32_t batch, long budget,
-                      const char *set, const foolc_data *pool, FILE *resume, int quiet)
+/* A handle for attack t with the --set parameters and the --pool starting points. */
+static int new_attack(const report_ctx *c, int t, foolc_attack **out)
 {
+    const char *name = c->r->at[t].name;
+    foolc_attack *att;
+    foolc_status st = foolc_attack_new(name, &att);
+    if (st < 0) return cli_fail_opt("report", "--attacks", name, st);
+    int rc = cli_apply_settings(c->o.set, name, att);
+    if (!rc && c->pool.shape.n > 0 &&
+        (st = foolc_attack_set_starts(att, c->pool.x, c->pool.y, c->pool.shape.n)) < 0)
+        rc = cli_fail_opt("report", "--pool", name, st);
+    if (rc) { foolc_attack_free(att); return rc; }
+    *out = att;
+    return 0;
+}
+
+/* Appends samples b..b+m-1 of attack t and the chunk's closing "c" line to the resume
+ * file, flushed to the disk. */
+static int save_chunk(FILE *f, const rep *r, int t, int32_t b, int32_t m, foolc_status st,
+                      double sec)
+{
+    for (int32_t i = b; i < b + m; i++) write_sample(f, r, t, i);
+    fprintf(f, "c %s %d %d %d %a\n", r->at[t].name, b, m, st < 0 ? (int)st : 0, sec);
+    if (fflush(f) || fsync(fileno(f))) {
+        fprintf(stderr, "foolc report: --resume: write failed\n");
+        return CLI_INPUT;
+    }
+    return 0;
+}
+
+/* Runs attack t on samples b..b+m-1 under the chunk's budget, then records the model's
+ * label and every norm of each returned point. An attack error is reported and kept in the
+ * attack's status; the return value is an error of the command itself. */
+static int run_chunk(report_ctx *c, int t, foolc_attack *att, const run_cb *cb, int32_t b,
+                     int32_t m)
+{
+    rep *r = c->r;
     rep_att *a = &r->at[t];
+    foolc_shape s = {m, r->s.c, r->s.h, r->s.w};
+    float *dist = malloc((size_t)m * sizeof *dist);
+    if (!dist) return cli_fail("report", FOOLC_E_NOMEM);
+    foolc_result res = {a->xadv + (size_t)b * r->d, dist, a->ok + b, a->q + b};
+    foolc_counts c0 = foolc_model_counts(c->model);
+    uint64_t budget = (uint64_t)c->o.budget;
+    foolc_model_set_budget(c->model, budget ? budget * (uint64_t)m + c0.forward + c0.decided : 0);
+    double t0 = cli_now();
+    foolc_status st = foolc_attack_run(att, c->model, s, r->x + (size_t)b * r->d, r->y + b,
+                                       NULL, (uint64_t)r->seed, &res);
+    double sec = cli_now() - t0;
+    free(dist);
+    foolc_model_set_budget(c->model, 0);
+    if (st < 0) {
+        if (a->st >= 0) a->st = st;
+        fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
+                "so far are kept)\n", cb->p.tty && !c->o.quiet ? "\n" : "", a->name, b,
+                b + m - 1, foolc_status_str(st), foolc_errmsg());
+    }
+    if (foolc_model_decision(c->model, a->xadv + (size_t)b * r->d, m, a->adv + b) < 0)
+        for (int32_t i = b; i < b + m; i++) a->adv[i] = -1;
+    for (int32_t i = b; i < b + m; i++) {
+        for (int p = 0; p < NC; p++)
+            a->dist[(size_t)i * NC + p] =
+                a->ok[i] ? (float)foolc_distance((foolc_norm)p, r->x + (size_t)i * r->d,
+                                                 a->xadv + (size_t)i * r->d, r->d)
+                         : INFINITY;
+        a->done[i] = 1;
+    }
+    a->seconds += sec;
+    return c->resume ? save_chunk(c->resume, r, t, b, m, st, sec) : 0;
+}
+
+/* Runs attack t on every chunk of --batch samples not done before (--resume). */
+static int run_attack(report_ctx *c, int t)
+{
+    rep *r = c->r;
+    rep_att *a = &r->at[t];
+    int32_t batch = (int32_t)c->o.batch;
     int64_t todo = 0;
     for (int32_t i = 0; i < r->n; i++) todo += !a->done[i];
     run_cb cb;
-    cli_progress_start(&cb.p, a->name, todo, quiet);
+    cli_progress_start(&cb.p, a->name, todo, c->o.quiet);
     cb.base = 0;
     if (todo == 0) {
-        if (!quiet) fprintf(stderr, "%s: done before (--resume)\n", a->name);
+        if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", a->name);
         return 0;
     }
-    foolc_attack *att;
-    foolc_status st = foolc_attack_new(a->name, &att);
-    if (st < 0) return cli_fail_opt("report", "--attacks", a->name, st);
-    int rc = cli_apply_settings(set, a->name, att);
-    if (!rc && pool && pool->shape.n > 0 &&
-        (st = foolc_attack_set_starts(att, pool->x, pool->y, pool->shape.n)) < 0)
-        rc = cli_fail_opt("report", "--pool", a->name, st);
-    if (rc) { foolc_attack_free(att); return rc; }
+    foolc_attack *att = NULL;
+    int rc = new_attack(c, t, &att);
+    if (rc) return rc;
     foolc_attack_set_progress(att, on_progress, &cb);
     for (int32_t b = 0; b < r->n; b += batch) {
         int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
         for (int32_t i = b; i < b + m; i++) k += a->done[i];
         if (k == m) continue;
         cb.chunk = m;
-        foolc_shape s = {m, r->s.c, r->s.h, r->s.w};
-        float *dist = malloc((size_t)m * sizeof *dist);
-        if (!dist) { foolc_attack_free(att); return cli_fail("report", FOOLC_E_NOMEM); }
-        foolc_result res = {a->xadv + (size_t)b * r->d, dist, a->ok + b, a->q + b};
-        foolc_counts c0 = foolc_model_counts(model);
-        foolc_model_set_budget(model, budget ? (uint64_t)budget * (uint64_t)m + c0.forward +
-                                               c0.decided : 0);
-        double t0 = cli_now();
-        st = foolc_attack_run(att, model, s, r->x + (size_t)b * r->d, r->y + b, NULL,
-                              (uint64_t)r->seed, &res);
-        double sec = cli_now() - t0;
-        free(dist);
-        foolc_model_set_budget(model, 0);
-        if (st < 0) {
-            if (a->st >= 0) a->st = st;
-            fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
-                    "so far are kept)\n", cb.p.tty && !quiet ? "\n" : "", a->name, b,
-                    b + m - 1, foolc_status_str(st), foolc_errmsg());
-        }
-        foolc_status st2 = foolc_model_decision(model, a->xadv + (size_t)b * r->d, m, a->adv + b);
-        if (st2 < 0) for (int32_t i = b; i < b + m; i++) a->adv[i] = -1;
-        for (int32_t i = b; i < b + m; i++) {
-            for (int p = 0; p < NC; p++)
-                a->dist[(size_t)i * NC + p] =
-                    a->ok[i] ? (float)foolc_distance((foolc_norm)p, r->x + (size_t)i * r->d,
-                                                     a->xadv + (size_t)i * r->d, r->d)
-                             : INFINITY;
-            a->done[i] = 1;
-        }
-        a->seconds += sec;
-        if (resume) {
-            for (int32_t i = b; i < b + m; i++) write_sample(resume, r, t, i);
-            fprintf(resume, "c %s %d %d %d %a\n", a->name, b, m, st < 0 ? (int)st : 0, sec);
-            if (fflush(resume) || fsync(fileno(resume))) {
-                fprintf(stderr, "foolc report: --resume: write failed\n");
-                foolc_attack_free(att);
-                return CLI_INPUT;
-            }
-        }
+        if ((rc = run_chunk(c, t, att, &cb, b, m))) break;
         cb.base += m;
         cli_progress_update(&cb.p, cb.base);
     }
     foolc_attack_free(att);
+    if (rc) return rc;
     int32_t succ = 0;
     for (int32_t i = 0; i < r->n; i++) succ += a->ok[i];
     char summary[160];
     snprintf(summary, sizeof summary, "%d/%d adversarial, median %s %.4g", succ, r->n,
              foolc_norm_name(a->norm), rep_quantile(a->dist + a->norm, r->n, NC, 0.5));
     cli_progress_end(&cb.p, summary);
+    return 0;
+}
+
+/* --- The steps of foolc report, in order. */
+
+static int parse_options(cli_args *a, report_opts *o)
+{
+    *o = (report_opts){.n = 100, .batch = 25, .pool = -1, .png_n = 8, .norm = FOOLC_L2};
+    o->model = cli_opt(a, "--model", "-m");
+    o->data = cli_opt(a, "--data", NULL);
+    o->attacks = cli_opt(a, "--attacks", NULL);
+    o->norm_name = cli_opt(a, "--norm", NULL);
+    o->set = cli_opt(a, "--set", NULL);
+    o->json = cli_opt(a, "--json", NULL);
+    o->csv = cli_opt(a, "--csv", NULL);
+    o->svg = cli_opt(a, "--svg", NULL);
+    o->png = cli_opt(a, "--png", NULL);
+    o->resume = cli_opt(a, "--resume", NULL);
+    o->quiet = cli_flag(a, "--quiet");
+    o->all = cli_flag(a, "--all");
+    o->no_time = cli_flag(a, "--no-time");
+    int rc;
+    if ((rc = cli_opt_long(a, "-n", NULL, 1, 100000000L, &o->n)) ||
+        (rc = cli_opt_long(a, "--seed", NULL, 0, 2147483647L, &o->seed)) ||
+        (rc = cli_opt_long(a, "--batch", NULL, 1, 100000L, &o->batch)) ||
+        (rc = cli_opt_long(a, "--budget", NULL, 0, 2147483647L, &o->budget)) ||
+        (rc = cli_opt_long(a, "--pool", NULL, 0, 100000000L, &o->pool)) ||
+        (rc = cli_opt_long(a, "--png-n", NULL, 1, 1000, &o->png_n)) ||
+        (rc = cli_args_leftover(a, "report")))
+        return rc;
+    if (o->norm_name &&
+        (foolc_norm_parse(o->norm_name, &o->norm) < 0 || o->norm == FOOLC_MSE)) {
+        fprintf(stderr, "foolc report: --norm: expected l0, l1, l2 or linf, got '%s'\n",
+                o->norm_name);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* The attacks (--attacks, --norm; --set checked), the model and the test split. */
+static int load_inputs(report_ctx *c)
+{
+    const report_opts *o = &c->o;
+    rep *r = c->r;
+    int rc;
+    if ((rc = pick_attacks(r, o->attacks, o->norm_name != NULL, o->norm, &c->names)) ||
+        (o->set && (rc = cli_check_settings(o->set))) ||
+        (rc = cli_load_model("report", o->model, &c->net, &c->model)) ||
+        (rc = cli_load_data("report", o->data, "test", c->net, &c->data)))
+        return rc;
+    r->model = o->model;
+    r->data = o->data ? o->data : "fashion-mnist";
+    r->set = o->set;
+    r->all = o->all;
+    r->no_time = o->no_time;
+    r->seed = o->seed;
+    r->s = foolc_net_input(c->net);
+    r->s.n = 1;
+    r->d = (size_t)r->s.c * r->s.h * r->s.w;
+    r->n_classes = foolc_net_classes(c->net);
+    foolc_net_bounds(c->net, &r->lo, &r->hi);
+    for (int t = 0; t < r->n_att; t++) r->norms[o->norm_name ? o->norm : r->at[t].norm] = 1;
+    return 0;
+}
+
+/* The clean accuracy over the whole test split, and the samples to attack: the first -n
+ * the model classifies correctly (--all: the first -n), copied into r->x and r->y. */
+static int pick_samples(report_ctx *c)
+{
+    rep *r = c->r;
+    const foolc_data *data = &c->data;
+    r->total = data->shape.n;
+    int32_t *pred = malloc((size_t)r->total * sizeof *pred);
+    r->index = malloc((size_t)r->total * sizeof *r->index);
+    if (!pred || !r->index) { free(pred); return cli_fail("report", FOOLC_E_NOMEM); }
+    foolc_status st = foolc_model_decision(c->model, data->x, r->total, pred);
+    if (st < 0) { free(pred); return cli_fail_opt("report", "--model", c->o.model, st); }
+    int32_t n = 0;
+    for (int32_t i = 0; i < r->total; i++) {
+        int ok = pred[i] == data->y[i];
+        r->correct += ok;
+        if ((ok || r->all) && n < c->o.n) r->index[n++] = i;
+    }
+    free(pred);
+    r->clean_acc = (double)r->correct / r->total;
+    r->n = n;
+    if (n == 0) {
+        fprintf(stderr, "foolc report: --data '%s': the model classifies no image correctly\n",
+                r->data);
+        return CLI_INPUT;
+    }
+    r->x = malloc(r->d * n * sizeof *r->x);
+    r->y = malloc((size_t)n * sizeof *r->y);
+    if (!r->x || !r->y) return cli_fail("report", FOOLC_E_NOMEM);
+    for (int32_t i = 0; i < n; i++) {
+        memcpy(r->x + (size_t)i * r->d, data->x + (size_t)r->index[i] * r->d,
+               r->d * sizeof *r->x);
+        r->y[i] = data->y[r->index[i]];
+    }
+    return 0;
+}
+
+/* Every attack's per-sample results, initialised to "not done" with x_adv = x. */
+static int alloc_results(rep *r)
+{
+    size_t n = (size_t)r->n;
+    for (int t = 0; t < r->n_att; t++) {
+        rep_att *at = &r->at[t];
+        at->dist = malloc(n * NC * sizeof *at->dist);
+        at->ok = calloc(n, 1);
+        at->done = calloc(n, 1);
+        at->adv = malloc(n * sizeof *at->adv);
+        at->q = calloc(n, sizeof *at->q);
+        at->xadv = malloc(r->d * n * sizeof *at->xadv);
+        if (!at->dist || !at->ok || !at->done || !at->adv || !at->q || !at->xadv)
+            return cli_fail("report", FOOLC_E_NOMEM);
+        memcpy(at->xadv, r->x, r->d * n * sizeof *r->x);
+    }
     return 0;
 }
 
@@ -494,155 +663,78 @@ static void put_field(char *h, size_t cap, const char *key, const char *v)
     }
 }
 
-int cmd_report(int argc, char **argv)
+static void put_number(char *h, size_t cap, const char *key, long v)
 {
-    cli_args a;
-    if (cli_args_init(&a, argc, argv)) return CLI_FAIL;
-    int rc = CLI_OK;
-    foolc_net *net = NULL;
-    foolc_model *model = NULL;
-    foolc_data data = {0}, pool = {0};
-    FILE *resume = NULL;
-    char *list = NULL, *logits_buf = NULL;
-    rep *r = calloc(1, sizeof *r);
-    if (!r) return CLI_FAIL;
-    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
-        help();
-        goto out;
-    }
-    const char *model_path = cli_opt(&a, "--model", "-m");
-    const char *data_spec = cli_opt(&a, "--data", NULL);
-    const char *attacks = cli_opt(&a, "--attacks", NULL);
-    const char *norm_s = cli_opt(&a, "--norm", NULL), *set = cli_opt(&a, "--set", NULL);
-    const char *json = cli_opt(&a, "--json", NULL), *csv = cli_opt(&a, "--csv", NULL);
-    const char *svg = cli_opt(&a, "--svg", NULL), *png = cli_opt(&a, "--png", NULL);
-    const char *resume_path = cli_opt(&a, "--resume", NULL);
-    int quiet = cli_flag(&a, "--quiet");
-    r->all = cli_flag(&a, "--all");
-    r->no_time = cli_flag(&a, "--no-time");
-    long n_want = 100, seed = 0, batch = 25, budget = 0, pool_n = -1, png_n = 8;
-    if ((rc = cli_opt_long(&a, "-n", NULL, 1, 100000000L, &n_want)) ||
-        (rc = cli_opt_long(&a, "--seed", NULL, 0, 2147483647L, &seed)) ||
-        (rc = cli_opt_long(&a, "--batch", NULL, 1, 100000L, &batch)) ||
-        (rc = cli_opt_long(&a, "--budget", NULL, 0, 2147483647L, &budget)) ||
-        (rc = cli_opt_long(&a, "--pool", NULL, 0, 100000000L, &pool_n)) ||
-        (rc = cli_opt_long(&a, "--png-n", NULL, 1, 1000, &png_n)) ||
-        (rc = cli_args_leftover(&a, "report")))
-        goto out;
-    r->seed = seed;
-    foolc_norm norm = FOOLC_L2;
-    if (norm_s && (foolc_norm_parse(norm_s, &norm) < 0 || norm == FOOLC_MSE)) {
-        fprintf(stderr, "foolc report: --norm: expected l0, l1, l2 or linf, got '%s'\n", norm_s);
-        rc = CLI_USAGE;
-        goto out;
-    }
-    if ((rc = pick_attacks(r, attacks, norm_s != NULL, norm, &list))) goto out;
-    if (set && (rc = cli_check_settings(set))) goto out;
-    if ((rc = cli_load_model("report", model_path, &net, &model))) goto out;
-    if ((rc = cli_load_data("report", data_spec, "test", net, &data))) goto out;
-    r->model = model_path;
-    r->data = data_spec ? data_spec : "fashion-mnist";
-    r->set = set;
-    r->s = foolc_net_input(net);
-    r->s.n = 1;
-    r->d = (size_t)r->s.c * r->s.h * r->s.w;
-    r->n_classes = foolc_net_classes(net);
-    foolc_net_bounds(net, &r->lo, &r->hi);
-    for (int t = 0; t < r->n_att; t++) r->norms[norm_s ? norm : r->at[t].norm] = 1;
+    char num[32];
+    snprintf(num, sizeof num, "%ld", v);
+    put_field(h, cap, key, num);
+}
 
-    /* Clean accuracy over the whole split, and the samples to attack. */
-    r->total = data.shape.n;
-    int32_t *pred = malloc((size_t)r->total * sizeof *pred);
-    r->index = malloc((size_t)r->total * sizeof *r->index);
-    logits_buf = (char *)pred;
-    if (!pred || !r->index) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-    foolc_status st;
-    if ((st = foolc_model_decision(model, data.x, r->total, pred)) < 0) {
-        rc = cli_fail_opt("report", "--model", model_path, st);
-        goto out;
-    }
-    int32_t n = 0;
-    for (int32_t i = 0; i < r->total; i++) {
-        int ok = pred[i] == data.y[i];
-        r->correct += ok;
-        if ((ok || r->all) && n < n_want) r->index[n++] = i;
-    }
-    r->clean_acc = (double)r->correct / r->total;
-    r->n = n;
-    if (n == 0) {
-        fprintf(stderr, "foolc report: --data '%s': the model classifies no image correctly\n",
-                r->data);
-        rc = CLI_INPUT;
-        goto out;
-    }
-    r->x = malloc(r->d * n * sizeof *r->x);
-    r->y = malloc((size_t)n * sizeof *r->y);
-    if (!r->x || !r->y) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-    for (int32_t i = 0; i < n; i++) {
-        memcpy(r->x + (size_t)i * r->d, data.x + (size_t)r->index[i] * r->d, r->d * sizeof *r->x);
-        r->y[i] = data.y[r->index[i]];
-    }
-    for (int t = 0; t < r->n_att; t++) {
-        rep_att *at = &r->at[t];
-        at->dist = malloc((size_t)n * NC * sizeof *at->dist);
-        at->ok = calloc((size_t)n, 1);
-        at->done = calloc((size_t)n, 1);
-        at->adv = malloc((size_t)n * sizeof *at->adv);
-        at->q = calloc((size_t)n, sizeof *at->q);
-        at->xadv = malloc(r->d * n * sizeof *at->xadv);
-        if (!at->dist || !at->ok || !at->done || !at->adv || !at->q || !at->xadv) {
-            rc = cli_fail("report", FOOLC_E_NOMEM);
-            goto out;
-        }
-        memcpy(at->xadv, r->x, r->d * n * sizeof *r->x);
-    }
+static void resume_header(const report_ctx *c, char *h, size_t cap)
+{
+    const report_opts *o = &c->o;
+    const rep *r = c->r;
+    char hash[32], names[4096] = "";
+    h[0] = '\0';
+    put_field(h, cap, "model", o->model);
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)cli_file_hash(o->model));
+    put_field(h, cap, "model_hash", hash);
+    put_field(h, cap, "data", r->data);
+    for (int t = 0; t < r->n_att; t++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", t ? "," : "",
+                 r->at[t].name);
+    put_field(h, cap, "attacks", names);
+    put_field(h, cap, "norm", o->norm_name ? foolc_norm_name(o->norm) : "");
+    put_field(h, cap, "set", o->set ? o->set : "");
+    put_number(h, cap, "n", r->n);
+    put_field(h, cap, "all", r->all ? "1" : "0");
+    put_number(h, cap, "seed", o->seed);
+    put_number(h, cap, "batch", o->batch);
+    put_number(h, cap, "budget", o->budget);
+    put_number(h, cap, "pool", o->pool);
+    strcat(h, "\n");
+}
 
-    if (resume_path) {
-        char header[8192] = "", num[64];
-        put_field(header, sizeof header, "model", model_path);
-        snprintf(num, sizeof num, "%016llx", (unsigned long long)cli_file_hash(model_path));
-        put_field(header, sizeof header, "model_hash", num);
-        put_field(header, sizeof header, "data", r->data);
-        char alist[4096] = "";
-        for (int t = 0; t < r->n_att; t++)
-            snprintf(alist + strlen(alist), sizeof alist - strlen(alist), "%s%s", t ? "," : "",
-                     r->at[t].name);
-        put_field(header, sizeof header, "attacks", alist);
-        put_field(header, sizeof header, "norm", norm_s ? foolc_norm_name(norm) : "");
-        put_field(header, sizeof header, "set", set ? set : "");
-        snprintf(num, sizeof num, "%d", n);
-        put_field(header, sizeof header, "n", num);
-        put_field(header, sizeof header, "all", r->all ? "1" : "0");
-        snprintf(num, sizeof num, "%ld", seed);
-        put_field(header, sizeof header, "seed", num);
-        snprintf(num, sizeof num, "%ld", batch);
-        put_field(header, sizeof header, "batch", num);
-        snprintf(num, sizeof num, "%ld", budget);
-        put_field(header, sizeof header, "budget", num);
-        snprintf(num, sizeof num, "%ld", pool_n);
-        put_field(header, sizeof header, "pool", num);
-        strcat(header, "\n");
-        if ((rc = resume_open(r, resume_path, header, &resume))) goto out;
-    }
+/* --resume: reads the chunks done before and opens the file for the next ones. */
+static int open_resume(report_ctx *c)
+{
+    if (!c->o.resume) return 0;
+    char header[8192];
+    resume_header(c, header, sizeof header);
+    return resume_open(c->r, c->o.resume, header, &c->resume);
+}
 
-    if (pool_n != 0) { /* the training set: starting points of bb-*, dataset, boundary... */
-        if ((rc = cli_load_data("report", data_spec, "train", net, &pool))) goto out;
-        if (pool_n > 0 && pool_n < pool.shape.n) pool.shape.n = (int32_t)pool_n;
-    }
-    if (!quiet)
-        fprintf(stderr, "report: %s on %d %s images of %s (clean accuracy %.4f)\n", model_path,
-                n, r->all ? "first" : "correctly classified", r->data, r->clean_acc);
-    grad_check(r, model);
-    for (int t = 0; t < r->n_att; t++) {
-        if ((rc = run_attack(r, t, model, (int32_t)batch, budget, set, &pool, resume, quiet)))
-            goto out;
-    }
+/* The training split, whose first --pool images are the attacks' starting points (bb-*,
+ * dataset, boundary...); none with --pool 0. */
+static int load_pool(report_ctx *c)
+{
+    if (c->o.pool == 0) return 0;
+    int rc = cli_load_data("report", c->o.data, "train", c->net, &c->pool);
+    if (!rc && c->o.pool > 0 && c->o.pool < c->pool.shape.n) c->pool.shape.n = (int32_t)c->o.pool;
+    return rc;
+}
 
-    /* Best of all attacks per sample, in every norm. */
-    r->best = malloc((size_t)n * NC * sizeof *r->best);
-    r->best_by = malloc((size_t)n * NC * sizeof *r->best_by);
-    if (!r->best || !r->best_by) { rc = cli_fail("report", FOOLC_E_NOMEM); goto out; }
-    for (size_t i = 0; i < (size_t)n * NC; i++) {
+/* The clean-gradient check, then every attack, cheap first. */
+static int run_attacks(report_ctx *c)
+{
+    rep *r = c->r;
+    if (!c->o.quiet)
+        fprintf(stderr, "report: %s on %d %s images of %s (clean accuracy %.4f)\n", r->model,
+                r->n, r->all ? "first" : "correctly classified", r->data, r->clean_acc);
+    grad_check(r, c->model);
+    int rc = 0;
+    for (int t = 0; t < r->n_att && !rc; t++) rc = run_attack(c, t);
+    return rc;
+}
+
+/* Best of all attacks per sample, in every norm. */
+static int best_of_all(rep *r)
+{
+    size_t len = (size_t)r->n * NC;
+    r->best = malloc(len * sizeof *r->best);
+    r->best_by = malloc(len * sizeof *r->best_by);
+    if (!r->best || !r->best_by) return cli_fail("report", FOOLC_E_NOMEM);
+    for (size_t i = 0; i < len; i++) {
         r->best[i] = INFINITY;
         r->best_by[i] = -1;
         for (int t = 0; t < r->n_att; t++)
@@ -651,37 +743,70 @@ int cmd_report(int argc, char **argv)
                 r->best_by[i] = t;
             }
     }
+    return 0;
+}
+
+/* The text table on stdout and the files asked for. Exit status: the last failed write's,
+ * else CLI_FAIL when an attack stopped on an error other than the budget, else CLI_OK. */
+static int write_outputs(const report_ctx *c)
+{
+    const report_opts *o = &c->o;
+    const rep *r = c->r;
+    int rc = CLI_OK, rc2;
     rep_text(r, stdout);
     fflush(stdout);
-    int rc2 = 0;
-    if (json && (rc2 = rep_json(r, json))) rc = rc2;
-    if (csv && (rc2 = rep_csv(r, csv))) rc = rc2;
-    if (svg && (rc2 = rep_svg(r, svg))) rc = rc2;
-    if (png && (rc2 = rep_png(r, png, (int)png_n))) rc = rc2;
+    if (o->json && (rc2 = rep_json(r, o->json))) rc = rc2;
+    if (o->csv && (rc2 = rep_csv(r, o->csv))) rc = rc2;
+    if (o->svg && (rc2 = rep_svg(r, o->svg))) rc = rc2;
+    if (o->png && (rc2 = rep_png(r, o->png, (int)o->png_n))) rc = rc2;
     for (int t = 0; t < r->n_att; t++)
         if (r->at[t].st < 0 && r->at[t].st != FOOLC_E_BUDGET && rc == CLI_OK) rc = CLI_FAIL;
-out:
-    if (resume) fclose(resume);
-    for (int t = 0; t < REP_MAX_ATTACKS; t++) {
-        free(r->at[t].dist);
-        free(r->at[t].ok);
-        free(r->at[t].done);
-        free(r->at[t].adv);
-        free(r->at[t].q);
-        free(r->at[t].xadv);
+    return rc;
+}
+
+static void report_free(report_ctx *c)
+{
+    if (c->resume) fclose(c->resume);
+    rep *r = c->r;
+    if (r) {
+        for (int t = 0; t < REP_MAX_ATTACKS; t++) {
+            free(r->at[t].dist);
+            free(r->at[t].ok);
+            free(r->at[t].done);
+            free(r->at[t].adv);
+            free(r->at[t].q);
+            free(r->at[t].xadv);
+        }
+        free(r->best);
+        free(r->best_by);
+        free(r->x);
+        free(r->y);
+        free(r->index);
+        free(r);
     }
-    free(r->best);
-    free(r->best_by);
-    free(r->x);
-    free(r->y);
-    free(r->index);
-    free(r);
-    free(list);
-    free(logits_buf);
-    foolc_model_free(model);
-    foolc_net_free(net);
-    foolc_data_free(&data);
-    foolc_data_free(&pool);
+    free(c->names);
+    foolc_model_free(c->model);
+    foolc_net_free(c->net);
+    foolc_data_free(&c->data);
+    foolc_data_free(&c->pool);
+}
+
+int cmd_report(int argc, char **argv)
+{
+    cli_args a;
+    if (cli_args_init(&a, argc, argv)) return CLI_FAIL;
+    report_ctx c = {0};
+    int rc = CLI_OK;
+    if (!(c.r = calloc(1, sizeof *c.r)))
+        rc = CLI_FAIL;
+    else if (cli_flag(&a, "--help") || cli_flag(&a, "-h"))
+        help();
+    else if (!(rc = parse_options(&a, &c.o)) && !(rc = load_inputs(&c)) &&
+             !(rc = pick_samples(&c)) && !(rc = alloc_results(c.r)) &&
+             !(rc = open_resume(&c)) && !(rc = load_pool(&c)) && !(rc = run_attacks(&c)) &&
+             !(rc = best_of_all(c.r)))
+        rc = write_outputs(&c);
+    report_free(&c);
     cli_args_free(&a);
     return rc;
 }
