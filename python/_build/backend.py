@@ -1,7 +1,14 @@
 """A PEP 517 build backend in the source tree, on the standard library alone, so that
 `pip install ./python` works offline: pip's isolated build environment has nothing to
 download (build-system.requires is empty). The package is pure Python, so a wheel is a zip
-of foolc/*.py plus its metadata. Also: sdists and PEP 660 editable installs (a .pth)."""
+of foolc/*.py and foolc/py.typed plus its metadata. Also: sdists and PEP 660 editable
+installs (a .pth).
+
+The version is dynamic (pyproject.toml: dynamic = ["version"]): one source,
+include/foolc/version.h, read as text (FOOLC_VERSION_MAJOR/MINOR/PATCH) from the repository
+this python/ directory sits in; in an unpacked sdist (which has no header) from the sdist's
+PKG-INFO, which build_sdist wrote from the header. Nothing is imported or loaded
+(libfoolc.so need not exist to build)."""
 import base64
 import hashlib
 import io
@@ -12,6 +19,40 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "foolc"
+VERSION_H = os.path.join(ROOT, "..", "include", "foolc", "version.h")
+#: Files of the package besides its modules (PEP 561's marker of a typed package).
+PACKAGE_DATA = ("py.typed",)
+
+
+def version_from_header(path=VERSION_H):
+    """'major.minor.patch' from the FOOLC_VERSION_MAJOR/MINOR/PATCH macros of version.h;
+    None when the file is absent."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    parts = []
+    for key in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(rf"^\s*#\s*define\s+FOOLC_VERSION_{key}\s+(\d+)\b", text, re.M)
+        if not m:
+            raise RuntimeError(f"foolc build: no FOOLC_VERSION_{key} number in {path}")
+        parts.append(str(int(m.group(1))))
+    return ".".join(parts)
+
+
+def _version():
+    pkg_info = os.path.join(ROOT, "PKG-INFO")      # an unpacked sdist describes itself
+    if os.path.exists(pkg_info):
+        with open(pkg_info, encoding="utf-8") as f:
+            m = re.search(r"^Version:\s*(\S+)", f.read(), re.M)
+        if m:
+            return m.group(1)
+    v = version_from_header()
+    if v is not None:
+        return v
+    raise RuntimeError(f"foolc build: the version comes from {os.path.normpath(VERSION_H)} "
+                       "(or an sdist's PKG-INFO); build from the libfoolc repository")
 
 
 def _project():
@@ -26,15 +67,19 @@ def _project():
             tomllib = None
     if tomllib is not None:
         with open(path, "rb") as f:
-            return tomllib.load(f)["project"]
-    text = open(path, encoding="utf-8").read()
+            project = tomllib.load(f)["project"]
+    else:
+        text = open(path, encoding="utf-8").read()
 
-    def field(key, default=""):
-        m = re.search(rf'^{key}\s*=\s*"([^"]*)"', text, re.M)
-        return m.group(1) if m else default
-    return {"name": field("name", PACKAGE), "version": field("version", "0"),
-            "description": field("description"), "requires-python": field("requires-python"),
-            "dependencies": ["numpy"], "optional-dependencies": {"torch": ["torch"]}}
+        def field(key, default=""):
+            m = re.search(rf'^{key}\s*=\s*"([^"]*)"', text, re.M)
+            return m.group(1) if m else default
+        project = {"name": field("name", PACKAGE), "description": field("description"),
+                   "requires-python": field("requires-python"), "dynamic": ["version"],
+                   "dependencies": ["numpy"], "optional-dependencies": {"torch": ["torch"]}}
+    if "version" in project.get("dynamic", []):
+        project["version"] = _version()
+    return project
 
 
 def _metadata():
@@ -89,7 +134,7 @@ def _package_files():
     for dirpath, dirnames, filenames in os.walk(pkg):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for fn in sorted(filenames):
-            if fn.endswith(".py"):
+            if fn.endswith(".py") or fn in PACKAGE_DATA:
                 full = os.path.join(dirpath, fn)
                 with open(full, "rb") as f:
                     out.append((os.path.relpath(full, ROOT).replace(os.sep, "/"), f.read()))

@@ -2,22 +2,26 @@
 images, int32 labels. Conversions are made only where they are lossless enough to be safe
 (any real float or integer dtype to float32 for images; integer dtypes to int32 for labels);
 anything else raises a TypeError or ValueError that names the argument."""
+from __future__ import annotations
+
 import ctypes as C
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import errors
 
 
-def fptr(a):
+def fptr(a: NDArray[np.float32]) -> Any:
     return a.ctypes.data_as(C.POINTER(C.c_float))
 
 
-def iptr(a):
+def iptr(a: NDArray[np.int32]) -> Any:
     return a.ctypes.data_as(C.POINTER(C.c_int32))
 
 
-def to_float32(a, name):
+def to_float32(a: Any, name: str) -> NDArray[np.float32]:
     """a as a C-contiguous float32 array (a copy when a is another real dtype or is not
     contiguous)."""
     if hasattr(a, "detach") and hasattr(a, "cpu"):      # a torch tensor
@@ -29,7 +33,7 @@ def to_float32(a, name):
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def images(x, input_shape, name="x"):
+def images(x: ArrayLike, input_shape: Sequence[int], name: str = "x") -> NDArray[np.float32]:
     """x as a float32 (n, *input_shape) C-contiguous array. Accepted shapes: (n, *input_shape),
     (n, *chw) for the library's (c, h, w) view of the input, (n, d) with d the image size,
     or (n, h, w) when c == 1."""
@@ -52,7 +56,7 @@ def images(x, input_shape, name="x"):
     return arr.reshape((arr.shape[0],) + tuple(input_shape))
 
 
-def labels(y, n, n_classes, name="labels"):
+def labels(y: Any, n: int, n_classes: int, name: str = "labels") -> NDArray[np.int32]:
     """y as an int32 (n,) C-contiguous array with values in [0, n_classes)."""
     if hasattr(y, "detach") and hasattr(y, "cpu"):
         y = y.detach().cpu().numpy()
@@ -71,7 +75,7 @@ def labels(y, n, n_classes, name="labels"):
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def in_box(x, lo, hi, name="x"):
+def in_box(x: NDArray[np.float32], lo: float, hi: float, name: str = "x") -> None:
     """Raises InvalidArgumentError naming the first value outside [lo, hi] or not finite."""
     if x.size == 0:
         return
@@ -90,7 +94,7 @@ def in_box(x, lo, hi, name="x"):
             "uint8 images by 1/255, or give the model matching bounds)")
 
 
-def output(value, shape, dtype, name):
+def output(value: Any, shape: Sequence[int], dtype: DTypeLike, name: str) -> NDArray[Any]:
     """A callback's return value as a C-contiguous array of exactly this shape."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()

@@ -1,8 +1,11 @@
 """Finds and loads libfoolc.so, declares the C prototypes and turns status codes into
 exceptions. Everything else in the package goes through `lib` and `check` from here."""
+from __future__ import annotations
+
 import ctypes as C
 import ctypes.util
 import os
+from typing import Any, Iterator
 
 from . import errors
 
@@ -14,7 +17,7 @@ MINIMUM_VERSION = 100
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _candidates():
+def _candidates() -> Iterator[tuple[str, str]]:
     """Where the library may be, in order: FOOLC_LIBRARY, the build tree of the repository
     this package sits in (python/foolc -> ../../build), then the system."""
     env = os.environ.get("FOOLC_LIBRARY")
@@ -35,7 +38,7 @@ def _candidates():
     yield "libfoolc.so.0", "the dynamic loader (LD_LIBRARY_PATH)"
 
 
-def _load():
+def _load() -> tuple[C.CDLL, str]:
     tried = []
     for path, where in _candidates():
         try:
@@ -55,7 +58,7 @@ lib.foolc_version_string.restype = C.c_char_p
 lib.foolc_version_string.argtypes = []
 
 
-def check_version(number, text, where):
+def check_version(number: int, text: str, where: str) -> None:
     """Raises ImportError unless a library of version number (text) suits this package."""
     if number // 10000 != EXPECTED_MAJOR or number < MINIMUM_VERSION:
         raise ImportError(
@@ -65,8 +68,10 @@ def check_version(number, text, where):
             "at a matching libfoolc.so")
 
 
-version_number = lib.foolc_version_number()
-version = lib.foolc_version_string().decode()
+#: The loaded library's foolc_version_number() and foolc_version_string() (the version of
+#: include/foolc/version.h it was built from); foolc.__version__ is `version`.
+version_number: int = lib.foolc_version_number()
+version: str = lib.foolc_version_string().decode()
 check_version(version_number, version, path)
 
 
@@ -89,8 +94,8 @@ DECISION_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, FP, C.c_int32, IP)
 PROGRESS_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, C.c_int64, C.c_int64)
 CRITERION_FN = C.CFUNCTYPE(C.c_int, C.c_void_p, FP, C.c_int32, C.c_int32, C.c_int32,
                            C.POINTER(C.c_double), FP)
-
-ORACLE_VERSION = 1
+#: The NULL progress callback.
+NO_PROGRESS = PROGRESS_FN()  # type: ignore[call-overload]
 
 
 class Oracle(C.Structure):
@@ -119,7 +124,7 @@ class TrainOpts(C.Structure):
 st = C.c_int
 vp = C.c_void_p
 cs = C.c_char_p
-_PROTOS = {
+_PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "foolc_status_str": (cs, [st]),
     "foolc_errmsg": (cs, []),
     "foolc_free": (None, [vp]),
@@ -191,7 +196,7 @@ _PROTOS = {
     "foolc_net_accuracy": (st, [vp, FP, IP, C.c_int32, C.POINTER(C.c_double)]),
 }
 # Newer functions: declared when the library has them (callers check hasattr(lib, name)).
-_OPTIONAL = {
+_OPTIONAL: dict[str, tuple[Any, list[Any]]] = {
     "foolc_attack_set_init": (st, [vp, cs]),
     "foolc_attack_set_starts": (st, [vp, FP, IP, C.c_int32]),
 }
@@ -214,15 +219,15 @@ if missing:
                       "rebuild it or point FOOLC_LIBRARY at a newer libfoolc.so")
 
 
-def errmsg():
-    return lib.foolc_errmsg().decode(errors="replace")
+def errmsg() -> str:
+    return str(lib.foolc_errmsg().decode(errors="replace"))
 
 
-def status_str(code):
-    return lib.foolc_status_str(code).decode()
+def status_str(code: int) -> str:
+    return str(lib.foolc_status_str(code).decode())
 
 
-def check(code, what=None):
+def check(code: int, what: str | None = None) -> int:
     """Returns code when it is not an error (0 or positive); raises the FoolcError subclass
     of a negative code, carrying foolc_errmsg()."""
     if code >= 0:
@@ -233,5 +238,5 @@ def check(code, what=None):
     raise errors.from_status(code, msg)
 
 
-def enc(s):
+def enc(s: str | bytes) -> bytes:
     return s.encode() if isinstance(s, str) else s

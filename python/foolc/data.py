@@ -1,13 +1,17 @@
 """Data sets through the library's readers (IDX, NPZ, Fashion-MNIST)."""
+from __future__ import annotations
+
 import ctypes as C
 import os
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._lib import Data, check, enc, lib
 
 
-def load_data(spec="fashion-mnist", split="test"):
+def load_data(spec: str | os.PathLike[str] | None = "fashion-mnist", split: str = "test",
+              ) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
     """(x, y): x float32 (n, c, h, w) in [0, 1], y int32 (n,).
 
     spec: "fashion-mnist" (Debian's dataset-fashion-mnist, or FOOLC_FASHION_MNIST_DIR), a

@@ -1,10 +1,14 @@
 """PyTorch adapter: an nn.Module as a foolc Model whose gradient oracle is autograd's
 vector-Jacobian product with the library's seed, and conversions between the built-in
 engine's architectures and nn.Sequential. Needs torch (Debian: python3-torch)."""
+from __future__ import annotations
+
 import re
 import warnings
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 try:
     import torch
@@ -18,8 +22,11 @@ from .model import Model, Net
 __all__ = ["from_module", "sequential_from_arch", "module_from_net", "net_from_module"]
 
 
-def from_module(module, input_shape, n_classes=None, bounds=(0.0, 1.0), max_batch=256,
-                device=None, decision_only=False):
+def from_module(module: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+                input_shape: Sequence[int], n_classes: int | None = None,
+                bounds: tuple[float, float] = (0.0, 1.0), max_batch: int = 256,
+                device: torch.device | str | None = None,
+                decision_only: bool = False) -> Model:
     """A Model for a PyTorch module mapping (n, *input_shape) float32 tensors to (n, k)
     logits. logits come from a forward pass under torch.no_grad(); gradients from one
     forward pass, the library's seed on its logits, and logits.backward(seed) (one forward
@@ -36,7 +43,7 @@ def from_module(module, input_shape, n_classes=None, bounds=(0.0, 1.0), max_batc
                       stacklevel=2)
     if device is None:
         try:
-            device = next(module.parameters()).device
+            device = next(getattr(module, "parameters")()).device
         except (AttributeError, StopIteration):
             device = torch.device("cpu")
     dtype = torch.float32
@@ -49,11 +56,14 @@ def from_module(module, input_shape, n_classes=None, bounds=(0.0, 1.0), max_batc
                                               f"{tuple(out.shape)}; expected (n, n_classes)")
         n_classes = int(out.shape[1])
 
-    def logits_fn(x):
+    def logits_fn(x: NDArray[np.float32]) -> NDArray[np.float32]:
         with torch.no_grad():
-            return module(torch.from_numpy(x).to(device=device, dtype=dtype)).cpu().numpy()
+            z: NDArray[np.float32] = module(torch.from_numpy(x).to(device=device,
+                                                                   dtype=dtype)).cpu().numpy()
+        return z
 
-    def value_and_grad_fn(x, seed):
+    def value_and_grad_fn(x: NDArray[np.float32], seed: Callable[[Any], NDArray[np.float32]],
+                          ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         xt = torch.from_numpy(x).to(device=device, dtype=dtype).requires_grad_(True)
         with torch.enable_grad():
             logits = module(xt)
@@ -62,8 +72,9 @@ def from_module(module, input_shape, n_classes=None, bounds=(0.0, 1.0), max_batc
             (grad,) = torch.autograd.grad(logits, xt, grad_outputs=dz)
         return z, grad.detach().cpu().numpy()
 
-    def decision_fn(x):
-        return logits_fn(x).argmax(axis=1)
+    def decision_fn(x: NDArray[np.float32]) -> NDArray[np.intp]:
+        labels: NDArray[np.intp] = logits_fn(x).argmax(axis=1)
+        return labels
 
     if decision_only:
         m = Model.from_callables(decision_fn=decision_fn, input_shape=shape,
@@ -75,7 +86,7 @@ def from_module(module, input_shape, n_classes=None, bounds=(0.0, 1.0), max_batc
     return m
 
 
-def _parse_arch(text):
+def _parse_arch(text: str) -> list[tuple[str, dict[str, float]]]:
     layers = []
     for part in re.split(r"[;\n]", text):
         words = part.split()
@@ -94,16 +105,16 @@ def _parse_arch(text):
     return layers
 
 
-def sequential_from_arch(arch):
+def sequential_from_arch(arch: str) -> torch.nn.Sequential:
     """The nn.Sequential of an architecture text of the built-in engine (docs/net.md): layer
     i after the input is index i, so the engine's NPZ weights are its state_dict."""
     nn = torch.nn
     layers = _parse_arch(arch)
     o = layers[0][1]
-    shape = (int(o.get("c", 1)), int(o["h"]), int(o["w"]))
+    shape: tuple[int, ...] = (int(o.get("c", 1)), int(o["h"]), int(o["w"]))
     mods = []
 
-    def out_size(n, k, s, p):
+    def out_size(n: int, k: int, s: int, p: int) -> int:
         return (n + 2 * p - k) // s + 1
 
     for name, o in layers[1:]:
@@ -138,7 +149,7 @@ def sequential_from_arch(arch):
     return nn.Sequential(*mods)
 
 
-def _npz_of(net):
+def _npz_of(net: Net) -> dict[str, NDArray[Any]]:
     import os
     import tempfile
     fd, path = tempfile.mkstemp(suffix=".npz")
@@ -151,7 +162,7 @@ def _npz_of(net):
         os.unlink(path)
 
 
-def module_from_net(net):
+def module_from_net(net: Net) -> torch.nn.Sequential:
     """An nn.Sequential (eval mode) with the same architecture and weights as a Net."""
     seq = sequential_from_arch(net.arch)
     arrays = _npz_of(net)
@@ -165,7 +176,8 @@ def module_from_net(net):
     return seq.eval()
 
 
-def net_from_module(module, arch, bounds=(0.0, 1.0)):
+def net_from_module(module: torch.nn.Module, arch: str,
+                    bounds: tuple[float, float] = (0.0, 1.0)) -> Net:
     """A Net with the architecture text arch and the weights of module (an nn.Sequential
     laid out as sequential_from_arch(arch) is)."""
     import os

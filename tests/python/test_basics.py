@@ -6,7 +6,7 @@ import unittest
 
 import numpy as np
 
-from _setup import ROOT, foolc, images
+from _setup import ROOT, foolc, images, skip
 
 
 class TestLibrary(unittest.TestCase):
@@ -147,7 +147,7 @@ class TestData(unittest.TestCase):
         try:
             x, y = foolc.load_data("fashion-mnist", "test")
         except foolc.FoolcError as e:
-            self.skipTest(f"Fashion-MNIST not installed: {e}")
+            skip(f"Fashion-MNIST not installed: {e}", self.id())
         self.assertEqual(x.shape, (10000, 1, 28, 28))
         self.assertEqual((x.dtype, y.dtype), (np.float32, np.int32))
         self.assertTrue(0 <= x.min() and x.max() <= 1)

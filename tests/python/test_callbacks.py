@@ -9,7 +9,7 @@ import unittest
 
 import numpy as np
 
-from _setup import Linear, foolc
+from _setup import Linear, foolc, skip
 
 
 class Boom(Exception):
@@ -131,7 +131,7 @@ class TestCallbackExceptions(unittest.TestCase):
         # A SIGINT that arrives while C runs is handled at the entry of the next callback,
         # before any try block: the bindings record it there and stop the run instead.
         if threading.current_thread() is not threading.main_thread():
-            self.skipTest("signals need the main thread")
+            skip("signals need the main thread", self.id())
         lin = Linear()
         calls = []
 
@@ -300,7 +300,7 @@ class TestThreads(unittest.TestCase):
 class TestStartingPoints(unittest.TestCase):
     def test_init_attack_and_pool(self):
         if "bb-l2" not in foolc.attack_names():
-            self.skipTest("no bb-l2 in this registry")
+            skip("no bb-l2 in this registry", self.id())
         lin = Linear()
         x = lin.inputs(3)
         y = lin.logits(x).argmax(axis=1)

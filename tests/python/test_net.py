@@ -9,7 +9,7 @@ import unittest
 
 import numpy as np
 
-from _setup import CNN, HERE, MLP, ROOT, foolc, images
+from _setup import CNN, HERE, MLP, ROOT, foolc, images, skip
 from foolc import _lib
 
 
@@ -77,7 +77,7 @@ class TestNet(unittest.TestCase):
         cc = shutil.which(os.environ.get("CC", "cc"))
         so = os.path.realpath(foolc.library_path)
         if not cc or not os.path.isfile(so) or not os.path.isdir(os.path.join(ROOT, "include")):
-            self.skipTest("needs cc, the headers and libfoolc.so as a file")
+            skip("needs cc, the headers and libfoolc.so as a file", self.id())
         n = len(self.x)
         with tempfile.TemporaryDirectory() as d:
             exe = os.path.join(d, "driver")
