@@ -69,7 +69,8 @@ def _project():
         with open(path, "rb") as f:
             project = tomllib.load(f)["project"]
     else:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
 
         def field(key, default=""):
             m = re.search(rf'^{key}\s*=\s*"([^"]*)"', text, re.M)
@@ -99,7 +100,8 @@ def _metadata():
     body = ""
     if os.path.exists(readme):
         lines.append("Description-Content-Type: text/markdown")
-        body = "\n" + open(readme, encoding="utf-8").read()
+        with open(readme, encoding="utf-8") as f:
+            body = "\n" + f.read()
     return p, "\n".join(lines) + "\n" + body
 
 

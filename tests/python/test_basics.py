@@ -1,4 +1,5 @@
-"""Loading, the registry, parameters, criteria, distances, projections and data."""
+"""Loading, the registry, parameters, results, criteria, distances, projections and data."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import unittest
 
 import numpy as np
 
-from _setup import ROOT, foolc, images, skip
+from _setup import ROOT, Linear, foolc, images, skip
 
 
 class TestLibrary(unittest.TestCase):
@@ -90,6 +91,54 @@ class TestRegistry(unittest.TestCase):
         with self.assertRaises(foolc.InvalidArgumentError) as cm:
             foolc.Attack("no-such-attack")
         self.assertIn("fgsm", str(cm.exception))   # the message lists the known ones
+
+
+class TestResult(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        lin = Linear()
+        cls.x = lin.inputs(4)
+        cls.res = foolc.Attack("fgsm")(lin.model(), cls.x, lin.logits(cls.x).argmax(axis=1))
+
+    def test_fields(self):
+        # the names code and docs use, in the constructor's order
+        self.assertEqual([f.name for f in dataclasses.fields(foolc.AttackResult)],
+                         ["attack", "norm", "x_adv", "distance", "success", "queries",
+                          "status"])
+        r = self.res
+        self.assertEqual((r.attack, r.norm), ("fgsm", "linf"))
+        self.assertEqual(r.x_adv.shape, self.x.shape)
+        self.assertEqual((r.distance.dtype, r.success.dtype), (np.float32, np.bool_))
+        self.assertEqual(r.queries.dtype, foolc.QUERIES_DTYPE)
+        self.assertEqual(r.queries_array.shape, (4, 3))
+        self.assertEqual(len(r), 4)
+        self.assertEqual(r.n_success, int(r.success.sum()))
+        self.assertIn(r.status, (foolc.Status.OK, foolc.Status.NOT_FOUND))
+        self.assertIsInstance(r.status, foolc.Status)
+        self.assertEqual(r.status_name, foolc._lib.status_str(int(r.status)))
+        self.assertIn("fgsm", repr(r))
+
+    def test_frozen(self):
+        r = self.res
+        for name in ("success", "distance", "x_adv", "queries", "status", "attack", "norm"):
+            with self.assertRaises(dataclasses.FrozenInstanceError):
+                setattr(r, name, None)
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            r.extra = 1
+        with self.assertRaises(AttributeError):
+            r.status_name = "x"
+        # a changed copy is made with dataclasses.replace; the original is untouched
+        r2 = dataclasses.replace(r, status=foolc.Status.E_BUDGET)
+        self.assertEqual(r2.status_name, foolc._lib.status_str(-8))
+        self.assertIs(r2.x_adv, r.x_adv)
+        self.assertIn(r.status, (0, 1))
+
+    def test_identity_semantics(self):
+        # arrays make == ambiguous: results compare and hash by identity
+        r = self.res
+        self.assertEqual(r, r)
+        self.assertNotEqual(r, dataclasses.replace(r))
+        self.assertIsInstance(hash(r), int)
 
 
 class TestCriteria(unittest.TestCase):
