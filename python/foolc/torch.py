@@ -112,7 +112,7 @@ def sequential_from_arch(arch: str) -> torch.nn.Sequential:
     layers = _parse_arch(arch)
     o = layers[0][1]
     shape: tuple[int, ...] = (int(o.get("c", 1)), int(o["h"]), int(o["w"]))
-    mods = []
+    mods: list[torch.nn.Module] = []
 
     def out_size(n: int, k: int, s: int, p: int) -> int:
         return (n + 2 * p - k) // s + 1
@@ -126,8 +126,8 @@ def sequential_from_arch(arch: str) -> torch.nn.Sequential:
         elif name in ("maxpool2d", "avgpool2d"):
             k = g["k"]
             s, p = g.get("s", k), g.get("p", 0)
-            cls = nn.MaxPool2d if name == "maxpool2d" else nn.AvgPool2d
-            mods.append(cls(k, stride=s, padding=p))
+            pool = nn.MaxPool2d if name == "maxpool2d" else nn.AvgPool2d
+            mods.append(pool(k, stride=s, padding=p))
             shape = (shape[0], out_size(shape[1], k, s, p), out_size(shape[2], k, s, p))
         elif name == "dense":
             n_in = int(np.prod(shape))
@@ -139,8 +139,8 @@ def sequential_from_arch(arch: str) -> torch.nn.Sequential:
             mods.append(nn.Flatten())
             shape = (int(np.prod(shape)),)
         elif name == "batchnorm":
-            cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
-            mods.append(cls(shape[0], eps=o.get("eps", 1e-5)))
+            norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            mods.append(norm(shape[0], eps=o.get("eps", 1e-5)))
         elif name == "softmax":
             mods.append(nn.Softmax(dim=1))
         else:
