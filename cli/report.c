@@ -284,106 +284,128 @@ static void header_diff(const char *a, const char *b, char *out, size_t len)
     snprintf(out, len, "the options differ");
 }
 
+/* Reads one whole line into *line, grown as needed: 1, or 0 at the end of the file or at
+ * a torn tail (a last line without its newline), -1 when out of memory. */
+static int read_line(FILE *f, char **line, size_t *cap)
+{
+    if (!fgets(*line, (int)*cap, f)) return 0;
+    size_t len = strlen(*line);
+    while (len && (*line)[len - 1] != '\n' && len == *cap - 1) { /* a long line */
+        char *grown = realloc(*line, *cap * 2);
+        if (!grown) return -1;
+        *line = grown;
+        *cap *= 2;
+        if (!fgets(grown + len, (int)(*cap - len), f)) break;
+        len = strlen(grown);
+    }
+    return len && (*line)[len - 1] == '\n';
+}
+
+/* The first two lines: the format's name, then this command's header (else refused). */
+static int check_header(int ln, const char *line, const char *path, const char *header)
+{
+    if (ln == 1 && strcmp(line, "foolc-resume 1\n")) {
+        fprintf(stderr, "foolc report: --resume '%s': not a foolc resume file\n", path);
+        return CLI_INPUT;
+    }
+    if (ln == 2 && strcmp(line, header)) {
+        char why[512];
+        header_diff(line, header, why, sizeof why);
+        fprintf(stderr, "foolc report: --resume '%s': written by a different command "
+                "line (%s); use another file or the same options\n", path, why);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* The chunk being read: its "s" lines so far (one attack, at most n samples). */
+typedef struct resume_chunk {
+    int len, t;
+    int32_t *i; /* r->n entries */
+} resume_chunk;
+
+/* One line after the header: 0 for an "s" line, 1 for the "c" line that closes the chunk
+ * (its samples are then done), -1 when malformed. */
+static int resume_line(rep *r, resume_chunk *ch, char *line)
+{
+    if (line[0] == 's') {
+        int t;
+        int32_t i;
+        if (read_sample(r, line, &t, &i) || (ch->len && t != ch->t) || ch->len == r->n)
+            return -1;
+        ch->t = t;
+        ch->i[ch->len++] = i;
+        return 0;
+    }
+    char name[128];
+    int b, m, st;
+    double sec;
+    if (line[0] != 'c' || sscanf(line, "c %127s %d %d %d %la", name, &b, &m, &st, &sec) != 5)
+        return -1;
+    int t = find_attack(r, name);
+    if (t < 0 || b < 0 || m < 1 || m > r->n - b || ch->len != m || t != ch->t)
+        return -1;
+    for (int k = 0; k < ch->len; k++)
+        if (ch->i[k] < b || ch->i[k] >= b + m) return -1;
+    for (int k = 0; k < ch->len; k++) r->at[t].done[ch->i[k]] = 1;
+    r->at[t].seconds += sec;
+    if (st < 0 && r->at[t].st >= 0) r->at[t].st = (foolc_status)st;
+    ch->len = 0;
+    return 1;
+}
+
+/* Reads the chunks of an existing resume file into r. *lines: whole lines read; *good: the
+ * offset after the header or after the last complete chunk. */
+static int resume_read(rep *r, FILE *f, const char *path, const char *header, int *lines,
+                       long *good)
+{
+    size_t cap = 1 << 16;
+    char *line = malloc(cap);
+    resume_chunk ch = {0, -1, malloc((size_t)r->n * sizeof *ch.i)};
+    int rc = line && ch.i ? 0 : cli_fail("report", FOOLC_E_NOMEM), got = 0;
+    while (!rc && (got = read_line(f, &line, &cap)) != 0) {
+        if (got < 0) {
+            rc = cli_fail("report", FOOLC_E_NOMEM);
+            break;
+        }
+        int ln = ++*lines, k = 1;
+        if (ln <= 2) rc = check_header(ln, line, path, header);
+        else if ((k = resume_line(r, &ch, line)) < 0) {
+            fprintf(stderr, "foolc report: --resume '%s': line %d is malformed\n", path, ln);
+            rc = CLI_INPUT;
+        }
+        if (!rc && ln >= 2 && k > 0) *good = ftell(f);
+    }
+    free(line);
+    free(ch.i);
+    return rc;
+}
+
+/* Opens --resume: reads the chunks done before, cuts a torn last chunk off, and leaves the
+ * file positioned for appending (a new or empty file gets the header). */
 static int resume_open(rep *r, const char *path, const char *header, FILE **out)
 {
     FILE *f = fopen(path, "r+");
+    if (!f) f = fopen(path, "w+");
     if (!f) {
-        f = fopen(path, "w+");
-        if (!f) {
-            fprintf(stderr, "foolc report: --resume '%s': cannot open: ", path);
-            perror(NULL);
-            return CLI_INPUT;
-        }
+        fprintf(stderr, "foolc report: --resume '%s': cannot open: ", path);
+        perror(NULL);
+        return CLI_INPUT;
     }
-    size_t cap = 1 << 16, len;
-    char *line = malloc(cap);
-    if (!line) { fclose(f); return cli_fail("report", FOOLC_E_NOMEM); }
-    long good = 0; /* end of the header or of the last complete chunk */
-    int ln = 0, rc = 0, pend = 0, pend_t = -1;
-    int32_t pend_lo = 0, pend_hi = -1;
-    int32_t *pend_i = malloc((size_t)r->n * sizeof *pend_i);
-    while (pend_i) {
-        long pos = ftell(f);
-        if (!fgets(line, (int)cap, f)) break;
-        len = strlen(line);
-        while (len && line[len - 1] != '\n' && len == cap - 1) { /* grow for long lines */
-            char *nl = realloc(line, cap * 2);
-            if (!nl) { rc = cli_fail("report", FOOLC_E_NOMEM); goto done; }
-            line = nl;
-            if (!fgets(line + len, (int)(cap + 1), f)) break;
-            cap *= 2;
-            len = strlen(line);
-        }
-        if (!len || line[len - 1] != '\n') break; /* torn tail */
-        ln++;
-        if (ln == 1) {
-            if (strcmp(line, "foolc-resume 1\n")) {
-                fprintf(stderr, "foolc report: --resume '%s': not a foolc resume file\n", path);
-                rc = CLI_INPUT;
-                goto done;
-            }
-            continue;
-        }
-        if (ln == 2) {
-            if (strcmp(line, header)) {
-                char why[512];
-                header_diff(line, header, why, sizeof why);
-                fprintf(stderr, "foolc report: --resume '%s': written by a different command "
-                        "line (%s); use another file or the same options\n", path, why);
-                rc = CLI_USAGE;
-                goto done;
-            }
-            good = ftell(f);
-            continue;
-        }
-        if (line[0] == 's') {
-            int t;
-            int32_t i;
-            if (read_sample(r, line, &t, &i) || (pend && t != pend_t)) goto bad;
-            pend_t = t;
-            pend_i[pend++] = i;
-            if (pend > r->n) goto bad;
-        } else if (line[0] == 'c') {
-            char name[128];
-            int b, m, st;
-            double sec;
-            if (sscanf(line, "c %127s %d %d %d %la", name, &b, &m, &st, &sec) != 5) goto bad;
-            int t = find_attack(r, name);
-            if (t < 0 || b < 0 || m < 1 || b + m > r->n || pend != m || t != pend_t) goto bad;
-            pend_lo = b;
-            pend_hi = b + m;
-            for (int k = 0; k < pend; k++)
-                if (pend_i[k] < pend_lo || pend_i[k] >= pend_hi) goto bad;
-            for (int k = 0; k < pend; k++) r->at[t].done[pend_i[k]] = 1;
-            r->at[t].seconds += sec;
-            if (st < 0 && r->at[t].st >= 0) r->at[t].st = (foolc_status)st;
-            pend = 0;
-            good = ftell(f);
-        } else {
-            goto bad;
-        }
-        (void)pos;
-        continue;
-    bad:
-        fprintf(stderr, "foolc report: --resume '%s': line %d is malformed\n", path, ln);
-        rc = CLI_INPUT;
-        goto done;
-    }
-    if (!pend_i) { rc = cli_fail("report", FOOLC_E_NOMEM); goto done; }
-    if (ln < 2) { /* new or empty: write the header */
+    int lines = 0;
+    long good = 0;
+    int rc = resume_read(r, f, path, header, &lines, &good);
+    if (!rc && lines < 2) { /* new or empty: write the header */
         rewind(f);
         if (ftruncate(fileno(f), 0) || fprintf(f, "foolc-resume 1\n%s", header) < 0 ||
             fflush(f)) {
             fprintf(stderr, "foolc report: --resume '%s': cannot write\n", path);
             rc = CLI_INPUT;
         }
-    } else if (fflush(f) || ftruncate(fileno(f), good) || fseek(f, good, SEEK_SET)) {
+    } else if (!rc && (fflush(f) || ftruncate(fileno(f), good) || fseek(f, good, SEEK_SET))) {
         fprintf(stderr, "foolc report: --resume '%s': cannot truncate the torn tail\n", path);
         rc = CLI_INPUT;
     }
-done:
-    free(line);
-    free(pend_i);
     if (rc) fclose(f);
     else *out = f;
     return rc;
