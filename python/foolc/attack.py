@@ -172,7 +172,7 @@ class Criterion(Owner):
     def eval(self, logits: ArrayLike, labels: ArrayLike, targets: ArrayLike | None = None,
              ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
         """(is_adv bool (n,), margin float64 (n,)) for rows of logits."""
-        h = self._handle()
+        self._handle()
         z = _arrays.to_float32(logits, "logits")
         if z.ndim != 2:
             raise errors.InvalidArgumentError(f"logits: expected (n, n_classes), got {z.shape}")
@@ -180,10 +180,11 @@ class Criterion(Owner):
         y = _arrays.labels(labels, n, k)
         t = None if targets is None else _arrays.labels(targets, n, k, "targets")
         adv, margin = np.zeros(n, np.uint8), np.zeros(n, np.float64)
-        code = lib.foolc_criterion_eval(h, _arrays.fptr(z), n, k, _arrays.iptr(y),
-                                        None if t is None else _arrays.iptr(t),
-                                        adv.ctypes.data_as(C.POINTER(C.c_uint8)),
-                                        margin.ctypes.data_as(C.POINTER(C.c_double)), None)
+        with self._in_use() as h:
+            code = lib.foolc_criterion_eval(h, _arrays.fptr(z), n, k, _arrays.iptr(y),
+                                            None if t is None else _arrays.iptr(t),
+                                            adv.ctypes.data_as(C.POINTER(C.c_uint8)),
+                                            margin.ctypes.data_as(C.POINTER(C.c_double)), None)
         msg = errmsg()
         err = self._take_error()
         if err is not None:
@@ -367,7 +368,7 @@ class Attack(Owner):
     def _run(self, model: Model, x: ArrayLike, labels: ArrayLike,
              criterion: str | Criterion | None, targets: ArrayLike | None, seed: int,
              progress: ProgressFn | None) -> AttackResult:
-        model_h = model._handle()
+        model._handle()
         xs = _arrays.images(x, model.input_shape)
         n = xs.shape[0]
         starts = self._borrowed.get("starts")
@@ -381,16 +382,15 @@ class Attack(Owner):
         if criterion is None:
             criterion = "misclassification" if targets is None else "targeted"
         if isinstance(criterion, Criterion):
-            return self._run_with(model, model_h, x, xs, y, criterion, targets, seed, progress)
+            return self._run_with(model, x, xs, y, criterion, targets, seed, progress)
         with Criterion(criterion) as crit:
-            return self._run_with(model, model_h, x, xs, y, crit, targets, seed, progress)
+            return self._run_with(model, x, xs, y, crit, targets, seed, progress)
 
-    def _run_with(self, model: Model, model_h: C.c_void_p, x: ArrayLike,
-                  xs: NDArray[np.float32], y: NDArray[np.int32], crit: Criterion,
-                  targets: ArrayLike | None, seed: int,
-                  progress: ProgressFn | None) -> AttackResult:
+    def _run_with(self, model: Model, x: ArrayLike, xs: NDArray[np.float32],
+                  y: NDArray[np.int32], crit: Criterion, targets: ArrayLike | None,
+                  seed: int, progress: ProgressFn | None) -> AttackResult:
         n = xs.shape[0]
-        crit_h = crit._handle()
+        crit._handle()
         t = None
         if targets is not None:
             t = _arrays.labels(targets, n, model.n_classes, "targets")
@@ -427,20 +427,21 @@ class Attack(Owner):
 
         model._take_error()
         crit._take_error()
-        me = self._handle()
-        check(lib.foolc_attack_set_criterion(me, crit_h))
-        lib.foolc_attack_set_progress(me, prog_cb, None)
-        try:
-            with _signals.guard() as sig:
-                code = lib.foolc_attack_run(me, model_h, Shape(n, c, h, w),
-                                            _arrays.fptr(xs), _arrays.iptr(y),
-                                            None if t is None else _arrays.iptr(t), seed,
-                                            C.byref(res))
-                msg = errmsg()
-                ctrl_c = sig.pending()
-        finally:
-            lib.foolc_attack_set_progress(me, NO_PROGRESS, None)
-            lib.foolc_attack_set_criterion(me, None)
+        # The three are busy until the run returns: a callback cannot close them under it.
+        with self._in_use() as me, model._in_use() as model_h, crit._in_use() as crit_h:
+            check(lib.foolc_attack_set_criterion(me, crit_h))
+            lib.foolc_attack_set_progress(me, prog_cb, None)
+            try:
+                with _signals.guard() as sig:
+                    code = lib.foolc_attack_run(me, model_h, Shape(n, c, h, w),
+                                                _arrays.fptr(xs), _arrays.iptr(y),
+                                                None if t is None else _arrays.iptr(t), seed,
+                                                C.byref(res))
+                    msg = errmsg()
+                    ctrl_c = sig.pending()
+            finally:
+                lib.foolc_attack_set_progress(me, NO_PROGRESS, None)
+                lib.foolc_attack_set_criterion(me, None)
 
         shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
         result = AttackResult(self.name, self.norm, x_adv.reshape(shape), dist,

@@ -296,20 +296,20 @@ class Model(Owner):
     # -- queries through the library (counted, budgeted, checked) ---------------------------
     def logits(self, x: ArrayLike) -> NDArray[np.float32]:
         """Logits (n, n_classes) for a batch, through the library (counted)."""
-        h = self._handle()
+        self._handle()
         xs = _arrays.images(x, self.input_shape)
         out = np.empty((xs.shape[0], self.n_classes), np.float32)
-        with _signals.guard() as sig:
+        with self._in_use() as h, _signals.guard() as sig:
             code = lib.foolc_model_scores(h, _arrays.fptr(xs), xs.shape[0], _arrays.fptr(out))
             self._call(code, "logits", sig.pending())
         return out
 
     def decision(self, x: ArrayLike) -> NDArray[np.int32]:
         """Labels (n,) for a batch, through the library (counted as decided)."""
-        h = self._handle()
+        self._handle()
         xs = _arrays.images(x, self.input_shape)
         out = np.empty(xs.shape[0], np.int32)
-        with _signals.guard() as sig:
+        with self._in_use() as h, _signals.guard() as sig:
             code = lib.foolc_model_decision(h, _arrays.fptr(xs), xs.shape[0], _arrays.iptr(out))
             self._call(code, "decision", sig.pending())
         return out
@@ -376,7 +376,11 @@ class Net(Owner):
     def close(self) -> None:
         """Frees the net now, after closing every Model made from it (their oracle points
         into this net). Calling it again does nothing; other uses raise ClosedError."""
-        for m in list(getattr(self, "_models", ())):
+        models = list(getattr(self, "_models", ()))
+        self._check_closable()
+        for m in models:
+            m._check_closable()         # all or nothing: none is in use by a running call
+        for m in models:
             m.close()
         super().close()
 
@@ -452,7 +456,7 @@ class Net(Owner):
         """One forward and one backward pass: (logits, grad) with grad = J(x)^T dlogits,
         where dlogits is seed (an (n, n_classes) array) or seed(logits) (a callable called
         once with this pass's logits, as the library's own losses are)."""
-        handle = self._handle()
+        self._handle()
         xs = _arrays.images(x, self.input_shape)
         n, k = xs.shape[0], self.n_classes
         logits = np.empty((n, k), np.float32)
@@ -477,8 +481,9 @@ class Net(Owner):
                 return 1
 
         cb = SEED_FN(seed_cb)           # alive until foolc_net_grad returns
-        code = lib.foolc_net_grad(handle, _arrays.fptr(xs), n, cb, None, _arrays.fptr(logits),
-                                  _arrays.fptr(grad), None)
+        with self._in_use() as handle:
+            code = lib.foolc_net_grad(handle, _arrays.fptr(xs), n, cb, None,
+                                      _arrays.fptr(logits), _arrays.fptr(grad), None)
         msg = errmsg()
         err = state["error"]
         if err is not None:

@@ -161,6 +161,57 @@ class TestClose(unittest.TestCase):
         self.assertEqual(len(made), 1)
         self.assertTrue(made[0].closed)
 
+    def test_close_from_a_callback_is_refused(self):
+        """A callback closing an object the running call uses gets InvalidArgumentError
+        (re-raised from the call), nothing is closed, and everything stays usable."""
+        busy = r"close\(\) while a library call is using it"
+        lin = Linear()
+        x = lin.inputs(3)
+        y = lin.logits(x).argmax(axis=1)
+        box = {}
+
+        def logits(xx):
+            box["model"].close()
+            return lin.logits(xx)
+
+        m = box["model"] = foolc.Model.from_callables(logits, input_shape=(8,), n_classes=2)
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            m.logits(x)
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            foolc.Attack("boundary")(m, x, y)
+        self.assertFalse(m.closed)
+
+        a = foolc.Attack("fgsm")
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            a(lin.model(), x, y, progress=lambda done, total: a.close())
+        self.assertFalse(a.closed)
+
+        def margin(z, label, target):
+            box["crit"].close()
+            return 1.0
+        c = box["crit"] = foolc.Criterion(margin)
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            c.eval(np.zeros((1, 2), np.float32), [0])
+        self.assertFalse(c.closed)
+
+        # a Net whose served model is running: closing the net would free that model
+        net = foolc.Net(MLP, seed=0)
+        xi = images(2)
+        yi = net.predict(xi)
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            foolc.Attack("fgsm")(net, xi, yi, progress=lambda done, total: net.close())
+        with self.assertRaisesRegex(foolc.InvalidArgumentError, busy):
+            net.value_and_grad(xi, lambda z: net.close())
+        self.assertFalse(net.closed)
+
+        # after the calls, all of them work and close normally
+        self.assertEqual(a(lin.model(), x, y).x_adv.shape, x.shape)
+        self.assertEqual(foolc.Attack("fgsm")(net, xi, yi).x_adv.shape, xi.shape)
+        box.clear()
+        for o in (m, a, c, net):
+            o.close()
+            self.assertTrue(o.closed)
+
     def test_no_del_methods(self):
         # Cleanup is weakref.finalize only: a __del__ would run on a half-built object and
         # at interpreter shutdown with module globals gone.
