@@ -1,7 +1,8 @@
 # libfoolc: build, test, demo, bench and install.
 #   make           libfoolc.a, libfoolc.so, the foolc command and the examples (in build/)
 #   make deps      installs the Debian packages the project needs (apt-get as root)
-#   make check     deps + build + every Check suite + the examples + the Python tests
+#   make check     deps + build + every Check suite + the examples + the CLI and Python tests
+#   make check-asan   the same tests on a build with AddressSanitizer + UBSan (in build-asan/)
 #   make check-torch  installs python3-torch, then the PyTorch tests of the bindings
 #   make demo      deps + build + train the reference CNN once (cached) + a foolc report
 #   make bench     the engine and attack benchmarks (by hand; never part of check)
@@ -16,8 +17,17 @@ DEBS     = build-essential pkg-config libdnnl-dev libopenblas-dev check zlib1g-d
            libpng-dev dataset-fashion-mnist python3-numpy
 PYTHON3 ?= /usr/bin/python3
 CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
-SOVER    = 0
-VERSION  = 0.1.0
+WERROR  ?=
+ASAN_BUILD ?= build-asan
+
+# One source of the version: include/foolc/version.h. The soname follows its major number.
+version_part = $(shell sed -n 's/^.define FOOLC_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' \
+                 include/foolc/version.h)
+VERSION := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SOVER   := $(call version_part,MAJOR)
+ifneq ($(words $(subst ., ,$(VERSION))),3)
+$(error cannot read FOOLC_VERSION_MAJOR, _MINOR and _PATCH from include/foolc/version.h)
+endif
 
 # oneDNN's OpenMP threads spin after each parallel region unless told otherwise, and a
 # spinning thread steals the core OpenBLAS (or another process) needs next: measured 30x
@@ -32,10 +42,16 @@ BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# WERROR=1 (CI) turns every warning into an error.
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           $(if $(filter-out 0 no,$(WERROR)),-Werror)
 CFLAGS  ?= $(OPT) -g
+LDFLAGS ?=
+# The library sees its internal headers; the CLI and the examples see include/ only, so
+# they prove the public API is enough on its own.
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
              -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
+PUBLIC_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude
 LIBS     = -ldnnl $(BLAS_LIBS) -lz -lm -lpthread
 
 LIB_SRC  = $(wildcard lib/*.c lib/nn/*.c lib/data/*.c attacks/*/*.c criteria/*.c distances/*.c)
@@ -62,6 +78,10 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PUBLIC_CFLAGS) -MMD -MP -c $< -o $@
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 $(STATIC): $(LIB_OBJ)
@@ -70,25 +90,24 @@ $(STATIC): $(LIB_OBJ)
 	ar rcsP $@ $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libfoolc.so.$(SOVER) -o $@ $(LIB_OBJ) $(LIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libfoolc.so.$(SOVER) -o $@ $(LIB_OBJ) $(LIBS)
 	ln -sf libfoolc.so.$(VERSION) $(BUILD)/libfoolc.so.$(SOVER)
 	ln -sf libfoolc.so.$(VERSION) $(BUILD)/libfoolc.so
 
 $(FOOLC): $(CLI_OBJ) $(STATIC)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS) -lpng
+	$(CC) $(PUBLIC_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS) -lpng
 
-# Examples and the CLI use only the public headers.
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(PUBLIC_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(PUBLIC_CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(STATIC) $(PUBLIC_HEADERS) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(TESTS): $(TEST_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS) $(CHECK_LIBS)
 
 deps:
 	@sh .ci/deps.sh $(DEBS)
@@ -98,13 +117,25 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
+# A test that cannot run prints "SKIP: <test>: <why>"; under CI=true a skip is a failure
+# (FOOLC_SKIP in tests/testutil.h, ci_skip in .ci/ci.sh, skip() in tests/python/_setup.py).
+# SANITIZE=1 (set by check-asan): the sanitizers' settings for every program, and the ASan
+# runtime preloaded into the Python interpreter (not instrumented itself, so its leaks are
+# not reported; the C programs above report theirs).
+TEST_ENV = $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) UBSAN_OPTIONS=print_stacktrace=1)
+PY_ENV = $(if $(SANITIZE),LD_PRELOAD=$(or $(shell sh .ci/asan-runtime.sh $(SHARED)),$(error \
+  check-asan: no ASan runtime found for $(SHARED))) ASAN_OPTIONS=detect_leaks=0 \
+  UBSAN_OPTIONS=print_stacktrace=1)
+
 check-run: all $(TESTS)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(TESTS)
-	@sh tests/run_examples.sh $(BUILD)
-	@FOOLC_LIBS='$(LIBS)' sh tests/cli/run.sh $(BUILD)
+	@sh .ci/check-version.sh
+	$(TEST_ENV) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(TESTS)
+	@$(TEST_ENV) FOOLC_LDFLAGS='$(LDFLAGS)' FOOLC_LIBS='$(LIBS)' sh tests/run_examples.sh $(BUILD)
+	@$(TEST_ENV) FOOLC_LDFLAGS='$(LDFLAGS)' FOOLC_LIBS='$(LIBS)' sh tests/cli/run.sh $(BUILD)
 	@if $(PYTHON3) -c 'import numpy' 2>/dev/null; then OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
-	  FOOLC_LIBRARY=$(abspath $(BUILD))/libfoolc.so $(PYTHON3) -m unittest discover -s tests/python; \
-	  else echo "python tests: skipped ($(PYTHON3) with numpy not found)"; fi
+	  $(PY_ENV) FOOLC_LIBRARY=$(abspath $(BUILD))/libfoolc.so $(PYTHON3) -m unittest discover \
+	  -s tests/python; else . .ci/ci.sh; ci_skip python "$(PYTHON3) with numpy not found"; fi
 
 # The PyTorch tests of the Python bindings (tests/python/test_torch.py), torch required.
 check-torch: deps
@@ -150,14 +181,15 @@ install: all
 # Reliability (docs/reliability.md): sanitizers, valgrind, fuzzing.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= npz idx npy net args
+FUZZ_BUILD   ?= build-fuzz
 
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+# Everything check-run runs (Check suites, examples, CLI and Python tests) on a sanitized
+# build in $(ASAN_BUILD).
 check-asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-	  build-asan/tests/check_foolc
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=tests/lsan.supp \
-	  UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} \
-	  build-asan/tests/check_foolc
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" \
+	  LDFLAGS="$(SAN_FLAGS)" SANITIZE=1 check-run
 
 memcheck: all $(TESTS)
 	CK_FORK=no CK_DEFAULT_TIMEOUT=0 OMP_NUM_THREADS=1 DNNL_MAX_CPU_ISA=SSE41 valgrind --leak-check=full \
@@ -165,10 +197,10 @@ memcheck: all $(TESTS)
 	  --suppressions=tests/valgrind.supp $(TESTS)
 
 fuzz:
-	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_BUILD=$(FUZZ_BUILD) sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 .PHONY: check-asan memcheck fuzz
 .PHONY: all deps check check-run check-torch check-torch-run demo demo-run bench install clean

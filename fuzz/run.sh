@@ -2,20 +2,23 @@
 # make fuzz: builds each libFuzzer target with clang (address and undefined-behaviour
 # sanitizers, library instrumented) and runs it for FUZZ_SECONDS from its committed seed
 # corpus. New inputs go to build-fuzz/corpus/<target> (never into the repository); a crash
-# leaves its input in build-fuzz/crashes/<target>/ and fails the run.
+# leaves its input in build-fuzz/crashes/<target>/ and fails the run. FUZZ_BUILD: another
+# directory than build-fuzz.
 set -u
 seconds=${1:-60}; shift
 targets=${*:-npz idx npy net args}
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$top/build-fuzz
+out=${FUZZ_BUILD:-$top/build-fuzz}
+case $out in /*) ;; *) out=$top/$out ;; esac
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 $SAN -I$top/include -I$top/lib \
- $(pkg-config --cflags openblas 2>/dev/null)"
+ -I$top/attacks $(pkg-config --cflags openblas 2>/dev/null)"
 LIBS="-ldnnl $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz -lm -lpthread"
 mkdir -p "$out/obj"
 objs=""
-for src in "$top"/lib/*.c "$top"/lib/nn/*.c "$top"/lib/data/*.c "$top"/attacks/*.c \
+# The library's sources, as the Makefile's LIB_SRC lists them.
+for src in "$top"/lib/*.c "$top"/lib/nn/*.c "$top"/lib/data/*.c "$top"/attacks/*/*.c \
            "$top"/criteria/*.c "$top"/distances/*.c; do
     o=$out/obj/$(echo "${src#$top/}" | tr / _).o
     if [ ! -f "$o" ] || [ "$src" -nt "$o" ]; then

@@ -3,9 +3,16 @@
 # flag and the value named), JSON/CSV schema and consistency with the text table, resume
 # after a kill (and after a torn write) giving byte-identical reports, and the
 # robust-accuracy curve recomputed from the per-sample minima.
-# usage: sh tests/cli/run.sh [BUILD_DIR]   (needs Fashion-MNIST, like the Check suites)
+# usage: sh tests/cli/run.sh [BUILD_DIR]   (needs Fashion-MNIST, like the Check suites:
+# without it, a SKIP line, and a failure under CI=true). FOOLC_LDFLAGS and FOOLC_LIBS (from
+# the Makefile): link flags for the helper program, e.g. the sanitizers'.
 build=${1:-build}
 root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/.ci/ci.sh"
+if ! have_fashion_mnist; then
+    ci_skip cli "Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)"
+    exit
+fi
 case $build in /*) ;; *) build=$root/$build ;; esac
 foolc=$build/foolc
 py=${PYTHON3:-/usr/bin/python3}
@@ -32,7 +39,8 @@ expect() {
 }
 
 # A small data set (the first 600 training images) and an MLP trained on it in a second.
-${CC:-cc} -std=c11 -O1 -I"$root/include" -o "$t/mkdata" "$root/tests/cli/mkdata.c" \
+# shellcheck disable=SC2086
+${CC:-cc} -std=c11 -O1 -I"$root/include" $FOOLC_LDFLAGS -o "$t/mkdata" "$root/tests/cli/mkdata.c" \
     "$build/libfoolc.a" ${FOOLC_LIBS:--ldnnl -lopenblas -lz -lm -lpthread} ||
     { echo "cli: cannot build tests/cli/mkdata.c"; echo "cli: 0 passed, 1 failed"; exit 1; }
 "$t/mkdata" "$t/d.npz" 600 train || { echo "cli: 0 passed, 1 failed"; exit 1; }
