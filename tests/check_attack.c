@@ -3,7 +3,6 @@
  * error paths, parameters at their limits), and FGSM against closed-form minima. */
 #include "testutil.h"
 #include "linear.h"
-#include "internal.h"
 
 #define D 16
 #define K 4
@@ -350,31 +349,6 @@ START_TEST(test_budget_cancel_targets)
 }
 END_TEST
 
-START_TEST(test_run_alloc_failures)
-{
-    foolc_oracle o = lin_oracle(&g_m, 4, 0);
-    foolc_model *m;
-    ck_ok(foolc_model_new(&o, &m));
-    foolc_attack *a;
-    ck_ok(foolc_attack_new("fgsm", &a));
-    foolc_result r = result();
-    foolc_shape s = {N, 1, 1, D};
-    int fails = 0;
-    for (uint64_t n = 1; n < 200; n++) {
-        foolc__alloc_fail_at(n);
-        foolc_status st = foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r);
-        foolc__alloc_fail_at(0);
-        if (st == FOOLC_OK) break;
-        ck_assert_int_eq(st, FOOLC_E_NOMEM);
-        assert_props("fgsm", FOOLC_LINF);
-        fails++;
-    }
-    ck_assert_int_ge(fails, 3);
-    foolc_attack_free(a);
-    foolc_model_free(m);
-}
-END_TEST
-
 Suite *foolc_suite_attack(void);
 Suite *foolc_suite_attack(void)
 {
@@ -386,7 +360,6 @@ Suite *foolc_suite_attack(void)
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);
-    tcase_add_test(tc, test_run_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
