@@ -55,30 +55,27 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_get(const foolc_attack *a, const c
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_criterion(foolc_attack *a,
                                                             const foolc_criterion *c);
 
-/* Starting points, for attacks that walk from an adversarial point towards the input
- * (bb-l0, bb-l1, bb-l2, bb-linf: their parameter `init` picks 0 "noise" blended uniform
- * noise, 1 "pool" the pool below, 2 "attack" the attack named here, 3 "best" (default)
- * walks from both 2 and 0; the decision-based attacks: 0 noise, 1 pool, 2 attack).
+/* Starting points, for the attacks that walk from an adversarial point towards the input.
+ * Which start an attack uses, and its default, is the attack's parameter `init`: see its
+ * help text (foolc_attack_param) and its docs page (docs/attacks-bb.md, -decision.md).
  * foolc_attack_set_init: the registered attack whose results start the run (run with its
  * default parameters, this run's criterion, seed and targets; its queries are counted);
- * the name is checked now and may not be the attack itself; NULL restores the default
- * (bb-*: the gradient minimum-norm attack of their norm, ddn, fmn-linf, fmn-l1, fmn-l0;
- * the decision-based attacks: blended-noise). FOOLC_E_INVALID for an unknown name.
+ * the name is checked now and may not be the attack itself; NULL restores the attack's
+ * default. FOOLC_E_INVALID for an unknown name.
  * foolc_attack_set_starts: a pool of n candidate starting points, x (n*c*h*w floats in the
- * model's input shape) and their labels y (n, may be NULL): per sample, the pool images
- * closest to it (labelled differently, or with the target label when targeted) are tried
- * in order of distance until one is adversarial. Both arrays are borrowed: they must stay
- * valid and unchanged until the last run that uses them; n = 0 (or x = NULL with n = 0)
- * clears the pool. FOOLC_E_INVALID for n < 0 or NULL x with n > 0. */
+ * model's input shape) and their labels y (n, may be NULL). Per sample, pool images with
+ * the sample's label are skipped (when targeted: those without its target label); with
+ * y = NULL none is. Both arrays are borrowed: they must stay valid and unchanged until the
+ * last run that uses them; n = 0 (or x = NULL with n = 0) clears the pool.
+ * FOOLC_E_INVALID for n < 0 or NULL x with n > 0. */
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_init(foolc_attack *a,
                                                        const char *attack_name);
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x,
                                                          const int32_t *y, int32_t n);
 
-/* Progress: called on the running thread with the work done and the work in all (units
- * chosen by the attack). Return non-zero to stop the run with FOOLC_E_CANCELLED; results
- * found up to then are kept and verified. */
-typedef int (*foolc_progress_fn)(void *user, int64_t done, int64_t total);
+/* Progress of later runs (foolc_progress_fn, in common.h; units chosen by the attack; fn
+ * NULL for none). A non-zero return stops the run with FOOLC_E_CANCELLED; results found up
+ * to then are kept and verified. */
 FOOLC_API void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user);
 
 /* Per-sample outputs, all caller-allocated, n entries each (x_adv: n*c*h*w floats).

@@ -1,4 +1,5 @@
-/* libfoolc: export macro, attributes and the basic types every other header uses.
+/* libfoolc: export macro, attributes and the basic types every other header uses
+ * (foolc_shape, foolc_progress_fn).
  * Include <foolc.h> rather than this file. */
 #ifndef FOOLC_COMMON_H
 #define FOOLC_COMMON_H
@@ -23,6 +24,11 @@ extern "C" {
 typedef struct foolc_shape {
     int32_t n, c, h, w;
 } foolc_shape;
+
+/* Progress of a long call (an attack run, training): called on the thread that made the
+ * call, with the work done so far and the work in all, in units the call chooses. Return 0
+ * to go on, non-zero to stop: the call then returns FOOLC_E_CANCELLED. */
+typedef int (*foolc_progress_fn)(void *user, int64_t done, int64_t total);
 
 /* Frees memory that the library allocated for the caller (arrays returned by the data
  * readers, for example). foolc_free(NULL) is a no-op. */

@@ -7,7 +7,6 @@
 #include "common.h"
 #include "data.h"
 #include "oracle.h"
-#include "attack.h"
 #include "status.h"
 
 #ifdef __cplusplus
