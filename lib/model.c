@@ -4,6 +4,7 @@
 #include "attack_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 struct foolc_model {
@@ -105,6 +106,30 @@ static foolc_status check_call(foolc_model *m, const char *what, const float *x,
     return FOOLC_OK;
 }
 
+/* What a callback said about its failure, as " (detail)": a built-in net's message, or
+ * that of any foolc call inside the callback that failed; "" when it left none. The
+ * thread's message is set aside during the callback and put back after it, so a call that
+ * succeeds leaves it as it was (attacks call the model while a note, e.g. on samples
+ * without a starting point, waits to be returned). */
+typedef struct detail {
+    char saved[1024];
+    char text[768];
+} detail;
+
+static void callback_begin(detail *d)
+{
+    snprintf(d->saved, sizeof d->saved, "%s", foolc_errmsg());
+    foolc__error_clear();
+}
+
+static void callback_end(detail *d)
+{
+    const char *m = foolc_errmsg();
+    if (m[0]) snprintf(d->text, sizeof d->text, " (%s)", m);
+    else d->text[0] = '\0';
+    foolc__error(FOOLC_OK, "%s", d->saved);
+}
+
 /* The first non-finite value among rows of width w, or -1. */
 static int64_t first_nonfinite(const float *v, int32_t rows, size_t w)
 {
@@ -126,15 +151,20 @@ foolc_status foolc_model_scores(foolc_model *m, const float *x, int32_t n, float
         int32_t cn = n - off < o->input.n ? n - off : o->input.n;
         const float *xc = x + (size_t)off * m->d;
         float *lc = logits + (size_t)off * k;
+        detail why;
+        callback_begin(&why);
         int rc = o->scores(o->user, xc, cn, lc);
+        callback_end(&why);
         m->counts.forward += (uint64_t)cn;
         if (rc != 0)
             return foolc__error(FOOLC_E_ORACLE, "model: scores callback returned %d "
-                                "(samples %d..%d of the call)", rc, off, off + cn - 1);
+                                "(samples %d..%d of the call)%s", rc, off, off + cn - 1,
+                                why.text);
         int64_t bad = first_nonfinite(lc, cn, k);
         if (bad >= 0)
             return foolc__error(FOOLC_E_NONFINITE, "model: scores returned NaN or Inf for "
-                                "sample %lld of the call", (long long)(off + bad));
+                                "sample %lld of the call%s", (long long)(off + bad),
+                                why.text);
     }
     return FOOLC_OK;
 }
@@ -168,17 +198,22 @@ foolc_status foolc_model_decision(foolc_model *m, const float *x, int32_t n, int
     for (int32_t off = 0; off < n; off += o->input.n) {
         int32_t cn = n - off < o->input.n ? n - off : o->input.n;
         const float *xc = x + (size_t)off * m->d;
+        detail why;
         int rc;
+        callback_begin(&why);
         if (o->decision) {
             rc = o->decision(o->user, xc, cn, labels + off);
+            callback_end(&why);
         } else {
             rc = o->scores(o->user, xc, cn, m->scratch);
+            callback_end(&why);
             if (rc == 0) {
                 int64_t bad = first_nonfinite(m->scratch, cn, (size_t)k);
                 if (bad >= 0) {
                     m->counts.decided += (uint64_t)cn;
                     return foolc__error(FOOLC_E_NONFINITE, "model: scores returned NaN or Inf "
-                                        "for sample %lld of the call", (long long)(off + bad));
+                                        "for sample %lld of the call%s", (long long)(off + bad),
+                                        why.text);
                 }
                 for (int32_t i = 0; i < cn; i++)
                     labels[off + i] = argmax(m->scratch + (size_t)i * (size_t)k, k);
@@ -187,7 +222,8 @@ foolc_status foolc_model_decision(foolc_model *m, const float *x, int32_t n, int
         m->counts.decided += (uint64_t)cn;
         if (rc != 0)
             return foolc__error(FOOLC_E_ORACLE, "model: decision callback returned %d "
-                                "(samples %d..%d of the call)", rc, off, off + cn - 1);
+                                "(samples %d..%d of the call)%s", rc, off, off + cn - 1,
+                                why.text);
         for (int32_t i = 0; i < cn; i++)
             if (labels[off + i] < 0 || labels[off + i] >= k)
                 return foolc__error(FOOLC_E_ORACLE, "model: decision returned label %d for "
@@ -247,20 +283,24 @@ foolc_status foolc_model_value_and_grad(foolc_model *m, const float *x, int32_t 
         seed_ctx s = {loss_fn, loss_user, loss, off, cn, 0, -1, 0};
         float *lc = logits ? logits + (size_t)off * k : m->scratch;
         float *gc = grad + (size_t)off * m->d;
+        detail why;
+        callback_begin(&why);
         int rc = o->value_and_grad(o->user, x + (size_t)off * m->d, cn, seed_trampoline, &s,
                                    lc, gc);
+        callback_end(&why);
         m->counts.forward += (uint64_t)cn;
         m->counts.backward += (uint64_t)cn;
         if (s.nonfinite >= 0)
             return foolc__error(FOOLC_E_NONFINITE, "model: value_and_grad returned NaN or Inf "
-                                "logits for sample %lld of the call",
-                                (long long)(off + s.nonfinite));
+                                "logits for sample %lld of the call%s",
+                                (long long)(off + s.nonfinite), why.text);
         if (s.loss_failed)
             return foolc__error(FOOLC_E_ORACLE, "model: the loss on the logits failed "
                                 "(samples %d..%d of the call)", off, off + cn - 1);
         if (rc != 0)
             return foolc__error(FOOLC_E_ORACLE, "model: value_and_grad callback returned %d "
-                                "(samples %d..%d of the call)", rc, off, off + cn - 1);
+                                "(samples %d..%d of the call)%s", rc, off, off + cn - 1,
+                                why.text);
         if (s.calls != 1)
             return foolc__error(FOOLC_E_ORACLE, "model: value_and_grad called the seed %d "
                                 "times (must be exactly once)", s.calls);

@@ -1007,6 +1007,237 @@ START_TEST(test_accuracy)
 }
 END_TEST
 
+/* ---- non-finite weights and values -------------------------------------------------- */
+
+/* "[i]" or "[i, j, k, l]": flat index j of an array of shape sh as numpy prints it. */
+static void index_text(char *buf, size_t len, const foolc_array *a, int64_t j)
+{
+    int64_t idx[FOOLC_MAX_DIMS];
+    for (int d = a->ndim - 1; d >= 0; d--) {
+        idx[d] = j % a->shape[d];
+        j /= a->shape[d];
+    }
+    size_t k = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < a->ndim; d++)
+        k += (size_t)snprintf(buf + k, len - k, d ? ", %lld" : "%lld", (long long)idx[d]);
+    snprintf(buf + k, len - k, "]");
+}
+
+/* NaN, +Inf and -Inf in each kind of member (conv, batchnorm and dense weights and biases,
+ * running mean and variance) are refused at load, naming the member and the index; a
+ * float64 value beyond float32's range too. */
+START_TEST(test_nonfinite_load)
+{
+    foolc_net *net = mknet(k_nets[2], 4);
+    foolc_npz *z = npz_of(net);
+    const char *members[] = { "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                              "1.running_var", "5.weight", "5.bias" };
+    const float bad[3] = { NAN, INFINITY, -INFINITY };
+    const char *shown[3] = { "NaN", "inf", "-inf" };
+    for (size_t m = 0; m < sizeof members / sizeof members[0]; m++)
+        for (int v = 0; v < 3; v++) {
+            const foolc_array *src = foolc_npz_get(z, members[m]);
+            ck_assert_ptr_nonnull(src);
+            int64_t cnt = foolc_array_count(src), j = (int64_t)(m * 7 + (size_t)v * 3) % cnt;
+            float *data = malloc((size_t)cnt * sizeof *data);
+            memcpy(data, src->data, (size_t)cnt * sizeof *data);
+            data[j] = bad[v];
+            foolc_array a = *src;
+            a.data = data;
+            foolc_npz *y = npz_without(z, NULL);
+            ck_ok(foolc_npz_add(y, members[m], &a));
+            char idx[64], want[128];
+            index_text(idx, sizeof idx, src, j);
+            snprintf(want, sizeof want, "%s%s is %s", members[m], idx, shown[v]);
+            expect_npz_error(y, FOOLC_E_FORMAT, want);
+            free(data);
+        }
+    /* float64: 1e300 is finite but not a float32. */
+    const foolc_array *b = foolc_npz_get(z, "5.bias");
+    double d64[4];
+    for (int i = 0; i < 4; i++) d64[i] = ((const float *)b->data)[i];
+    d64[2] = 1e300;
+    foolc_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = FOOLC_F64, a.ndim = 1, a.shape[0] = 4, a.data = d64;
+    foolc_npz *y = npz_without(z, NULL);
+    ck_ok(foolc_npz_add(y, "5.bias", &a));
+    expect_npz_error(y, FOOLC_E_FORMAT, "5.bias[2] is 1e+300, beyond float32");
+    foolc_npz_free(z);
+
+    /* set_params refuses them too and keeps the parameters it had. */
+    const size_t P = (size_t)foolc_net_param_count(net);
+    float *p = malloc(P * sizeof *p), *q = malloc(P * sizeof *q);
+    ck_ok(foolc_net_get_params(net, p));
+    memcpy(q, p, P * sizeof *p);
+    q[P - 1] = NAN;
+    ck_status(foolc_net_set_params(net, q), FOOLC_E_INVALID);
+    ck_assert_msg(strstr(foolc_errmsg(), "5.bias[3] is NaN") != NULL, "%s", foolc_errmsg());
+    ck_ok(foolc_net_get_params(net, q));
+    ck_assert(memcmp(p, q, P * sizeof *p) == 0);
+    free(p), free(q);
+    foolc_net_free(net);
+}
+END_TEST
+
+static int all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* A step that makes a parameter non-finite (an absurd learning rate) fails naming the
+ * parameter and leaves the net as it was before that step; a step whose forward pass
+ * overflows fails naming the layer; either way the net's parameters stay finite. A learning
+ * rate beyond float32's range is refused up front. */
+START_TEST(test_nonfinite_train)
+{
+    foolc_data tr;
+    synth(&tr, 64, 2);
+    foolc_train_opts o;
+    foolc_train_defaults(&o);
+    o.epochs = 1;
+    o.batch = 64;     /* one step per epoch */
+    foolc_net *net = mknet(k_train[1], 1);
+    const size_t P = (size_t)foolc_net_param_count(net);
+    float *p0 = malloc(P * sizeof *p0), *p1 = malloc(P * sizeof *p1);
+    ck_ok(foolc_net_get_params(net, p0));
+
+    o.lr = 1e38;      /* lr / (1 - beta1) overflows float32 in the first step */
+    ck_status(foolc_net_train(net, &tr, &o, NULL, NULL, NULL), FOOLC_E_NONFINITE);
+    ck_assert_msg(strstr(foolc_errmsg(), "step 1") && strstr(foolc_errmsg(), "lr") &&
+                  (strstr(foolc_errmsg(), ".weight[") || strstr(foolc_errmsg(), ".bias[")),
+                  "%s", foolc_errmsg());
+    ck_ok(foolc_net_get_params(net, p1));
+    ck_assert(memcmp(p0, p1, P * sizeof *p0) == 0);
+
+    o.lr = 1e30;      /* finite weights near 1e30 after one step; the second step overflows */
+    o.epochs = 2;
+    ck_status(foolc_net_train(net, &tr, &o, NULL, NULL, NULL), FOOLC_E_NONFINITE);
+    ck_assert_msg(strstr(foolc_errmsg(), "layer") && strstr(foolc_errmsg(), "epoch 2"), "%s",
+                  foolc_errmsg());
+    ck_ok(foolc_net_get_params(net, p1));
+    ck_assert(all_finite(p1, P));
+
+    o.lr = 1e39;
+    ck_status(foolc_net_train(net, &tr, &o, NULL, NULL, NULL), FOOLC_E_INVALID);
+    ck_assert_msg(strstr(foolc_errmsg(), "lr") != NULL, "%s", foolc_errmsg());
+    free(p0), free(p1);
+    free(tr.x), free(tr.y);
+    foolc_net_free(net);
+}
+END_TEST
+
+/* Finite weights and inputs whose products overflow inside the net: what a fused relu or a
+ * max pool would turn into finite logits (-inf -> 0; NaN dropped by the maximum) is
+ * reported as FOOLC_E_NONFINITE naming the layer and the sample, with NaN logits for that
+ * sample and the others' logits as computed alone; through the model wrapper it is
+ * FOOLC_E_NONFINITE naming the sample. A large bound that does not overflow still works. */
+static const struct {
+    const char *arch;
+    float w[2];       /* the first conv's two weights (k=1) */
+    const char *where;
+} k_overflow[] = {
+    /* channel 1 is -1e40 -> -inf, which relu (fused on FAST) turns into 0 */
+    { "input c=1 h=2 w=2; conv2d out=2 k=1; relu; flatten; dense out=3", { 1.0f, -1e30f },
+      "layer 0 (conv2d)" },
+    /* -2e40 -> -inf at one pixel, which the max pool drops */
+    { "input c=2 h=2 w=2; conv2d out=1 k=1; maxpool2d k=2; flatten; dense out=3",
+      { -1e30f, -1e30f }, "layer 0 (conv2d)" },
+    /* the same one layer later, after a harmless first layer */
+    { "input c=1 h=2 w=2; conv2d out=2 k=1; conv2d out=2 k=1; relu; flatten; dense out=3",
+      { 1.0f, 1.0f }, "layer 1 (conv2d)" },
+};
+
+static int loss_sum(void *u, int32_t first, const float *logits, int32_t n, int32_t k,
+                    float *d, float *loss)
+{
+    (void)u, (void)first, (void)logits;
+    for (int32_t i = 0; i < n * k; i++) d[i] = 1.0f;
+    (void)loss;
+    return 0;
+}
+
+START_TEST(test_nonfinite_run)
+{
+    for (int b = 0; b < FOOLC_BACKEND_COUNT; b++) {
+        foolc_net *net = mknet(k_overflow[_i].arch, 3);
+        ck_ok(foolc_net_set_backend(net, (foolc_backend)b));
+        const size_t P = (size_t)foolc_net_param_count(net), d = in_size(net);
+        float *p = malloc(P * sizeof *p);
+        ck_ok(foolc_net_get_params(net, p));
+        p[0] = k_overflow[_i].w[0];
+        p[1] = k_overflow[_i].w[1];
+        if (_i == 2) {        /* layer 1's weights (2x2) after layer 0's 2 + 2 */
+            p[4] = 1e-3f, p[5] = 1e-3f, p[6] = -1e30f, p[7] = -1e30f;
+            p[0] = 1.0f, p[1] = 1.0f, p[2] = p[3] = 0.0f;
+        }
+        ck_ok(foolc_net_set_params(net, p));
+        float x[3 * 8], lg[9], lone[3];
+        fill(x, 3 * d, 0, 1);
+        for (size_t j = 0; j < d; j++) x[d + j] = 1e10f;  /* sample 1 overflows */
+        if (_i == 1) for (size_t j = 1; j < 4; j++) x[d + j] = 0.5f, x[d + 4 + j] = 0.0f;
+        ck_status(foolc_net_forward(net, x, 3, lg), FOOLC_E_NONFINITE);
+        ck_assert_msg(strstr(foolc_errmsg(), k_overflow[_i].where) &&
+                      strstr(foolc_errmsg(), "sample 1"), "backend %d: %s", b, foolc_errmsg());
+        ck_assert(!isfinite(lg[3]) && !isfinite(lg[4]) && !isfinite(lg[5]));
+        for (int s = 0; s < 3; s += 2) {
+            ck_ok(foolc_net_forward(net, x + (size_t)s * d, 1, lone));
+            for (int j = 0; j < 3; j++)
+                ck_assert_msg(fabsf(lone[j] - lg[s * 3 + j]) <= 1e-5f * (1 + fabsf(lone[j])),
+                              "sample %d class %d: %g alone, %g in the batch", s, j,
+                              (double)lone[j], (double)lg[s * 3 + j]);
+        }
+        /* The same through the model wrapper: forward and value_and_grad. */
+        foolc_oracle o;
+        ck_ok(foolc_net_oracle(net, 8, &o));
+        foolc_model *m = NULL;
+        ck_ok(foolc_model_new(&o, &m));
+        ck_status(foolc_model_scores(m, x, 3, lg), FOOLC_E_NONFINITE);
+        ck_assert_msg(strstr(foolc_errmsg(), "sample 1") != NULL, "%s", foolc_errmsg());
+        float c[9], g[3 * 8];
+        fill(c, 9, -1, 1);
+        ck_status(foolc_model_value_and_grad(m, x, 3, loss_sum, NULL, lg, NULL, g),
+                  FOOLC_E_NONFINITE);
+        ck_assert_msg(strstr(foolc_errmsg(), "sample 1") != NULL, "%s", foolc_errmsg());
+        lin_seed s = { .c = c };
+        ck_status(foolc_net_grad(net, x, 3, seed_lin, &s, lg, g, NULL), FOOLC_E_NONFINITE);
+        ck_assert_int_eq(s.calls, 1);
+        ck_assert(!isfinite(lg[3]));
+        foolc_model_free(m);
+        /* A NaN input is reported the same way. */
+        x[d + 1] = NAN;
+        ck_status(foolc_net_forward(net, x + d, 1, lone), FOOLC_E_NONFINITE);
+        ck_assert_msg(strstr(foolc_errmsg(), "input"), "%s", foolc_errmsg());
+        free(p);
+        foolc_net_free(net);
+    }
+}
+END_TEST
+
+/* Values whose worst case would overflow float32 but which cancel: no false alarm, and the
+ * same logits on both backends. */
+START_TEST(test_nonfinite_no_false_alarm)
+{
+    float lg[2][3];
+    for (int b = 0; b < FOOLC_BACKEND_COUNT; b++) {
+        foolc_net *net = mknet("input c=2 h=2 w=2; conv2d out=1 k=1; relu; maxpool2d k=2; "
+                               "flatten; dense out=3", 3);
+        ck_ok(foolc_net_set_backend(net, (foolc_backend)b));
+        float p[1 + 1 + 3 + 3];
+        ck_ok(foolc_net_get_params(net, p));
+        p[0] = 1e30f, p[1] = -1e30f, p[2] = 0.25f;
+        ck_ok(foolc_net_set_params(net, p));
+        float x[8];
+        for (int j = 0; j < 8; j++) x[j] = 3e8f;   /* 3e38 - 3e38 = 0, both in range */
+        ck_ok(foolc_net_forward(net, x, 1, lg[b]));
+        foolc_net_free(net);
+    }
+    for (int j = 0; j < 3; j++) ck_assert(isfinite(lg[0][j]) && lg[0][j] == lg[1][j]);
+}
+END_TEST
+
 /* ---- injected allocation failures --------------------------------------------------- */
 
 START_TEST(test_alloc_new)
@@ -1157,6 +1388,15 @@ Suite *foolc_suite_net(void)
     tc = tcase_create("train");
     tcase_add_loop_test(tc, test_train, 0, (int)(sizeof k_train / sizeof k_train[0]));
     tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("nonfinite");
+    tcase_add_test(tc, test_nonfinite_load);
+    tcase_add_test(tc, test_nonfinite_train);
+    tcase_add_loop_test(tc, test_nonfinite_run, 0,
+                        (int)(sizeof k_overflow / sizeof k_overflow[0]));
+    tcase_add_test(tc, test_nonfinite_no_false_alarm);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alloc");

@@ -29,14 +29,39 @@ static double bn_flops(const nn_layer *l) { return 2.0 * (double)nn_numel(l->in)
 
 static double inv_std(const nn_layer *l, int32_t c) { return 1.0 / sqrt(l->var[c] + l->eps); }
 
+/* The float scale and shift of channel c, as the forward rule computes them. */
+static void bn_affine(const nn_layer *l, int32_t c, float *scale, float *shift)
+{
+    double is = inv_std(l, c);
+    *scale = (float)(l->w[c] * is);
+    *shift = (float)(l->b[c] - l->mean[c] * l->w[c] * is);
+}
+
+/* Overflow bound: |y| <= |scale| |x| + |shift| with two roundings; a scale or shift that is
+ * itself not finite (a tiny variance and eps) gives no bound. */
+static int64_t bn_bound(nn_layer *l)
+{
+    double g = 0, s = 0;
+    for (int32_t c = 0; c < l->in.c; c++) {
+        float scale, shift;
+        bn_affine(l, c, &scale, &shift);
+        if (!isfinite(scale) || !isfinite(shift)) g = INFINITY;
+        if (fabsf(scale) > g) g = fabsf(scale);
+        if (fabsf(shift) > s) s = fabsf(shift);
+    }
+    l->gain = g;
+    l->shift = s;
+    return 1;
+}
+
 static foolc_status bn_forward(const nn_layer *l, nn_step *st, const nn_args *a)
 {
     (void)st;
     const int32_t C = l->in.c;
     const size_t hw = (size_t)l->in.h * l->in.w;
     for (int32_t c = 0; c < C; c++) {
-        double is = inv_std(l, c);
-        float scale = (float)(l->w[c] * is), shift = (float)(l->b[c] - l->mean[c] * l->w[c] * is);
+        float scale, shift;
+        bn_affine(l, c, &scale, &shift);
         for (int32_t r = 0; r < a->n; r++) {
             const float *restrict x = a->x + ((size_t)r * C + c) * hw;
             float *restrict y = a->y + ((size_t)r * C + c) * hw;
@@ -89,6 +114,7 @@ const nn_kind foolc__nn_batchnorm = {
     .real_key = 0,
     .init = bn_init,
     .init_params = bn_init_params,
+    .bound = bn_bound,
     .flops = bn_flops,
     .forward = bn_forward,
     .backward_data = bn_backward_data,

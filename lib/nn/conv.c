@@ -64,6 +64,11 @@ static void conv_init_params(nn_layer *l, uint64_t seed)
     nn_init_uniform(l, seed, (double)l->in.c * l->k * l->k);
 }
 
+static int64_t conv_bound(nn_layer *l)
+{
+    return foolc__nn_bound_affine(l, (int64_t)l->in.c * l->k * l->k);
+}
+
 static double conv_flops(const nn_layer *l)
 {
     return 2.0 * l->out * l->out_dims.h * l->out_dims.w * (double)l->in.c * l->k * l->k;
@@ -699,6 +704,7 @@ const nn_kind foolc__nn_conv2d = {
     .key_min = { 1, 1, 1, 0 },
     .init = conv_init,
     .init_params = conv_init_params,
+    .bound = conv_bound,
     .flops = conv_flops,
     .plan = conv_plan,
     .plan_free = conv_plan_free,

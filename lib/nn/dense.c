@@ -40,6 +40,8 @@ static void dense_init_params(nn_layer *l, uint64_t seed)
     nn_init_uniform(l, seed, (double)l->in.c);
 }
 
+static int64_t dense_bound(nn_layer *l) { return foolc__nn_bound_affine(l, l->in.c); }
+
 static double dense_flops(const nn_layer *l) { return 2.0 * l->out * (double)l->in.c; }
 
 static foolc_status dense_forward(const nn_layer *l, nn_step *st, const nn_args *a)
@@ -117,6 +119,7 @@ const nn_kind foolc__nn_dense = {
     .key_min = { 1 },
     .init = dense_init,
     .init_params = dense_init_params,
+    .bound = dense_bound,
     .flops = dense_flops,
     .forward = dense_forward,
     .backward_data = dense_backward_data,

@@ -102,6 +102,24 @@ int foolc__nn_md_block(const dnnl_memory_desc_t *md)
     return 0;
 }
 
+int64_t foolc__nn_md_sample_stride(const dnnl_memory_desc_t *md)
+{
+    if (md->format_kind != dnnl_blocked || md->ndims < 1 || md->padded_dims[0] != md->dims[0])
+        return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    for (int i = 0; i < b->inner_nblks; i++)
+        if (b->inner_idxs[i] == 0) return 0;
+    int64_t span = 1;   /* floats in one sample: inner blocks times the other dims */
+    for (int i = 0; i < b->inner_nblks; i++) span *= b->inner_blks[i];
+    for (int d = 1; d < md->ndims; d++) {
+        int64_t blk = 1;
+        for (int i = 0; i < b->inner_nblks; i++)
+            if (b->inner_idxs[i] == d) blk *= b->inner_blks[i];
+        span *= md->padded_dims[d] / blk;
+    }
+    return b->strides[0] == span ? span : 0;
+}
+
 foolc_status foolc__nn_mem(const nn_fast *fx, const dnnl_memory_desc_t *md, dnnl_memory_t *m,
                            int32_t layer)
 {

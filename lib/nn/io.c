@@ -98,6 +98,58 @@ static foolc_status arch_text(const foolc_array *a, const char *src, char **out)
     return FOOLC_OK;
 }
 
+/* "[i]" or "[i, j, k, l]": flat index j of an array of shape (shape[0], ..., shape[nd-1]) as
+ * numpy prints it. */
+static void index_text(char *buf, size_t len, int nd, const int64_t *shape, int64_t j)
+{
+    int64_t idx[FOOLC_MAX_DIMS];
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = shape[d] > 0 ? j % shape[d] : 0;
+        j = shape[d] > 0 ? j / shape[d] : 0;
+    }
+    size_t k = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < nd && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, d ? ", %lld" : "%lld", (long long)idx[d]);
+    if (k < len) snprintf(buf + k, len - k, "]");
+}
+
+/* "0.weight[3, 0, 1, 2] is NaN": element j of member m of layer l, with its value. */
+void foolc__nn_member_text(const nn_layer *l, int m, int64_t j, double v, char *buf, size_t len)
+{
+    int64_t shape[4] = { 0, 0, 0, 0 };
+    int nd = member_shape(l, m, shape);
+    char idx[96];
+    index_text(idx, sizeof idx, nd, shape, j);
+    snprintf(buf, len, "%d.%s%s is %s", (int)l->index, k_suffix[m], idx,
+             isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+}
+
+const nn_layer *foolc__nn_find_nonfinite(const foolc_net *net, const float *params, char *text,
+                                         size_t len)
+{
+    for (int32_t i = 0; i < net->L; i++) {
+        const nn_layer *l = &net->layers[i];
+        const int64_t off[2] = { l->woff, l->boff }, cnt[2] = { l->nw, l->nb };
+        for (int m = 0; m < 2; m++)
+            for (int64_t j = 0; j < cnt[m]; j++)
+                if (!isfinite(params[off[m] + j])) {
+                    foolc__nn_member_text(l, m, j, params[off[m] + j], text, len);
+                    return l;
+                }
+    }
+    return NULL;
+}
+
+foolc_status foolc__nn_check_params(const foolc_net *net, const float *params, foolc_status st,
+                                    const char *what)
+{
+    char text[160];
+    const nn_layer *l = foolc__nn_find_nonfinite(net, params, text, sizeof text);
+    if (!l) return FOOLC_OK;
+    return foolc__error(st, "net: %s: %s (%s layer %d); weights and biases must be finite",
+                        what, text, l->kind->name, (int)l->index);
+}
+
 static foolc_status copy_floats(const foolc_array *a, float *dst, int64_t cnt, const char *src,
                                 const char *name)
 {
@@ -140,6 +192,26 @@ static foolc_status load_member(foolc_net *net, const foolc_npz *z, const nn_lay
     int64_t cnt = 1;
     for (int i = 0; i < nd; i++) cnt *= shape[i];
     FOOLC__CHECK(copy_floats(a, dst, cnt, src, name));
+    /* NaN and Inf weights, biases or statistics would poison every logit they reach, or be
+     * hidden by a relu or a max pool (oneDNN turns a NaN bias into finite logits). */
+    for (int64_t i = 0; i < cnt; i++) {
+        if (isfinite(dst[i])) continue;
+        char text[160];
+        foolc__nn_member_text(l, m, i, dst[i], text, sizeof text);
+        if (a->dtype == FOOLC_F64) {
+            double v;
+            memcpy(&v, (const unsigned char *)a->data + (size_t)i * 8, 8);
+            if (isfinite(v)) {
+                /* "0.bias[3] is inf" -> "0.bias[3] is 1e+300, beyond float32's range" */
+                char *is = strstr(text, " is ");
+                if (is) snprintf(is, sizeof text - (size_t)(is - text),
+                                 " is %g, beyond float32's range", v);
+            }
+        }
+        return foolc__error(FOOLC_E_FORMAT, "net: %s: %s (%s layer %d); weights, biases and "
+                            "running statistics must be finite", src, text, l->kind->name,
+                            (int)l->index);
+    }
     if (m == M_VAR)
         for (int64_t i = 0; i < cnt; i++)
             if (!(dst[i] >= 0.0f) || !isfinite(dst[i]))
@@ -256,6 +328,7 @@ static foolc_status add_f32(foolc_npz *z, const char *name, int nd, const int64_
 foolc_status foolc_net_save(const foolc_net *net, const char *path)
 {
     if (!net || !path) return foolc__error(FOOLC_E_INVALID, "net: save: NULL argument");
+    FOOLC__CHECK(foolc__nn_check_params(net, net->params, FOOLC_E_INVALID, "save"));
     foolc_npz *z = NULL;
     FOOLC__CHECK(foolc_npz_new(&z));
     foolc_array a;

@@ -3,6 +3,8 @@
  * passes (argument checks, then a cached plan), and the oracle that wraps them. */
 #include "nn/nn.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 foolc_net *foolc__nn_net_alloc(void)
@@ -115,6 +117,7 @@ foolc_status foolc_net_get_params(const foolc_net *net, float *out)
 foolc_status foolc_net_set_params(foolc_net *net, const float *in)
 {
     if (!net || !in) return foolc__error(FOOLC_E_INVALID, "net: set_params: NULL argument");
+    FOOLC__CHECK(foolc__nn_check_params(net, in, FOOLC_E_INVALID, "set_params"));
     memmove(net->params, in, (size_t)net->n_params * sizeof(float));
     net->pver++;
     return FOOLC_OK;
@@ -129,14 +132,37 @@ foolc_status foolc_net_set_backend(foolc_net *net, foolc_backend b)
     return FOOLC_OK;
 }
 
-foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
-                           void *seed_user, float *logits, float *dx, float *dparams)
+int64_t foolc__nn_bound_affine(nn_layer *l, int64_t fan_in)
+{
+    double gain = 0, shift = 0;
+    for (int64_t o = 0; o < l->out; o++) {
+        const float *w = l->w + o * fan_in;
+        double sum = 0;
+        for (int64_t j = 0; j < fan_in; j++) sum += fabs((double)w[j]);
+        if (sum > gain) gain = sum;
+        if (fabs((double)l->b[o]) > shift) shift = fabs((double)l->b[o]);
+    }
+    /* NaN weights or biases (never accepted, but never trusted either): no bound. */
+    l->gain = isfinite(gain) ? gain : INFINITY;
+    l->shift = isfinite(shift) ? shift : INFINITY;
+    return fan_in + 1;
+}
+
+foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, int32_t first,
+                           foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
+                           float *dparams)
 {
     unsigned need = 0;
     if (seed && (dx || dparams)) need = NN_NEED_DATA | (dparams ? NN_NEED_WEIGHTS : 0u);
     nn_plan *p = NULL;
+    int recheck = 0;
     FOOLC__CHECK(foolc__nn_plan_get(net, n, need, &p));
-    return foolc__nn_exec(net, p, x, seed, seed_user, logits, dx, dparams);
+    foolc_status st = foolc__nn_exec(net, p, x, first, seed, seed_user, logits, dx, dparams,
+                                     &recheck);
+    if (st != FOOLC_OK || !recheck) return st;
+    /* Something might overflow: again on a plan that checks every layer's output. */
+    FOOLC__CHECK(foolc__nn_plan_get(net, n, need | NN_NEED_CHECK, &p));
+    return foolc__nn_exec(net, p, x, first, seed, seed_user, logits, dx, dparams, &recheck);
 }
 
 static foolc_status check_batch(const foolc_net *net, const float *x, int32_t n,
@@ -153,12 +179,17 @@ foolc_status foolc_net_forward(foolc_net *net, const float *x, int32_t n, float 
     FOOLC__CHECK(check_batch(net, x, n, "forward"));
     if (!logits) return foolc__error(FOOLC_E_INVALID, "net: forward: logits is NULL");
     const size_t d = (size_t)nn_numel(net->in), k = (size_t)foolc_net_classes(net);
+    /* A chunk that reaches NaN or Inf has NaN logits for the samples concerned; the others
+     * are still computed, and the first chunk's message is the one kept. */
+    char msg[1024] = "";
     for (int32_t i = 0; i < n; i += NN_FWD_CHUNK) {
         int32_t m = n - i < NN_FWD_CHUNK ? n - i : NN_FWD_CHUNK;
-        FOOLC__CHECK(foolc__nn_run(net, x + (size_t)i * d, m, NULL, NULL,
-                                   logits + (size_t)i * k, NULL, NULL));
+        foolc_status st = foolc__nn_run(net, x + (size_t)i * d, m, i, NULL, NULL,
+                                        logits + (size_t)i * k, NULL, NULL);
+        if (st == FOOLC_E_NONFINITE && !msg[0]) snprintf(msg, sizeof msg, "%s", foolc_errmsg());
+        else if (st != FOOLC_OK && st != FOOLC_E_NONFINITE) return st;
     }
-    return FOOLC_OK;
+    return msg[0] ? foolc__error(FOOLC_E_NONFINITE, "%s", msg) : FOOLC_OK;
 }
 
 foolc_status foolc_net_grad(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
@@ -167,18 +198,23 @@ foolc_status foolc_net_grad(foolc_net *net, const float *x, int32_t n, foolc_see
     FOOLC__CHECK(check_batch(net, x, n, "grad"));
     if (!seed) return foolc__error(FOOLC_E_INVALID, "net: grad: seed is NULL");
     if (dparams) memset(dparams, 0, (size_t)net->n_params * sizeof(float));
-    return foolc__nn_run(net, x, n, seed, seed_user, logits, dx, dparams);
+    return foolc__nn_run(net, x, n, 0, seed, seed_user, logits, dx, dparams);
 }
 
+/* The oracle's callbacks: a NaN or Inf reached inside the net leaves NaN logits for the
+ * samples concerned, which the model wrapper reports as FOOLC_E_NONFINITE naming the sample
+ * (with the net's message as the detail). */
 static int oracle_scores(void *user, const float *x, int32_t n, float *logits)
 {
-    return foolc_net_forward(user, x, n, logits) == FOOLC_OK ? 0 : 1;
+    foolc_status st = foolc_net_forward(user, x, n, logits);
+    return st == FOOLC_OK || st == FOOLC_E_NONFINITE ? 0 : 1;
 }
 
 static int oracle_value_and_grad(void *user, const float *x, int32_t n, foolc_seed_fn seed,
                                  void *seed_user, float *logits, float *grad)
 {
-    return foolc_net_grad(user, x, n, seed, seed_user, logits, grad, NULL) == FOOLC_OK ? 0 : 1;
+    foolc_status st = foolc_net_grad(user, x, n, seed, seed_user, logits, grad, NULL);
+    return st == FOOLC_OK || st == FOOLC_E_NONFINITE ? 0 : 1;
 }
 
 foolc_status foolc_net_oracle(foolc_net *net, int32_t max_batch, foolc_oracle *out)

@@ -40,6 +40,10 @@ struct nn_layer {
     int64_t nw, nb;              /* element counts of w and b */
     int64_t woff, boff;          /* offsets of w and b in the flat parameter array */
     int64_t soff, ns;            /* offset and count of running statistics in stats */
+    /* Overflow bound (plan.c): whenever every value of the input is at most B in magnitude,
+     * every value the layer computes, partial sums included, is at most
+     * (gain * B + shift) * slack, rounding included. Refreshed per parameter version. */
+    double gain, shift, slack;
 };
 
 /* The pointers of one layer call. Buffers hold the layer's own format (plain NCHW in the
@@ -58,8 +62,9 @@ typedef struct nn_args {
     void *scratch;               /* oneDNN scratchpad of step->scratch_bytes */
 } nn_args;
 
-/* What a plan needs beyond the forward pass. */
-enum { NN_NEED_DATA = 1, NN_NEED_WEIGHTS = 2 };
+/* What a plan needs beyond the forward pass. NN_NEED_CHECK: a plan that fuses nothing, so
+ * that every layer's output is in memory to be checked for NaN and Inf (plan.c). */
+enum { NN_NEED_DATA = 1, NN_NEED_WEIGHTS = 2, NN_NEED_CHECK = 4 };
 
 /* The oneDNN objects shared by every plan of one net (created on first FAST use). */
 typedef struct nn_fast {
@@ -98,6 +103,10 @@ struct nn_kind {
     /* Fills the layer's options (opts[i] < 0 when key i was not given) and output shape,
      * checks them, sets nw/nb. Errors name the layer. */
     foolc_status (*init)(nn_layer *l, const double *opts);
+    /* Sets l->gain and l->shift (see nn_layer) from the weights and returns how many
+     * roundings a value can go through (a fan-in); NULL: gain 1, shift 0 (relu, maxpool,
+     * flatten: the output is some of the input). */
+    int64_t (*bound)(nn_layer *l);
     /* Deterministic initial weights for the seed (may be NULL: no weights). */
     void (*init_params)(nn_layer *l, uint64_t seed);
     double (*flops)(const nn_layer *l);
@@ -151,6 +160,7 @@ struct foolc_net {
     float *params, *stats;
     int64_t n_params, n_stats;
     uint64_t pver;               /* bumped whenever params change */
+    uint64_t bver;               /* pver of the layers' overflow bounds */
     float lo, hi;
     foolc_backend backend;
     nn_fast *fast;
@@ -167,6 +177,19 @@ foolc_status foolc__nn_lerr(foolc_status st, const nn_layer *l, const char *fmt,
 #endif
     ;
 
+/* io.c: "0.weight[3, 0, 1, 2] is NaN" for element j (value v) of layer l's member m
+ * (0 weight, 1 bias, 2 running mean, 3 running variance). */
+void foolc__nn_member_text(const nn_layer *l, int m, int64_t j, double v, char *buf,
+                           size_t len);
+/* io.c: the layer of the first non-finite value of params (a flat parameter array of net),
+ * described in text as by foolc__nn_member_text; NULL when all are finite. */
+const nn_layer *foolc__nn_find_nonfinite(const foolc_net *net, const float *params, char *text,
+                                         size_t len);
+/* io.c: st naming the first non-finite value of params (a flat parameter array of net,
+ * "net: what: 0.bias[3] is NaN (conv2d layer 0); ..."), or FOOLC_OK. */
+foolc_status foolc__nn_check_params(const foolc_net *net, const float *params, foolc_status st,
+                                    const char *what);
+
 /* arch.c: parses arch into a net skeleton (layers, shapes, param/stat sizes, canonical
  * text); params are not allocated. */
 foolc_status foolc__nn_parse(const char *arch, foolc_net *net);
@@ -175,15 +198,27 @@ foolc_status foolc__nn_parse(const char *arch, foolc_net *net);
 foolc_net *foolc__nn_net_alloc(void);
 foolc_status foolc__nn_alloc_params(foolc_net *net);
 /* One pass: forward (logits may be NULL), then, when seed is set, the seed and the
- * backward pass for dx and/or dparams (accumulated into; NULL skips). */
-foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
-                           void *seed_user, float *logits, float *dx, float *dparams);
+ * backward pass for dx and/or dparams (accumulated into; NULL skips). A NaN or Inf that
+ * the forward pass reaches (a non-finite input, an overflow) gives FOOLC_E_NONFINITE naming
+ * the layer and the sample (counted from first), with NaN logits for the samples concerned;
+ * the seed is still called once, the backward pass is not run. */
+foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, int32_t first,
+                           foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
+                           float *dparams);
+/* Sets l->gain, l->shift for an affine layer: fan_in weights per output row, one bias per
+ * output (dense, conv2d); returns fan_in + 1. */
+int64_t foolc__nn_bound_affine(nn_layer *l, int64_t fan_in);
 
 /* plan.c */
 foolc_status foolc__nn_plan_get(foolc_net *net, int32_t n, unsigned need, nn_plan **out);
 void foolc__nn_plans_clear(foolc_net *net);
-foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, foolc_seed_fn seed,
-                            void *seed_user, float *logits, float *dx, float *dparams);
+/* Runs plan p (see foolc__nn_run). Without NN_NEED_CHECK in p->need it proves from the
+ * layers' bounds and the largest input value that nothing can overflow, measuring a layer's
+ * actual input where the bound does not suffice; when even that fails it sets *recheck and
+ * returns, and the caller runs a plan with NN_NEED_CHECK, which checks every output. */
+foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, int32_t first,
+                            foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
+                            float *dparams, int *recheck);
 
 /* fast.c: oneDNN helpers. Every dnnl_status_t goes through foolc__dnnl. */
 /* Called before any OpenMP work (oneDNN primitives, dnnl_sgemm); foolc__nn_omp_forked is 1
@@ -198,6 +233,9 @@ int foolc__nn_md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 /* The channel block of a 4-d f32 md: 16 or 8 for oneDNN's aBcd16b / aBcd8b (nChw16c /
  * nChw8c), 1 for plain NCHW, 0 for any other format. */
 int foolc__nn_md_block(const dnnl_memory_desc_t *md);
+/* Floats per sample of a tensor whose samples are its outermost dimension (NCHW, nChw16c,
+ * nhwc, ...), or 0 for any other layout. */
+int64_t foolc__nn_md_sample_stride(const dnnl_memory_desc_t *md);
 foolc_status foolc__nn_mem(const nn_fast *fx, const dnnl_memory_desc_t *md, dnnl_memory_t *m,
                            int32_t layer);
 void foolc__nn_mem_free(dnnl_memory_t *m);

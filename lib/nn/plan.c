@@ -4,6 +4,9 @@
  * (least recently used goes first); the arena only grows, so the hot path never allocates. */
 #include "nn/nn.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
@@ -62,7 +65,7 @@ static foolc_status plan_layers(foolc_net *net, nn_plan *p)
         st->fast = fast;
         st->alias = l->kind->alias;
         if (fast && l->kind == &foolc__nn_conv2d && i + 1 < p->L &&
-            net->layers[i + 1].kind == &foolc__nn_relu)
+            net->layers[i + 1].kind == &foolc__nn_relu && !(p->need & NN_NEED_CHECK))
             st->fuse_relu = 1;
         if (fast && l->kind == &foolc__nn_relu && i > 0 && p->steps[i - 1].fuse_relu)
             st->alias = 1;
@@ -206,7 +209,8 @@ foolc_status foolc__nn_plan_get(foolc_net *net, int32_t n, unsigned need, nn_pla
             if (empty < 0) empty = i;
             continue;
         }
-        if (p->n == n && p->backend == plan_backend(net)) {
+        if (p->n == n && p->backend == plan_backend(net) &&
+            (p->need & NN_NEED_CHECK) == (need & NN_NEED_CHECK)) {
             if ((p->need & need) == need) {
                 p->used = ++net->clock;
                 FOOLC__CHECK(arena_reserve(net, p->total));
@@ -246,37 +250,185 @@ static float *slot_buf(const foolc_net *net, const nn_plan *p, int s)
     return (float *)(net->arena + (s < 0 ? p->dlogits_off : p->d_off[s]));
 }
 
-foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, foolc_seed_fn seed,
-                            void *seed_user, float *logits, float *dx, float *dparams)
+/* ---- NaN and Inf in the forward pass ---------------------------------------------------
+ * A relu turns -inf into 0 and (oneDNN's, fused into a convolution) NaN too; a max pool
+ * drops them unless they are the maximum. So an overflow inside the net (finite weights and
+ * inputs whose products exceed float32) could give finite, wrong logits. Checking every
+ * tensor would cost a pass over each; instead each layer has a bound (nn_layer: gain, shift,
+ * slack) such that no value it computes exceeds (gain * B + shift) * slack when its input is
+ * at most B. From the input's largest magnitude (one pass over the input, which also finds
+ * NaN and Inf there) the bounds prove, layer by layer, that nothing reaches FLT_MAX; where a
+ * bound does not suffice, the layer's actual input is measured (one pass over it); where
+ * that does not suffice either, the pass is run again on a plan that fuses nothing and
+ * checks every layer's output, which names the first layer and sample with NaN or Inf. */
+
+/* The largest |v| over n floats as float bits; NaN and Inf compare above every finite value
+ * (>= 0x7f800000), so one integer maximum finds both. */
+static uint32_t absmax_bits(const float *v, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &v[i], sizeof b);
+        b &= 0x7fffffffu;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+
+static double bits_value(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static void bounds_refresh(foolc_net *net)
+{
+    if (net->bver == net->pver) return;
+    for (int32_t i = 0; i < net->L; i++) {
+        nn_layer *l = &net->layers[i];
+        int64_t terms = 0;
+        l->gain = 1;
+        l->shift = 0;
+        if (l->kind->bound) terms = l->kind->bound(l);
+        /* Each rounding of a sum or product grows a magnitude by at most 1 + 2^-24; a value
+         * of terms + 2 roundings is below (1 + 2^-24)^(terms + 2) <= exp((terms + 2) 2^-23)
+         * times its exact bound, the bound's own double arithmetic inside 1e-6. */
+        l->slack = exp(ldexp((double)terms + 2, -23)) * (1 + 1e-6);
+    }
+    net->bver = net->pver;
+}
+
+/* Per-sample flags of a checked pass: samples whose values went NaN or Inf, the first of
+ * them (layer, sample, value) for the message. */
+typedef struct nf_state {
+    unsigned char *bad;          /* n flags */
+    int32_t count, layer, sample;
+    float value;
+} nf_state;
+
+/* Flags the samples of tensor v (len floats, samples spaced by stride floats, 0: unknown
+ * layout, then every sample) that hold NaN or Inf. */
+static void nf_flag(nf_state *nf, const float *v, size_t len, int32_t n, int64_t stride,
+                    int32_t layer)
+{
+    if (absmax_bits(v, len) < 0x7f800000u) return;
+    for (int32_t s = 0; s < n; s++) {
+        const float *row = stride ? v + (size_t)s * (size_t)stride : v;
+        size_t rl = stride ? (size_t)stride : len;
+        for (size_t j = 0; j < rl; j++)
+            if (!isfinite(row[j])) {
+                if (!nf->bad[s]) nf->count++;
+                if (nf->count == 1 && !nf->bad[s]) {
+                    nf->layer = layer;
+                    nf->sample = s;
+                    nf->value = row[j];
+                }
+                nf->bad[s] = 1;
+                break;
+            }
+    }
+}
+
+static foolc_status nf_report(const foolc_net *net, const nf_state *nf, int32_t first)
+{
+    const char *v = isnan(nf->value) ? "NaN" : nf->value > 0 ? "inf" : "-inf";
+    char more[64] = "";
+    if (nf->count > 1) snprintf(more, sizeof more, " (and %d more samples)", (int)nf->count - 1);
+    if (nf->layer < 0)
+        return foolc__error(FOOLC_E_NONFINITE, "net: the input of sample %d holds %s%s",
+                            (int)(first + nf->sample), v, more);
+    return foolc__nn_lerr(FOOLC_E_NONFINITE, &net->layers[nf->layer],
+                          "sample %d reaches %s%s: an overflow of float32 (weights or inputs "
+                          "too large)", (int)(first + nf->sample), v, more);
+}
+
+foolc_status foolc__nn_exec(foolc_net *net, nn_plan *p, const float *x, int32_t first,
+                            foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
+                            float *dparams, int *recheck)
 {
     unsigned char *A = net->arena;
     void *scratch = A + p->scratch_off;
     const nn_fast *fx = net->fast;
+    const int checked = (p->need & NN_NEED_CHECK) != 0;
+    const size_t din = (size_t)p->n * (size_t)nn_numel(net->in);
+    nf_state nf = { NULL, 0, -1, 0, 0.0f };
     nn_args a;
+    double B = 0;
+    *recheck = 0;
+    bounds_refresh(net);
+    if (checked) {
+        nf.bad = foolc__calloc((size_t)p->n, 1);
+        if (!nf.bad) return foolc__nomem("the checked forward pass");
+        nf_flag(&nf, x, din, p->n, (int64_t)nn_numel(net->in), -1);
+    } else {
+        uint32_t m = absmax_bits(x, din);
+        if (m >= 0x7f800000u) {
+            *recheck = 1;
+            return FOOLC_OK;
+        }
+        B = bits_value(m);
+    }
+    foolc_status rs = FOOLC_OK;
     p->tptr[0] = x;
-    for (int32_t i = 0; i < p->L; i++) {
-        const nn_layer *l = &net->layers[i];
+    for (int32_t i = 0; rs == FOOLC_OK && i < p->L; i++) {
+        nn_layer *l = &net->layers[i];
         const float *xin = p->tptr[i];
+        if (!checked) {
+            double peak = (l->gain * B + l->shift) * l->slack;
+            if (!(peak <= FLT_MAX) && i > 0) {
+                /* The bound from the layers before is not enough: measure this input. */
+                B = bits_value(absmax_bits(xin, p->t_bytes[i] / sizeof(float)));
+                peak = (l->gain * B + l->shift) * l->slack;
+            }
+            if (!(peak <= FLT_MAX)) {
+                *recheck = 1;
+                return FOOLC_OK;
+            }
+            B = peak;
+        }
         if (p->rin[i].fwd) {
-            FOOLC__CHECK(foolc__nn_reorder_run(fx, &p->rin[i], 0, xin, A + p->x_off[i], scratch,
-                                               l->index));
+            rs = foolc__nn_reorder_run(fx, &p->rin[i], 0, xin, A + p->x_off[i], scratch,
+                                       l->index);
             xin = (const float *)(A + p->x_off[i]);
         }
         p->xptr[i] = xin;
         args_base(net, p, i, &a);
         a.x = xin;
         a.y = p->steps[i].alias ? (float *)xin : (float *)(A + p->t_off[i + 1]);
-        FOOLC__CHECK(l->kind->forward(l, &p->steps[i], &a));
+        if (rs == FOOLC_OK) rs = l->kind->forward(l, &p->steps[i], &a);
         p->tptr[i + 1] = a.y;
+        if (rs == FOOLC_OK && checked && !p->steps[i].alias)
+            nf_flag(&nf, a.y, a.ylen, p->n, foolc__nn_md_sample_stride(&p->t_md[i + 1]), i);
+    }
+    if (rs != FOOLC_OK) {
+        foolc__free(nf.bad);
+        return rs;
     }
     const int32_t classes = (int32_t)nn_numel(net->layers[p->L - 1].out_dims);
     const size_t lbytes = (size_t)p->n * (size_t)classes * sizeof(float);
-    const float *lg = p->tptr[p->L];
+    float *lg = (float *)p->tptr[p->L];
     if (p->rout.fwd) {
-        FOOLC__CHECK(foolc__nn_reorder_run(fx, &p->rout, 0, lg, A + p->logits_off, scratch,
-                                           p->L - 1));
-        lg = (const float *)(A + p->logits_off);
+        rs = foolc__nn_reorder_run(fx, &p->rout, 0, lg, A + p->logits_off, scratch, p->L - 1);
+        lg = (float *)(A + p->logits_off);
     }
+    if (rs == FOOLC_OK && nf.count) {
+        /* NaN logits for the samples concerned; the seed still sees them once (a model
+         * wrapper's seed reports them); no backward pass. */
+        for (int32_t s = 0; s < p->n; s++)
+            if (nf.bad[s])
+                for (int32_t j = 0; j < classes; j++) lg[(size_t)s * classes + j] = NAN;
+        if (logits) memcpy(logits, lg, lbytes);
+        if (seed) {
+            float *dl = (float *)(A + p->dlogits_off);
+            memset(dl, 0, lbytes);
+            (void)seed(seed_user, lg, p->n, classes, dl);
+        }
+        rs = nf_report(net, &nf, first);
+    }
+    foolc__free(nf.bad);
+    if (rs != FOOLC_OK || nf.count) return rs;
     if (logits) memcpy(logits, lg, lbytes);
     if (!seed) return FOOLC_OK;
 

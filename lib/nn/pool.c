@@ -218,11 +218,20 @@ static foolc_status pool_backward_data(const nn_layer *l, nn_step *st, const nn_
     return foolc__nn_run_prim(st->fx, im->bwd, 4, arg, mem, ptr, "pool backward", l->index);
 }
 
+/* Overflow bound: a max is one of its inputs; an average's partial sums reach k*k inputs. */
+static int64_t pool_bound(nn_layer *l)
+{
+    l->gain = is_max(l) ? 1.0 : (double)l->k * l->k;
+    l->shift = 0;
+    return is_max(l) ? 0 : (int64_t)l->k * l->k;
+}
+
 /* The two pooling kinds differ only in their name (the layer's kind selects the algorithm). */
 #define POOL_KIND(kind_name)                                                                \
     {                                                                                      \
         .name = kind_name, .keys = { "k", "s", "p" }, .real_key = -1, .required = 1u,      \
-        .key_min = { 1, 1, 0 }, .init = pool_init, .flops = pool_flops, .plan = pool_plan, \
+        .key_min = { 1, 1, 0 }, .init = pool_init, .bound = pool_bound,                    \
+        .flops = pool_flops, .plan = pool_plan,                                            \
         .plan_free = pool_plan_free, .forward = pool_forward,                              \
         .backward_data = pool_backward_data,                                               \
     }

@@ -15,6 +15,14 @@ static foolc_status softmax_init(nn_layer *l, const double *o)
     return FOOLC_OK;
 }
 
+/* Overflow bound: every value is in [0, 1] (the maximum is subtracted first). */
+static int64_t softmax_bound(nn_layer *l)
+{
+    l->gain = 0;
+    l->shift = 1;
+    return l->in.c;
+}
+
 static double softmax_flops(const nn_layer *l)
 {
     (void)l;
@@ -60,6 +68,7 @@ const nn_kind foolc__nn_softmax = {
     .name = "softmax",
     .real_key = -1,
     .init = softmax_init,
+    .bound = softmax_bound,
     .flops = softmax_flops,
     .forward = softmax_forward,
     .backward_data = softmax_backward_data,

@@ -3,6 +3,7 @@
  * cancellation; and the accuracy of a net on labelled images. */
 #include "nn/nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -53,8 +54,9 @@ static foolc_status check_opts(const foolc_train_opts *o)
     if (o->batch < 1)
         return foolc__error(FOOLC_E_INVALID, "net: train: batch must be >= 1, got %d",
                             (int)o->batch);
-    if (!isfinite(o->lr) || !(o->lr > 0))
-        return foolc__error(FOOLC_E_INVALID, "net: train: lr must be > 0, got %g", o->lr);
+    if (!isfinite(o->lr) || !(o->lr > 0) || o->lr > FLT_MAX)
+        return foolc__error(FOOLC_E_INVALID, "net: train: lr must be > 0 and a float32 (at "
+                            "most %g), got %g", (double)FLT_MAX, o->lr);
     if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
         return foolc__error(FOOLC_E_INVALID, "net: train: beta1 and beta2 must be in [0, 1), "
                             "got %g and %g", o->beta1, o->beta2);
@@ -112,9 +114,9 @@ foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const fool
     int32_t *yb = foolc__calloc((size_t)B, sizeof *yb);
     float *xb = foolc__calloc(foolc__mul((size_t)B, d), sizeof *xb);
     float *g = foolc__calloc(P + 1, sizeof *g), *m = foolc__calloc(P + 1, sizeof *m);
-    float *v = foolc__calloc(P + 1, sizeof *v);
+    float *v = foolc__calloc(P + 1, sizeof *v), *prev = foolc__calloc(P + 1, sizeof *prev);
     foolc_status st = FOOLC_OK;
-    if (!perm || !yb || !xb || !g || !m || !v) st = foolc__nomem("training buffers");
+    if (!perm || !yb || !xb || !g || !m || !v || !prev) st = foolc__nomem("training buffers");
 
     const int64_t total = (int64_t)o->epochs * N;
     int64_t done = 0, t = 0;
@@ -139,16 +141,36 @@ foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const fool
             }
             xent c = { yb, 0.0 };
             memset(g, 0, P * sizeof *g);
-            st = foolc__nn_run(net, xb, nb, xent_seed, &c, NULL, NULL, g);
-            if (st != FOOLC_OK) break;
-            adam(net->params, g, m, v, (int64_t)P, o, ++t);
-            net->pver++;
-            loss += c.loss;
-            if (!isfinite(c.loss)) {
-                st = foolc__error(FOOLC_E_NONFINITE, "net: train: the loss became %g in epoch "
-                                  "%d (try a smaller lr)", c.loss, (int)e + 1);
+            t++;
+            st = foolc__nn_run(net, xb, nb, 0, xent_seed, &c, NULL, NULL, g);
+            if (st != FOOLC_OK) {
+                foolc__error_prefix(st, "net: train: epoch %d, step %lld", (int)e + 1,
+                                    (long long)t);
                 break;
             }
+            if (!isfinite(c.loss)) {
+                st = foolc__error(FOOLC_E_NONFINITE, "net: train: the loss became %g in epoch "
+                                  "%d, step %lld (try a smaller lr)", c.loss, (int)e + 1,
+                                  (long long)t);
+                break;
+            }
+            /* A step that makes a parameter NaN or Inf fails, naming it, and the net keeps
+             * the parameters it had before that step (never a silently broken model). */
+            memcpy(prev, net->params, P * sizeof *prev);
+            adam(net->params, g, m, v, (int64_t)P, o, t);
+            net->pver++;
+            char text[160];
+            const nn_layer *bad = foolc__nn_find_nonfinite(net, net->params, text, sizeof text);
+            if (bad) {
+                memcpy(net->params, prev, P * sizeof *prev);
+                net->pver++;
+                st = foolc__error(FOOLC_E_NONFINITE, "net: train: step %lld (epoch %d): after "
+                                  "the update %s (%s layer %d); try a smaller lr (the net "
+                                  "keeps its parameters from before that step)", (long long)t,
+                                  (int)e + 1, text, bad->kind->name, (int)bad->index);
+                break;
+            }
+            loss += c.loss;
             done += nb;
             if (progress && progress(user, done, total) != 0)
                 st = foolc__error(FOOLC_E_CANCELLED, "net: train: cancelled after %lld of %lld "
@@ -163,6 +185,7 @@ foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const fool
     foolc__free(g);
     foolc__free(m);
     foolc__free(v);
+    foolc__free(prev);
     return st;
 }
 
