@@ -5,8 +5,13 @@
 
 #include <math.h>
 
+typedef struct confidence_config {
+    double p;
+} confidence_config;
+
 static const foolc__param confidence_params[] = {
-    {"p", 0.9, 1e-6, 1 - 1e-6, 0, 0, "the softmax probability the wrong class must reach"},
+    FOOLC__PARAM(confidence_config, p, 0.9, 1e-6, 1 - 1e-6, 0,
+                 "the softmax probability the wrong class must reach"),
 };
 
 static void confidence_eval(const double *params, const float *z, int32_t k, int32_t label,
@@ -38,5 +43,6 @@ static void confidence_eval(const double *params, const float *z, int32_t k, int
 }
 
 const foolc__criterion_vt foolc__criterion_confidence = {
-    .name = "confidence", .params = confidence_params, .n_params = 1, .eval = confidence_eval,
+    .name = "confidence", .params = confidence_params,
+    .n_params = FOOLC__COUNT(confidence_params), .eval = confidence_eval,
 };

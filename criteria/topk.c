@@ -3,8 +3,12 @@
  * k-th largest logit among the other classes. */
 #include "attack_impl.h"
 
+typedef struct topk_config {
+    double k;
+} topk_config;
+
 static const foolc__param topk_params[] = {
-    {"k", 5, 1, 1e6, 0, 1, "the label must leave the k largest logits"},
+    FOOLC__PARAM(topk_config, k, 5, 1, 1e6, 1, "the label must leave the k largest logits"),
 };
 
 static void topk_eval(const double *params, const float *z, int32_t k, int32_t label,
@@ -37,5 +41,6 @@ static void topk_eval(const double *params, const float *z, int32_t k, int32_t l
 }
 
 const foolc__criterion_vt foolc__criterion_topk = {
-    .name = "top-k", .params = topk_params, .n_params = 1, .eval = topk_eval,
+    .name = "top-k", .params = topk_params,
+    .n_params = FOOLC__COUNT(topk_params), .eval = topk_eval,
 };

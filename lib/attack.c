@@ -387,6 +387,12 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
         foolc__free(buf);
         return st;
     }
+    /* The init attack honours the caller's cancel; its progress shows as the parent's. */
+    sub.progress = run->progress;
+    sub.progress_user = run->progress_user;
+    sub.prog_done = run->prog_done;
+    sub.prog_total = run->prog_total;
+    sub.nested = 1;
     double config[FOOLC__MAX_PARAMS];
     foolc__params_defaults(vt->params, vt->n_params, config);
     for (int32_t a = 0; a < m; a++) {
@@ -430,6 +436,7 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
     FOOLC__CHECK(run_setup(&run, a->vt, model, crit, s, x, labels, targets, seed, res));
     run.progress = a->progress;
     run.progress_user = a->progress_user;
+    run.prog_total = -1;
     run.init_attack = a->init_attack;
     run.starts_x = a->starts_x;
     run.starts_y = a->starts_y;
@@ -451,6 +458,7 @@ foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s
      * unverified is reported. The attack's error stays the one returned. */
     char saved[1024];
     snprintf(saved, sizeof saved, "%s", foolc_errmsg());
+    run.progress = NULL;   /* a cancel stops the attack, never the verification */
     foolc_status vst = verify(&run);
     if (st >= 0 && vst < 0) st = vst;
     else if (st < 0) foolc__error(st, "%s", saved);

@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include <stddef.h>
+
 /* A numeric parameter. Configs are structs of doubles; offset = offsetof(config, field).
  * An enumerated parameter (is_int) may name its values: its help then starts with
  * "[name0|name1|...]", the names of min, min + 1, ... (foolc_attack_set_text). */
@@ -17,6 +19,12 @@ typedef struct foolc__param {
     int is_int;          /* refuses fractional values */
     const char *help;
 } foolc__param;
+
+/* One entry of a parameter table: the parameter named like its field of the config struct
+ * (a struct of doubles), default, range, integer or not, help. Every table is written with
+ * it and counted with FOOLC__COUNT. */
+#define FOOLC__PARAM(config, field, dflt, lo, hi, is_int, help) \
+    {#field, dflt, lo, hi, offsetof(config, field), is_int, help}
 
 /* Parameters of one attack or criterion at most: their configs live in arrays of this many
  * doubles; foolc_attack_new and foolc__params_defaults refuse a larger table. */
@@ -121,6 +129,9 @@ struct foolc__run {
     int32_t n_todo;
     foolc_progress_fn progress;
     void *progress_user;
+    int64_t prog_done, prog_total;   /* the last progress reported (total -1: none yet) */
+    int nested;                      /* an init attack's run: its reports repeat the parent's
+                                      * last progress (cancel checks only) */
     /* scratch owned by the run, grown on demand */
     float *s_logits;
     size_t s_logits_cap;
@@ -136,11 +147,51 @@ struct foolc__run {
     int32_t n_starts;
 };
 
-/* Losses an attack descends: lower means more adversarial. */
+/* ---- losses (lib/loss.c): the one place where a loss becomes a gradient ---- */
+
+/* Losses an attack descends: lower means more adversarial. The values are those of the
+ * attacks' `loss` parameter ([ce|margin|dlr]). */
 typedef enum foolc__loss {
-    FOOLC__LOSS_MARGIN = 0,  /* the criterion's margin (logit difference) */
-    FOOLC__LOSS_CE = 1       /* -CE(label) untargeted; CE(target) targeted */
+    FOOLC__LOSS_CE = 0,      /* -CE(label) untargeted; CE(target) targeted (log-sum-exp) */
+    FOOLC__LOSS_MARGIN = 1,  /* the criterion's margin (logit difference) */
+    FOOLC__LOSS_DLR = 2      /* Croce & Hein's difference of logits ratio; the margin where
+                              * the criterion or the class count leaves it undefined */
 } foolc__loss;
+
+/* The criteria some attacks treat specially (DLR, DeepFool's and FAB's class pairs). */
+typedef enum foolc__crit_kind {
+    FOOLC__CRIT_OTHER = 0,
+    FOOLC__CRIT_MISCLASSIFICATION = 1,
+    FOOLC__CRIT_TARGETED = 2           /* the targeted criterion, with targets */
+} foolc__crit_kind;
+foolc__crit_kind foolc__run_crit_kind(const foolc__run *run);
+
+/* A loss on one row of logits z (k): row a of the call, for sample s; writes dloss/dlogits
+ * (dz, k) and the loss. Returns 0, or non-zero to fail the model call. */
+typedef int (*foolc__row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
+                             float *dz, double *loss);
+
+/* One forward and one backward pass over m images xs of samples idx with a per-row loss:
+ * grad (m*d); logits (m*k), loss_f (m, as float) and loss_d (m) may each be NULL. Checks
+ * the images (foolc__run_check) and attributes the queries. */
+foolc_status foolc__run_grad_rows(foolc__run *run, const float *xs, const int32_t *idx,
+                                  int32_t m, foolc__row_fn fn, void *user, float *grad,
+                                  float *logits, float *loss_f, double *loss_d);
+
+/* z[pos[a]] - z[neg[a]] for row a (pos NULL: the sample's label): a foolc__row_fn whose user
+ * is a foolc__pair. */
+typedef struct foolc__pair {
+    const foolc__run *run;
+    const int32_t *pos, *neg;
+} foolc__pair;
+int foolc__pair_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
+                    double *loss);
+
+/* The criterion's verdict (and margin, may be NULL) for m rows of logits of samples idx:
+ * no model call. */
+foolc_status foolc__run_logits_adv(const foolc__run *run, const float *logits,
+                                   const int32_t *idx, int32_t m, uint8_t *adv,
+                                   double *margin);
 
 /* FOOLC_E_INTERNAL, naming the attack, sample and value, unless every value of the m images
  * is finite and inside the box: the run's query functions check every image before it
@@ -155,7 +206,7 @@ foolc_status foolc__run_scores(foolc__run *run, const float *xs, const int32_t *
 foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *idx,
                                int32_t m, uint8_t *is_adv, double *margin);
 /* Gradient of a loss for m images: grad (m*d), loss (m, may be NULL), logits (m*k, may
- * be NULL). */
+ * be NULL) (lib/loss.c). */
 foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *idx,
                              int32_t m, foolc__loss loss, float *grad, float *loss_out,
                              float *logits);
@@ -164,6 +215,10 @@ foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *id
 int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv);
 /* Reports progress; FOOLC_E_CANCELLED when the callback asks to stop. */
 foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total);
+/* Reports the last progress again (done 0, total -1 before any): every model call of the
+ * run's query functions does, so that every attack honours a cancel between two of its
+ * model calls, whatever its own progress reports. */
+foolc_status foolc__run_heartbeat(foolc__run *run);
 
 /* Per-sample epsilon search shared by fixed-epsilon attacks. make() writes, for m samples
  * idx[0..m) and their epsilons eps[0..m), the candidate images (m*d); where it already
@@ -183,12 +238,54 @@ typedef struct foolc__eps_opts {
 foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
                                const foolc__eps_opts *o, foolc__make_fn make, void *ctx);
 
+/* ---- searches on a path (lib/run.c): the one bracket search every attack uses ---- */
+
+/* The point at t in [0, 1] of row a's path from its clean input (t = 0) to its adversarial
+ * end (t = 1), written to out (d floats). */
+typedef void (*foolc__path_fn)(void *ctx, const foolc__run *run, int32_t a, double t,
+                               float *out);
+/* Whether each of m images of samples sid is adversarial, and (f, may be NULL) a margin
+ * that is < 0 on the adversarial side, for regula falsi. */
+typedef foolc_status (*foolc__judge_fn)(void *ctx, foolc__run *run, const float *xs,
+                                        const int32_t *sid, int32_t m, uint8_t *adv,
+                                        double *f);
+
+typedef struct foolc__bracket_opts {
+    foolc__path_fn path;
+    void *path_ctx;
+    foolc__judge_fn judge;   /* NULL: foolc__run_is_adv, no margins */
+    void *judge_ctx;
+    int32_t steps;           /* evaluations per row at most */
+    double tol;              /* a row stops once hi - lo <= tol (0: only steps) */
+    const double *width;     /* per row, instead of tol (NULL: tol) */
+    double max_q;            /* per-sample image budget (0: none) */
+    int32_t chunk;           /* rows per model call (0: all at once) */
+    int regula;              /* Illinois regula falsi on the judge's margins (flo, fhi) */
+} foolc__bracket_opts;
+
+/* Narrows each row's bracket [lo[a], hi[a]] on its path (lo not adversarial, hi
+ * adversarial) for the rows rows[0..n) of samples idx[a]: each step evaluates, for every
+ * row still going, the midpoint, or with o->regula the regula falsi point from the margins
+ * flo[a] > 0 > fhi[a] (Illinois: the end kept twice in a row has its margin halved; a
+ * midpoint whenever the bracket has not halved in two steps). A row stops after o->steps
+ * evaluations, when its bracket is no wider than its tolerance, when the point is no longer
+ * inside it, or when its sample may not spend one more image. flo and fhi may be NULL
+ * without regula. The brackets are left in lo and hi. */
+foolc_status foolc__run_bracket(foolc__run *run, const int32_t *idx, const int32_t *rows,
+                                int32_t n, double *lo, double *hi, double *flo, double *fhi,
+                                const foolc__bracket_opts *o);
+
 /* Binary search on the segment from each sample's clean input to an adversarial point
  * xadv (m*d, rows for samples idx): after `steps` halvings xadv holds the adversarial end
  * of the final bracket, closest to the clean input, and is offered. Samples whose xadv is
  * not adversarial are left as they are (ok[a] = 0). ok may be NULL. */
 foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
                                int32_t steps, uint8_t *ok);
+
+/* Images sample i has cost the model so far (forward + decided), and whether it may spend
+ * `cost` more under a per-sample budget max_q (0: no budget). */
+uint64_t foolc__run_used(const foolc__run *run, int32_t i);
+int foolc__run_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost);
 
 /* Runs another registered attack (with its default parameters and this run's criterion,
  * seed and targets) on samples idx[0..m), attributing its queries to them: xadv (m*d)
@@ -198,7 +295,17 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
                                   int32_t m, float *xadv, uint8_t *ok);
 
 /* Counter-based random stream keyed by (seed, sample, stream): a sample's draws do not
- * depend on the batch it runs in. */
+ * depend on the batch it runs in. Each attack draws from streams of its own, so that one
+ * sample's draws for two attacks never overlap. */
+enum foolc__stream {
+    FOOLC__STREAM_HSJ = 0x45A,
+    FOOLC__STREAM_POINTWISE = 0x9017,
+    FOOLC__STREAM_BOUNDARY = 0xB0DA,
+    FOOLC__STREAM_FAB = 0xFAB0,              /* + the restart */
+    FOOLC__STREAM_BLENDED = 0xB1E7D,         /* + 0x1000 * the draw */
+    FOOLC__STREAM_REPEAT = 0x4E9EA7
+};
+#define FOOLC__STREAM_RANDOM_START 0x9A7D0000u   /* + the restart (PGD-like random starts) */
 typedef struct foolc__rng {
     uint64_t key, ctr;
 } foolc__rng;

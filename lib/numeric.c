@@ -1,46 +1,83 @@
 /* Numeric utilities every attack family uses, written once (lib/numeric.h). */
 #include "numeric.h"
 
+/* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* The dual norm of g for the ball norm p (Linf -> L1, L2 -> L2, L1 -> Linf). */
-double foolc__dual_norm(foolc_norm p, const float *g, size_t d)
+double foolc__norm(foolc_norm p, const float *v, size_t d)
 {
-    double s = 0;
-    for (size_t j = 0; j < d; j++) {
-        double v = fabs((double)g[j]);
-        if (p == FOOLC_LINF) s += v;
-        else if (p == FOOLC_L2) s += v * v;
-        else if (v > s) s = v;
+    double acc[FOOLC__BLOCK] = {0}, s = 0;
+    size_t j = 0;
+    switch (p) {
+    case FOOLC_L0:
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) acc[k] += v[j + k] != 0.0f;
+        for (; j < d; j++) s += v[j] != 0.0f;
+        break;
+    case FOOLC_L1:
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) acc[k] += fabs((double)v[j + k]);
+        for (; j < d; j++) s += fabs((double)v[j]);
+        break;
+    case FOOLC_LINF: {
+        float mx[FOOLC__BLOCK] = {0}, m = 0;
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+                float a = fabsf(v[j + k]);
+                mx[k] = a > mx[k] ? a : mx[k];
+            }
+        for (; j < d; j++) m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) m = mx[k] > m ? mx[k] : m;
+        return m;
     }
+    default:
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) acc[k] += (double)v[j + k] * v[j + k];
+        for (; j < d; j++) s += (double)v[j] * v[j];
+        break;
+    }
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += acc[k];
     return p == FOOLC_L2 ? sqrt(s) : s;
 }
 
-/* The k-th largest (k >= 1) of v[0..n) by quickselect; v is reordered. */
-float foolc__kth_largest(float *v, size_t n, size_t k)
+double foolc__dual_norm(foolc_norm p, const float *v, size_t d)
 {
-    size_t lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        float piv = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] > piv) i++;
-            while (v[j] < piv) j--;
-            if (i <= j) {
-                float t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else break;
+    switch (p) {
+    case FOOLC_L1: return foolc__norm(FOOLC_LINF, v, d);
+    case FOOLC_LINF: return foolc__norm(FOOLC_L1, v, d);
+    case FOOLC_L0: return foolc__norm(FOOLC_LINF, v, d);
+    default: return foolc__norm(FOOLC_L2, v, d);
     }
-    return v[want];
+}
+
+float foolc__kth_largest(float *a, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    k--;
+    while (lo < hi) {
+        float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+        double piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t i = lo, j = hi;
+        for (;;) {   /* Hoare partition, descending: [lo, j] >= piv >= [j + 1, hi] */
+            while (a[i] > piv) i++;
+            while (a[j] < piv) j--;
+            if (i >= j) break;
+            float t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+            j--;
+        }
+        if (k <= j) hi = j;
+        else lo = j + 1;
+    }
+    return a[k];
 }
 
 /* The step direction for descending a loss with gradient g at x: Linf sign(-g); L2 -g/|g|_2;
@@ -188,5 +225,102 @@ void foolc__order_desc(int32_t *ord, const float *key, size_t n)
                 r = c;
             } else break;
         }
+    }
+}
+
+/* The k-th largest (1-based, 1 <= k <= d) of |v_j|: for small k (FMN-L0's usual radius)
+ * by one scan that keeps the k largest in a sorted array (almost every value fails the
+ * first comparison); else by quickselect on a copy in work (d doubles). */
+static double kth_magnitude(const float *v, size_t d, size_t k, double *work)
+{
+    enum { SMALL = 32 };
+    if (k > SMALL) {
+        float *w = (float *)work;
+        for (size_t j = 0; j < d; j++) w[j] = fabsf(v[j]);
+        return foolc__kth_largest(w, d, k);
+    }
+    double top[SMALL];
+    size_t n = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)v[j]);
+        if (n == k && !(a > top[k - 1])) continue;
+        size_t i = n < k ? n++ : k - 1;   /* the slot freed: the end, or the smallest */
+        for (; i > 0 && top[i - 1] < a; i--) top[i] = top[i - 1];
+        top[i] = a;
+    }
+    return top[k - 1];
+}
+
+void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
+{
+    if (p == FOOLC_L2) {
+        double n = foolc__norm(FOOLC_L2, delta, d);
+        if (n > r) {
+            double f = r / n;
+            for (size_t j = 0; j < d; j++) delta[j] = (float)(delta[j] * f);
+        }
+        return;
+    }
+    if (p == FOOLC_LINF) {
+        const float rf = (float)r;
+        size_t j = 0;
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+                float v = delta[j + k];
+                v = v > rf ? rf : v;
+                delta[j + k] = v < -rf ? -rf : v;
+            }
+        for (; j < d; j++) delta[j] = delta[j] > rf ? rf : delta[j] < -rf ? -rf : delta[j];
+        return;
+    }
+    if (p == FOOLC_L0) {
+        size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
+        if (foolc__norm(FOOLC_L0, delta, d) <= (double)keep) return;
+        double thr = keep > 0 ? kth_magnitude(delta, d, keep, work) : INFINITY;
+        size_t above = 0;
+        for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
+        size_t ties = keep - above;   /* values equal to thr kept in index order */
+        for (size_t j = 0; j < d; j++) {
+            double a = fabs((double)delta[j]);
+            if (a > thr) continue;
+            if (a == thr && ties > 0) { ties--; continue; }
+            delta[j] = 0;
+        }
+        return;
+    }
+    /* L1: Euclidean projection onto the L1 ball, a soft threshold at the theta with
+     * sum_j max(|v_j| - theta, 0) = r, found by Michelot's fixed point: theta = (sum of
+     * the kept magnitudes - r) / their count, dropping those at or below theta, until
+     * none drops (exact, a few O(d) passes; theta only grows). */
+    if (foolc__norm(FOOLC_L1, delta, d) <= r) return;
+    if (r <= 0) {
+        memset(delta, 0, d * sizeof *delta);
+        return;
+    }
+    size_t n = 0;
+    double sum = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)delta[j]);
+        if (a > 0) {
+            work[n++] = a;
+            sum += a;
+        }
+    }
+    double theta = (sum - r) / (double)n;
+    for (;;) {
+        size_t kept = 0;
+        double s = 0;
+        for (size_t j = 0; j < n; j++)
+            if (work[j] > theta) {
+                work[kept++] = work[j];
+                s += work[j];
+            }
+        if (kept == n || kept == 0) break;
+        n = kept;
+        theta = (s - r) / (double)n;
+    }
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)delta[j]) - theta;
+        delta[j] = a > 0 ? (float)(delta[j] > 0 ? a : -a) : 0.0f;
     }
 }

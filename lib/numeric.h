@@ -17,11 +17,18 @@ static inline double foolc__clamp(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* The dual norm of g for the ball norm p (Linf -> L1, L2 -> L2, L1 -> Linf), sequential
- * double sums. */
-double foolc__dual_norm(foolc_norm p, const float *g, size_t d);
+/* Per-element loops run in blocks of FOOLC__BLOCK floats with a fixed trip count, which
+ * gcc -O2 vectorises (its cheap cost model skips loops of unknown length); the tail is
+ * scalar. Sums accumulate in double, one partial sum per lane. */
+#define FOOLC__BLOCK 8
 
-/* The k-th largest (k >= 1) of v[0..n) by quickselect; v is reordered. */
+/* The Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF), and the dual norm that turns a
+ * linearised margin into a distance in norm p (Linf -> L1, L2 -> L2, L1 and L0 -> Linf). */
+double foolc__norm(foolc_norm p, const float *v, size_t d);
+double foolc__dual_norm(foolc_norm p, const float *v, size_t d);
+
+/* The k-th largest (1 <= k <= n) of v[0..n) by quickselect with a median-of-three pivot
+ * (v is reordered): O(n) expected. */
 float foolc__kth_largest(float *v, size_t n, size_t k);
 
 /* Sorts ord (indices into key) by decreasing key: a heap sort, no allocation. */
@@ -32,5 +39,11 @@ void foolc__order_desc(int32_t *ord, const float *key, size_t n);
 #define FOOLC__PROJECT_WORK(d) (3 * (size_t)(d))
 void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double eps, float lo,
                     float hi, float *work);
+
+/* Projects delta (d) in place onto the Lp ball of radius r around 0, box ignored (L0 keeps
+ * the floor(r) largest magnitudes, ties in index order; L1 is the exact Euclidean
+ * projection, by Michelot's fixed point). work: d doubles (L0 and L1 only; may be NULL
+ * otherwise). With the box inactive it equals foolc__project around x0 = 0. */
+void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
 
 #endif

@@ -1,6 +1,7 @@
 /* The machinery every attack shares: model calls whose queries are attributed to samples,
- * adversarial checks through the criterion, the losses attacks descend, keeping the best
+ * adversarial checks through the criterion (losses: lib/loss.c), keeping the best
  * adversarial per sample, progress, and the per-sample epsilon search. */
+#include "arena.h"
 #include "attack_impl.h"
 
 #include <math.h>
@@ -51,6 +52,7 @@ foolc_status foolc__run_scores(foolc__run *run, const float *xs, const int32_t *
 {
     if (m == 0) return FOOLC_OK;
     FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
+    FOOLC__CHECK(foolc__run_heartbeat(run));
     foolc_status st = foolc_model_scores(run->model, xs, m, logits);
     if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 1, 0, 0);
     return st;
@@ -86,6 +88,7 @@ foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *
                                     is_adv, margin, NULL);
     }
     FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
+    FOOLC__CHECK(foolc__run_heartbeat(run));
     foolc_status st = foolc_model_decision(run->model, xs, m, pred);
     if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 0, 0, 1);
     FOOLC__CHECK(st);
@@ -93,55 +96,6 @@ foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *
     if (margin)
         for (int32_t i = 0; i < m; i++) margin[i] = is_adv[i] ? -1.0 : 1.0;
     return FOOLC_OK;
-}
-
-typedef struct loss_ctx {
-    foolc__run *run;
-    const int32_t *idx;
-    foolc__loss kind;
-} loss_ctx;
-
-static int loss_rows(void *user, int32_t first, const float *logits, int32_t n, int32_t k,
-                     float *dlogits, float *loss)
-{
-    loss_ctx *c = user;
-    foolc__run *run = c->run;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t s = c->idx[first + i];
-        const float *z = logits + (size_t)i * (size_t)k;
-        float *dz = dlogits + (size_t)i * (size_t)k;
-        double l;
-        if (c->kind == FOOLC__LOSS_MARGIN) {
-            const int32_t *t = run->targets ? &run->targets[s] : NULL;
-            if (foolc_criterion_eval(run->crit, z, 1, k, &run->labels[s], t, NULL, &l, dz) < 0)
-                return 1;
-        } else {
-            /* Cross-entropy with a stable log-sum-exp; descend -CE(label) or CE(target). */
-            int targeted = run->targets && foolc_criterion_needs_targets(run->crit);
-            int32_t cls = targeted ? run->targets[s] : run->labels[s];
-            double sign = targeted ? 1.0 : -1.0, zmax = z[0], sum = 0;
-            for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
-            for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
-            double lse = zmax + log(sum);
-            for (int32_t j = 0; j < k; j++)
-                dz[j] = (float)(sign * (exp((double)z[j] - lse) - (j == cls)));
-            l = sign * (lse - (double)z[cls]);
-        }
-        if (loss) loss[i] = (float)l;
-    }
-    return 0;
-}
-
-foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
-                             foolc__loss loss, float *grad, float *loss_out, float *logits)
-{
-    if (m == 0) return FOOLC_OK;
-    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
-    loss_ctx c = {run, idx, loss};
-    foolc_status st = foolc_model_value_and_grad(run->model, xs, m, loss_rows, &c, logits,
-                                                 loss_out, grad);
-    if (st != FOOLC_E_BUDGET) attribute(run, idx, m, 1, 1, 0);
-    return st;
 }
 
 int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv)
@@ -157,8 +111,19 @@ int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv)
     return 1;
 }
 
+foolc_status foolc__run_heartbeat(foolc__run *run)
+{
+    return foolc__run_progress(run, run->prog_done, run->prog_total);
+}
+
 foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total)
 {
+    if (run->nested) {
+        done = run->prog_done;
+        total = run->prog_total;
+    }
+    run->prog_done = done;
+    run->prog_total = total;
     if (run->progress && run->progress(run->progress_user, done, total))
         return foolc__error(FOOLC_E_CANCELLED, "%s: cancelled by the progress callback at "
                             "%lld of %lld", run->vt->name, (long long)done, (long long)total);
@@ -198,16 +163,22 @@ foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
 {
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
-    /* One block: lo, hi, cur (doubles), act, sid (ints), adv (bytes), candidates. */
-    size_t n_dbl = 4 * (size_t)m, n_int = 2 * (size_t)m;
-    size_t bytes = n_dbl * sizeof(double) + n_int * sizeof(int32_t) + (size_t)m +
-                   foolc__mul(foolc__mul((size_t)m, d), sizeof(float)) + 16;
-    char *block = foolc__malloc(bytes);
-    if (!block) return foolc__nomem("epsilon search");
-    double *lo = (double *)block, *hi = lo + m, *cur = hi + m, *eps = cur + m;
-    int32_t *act = (int32_t *)(eps + m), *sid = act + m;
-    uint8_t *adv = (uint8_t *)(sid + m);
-    float *cand = (float *)(((uintptr_t)(adv + m) + 15) & ~(uintptr_t)15);
+    foolc__arena ar = {0};
+    double *lo, *hi, *cur, *eps;
+    int32_t *act, *sid;
+    uint8_t *adv;
+    float *cand;
+    for (int pass = 0; pass < 2; pass++) {
+        lo = foolc__arena_take(&ar, (size_t)m, sizeof *lo);
+        hi = foolc__arena_take(&ar, (size_t)m, sizeof *hi);
+        cur = foolc__arena_take(&ar, (size_t)m, sizeof *cur);
+        eps = foolc__arena_take(&ar, (size_t)m, sizeof *eps);
+        act = foolc__arena_take(&ar, (size_t)m, sizeof *act);
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof *sid);
+        adv = foolc__arena_take(&ar, (size_t)m, sizeof *adv);
+        cand = foolc__arena_take(&ar, foolc__mul((size_t)m, d), sizeof *cand);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "epsilon search"));
+    }
     int32_t na = m, finished = 0;
     for (int32_t j = 0; j < m; j++) {
         lo[j] = 0;
@@ -250,8 +221,130 @@ foolc_status foolc__eps_search(foolc__run *run, const int32_t *idx, int32_t m,
         na = keep;
         if ((st = foolc__run_progress(run, finished, m)) < 0) break;
     }
-    foolc__free(block);
+    foolc__arena_free(&ar);
     return st;
+}
+
+uint64_t foolc__run_used(const foolc__run *run, int32_t i)
+{
+    return run->queries[i].forward + run->queries[i].decided;
+}
+
+int foolc__run_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost)
+{
+    return max_q <= 0 || (double)(foolc__run_used(run, i) + cost) <= max_q;
+}
+
+/* The next point of a bracket [lo, hi] (margins flo > 0 > fhi): regula falsi on the
+ * margin, or the midpoint when the margins do not bracket a root or when bisect is set. */
+static double bracket_next(double lo, double hi, double flo, double fhi, int bisect)
+{
+    double mid = 0.5 * (lo + hi);
+    if (bisect || !(flo > 0) || !(fhi < 0) || !isfinite(flo) || !isfinite(fhi)) return mid;
+    double t = hi - fhi * (hi - lo) / (fhi - flo);
+    return t > lo && t < hi ? t : mid;
+}
+
+foolc_status foolc__run_bracket(foolc__run *run, const int32_t *idx, const int32_t *rows,
+                                int32_t n, double *lo, double *hi, double *flo, double *fhi,
+                                const foolc__bracket_opts *o)
+{
+    if (n <= 0 || o->steps <= 0) return FOOLC_OK;
+    size_t d = run->d;
+    int32_t chunk = o->chunk > 0 && o->chunk < n ? o->chunk : n;
+    /* Per-row state is indexed by the caller's row numbers, up to the largest. */
+    int32_t rmax = 0;
+    for (int32_t q = 0; q < n; q++) rmax = rows[q] > rmax ? rows[q] : rmax;
+    size_t nr = (size_t)rmax + 1;
+    /* Per row: evaluations left, the side kept last and the last two bracket widths
+     * (regula); per chunk: the points, their samples, verdicts, margins and positions. */
+    int32_t *act = foolc__malloc(foolc__mul((size_t)n + 2 * nr + (size_t)chunk,
+                                            sizeof(int32_t)));
+    double *w = foolc__malloc(foolc__mul(2 * nr + 2 * (size_t)chunk, sizeof(double)));
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)chunk, d), sizeof(float)));
+    uint8_t *adv = foolc__malloc((size_t)chunk);
+    foolc_status st = FOOLC_OK;
+    if (!act || !w || !xs || !adv) {
+        st = foolc__nomem("bracket search");
+        goto out;
+    }
+    int32_t *left = act + n, *side = left + nr, *sid = side + nr;
+    double *wa = w, *wb = w + nr, *f = wb + nr, *tq = f + chunk;
+    int32_t na = 0;
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = rows[q];
+        act[na++] = a;
+        left[a] = o->steps;
+        side[a] = 0;
+        wa[a] = wb[a] = INFINITY;
+    }
+    while (na > 0) {
+        int32_t nb = 0;
+        for (int32_t q = 0; q < na; q++) {
+            int32_t a = act[q];
+            double tol = o->width ? o->width[a] : o->tol;
+            if (left[a] > 0 && hi[a] - lo[a] > tol && foolc__run_may(run, idx[a], o->max_q, 1))
+                act[nb++] = a;
+        }
+        if ((na = nb) == 0) break;
+        for (int32_t q0 = 0; q0 < na; q0 += chunk) {
+            int32_t nc = na - q0 < chunk ? na - q0 : chunk;
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = act[q0 + q];
+                tq[q] = o->regula ? bracket_next(lo[a], hi[a], flo[a], fhi[a],
+                                                 hi[a] - lo[a] > 0.5 * wb[a])
+                                  : 0.5 * (lo[a] + hi[a]);
+                o->path(o->path_ctx, run, a, tq[q], xs + (size_t)q * d);
+                sid[q] = idx[a];
+            }
+            st = o->judge ? o->judge(o->judge_ctx, run, xs, sid, nc, adv, f)
+                          : foolc__run_is_adv(run, xs, sid, nc, adv, NULL);
+            if (st < 0) goto out;
+            for (int32_t q = 0; q < nc; q++) {
+                int32_t a = act[q0 + q];
+                double t = tq[q];
+                if (t == lo[a] || t == hi[a]) left[a] = 0;   /* no room left in doubles */
+                wb[a] = wa[a];
+                wa[a] = hi[a] - lo[a];
+                if (adv[q]) {
+                    hi[a] = t;
+                    if (o->regula) {
+                        fhi[a] = f[q] < 0 ? f[q] : -0.0;
+                        if (side[a] < 0) flo[a] *= 0.5;
+                    }
+                    side[a] = -1;
+                } else {
+                    lo[a] = t;
+                    if (o->regula) {
+                        flo[a] = f[q] > 0 ? f[q] : 0.0;
+                        if (side[a] > 0) fhi[a] *= 0.5;
+                    }
+                    side[a] = 1;
+                }
+                left[a]--;
+            }
+        }
+    }
+out:
+    foolc__free(act);
+    foolc__free(w);
+    foolc__free(xs);
+    foolc__free(adv);
+    return st;
+}
+
+/* The straight segment from the clean input to xadv's row. */
+typedef struct segment {
+    const int32_t *idx;
+    const float *xadv;
+} segment;
+
+static void segment_point(void *ctx, const foolc__run *run, int32_t a, double t, float *o)
+{
+    const segment *c = ctx;
+    size_t d = run->d;
+    const float *x0 = run->x + (size_t)c->idx[a] * d, *xe = c->xadv + (size_t)a * d;
+    for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
 }
 
 foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
@@ -259,36 +352,22 @@ foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, f
 {
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
-    size_t bytes = foolc__mul(foolc__mul((size_t)m, d), sizeof(float));
-    double *lo = foolc__malloc(bytes + (size_t)m * (2 * sizeof(double) + 2 * sizeof(int32_t) + 2));
+    double *lo = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(double) + sizeof(int32_t) + 1));
     if (!lo) return foolc__nomem("bisection");
     double *hi = lo + m;
-    float *xs = (float *)(hi + m);
-    int32_t *act = (int32_t *)(xs + (size_t)m * d), *sid = act + m;
-    uint8_t *adv = (uint8_t *)(sid + m), *good = adv + m;
+    int32_t *rows = (int32_t *)(hi + m);
+    uint8_t *good = (uint8_t *)(rows + m);
     /* Check the end points first: only adversarial ones are bisected. */
     foolc_status st = foolc__run_is_adv(run, xadv, idx, m, good, NULL);
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
         lo[a] = 0;   /* fraction of the way from x0 to xadv: lo not adversarial, hi is */
         hi[a] = 1;
-        if (st >= 0 && good[a]) act[na++] = a;
+        if (st >= 0 && good[a]) rows[na++] = a;
     }
-    for (int32_t it = 0; st >= 0 && it < steps && na > 0; it++) {
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
-            float *o = xs + (size_t)q * d;
-            double t = 0.5 * (lo[a] + hi[a]);
-            for (size_t j = 0; j < d; j++) o[j] = (float)(x0[j] + t * ((double)xe[j] - x0[j]));
-            sid[q] = idx[a];
-        }
-        if ((st = foolc__run_is_adv(run, xs, sid, na, adv, NULL)) < 0) break;
-        for (int32_t q = 0; q < na; q++) {
-            double t = 0.5 * (lo[act[q]] + hi[act[q]]);
-            if (adv[q]) hi[act[q]] = t; else lo[act[q]] = t;
-        }
-    }
+    segment seg = {idx, xadv};
+    foolc__bracket_opts o = {.path = segment_point, .path_ctx = &seg, .steps = steps};
+    if (st >= 0) st = foolc__run_bracket(run, idx, rows, na, lo, hi, NULL, NULL, &o);
     for (int32_t a = 0; a < m; a++) {
         if (ok) ok[a] = st >= 0 && good[a];
         if (!(st >= 0 && good[a]) || hi[a] >= 1) {
@@ -296,9 +375,8 @@ foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, f
             continue;
         }
         /* Rebuild the adversarial end of the bracket exactly as it was evaluated. */
-        const float *x0 = run->x + (size_t)idx[a] * d;
         float *xe = xadv + (size_t)a * d;
-        for (size_t j = 0; j < d; j++) xe[j] = (float)(x0[j] + hi[a] * ((double)xe[j] - x0[j]));
+        segment_point(&seg, run, a, hi[a], xe);
         foolc__run_offer(run, idx[a], xe);
     }
     foolc__free(lo);

@@ -294,6 +294,55 @@ START_TEST(test_verification_recovers_flips)
 }
 END_TEST
 
+/* Counts progress calls, those with a known total, and cancels at call `stop` (0: never). */
+typedef struct prog_count {
+    int calls, reports, stop;
+} prog_count;
+
+static int count_progress(void *user, int64_t done, int64_t total)
+{
+    prog_count *p = user;
+    p->calls++;
+    if (total > 0 && done >= 0 && done <= total) p->reports++;
+    return p->stop > 0 && p->calls >= p->stop;
+}
+
+/* Every attack reports progress with a known total, and honours a cancel from the progress
+ * callback at its first call and at its third: FOOLC_E_CANCELLED, the callback not called
+ * again, and whatever was found before is sound. */
+START_TEST(test_attack_progress_cancel)   /* every attack in the registry */
+{
+    const char *name = foolc_attack_name(_i);
+    foolc_norm norm;
+    ck_ok(foolc_attack_describe(name, &norm, NULL, NULL, NULL));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    prog_count p = {0, 0, 0};
+    foolc_attack_set_progress(a, count_progress, &p);
+    assert_sound(name, foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, &r), norm);
+    ck_assert_msg(p.reports >= 1, "%s: no progress report with a known total", name);
+    for (int stop = 1; stop <= 3; stop += 2) {
+        prog_count c = {0, 0, stop};
+        foolc_attack_set_progress(a, count_progress, &c);
+        foolc_status st = foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, &r);
+        if (p.calls >= stop) {
+            ck_assert_msg(st == FOOLC_E_CANCELLED, "%s: cancel at call %d ignored (%s)", name,
+                          stop, foolc_status_str(st));
+            ck_assert_int_eq(c.calls, stop);
+            ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "cancelled"));
+        }
+        assert_props(name, norm);
+    }
+    foolc_model_free(m);
+    foolc_attack_free(a);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -357,6 +406,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_attack_is_sound, 0, foolc_attack_count());
+    tcase_add_loop_test(tc, test_attack_progress_cancel, 0, foolc_attack_count());
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

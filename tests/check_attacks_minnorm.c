@@ -449,14 +449,14 @@ START_TEST(test_projections_vs_sort)
         /* L1 ball, radius a fraction of the norm. */
         double r = n1 * (0.05 + 0.9 * (trial % 7) / 7.0);
         memcpy(u, v, d * sizeof *v);
-        foolc__mn_project_ball(FOOLC_L1, u, d, r, work);
+        foolc__project_ball(FOOLC_L1, u, d, r, work);
         memcpy(e1, v, d * sizeof *v);
         ref_l1_ball(e1, d, r);
         for (size_t j = 0; j < d; j++) ck_assert_float_eq_tol(u[j], e1[j], 1e-5);
         /* L0 ball: the floor(r) largest magnitudes kept, ties in index order. */
         double r0 = (double)((size_t)trial % (d + 1)) + 0.5;
         memcpy(u, v, d * sizeof *v);
-        foolc__mn_project_ball(FOOLC_L0, u, d, r0, work);
+        foolc__project_ball(FOOLC_L0, u, d, r0, work);
         size_t kept = 0;
         for (size_t j = 0; j < d; j++) kept += u[j] != 0;
         size_t nz = 0;

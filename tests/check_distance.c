@@ -2,6 +2,10 @@
  * idempotent, and optimal by the variational inequality and a brute-force grid in 2-D. */
 #include "testutil.h"
 #include "linear.h"
+#include "numeric.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 START_TEST(test_distances_by_hand)
 {
@@ -121,6 +125,195 @@ START_TEST(test_projection_errors)
 }
 END_TEST
 
+/* ---- the projections against each other's reference ---- */
+
+static double clampd(double v, double a, double b) { return v < a ? a : v > b ? b : v; }
+
+/* Uniform in [0, 1) from the counter *st. */
+static double test_uniform(uint64_t *st) { return 0.5 + 0.5 * lin_hash((*st)++); }
+
+/* The reference: the same projections by bisection on the scale (L2) or threshold (L1), then
+ * the closed form on the active set bracketed (foolc_project's former implementation). */
+/* Coordinate i of the L2 solution for scale t: clip(t*delta, a, b). */
+static double ref_l2_norm2_at(const float *x0, const float *v, size_t len, float lo, float hi,
+                          double t)
+{
+    double s = 0;
+    for (size_t i = 0; i < len; i++) {
+        double e = clampd(t * ((double)v[i] - x0[i]), (double)lo - x0[i], (double)hi - x0[i]);
+        s += e * e;
+    }
+    return s;
+}
+
+/* The scale t in (0, 1] at which ||clip(t*delta, a, b)||_2 = eps: bisection to bracket the
+ * active set, then the closed form on that set. */
+static double ref_l2_scale(const float *x0, const float *v, size_t len, float lo, float hi,
+                       double eps)
+{
+    double tl = 0, th = 1, e2 = eps * eps;
+    for (int it = 0; it < 200 && th - tl > 1e-17; it++) {
+        double tm = 0.5 * (tl + th);
+        if (ref_l2_norm2_at(x0, v, len, lo, hi, tm) > e2) th = tm; else tl = tm;
+    }
+    /* On the active set at tl: clipped coordinates contribute C, free ones t^2 * S. */
+    double S = 0, C = 0, tm = 0.5 * (tl + th);
+    for (size_t i = 0; i < len; i++) {
+        double dl = (double)v[i] - x0[i], a = (double)lo - x0[i], b = (double)hi - x0[i];
+        double e = tm * dl;
+        if (e < a) C += a * a; else if (e > b) C += b * b; else S += dl * dl;
+    }
+    if (S > 0 && e2 > C) {
+        double t = sqrt((e2 - C) / S);
+        if (t >= tl && t <= th) return t;
+    }
+    return tl;
+}
+
+static double ref_l1_norm_at(const float *x0, const float *v, size_t len, float lo, float hi,
+                         double lam)
+{
+    double s = 0;
+    for (size_t i = 0; i < len; i++) {
+        double dl = (double)v[i] - x0[i];
+        double m = fabs(dl) - lam;
+        if (m <= 0) continue;
+        double e = clampd(dl > 0 ? m : -m, (double)lo - x0[i], (double)hi - x0[i]);
+        s += fabs(e);
+    }
+    return s;
+}
+
+/* The threshold lam >= 0 at which ||clip(soft(delta, lam), a, b)||_1 = eps. */
+static double ref_l1_threshold(const float *x0, const float *v, size_t len, float lo, float hi,
+                           double eps)
+{
+    double ll = 0, lh = 0;
+    for (size_t i = 0; i < len; i++) {
+        double a = fabs((double)v[i] - x0[i]);
+        if (a > lh) lh = a;
+    }
+    for (int it = 0; it < 200 && lh - ll > 1e-17 * (1 + lh); it++) {
+        double lm = 0.5 * (ll + lh);
+        if (ref_l1_norm_at(x0, v, len, lo, hi, lm) > eps) ll = lm; else lh = lm;
+    }
+    /* Closed form on the active set: sum over free coordinates (|d| - lam) + clipped = eps. */
+    double lm = 0.5 * (ll + lh), F = 0, C = 0;
+    size_t nfree = 0;
+    for (size_t i = 0; i < len; i++) {
+        double dl = (double)v[i] - x0[i], m = fabs(dl) - lm;
+        if (m <= 0) continue;
+        double cap = dl > 0 ? (double)hi - x0[i] : x0[i] - (double)lo;
+        if (m >= cap) C += cap; else { F += fabs(dl); nfree++; }
+    }
+    if (nfree) {
+        double lam = (F + C - eps) / (double)nfree;
+        if (lam >= ll && lam <= lh) return lam;
+    }
+    return lh;
+}
+
+
+static void ref_project(foolc_norm p, const float *x0, const float *v, size_t len, double eps,
+                        float lo, float hi, float *out)
+{
+    if (p == FOOLC_LINF) {
+        for (size_t i = 0; i < len; i++)
+            out[i] = (float)clampd(v[i], fmax((double)lo, x0[i] - eps),
+                                   fmin((double)hi, x0[i] + eps));
+    } else if (p == FOOLC_L2) {
+        double t = 1;
+        if (ref_l2_norm2_at(x0, v, len, lo, hi, 1) > eps * eps)
+            t = ref_l2_scale(x0, v, len, lo, hi, eps);
+        for (size_t i = 0; i < len; i++)
+            out[i] = (float)clampd(x0[i] + t * ((double)v[i] - x0[i]), lo, hi);
+    } else {
+        double lam = 0;
+        if (ref_l1_norm_at(x0, v, len, lo, hi, 0) > eps)
+            lam = ref_l1_threshold(x0, v, len, lo, hi, eps);
+        for (size_t i = 0; i < len; i++) {
+            double dl = (double)v[i] - x0[i], m = fabs(dl) - lam;
+            out[i] = (float)clampd(x0[i] + (m > 0 ? (dl > 0 ? m : -m) : 0), lo, hi);
+        }
+    }
+}
+
+/* foolc_project (the library's one ball ∩ box projection, exact by sorted breakpoints)
+ * matches the bisection reference with the box active, in L1, L2 and Linf. */
+START_TEST(test_projection_against_reference)
+{
+    enum { D = 300 };
+    static float x0[D], v[D], u[D], r[D];
+    const foolc_norm norms[3] = {FOOLC_L1, FOOLC_L2, FOOLC_LINF};
+    uint64_t st = 12345;
+    for (int trial = 0; trial < 60; trial++) {
+        for (int i = 0; i < D; i++) {
+            x0[i] = (float)test_uniform(&st);
+            /* Many coordinates far outside the box, so that it is active. */
+            v[i] = x0[i] + (float)(3 * (test_uniform(&st) - 0.5));
+        }
+        for (int ni = 0; ni < 3; ni++) {
+            double eps = (ni == 0 ? 20 : ni == 1 ? 3 : 0.3) * test_uniform(&st);
+            ck_ok(foolc_project(norms[ni], x0, v, D, eps, 0, 1, u));
+            ref_project(norms[ni], x0, v, D, eps, 0, 1, r);
+            for (int i = 0; i < D; i++)
+                ck_assert_msg(fabs((double)u[i] - r[i]) <= 2e-5, "norm %d trial %d coord %d: "
+                              "%.8g vs reference %.8g", ni, trial, i, (double)u[i], (double)r[i]);
+        }
+    }
+}
+END_TEST
+
+/* The ball-only projection (FMN's) equals the ball ∩ box projection around 0 when the box
+ * is too wide to matter, in L1, L2 and Linf. */
+START_TEST(test_projection_ball_only)
+{
+    enum { D = 200 };
+    static float zero[D], v[D], u[D], b[D];
+    static double work[D];
+    static float pw[FOOLC__PROJECT_WORK(D)];
+    const foolc_norm norms[3] = {FOOLC_L1, FOOLC_L2, FOOLC_LINF};
+    uint64_t st = 777;
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < D; i++) v[i] = (float)(2 * test_uniform(&st) - 1);
+        for (int ni = 0; ni < 3; ni++) {
+            double eps = (ni == 0 ? 30 : ni == 1 ? 4 : 0.5) * test_uniform(&st);
+            memcpy(u, v, sizeof u);
+            memcpy(b, v, sizeof b);
+            foolc__project(norms[ni], zero, u, D, eps, -1e6f, 1e6f, pw);
+            foolc__project_ball(norms[ni], b, D, eps, work);
+            for (int i = 0; i < D; i++)
+                ck_assert_msg(fabs((double)u[i] - b[i]) <= 1e-5, "norm %d trial %d coord %d: "
+                              "%.8g vs %.8g", ni, trial, i, (double)u[i], (double)b[i]);
+        }
+    }
+}
+END_TEST
+
+/* One k-th largest: against a sort, with ties and for every k. */
+static int desc_cmp(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+START_TEST(test_kth_largest)
+{
+    enum { N = 57 };
+    float v[N], w[N], sorted[N];
+    uint64_t st = 99;
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < N; i++) v[i] = (float)(int)(10 * test_uniform(&st));  /* ties */
+        memcpy(sorted, v, sizeof v);
+        qsort(sorted, N, sizeof(float), desc_cmp);
+        for (size_t k = 1; k <= N; k++) {
+            memcpy(w, v, sizeof v);
+            ck_assert_float_eq(foolc__kth_largest(w, N, k), sorted[k - 1]);
+        }
+    }
+}
+END_TEST
+
 Suite *foolc_suite_distance(void);
 Suite *foolc_suite_distance(void)
 {
@@ -132,6 +325,9 @@ Suite *foolc_suite_distance(void)
     tcase_add_test(tc, test_projection_properties);
     tcase_add_test(tc, test_projection_brute_force);
     tcase_add_test(tc, test_projection_errors);
+    tcase_add_test(tc, test_projection_against_reference);
+    tcase_add_test(tc, test_projection_ball_only);
+    tcase_add_test(tc, test_kth_largest);
     suite_add_tcase(s, tc);
     return s;
 }

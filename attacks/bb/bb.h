@@ -15,33 +15,36 @@ typedef struct foolc__bb_config {
 } foolc__bb_config;
 
 /* The parameter table, with the default learning rate lr0 (per norm). */
-#define FOOLC__BB_PARAMS(lr0)                                                                \
-    {"steps", 1000, 1, 20000, offsetof(foolc__bb_config, steps), 1,                          \
-     "largest number of boundary steps per sample"},                                        \
-    {"lr", lr0, 1e-6, 10, offsetof(foolc__bb_config, lr), 0,                                 \
-     "initial trust-region radius, relative to the current L2 distance to the input"},       \
-    {"lr_decay", 0.5, 0.01, 1, offsetof(foolc__bb_config, lr_decay), 0,                       \
-     "factor applied to the radius lr_num_decay times over the steps"},                      \
-    {"lr_num_decay", 10, 0, 100, offsetof(foolc__bb_config, lr_num_decay), 1,                 \
-     "number of radius decays, at regular intervals of steps / lr_num_decay"},               \
-    {"momentum", 0.8, 0, 0.99, offsetof(foolc__bb_config, momentum), 0,                       \
-     "averaging of the boundary normal over steps (0: the current gradient only)"},          \
-    {"overshoot", 1.1, 1, 2, offsetof(foolc__bb_config, overshoot), 0,                        \
-     "aim at overshoot times the linearised distance to the boundary"},                      \
-    {"binary_search_steps", 10, 0, 50, offsetof(foolc__bb_config, binary_search_steps), 1,    \
-     "bisection steps from the starting point towards the input"},                           \
-    {"init", 3, 0, 3, offsetof(foolc__bb_config, init), 1,                                    \
-     "starting point [noise|pool|attack|best]: 0 blended uniform noise, 1 the pool of "       \
-     "foolc_attack_set_starts, 2 the attack of foolc_attack_set_init (default: the norm's "   \
-     "minimum-norm attack), 3 walks from both 2 and 0 and keeps the better"},                 \
-    {"init_tries", 100, 1, 1000, offsetof(foolc__bb_config, init_tries), 1,                   \
-     "noise draws (init 0) or closest pool images (init 1) tried per sample"},               \
-    {"init_steps", 100, 1, 1000, offsetof(foolc__bb_config, init_steps), 1,                   \
-     "linear-search steps on the blend factor (init 0)"},                                    \
-    {"patience", 150, 1, 20000, offsetof(foolc__bb_config, patience), 1,                      \
-     "a sample stops when its best distance improved by less than rtol in this many steps"}, \
-    {"rtol", 1e-4, 0, 0.5, offsetof(foolc__bb_config, rtol), 0,                               \
-     "relative improvement that counts as progress for patience"}
+#define FOOLC__BB_PARAMS(lr0)                                                                      \
+    FOOLC__PARAM(foolc__bb_config, steps, 1000, 1, 20000, 1,                                       \
+                 "largest number of boundary steps per sample"),                                   \
+    FOOLC__PARAM(foolc__bb_config, lr, lr0, 1e-6, 10, 0,                                           \
+                 "initial trust-region radius, relative to the current L2 distance to the input"), \
+    FOOLC__PARAM(foolc__bb_config, lr_decay, 0.5, 0.01, 1, 0,                                      \
+                 "factor applied to the radius lr_num_decay times over the steps"),                \
+    FOOLC__PARAM(foolc__bb_config, lr_num_decay, 10, 0, 100, 1,                                    \
+                 "number of radius decays, at regular intervals of steps / lr_num_decay"),         \
+    FOOLC__PARAM(foolc__bb_config, momentum, 0.8, 0, 0.99, 0,                                      \
+                 "averaging of the boundary normal over steps (0: the current gradient only)"),    \
+    FOOLC__PARAM(foolc__bb_config, overshoot, 1.1, 1, 2, 0,                                        \
+                 "aim at overshoot times the linearised distance to the boundary"),                \
+    FOOLC__PARAM(foolc__bb_config, binary_search_steps, 10, 0, 50, 1,                              \
+                 "bisection steps from the starting point towards the input"),                     \
+    FOOLC__PARAM(foolc__bb_config, init, 3, 0, 3, 1,                                               \
+                 "starting point [noise|pool|attack|best]: 0 blended uniform noise, 1 the pool "   \
+                 "of "                                                                             \
+                 "foolc_attack_set_starts, 2 the attack of foolc_attack_set_init (default: the "   \
+                 "norm's "                                                                         \
+                 "minimum-norm attack), 3 walks from both 2 and 0 and keeps the better"),          \
+    FOOLC__PARAM(foolc__bb_config, init_tries, 100, 1, 1000, 1,                                    \
+                 "noise draws (init 0) or closest pool images (init 1) tried per sample"),         \
+    FOOLC__PARAM(foolc__bb_config, init_steps, 100, 1, 1000, 1,                                    \
+                 "linear-search steps on the blend factor (init 0)"),                              \
+    FOOLC__PARAM(foolc__bb_config, patience, 150, 1, 20000, 1,                                     \
+                 "a sample stops when its best distance improved by less than rtol in this many "  \
+                 "steps"),                                                                         \
+    FOOLC__PARAM(foolc__bb_config, rtol, 1e-4, 0, 0.5, 0,                                          \
+                 "relative improvement that counts as progress for patience")
 
 /* One trust-region subproblem, in double precision: find delta minimising the attack's
  * distance from x + delta to x0 subject to b . delta = c, lo <= x + delta <= hi and

@@ -103,5 +103,6 @@ static foolc_status bb_linf_run(foolc__run *run, const void *config)
     return foolc__bb_run(run, config, bb_linf_solve);
 }
 
-FOOLC__ATTACK(bb_linf, "bb-linf", FOOLC_LINF, FOOLC__GRAD, bb_linf_params, bb_linf_config, bb_linf_run, NULL,
+FOOLC__ATTACK(bb_linf, "bb-linf", FOOLC_LINF, FOOLC__GRAD, bb_linf_params, bb_linf_config,
+              bb_linf_run, NULL,
               "Brendel-Bethge: walks the decision boundary towards the input (Linf)");

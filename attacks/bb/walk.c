@@ -3,6 +3,7 @@
  * solved by the norm's trust-region solver, with momentum, a radius schedule and a
  * per-sample convergence stop. */
 #include "bb.h"
+#include "numeric.h"
 #include "decision/decision.h"
 
 #include <math.h>
@@ -11,8 +12,6 @@
 #include <string.h>
 
 /* ---- pieces the solvers share ---- */
-
-static double clipd(double v, double l, double h) { return v < l ? l : v > h ? h : v; }
 
 void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
 {
@@ -58,7 +57,7 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
         int up = c >= gmax - tol;
         double n2 = 0;
         for (size_t i = 0; i < d; i++) {
-            delta[i] = (b[i] > 0) == up ? h[i] : b[i] != 0 ? l[i] : clipd(0, l[i], h[i]);
+            delta[i] = (b[i] > 0) == up ? h[i] : b[i] != 0 ? l[i] : foolc__clamp(0, l[i], h[i]);
             n2 += delta[i] * delta[i];
         }
         *norm2 = n2;
@@ -92,7 +91,7 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
     }
     double n2 = 0;
     for (size_t i = 0; i < d; i++) {
-        delta[i] = clipd(beta * b[i], l[i], h[i]);
+        delta[i] = foolc__clamp(beta * b[i], l[i], h[i]);
         n2 += delta[i] * delta[i];
     }
     *norm2 = n2;
@@ -122,7 +121,7 @@ void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *
     for (int k = 0; k < 200; k++, th *= 2) {
         double m2 = 0;
         for (size_t i = 0; i < d; i++) {
-            double v = clipd(th * s * p->b[i], l[i], h[i]);
+            double v = foolc__clamp(th * s * p->b[i], l[i], h[i]);
             m2 += v * v;
         }
         if (m2 >= p->r * p->r) break;
@@ -131,12 +130,12 @@ void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *
     for (int it = 0; it < 60; it++) {
         double t = 0.5 * (tl + th), m2 = 0;
         for (size_t i = 0; i < d; i++) {
-            double v = clipd(t * s * p->b[i], l[i], h[i]);
+            double v = foolc__clamp(t * s * p->b[i], l[i], h[i]);
             m2 += v * v;
         }
         if (m2 <= p->r * p->r) tl = t; else th = t;
     }
-    for (size_t i = 0; i < d; i++) p->delta[i] = clipd(tl * s * p->b[i], l[i], h[i]);
+    for (size_t i = 0; i < d; i++) p->delta[i] = foolc__clamp(tl * s * p->b[i], l[i], h[i]);
 }
 
 int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
@@ -252,7 +251,7 @@ static void path_point(foolc_norm norm, const float *x0, const float *x1, size_t
     for (size_t j = 0; j < d; j++) {
         double dd = (double)x1[j] - x0[j], v;
         switch (norm) {
-        case FOOLC_LINF: v = x0[j] + clipd(dd, -cap, cap); break;
+        case FOOLC_LINF: v = x0[j] + foolc__clamp(dd, -cap, cap); break;
         case FOOLC_L1: {
             double a = fabs(dd) - th;
             v = a > 0 ? x0[j] + copysign(a, dd) : x0[j];
@@ -264,6 +263,21 @@ static void path_point(foolc_norm norm, const float *x0, const float *x1, size_t
         float f = (float)v;
         o[j] = f < lo ? lo : f > hi ? hi : f;
     }
+}
+
+/* Sample sid[a]'s path to its starting point xs row a (the bracket search's path). */
+typedef struct bb_path {
+    const int32_t *sid;
+    const float *xs;
+    const double *mx;   /* max |x1 - x0| per row */
+} bb_path;
+
+static void bb_path_point(void *ctx, const foolc__run *run, int32_t a, double t, float *out)
+{
+    const bb_path *c = ctx;
+    size_t d = run->d;
+    path_point(run->norm, run->x + (size_t)c->sid[a] * d, c->xs + (size_t)a * d, d, c->mx[a],
+               t, run->lo, run->hi, out);
 }
 
 /* Bisection on the path from each sample's input to xs (m rows, adversarial ones only:
@@ -307,25 +321,13 @@ static foolc_status bisect_path(foolc__run *run, const int32_t *sid, int32_t m, 
         act[keep++] = a;
     }
     na = keep;
-    for (int32_t it = 0; it < steps && na > 0; it++) {
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            path_point(run->norm, run->x + (size_t)sid[a] * d, xs + (size_t)a * d, d, mx[a],
-                       0.5 * (lo[a] + hi[a]), run->lo, run->hi, xb + (size_t)q * d);
-            ids[q] = sid[a];
-        }
-        if ((st = foolc__run_is_adv(run, xb, ids, na, adv, NULL)) < 0) goto out;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            double t = 0.5 * (lo[a] + hi[a]);
-            if (adv[q]) hi[a] = t; else lo[a] = t;
-        }
-    }
+    bb_path bp = {sid, xs, mx};
+    foolc__bracket_opts o = {.path = bb_path_point, .path_ctx = &bp, .steps = steps};
+    if ((st = foolc__run_bracket(run, sid, act, na, lo, hi, NULL, NULL, &o)) < 0) goto out;
     for (int32_t q = 0; q < na; q++) {
         int32_t a = act[q];
         float *x1 = xs + (size_t)a * d;
-        path_point(run->norm, run->x + (size_t)sid[a] * d, x1, d, mx[a], hi[a], run->lo,
-                   run->hi, xb);
+        bb_path_point(&bp, run, a, hi[a], xb);
         memcpy(x1, xb, d * sizeof(float));
         foolc__run_offer(run, sid[a], x1);
     }
@@ -352,10 +354,12 @@ static const char *init_name(const foolc__run *run)
     }
 }
 
-/* Starting points for samples sid (m) by mode (0 noise, 1 pool, 2 attack, 3 noise without
- * the fallback to the attack, which init 3 has run already): xs rows and ok flags; the
- * reason for failures goes to why. */
-static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, int mode,
+/* Starting points for samples sid (m) by mode (NOISE, POOL or ATTACK; NOISE falls back to
+ * the attack where no noise is adversarial unless `second`, the second walk of init=best,
+ * which has run the attack already): xs rows and ok flags; the reason for failures goes to
+ * why. */
+static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, foolc__start mode,
+                                int second,
                                 const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
                                 char *why, size_t why_len)
 {
@@ -365,26 +369,27 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, in
         memcpy(xs + (size_t)a * run->d, run->x + (size_t)sid[a] * run->d,
                run->d * sizeof(float));
     }
-    if (mode == 1) {
+    if (mode == FOOLC__START_POOL) {
         int own = 0;
         FOOLC__CHECK(foolc__dec_start_pool(run, sid, m, tries, 0, xs, ok, &own));
         snprintf(why, why_len, "none of the %d closest %s of another class is adversarial",
                  tries, own ? "inputs of the batch (no pool set)" : "pool images");
         return FOOLC_OK;
     }
-    if (mode == 2) {
+    if (mode == FOOLC__START_ATTACK) {
         const char *name = init_name(run);
         snprintf(why, why_len, "init attack %s found no adversarial", name);
         foolc_status st = foolc__run_subattack(run, name, sid, m, xs, ok);
         return st < 0 ? st : FOOLC_OK;
     }
-    FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps, 1e-3, 0,
+    FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps,
+                                     FOOLC__BLEND_RTOL, 0,
                                      xs, ok));
     /* Noise that the model never puts outside the sample's class (a "noise class") gives
      * no start: those samples fall back to the init attack. */
     int32_t nf = 0;
     for (int32_t a = 0; a < m; a++) nf += !ok[a];
-    if (mode == 3) {
+    if (second) {
         snprintf(why, why_len, "no adversarial among %d uniform-noise draws", tries);
         return FOOLC_OK;
     }
@@ -435,16 +440,16 @@ typedef struct bb_bufs {
     uint8_t *ok, *adv, *found;
 } bb_bufs;
 
-/* One walk: starting points by mode, the bisection towards the input, then the boundary
- * steps. A sample's convergence is judged on the best distance of this walk (ref), not the
- * run's, so that a second walk is not cut short by the first one's result; every point
- * the logits show to be adversarial is offered and the run keeps the smallest. Samples
- * that got a starting point are flagged in b->found; the reason for the others goes to
- * why. */
+/* One walk (`second`: the second of init=best): starting points by mode, the bisection towards
+ * the input, then the boundary steps. A sample's convergence is judged on the best distance of
+ * this walk (ref), not the run's, so that a second walk is not cut short by the first one's
+ * result; every point the logits show to be adversarial is offered and the run keeps the
+ * smallest. Samples that got a starting point are flagged in b->found; the reason for the
+ * others goes to why. */
 static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb_solve_fn solve,
-                         int mode, bb_bufs *b, char *why, size_t why_len)
+                         foolc__start mode, int second, bb_bufs *b, char *why,
+                         size_t why_len)
 {
-    int second = mode == 3;
     int32_t m = run->n_todo, k = run->k;
     size_t d = run->d;
     const foolc__distance_vt *dist = foolc__distance_get(run->norm);
@@ -454,7 +459,7 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
     uint8_t *ok = b->ok, *adv = b->adv;
     foolc_status st;
 
-    FOOLC__CHECK(init_starts(run, cfg, mode, sid, m, xs, ok, why, why_len));
+    FOOLC__CHECK(init_starts(run, cfg, mode, second, sid, m, xs, ok, why, why_len));
     FOOLC__CHECK(bisect_path(run, sid, m, xs, (int32_t)cfg->binary_search_steps, ok));
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
@@ -582,10 +587,14 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
     /* init 3: a walk from the norm's minimum-norm attack, then one from blended noise; the
      * run keeps each sample's best of both. */
     char why[160] = "", why2[160] = "", both[330];
-    int mode = (int)cfg->init;
-    if ((st = walk(run, cfg, solve, mode == 3 ? 2 : mode, &b, why, sizeof why)) < 0) goto out;
-    if (mode == 3 && (st = walk(run, cfg, solve, 3, &b, why2, sizeof why2)) < 0) goto out;
-    snprintf(both, sizeof both, "%s%s%s", why, mode == 3 ? "; " : "", why2);
+    foolc__start mode = (foolc__start)(int)cfg->init;
+    int best = mode == FOOLC__START_BEST;
+    if ((st = walk(run, cfg, solve, best ? FOOLC__START_ATTACK : mode, 0, &b, why,
+                   sizeof why)) < 0)
+        goto out;
+    if (best && (st = walk(run, cfg, solve, FOOLC__START_NOISE, 1, &b, why2, sizeof why2)) < 0)
+        goto out;
+    snprintf(both, sizeof both, "%s%s%s", why, best ? "; " : "", why2);
     foolc__dec_missing(run, b.sid, m, b.found, both);
 out:
     foolc__free(b.sid);

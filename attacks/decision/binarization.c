@@ -15,23 +15,23 @@ typedef struct binarization_config {
 } binarization_config;
 
 static const foolc__param binarization_params[] = {
-    {"threshold", 0.5, 0, 1, offsetof(binarization_config, threshold), 0,
-     "the model's binarization threshold, as a fraction of its box (0.5: the centre)"},
-    {"upper", 1, 0, 1, offsetof(binarization_config, upper), 1,
-     "1 if a value equal to the threshold binarizes up, 0 if down"},
-    {"init", 0, 0, 2, offsetof(binarization_config, init), 1,
-     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-     "adversarial pool image "
-     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-     "foolc_attack_set_init (default blended-noise)"},
-    {"init_directions", 1000, 1, 100000, offsetof(binarization_config, init_directions), 1,
-     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 10, 1, 10000, offsetof(binarization_config, init_steps), 1,
-     "linear-scan steps of the blended-noise starting point"},
-    {"init_draws", 4, 1, 100, offsetof(binarization_config, init_draws), 1,
-     "noise images blended per sample (init 0); the closest start is kept"},
-    {"bisect_steps", 10, 0, 60, offsetof(binarization_config, bisect_steps), 1,
-     "final bisection steps towards the clean input"},
+    FOOLC__PARAM(binarization_config, threshold, 0.5, 0, 1, 0,
+                 "the model's binarization threshold, as a fraction of its box (0.5: the centre)"),
+    FOOLC__PARAM(binarization_config, upper, 1, 0, 1, 1,
+                 "1 if a value equal to the threshold binarizes up, 0 if down"),
+    FOOLC__PARAM(binarization_config, init, 0, 0, 2, 1,
+                 "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+                 "adversarial pool image "
+                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+                 "foolc_attack_set_init (default blended-noise)"),
+    FOOLC__PARAM(binarization_config, init_directions, 1000, 1, 100000, 1,
+                 "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
+    FOOLC__PARAM(binarization_config, init_steps, 10, 1, 10000, 1,
+                 "linear-scan steps of the blended-noise starting point"),
+    FOOLC__PARAM(binarization_config, init_draws, 4, 1, 100, 1,
+                 "noise images blended per sample (init 0); the closest start is kept"),
+    FOOLC__PARAM(binarization_config, bisect_steps, 10, 0, 60, 1,
+                 "final bisection steps towards the clean input"),
 };
 
 static foolc_status binarization_run(foolc__run *run, const void *config)
@@ -49,9 +49,10 @@ static foolc_status binarization_run(foolc__run *run, const void *config)
     }
     float *ref = xa + md;
     uint8_t *adv = ok + m;
-    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
+    st = foolc__dec_start(run, run->todo, m, (foolc__start)(int)c->init,
+                          (int32_t)c->init_directions,
                           (int32_t)c->init_steps, (int32_t)c->init_draws, 0, xa, ok);
-    if (st < 0) goto out;
+    if (st < 0 || (st = foolc__run_progress(run, 1, 3)) < 0) goto out;
     float t = (float)(run->lo + c->threshold * ((double)run->hi - run->lo));
     /* The values just on each side of the threshold. */
     float up = c->upper ? t : nextafterf(t, INFINITY);
@@ -76,8 +77,11 @@ static foolc_status binarization_run(foolc__run *run, const void *config)
             memcpy(xa + (size_t)q * d, ref + (size_t)q * d, d * sizeof(float));
             foolc__run_offer(run, sid[q], xa + (size_t)q * d);
         }
-    if (c->bisect_steps > 0)
-        st = foolc__run_bisect(run, sid, na, xa, (int32_t)c->bisect_steps, NULL);
+    if ((st = foolc__run_progress(run, 2, 3)) < 0) goto out;
+    if (c->bisect_steps > 0 &&
+        (st = foolc__run_bisect(run, sid, na, xa, (int32_t)c->bisect_steps, NULL)) < 0)
+        goto out;
+    st = foolc__run_progress(run, 3, 3);
 out:
     foolc__free(xa);
     foolc__free(sid);
@@ -85,5 +89,6 @@ out:
     return st;
 }
 
-FOOLC__ATTACK(binarization, "binarization", FOOLC_L2, FOOLC_NEEDS_DECISION, binarization_params, binarization_config, binarization_run, NULL,
+FOOLC__ATTACK(binarization, "binarization", FOOLC_L2, FOOLC_NEEDS_DECISION, binarization_params,
+              binarization_config, binarization_run, NULL,
               "binarization refinement of a blended-noise start, for binarizing models (L2)");

@@ -13,14 +13,14 @@ typedef struct blur_config {
 } blur_config;
 
 static const foolc__param blur_params[] = {
-    {"max_sigma", 0, 0, 1000, offsetof(blur_config, max_sigma), 0,
-     "largest standard deviation tried, in pixels; 0 means the image's larger side"},
-    {"steps", 50, 1, 10000, offsetof(blur_config, steps), 1,
-     "linear-scan steps over sigma in (0, max_sigma]"},
-    {"rtol", 1e-3, 1e-9, 0.5, offsetof(blur_config, rtol), 0,
-     "relative tolerance of the bisection of sigma"},
-    {"max_queries", 0, 0, 1e12, offsetof(blur_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(blur_config, max_sigma, 0, 0, 1000, 0,
+                 "largest standard deviation tried, in pixels; 0 means the image's larger side"),
+    FOOLC__PARAM(blur_config, steps, 50, 1, 10000, 1,
+                 "linear-scan steps over sigma in (0, max_sigma]"),
+    FOOLC__PARAM(blur_config, rtol, 1e-3, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection of sigma"),
+    FOOLC__PARAM(blur_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 /* Mirror an index into [0, n) the way scipy's 'reflect' mode does (d c b a | a b c d). */
@@ -93,12 +93,13 @@ static foolc_status blur_run(foolc__run *run, const void *config)
     bc.kern = foolc__malloc((2 * (size_t)bc.rmax + 1 + (size_t)side) * sizeof(double));
     if (!bc.kern) return foolc__nomem("blur kernel");
     bc.line = bc.kern + 2 * (size_t)bc.rmax + 1;
-    foolc__scan_opts o = {smax, (int32_t)c->steps, c->rtol, c->max_queries};
+    foolc__scan_opts o = {.emax = smax, .steps = (int32_t)c->steps, .rtol = c->rtol,
+                          .max_q = c->max_queries, .report = 1};
     foolc_status st = foolc__dec_scan(run, run->todo, run->n_todo, &o, blur_make, &bc, NULL,
                                       NULL);
     foolc__free(bc.kern);
     return st;
 }
 
-FOOLC__ATTACK(blur, "blur", FOOLC_L2, FOOLC_NEEDS_DECISION, blur_params, blur_config, blur_run, NULL,
-              "Gaussian blur with the smallest adversarial standard deviation (L2)");
+FOOLC__ATTACK(blur, "blur", FOOLC_L2, FOOLC_NEEDS_DECISION, blur_params, blur_config, blur_run,
+              NULL, "Gaussian blur with the smallest adversarial standard deviation (L2)");

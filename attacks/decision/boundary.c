@@ -3,6 +3,7 @@
  * with per-sample step sizes adapted from each sample's own successes (a success-rate rule
  * by default, Foolbox's statistics schedule on request) and directions biased by a memory of
  * the successful ones. Every step is one batched query over the active samples. */
+#include "arena.h"
 #include "decision.h"
 
 #include <math.h>
@@ -16,45 +17,48 @@ typedef struct boundary_config {
 } boundary_config;
 
 static const foolc__param boundary_params[] = {
-    {"steps", 25000, 1, 30000, offsetof(boundary_config, steps), 1,
-     "iterations per sample at most (each costs 1 query; 2 on statistics steps of "
-     "schedule 0)"},
-    {"spherical_step", 1e-2, 1e-6, 1, offsetof(boundary_config, spherical_step), 0,
-     "initial size of the orthogonal step, relative to the distance"},
-    {"source_step", 1e-2, 1e-6, 1, offsetof(boundary_config, source_step), 0,
-     "schedule 0: initial size of the step towards the clean input, relative to the "
-     "distance"},
-    {"convergence", 1e-7, 0, 0.1, offsetof(boundary_config, convergence), 0,
-     "a sample stops when its source step falls below this"},
-    {"adaptation", 1.5, 1.01, 10, offsetof(boundary_config, adaptation), 0,
-     "schedule 0: factor by which step sizes grow or shrink from the success statistics"},
-    {"stats_every", 10, 1, 1000, offsetof(boundary_config, stats_every), 1,
-     "schedule 0: steps between checks of the spherical candidate and step-size updates"},
-    {"max_queries", 0, 0, 1e12, offsetof(boundary_config, max_queries), 1,
-     "model images per sample at most, starting point included; 0 means no limit"},
-    {"init", 0, 0, 2, offsetof(boundary_config, init), 1,
-     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-     "adversarial pool image "
-     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-     "foolc_attack_set_init (default blended-noise)"},
-    {"init_directions", 1000, 1, 100000, offsetof(boundary_config, init_directions), 1,
-     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 10, 1, 10000, offsetof(boundary_config, init_steps), 1,
-     "linear-scan steps of the blended-noise starting point"},
-    {"init_draws", 4, 1, 100, offsetof(boundary_config, init_draws), 1,
-     "noise images blended per sample (init 0); the closest start is kept"},
-    {"bisect_steps", 10, 0, 60, offsetof(boundary_config, bisect_steps), 1,
-     "final bisection steps towards the clean input"},
-    {"schedule", 1, 0, 1, offsetof(boundary_config, schedule), 1,
-     "step sizes: 1 success-rate rule on every step (source step = spherical step^2 / 2), "
-     "0 Foolbox's schedule from success statistics"},
-    {"target", 0.2, 0.01, 0.9, offsetof(boundary_config, target), 0,
-     "schedule 1: success rate of the candidates the spherical step is adapted to"},
-    {"rate", 0.3, 0.01, 5, offsetof(boundary_config, rate), 0,
-     "schedule 1: the spherical step is multiplied by exp(rate * (success - target))"},
-    {"memory", 0.1, 0, 10, offsetof(boundary_config, memory), 0,
-     "weight of the memory of successful directions added to the unit random direction "
-     "(0: none)"},
+    FOOLC__PARAM(boundary_config, steps, 25000, 1, 30000, 1,
+                 "iterations per sample at most (each costs 1 query; 2 on statistics steps of "
+                 "schedule 0)"),
+    FOOLC__PARAM(boundary_config, spherical_step, 1e-2, 1e-6, 1, 0,
+                 "initial size of the orthogonal step, relative to the distance"),
+    FOOLC__PARAM(boundary_config, source_step, 1e-2, 1e-6, 1, 0,
+                 "schedule 0: initial size of the step towards the clean input, relative to the "
+                 "distance"),
+    FOOLC__PARAM(boundary_config, convergence, 1e-7, 0, 0.1, 0,
+                 "a sample stops when its source step falls below this"),
+    FOOLC__PARAM(boundary_config, adaptation, 1.5, 1.01, 10, 0,
+                 "schedule 0: factor by which step sizes grow or shrink from the success "
+                 "statistics"),
+    FOOLC__PARAM(boundary_config, stats_every, 10, 1, 1000, 1,
+                 "schedule 0: steps between checks of the spherical candidate and step-size "
+                 "updates"),
+    FOOLC__PARAM(boundary_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most, starting point included; 0 means no limit"),
+    FOOLC__PARAM(boundary_config, init, 0, 0, 2, 1,
+                 "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+                 "adversarial pool image "
+                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+                 "foolc_attack_set_init (default blended-noise)"),
+    FOOLC__PARAM(boundary_config, init_directions, 1000, 1, 100000, 1,
+                 "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
+    FOOLC__PARAM(boundary_config, init_steps, 10, 1, 10000, 1,
+                 "linear-scan steps of the blended-noise starting point"),
+    FOOLC__PARAM(boundary_config, init_draws, 4, 1, 100, 1,
+                 "noise images blended per sample (init 0); the closest start is kept"),
+    FOOLC__PARAM(boundary_config, bisect_steps, 10, 0, 60, 1,
+                 "final bisection steps towards the clean input"),
+    FOOLC__PARAM(boundary_config, schedule, 1, 0, 1, 1,
+                 "step sizes: 1 success-rate rule on every step (source step = spherical step^2 / "
+                 "2), "
+                 "0 Foolbox's schedule from success statistics"),
+    FOOLC__PARAM(boundary_config, target, 0.2, 0.01, 0.9, 0,
+                 "schedule 1: success rate of the candidates the spherical step is adapted to"),
+    FOOLC__PARAM(boundary_config, rate, 0.3, 0.01, 5, 0,
+                 "schedule 1: the spherical step is multiplied by exp(rate * (success - target))"),
+    FOOLC__PARAM(boundary_config, memory, 0.1, 0, 10, 0,
+                 "weight of the memory of successful directions added to the unit random direction "
+                 "(0: none)"),
 };
 
 /* Schedule 1: source step / spherical step^2 (see the success-rate rule below). */
@@ -162,138 +166,196 @@ static void stats_update(bstate *s, const boundary_config *c)
     }
 }
 
+/* One run's state: per sample (position a of todo) its best adversarial, step sizes and
+ * direction memory; per step the candidates (and statistics checks) of the active samples. */
+typedef struct bnd {
+    foolc__run *run;
+    const boundary_config *c;
+    int rule;              /* the success-rate rule (schedule 1) */
+    int32_t m, every;      /* samples; steps between statistics checks */
+    float *best;           /* m*d */
+    float *imgs;           /* 2*m*d: candidates, then the checks' spherical points */
+    float *tmp;            /* 2*d scratch */
+    float *mem;            /* m*d direction memory */
+    float *zb;             /* m*d this step's directions */
+    bstate *s;             /* m */
+    int32_t *act, *chk, *sid;   /* m, m, 2m */
+    uint8_t *ok, *adv;     /* m, 2m */
+    foolc__arena arena;
+} bnd;
+
+static foolc_status bnd_alloc(bnd *b)
+{
+    size_t m = (size_t)b->m, md = foolc__mul(m, b->run->d);
+    for (int pass = 0; pass < 2; pass++) {
+        b->best = foolc__arena_take(&b->arena, md, sizeof(float));
+        b->imgs = foolc__arena_take(&b->arena, foolc__mul(2, md), sizeof(float));
+        b->tmp = foolc__arena_take(&b->arena, 2 * b->run->d, sizeof(float));
+        b->mem = foolc__arena_take(&b->arena, md, sizeof(float));
+        b->zb = foolc__arena_take(&b->arena, md, sizeof(float));
+        b->s = foolc__arena_take(&b->arena, m, sizeof(bstate));
+        b->act = foolc__arena_take(&b->arena, m, sizeof(int32_t));
+        b->chk = foolc__arena_take(&b->arena, m, sizeof(int32_t));
+        b->sid = foolc__arena_take(&b->arena, 2 * m, sizeof(int32_t));
+        b->ok = foolc__arena_take(&b->arena, m, 1);
+        b->adv = foolc__arena_take(&b->arena, 2 * m, 1);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&b->arena, "boundary"));
+    }
+    memset(b->mem, 0, md * sizeof(float));
+    return FOOLC_OK;
+}
+
+/* Starting points and each sample's state; returns the number of samples with a start
+ * (listed in act) through *na. */
+static foolc_status bnd_start(bnd *b, int32_t *na)
+{
+    foolc__run *run = b->run;
+    const boundary_config *c = b->c;
+    FOOLC__CHECK(foolc__dec_start(run, run->todo, b->m, (foolc__start)(int)c->init,
+                                  (int32_t)c->init_directions, (int32_t)c->init_steps,
+                                  (int32_t)c->init_draws, c->max_queries, b->best, b->ok));
+    *na = 0;
+    for (int32_t a = 0; a < b->m; a++) {
+        bstate *s = &b->s[a];
+        foolc__rng_init(&s->rng, run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_BOUNDARY);
+        s->sph = c->spherical_step;
+        s->src = b->rule ? SOURCE_RATIO * c->spherical_step * c->spherical_step
+                         : c->source_step;
+        s->steps = 0;
+        s->qs_next = s->qt_next = 0;
+        memset(s->qs, EMPTY, sizeof s->qs);
+        memset(s->qt, EMPTY, sizeof s->qt);
+        if (b->ok[a]) b->act[(*na)++] = a;
+    }
+    return FOOLC_OK;
+}
+
+/* Who goes on: not converged, steps and budget left (keeping the final bisection's queries
+ * in reserve). Returns the new count of act. */
+static int32_t bnd_active(bnd *b, int32_t na)
+{
+    foolc__run *run = b->run;
+    const boundary_config *c = b->c;
+    uint64_t reserve = (uint64_t)c->bisect_steps + 1;
+    int32_t nb = 0;
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = b->act[q];
+        const bstate *s = &b->s[a];
+        int check = !b->rule && (s->steps + 1) % b->every == 0;
+        /* A sample at distance 0 (a start at the input itself, which a model whose answers
+         * change between calls can call adversarial; every start and every improvement is
+         * offered) has nothing left to gain and no direction to walk. */
+        if (s->steps < (int32_t)c->steps && s->src >= c->convergence &&
+            run->res->distance[run->todo[a]] > 0 &&
+            foolc__run_may(run, run->todo[a], c->max_queries,
+                           1u + (unsigned)check + (c->max_queries > 0 ? reserve : 0)))
+            b->act[nb++] = a;
+    }
+    return nb;
+}
+
+/* One candidate per active sample (images 0..na) and, on statistics steps, the spherical
+ * point to check (images na..na+nc); returns nc. */
+static int32_t bnd_propose(bnd *b, int32_t na)
+{
+    foolc__run *run = b->run;
+    size_t d = run->d;
+    int32_t nc = 0;
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = b->act[q], i = run->todo[a];
+        bstate *s = &b->s[a];
+        s->steps++;
+        int check = !b->rule && s->steps % b->every == 0;
+        propose(run, s, run->x + (size_t)i * d, b->best + (size_t)a * d,
+                b->mem + (size_t)a * d, b->c->memory, b->tmp, b->zb + (size_t)q * d,
+                b->tmp + d, b->imgs + (size_t)q * d);
+        b->sid[q] = i;
+        if (check) {
+            b->chk[nc] = q;
+            memcpy(b->imgs + (size_t)(na + nc) * d, b->tmp + d, d * sizeof(float));
+            b->sid[na + nc] = i;
+            nc++;
+        }
+    }
+    return nc;
+}
+
+/* After the verdicts: better candidates kept and offered, step sizes and direction memory
+ * updated, statistics recorded. */
+static void bnd_update(bnd *b, int32_t na, int32_t nc)
+{
+    foolc__run *run = b->run;
+    const boundary_config *c = b->c;
+    size_t d = run->d;
+    for (int32_t q = 0; q < na; q++) {
+        int32_t a = b->act[q], i = run->todo[a];
+        const float *x0 = run->x + (size_t)i * d, *cq = b->imgs + (size_t)q * d;
+        float *best = b->best + (size_t)a * d;
+        bstate *s = &b->s[a];
+        if (b->adv[q] && l2(x0, cq, d) < l2(x0, best, d)) {
+            memcpy(best, cq, d * sizeof(float));
+            foolc__run_offer(run, i, best);
+        }
+        /* Success-rate rule: for a locally flat boundary, progress per step is largest
+         * when the source step is about half the square of the spherical step and about 1
+         * candidate in 8 to 5 succeeds. */
+        double w = (b->adv[q] ? 1.0 : 0.0) - c->target;
+        if (b->rule) {
+            s->sph = fmin(s->sph * exp(c->rate * w), 1.0);
+            s->src = SOURCE_RATIO * s->sph * s->sph;
+        }
+        /* The memory: random directions weighted by success minus the target rate. */
+        if (c->memory > 0) {
+            float *ma = b->mem + (size_t)a * d;
+            const float *zq = b->zb + (size_t)q * d;
+            for (size_t j = 0; j < d; j++) ma[j] = (float)(MEMORY_DECAY * ma[j] + w * zq[j]);
+        }
+    }
+    for (int32_t r = 0; r < nc; r++) {
+        bstate *z = &b->s[b->act[b->chk[r]]];
+        z->qs[z->qs_next] = b->adv[na + r];
+        z->qs_next = (z->qs_next + 1) % SPH_LEN;
+        z->qt[z->qt_next] = b->adv[b->chk[r]];
+        z->qt_next = (z->qt_next + 1) % STEP_LEN;
+        stats_update(z, c);
+    }
+}
+
+/* A final bisection towards the clean inputs. */
+static foolc_status bnd_finish(bnd *b)
+{
+    foolc__run *run = b->run;
+    size_t d = run->d;
+    int32_t na = 0;
+    for (int32_t a = 0; a < b->m; a++)
+        if (b->ok[a]) {
+            if (na != a)
+                memcpy(b->best + (size_t)na * d, b->best + (size_t)a * d, d * sizeof(float));
+            b->act[na++] = run->todo[a];
+        }
+    return foolc__run_bisect(run, b->act, na, b->best, (int32_t)b->c->bisect_steps, NULL);
+}
+
 static foolc_status boundary_run(foolc__run *run, const void *config)
 {
     const boundary_config *c = config;
-    int32_t m = run->n_todo;
-    size_t d = run->d, md = foolc__mul((size_t)m, d);
-    float *best = foolc__malloc(foolc__mul(md, sizeof(float)));
-    float *imgs = foolc__malloc(foolc__mul(2 * md, sizeof(float)));
-    float *tmp = foolc__malloc(foolc__mul(2 * d, sizeof(float)));
-    float *mem = foolc__calloc(md, sizeof(float));        /* per-sample direction memory */
-    float *zb = foolc__malloc(foolc__mul(md, sizeof(float)));    /* this step's directions */
-    bstate *s = foolc__malloc((size_t)m * sizeof *s);
-    int32_t *act = foolc__malloc((size_t)m * 4 * sizeof(int32_t));  /* act, chk, sid (2m) */
-    uint8_t *ok = foolc__malloc((size_t)m * 3);
-    foolc_status st = FOOLC_OK;
-    int rule = c->schedule > 0;
-    if (!best || !imgs || !tmp || !mem || !zb || !s || !act || !ok) {
-        st = foolc__nomem("boundary");
-        goto out;
-    }
-    int32_t *chk = act + m, *sid = chk + m;
-    uint8_t *adv = ok + m;
-    uint64_t reserve = (uint64_t)c->bisect_steps + 1;
-    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
-                          (int32_t)c->init_steps, (int32_t)c->init_draws, c->max_queries,
-                          best, ok);
-    if (st < 0) goto out;
-    int32_t na = 0;
-    for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&s[a].rng, run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_BOUNDARY);
-        s[a].sph = c->spherical_step;
-        s[a].src = rule ? SOURCE_RATIO * c->spherical_step * c->spherical_step
-                        : c->source_step;
-        s[a].steps = 0;
-        s[a].qs_next = s[a].qt_next = 0;
-        memset(s[a].qs, EMPTY, sizeof s[a].qs);
-        memset(s[a].qt, EMPTY, sizeof s[a].qt);
-        if (ok[a]) act[na++] = a;
-    }
+    bnd b = {.run = run, .c = c, .rule = c->schedule > 0, .m = run->n_todo};
     /* The success-rate rule needs no spherical checks. */
-    int32_t every = rule ? INT32_MAX : (int32_t)c->stats_every;
-    int64_t total = (int64_t)c->steps, step = 0;
-    while (na > 0) {
-        /* Who goes on: not converged, steps and budget left (keeping the final bisection's
-         * queries in reserve). */
-        int32_t nb = 0;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            int check = !rule && (s[a].steps + 1) % every == 0;
-            /* A sample at distance 0 (a start at the input itself, which a model whose
-             * answers change between calls can call adversarial; every start and every
-             * improvement is offered) has nothing left to gain and no direction to walk. */
-            if (s[a].steps < (int32_t)c->steps && s[a].src >= c->convergence &&
-                run->res->distance[run->todo[a]] > 0 &&
-                foolc__dec_may(run, run->todo[a], c->max_queries, 1u + (unsigned)check +
-                               (c->max_queries > 0 ? reserve : 0)))
-                act[nb++] = a;
-        }
-        if ((na = nb) == 0) break;
-        int32_t nc = 0;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q], i = run->todo[a];
-            const float *x0 = run->x + (size_t)i * d;
-            s[a].steps++;
-            int check = !rule && s[a].steps % every == 0;
-            propose(run, &s[a], x0, best + (size_t)a * d, mem + (size_t)a * d, c->memory,
-                    tmp, zb + (size_t)q * d, tmp + d, imgs + (size_t)q * d);
-            sid[q] = i;
-            if (check) {
-                chk[nc] = q;
-                memcpy(imgs + (size_t)(na + nc) * d, tmp + d, d * sizeof(float));
-                sid[na + nc] = i;
-                nc++;
-            }
-        }
-        if ((st = foolc__run_is_adv(run, imgs, sid, na + nc, adv, NULL)) < 0) break;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q], i = run->todo[a];
-            const float *x0 = run->x + (size_t)i * d, *cq = imgs + (size_t)q * d;
-            float *b = best + (size_t)a * d;
-            if (adv[q] && l2(x0, cq, d) < l2(x0, b, d)) {
-                memcpy(b, cq, d * sizeof(float));
-                foolc__run_offer(run, i, b);
-            }
-            /* Success-rate rule: for a locally flat boundary, progress per step is
-             * largest when the source step is about half the square of the spherical step
-             * and about 1 candidate in 8 to 5 succeeds. */
-            double w = (adv[q] ? 1.0 : 0.0) - c->target;
-            if (rule) {
-                s[a].sph = fmin(s[a].sph * exp(c->rate * w), 1.0);
-                s[a].src = SOURCE_RATIO * s[a].sph * s[a].sph;
-            }
-            /* The memory: random directions weighted by success minus the target rate. */
-            if (c->memory > 0) {
-                float *ma = mem + (size_t)a * d;
-                const float *zq = zb + (size_t)q * d;
-                for (size_t j = 0; j < d; j++)
-                    ma[j] = (float)(MEMORY_DECAY * ma[j] + w * zq[j]);
-            }
-        }
-        for (int32_t r = 0; r < nc; r++) {
-            int32_t a = act[chk[r]];
-            bstate *z = &s[a];
-            z->qs[z->qs_next] = adv[na + r];
-            z->qs_next = (z->qs_next + 1) % SPH_LEN;
-            z->qt[z->qt_next] = adv[chk[r]];
-            z->qt_next = (z->qt_next + 1) % STEP_LEN;
-            stats_update(z, c);
-        }
-        if ((st = foolc__run_progress(run, ++step, total)) < 0) break;
+    b.every = b.rule ? INT32_MAX : (int32_t)c->stats_every;
+    int32_t na = 0;
+    foolc_status st = bnd_alloc(&b);
+    if (st >= 0) st = bnd_start(&b, &na);
+    for (int64_t step = 0; st >= 0 && (na = bnd_active(&b, na)) > 0;) {
+        int32_t nc = bnd_propose(&b, na);
+        if ((st = foolc__run_is_adv(run, b.imgs, b.sid, na + nc, b.adv, NULL)) < 0) break;
+        bnd_update(&b, na, nc);
+        st = foolc__run_progress(run, ++step, (int64_t)c->steps);
     }
-    /* A final bisection towards the clean inputs. */
-    if (st >= 0 && c->bisect_steps > 0) {
-        na = 0;
-        for (int32_t a = 0; a < m; a++)
-            if (ok[a]) {
-                if (na != a)
-                    memcpy(best + (size_t)na * d, best + (size_t)a * d, d * sizeof(float));
-                act[na++] = run->todo[a];
-            }
-        st = foolc__run_bisect(run, act, na, best, (int32_t)c->bisect_steps, NULL);
-    }
-out:
-    foolc__free(best);
-    foolc__free(imgs);
-    foolc__free(tmp);
-    foolc__free(mem);
-    foolc__free(zb);
-    foolc__free(s);
-    foolc__free(act);
-    foolc__free(ok);
+    if (st >= 0 && c->bisect_steps > 0) st = bnd_finish(&b);
+    foolc__arena_free(&b.arena);
     return st;
 }
 
-FOOLC__ATTACK(boundary, "boundary", FOOLC_L2, FOOLC_NEEDS_DECISION, boundary_params, boundary_config, boundary_run, NULL,
+FOOLC__ATTACK(boundary, "boundary", FOOLC_L2, FOOLC_NEEDS_DECISION, boundary_params,
+              boundary_config, boundary_run, NULL,
               "Boundary attack: random walk along the decision boundary towards the input (L2)");

@@ -9,22 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-uint64_t foolc__dec_used(const foolc__run *run, int32_t i)
-{
-    return run->queries[i].forward + run->queries[i].decided;
-}
-
-int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost)
-{
-    return max_q <= 0 || (double)(foolc__dec_used(run, i) + cost) <= max_q;
-}
-
 int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
                               int32_t na, double max_q)
 {
     int32_t nb = 0;
     for (int32_t q = 0; q < na; q++)
-        if (foolc__dec_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
+        if (foolc__run_may(run, idx[act[q]], max_q, 1)) act[nb++] = act[q];
     return nb;
 }
 
@@ -123,6 +113,7 @@ foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
             if (!done) act[keep++] = a;
         }
         na = keep;
+        if (o->report && (st = foolc__run_progress(run, m - na, m)) < 0) break;
     }
 out:
     foolc__free(lo);
@@ -225,6 +216,7 @@ foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
             if (ph[a] != PH_DONE) act[keep++] = a;
         }
         na = keep;
+        if (o->report && (st = foolc__run_progress(run, m - na, m)) < 0) break;
     }
 out:
     foolc__free(lo);
@@ -331,7 +323,7 @@ static foolc_status blended_impl(foolc__run *run, const int32_t *idx, int32_t m,
         pos[sid[q]] = q;
     }
     blend_ctx bc = {noise, pos};
-    foolc__scan_opts so = {1.0, steps, rtol, max_q};
+    foolc__scan_opts so = {.emax = 1.0, .steps = steps, .rtol = rtol, .max_q = max_q};
     uint8_t *fok = adv;
     if ((st = foolc__dec_scan(run, sid, na, &so, blend_make, &bc, cand, fok)) < 0) goto out;
     for (int32_t q = 0; q < na; q++) {
@@ -410,7 +402,7 @@ foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int
         int32_t na = 0;
         float *buf = xs + foolc__mul((size_t)*nf, d);
         for (int32_t a = 0; a < m; a++) {
-            if (t >= cnt[a] || done[a] || !foolc__dec_may(run, idx[a], max_q, 1)) continue;
+            if (t >= cnt[a] || done[a] || !foolc__run_may(run, idx[a], max_q, 1)) continue;
             const float *xp = px + (size_t)cs[(size_t)a * (size_t)k + (size_t)t].row * d;
             float *o = buf + (size_t)na * d;
             for (size_t j = 0; j < d; j++)
@@ -468,20 +460,20 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                         FOOLC__STREAM_BLENDED);
 }
 
-foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, foolc__start mode,
                               int32_t directions, int32_t steps, int32_t draws, double max_q,
                               float *xadv, uint8_t *ok)
 {
     char why[200];
     size_t d = run->d;
     int own = 0;
-    if (mode == 2) {
+    if (mode == FOOLC__START_ATTACK) {
         const char *name = run->init_attack ? run->init_attack : "blended-noise";
         snprintf(why, sizeof why, "the init attack %s found no adversarial", name);
         FOOLC__CHECK(foolc__run_subattack(run, name, idx, m, xadv, ok));
         for (int32_t a = 0; a < m; a++)
             if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
-    } else if (mode == 1) {
+    } else if (mode == FOOLC__START_POOL) {
         for (int32_t a = 0; a < m; a++) {
             ok[a] = 0;
             memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
@@ -492,7 +484,8 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
     } else {
         /* Blended noise; where no noise image is adversarial (inputs of the class the model
          * gives to noise), the closest adversarial pool (or batch) image instead. */
-        FOOLC__CHECK(blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xadv, ok,
+        FOOLC__CHECK(blended_impl(run, idx, m, directions, steps, FOOLC__BLEND_RTOL, max_q,
+                                  xadv, ok,
                                   FOOLC__STREAM_BLENDED));
         /* More noise images, each blended to its smallest adversarial mix; the closest
          * start per sample is kept. */
@@ -504,7 +497,8 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, in
                 foolc__free(ob);
                 return foolc__nomem("blended starting points");
             }
-            foolc_status st = blended_impl(run, idx, m, directions, steps, 1e-3, max_q, xb, ob,
+            foolc_status st = blended_impl(run, idx, m, directions, steps, FOOLC__BLEND_RTOL,
+                                           max_q, xb, ob,
                                            FOOLC__STREAM_BLENDED + 0x1000u * (uint64_t)r);
             for (int32_t a = 0; st >= 0 && a < m; a++) {
                 if (!ob[a]) continue;

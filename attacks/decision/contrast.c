@@ -13,14 +13,15 @@ typedef struct contrast_config {
 } contrast_config;
 
 static const foolc__param contrast_params[] = {
-    {"eps_max", 2, 0.01, 2, offsetof(contrast_config, eps_max), 0,
-     "largest amount: 1 is the flat image at the box centre, 2 the contrast fully reversed"},
-    {"steps", 20, 1, 10000, offsetof(contrast_config, steps), 1,
-     "linear-scan steps over (0, eps_max]; 1 is a binary search"},
-    {"rtol", 1e-4, 1e-9, 0.5, offsetof(contrast_config, rtol), 0,
-     "relative tolerance of the bisection"},
-    {"max_queries", 0, 0, 1e12, offsetof(contrast_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(contrast_config, eps_max, 2, 0.01, 2, 0,
+                 "largest amount: 1 is the flat image at the box centre, 2 the contrast fully "
+                 "reversed"),
+    FOOLC__PARAM(contrast_config, steps, 20, 1, 10000, 1,
+                 "linear-scan steps over (0, eps_max]; 1 is a binary search"),
+    FOOLC__PARAM(contrast_config, rtol, 1e-4, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection"),
+    FOOLC__PARAM(contrast_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 static foolc_status contrast_make(void *ctx, foolc__run *run, const int32_t *idx,
@@ -43,9 +44,11 @@ static foolc_status contrast_make(void *ctx, foolc__run *run, const int32_t *idx
 static foolc_status contrast_run(foolc__run *run, const void *config)
 {
     const contrast_config *c = config;
-    foolc__scan_opts o = {c->eps_max, (int32_t)c->steps, c->rtol, c->max_queries};
+    foolc__scan_opts o = {.emax = c->eps_max, .steps = (int32_t)c->steps, .rtol = c->rtol,
+                          .max_q = c->max_queries, .report = 1};
     return foolc__dec_scan(run, run->todo, run->n_todo, &o, contrast_make, NULL, NULL, NULL);
 }
 
-FOOLC__ATTACK(contrast, "contrast", FOOLC_L2, FOOLC_NEEDS_DECISION, contrast_params, contrast_config, contrast_run, NULL,
+FOOLC__ATTACK(contrast, "contrast", FOOLC_L2, FOOLC_NEEDS_DECISION, contrast_params,
+              contrast_config, contrast_run, NULL,
               "contrast reduction towards the box centre, smallest adversarial amount (L2)");

@@ -12,10 +12,10 @@ typedef struct dataset_config {
 } dataset_config;
 
 static const foolc__param dataset_params[] = {
-    {"candidates", 10, 1, 1000, offsetof(dataset_config, candidates), 1,
-     "closest pool images queried per sample"},
-    {"bisect_steps", 10, 0, 60, offsetof(dataset_config, bisect_steps), 1,
-     "bisection steps towards the clean input for each adversarial pool image"},
+    FOOLC__PARAM(dataset_config, candidates, 10, 1, 1000, 1,
+                 "closest pool images queried per sample"),
+    FOOLC__PARAM(dataset_config, bisect_steps, 10, 0, 60, 1,
+                 "bisection steps towards the clean input for each adversarial pool image"),
 };
 
 static foolc_status dataset_run(foolc__run *run, const void *config)
@@ -28,9 +28,11 @@ static foolc_status dataset_run(foolc__run *run, const void *config)
     int own = 0;
     foolc_status st = xs && pos ? FOOLC_OK : foolc__nomem("dataset");
     if (st >= 0) st = foolc__dec_pool(run, run->todo, m, k, 0, 0, xs, pos, &nf, &own);
+    if (st >= 0) st = foolc__run_progress(run, 1, 2);
     /* Every adversarial pool image, bisected towards its sample's input (the smallest kept). */
     for (int32_t f = 0; st >= 0 && f < nf; f++) pos[f] = run->todo[pos[f]];
     if (st >= 0) st = foolc__run_bisect(run, pos, nf, xs, (int32_t)c->bisect_steps, NULL);
+    if (st >= 0) st = foolc__run_progress(run, 2, 2);
     int32_t missing = 0;
     for (int32_t a = 0; a < m; a++) missing += !run->res->success[run->todo[a]];
     if (missing && st >= 0)
@@ -43,5 +45,6 @@ static foolc_status dataset_run(foolc__run *run, const void *config)
     return st;
 }
 
-FOOLC__ATTACK(dataset, "dataset", FOOLC_L2, FOOLC_NEEDS_DECISION, dataset_params, dataset_config, dataset_run, NULL,
+FOOLC__ATTACK(dataset, "dataset", FOOLC_L2, FOOLC_NEEDS_DECISION, dataset_params, dataset_config,
+              dataset_run, NULL,
               "closest pool images of another class, bisected towards the input (L2)");

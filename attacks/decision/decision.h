@@ -7,20 +7,17 @@
 
 #include "attack_impl.h"
 
-/* RNG streams, so that the attacks' draws for one sample never overlap. */
-enum {
-    FOOLC__STREAM_BLENDED = 0xB1E7D,
-    FOOLC__STREAM_REPEAT = 0x4E9EA7,
-    FOOLC__STREAM_BOUNDARY = 0xB0DA,
-    FOOLC__STREAM_HSJ = 0x45A,
-    FOOLC__STREAM_POINTWISE = 0x9017
-};
+/* Starting points of the attacks that walk along the boundary: the values of their `init`
+ * parameter ([noise|pool|attack|best]). */
+typedef enum foolc__start {
+    FOOLC__START_NOISE = 0,   /* blended uniform noise (pool images where none is adversarial) */
+    FOOLC__START_POOL = 1,    /* the closest adversarial pool image */
+    FOOLC__START_ATTACK = 2,  /* the attack named by foolc_attack_set_init */
+    FOOLC__START_BEST = 3     /* Brendel-Bethge only: walks from ATTACK and from NOISE */
+} foolc__start;
 
-/* Images sample i has cost the model so far (forward + decided). */
-uint64_t foolc__dec_used(const foolc__run *run, int32_t i);
-/* Whether sample i may spend `cost` more images under a per-sample budget max_q
- * (0: no budget). */
-int foolc__dec_may(const foolc__run *run, int32_t i, double max_q, uint64_t cost);
+/* The relative tolerance of the blended-noise starting points' bisection. */
+#define FOOLC__BLEND_RTOL 1e-3
 
 /* Keeps, in order, the entries a of act[0..na) whose sample idx[a] may spend one more image
  * under max_q; returns how many. */
@@ -46,6 +43,7 @@ typedef struct foolc__scan_opts {
     int32_t steps;
     double rtol;
     double max_q;
+    int report;          /* report progress (samples finished of m): the attack's own loop */
 } foolc__scan_opts;
 foolc_status foolc__dec_scan(foolc__run *run, const int32_t *idx, int32_t m,
                              const foolc__scan_opts *o, foolc__make_fn make, void *ctx,
@@ -62,6 +60,7 @@ typedef void (*foolc__apply_fn)(void *ctx, const foolc__run *run, int32_t sample
 typedef struct foolc__repeat_opts {
     int32_t repeats;
     double eps_init, eps_max, growth, rtol, max_q;
+    int report;          /* report progress (samples finished of m): the attack's own loop */
 } foolc__repeat_opts;
 foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
                                const foolc__repeat_opts *o, foolc__draw_fn draw,
@@ -77,16 +76,16 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  int32_t directions, int32_t steps, double rtol, double max_q,
                                  float *xadv, uint8_t *ok);
 
-/* Starting points for attacks that walk along the boundary, by mode: 0 blended uniform
+/* Starting points for attacks that walk along the boundary, by mode: NOISE blended uniform
  * noise (foolc__init_blended with the given settings, repeated for `draws` noise images,
  * the closest start kept), and for samples where no noise image
  * is adversarial the closest adversarial one of the 100 closest pool (or batch) images of
- * another class; 1 the closest adversarial pool image
- * (foolc__dec_pool over `directions` candidates), 2 the attack named by
+ * another class; POOL the closest adversarial pool image
+ * (foolc__dec_pool over `directions` candidates); ATTACK the attack named by
  * foolc_attack_set_init (default blended-noise). Samples without one are listed in the
  * run's message (status FOOLC_NOT_FOUND recorded, not an error); the caller goes on with
  * the others. */
-foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, int mode,
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, foolc__start mode,
                               int32_t directions, int32_t steps, int32_t draws, double max_q,
                               float *xadv, uint8_t *ok);
 

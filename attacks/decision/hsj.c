@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define CHUNK 256
+/* Images per sample kept in reserve under max_queries for an iteration's step search and
+ * bisection, when its gradient estimate is sized. */
+#define HSJ_RESERVED 40
 #define MAX_BISECT 64
 
 typedef struct hsj {
@@ -51,9 +54,16 @@ static void project(const hsj *h, const float *x0, const float *x, double t, flo
     }
 }
 
+/* Row a's point at t for the bracket search. */
+static void hsj_point(void *ctx, const foolc__run *run, int32_t a, double t, float *out)
+{
+    const hsj *h = ctx;
+    project(h, run->x + (size_t)run->todo[a] * h->d, h->xadv + (size_t)a * h->d, t, out);
+}
+
 static int may(const hsj *h, int32_t a, uint64_t cost)
 {
-    return foolc__dec_may(h->run, h->run->todo[a], h->c->max_queries, cost);
+    return foolc__run_may(h->run, h->run->todo[a], h->c->max_queries, cost);
 }
 
 /* Bisects each listed sample's xadv towards its clean input, keeping the adversarial side,
@@ -63,54 +73,20 @@ static foolc_status bisect(hsj *h, const int32_t *list, int32_t n)
     foolc__run *run = h->run;
     size_t d = h->d;
     double dd = (double)d;
-    int32_t na = 0;
+    double *hi0 = h->eps;
     for (int32_t q = 0; q < n; q++) {
         int32_t a = list[q];
         const float *x0 = run->x + (size_t)run->todo[a] * d;
         h->lo[a] = 0;
         h->hi[a] = h->linf ? distance(h, x0, h->xadv + (size_t)a * d) : 1;
         h->thr[a] = h->linf ? h->hi[a] * h->c->gamma / (dd * dd) : h->c->gamma / (dd * sqrt(dd));
-        h->left[a] = MAX_BISECT;
-        h->act[na++] = a;
+        hi0[a] = h->hi[a];
     }
-    int32_t na0 = na;
-    int32_t *all = h->pos;
-    memcpy(all, h->act, (size_t)na * sizeof(int32_t));
-    double *hi0 = h->eps;
-    for (int32_t q = 0; q < na0; q++) hi0[all[q]] = h->hi[all[q]];
-    foolc_status st = FOOLC_OK;
-    while (na > 0) {
-        int32_t nb = 0;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = h->act[q];
-            if (h->hi[a] - h->lo[a] > h->thr[a] && h->left[a] > 0 && may(h, a, 1))
-                h->act[nb++] = a;
-        }
-        if ((na = nb) == 0) break;
-        for (int32_t q0 = 0; q0 < na; q0 += CHUNK) {
-            int32_t nc = na - q0 < CHUNK ? na - q0 : CHUNK;
-            for (int32_t q = 0; q < nc; q++) {
-                int32_t a = h->act[q0 + q];
-                const float *x0 = run->x + (size_t)run->todo[a] * d;
-                project(h, x0, h->xadv + (size_t)a * d, 0.5 * (h->lo[a] + h->hi[a]),
-                        h->chunk + (size_t)q * d);
-                h->sid[q] = run->todo[a];
-            }
-            if ((st = foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL)) < 0)
-                goto done;
-            for (int32_t q = 0; q < nc; q++) {
-                int32_t a = h->act[q0 + q];
-                double mid = 0.5 * (h->lo[a] + h->hi[a]);
-                if (mid == h->lo[a] || mid == h->hi[a]) h->left[a] = 0;
-                if (h->adv[q]) h->hi[a] = mid;
-                else h->lo[a] = mid;
-                h->left[a]--;
-            }
-        }
-    }
-done:
-    for (int32_t q = 0; q < na0; q++) {
-        int32_t a = all[q], i = run->todo[a];
+    foolc__bracket_opts o = {.path = hsj_point, .path_ctx = h, .steps = MAX_BISECT,
+                             .width = h->thr, .max_q = h->c->max_queries, .chunk = CHUNK};
+    foolc_status st = foolc__run_bracket(run, run->todo, list, n, h->lo, h->hi, NULL, NULL, &o);
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = list[q], i = run->todo[a];
         const float *x0 = run->x + (size_t)i * d;
         float *xa = h->xadv + (size_t)a * d;
         if (h->hi[a] < hi0[a]) {
@@ -290,7 +266,8 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     h.alive = h.adv + CHUNK;
     uint8_t *ok = h.alive + m;
 
-    st = foolc__dec_start(run, run->todo, m, (int)c->init, (int32_t)c->init_directions,
+    st = foolc__dec_start(run, run->todo, m, (foolc__start)(int)c->init,
+                          (int32_t)c->init_directions,
                           (int32_t)c->init_steps, (int32_t)c->init_draws, c->max_queries,
                           h.xadv, ok);
     if (st < 0) goto out;
@@ -310,7 +287,8 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
             if (!h.alive[a]) continue;
             double ev = fmin(c->init_evals * sqrt(t + 1.0), c->max_evals);
             if (c->max_queries > 0) {
-                double room = c->max_queries - (double)foolc__dec_used(run, run->todo[a]) - 40;
+                double room = c->max_queries - (double)foolc__run_used(run, run->todo[a]) -
+                              HSJ_RESERVED;
                 ev = fmin(ev, room);
                 if (ev < 1 || ev < fmin(c->init_evals, 20)) {
                     h.alive[a] = 0;
@@ -347,30 +325,31 @@ out:
 /* ---- registry entries ---- */
 
 static const foolc__param hsj_params[] = {
-    {"steps", 64, 1, 100, offsetof(foolc__hsj_config, steps), 1,
-     "iterations (gradient estimate, step, bisection) per sample"},
-    {"init_evals", 100, 1, 200, offsetof(foolc__hsj_config, init_evals), 1,
-     "probes of the first gradient estimate; iteration t uses init_evals * sqrt(t + 1)"},
-    {"max_evals", 10000, 1, 100000, offsetof(foolc__hsj_config, max_evals), 1,
-     "probes of one gradient estimate at most"},
-    {"gamma", 1, 1e-3, 1000, offsetof(foolc__hsj_config, gamma), 0,
-     "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, "
-     "gamma / d^2 in Linf)"},
-    {"max_queries", 0, 0, 1e12, offsetof(foolc__hsj_config, max_queries), 1,
-     "model images per sample at most, starting point included; 0 means no limit"},
-    {"init", 0, 0, 2, offsetof(foolc__hsj_config, init), 1,
-     "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-     "adversarial pool image "
-     "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-     "foolc_attack_set_init (default blended-noise)"},
-    {"init_directions", 1000, 1, 100000, offsetof(foolc__hsj_config, init_directions), 1,
-     "uniform-noise draws (init 0) or closest pool images (init 1) per sample"},
-    {"init_steps", 10, 1, 10000, offsetof(foolc__hsj_config, init_steps), 1,
-     "linear-scan steps of the blended-noise starting point"},
-    {"init_draws", 4, 1, 100, offsetof(foolc__hsj_config, init_draws), 1,
-     "noise images blended per sample (init 0); the closest start is kept"},
-    {"max_halvings", 30, 1, 60, offsetof(foolc__hsj_config, max_halvings), 1,
-     "halvings of the geometric step search per sample before the step is skipped"},
+    FOOLC__PARAM(foolc__hsj_config, steps, 64, 1, 100, 1,
+                 "iterations (gradient estimate, step, bisection) per sample"),
+    FOOLC__PARAM(foolc__hsj_config, init_evals, 100, 1, 200, 1,
+                 "probes of the first gradient estimate; iteration t uses init_evals * sqrt(t + "
+                 "1)"),
+    FOOLC__PARAM(foolc__hsj_config, max_evals, 10000, 1, 100000, 1,
+                 "probes of one gradient estimate at most"),
+    FOOLC__PARAM(foolc__hsj_config, gamma, 1, 1e-3, 1000, 0,
+                 "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, "
+                 "gamma / d^2 in Linf)"),
+    FOOLC__PARAM(foolc__hsj_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most, starting point included; 0 means no limit"),
+    FOOLC__PARAM(foolc__hsj_config, init, 0, 0, 2, 1,
+                 "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
+                 "adversarial pool image "
+                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
+                 "foolc_attack_set_init (default blended-noise)"),
+    FOOLC__PARAM(foolc__hsj_config, init_directions, 1000, 1, 100000, 1,
+                 "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
+    FOOLC__PARAM(foolc__hsj_config, init_steps, 10, 1, 10000, 1,
+                 "linear-scan steps of the blended-noise starting point"),
+    FOOLC__PARAM(foolc__hsj_config, init_draws, 4, 1, 100, 1,
+                 "noise images blended per sample (init 0); the closest start is kept"),
+    FOOLC__PARAM(foolc__hsj_config, max_halvings, 30, 1, 60, 1,
+                 "halvings of the geometric step search per sample before the step is skipped"),
 };
 
 FOOLC__ATTACK(hsj_l2, "hsj-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, hsj_params, foolc__hsj_config,

@@ -10,12 +10,12 @@ typedef struct inversion_config {
 } inversion_config;
 
 static const foolc__param inversion_params[] = {
-    {"steps", 10, 1, 10000, offsetof(inversion_config, steps), 1,
-     "linear-scan steps towards the inverted image; 1 is a binary search"},
-    {"rtol", 1e-4, 1e-9, 0.5, offsetof(inversion_config, rtol), 0,
-     "relative tolerance of the bisection"},
-    {"max_queries", 0, 0, 1e12, offsetof(inversion_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(inversion_config, steps, 10, 1, 10000, 1,
+                 "linear-scan steps towards the inverted image; 1 is a binary search"),
+    FOOLC__PARAM(inversion_config, rtol, 1e-4, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection"),
+    FOOLC__PARAM(inversion_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 static foolc_status inversion_make(void *ctx, foolc__run *run, const int32_t *idx,
@@ -38,9 +38,11 @@ static foolc_status inversion_make(void *ctx, foolc__run *run, const int32_t *id
 static foolc_status inversion_run(foolc__run *run, const void *config)
 {
     const inversion_config *c = config;
-    foolc__scan_opts o = {1.0, (int32_t)c->steps, c->rtol, c->max_queries};
+    foolc__scan_opts o = {.emax = 1.0, .steps = (int32_t)c->steps, .rtol = c->rtol,
+                          .max_q = c->max_queries, .report = 1};
     return foolc__dec_scan(run, run->todo, run->n_todo, &o, inversion_make, NULL, NULL, NULL);
 }
 
-FOOLC__ATTACK(inversion, "inversion", FOOLC_L2, FOOLC_NEEDS_DECISION, inversion_params, inversion_config, inversion_run, NULL,
+FOOLC__ATTACK(inversion, "inversion", FOOLC_L2, FOOLC_NEEDS_DECISION, inversion_params,
+              inversion_config, inversion_run, NULL,
               "blend towards the inverted image lo + hi - x, smallest adversarial amount (L2)");

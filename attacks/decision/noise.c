@@ -10,16 +10,16 @@
 /* ---- additive noise ---- */
 
 static const foolc__param noise_params[] = {
-    {"repeats", 100, 1, 10000, offsetof(foolc__noise_config, repeats), 1,
-     "noise directions drawn per sample"},
-    {"eps_init", 1e-2, 1e-9, 1e3, offsetof(foolc__noise_config, eps_init), 0,
-     "first scale tried, relative to the width of the model's box"},
-    {"growth", 2, 1.01, 100, offsetof(foolc__noise_config, growth), 0,
-     "factor by which the scale grows until the first adversarial"},
-    {"rtol", 1e-3, 1e-9, 0.5, offsetof(foolc__noise_config, rtol), 0,
-     "relative tolerance of the bisection of the scale"},
-    {"max_queries", 0, 0, 1e12, offsetof(foolc__noise_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(foolc__noise_config, repeats, 100, 1, 10000, 1,
+                 "noise directions drawn per sample"),
+    FOOLC__PARAM(foolc__noise_config, eps_init, 1e-2, 1e-9, 1e3, 0,
+                 "first scale tried, relative to the width of the model's box"),
+    FOOLC__PARAM(foolc__noise_config, growth, 2, 1.01, 100, 0,
+                 "factor by which the scale grows until the first adversarial"),
+    FOOLC__PARAM(foolc__noise_config, rtol, 1e-3, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection of the scale"),
+    FOOLC__PARAM(foolc__noise_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 /* Which noise an entry draws (its variant). */
@@ -67,8 +67,9 @@ static foolc_status noise_run(foolc__run *run, const void *config)
     double w = (double)run->hi - run->lo;
     /* Past these scales every coordinate is clipped to a corner of the box. */
     double emax = linf ? w : w * sqrt((double)run->d);
-    foolc__repeat_opts o = {(int32_t)c->repeats, fmin(c->eps_init * w, emax), emax, c->growth,
-                            c->rtol, c->max_queries};
+    foolc__repeat_opts o = {.repeats = (int32_t)c->repeats, .eps_init = fmin(c->eps_init * w, emax),
+                            .eps_max = emax, .growth = c->growth, .rtol = c->rtol,
+                            .max_q = c->max_queries, .report = 1};
     return foolc__dec_repeat(run, run->todo, run->n_todo, &o, noise_draw, noise_apply, &nc);
 }
 
@@ -95,14 +96,14 @@ typedef struct blended_config {
 } blended_config;
 
 static const foolc__param blended_params[] = {
-    {"directions", 1000, 1, 100000, offsetof(blended_config, directions), 1,
-     "uniform-noise images drawn per sample, at most, until one is adversarial"},
-    {"steps", 100, 1, 10000, offsetof(blended_config, steps), 1,
-     "blend factors of the linear scan from the clean input to the noise"},
-    {"rtol", 1e-4, 1e-9, 0.5, offsetof(blended_config, rtol), 0,
-     "relative tolerance of the bisection in the bracket the scan found"},
-    {"max_queries", 0, 0, 1e12, offsetof(blended_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(blended_config, directions, 1000, 1, 100000, 1,
+                 "uniform-noise images drawn per sample, at most, until one is adversarial"),
+    FOOLC__PARAM(blended_config, steps, 100, 1, 10000, 1,
+                 "blend factors of the linear scan from the clean input to the noise"),
+    FOOLC__PARAM(blended_config, rtol, 1e-4, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection in the bracket the scan found"),
+    FOOLC__PARAM(blended_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 static foolc_status blended_run(foolc__run *run, const void *config)
@@ -115,12 +116,14 @@ static foolc_status blended_run(foolc__run *run, const void *config)
     if (st >= 0)
         st = foolc__init_blended(run, run->todo, m, (int32_t)c->directions, (int32_t)c->steps,
                                  c->rtol, c->max_queries, xa, ok);
+    if (st >= 0) st = foolc__run_progress(run, 1, 1);
     foolc__free(xa);
     foolc__free(ok);
     return st;
 }
 
-FOOLC__ATTACK(blended_noise, "blended-noise", FOOLC_L2, FOOLC_NEEDS_DECISION, blended_params, blended_config, blended_run, NULL,
+FOOLC__ATTACK(blended_noise, "blended-noise", FOOLC_L2, FOOLC_NEEDS_DECISION, blended_params,
+              blended_config, blended_run, NULL,
               "blended uniform noise: smallest adversarial blend towards uniform noise (L2)");
 
 /* ---- salt-and-pepper noise (Foolbox's SaltAndPepperNoiseAttack), minimising in L0: per
@@ -133,12 +136,12 @@ typedef struct sp_config {
 } sp_config;
 
 static const foolc__param sp_params[] = {
-    {"repeats", 10, 1, 10000, offsetof(sp_config, repeats), 1,
-     "noise patterns drawn per sample"},
-    {"rtol", 1e-2, 1e-9, 0.5, offsetof(sp_config, rtol), 0,
-     "relative tolerance of the bisection of the noise probability"},
-    {"max_queries", 0, 0, 1e12, offsetof(sp_config, max_queries), 1,
-     "model images per sample at most; 0 means no limit"},
+    FOOLC__PARAM(sp_config, repeats, 10, 1, 10000, 1,
+                 "noise patterns drawn per sample"),
+    FOOLC__PARAM(sp_config, rtol, 1e-2, 1e-9, 0.5, 0,
+                 "relative tolerance of the bisection of the noise probability"),
+    FOOLC__PARAM(sp_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most; 0 means no limit"),
 };
 
 /* dir[j] = +(1 + u) for salt, -(1 + u) for pepper, u uniform in [0, 1): value j is set at
@@ -167,10 +170,12 @@ static void sp_apply(void *ctx, const foolc__run *run, int32_t sample, const flo
 static foolc_status sp_run(foolc__run *run, const void *config)
 {
     const sp_config *c = config;
-    foolc__repeat_opts o = {(int32_t)c->repeats, 1.0 / (double)run->d, 1.0, 2.0, c->rtol,
-                            c->max_queries};
+    foolc__repeat_opts o = {.repeats = (int32_t)c->repeats, .eps_init = 1.0 / (double)run->d,
+                            .eps_max = 1.0, .growth = 2.0, .rtol = c->rtol,
+                            .max_q = c->max_queries, .report = 1};
     return foolc__dec_repeat(run, run->todo, run->n_todo, &o, sp_draw, sp_apply, NULL);
 }
 
-FOOLC__ATTACK(salt_and_pepper, "salt-and-pepper", FOOLC_L0, FOOLC_NEEDS_DECISION, sp_params, sp_config, sp_run, NULL,
+FOOLC__ATTACK(salt_and_pepper, "salt-and-pepper", FOOLC_L0, FOOLC_NEEDS_DECISION, sp_params,
+              sp_config, sp_run, NULL,
               "salt-and-pepper noise with the smallest adversarial probability (L0)");

@@ -13,12 +13,12 @@ typedef struct pointwise_config {
 } pointwise_config;
 
 static const foolc__param pointwise_params[] = {
-    {"max_passes", 10, 1, 100, offsetof(pointwise_config, max_passes), 1,
-     "passes over the perturbed values that try to reset each one, at most"},
-    {"bisect_steps", 10, 0, 30, offsetof(pointwise_config, bisect_steps), 1,
-     "bisection steps per value still perturbed after the passes (0: none)"},
-    {"max_queries", 0, 0, 1e12, offsetof(pointwise_config, max_queries), 1,
-     "model images per sample at most, starting point included; 0 means no limit"},
+    FOOLC__PARAM(pointwise_config, max_passes, 10, 1, 100, 1,
+                 "passes over the perturbed values that try to reset each one, at most"),
+    FOOLC__PARAM(pointwise_config, bisect_steps, 10, 0, 30, 1,
+                 "bisection steps per value still perturbed after the passes (0: none)"),
+    FOOLC__PARAM(pointwise_config, max_queries, 0, 0, 1e12, 1,
+                 "model images per sample at most, starting point included; 0 means no limit"),
 };
 
 enum { RESET, REFINE, DONE };
@@ -75,6 +75,7 @@ static foolc_status pointwise_run(foolc__run *run, const void *config)
                        list + (size_t)a * d);
         act[na++] = a;
     }
+    const int32_t n0 = na;
     while (na > 0) {
         /* Advance each sample to its next candidate, or retire it. */
         int32_t nb = 0;
@@ -106,7 +107,7 @@ static foolc_status pointwise_run(foolc__run *run, const void *config)
                 if (z->phase == REFINE && z->cur >= z->n) z->phase = DONE;
                 break;
             }
-            if (z->phase == DONE || !foolc__dec_may(run, i, c->max_queries, 1)) continue;
+            if (z->phase == DONE || !foolc__run_may(run, i, c->max_queries, 1)) continue;
             float *o = cand + (size_t)nb * d;
             memcpy(o, xr, d * sizeof(float));
             int32_t j = li[z->cur];
@@ -121,6 +122,8 @@ static foolc_status pointwise_run(foolc__run *run, const void *config)
             act[nb++] = a;
         }
         if ((na = nb) == 0) break;
+        /* Progress: the samples retired so far. */
+        if ((st = foolc__run_progress(run, n0 - na, n0)) < 0) goto out;
         if ((st = foolc__run_is_adv(run, cand, sid, na, adv, NULL)) < 0) goto out;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q], i = run->todo[a];
@@ -159,5 +162,6 @@ out:
     return st;
 }
 
-FOOLC__ATTACK(pointwise, "pointwise", FOOLC_L0, FOOLC_NEEDS_DECISION, pointwise_params, pointwise_config, pointwise_run, NULL,
+FOOLC__ATTACK(pointwise, "pointwise", FOOLC_L0, FOOLC_NEEDS_DECISION, pointwise_params,
+              pointwise_config, pointwise_run, NULL,
               "Pointwise: resets perturbed values while adversarial, then refines them (L0)");

@@ -146,9 +146,8 @@ static const foolc__param fgsm_params[] = {
 };
 static const foolc__iter_config fgsm_fixed = {.rtol = 1e-3, .growth = 2, .eps_init = 1e-3,
                                               .loss = 2};
-FOOLC__ATTACK(fgsm, "fgsm", FOOLC_LINF, FOOLC__GRAD, fgsm_params, foolc__iter_config,
-              fgm_entry_run, &fgsm_fixed,
-              "fast gradient sign method; searches the smallest Linf step per sample");
+FOOLC__ATTACK(fgsm, "fgsm", FOOLC_LINF, FOOLC__GRAD, fgsm_params, foolc__iter_config, fgm_entry_run,
+              &fgsm_fixed, "fast gradient sign method; searches the smallest Linf step per sample");
 
 /* Fast gradient method in L1, made minimising: one gradient per sample and loss, then for each L1
  * budget the exact maximiser of the linearised loss over the L1 ball ∩ box (the budget goes to
@@ -166,7 +165,8 @@ static const foolc__param fgm_l1_params[] = {
 static const foolc__iter_config fgm_l1_fixed = {
     .rtol = 1e-3, .growth = 2, .eps_init = 0.1, .loss = 2};
 FOOLC__ATTACK(fgm_l1, "fgm-l1", FOOLC_L1, FOOLC__GRAD, fgm_l1_params, foolc__iter_config,
-              fgm_entry_run, &fgm_l1_fixed, "fast gradient method in L1 (greedy over |grad|); searches the smallest budget");
+              fgm_entry_run, &fgm_l1_fixed,
+              "fast gradient method in L1 (greedy over |grad|); searches the smallest budget");
 
 /* Fast gradient method in L2 (Goodfellow et al., arXiv:1412.6572), made minimising: one gradient
  * per sample and loss, then the smallest adversarial on the path clip(x0 + t g/|g|_2), which is
@@ -184,4 +184,5 @@ static const foolc__param fgm_l2_params[] = {
 static const foolc__iter_config fgm_l2_fixed = {
     .rtol = 1e-3, .growth = 2, .eps_init = 0.01, .loss = 2};
 FOOLC__ATTACK(fgm_l2, "fgm-l2", FOOLC_L2, FOOLC__GRAD, fgm_l2_params, foolc__iter_config,
-              fgm_entry_run, &fgm_l2_fixed, "fast gradient method in L2; searches the smallest step per sample");
+              fgm_entry_run, &fgm_l2_fixed,
+              "fast gradient method in L2; searches the smallest step per sample");

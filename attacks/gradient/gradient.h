@@ -7,38 +7,13 @@
 
 #include "attack_impl.h"
 
-/* Losses the gradient attacks descend (lower = more adversarial). */
-typedef enum foolc__gloss_kind {
-    FOOLC__GL_CE = 0,      /* run.c's cross-entropy: -CE(label), or CE(target) targeted */
-    FOOLC__GL_MARGIN = 1,  /* the criterion's margin */
-    FOOLC__GL_DLR = 2,     /* Croce & Hein's difference of logits ratio (see iterate.c) */
-    FOOLC__GL_PAIR = 3     /* row r: z[pos[r]] - z[neg[r]] */
-} foolc__gloss_kind;
-
-typedef struct foolc__gloss {
-    foolc__gloss_kind kind;
-    const int32_t *pos, *neg;   /* FOOLC__GL_PAIR only: classes per row of the call */
-} foolc__gloss;
-
-/* Like foolc__run_grad for any loss above; rows belong to samples idx[0..m). */
-foolc_status foolc__run_grad_loss(foolc__run *run, const float *xs, const int32_t *idx,
-                                  int32_t m, const foolc__gloss *loss, float *grad,
-                                  float *loss_out, float *logits);
-
-/* Whether each of m logit rows is adversarial for its sample (criterion, no model call). */
-foolc_status foolc__logits_adv(foolc__run *run, const int32_t *idx, int32_t m,
-                               const float *logits, uint8_t *adv);
-
-/* 1 for the misclassification criterion, 2 for targeted, 0 for any other. */
-int foolc__crit_kind(const foolc__run *run);
-
 /* The iterative loop's settings. */
 typedef struct foolc__iter_opts {
     foolc_norm norm;            /* ball of the projection and geometry of the steps */
     int32_t steps, restarts;    /* gradient steps per start; starts per epsilon */
     double rel_step;            /* step = rel_step * epsilon (APGD: initial 2 * epsilon) */
     int random_start;           /* first start uniform in the ball (later ones always are) */
-    foolc__gloss_kind loss;     /* CE, MARGIN or DLR */
+    foolc__loss loss;           /* CE, MARGIN or DLR */
     double momentum;            /* MI-FGSM decay of the L1-normalised gradient sum; 0 off */
     double quantile;            /* L1 steps move the coordinates above this |grad| quantile */
     int apgd;                   /* APGD: step-size halving at checkpoints, momentum 0.75 */

@@ -2,138 +2,13 @@
  * directions (sign, L2-normalised, sparse L1), the batched projected-gradient loop with
  * per-sample epsilons, restarts, momentum and APGD's schedule, and the epsilon-search driver
  * that makes it minimising; at the end the registry entries of PGD, BIM, MI-FGSM and APGD. */
+#include "arena.h"
 #include "gradient.h"
 #include "numeric.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-int foolc__crit_kind(const foolc__run *run)
-{
-    const foolc__criterion_vt *vt = run->crit ? run->crit->vt : NULL;
-    if (!vt) return 0;
-    if (!strcmp(vt->name, "misclassification")) return 1;
-    if (!strcmp(vt->name, "targeted") && run->targets) return 2;
-    return 0;
-}
-
-foolc_status foolc__logits_adv(foolc__run *run, const int32_t *idx, int32_t m,
-                               const float *logits, uint8_t *adv)
-{
-    for (int32_t a = 0; a < m; a++) {
-        int32_t s = idx[a];
-        FOOLC__CHECK(foolc_criterion_eval(run->crit, logits + (size_t)a * (size_t)run->k, 1,
-                                          run->k, &run->labels[s],
-                                          run->targets ? &run->targets[s] : NULL, &adv[a],
-                                          NULL, NULL));
-    }
-    return FOOLC_OK;
-}
-
-/* ---- losses ---- */
-
-typedef struct gloss_ctx {
-    foolc__run *run;
-    const int32_t *idx;
-    const foolc__gloss *spec;
-    int kind;          /* criterion kind, for DLR */
-} gloss_ctx;
-
-/* The DLR loss (Croce & Hein, arXiv:2003.01690), descended: untargeted
- * (z_y - max_{i != y} z_i) / (z_p1 - z_p3), targeted (max_{i != t} z_i - z_t) /
- * (z_p1 - (z_p3 + z_p4) / 2), with p the classes sorted by decreasing logit. The targeted
- * numerator is the targeted margin rather than the paper's z_y - z_t, so that its zero is
- * the criterion's boundary. */
-static double dlr_row(const float *z, int32_t k, int32_t label, int32_t target, int targeted,
-                      float *dz)
-{
-    int32_t top[4] = {-1, -1, -1, -1};
-    for (int32_t j = 0; j < k; j++) {
-        int32_t c = j;
-        for (int r = 0; r < 4; r++) {
-            if (top[r] < 0 || z[c] > z[top[r]]) {
-                int32_t t = top[r];
-                top[r] = c;
-                c = t;
-                if (c < 0) break;
-            }
-        }
-    }
-    int32_t a, b;   /* numerator z[a] - z[b] */
-    if (!targeted) {
-        a = label;
-        b = top[0] == label ? top[1] : top[0];
-    } else {
-        a = top[0] == target ? top[1] : top[0];
-        b = target;
-    }
-    double num = (double)z[a] - z[b], c3 = targeted ? 0.5 * ((double)z[top[2]] + z[top[3]])
-                                                     : (double)z[top[2]];
-    double den = (double)z[top[0]] - c3 + 1e-12;
-    for (int32_t j = 0; j < k; j++) dz[j] = 0;
-    dz[a] += (float)(1 / den);
-    dz[b] -= (float)(1 / den);
-    double q = num / (den * den);
-    dz[top[0]] -= (float)q;
-    if (targeted) {
-        dz[top[2]] += (float)(0.5 * q);
-        dz[top[3]] += (float)(0.5 * q);
-    } else {
-        dz[top[2]] += (float)q;
-    }
-    return num / den;
-}
-
-static int gloss_rows(void *user, int32_t first, const float *logits, int32_t n, int32_t k,
-                      float *dlogits, float *loss)
-{
-    gloss_ctx *c = user;
-    foolc__run *run = c->run;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t r = first + i, s = c->idx[r];
-        const float *z = logits + (size_t)i * (size_t)k;
-        float *dz = dlogits + (size_t)i * (size_t)k;
-        double l;
-        if (c->spec->kind == FOOLC__GL_PAIR) {
-            int32_t p = c->spec->pos[r], q = c->spec->neg[r];
-            for (int32_t j = 0; j < k; j++) dz[j] = 0;
-            dz[p] += 1;
-            dz[q] -= 1;
-            l = (double)z[p] - z[q];
-        } else {
-            l = dlr_row(z, k, run->labels[s], run->targets ? run->targets[s] : -1,
-                        c->kind == 2, dz);
-        }
-        if (loss) loss[i] = (float)l;
-    }
-    return 0;
-}
-
-foolc_status foolc__run_grad_loss(foolc__run *run, const float *xs, const int32_t *idx,
-                                  int32_t m, const foolc__gloss *loss, float *grad,
-                                  float *loss_out, float *logits)
-{
-    if (m == 0) return FOOLC_OK;
-    int kind = foolc__crit_kind(run);
-    foolc__gloss_kind lk = loss->kind;
-    /* DLR needs the misclassification (3+ classes) or targeted (4+) criterion. */
-    if (lk == FOOLC__GL_DLR && (kind == 0 || run->k < (kind == 2 ? 4 : 3)))
-        lk = FOOLC__GL_MARGIN;
-    if (lk == FOOLC__GL_CE || lk == FOOLC__GL_MARGIN)
-        return foolc__run_grad(run, xs, idx, m, lk == FOOLC__GL_CE ? FOOLC__LOSS_CE :
-                               FOOLC__LOSS_MARGIN, grad, loss_out, logits);
-    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
-    gloss_ctx c = {run, idx, loss, kind};
-    foolc_status st = foolc_model_value_and_grad(run->model, xs, m, gloss_rows, &c, logits,
-                                                 loss_out, grad);
-    if (st != FOOLC_E_BUDGET)
-        for (int32_t i = 0; i < m; i++) {
-            run->queries[idx[i]].forward++;
-            run->queries[idx[i]].backward++;
-        }
-    return st;
-}
 
 /* ---- geometry ---- */
 
@@ -183,7 +58,7 @@ static void random_start(const foolc__run *run, foolc_norm p, int32_t sample,
                          uint64_t stream, double eps, const float *x0, float *out, float *work)
 {
     foolc__rng r;
-    foolc__rng_init(&r, run->seed, (uint64_t)sample, 0x9A7D0000u + stream);
+    foolc__rng_init(&r, run->seed, (uint64_t)sample, FOOLC__STREAM_RANDOM_START + stream);
     size_t d = run->d;
     double s = 0;
     for (size_t j = 0; j < d; j++) {
@@ -224,45 +99,44 @@ typedef struct iter_state {
     int32_t *act, *bid, *succ;
     uint8_t *badv, *done, *reduced;
     double *fprev, *fbest, *fbest_ck, *eta, *eps;
+    foolc__arena mem;                  /* all of the above */
 } iter_state;
 
-static void state_free(iter_state *s) { foolc__free(s->xc); }
+static void state_free(iter_state *s) { foolc__arena_free(&s->mem); }
 
 static foolc_status state_alloc(iter_state *s, const foolc__run *run, int32_t cap)
 {
-    size_t d = run->d, k = (size_t)run->k, c = (size_t)cap;
-    size_t nf = foolc__mul(c, foolc__mul(d, 7)) + c * k + c + 5 * d;
-    size_t bytes = foolc__mul(nf, sizeof(float)) + c * (5 * sizeof(double) +
-                   3 * sizeof(int32_t) + 3) + 64;
-    float *blk = foolc__malloc(bytes);
-    if (!blk) return foolc__nomem("iterative attack buffers");
+    size_t d = run->d, k = (size_t)run->k, c = (size_t)cap, cd = foolc__mul(c, d);
+    foolc__arena *ar = &s->mem;
     s->cap = cap;
     s->d = d;
     s->k = k;
-    s->xc = blk;
-    s->xp = s->xc + c * d;
-    s->xb = s->xp + c * d;
-    s->gb = s->xb + c * d;
-    s->acc = s->gb + c * d;
-    s->bx = s->acc + c * d;
-    s->bg = s->bx + c * d;
-    s->bz = s->bg + c * d;
-    s->bf = s->bz + c * k;
-    s->dir = s->bf + c;
-    s->work = s->dir + d;
-    s->pw = s->work + d;
-    double *db = (double *)(((uintptr_t)(s->pw + 3 * d) + 7) & ~(uintptr_t)7);
-    s->fprev = db;
-    s->fbest = db + c;
-    s->fbest_ck = db + 2 * c;
-    s->eta = db + 3 * c;
-    s->eps = db + 4 * c;
-    s->act = (int32_t *)(db + 5 * c);
-    s->bid = s->act + c;
-    s->succ = s->bid + c;
-    s->badv = (uint8_t *)(s->succ + c);
-    s->done = s->badv + c;
-    s->reduced = s->done + c;
+    for (int pass = 0; pass < 2; pass++) {
+        s->xc = foolc__arena_take(ar, cd, sizeof(float));
+        s->xp = foolc__arena_take(ar, cd, sizeof(float));
+        s->xb = foolc__arena_take(ar, cd, sizeof(float));
+        s->gb = foolc__arena_take(ar, cd, sizeof(float));
+        s->acc = foolc__arena_take(ar, cd, sizeof(float));
+        s->bx = foolc__arena_take(ar, cd, sizeof(float));
+        s->bg = foolc__arena_take(ar, cd, sizeof(float));
+        s->bz = foolc__arena_take(ar, c * k, sizeof(float));
+        s->bf = foolc__arena_take(ar, c, sizeof(float));
+        s->dir = foolc__arena_take(ar, d, sizeof(float));
+        s->work = foolc__arena_take(ar, d, sizeof(float));
+        s->pw = foolc__arena_take(ar, FOOLC__PROJECT_WORK(d), sizeof(float));
+        s->fprev = foolc__arena_take(ar, c, sizeof(double));
+        s->fbest = foolc__arena_take(ar, c, sizeof(double));
+        s->fbest_ck = foolc__arena_take(ar, c, sizeof(double));
+        s->eta = foolc__arena_take(ar, c, sizeof(double));
+        s->eps = foolc__arena_take(ar, c, sizeof(double));
+        s->act = foolc__arena_take(ar, c, sizeof(int32_t));
+        s->bid = foolc__arena_take(ar, c, sizeof(int32_t));
+        s->succ = foolc__arena_take(ar, c, sizeof(int32_t));
+        s->badv = foolc__arena_take(ar, c, 1);
+        s->done = foolc__arena_take(ar, c, 1);
+        s->reduced = foolc__arena_take(ar, c, 1);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(ar, "iterative attack buffers"));
+    }
     return FOOLC_OK;
 }
 
@@ -313,7 +187,6 @@ static foolc_status iter_attack(iter_state *s, foolc__run *run, const int32_t *s
 {
     const foolc__iter_opts *o = s->o;
     size_t d = s->d;
-    foolc__gloss gl = {o->loss, NULL, NULL};
     foolc_status st = FOOLC_OK;
     for (int32_t a = 0; a < m; a++) {
         s->done[a] = 0;
@@ -350,9 +223,9 @@ static foolc_status iter_attack(iter_state *s, foolc__run *run, const int32_t *s
                 memcpy(s->bx + (size_t)q * d, s->xc + (size_t)a * d, d * sizeof(float));
                 s->bid[q] = sid[a];
             }
-            if ((st = foolc__run_grad_loss(run, s->bx, s->bid, na, &gl, s->bg, s->bf,
+            if ((st = foolc__run_grad(run, s->bx, s->bid, na, o->loss, s->bg, s->bf,
                                            s->bz)) < 0) return st;
-            if ((st = foolc__logits_adv(run, s->bid, na, s->bz, s->badv)) < 0) return st;
+            if ((st = foolc__run_logits_adv(run, s->bz, s->bid, na, s->badv, NULL)) < 0) return st;
             int check = 0;
             if (o->apgd && ++cnt == period) {
                 check = 1;
@@ -519,7 +392,7 @@ void foolc__iter_config_get(const foolc__param *params, size_t n, const void *co
 foolc_status foolc__iter_config_run(foolc__run *run, foolc_norm p, const foolc__iter_config *c)
 {
     foolc__iter_opts o = {p, (int32_t)c->steps, (int32_t)c->restarts, c->rel_stepsize,
-                          c->random_start != 0, (foolc__gloss_kind)(int)c->loss, c->momentum,
+                          c->random_start != 0, (foolc__loss)(int)c->loss, c->momentum,
                           c->quantile, c->apgd != 0};
     foolc__search_opts s = {.epsilon = c->epsilon, .rtol = c->rtol, .growth = c->growth,
                             .eps_init = c->eps_init, .trim = (int32_t)c->trim};
@@ -540,7 +413,7 @@ static foolc_status iter_entry_run(foolc__run *run, const void *config)
 /* Projected gradient descent in L1 with sparse steps (SLIDE-style, arXiv:1904.13000): each step
  * moves the coordinates above the `quantile` of |grad| by their sign, then the exact projection
  * onto the L1 ball ∩ box; dense L1 steps (Foolbox's L1PGD) are known to be weak. Minimising
- * through the shared epsilon search of lib/iterate.c. */
+ * through the epsilon search above. */
 static const foolc__param pgd_l1_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 50, 1, 1000, 1,
@@ -566,7 +439,7 @@ FOOLC__ATTACK(pgd_l1, "pgd-l1", FOOLC_L1, FOOLC__GRAD, pgd_l1_params, foolc__ite
 
 /* Projected gradient descent in L2: random start in the ball, L2-normalised gradient steps
  * projected exactly onto the L2 ball ∩ box, random restarts; Foolbox's defaults (50 steps of
- * 0.025 * epsilon). Minimising through the shared epsilon search of lib/iterate.c. */
+ * 0.025 * epsilon). Minimising through the epsilon search above. */
 static const foolc__param pgd_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 50, 1, 1000, 1,
@@ -590,8 +463,7 @@ FOOLC__ATTACK(pgd_l2, "pgd-l2", FOOLC_L2, FOOLC__GRAD, pgd_l2_params, foolc__ite
 
 /* Projected gradient descent in Linf (Madry et al., arXiv:1706.06083): random start in the ball,
  * signed gradient steps projected onto the Linf ball ∩ box, random restarts; Foolbox's defaults
- * (40 steps of 0.01/0.3 * epsilon). Minimising through the shared epsilon search of
- * lib/iterate.c. */
+ * (40 steps of 0.01/0.3 * epsilon). Minimising through the epsilon search above. */
 static const foolc__param pgd_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 40, 1, 1000, 1,
@@ -617,7 +489,7 @@ FOOLC__ATTACK(pgd_linf, "pgd-linf", FOOLC_LINF, FOOLC__GRAD, pgd_linf_params, fo
 /* Basic iterative method in L1 with sparse steps (SLIDE, Tramèr & Boneh, arXiv:1904.13000): each
  * step moves the coordinates above the `quantile` of |grad| by their sign, projected onto the L1
  * ball ∩ box; Foolbox's SparseL1DescentAttack defaults (10 steps of 0.2 * epsilon, q = 0.99).
- * Minimising through the shared epsilon search of lib/iterate.c. */
+ * Minimising through the epsilon search above. */
 static const foolc__param bim_l1_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 10, 1, 1000, 1,
@@ -639,7 +511,7 @@ FOOLC__ATTACK(bim_l1, "bim-l1", FOOLC_L1, FOOLC__GRAD, bim_l1_params, foolc__ite
 
 /* Basic iterative method in L2: iterated L2-normalised gradient steps from the clean input,
  * projected onto the L2 ball ∩ box; Foolbox's defaults (10 steps of 0.2 * epsilon). Minimising
- * through the shared epsilon search of lib/iterate.c. */
+ * through the epsilon search above. */
 static const foolc__param bim_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 10, 1, 1000, 1,
@@ -659,7 +531,7 @@ FOOLC__ATTACK(bim_l2, "bim-l2", FOOLC_L2, FOOLC__GRAD, bim_l2_params, foolc__ite
 
 /* Basic iterative method in Linf (Kurakin et al., arXiv:1607.02533): iterated FGSM steps from the
  * clean input, projected onto the Linf ball ∩ box; Foolbox's defaults (10 steps of 0.2 *
- * epsilon). Minimising through the shared epsilon search of lib/iterate.c. */
+ * epsilon). Minimising through the epsilon search above. */
 static const foolc__param bim_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 10, 1, 1000, 1,
@@ -679,7 +551,7 @@ FOOLC__ATTACK(bim_linf, "bim-linf", FOOLC_LINF, FOOLC__GRAD, bim_linf_params, fo
 
 /* Momentum iterative FGM in L2 (Dong et al., arXiv:1710.06081): g <- mu g + grad/|grad|_1, steps
  * along g/|g|_2 projected onto the L2 ball ∩ box; Foolbox's defaults (10 steps of 0.2 * epsilon,
- * mu = 1). Minimising through the shared epsilon search of lib/iterate.c. */
+ * mu = 1). Minimising through the epsilon search above. */
 static const foolc__param mifgsm_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 10, 1, 1000, 1,
@@ -701,7 +573,7 @@ FOOLC__ATTACK(mifgsm_l2, "mifgsm-l2", FOOLC_L2, FOOLC__GRAD, mifgsm_l2_params, f
 
 /* Momentum iterative FGSM (Dong et al., arXiv:1710.06081): g <- mu g + grad/|grad|_1, steps along
  * sign(g) projected onto the Linf ball ∩ box; Foolbox's defaults (10 steps
- * of 0.2 * epsilon, mu = 1). Minimising through the shared epsilon search of lib/iterate.c. */
+ * of 0.2 * epsilon, mu = 1). Minimising through the epsilon search above. */
 static const foolc__param mifgsm_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 10, 1, 1000, 1,
@@ -717,13 +589,13 @@ static const foolc__param mifgsm_linf_params[] = {
 static const foolc__iter_config mifgsm_linf_fixed = {
     .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 1};
-FOOLC__ATTACK(mifgsm_linf, "mifgsm-linf", FOOLC_LINF, FOOLC__GRAD, mifgsm_linf_params, foolc__iter_config,
-              iter_entry_run, &mifgsm_linf_fixed,
+FOOLC__ATTACK(mifgsm_linf, "mifgsm-linf", FOOLC_LINF, FOOLC__GRAD, mifgsm_linf_params,
+              foolc__iter_config, iter_entry_run, &mifgsm_linf_fixed,
               "momentum iterative FGSM; searches the smallest Linf epsilon per sample");
 
 /* Auto-PGD in L2 (Croce & Hein, arXiv:2003.01690): L2-normalised steps of size 2 * epsilon halved
  * at checkpoints when progress stalls (restarting from the best point), momentum 0.75, CE or DLR.
- * Minimising through the shared epsilon search of lib/iterate.c. */
+ * Minimising through the epsilon search above. */
 static const foolc__param apgd_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 50, 1, 1000, 1,
@@ -745,7 +617,7 @@ FOOLC__ATTACK(apgd_l2, "apgd-l2", FOOLC_L2, FOOLC__GRAD, apgd_l2_params, foolc__
 
 /* Auto-PGD in Linf (Croce & Hein, arXiv:2003.01690): step size 2 * epsilon halved at checkpoints
  * when progress stalls (restarting from the best point), momentum 0.75, CE or DLR loss.
- * Minimising through the shared epsilon search of lib/iterate.c. */
+ * Minimising through the epsilon search above. */
 static const foolc__param apgd_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
     FOOLC__IP(steps, 50, 1, 1000, 1,

@@ -1,7 +1,9 @@
 /* Shared machinery of the minimum-norm attacks: custom per-row losses on logits with
  * queries attributed per sample, the criterion's verdict from logits, Lp-ball projections
  * and the exact minimal-Lp steps onto a hyperplane within the box (FAB's projections). */
+#include "arena.h"
 #include "minnorm.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -13,48 +15,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-#define MN_B FOOLC__MN_B
-
-typedef struct row_ctx {
-    foolc__run *run;
-    const int32_t *idx;
-    foolc__mn_row_fn fn;
-    void *user;
-    double *loss;
-} row_ctx;
-
-static int row_loss(void *user, int32_t first, const float *logits, int32_t n, int32_t k,
-                    float *dlogits, float *loss)
-{
-    row_ctx *c = user;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t a = first + i;
-        double l = 0;
-        if (c->fn(c->user, a, c->idx[a], logits + (size_t)i * (size_t)k, k,
-                  dlogits + (size_t)i * (size_t)k, &l))
-            return 1;
-        if (loss) loss[i] = (float)l;
-        if (c->loss) c->loss[a] = l;
-    }
-    return 0;
-}
-
-foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
-                            foolc__mn_row_fn fn, void *user, float *grad, float *logits,
-                            double *loss)
-{
-    if (m == 0) return FOOLC_OK;
-    FOOLC__CHECK(foolc__run_check(run, xs, idx, m));
-    row_ctx c = {run, idx, fn, user, loss};
-    foolc_status st = foolc_model_value_and_grad(run->model, xs, m, row_loss, &c, logits, NULL,
-                                                 grad);
-    if (st != FOOLC_E_BUDGET)
-        for (int32_t a = 0; a < m; a++) {
-            run->queries[idx[a]].forward++;
-            run->queries[idx[a]].backward++;
-        }
-    return st;
-}
+#define MN_B FOOLC__BLOCK
 
 typedef struct margin_ctx {
     foolc__run *run;
@@ -88,20 +49,7 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
                                    double *margin, uint8_t *adv, float *logits)
 {
     margin_ctx c = {run, scale, kappa, margin, adv};
-    return foolc__mn_grad(run, xs, idx, m, margin_row, &c, grad, logits, NULL);
-}
-
-foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
-                           uint8_t *adv, double *margin)
-{
-    for (int32_t a = 0; a < m; a++) {
-        int32_t s = idx[a];
-        const int32_t *t = run->targets ? &run->targets[s] : NULL;
-        FOOLC__CHECK(foolc_criterion_eval(run->crit, logits + (size_t)a * (size_t)run->k, 1,
-                                          run->k, &run->labels[s], t, &adv[a],
-                                          margin ? &margin[a] : NULL, NULL));
-    }
-    return FOOLC_OK;
+    return foolc__run_grad_rows(run, xs, idx, m, margin_row, &c, grad, logits, NULL, NULL);
 }
 
 double foolc__mn_safe(const float *z, int32_t k)
@@ -109,42 +57,6 @@ double foolc__mn_safe(const float *z, int32_t k)
     double m = 0;
     for (int32_t j = 0; j < k; j++) m = fmax(m, fabs((double)z[j]));
     return 2e-6 * (1 + m);
-}
-
-double foolc__mn_norm(foolc_norm p, const float *v, size_t d)
-{
-    double acc[MN_B] = {0}, s = 0;
-    size_t j = 0;
-    switch (p) {
-    case FOOLC_L0:
-        for (; j + MN_B <= d; j += MN_B)
-            for (size_t k = 0; k < MN_B; k++) acc[k] += v[j + k] != 0.0f;
-        for (; j < d; j++) s += v[j] != 0.0f;
-        break;
-    case FOOLC_L1:
-        for (; j + MN_B <= d; j += MN_B)
-            for (size_t k = 0; k < MN_B; k++) acc[k] += fabs((double)v[j + k]);
-        for (; j < d; j++) s += fabs((double)v[j]);
-        break;
-    case FOOLC_LINF: {
-        float mx[MN_B] = {0}, m = 0;
-        for (; j + MN_B <= d; j += MN_B)
-            for (size_t k = 0; k < MN_B; k++) {
-                float a = fabsf(v[j + k]);
-                mx[k] = a > mx[k] ? a : mx[k];
-            }
-        for (; j < d; j++) m = fabsf(v[j]) > m ? fabsf(v[j]) : m;
-        for (size_t k = 0; k < MN_B; k++) m = mx[k] > m ? mx[k] : m;
-        return m;
-    }
-    default:
-        for (; j + MN_B <= d; j += MN_B)
-            for (size_t k = 0; k < MN_B; k++) acc[k] += (double)v[j + k] * v[j + k];
-        for (; j < d; j++) s += (double)v[j] * v[j];
-        break;
-    }
-    for (size_t k = 0; k < MN_B; k++) s += acc[k];
-    return p == FOOLC_L2 ? sqrt(s) : s;
 }
 
 void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d)
@@ -197,136 +109,6 @@ void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, fl
     }
 }
 
-double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d)
-{
-    switch (p) {
-    case FOOLC_L1: return foolc__mn_norm(FOOLC_LINF, v, d);
-    case FOOLC_LINF: return foolc__mn_norm(FOOLC_L1, v, d);
-    case FOOLC_L0: return foolc__mn_norm(FOOLC_LINF, v, d);
-    default: return foolc__mn_norm(FOOLC_L2, v, d);
-    }
-}
-
-/* The k-th largest (0-based) of a[0..n-1], k < n, by quickselect (a is reordered): O(n)
- * expected, where a sort took most of FMN-L0's time. */
-static double kth_largest(double *a, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        double x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
-        double piv = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-        size_t i = lo, j = hi;
-        for (;;) {   /* Hoare partition, descending: [lo, j] >= piv >= [j + 1, hi] */
-            while (a[i] > piv) i++;
-            while (a[j] < piv) j--;
-            if (i >= j) break;
-            double t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-            i++;
-            j--;
-        }
-        if (k <= j) hi = j;
-        else lo = j + 1;
-    }
-    return a[k];
-}
-
-/* The k-th largest (1-based, 1 <= k <= d) of |v_j|: for small k (FMN-L0's usual radius)
- * by one scan that keeps the k largest in a sorted array (almost every value fails the
- * first comparison); else by quickselect on a copy in work (d doubles). */
-static double kth_magnitude(const float *v, size_t d, size_t k, double *work)
-{
-    enum { SMALL = 32 };
-    if (k > SMALL) {
-        for (size_t j = 0; j < d; j++) work[j] = fabs((double)v[j]);
-        return kth_largest(work, d, k - 1);
-    }
-    double top[SMALL];
-    size_t n = 0;
-    for (size_t j = 0; j < d; j++) {
-        double a = fabs((double)v[j]);
-        if (n == k && !(a > top[k - 1])) continue;
-        size_t i = n < k ? n++ : k - 1;   /* the slot freed: the end, or the smallest */
-        for (; i > 0 && top[i - 1] < a; i--) top[i] = top[i - 1];
-        top[i] = a;
-    }
-    return top[k - 1];
-}
-
-void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
-{
-    if (p == FOOLC_L2) {
-        double n = foolc__mn_norm(FOOLC_L2, delta, d);
-        if (n > r) {
-            double f = r / n;
-            for (size_t j = 0; j < d; j++) delta[j] = (float)(delta[j] * f);
-        }
-        return;
-    }
-    if (p == FOOLC_LINF) {
-        const float rf = (float)r;
-        size_t j = 0;
-        for (; j + MN_B <= d; j += MN_B)
-            for (size_t k = 0; k < MN_B; k++) {
-                float v = delta[j + k];
-                v = v > rf ? rf : v;
-                delta[j + k] = v < -rf ? -rf : v;
-            }
-        for (; j < d; j++) delta[j] = delta[j] > rf ? rf : delta[j] < -rf ? -rf : delta[j];
-        return;
-    }
-    if (p == FOOLC_L0) {
-        size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
-        if (foolc__mn_norm(FOOLC_L0, delta, d) <= (double)keep) return;
-        double thr = keep > 0 ? kth_magnitude(delta, d, keep, work) : INFINITY;
-        size_t above = 0;
-        for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
-        size_t ties = keep - above;   /* values equal to thr kept in index order */
-        for (size_t j = 0; j < d; j++) {
-            double a = fabs((double)delta[j]);
-            if (a > thr) continue;
-            if (a == thr && ties > 0) { ties--; continue; }
-            delta[j] = 0;
-        }
-        return;
-    }
-    /* L1: Euclidean projection onto the L1 ball, a soft threshold at the theta with
-     * sum_j max(|v_j| - theta, 0) = r, found by Michelot's fixed point: theta = (sum of
-     * the kept magnitudes - r) / their count, dropping those at or below theta, until
-     * none drops (exact, a few O(d) passes; theta only grows). */
-    if (foolc__mn_norm(FOOLC_L1, delta, d) <= r) return;
-    if (r <= 0) {
-        memset(delta, 0, d * sizeof *delta);
-        return;
-    }
-    size_t n = 0;
-    double sum = 0;
-    for (size_t j = 0; j < d; j++) {
-        double a = fabs((double)delta[j]);
-        if (a > 0) {
-            work[n++] = a;
-            sum += a;
-        }
-    }
-    double theta = (sum - r) / (double)n;
-    for (;;) {
-        size_t kept = 0;
-        double s = 0;
-        for (size_t j = 0; j < n; j++)
-            if (work[j] > theta) {
-                work[kept++] = work[j];
-                s += work[j];
-            }
-        if (kept == n || kept == 0) break;
-        n = kept;
-        theta = (s - r) / (double)n;
-    }
-    for (size_t j = 0; j < d; j++) {
-        double a = fabs((double)delta[j]) - theta;
-        delta[j] = a > 0 ? (float)(delta[j] > 0 ? a : -a) : 0.0f;
-    }
-}
 
 void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
                          float *out)
@@ -482,7 +264,7 @@ static foolc_status safe_adv(foolc__run *run, const float *xs, const int32_t *id
     for (int32_t a = 0; a < m; a++) {
         const float *z = logits + (size_t)a * (size_t)run->k;
         double mg, safe = foolc__mn_safe(z, run->k);
-        FOOLC__CHECK(foolc__mn_adv(run, z, idx + a, 1, &adv[a], &mg));
+        FOOLC__CHECK(foolc__run_logits_adv(run, z, idx + a, 1, &adv[a], &mg));
         adv[a] = adv[a] && mg < -safe;
         if (f) f[a] = mg + safe;
     }
@@ -511,15 +293,23 @@ static void between(const foolc__run *run, const float *x0, const float *xe, dou
     }
 }
 
-/* The next point of a bracket [lo, hi] (lo not adversarial, hi adversarial, margins flo >
- * 0 > fhi): regula falsi on the margin, or the midpoint when the margins do not bracket
- * a root or when bisect is set. */
-static double bracket_next(double lo, double hi, double flo, double fhi, int bisect)
+/* The judge and path of the final search: the criterion with the safety margin, and the
+ * segment from the clean input to xadv's row (between). */
+static foolc_status safe_judge(void *ctx, foolc__run *run, const float *xs, const int32_t *sid,
+                               int32_t m, uint8_t *adv, double *f)
 {
-    double mid = 0.5 * (lo + hi);
-    if (bisect || !(flo > 0) || !(fhi < 0) || !isfinite(flo) || !isfinite(fhi)) return mid;
-    double t = hi - fhi * (hi - lo) / (fhi - flo);
-    return t > lo && t < hi ? t : mid;
+    return safe_adv(run, xs, sid, m, ctx, adv, f);
+}
+
+typedef struct seg_ctx {
+    const int32_t *idx;
+    const float *xadv;
+} seg_ctx;
+
+static void seg_point(void *ctx, const foolc__run *run, int32_t a, double t, float *out)
+{
+    const seg_ctx *c = ctx;
+    between(run, run->x + (size_t)c->idx[a] * run->d, c->xadv + (size_t)a * run->d, t, out);
 }
 
 foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, float *xadv,
@@ -529,71 +319,41 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
     size_t d = run->d;
     float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d + (size_t)run->k),
                                          sizeof(float)) +
-                              foolc__mul((size_t)m, 8 * sizeof(double) + 3 * sizeof(int32_t) +
+                              foolc__mul((size_t)m, 5 * sizeof(double) + 2 * sizeof(int32_t) +
                                                         2));
     if (!xs) return foolc__nomem("bisection");
     float *logits = xs + (size_t)m * d;
     double *lo = (double *)(logits + (size_t)m * (size_t)run->k), *hi = lo + m;
-    double *flo = hi + m, *fhi = flo + m, *wa = fhi + m, *wb = wa + m, *f = wb + m, *tq = f + m;
-    int32_t *act = (int32_t *)(tq + m), *sid = act + m, *side = sid + m;
-    uint8_t *adv = (uint8_t *)(side + m), *good = adv + m;
+    double *flo = hi + m, *fhi = flo + m, *f = fhi + m;
+    int32_t *rows = (int32_t *)(f + m), *sid = rows + m;
+    uint8_t *good = (uint8_t *)(sid + m), *adv0 = good + m;
     /* The bracket [0, 1] on the segment from the clean input, with the margins at both
-     * ends, narrowed by Illinois regula falsi (the end kept twice in a row has its margin
-     * halved, so that both ends converge) or by a midpoint whenever the bracket has not
-     * halved in two steps; a sample stops when its bracket is 2^-steps wide, as fine as
-     * `steps` halvings, usually after a third as many queries. */
+     * ends, narrowed by Illinois regula falsi (foolc__run_bracket) until it is 2^-steps
+     * wide, as fine as `steps` halvings, usually after a third as many queries. */
     foolc_status st = safe_adv(run, xadv, idx, m, logits, good, fhi);
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
         lo[a] = 0;
         hi[a] = 1;
-        wa[a] = wb[a] = INFINITY;
-        side[a] = 0;
         if (st >= 0 && good[a]) {
-            act[na] = a;
+            rows[na] = a;
             sid[na] = idx[a];
             memcpy(xs + (size_t)na * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
             na++;
         }
     }
-    if (st >= 0 && na > 0 && steps > 0) st = safe_adv(run, xs, sid, na, logits, adv, f);
-    for (int32_t q = 0; st >= 0 && q < na; q++) flo[act[q]] = f[q];
-    const double tol = ldexp(1.0, -(steps < 60 ? steps : 60));
-    for (int32_t it = 0; st >= 0 && it < steps && na > 0; it++) {
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            const float *x0 = run->x + (size_t)idx[a] * d, *xe = xadv + (size_t)a * d;
-            tq[q] = bracket_next(lo[a], hi[a], flo[a], fhi[a], hi[a] - lo[a] > 0.5 * wb[a]);
-            between(run, x0, xe, tq[q], xs + (size_t)q * d);
-            sid[q] = idx[a];
-        }
-        if ((st = safe_adv(run, xs, sid, na, logits, adv, f)) < 0) break;
-        int32_t left = 0;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t a = act[q];
-            wb[a] = wa[a];
-            wa[a] = hi[a] - lo[a];
-            if (adv[q]) {
-                hi[a] = tq[q];
-                fhi[a] = f[q] < 0 ? f[q] : -0.0;
-                if (side[a] < 0) flo[a] *= 0.5;
-                side[a] = -1;
-            } else {
-                lo[a] = tq[q];
-                flo[a] = f[q] > 0 ? f[q] : 0.0;
-                if (side[a] > 0) fhi[a] *= 0.5;
-                side[a] = 1;
-            }
-            if (hi[a] - lo[a] > tol) act[left++] = a;
-        }
-        na = left;
-    }
+    if (st >= 0 && na > 0 && steps > 0) st = safe_adv(run, xs, sid, na, logits, adv0, f);
+    for (int32_t q = 0; st >= 0 && steps > 0 && q < na; q++) flo[rows[q]] = f[q];
+    seg_ctx seg = {idx, xadv};
+    foolc__bracket_opts o = {.path = seg_point, .path_ctx = &seg, .judge = safe_judge,
+                             .judge_ctx = logits, .steps = steps,
+                             .tol = ldexp(1.0, -(steps < 60 ? steps : 60)), .regula = 1};
+    if (st >= 0) st = foolc__run_bracket(run, idx, rows, na, lo, hi, flo, fhi, &o);
     for (int32_t a = 0; a < m; a++) {
         if (!(st >= 0 && good[a])) continue;
-        const float *x0 = run->x + (size_t)idx[a] * d;
         float *xe = xadv + (size_t)a * d;
         if (hi[a] < 1) {
-            between(run, x0, xe, hi[a], xs);
+            seg_point(&seg, run, a, hi[a], xs);
             memcpy(xe, xs, d * sizeof(float));
         }
         foolc__run_offer(run, idx[a], xe);
@@ -640,22 +400,28 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
     int32_t k = run->k, m = foolc__mn_successes(run, NULL, NULL);
     if (m == 0) return FOOLC_OK;
     size_t md = foolc__mul((size_t)m, d);
-    float *xs = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
-                              foolc__mul((size_t)m, (size_t)k * sizeof(float)) +
-                              foolc__mn_plane_work(d) + d * sizeof(float) + 16);
-    int32_t *sid = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) +
-                                            2 * sizeof(double) + 1));
+    foolc__arena ar = {0};
+    float *xs, *grad, *xb, *zb, *logits, *delta;
+    void *work;
+    int32_t *sid, *slot;   /* slot: the row of xb, zb and mu that candidate q belongs to */
+    double *margin, *mu;
+    uint8_t *adv;
     foolc_status st = FOOLC_OK;
-    if (!xs || !sid) {
-        st = foolc__nomem("boundary polish");
-        goto out;
+    for (int pass = 0; pass < 2; pass++) {
+        xs = foolc__arena_take(&ar, md, sizeof(float));
+        grad = foolc__arena_take(&ar, md, sizeof(float));
+        xb = foolc__arena_take(&ar, md, sizeof(float));
+        zb = foolc__arena_take(&ar, md, sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)k), sizeof(float));
+        delta = foolc__arena_take(&ar, d, sizeof(float));
+        work = foolc__arena_take(&ar, foolc__mn_plane_work(d), 1);
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        slot = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        mu = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        adv = foolc__arena_take(&ar, (size_t)m, 1);
+        if (pass == 0 && (st = foolc__arena_alloc(&ar, "boundary polish")) < 0) return st;
     }
-    float *grad = xs + md, *xb = grad + md, *zb = xb + md, *logits = zb + md;
-    float *delta = logits + (size_t)m * (size_t)k;
-    void *work = (void *)(((uintptr_t)(delta + d) + 15) & ~(uintptr_t)15);
-    int32_t *slot = sid + m;   /* the row of xb, zb and mu that candidate q belongs to */
-    double *margin = (double *)(slot + m), *mu = margin + m;
-    uint8_t *adv = (uint8_t *)(mu + m);
     int32_t na = foolc__mn_successes(run, xs, sid);
     for (int32_t q = 0; q < na; q++) {
         slot[q] = q;
@@ -686,7 +452,7 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
             }
             for (size_t j = 0; j < d; j++) delta[j] = zr[j] - x0[j];
             if (mu[r] < 1.0 / 256 ||
-                !(foolc__mn_norm(norm, delta, d) < (double)run->res->distance[sid[q]]))
+                !(foolc__norm(norm, delta, d) < (double)run->res->distance[sid[q]]))
                 continue;   /* the target is no better than the best: stop */
             float *o = xs + (size_t)keep * d;
             for (size_t j = 0; j < d; j++) o[j] = (float)(xr[j] + mu[r] * ((double)zr[j] - xr[j]));
@@ -701,7 +467,6 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
             if (adv[q]) foolc__run_offer(run, sid[q], xs + (size_t)q * d);
     }
 out:
-    foolc__free(xs);
-    foolc__free(sid);
+    foolc__arena_free(&ar);
     return st;
 }

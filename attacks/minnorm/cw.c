@@ -6,6 +6,7 @@
  * each new c starts from the best adversarial so far or, before one, from the last
  * iterate of a run still progressing (warm_start), and a few boundary steps polish the
  * result (foolc__mn_polish) before the final search towards the clean input. */
+#include "arena.h"
 #include "minnorm.h"
 
 #include <math.h>
@@ -20,8 +21,8 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* The per-element work runs in blocks of FOOLC__MN_B floats (minnorm.h). */
-#define CW_B FOOLC__MN_B
+/* The per-element work runs in blocks of FOOLC__BLOCK floats (minnorm.h). */
+#define CW_B FOOLC__BLOCK
 
 /* tanh of n <= CW_B floats without libm: tanh a = expm1(2a) / (expm1(2a) + 2) for a = |x|
  * (clamped at 9, where tanh rounds to 1 in float), expm1(y) = 2^e (1 + q) - 1 with
@@ -112,33 +113,37 @@ static double cw_adam(size_t d, const float *restrict xq, const float *restrict 
 }
 
 typedef struct cw_config {
-    double steps, bss, stepsize, confidence, initial_const, abort_early, bisect, polish, warm;
+    double steps, binary_search_steps, stepsize, confidence, initial_const, abort_early, bisect,
+        polish, warm_start;
 } cw_config;
 
 static const foolc__param cw_params[] = {
-    {"steps", 1000, 1, 10000, offsetof(cw_config, steps), 1,
-     "Adam steps per value of the constant c"},
-    {"binary_search_steps", 9, 1, 20, offsetof(cw_config, bss), 1,
-     "values of c tried per sample (x10 until success, then bisection)"},
-    {"stepsize", 0.01, 1e-6, 10, offsetof(cw_config, stepsize), 0,
-     "Adam learning rate in the tanh space"},
-    {"confidence", 0, 0, 1000, offsetof(cw_config, confidence), 0,
-     "kappa: the logit margin by which a point must be adversarial to count"},
-    {"initial_const", 1e-3, 1e-6, 1e6, offsetof(cw_config, initial_const), 0,
-     "first value of c, the weight of the margin term"},
-    {"abort_early", 1, 0, 1, offsetof(cw_config, abort_early), 1,
-     "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, and "
-     "after two cuts its inner loop stops"},
-    {"bisect", 20, 0, 50, offsetof(cw_config, bisect), 1,
-     "final search from the clean input towards the best adversarial, to a bracket "
-     "2^-bisect wide"},
-    {"polish", 10, 0, 100, offsetof(cw_config, polish), 1,
-     "final boundary steps from the best adversarial (minimal step onto the linearised "
-     "boundary, as DeepFool from the clean input); 0 = none"},
-    {"warm_start", 1, 0, 1, offsetof(cw_config, warm), 1,
-     "1: each value of c after the first starts from the sample's best adversarial so far, "
-     "or, while it has none, its last iterate if that run had not stalled (Adam's moments "
-     "reset); 0: from the clean input, as the paper"},
+    FOOLC__PARAM(cw_config, steps, 1000, 1, 10000, 1,
+                 "Adam steps per value of the constant c"),
+    FOOLC__PARAM(cw_config, binary_search_steps, 9, 1, 20, 1,
+                 "values of c tried per sample (x10 until success, then bisection)"),
+    FOOLC__PARAM(cw_config, stepsize, 0.01, 1e-6, 10, 0,
+                 "Adam learning rate in the tanh space"),
+    FOOLC__PARAM(cw_config, confidence, 0, 0, 1000, 0,
+                 "kappa: the logit margin by which a point must be adversarial to count"),
+    FOOLC__PARAM(cw_config, initial_const, 1e-3, 1e-6, 1e6, 0,
+                 "first value of c, the weight of the margin term"),
+    FOOLC__PARAM(cw_config, abort_early, 1, 0, 1, 1,
+                 "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, "
+                 "and "
+                 "after two cuts its inner loop stops"),
+    FOOLC__PARAM(cw_config, bisect, 20, 0, 50, 1,
+                 "final search from the clean input towards the best adversarial, to a bracket "
+                 "2^-bisect wide"),
+    FOOLC__PARAM(cw_config, polish, 10, 0, 100, 1,
+                 "final boundary steps from the best adversarial (minimal step onto the linearised "
+                 "boundary, as DeepFool from the clean input); 0 = none"),
+    FOOLC__PARAM(cw_config, warm_start, 1, 0, 1, 1,
+                 "1: each value of c after the first starts from the sample's best adversarial so "
+                 "far, "
+                 "or, while it has none, its last iterate if that run had not stalled (Adam's "
+                 "moments "
+                 "reset); 0: from the clean input, as the paper"),
 };
 
 static foolc_status cw_run(foolc__run *run, const void *config)
@@ -148,36 +153,48 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     int32_t m = run->n_todo, steps = (int32_t)cfg->steps;
     size_t md = foolc__mul((size_t)m, d);
     double kappa = cfg->confidence, half = 0.5 * ((double)run->hi - run->lo);
-    float *w = foolc__malloc(foolc__mul(md, 3 * sizeof(float)));
-    double *c = foolc__malloc(foolc__mul((size_t)m, 7 * sizeof(double)));
-    float *xs = foolc__malloc(foolc__mul(md, 3 * sizeof(float)) +
-                              foolc__mul((size_t)m, (size_t)run->k * sizeof(float)));
-    int32_t *act = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) + 3));
+    foolc__arena ar = {0};
+    float *w, *am, *av, *xs, *grad, *th, *logits;
+    double *c, *lower, *upper, *prev, *scale, *margin, *lr;
+    int32_t *act, *sid;
+    uint8_t *alive, *found, *adv;
     foolc_status st = FOOLC_OK;
-    if (!w || !c || !xs || !act) {
-        st = foolc__nomem("cw-l2 buffers");
-        goto out;
+    for (int pass = 0; pass < 2; pass++) {
+        w = foolc__arena_take(&ar, md, sizeof(float));
+        am = foolc__arena_take(&ar, md, sizeof(float));
+        av = foolc__arena_take(&ar, md, sizeof(float));
+        xs = foolc__arena_take(&ar, md, sizeof(float));
+        grad = foolc__arena_take(&ar, md, sizeof(float));
+        th = foolc__arena_take(&ar, md, sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)run->k), sizeof(float));
+        c = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lower = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        upper = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        prev = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        scale = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lr = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        act = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        alive = foolc__arena_take(&ar, (size_t)m, 1);
+        found = foolc__arena_take(&ar, (size_t)m, 1);
+        adv = foolc__arena_take(&ar, (size_t)m, 1);
+        if (pass == 0 && (st = foolc__arena_alloc(&ar, "cw-l2 buffers")) < 0) return st;
     }
-    float *am = w + md, *av = am + md;
-    double *lower = c + m, *upper = lower + m;
-    double *prev = upper + m, *scale = prev + m, *margin = scale + m, *lr = margin + m;
-    float *grad = xs + md, *th = grad + md, *logits = th + md;
-    int32_t *sid = act + m;
-    uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
     for (int32_t a = 0; a < m; a++) {
         c[a] = cfg->initial_const;
-        lower[a] = 0;
+        lower[a] = 0;   /* the search over c (foolc__mn_const_next) */
         upper[a] = INFINITY;
     }
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
-    for (int32_t b = 0; b < (int32_t)cfg->bss; b++) {
+    for (int32_t b = 0; b < (int32_t)cfg->binary_search_steps; b++) {
         for (int32_t a = 0; a < m; a++) {
             /* The start: the clean input or, with warm_start, the best adversarial so far
              * and, while there is none, the last iterate of a run that was still making
              * progress when its steps ran out (w as it is: the search goes on where the
              * smaller c left it; a run that stalled restarts from the clean input). */
             int32_t i = run->todo[a];
-            int warm = cfg->warm && b > 0, won = run->res->success[i];
+            int warm = cfg->warm_start && b > 0, won = run->res->success[i];
             const float *start = warm && won ? run->res->x_adv + (size_t)i * d
                                              : run->x + (size_t)i * d;
             int keep_w = warm && !won && alive[a];
@@ -235,24 +252,17 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                 }
             }
             if ((st = foolc__run_progress(run, (int64_t)b * steps + it,
-                                          (int64_t)cfg->bss * steps)) < 0)
+                                          (int64_t)cfg->binary_search_steps * steps)) < 0)
                 goto out;
         }
-        for (int32_t a = 0; a < m; a++) {
-            if (found[a]) upper[a] = fmin(upper[a], c[a]);
-            else lower[a] = fmax(lower[a], c[a]);
-            c[a] = isinf(upper[a]) ? c[a] * 10 : 0.5 * (lower[a] + upper[a]);
-        }
+        for (int32_t a = 0; a < m; a++) foolc__mn_const_next(&c[a], &lower[a], &upper[a], found[a]);
     }
     if (cfg->confidence == 0) {   /* the polish aims at the boundary, not beyond kappa */
         if ((st = foolc__mn_polish(run, FOOLC_L2, (int32_t)cfg->polish)) < 0) goto out;
     }
     st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
-    foolc__free(w);
-    foolc__free(c);
-    foolc__free(xs);
-    foolc__free(act);
+    foolc__arena_free(&ar);
     return st;
 }
 

@@ -14,18 +14,18 @@ typedef struct ddn_config {
 } ddn_config;
 
 static const foolc__param ddn_params[] = {
-    {"steps", 100, 1, 10000, offsetof(ddn_config, steps), 1, "iterations"},
-    {"init_epsilon", 1, 1e-6, 1e6, offsetof(ddn_config, init_epsilon), 0,
-     "first L2 norm of the perturbation"},
-    {"gamma", 0.05, 1e-4, 0.9, offsetof(ddn_config, gamma), 0,
-     "relative change of the norm per step"},
-    {"stepsize", 1, 1e-6, 1e3, offsetof(ddn_config, stepsize), 0,
-     "first step size alpha; cosine-annealed to 1 % of it"},
-    {"loss", 0, 0, 1, offsetof(ddn_config, loss), 1,
-     "0 cross-entropy (the paper's), 1 the criterion's logit margin"},
-    {"bisect", 20, 0, 50, offsetof(ddn_config, bisect), 1,
-     "final search from the clean input towards the best adversarial, to a bracket "
-     "2^-bisect wide"},
+    FOOLC__PARAM(ddn_config, steps, 100, 1, 10000, 1, "iterations"),
+    FOOLC__PARAM(ddn_config, init_epsilon, 1, 1e-6, 1e6, 0,
+                 "first L2 norm of the perturbation"),
+    FOOLC__PARAM(ddn_config, gamma, 0.05, 1e-4, 0.9, 0,
+                 "relative change of the norm per step"),
+    FOOLC__PARAM(ddn_config, stepsize, 1, 1e-6, 1e3, 0,
+                 "first step size alpha; cosine-annealed to 1 % of it"),
+    FOOLC__PARAM(ddn_config, loss, 0, 0, 1, 1,
+                 "0 cross-entropy (the paper's), 1 the criterion's logit margin"),
+    FOOLC__PARAM(ddn_config, bisect, 20, 0, 50, 1,
+                 "final search from the clean input towards the best adversarial, to a bracket "
+                 "2^-bisect wide"),
 };
 
 static foolc_status ddn_run(foolc__run *run, const void *config)
@@ -65,15 +65,15 @@ static foolc_status ddn_run(foolc__run *run, const void *config)
             foolc__mn_clip_step(run->x + (size_t)sid[a] * d, delta + (size_t)a * d, d,
                                 run->lo, run->hi, xs + (size_t)a * d);
         if ((st = foolc__run_grad(run, xs, sid, m, loss, grad, NULL, logits)) < 0) goto out;
-        if ((st = foolc__mn_adv(run, logits, sid, m, adv, NULL)) < 0) goto out;
+        if ((st = foolc__run_logits_adv(run, logits, sid, m, adv, NULL)) < 0) goto out;
         for (int32_t a = 0; a < m; a++) {
             float *da = delta + (size_t)a * d;
             const float *g = grad + (size_t)a * d, *x0 = run->x + (size_t)sid[a] * d;
             if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
-            double gn = foolc__mn_norm(FOOLC_L2, g, d);
+            double gn = foolc__norm(FOOLC_L2, g, d);
             if (gn > 0) foolc__mn_axpy(da, g, -alpha / gn, d);
             eps[a] = fmin(eps[a] * (adv[a] ? 1 - cfg->gamma : 1 + cfg->gamma), worst[a]);
-            double dn = foolc__mn_norm(FOOLC_L2, da, d);
+            double dn = foolc__norm(FOOLC_L2, da, d);
             if (dn > 0) foolc__mn_scale(da, eps[a] / dn, d);
             /* Back into the box, as the paper's clamp. */
             foolc__mn_box(x0, da, d, run->lo, run->hi);

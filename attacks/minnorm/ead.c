@@ -9,29 +9,30 @@
 #include <string.h>
 
 typedef struct ead_config {
-    double steps, bss, stepsize, confidence, initial_const, beta, fista, abort_early, bisect;
+    double steps, binary_search_steps, initial_stepsize, confidence, initial_const, regularization,
+        fista, abort_early, bisect;
 } ead_config;
 
 static const foolc__param ead_params[] = {
-    {"steps", 1000, 1, 10000, offsetof(ead_config, steps), 1,
-     "ISTA/FISTA iterations per value of the constant c"},
-    {"binary_search_steps", 9, 1, 20, offsetof(ead_config, bss), 1,
+    FOOLC__PARAM(ead_config, steps, 1000, 1, 10000, 1,
+                 "ISTA/FISTA iterations per value of the constant c"),
+    {"binary_search_steps", 9, 1, 20, offsetof(ead_config, binary_search_steps), 1,
      "values of c tried per sample (x10 until success, then bisection)"},
-    {"initial_stepsize", 0.01, 1e-6, 10, offsetof(ead_config, stepsize), 0,
+    {"initial_stepsize", 0.01, 1e-6, 10, offsetof(ead_config, initial_stepsize), 0,
      "first step size; decays as (1 - k/steps)^0.5"},
-    {"confidence", 0, 0, 1000, offsetof(ead_config, confidence), 0,
-     "kappa: the logit margin by which a point must be adversarial to count"},
-    {"initial_const", 1e-3, 1e-6, 1e6, offsetof(ead_config, initial_const), 0,
-     "first value of c, the weight of the margin term"},
-    {"regularization", 0.01, 0, 10, offsetof(ead_config, beta), 0,
+    FOOLC__PARAM(ead_config, confidence, 0, 0, 1000, 0,
+                 "kappa: the logit margin by which a point must be adversarial to count"),
+    FOOLC__PARAM(ead_config, initial_const, 1e-3, 1e-6, 1e6, 0,
+                 "first value of c, the weight of the margin term"),
+    {"regularization", 0.01, 0, 10, offsetof(ead_config, regularization), 0,
      "beta: weight of the L1 term and the shrinkage threshold"},
-    {"fista", 1, 0, 1, offsetof(ead_config, fista), 1,
-     "1 for FISTA (momentum), 0 for plain ISTA"},
-    {"abort_early", 1, 0, 1, offsetof(ead_config, abort_early), 1,
-     "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"},
-    {"bisect", 20, 0, 50, offsetof(ead_config, bisect), 1,
-     "final search from the clean input towards the best adversarial, to a bracket "
-     "2^-bisect wide"},
+    FOOLC__PARAM(ead_config, fista, 1, 0, 1, 1,
+                 "1 for FISTA (momentum), 0 for plain ISTA"),
+    FOOLC__PARAM(ead_config, abort_early, 1, 0, 1, 1,
+                 "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"),
+    FOOLC__PARAM(ead_config, bisect, 20, 0, 50, 1,
+                 "final search from the clean input towards the best adversarial, to a bracket "
+                 "2^-bisect wide"),
 };
 
 /* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */
@@ -39,8 +40,8 @@ static const foolc__param ead_params[] = {
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* The per-element work runs in blocks of FOOLC__MN_B floats (minnorm.h). */
-#define EAD_B FOOLC__MN_B
+/* The per-element work runs in blocks of FOOLC__BLOCK floats (minnorm.h). */
+#define EAD_B FOOLC__BLOCK
 
 /* One ISTA/FISTA element update (n <= EAD_B): from the slack point y with gradient g of
  * the margin term, x' = x0 + S_beta(y - alpha (2 (y - x0) + g) - x0) in the box, then
@@ -88,7 +89,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
     size_t d = run->d;
     int32_t m = run->n_todo, steps = (int32_t)cfg->steps, k = run->k;
     size_t md = foolc__mul((size_t)m, d);
-    double kappa = cfg->confidence, beta = cfg->beta;
+    double kappa = cfg->confidence, beta = cfg->regularization;
     float *xk = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
                               foolc__mul((size_t)m, (size_t)k * sizeof(float)));
     double *c = foolc__malloc(foolc__mul((size_t)m, 6 * sizeof(double)));
@@ -105,11 +106,11 @@ static foolc_status ead_run(foolc__run *run, const void *config)
     uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
     for (int32_t a = 0; a < m; a++) {
         c[a] = cfg->initial_const;
-        lower[a] = 0;
+        lower[a] = 0;   /* the search over c (foolc__mn_const_next) */
         upper[a] = INFINITY;
     }
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
-    for (int32_t b = 0; b < (int32_t)cfg->bss; b++) {
+    for (int32_t b = 0; b < (int32_t)cfg->binary_search_steps; b++) {
         for (int32_t a = 0; a < m; a++) {
             const float *x0 = run->x + (size_t)run->todo[a] * d;
             memcpy(xk + (size_t)a * d, x0, d * sizeof(float));
@@ -132,7 +133,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
             if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
                                             logits)) < 0)
                 goto out;
-            double alpha = cfg->stepsize * sqrt(1.0 - (double)it / steps);
+            double alpha = cfg->initial_stepsize * sqrt(1.0 - (double)it / steps);
             double mom = cfg->fista ? (double)it / (it + 3.0) : 0.0;
             for (int32_t q = 0; q < na; q++) {
                 int32_t a = act[q];
@@ -161,7 +162,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
             /* The shrunk iterates x_k are the sparse ones: check them too (one forward). */
             if (mom > 0) {
                 if ((st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
-                if ((st = foolc__mn_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
+                if ((st = foolc__run_logits_adv(run, logits, sid, na, adv, margin)) < 0) goto out;
                 for (int32_t q = 0; q < na; q++)
                     if (adv[q] && margin[q] <= -kappa &&
                         margin[q] < -foolc__mn_safe(logits + (size_t)q * (size_t)k, k)) {
@@ -170,14 +171,10 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                     }
             }
             if ((st = foolc__run_progress(run, (int64_t)b * steps + it,
-                                          (int64_t)cfg->bss * steps)) < 0)
+                                          (int64_t)cfg->binary_search_steps * steps)) < 0)
                 goto out;
         }
-        for (int32_t a = 0; a < m; a++) {
-            if (found[a]) upper[a] = fmin(upper[a], c[a]);
-            else lower[a] = fmax(lower[a], c[a]);
-            c[a] = isinf(upper[a]) ? c[a] * 10 : 0.5 * (lower[a] + upper[a]);
-        }
+        for (int32_t a = 0; a < m; a++) foolc__mn_const_next(&c[a], &lower[a], &upper[a], found[a]);
     }
     st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:

@@ -3,35 +3,12 @@
  * and the clean input onto that hyperplane within the box (exact minimal-norm solvers),
  * mixes the two with a bias towards the clean input, extrapolates by eta and, once
  * adversarial, steps back towards the clean input by beta. */
+#include "arena.h"
 #include "minnorm.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-/* g = z[label] - z[cls] for an explicit class per row: its gradient seed. */
-typedef struct pair_ctx {
-    foolc__run *run;
-    const int32_t *cls;
-} pair_ctx;
-
-static int pair_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
-                    double *loss)
-{
-    pair_ctx *c = user;
-    int32_t y = c->run->labels[s], j = c->cls[a];
-    for (int32_t q = 0; q < k; q++) dz[q] = 0;
-    dz[y] = 1;
-    dz[j] = -1;
-    *loss = (double)z[y] - z[j];
-    return 0;
-}
-
-/* The dual norm that turns a linearised margin into a distance in norm p. */
-static double dual(foolc_norm p, const float *g, size_t d)
-{
-    return foolc__mn_dual_norm(p, g, d);
-}
 
 static foolc_status fab_run(foolc__run *run, const void *config)
 {
@@ -40,25 +17,35 @@ static foolc_status fab_run(foolc__run *run, const void *config)
     size_t d = run->d;
     int32_t m = run->n_todo, k = run->k, steps = (int32_t)cfg->steps;
     size_t md = foolc__mul((size_t)m, d);
-    int multi = !run->targets && !strcmp(foolc_criterion_name(run->crit), "misclassification");
+    int multi = foolc__run_crit_kind(run) == FOOLC__CRIT_MISCLASSIFICATION;
     int32_t ncls = multi ? (cfg->classes > 0 && cfg->classes < k - 1 ? (int32_t)cfg->classes
                                                                      : k - 1) : 1;
-    float *x = foolc__malloc(foolc__mul(md, 6 * sizeof(float)) +
-                             foolc__mul((size_t)m, (size_t)k * sizeof(float)) +
-                             foolc__mn_plane_work(d) + 16);
-    double *gval = foolc__malloc(foolc__mul((size_t)m, 4 * sizeof(double)));
-    int32_t *sid = foolc__malloc(foolc__mul((size_t)m, (2 + (size_t)ncls) * sizeof(int32_t) + 1));
+    foolc__arena ar = {0};
+    float *x, *xs, *grad, *w, *d1, *d2, *logits;
+    void *work;
+    double *gval, *best, *ratio, *margin;
+    int32_t *sid, *cls, *order;
+    uint8_t *adv;
     foolc_status st = FOOLC_OK;
-    if (!x || !gval || !sid) {
-        st = foolc__nomem("fab buffers");
-        goto out;
+    for (int pass = 0; pass < 2; pass++) {
+        x = foolc__arena_take(&ar, md, sizeof(float));
+        xs = foolc__arena_take(&ar, md, sizeof(float));
+        grad = foolc__arena_take(&ar, md, sizeof(float));
+        w = foolc__arena_take(&ar, md, sizeof(float));
+        d1 = foolc__arena_take(&ar, md, sizeof(float));
+        d2 = foolc__arena_take(&ar, md, sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)k), sizeof(float));
+        work = foolc__arena_take(&ar, foolc__mn_plane_work(d), 1);
+        gval = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        best = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        ratio = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        cls = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        order = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)ncls), sizeof(int32_t));
+        adv = foolc__arena_take(&ar, (size_t)m, 1);
+        if (pass == 0 && (st = foolc__arena_alloc(&ar, "fab buffers")) < 0) return st;
     }
-    float *xs = x + md, *grad = xs + md, *w = grad + md, *d1 = w + md, *d2 = d1 + md;
-    float *logits = d2 + md;
-    void *work = (void *)(((uintptr_t)(logits + (size_t)m * (size_t)k) + 15) & ~(uintptr_t)15);
-    double *best = gval + m, *ratio = best + m, *margin = ratio + m;
-    int32_t *cls = sid + m, *order = cls + m;
-    uint8_t *adv = (uint8_t *)(order + (size_t)m * (size_t)ncls);
     for (int32_t a = 0; a < m; a++) {
         sid[a] = run->todo[a];
         best[a] = INFINITY;
@@ -73,12 +60,12 @@ static foolc_status fab_run(foolc__run *run, const void *config)
             memcpy(xa, x0, d * sizeof(float));
             if (r == 0) continue;
             foolc__rng g;
-            foolc__rng_init(&g, run->seed, (uint64_t)sid[a], 0xfab0 + (uint64_t)r);
+            foolc__rng_init(&g, run->seed, (uint64_t)sid[a], FOOLC__STREAM_FAB + (uint64_t)r);
             for (size_t j = 0; j < d; j++) d1[j] = (float)(2 * foolc__rng_uniform(&g) - 1);
             double rad = isfinite(best[a]) ? 0.5 * best[a]
                          : 0.1 * ((double)run->hi - run->lo) *
                            (p == FOOLC_L2 ? sqrt((double)d) : p == FOOLC_L1 ? (double)d : 1);
-            double nn = foolc__mn_norm(p, d1, d);
+            double nn = foolc__norm(p, d1, d);
             for (size_t j = 0; j < d; j++) d1[j] = (float)(d1[j] * (nn > 0 ? rad / nn : 0));
             foolc__mn_clip_step(x0, d1, d, run->lo, run->hi, xa);
         }
@@ -91,8 +78,9 @@ static foolc_status fab_run(foolc__run *run, const void *config)
                                                adv, logits);
                 } else {
                     for (int32_t a = 0; a < m; a++) cls[a] = order[(size_t)a * ncls + c];
-                    pair_ctx pc = {run, cls};
-                    st = foolc__mn_grad(run, x, sid, m, pair_row, &pc, grad, NULL, margin);
+                    foolc__pair pc = {run, NULL, cls};
+                    st = foolc__run_grad_rows(run, x, sid, m, foolc__pair_row, &pc, grad, NULL,
+                                              NULL, margin);
                 }
                 if (st < 0) goto out;
                 for (int32_t a = 0; a < m; a++) {
@@ -119,7 +107,7 @@ static foolc_status fab_run(foolc__run *run, const void *config)
                             }
                         }
                     }
-                    double dn = dual(p, g, d), rt = fabs(margin[a]) / (dn + 1e-12);
+                    double dn = foolc__dual_norm(p, g, d), rt = fabs(margin[a]) / (dn + 1e-12);
                     if (c == 0 || rt < ratio[a]) {
                         ratio[a] = rt;
                         gval[a] = margin[a];
@@ -135,8 +123,8 @@ static foolc_status fab_run(foolc__run *run, const void *config)
                 for (size_t j = 0; j < d; j++) wx += (double)wa[j] * ((double)x0[j] - xa[j]);
                 foolc__mn_plane_proj(p, xa, wa, -gval[a], d, run->lo, run->hi, e1, work);
                 foolc__mn_plane_proj(p, x0, wa, -gval[a] - wx, d, run->lo, run->hi, e2, work);
-                double a1 = fmax(foolc__mn_norm(p, e1, d), 1e-8);
-                double a2 = fmax(foolc__mn_norm(p, e2, d), 1e-8);
+                double a1 = fmax(foolc__norm(p, e1, d), 1e-8);
+                double a2 = fmax(foolc__norm(p, e2, d), 1e-8);
                 double al = fmin(fmax(a1 / (a1 + a2), 0), cfg->alpha_max);
                 /* A sample with no adversarial after 10 steps is one whose boundary the
                  * linearisation keeps missing (sparse L1 steps on a ReLU net undershoot):
@@ -168,33 +156,31 @@ static foolc_status fab_run(foolc__run *run, const void *config)
     }
     st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
-    foolc__free(x);
-    foolc__free(gval);
-    foolc__free(sid);
+    foolc__arena_free(&ar);
     return st;
 }
 
 /* ---- registry entries ---- */
 
 static const foolc__param fab_params[] = {
-    {"steps", 100, 1, 10000, offsetof(foolc__fab_config, steps), 1, "iterations per restart"},
-    {"restarts", 1, 1, 100, offsetof(foolc__fab_config, restarts), 1,
-     "runs; the first starts at the clean input, later ones at random points"},
-    {"alpha_max", 0.1, 0, 1, offsetof(foolc__fab_config, alpha_max), 0,
-     "largest weight of the projection of the clean input in each step"},
-    {"eta", 1.05, 1, 2, offsetof(foolc__fab_config, eta), 0,
-     "extrapolation factor of the projection step"},
-    {"beta", 0.9, 0, 1, offsetof(foolc__fab_config, beta), 0,
-     "backward step towards the clean input after an adversarial step"},
-    {"classes", 0, 0, 1000, offsetof(foolc__fab_config, classes), 1,
-     "other classes linearised per step (top by logit; 0 = all; untargeted only)"},
-    {"bisect", 20, 0, 50, offsetof(foolc__fab_config, bisect), 1,
-     "final search towards the clean input, to a bracket 2^-bisect wide"},
+    FOOLC__PARAM(foolc__fab_config, steps, 100, 1, 10000, 1, "iterations per restart"),
+    FOOLC__PARAM(foolc__fab_config, restarts, 1, 1, 100, 1,
+                 "runs; the first starts at the clean input, later ones at random points"),
+    FOOLC__PARAM(foolc__fab_config, alpha_max, 0.1, 0, 1, 0,
+                 "largest weight of the projection of the clean input in each step"),
+    FOOLC__PARAM(foolc__fab_config, eta, 1.05, 1, 2, 0,
+                 "extrapolation factor of the projection step"),
+    FOOLC__PARAM(foolc__fab_config, beta, 0.9, 0, 1, 0,
+                 "backward step towards the clean input after an adversarial step"),
+    FOOLC__PARAM(foolc__fab_config, classes, 0, 0, 1000, 1,
+                 "other classes linearised per step (top by logit; 0 = all; untargeted only)"),
+    FOOLC__PARAM(foolc__fab_config, bisect, 20, 0, 50, 1,
+                 "final search towards the clean input, to a bracket 2^-bisect wide"),
 };
 
 FOOLC__ATTACK(fab_l1, "fab-l1", FOOLC_L1, FOOLC__GRAD, fab_params, foolc__fab_config, fab_run, NULL,
               "fast adaptive boundary (L1): exact projections on linearised boundaries");
 FOOLC__ATTACK(fab_l2, "fab-l2", FOOLC_L2, FOOLC__GRAD, fab_params, foolc__fab_config, fab_run, NULL,
               "fast adaptive boundary (L2): exact projections on linearised boundaries");
-FOOLC__ATTACK(fab_linf, "fab-linf", FOOLC_LINF, FOOLC__GRAD, fab_params, foolc__fab_config, fab_run, NULL,
-              "fast adaptive boundary (Linf): exact projections on linearised boundaries");
+FOOLC__ATTACK(fab_linf, "fab-linf", FOOLC_LINF, FOOLC__GRAD, fab_params, foolc__fab_config, fab_run,
+              NULL, "fast adaptive boundary (Linf): exact projections on linearised boundaries");

@@ -126,7 +126,10 @@ static foolc_status fmn_run(foolc__run *run, const void *config)
         double w = 0;
         for (size_t j = 0; j < d; j++) {
             double r = fmax((double)x0[j] - run->lo, (double)run->hi - x0[j]);
-            w = p == FOOLC_L1 ? w + r : p == FOOLC_L2 ? w + r * r : p == FOOLC_L0 ? w + 1 : fmax(w, r);
+            w = p == FOOLC_L1   ? w + r
+                : p == FOOLC_L2 ? w + r * r
+                : p == FOOLC_L0 ? w + 1
+                                : fmax(w, r);
         }
         worst[a] = p == FOOLC_L2 ? sqrt(w) : w;
         eps[a] = p == FOOLC_L0 ? 1 : INFINITY;
@@ -153,14 +156,14 @@ static foolc_status fmn_run(foolc__run *run, const void *config)
              * would only make the step and the boundary estimate too optimistic (L0, L1,
              * L2; Linf measured better without it). */
             if (p != FOOLC_LINF) foolc__mn_box_grad(xa, g, d, run->lo, run->hi);
-            double nd = foolc__mn_norm(p, da, d);
+            double nd = foolc__norm(p, da, d);
             if (adv[a]) {
                 found[a] = 1;
                 foolc__run_offer(run, sid[a], xs + (size_t)a * d);
                 if (nd < best[a]) best[a] = nd;
             }
             if (p != FOOLC_L0) {
-                double gd = foolc__mn_dual_norm(p, g, d);
+                double gd = foolc__dual_norm(p, g, d);
                 double to_boundary = gd > 0 ? fabs(margin[a]) / gd : 0;
                 eps[a] = adv[a] ? fmin(eps[a] * (1 - gamma), best[a])
                          : found[a] ? eps[a] * (1 + gamma) : nd + (1 + gamma) * to_boundary;
@@ -172,9 +175,9 @@ static foolc_status fmn_run(foolc__run *run, const void *config)
             }
             eps[a] = fmin(eps[a], worst[a]);
             /* Descend the margin along the L2-normalised gradient, then project. */
-            double gn = foolc__mn_norm(FOOLC_L2, g, d);
+            double gn = foolc__norm(FOOLC_L2, g, d);
             if (gn > 0) foolc__mn_axpy(da, g, -step / gn, d);
-            foolc__mn_project_ball(p, da, d, eps[a], work);
+            foolc__project_ball(p, da, d, eps[a], work);
             foolc__mn_box(run->x + (size_t)sid[a] * d, da, d, run->lo, run->hi);
         }
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
@@ -199,41 +202,40 @@ out:
 
 /* ---- registry entries ---- */
 
+/* The parameters every norm shares. */
+#define FMN_PARAMS                                                                           \
+    FOOLC__PARAM(foolc__fmn_config, steps, 100, 1, 10000, 1, "iterations"),                  \
+    FOOLC__PARAM(foolc__fmn_config, max_stepsize, 1, 1e-6, 1e3, 0,                          \
+                 "first step size (L2-normalised gradient); cosine-annealed"),               \
+    FOOLC__PARAM(foolc__fmn_config, min_stepsize, 0, 0, 1e3, 0,                             \
+                 "last step size; 0 means max_stepsize / 100"),                              \
+    FOOLC__PARAM(foolc__fmn_config, gamma, 0.05, 1e-4, 0.9, 0,                              \
+                 "first relative change of epsilon per step; cosine-annealed to 0.001"),     \
+    FOOLC__PARAM(foolc__fmn_config, bisect, 20, 0, 50, 1,                                   \
+                 "final search towards the clean input, to a bracket 2^-bisect wide (not "   \
+                 "used by L0)")
+
 static const foolc__param fmn_params[] = {
-    {"steps", 100, 1, 10000, offsetof(foolc__fmn_config, steps), 1, "iterations"},
-    {"max_stepsize", 1, 1e-6, 1e3, offsetof(foolc__fmn_config, max_stepsize), 0,
-     "first step size (L2-normalised gradient); cosine-annealed"},
-    {"min_stepsize", 0, 0, 1e3, offsetof(foolc__fmn_config, min_stepsize), 0,
-     "last step size; 0 means max_stepsize / 100"},
-    {"gamma", 0.05, 1e-4, 0.9, offsetof(foolc__fmn_config, gamma), 0,
-     "first relative change of epsilon per step; cosine-annealed to 0.001"},
-    {"bisect", 20, 0, 50, offsetof(foolc__fmn_config, bisect), 1,
-     "final search towards the clean input, to a bracket 2^-bisect wide (not used by L0)"},
-    {"polish", 10, 0, 100, offsetof(foolc__fmn_config, polish), 1,
-     "final boundary steps from the best adversarial (minimal step onto the linearised "
-     "boundary from the clean input); 0 = none"},
+    FMN_PARAMS,
+    FOOLC__PARAM(foolc__fmn_config, polish, 10, 0, 100, 1,
+                 "final boundary steps from the best adversarial (minimal step onto the linearised "
+                 "boundary from the clean input); 0 = none"),
 };
 
 /* L0: the polish is a bisection over the top-ranked coordinates. */
 static const foolc__param fmn_l0_params[] = {
-    {"steps", 100, 1, 10000, offsetof(foolc__fmn_config, steps), 1, "iterations"},
-    {"max_stepsize", 1, 1e-6, 1e3, offsetof(foolc__fmn_config, max_stepsize), 0,
-     "first step size (L2-normalised gradient); cosine-annealed"},
-    {"min_stepsize", 0, 0, 1e3, offsetof(foolc__fmn_config, min_stepsize), 0,
-     "last step size; 0 means max_stepsize / 100"},
-    {"gamma", 0.05, 1e-4, 0.9, offsetof(foolc__fmn_config, gamma), 0,
-     "first relative change of epsilon per step; cosine-annealed to 0.001"},
-    {"bisect", 20, 0, 50, offsetof(foolc__fmn_config, bisect), 1,
-     "final search towards the clean input, to a bracket 2^-bisect wide (not used by L0)"},
-    {"polish", 1, 0, 1, offsetof(foolc__fmn_config, polish), 1,
-     "1 ends with a bisection over how many top-ranked coordinates go to the box"},
+    FMN_PARAMS,
+    FOOLC__PARAM(foolc__fmn_config, polish, 1, 0, 1, 1,
+                 "1 ends with a bisection over how many top-ranked coordinates go to the box"),
 };
 
-FOOLC__ATTACK(fmn_l0, "fmn-l0", FOOLC_L0, FOOLC__GRAD, fmn_l0_params, foolc__fmn_config, fmn_run, NULL,
+FOOLC__ATTACK(fmn_l0, "fmn-l0", FOOLC_L0, FOOLC__GRAD, fmn_l0_params, foolc__fmn_config, fmn_run,
+              NULL,
               "fast minimum-norm attack (L0): margin steps, adaptive epsilon-ball projection");
 FOOLC__ATTACK(fmn_l1, "fmn-l1", FOOLC_L1, FOOLC__GRAD, fmn_params, foolc__fmn_config, fmn_run, NULL,
               "fast minimum-norm attack (L1): margin steps, adaptive epsilon-ball projection");
 FOOLC__ATTACK(fmn_l2, "fmn-l2", FOOLC_L2, FOOLC__GRAD, fmn_params, foolc__fmn_config, fmn_run, NULL,
               "fast minimum-norm attack (L2): margin steps, adaptive epsilon-ball projection");
-FOOLC__ATTACK(fmn_linf, "fmn-linf", FOOLC_LINF, FOOLC__GRAD, fmn_params, foolc__fmn_config, fmn_run, NULL,
+FOOLC__ATTACK(fmn_linf, "fmn-linf", FOOLC_LINF, FOOLC__GRAD, fmn_params, foolc__fmn_config, fmn_run,
+              NULL,
               "fast minimum-norm attack (Linf): margin steps, adaptive epsilon-ball projection");

@@ -6,22 +6,10 @@
 #define FOOLC_MINNORM_H
 
 #include "attack_impl.h"
+#include "numeric.h"
 
-/* Per-element loops of the minimum-norm attacks run in blocks of FOOLC__MN_B floats with a
- * fixed trip count, which gcc -O2 vectorises (its cheap cost model skips loops of unknown
- * length); the tail is scalar. */
-#define FOOLC__MN_B 8
+#include <math.h>
 
-/* A loss on one row of logits: row a of the call (sample s); writes dloss/dlogits (k) and
- * the loss. Returns 0, or non-zero to fail the model call. */
-typedef int (*foolc__mn_row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
-                                float *dz, double *loss);
-
-/* One forward and one backward pass over m images xs of samples idx with a custom loss;
- * grad (m*d), logits (m*k, may be NULL), loss (m, may be NULL). Queries are attributed. */
-foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
-                            foolc__mn_row_fn fn, void *user, float *grad, float *logits,
-                            double *loss);
 
 /* Gradient of scale[a] * max(margin, -kappa) where margin is the run's criterion margin
  * (scale NULL: 1; kappa = INFINITY: the plain margin). margin (m) receives the raw margin,
@@ -29,10 +17,6 @@ foolc_status foolc__mn_grad(foolc__run *run, const float *xs, const int32_t *idx
 foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32_t *idx,
                                    int32_t m, const double *scale, double kappa, float *grad,
                                    double *margin, uint8_t *adv, float *logits);
-
-/* The criterion's verdict (and margin, may be NULL) for m rows of logits of samples idx. */
-foolc_status foolc__mn_adv(foolc__run *run, const float *logits, const int32_t *idx, int32_t m,
-                           uint8_t *adv, double *margin);
 
 /* A margin below -foolc__mn_safe(z, k) survives the rounding differences between batch
  * sizes (the core verifies in another batch): 2e-6 * (1 + max |z_j|). For attacks whose
@@ -62,14 +46,7 @@ foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
  * best. For attacks whose optimiser ends near, not on, the locally minimal point. */
 foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps);
 
-/* Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF) and the dual norm used for step sizes. */
-double foolc__mn_norm(foolc_norm p, const float *v, size_t d);
-double foolc__mn_dual_norm(foolc_norm p, const float *v, size_t d);
 
-/* Projects delta (d) in place onto the Lp ball of radius r (L0: keeps the floor(r)
- * largest magnitudes; L1: exact Euclidean projection onto the L1 ball). work: d doubles
- * (L0 and L1 only; may be NULL otherwise). */
-void foolc__mn_project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
 
 /* v += s g; v *= f; delta = clip(x0 + delta, lo, hi) - x0 (d floats each, in float). */
 void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d);
@@ -95,6 +72,16 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
                          float lo, float hi, float *delta, void *work);
 
 
+
+/* The search over C&W's and EAD's trade-off constant c after one run at c, per sample: the
+ * bracket [lower, upper] (from 0 and inf) narrows to the side the run's success shows, and
+ * c grows tenfold while no run has succeeded, else moves to the bracket's midpoint. */
+static inline void foolc__mn_const_next(double *c, double *lower, double *upper, int found)
+{
+    if (found) *upper = *upper < *c ? *upper : *c;
+    else *lower = *lower > *c ? *lower : *c;
+    *c = *upper == INFINITY ? *c * 10 : 0.5 * (*lower + *upper);
+}
 
 /* ---- FMN (fmn.c) and FAB (fab.c) configs ---- */
 typedef struct foolc__fmn_config {

@@ -13,11 +13,11 @@ typedef struct nf_config {
 } nf_config;
 
 static const foolc__param nf_params[] = {
-    {"steps", 100, 1, 10000, offsetof(nf_config, steps), 1, "Newton iterations"},
-    {"stepsize", 0.01, 1e-6, 1, offsetof(nf_config, stepsize), 0,
-     "eta: the step is at most eta * ||x0|| * ||grad p_y||"},
-    {"bisect", 20, 0, 50, offsetof(nf_config, bisect), 1,
-     "final search towards the clean input, to a bracket 2^-bisect wide"},
+    FOOLC__PARAM(nf_config, steps, 100, 1, 10000, 1, "Newton iterations"),
+    FOOLC__PARAM(nf_config, stepsize, 0.01, 1e-6, 1, 0,
+                 "eta: the step is at most eta * ||x0|| * ||grad p_y||"),
+    FOOLC__PARAM(nf_config, bisect, 20, 0, 50, 1,
+                 "final search towards the clean input, to a bracket 2^-bisect wide"),
 };
 
 /* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). */
@@ -62,7 +62,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)run->todo[a] * d;
         memcpy(x + (size_t)a * d, x0, d * sizeof(float));
-        x0n[a] = foolc__mn_norm(FOOLC_L2, x0, d);
+        x0n[a] = foolc__norm(FOOLC_L2, x0, d);
         done[a] = 0;
     }
     for (int32_t it = 0; it < (int32_t)cfg->steps; it++) {
@@ -74,9 +74,10 @@ static foolc_status nf_run(foolc__run *run, const void *config)
             sid[na++] = run->todo[a];
         }
         if (na == 0) break;
-        if ((st = foolc__mn_grad(run, xs, sid, na, prob_row, run, grad, logits, py)) < 0)
+        if ((st = foolc__run_grad_rows(run, xs, sid, na, prob_row, run, grad, logits, NULL,
+                                       py)) < 0)
             goto out;
-        if ((st = foolc__mn_adv(run, logits, sid, na, adv, NULL)) < 0) goto out;
+        if ((st = foolc__run_logits_adv(run, logits, sid, na, adv, NULL)) < 0) goto out;
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             float *xa = x + (size_t)a * d;
@@ -86,7 +87,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
                 done[a] = 1;
                 continue;
             }
-            double gn = foolc__mn_norm(FOOLC_L2, g, d);
+            double gn = foolc__norm(FOOLC_L2, g, d);
             double del = fmin(cfg->stepsize * x0n[a] * gn, py[q] - 1.0 / k);
             if (!(gn > 0) || !(del > 0)) {
                 done[a] = 2;   /* stalled: extrapolated below */
