@@ -185,6 +185,46 @@ static void caps_text(unsigned caps, char *buf, size_t len)
              caps & FOOLC_NEEDS_DECISION ? "decisions" : "");
 }
 
+/* A caller's array: its bytes and its name in messages. */
+typedef struct span {
+    const void *p;
+    size_t bytes;
+    const char *name;
+} span;
+
+static int overlap(const span *u, const span *v)
+{
+    if (!u->p || !v->p || !u->bytes || !v->bytes) return 0;
+    const char *a = u->p, *b = v->p;
+    return a < b + v->bytes && b < a + u->bytes;
+}
+
+/* The outputs are written while the inputs are read: no output may share memory with an
+ * input or with another output. */
+static foolc_status check_overlaps(const char *an, size_t n, size_t d, const float *x,
+                                   const int32_t *labels, const int32_t *targets,
+                                   const foolc_result *res)
+{
+    const span in[3] = {{x, n * d * sizeof *x, "x"},
+                        {labels, n * sizeof *labels, "labels"},
+                        {targets, n * sizeof *targets, "targets"}};
+    const span out[4] = {{res->x_adv, n * d * sizeof *res->x_adv, "result x_adv"},
+                         {res->distance, n * sizeof *res->distance, "result distance"},
+                         {res->success, n * sizeof *res->success, "result success"},
+                         {res->queries, n * sizeof *res->queries, "result queries"}};
+    for (int o = 0; o < 4; o++) {
+        for (int i = 0; i < 3; i++)
+            if (overlap(&out[o], &in[i]))
+                return foolc__error(FOOLC_E_INVALID, "%s: %s overlaps the input %s (outputs "
+                                    "must not alias inputs)", an, out[o].name, in[i].name);
+        for (int p = 0; p < o; p++)
+            if (overlap(&out[o], &out[p]))
+                return foolc__error(FOOLC_E_INVALID, "%s: %s overlaps %s", an, out[o].name,
+                                    out[p].name);
+    }
+    return FOOLC_OK;
+}
+
 static foolc_status check_args(const foolc_attack *a, foolc_model *model, foolc_shape s,
                                const float *x, const int32_t *labels, const int32_t *targets,
                                const foolc_result *res, const foolc_criterion *crit)
@@ -217,6 +257,7 @@ static foolc_status check_args(const foolc_attack *a, foolc_model *model, foolc_
         return foolc__error(FOOLC_E_INVALID, "%s: criterion %s needs targets", an,
                             foolc_criterion_name(crit));
     size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
+    FOOLC__CHECK(check_overlaps(an, (size_t)s.n, d, x, labels, targets, res));
     for (int32_t i = 0; i < s.n; i++) {
         if (labels[i] < 0 || labels[i] >= o->n_classes)
             return foolc__error(FOOLC_E_INVALID, "%s: label %d of sample %d outside [0, %d)",

@@ -343,6 +343,44 @@ START_TEST(test_attack_progress_cancel)   /* every attack in the registry */
 }
 END_TEST
 
+/* Outputs that share memory with inputs (or with each other) are refused before anything is
+ * written: an attack writing x_adv over x reported every distance as 0. */
+START_TEST(test_aliased_buffers)
+{
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    foolc_shape s = {N, 1, 1, D};
+    float x[N * D], xcopy[N * D];
+    memcpy(x, g_x, sizeof x);
+    memcpy(xcopy, g_x, sizeof x);
+    int32_t y[N + 8];
+    memcpy(y, g_y, sizeof g_y);
+    foolc_result r = {x, g_dist, g_ok, g_q};                 /* x_adv is x */
+    ck_status(foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "x_adv overlaps the input x"));
+    ck_assert_mem_eq(x, xcopy, sizeof x);
+    r.x_adv = x + D;                                          /* partly */
+    ck_status(foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_E_INVALID);
+    r.x_adv = g_xadv;
+    r.distance = (float *)(void *)y;                          /* distance over labels */
+    ck_status(foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "labels"));
+    r.distance = g_dist;
+    r.success = (uint8_t *)g_dist;                            /* two outputs */
+    ck_status(foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "overlaps result distance"));
+    r.success = g_ok;
+    ck_assert_mem_eq(x, xcopy, sizeof x);
+    /* Separate buffers, even adjacent ones, are fine. */
+    assert_sound("fgsm", foolc_attack_run(a, m, s, x, y, NULL, 1, &r), FOOLC_LINF);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -407,6 +445,7 @@ Suite *foolc_suite_attack(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_attack_is_sound, 0, foolc_attack_count());
     tcase_add_loop_test(tc, test_attack_progress_cancel, 0, foolc_attack_count());
+    tcase_add_test(tc, test_aliased_buffers);
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

@@ -92,8 +92,10 @@ typedef struct foolc_result {
  * the same bytes, whatever the batch size the model accepts.
  * Every reported adversarial has been re-evaluated by the model after the attack, lies in
  * the box, satisfies the criterion, and its distance is recomputed from the returned point.
+ * The outputs in res must not share memory with x, labels, targets or each other
+ * (FOOLC_E_INVALID before anything is written).
  * Returns FOOLC_OK when every sample succeeded, FOOLC_NOT_FOUND when some did not;
- * FOOLC_E_INVALID (bad arguments), FOOLC_E_UNSUPPORTED (the model lacks what the attack or
+ * FOOLC_E_INVALID (bad arguments, aliased buffers), FOOLC_E_UNSUPPORTED (the model lacks what the attack or
  * criterion needs), FOOLC_E_ORACLE, FOOLC_E_NONFINITE, FOOLC_E_BUDGET, FOOLC_E_CANCELLED,
  * FOOLC_E_NOMEM. On FOOLC_E_BUDGET, _CANCELLED, _ORACLE and _NONFINITE, res still holds
  * every result found and verified before the stop. Not thread-safe per attack or model. */
