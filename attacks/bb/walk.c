@@ -475,7 +475,8 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
     if (cfg->lr_num_decay > 0 && interval < 1) interval = 1;
     double lr = cfg->lr, scale = (double)run->hi - run->lo;
     double *px = w + 6 * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
-    foolc__bb_prob prob = {d, px, pu, pb, 0, 0, run->lo, run->hi, pdel, w, b->iw};
+    foolc__bb_prob prob = {.d = d, .x = px, .u = pu, .b = pb, .lo = run->lo, .hi = run->hi,
+                           .delta = pdel, .w = w, .iw = b->iw};
     for (int32_t step = 1; step <= steps && na > 0; step++) {
         if (interval && step > 1 && (step - 1) % interval == 0) lr *= cfg->lr_decay;
         for (int32_t q = 0; q < na; q++) {

@@ -271,8 +271,9 @@ static foolc_status deepfool_entry_run(foolc__run *run, const void *config)
 {
     foolc__iter_config c;
     foolc__iter_config_get(run->vt->params, run->vt->n_params, config, run->vt->variant, &c);
-    foolc__deepfool_opts o = {run->norm, (int32_t)c.steps, (int32_t)c.candidates, c.overshoot,
-                              c.rtol, c.epsilon};
+    foolc__deepfool_opts o = {.norm = run->norm, .steps = (int32_t)c.steps,
+                              .candidates = (int32_t)c.candidates, .overshoot = c.overshoot,
+                              .rtol = c.rtol, .epsilon = c.epsilon};
     return foolc__deepfool_run(run, &o);
 }
 

@@ -391,9 +391,11 @@ void foolc__iter_config_get(const foolc__param *params, size_t n, const void *co
 
 foolc_status foolc__iter_config_run(foolc__run *run, foolc_norm p, const foolc__iter_config *c)
 {
-    foolc__iter_opts o = {p, (int32_t)c->steps, (int32_t)c->restarts, c->rel_stepsize,
-                          c->random_start != 0, (foolc__loss)(int)c->loss, c->momentum,
-                          c->quantile, c->apgd != 0};
+    foolc__iter_opts o = {.norm = p, .steps = (int32_t)c->steps,
+                          .restarts = (int32_t)c->restarts, .rel_step = c->rel_stepsize,
+                          .random_start = c->random_start != 0,
+                          .loss = (foolc__loss)(int)c->loss, .momentum = c->momentum,
+                          .quantile = c->quantile, .apgd = c->apgd != 0};
     foolc__search_opts s = {.epsilon = c->epsilon, .rtol = c->rtol, .growth = c->growth,
                             .eps_init = c->eps_init, .trim = (int32_t)c->trim};
     return foolc__iter_run(run, &o, &s);

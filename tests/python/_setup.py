@@ -30,7 +30,7 @@ def skip(reason, where="", optional=False):
     reason on stderr (unittest alone shows only an 's'), then raises SkipTest. Under
     CI=true it fails instead, unless optional: a component CI does not install on purpose
     (torch: 'make check-torch' runs those tests, with FOOLC_REQUIRE_TORCH=1)."""
-    print(f"\nSKIP {where + ': ' if where else ''}{reason}", file=sys.stderr, flush=True)
+    print(f"\nSKIP: {where or 'python'}: {reason}", file=sys.stderr, flush=True)
     if under_ci() and not optional:
         raise AssertionError(f"{where + ': ' if where else ''}{reason} (a skip fails under "
                              "CI=true, where everything the tests need is installed)")
