@@ -213,6 +213,9 @@ foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *id
 /* Offers xadv, known adversarial, as a result for sample i: kept when it is in the box and
  * smaller in the run's norm than the best so far. Returns 1 when kept. */
 int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv);
+/* The same, where a tie replaces the best so far (refinements that keep the norm, such as
+ * pointwise's L2 phase). */
+int foolc__run_offer_tie(foolc__run *run, int32_t i, const float *xadv);
 /* Reports progress; FOOLC_E_CANCELLED when the callback asks to stop. */
 foolc_status foolc__run_progress(foolc__run *run, int64_t done, int64_t total);
 /* Reports the last progress again (done 0, total -1 before any): every model call of the

@@ -98,17 +98,29 @@ foolc_status foolc__run_is_adv(foolc__run *run, const float *xs, const int32_t *
     return FOOLC_OK;
 }
 
-int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv)
+/* Keeps xadv as sample i's result when it is in the box and smaller in the run's norm than
+ * the best so far (or, with ties, no larger). */
+static int offer(foolc__run *run, int32_t i, const float *xadv, int ties)
 {
     for (size_t j = 0; j < run->d; j++)
         if (!(xadv[j] >= run->lo && xadv[j] <= run->hi)) return 0;
     const float *x0 = run->x + (size_t)i * run->d;
-    double dist = foolc_distance(run->norm, x0, xadv, run->d);
-    if (!(dist < (double)run->res->distance[i])) return 0;
+    double dist = foolc_distance(run->norm, x0, xadv, run->d), best = run->res->distance[i];
+    if (!(ties ? dist <= best : dist < best)) return 0;
     memcpy(run->res->x_adv + (size_t)i * run->d, xadv, run->d * sizeof(float));
     run->res->distance[i] = (float)dist;
     run->res->success[i] = 1;
     return 1;
+}
+
+int foolc__run_offer(foolc__run *run, int32_t i, const float *xadv)
+{
+    return offer(run, i, xadv, 0);
+}
+
+int foolc__run_offer_tie(foolc__run *run, int32_t i, const float *xadv)
+{
+    return offer(run, i, xadv, 1);
 }
 
 foolc_status foolc__run_heartbeat(foolc__run *run)

@@ -94,6 +94,15 @@ void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h);
  * box and the trust region, writes the progress step and returns 1; else returns 0 (l, h
  * hold the box bounds). */
 int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
+/* The first stages of the L0 and L1 solvers: returns 1 when the problem is solved already,
+ * by the progress step (unreachable) or by the greedy step (written to dt by greedy, which
+ * returns its squared L2 norm) when it fits the trust region; else 0, with delta holding
+ * the smallest L2 step (a feasible fallback), *bb = |b|^2 and *scale = sum |b_i| (h_i -
+ * l_i) for the search over the solver's family of steps. */
+typedef double (*foolc__bb_greedy_fn)(const foolc__bb_prob *p, const double *l, const double *h,
+                                      double *dt);
+int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
+                           foolc__bb_greedy_fn greedy, double *bb, double *scale);
 /* Solves fn(t) = c for a non-decreasing fn (which also gives its slope, 0 where unknown):
  * brackets the root from t0 with steps growing from step0, then Newton steps kept inside
  * the bracket, bisection otherwise, until |fn - c| <= tol or maxit evaluations. Returns

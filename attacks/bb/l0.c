@@ -123,20 +123,11 @@ static size_t count_changed(const foolc__bb_prob *p, const double *dl)
 static void bb_l0_solve(foolc__bb_prob *p)
 {
     size_t d = p->d;
-    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d;
-    if (foolc__bb_unreachable(p, l, h)) return;   /* p->delta: the smallest L2 step */
-    double r2 = p->r * p->r;
-    if (l0_greedy(p, l, h, dt) <= r2) {
-        memcpy(p->delta, dt, d * sizeof(double));
-        return;
-    }
+    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d, bb, scale;
+    if (foolc__bb_sparse_start(p, l, h, dt, l0_greedy, &bb, &scale)) return;
     /* tau -> 0 gives the smallest L2 step, large tau resets every coordinate it can:
      * bisect log tau for the most resets whose step fits the radius. */
-    double bb = 0, width = p->hi - p->lo, scale = 0;
-    for (size_t i = 0; i < d; i++) {
-        bb += p->b[i] * p->b[i];
-        scale += fabs(p->b[i]) * (h[i] - l[i]);
-    }
+    double r2 = p->r * p->r, width = p->hi - p->lo;
     memcpy(best, p->delta, d * sizeof(double));
     size_t best_cnt = count_changed(p, best);
     double lt = 2 * log(width) - 30, ht = 2 * log(width) + 3, kappa = bb > 0 ? p->c / bb : 0;

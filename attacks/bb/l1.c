@@ -77,20 +77,11 @@ static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *
 static void bb_l1_solve(foolc__bb_prob *p)
 {
     size_t d = p->d;
-    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d;
-    if (foolc__bb_unreachable(p, l, h)) return;   /* p->delta: the smallest L2 step */
-    double r2 = p->r * p->r;
-    if (l1_greedy(p, l, h, dt) <= r2) {
-        memcpy(p->delta, dt, d * sizeof(double));
-        return;
-    }
+    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d, bb, scale;
+    if (foolc__bb_sparse_start(p, l, h, dt, l1_greedy, &bb, &scale)) return;
     /* tau -> 0 gives the smallest L2 step (feasible), tau -> inf the greedy one (not):
      * bisect log tau for the largest tau whose step fits the radius. */
-    double bb = 0, width = p->hi - p->lo, scale = 0;
-    for (size_t i = 0; i < d; i++) {
-        bb += p->b[i] * p->b[i];
-        scale += fabs(p->b[i]) * (h[i] - l[i]);
-    }
+    double r2 = p->r * p->r, width = p->hi - p->lo;
     memcpy(best, p->delta, d * sizeof(double));
     double lt = log(4 * width) - 30, ht = log(4 * width) + 2, kappa = bb > 0 ? p->c / bb : 0;
     double tol = 1e-9 * (fabs(p->c) + 1e-12 * scale);

@@ -138,6 +138,23 @@ void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *
     for (size_t i = 0; i < d; i++) p->delta[i] = foolc__clamp(tl * s * p->b[i], l[i], h[i]);
 }
 
+int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
+                           foolc__bb_greedy_fn greedy, double *bb, double *scale)
+{
+    size_t d = p->d;
+    if (foolc__bb_unreachable(p, l, h)) return 1;   /* p->delta: the smallest L2 step */
+    if (greedy(p, l, h, dt) <= p->r * p->r) {
+        memcpy(p->delta, dt, d * sizeof(double));
+        return 1;
+    }
+    *bb = *scale = 0;
+    for (size_t i = 0; i < d; i++) {
+        *bb += p->b[i] * p->b[i];
+        *scale += fabs(p->b[i]) * (h[i] - l[i]);
+    }
+    return 0;
+}
+
 int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
 {
     foolc__bb_box(p, l, h);

@@ -18,19 +18,6 @@ int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t
     return nb;
 }
 
-int foolc__dec_keep(foolc__run *run, int32_t i, const float *x)
-{
-    for (size_t j = 0; j < run->d; j++)
-        if (!(x[j] >= run->lo && x[j] <= run->hi)) return 0;
-    const float *x0 = run->x + (size_t)i * run->d;
-    double dist = foolc_distance(run->norm, x0, x, run->d);
-    if (!(dist <= (double)run->res->distance[i])) return 0;
-    memcpy(run->res->x_adv + (size_t)i * run->d, x, run->d * sizeof(float));
-    run->res->distance[i] = (float)dist;
-    run->res->success[i] = 1;
-    return 1;
-}
-
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n)
 {
     /* Marsaglia's polar method on two 24-bit uniforms from one 64-bit draw: no

@@ -24,11 +24,6 @@ typedef enum foolc__start {
 int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
                               int32_t na, double max_q);
 
-/* Stores x, known adversarial and inside the box, as sample i's result when it is no larger
- * than the best so far in the run's norm (ties replace it: refinements that keep the norm,
- * such as pointwise's L2 phase, use this). Returns 1 when stored. */
-int foolc__dec_keep(foolc__run *run, int32_t i, const float *x);
-
 /* n standard normal draws (Marsaglia's polar method, both values of each pair used). */
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n);
 

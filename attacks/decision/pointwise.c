@@ -142,7 +142,7 @@ static foolc_status pointwise_run(foolc__run *run, const void *config)
                 double t = 0.5 * (z->lo + z->hi);
                 if (adv[q]) {
                     memcpy(xr, cand + (size_t)q * d, d * sizeof(float));
-                    foolc__dec_keep(run, i, xr);
+                    foolc__run_offer_tie(run, i, xr);
                     z->lo = z->lo / t;
                     z->hi = 1;
                 } else {
