@@ -1,6 +1,7 @@
 /* The attack registry (attacks/list.h, one line per attack), attack handles with their
  * parameters, and foolc_attack_run: argument checks, the clean pre-check, the attack
  * itself, and the verification of every adversarial it reports. */
+#include "arena.h"
 #include "attack_impl.h"
 
 #include <math.h>
@@ -289,11 +290,16 @@ static foolc_status verify(foolc__run *run)
         if (res->success[i]) run->todo[m++] = i;
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
-    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)) +
-                              (size_t)m * (1 + sizeof(int32_t)));
-    if (!xs) return foolc__nomem("verification");
-    int32_t *ids = (int32_t *)(xs + (size_t)m * d);
-    uint8_t *adv = (uint8_t *)(ids + m);
+    foolc__arena ar = {0};
+    float *xs;
+    int32_t *ids;
+    uint8_t *adv;
+    for (int pass = 0; pass < 2; pass++) {
+        xs = foolc__arena_take(&ar, foolc__mul((size_t)m, d), sizeof *xs);
+        ids = foolc__arena_take(&ar, (size_t)m, sizeof *ids);
+        adv = foolc__arena_take(&ar, (size_t)m, sizeof *adv);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "verification"));
+    }
     for (int32_t a = 0; a < m; a++) {
         memcpy(xs + (size_t)a * d, res->x_adv + (size_t)run->todo[a] * d, d * sizeof(float));
         ids[a] = run->todo[a];
@@ -348,7 +354,7 @@ static foolc_status verify(foolc__run *run)
         foolc__error(FOOLC_NOT_FOUND, "%s: %d of %d adversarials no longer adversarial when "
                      "re-evaluated (%d flipped, %d recovered by pushing outwards)",
                      run->vt->name, nf, m, flipped, flipped - nf);
-    foolc__free(xs);
+    foolc__arena_free(&ar);
     return st < 0 ? foolc__error_prefix(st, "%s: verification", run->vt->name) : FOOLC_OK;
 }
 
@@ -408,11 +414,16 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
     size_t nd = foolc__mul((size_t)m, d);
-    float *buf = foolc__malloc(foolc__mul(nd + (size_t)m, sizeof(float)) +
-                               2 * (size_t)m * sizeof(int32_t));
-    if (!buf) return foolc__nomem("init attack");
-    float *xs = buf, *dist = buf + nd;
-    int32_t *lab = (int32_t *)(dist + m), *tgt = lab + m;
+    foolc__arena ar = {0};
+    float *xs, *dist;
+    int32_t *lab, *tgt;
+    for (int pass = 0; pass < 2; pass++) {
+        xs = foolc__arena_take(&ar, nd, sizeof *xs);
+        dist = foolc__arena_take(&ar, (size_t)m, sizeof *dist);
+        lab = foolc__arena_take(&ar, (size_t)m, sizeof *lab);
+        tgt = foolc__arena_take(&ar, (size_t)m, sizeof *tgt);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "init attack"));
+    }
     for (int32_t a = 0; a < m; a++) {
         memcpy(xs + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
         lab[a] = run->labels[idx[a]];
@@ -425,7 +436,7 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
     foolc_status st = run_setup(&sub, vt, run->model, run->crit, s, xs, lab,
                                 run->targets ? tgt : NULL, run->seed, &res);
     if (st < 0) {
-        foolc__free(buf);
+        foolc__arena_free(&ar);
         return st;
     }
     /* The init attack honours the caller's cancel; its progress shows as the parent's. */
@@ -451,7 +462,7 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
         q->decided += sub.queries[a].decided;
     }
     run_free(&sub);
-    foolc__free(buf);
+    foolc__arena_free(&ar);
     return st < 0 ? foolc__error_prefix(st, "%s: init attack %s", run->vt->name, name) : st;
 }
 
