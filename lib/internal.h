@@ -19,6 +19,9 @@ size_t foolc__mul(size_t count, size_t size);
 /* Test hook: make the n-th allocation from now fail (n >= 1), 0 to disable. Returns the
  * number of allocations made since the last call. */
 uint64_t foolc__alloc_fail_at(uint64_t n);
+/* Test hook: every allocation of more than bytes on this thread fails (0: no limit, the
+ * default). Returns the previous limit. Tests bound a reader's memory with it. */
+uint64_t foolc__alloc_limit(uint64_t bytes);
 
 /* Records "fmt ..." as this thread's error message and returns st. */
 foolc_status foolc__error(foolc_status st, const char *fmt, ...)

@@ -8,6 +8,7 @@
 
 static _Thread_local char t_msg[1024];
 static uint64_t g_alloc_count, g_alloc_fail_at;
+static _Thread_local uint64_t t_alloc_limit;
 
 const char *foolc_status_str(foolc_status s)
 {
@@ -79,9 +80,17 @@ uint64_t foolc__alloc_fail_at(uint64_t n)
     return made;
 }
 
-static int alloc_should_fail(void)
+uint64_t foolc__alloc_limit(uint64_t bytes)
+{
+    uint64_t old = t_alloc_limit;
+    t_alloc_limit = bytes;
+    return old;
+}
+
+static int alloc_should_fail(size_t n)
 {
     g_alloc_count++;
+    if (t_alloc_limit != 0 && n > t_alloc_limit) return 1;
     return g_alloc_fail_at != 0 && g_alloc_count == g_alloc_fail_at;
 }
 
@@ -93,20 +102,20 @@ size_t foolc__mul(size_t count, size_t size)
 
 void *foolc__malloc(size_t n)
 {
-    if (alloc_should_fail() || n == SIZE_MAX) return NULL;
+    if (alloc_should_fail(n) || n == SIZE_MAX) return NULL;
     return malloc(n ? n : 1);
 }
 
 void *foolc__calloc(size_t count, size_t size)
 {
     size_t n = foolc__mul(count, size);
-    if (alloc_should_fail() || n == SIZE_MAX) return NULL;
+    if (alloc_should_fail(n) || n == SIZE_MAX) return NULL;
     return calloc(n ? n : 1, 1);
 }
 
 void *foolc__realloc(void *p, size_t n)
 {
-    if (alloc_should_fail() || n == SIZE_MAX) return NULL;
+    if (alloc_should_fail(n) || n == SIZE_MAX) return NULL;
     return realloc(p, n ? n : 1);
 }
 

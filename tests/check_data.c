@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -1091,6 +1092,223 @@ START_TEST(test_data_npz)
 }
 END_TEST
 
+/* ---- memory before checks ------------------------------------------------------------ */
+
+static long peak_rss_kib(void)
+{
+    struct rusage r;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &r), 0);
+    return r.ru_maxrss; /* KiB on Linux */
+}
+
+/* head followed by zeros zero bytes, deflated (raw, or gzip when gz) at level 9; the CRC-32
+ * and size of the uncompressed bytes in *crc and *usize. */
+static unsigned char *deflate_zeros(const void *head, size_t hlen, uint64_t zeros, int gz,
+                                    size_t *clen, uint32_t *crc, uint64_t *usize)
+{
+    static const unsigned char zero[1 << 16];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(deflateInit2(&s, 9, Z_DEFLATED, gz ? 31 : -15, 9, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    size_t cap = 1 << 20, len = 0;
+    unsigned char *out = malloc(cap);
+    uint32_t c = (uint32_t)crc32(0, head, (uInt)hlen);
+    s.next_in = head;
+    s.avail_in = (uInt)hlen;
+    uint64_t left = zeros;
+    for (int fin = 0; !fin;) {
+        if (s.avail_in == 0 && left > 0) {
+            size_t k = left < sizeof zero ? (size_t)left : sizeof zero;
+            s.next_in = zero;
+            s.avail_in = (uInt)k;
+            c = (uint32_t)crc32(c, zero, (uInt)k);
+            left -= k;
+        }
+        int flush = s.avail_in == 0 && left == 0 ? Z_FINISH : Z_NO_FLUSH;
+        do {
+            if (len == cap) out = realloc(out, cap *= 2);
+            s.next_out = out + len;
+            s.avail_out = (uInt)(cap - len);
+            int r = deflate(&s, flush);
+            ck_assert(r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR);
+            len = cap - s.avail_out;
+            fin = r == Z_STREAM_END;
+        } while (s.avail_out == 0);
+    }
+    deflateEnd(&s);
+    *clen = len;
+    *crc = c;
+    *usize = hlen + zeros;
+    return out;
+}
+
+/* One member of mk_zip: its name, stored bytes or deflated ones (method 8), and what the
+ * directory says of it. */
+typedef struct zip_part {
+    const char *name;
+    const unsigned char *data;
+    size_t clen;
+    uint64_t usize;
+    uint32_t crc, method;
+} zip_part;
+
+static void put16(FILE *fp, uint32_t v)
+{
+    unsigned char b[2] = { (unsigned char)v, (unsigned char)(v >> 8) };
+    ck_assert_uint_eq(fwrite(b, 1, 2, fp), 2);
+}
+
+static void put32(FILE *fp, uint64_t v)
+{
+    put16(fp, (uint32_t)(v & 0xFFFF));
+    put16(fp, (uint32_t)((v >> 16) & 0xFFFF));
+}
+
+/* A zip32 archive of the parts (sizes below 4 GiB). */
+static void mk_zip(const char *path, const zip_part *p, int n)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    uint32_t off[8];
+    for (int i = 0; i < n; i++) {
+        off[i] = (uint32_t)ftell(fp);
+        put32(fp, 0x04034b50u);
+        put16(fp, 20), put16(fp, 0), put16(fp, p[i].method), put16(fp, 0), put16(fp, 0x21);
+        put32(fp, p[i].crc), put32(fp, p[i].clen), put32(fp, p[i].usize);
+        put16(fp, (uint32_t)strlen(p[i].name)), put16(fp, 0);
+        fputs(p[i].name, fp);
+        ck_assert_uint_eq(fwrite(p[i].data, 1, p[i].clen, fp), p[i].clen);
+    }
+    uint32_t cd = (uint32_t)ftell(fp);
+    for (int i = 0; i < n; i++) {
+        put32(fp, 0x02014b50u);
+        put16(fp, 20), put16(fp, 20), put16(fp, 0), put16(fp, p[i].method), put16(fp, 0);
+        put16(fp, 0x21), put32(fp, p[i].crc), put32(fp, p[i].clen), put32(fp, p[i].usize);
+        put16(fp, (uint32_t)strlen(p[i].name)), put16(fp, 0), put16(fp, 0), put16(fp, 0);
+        put16(fp, 0), put32(fp, 0), put32(fp, off[i]);
+        fputs(p[i].name, fp);
+    }
+    uint32_t end = (uint32_t)ftell(fp);
+    put32(fp, 0x06054b50u);
+    put16(fp, 0), put16(fp, 0), put16(fp, (uint32_t)n), put16(fp, (uint32_t)n);
+    put32(fp, end - cd), put32(fp, cd), put16(fp, 0);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* A stored .npy member of an int64 vector of n zeros. */
+static unsigned char *npy_labels(int64_t n, size_t *len)
+{
+    char dict[128];
+    snprintf(dict, sizeof dict, "{'descr': '<i8', 'fortran_order': False, 'shape': (%lld,), }",
+             (long long)n);
+    unsigned char *b = calloc(1, 256 + (size_t)n * 8);
+    *len = make_npy(b, 1, dict, NULL, 0) + (size_t)n * 8;
+    return b;
+}
+
+static zip_part stored(const char *name, const unsigned char *b, size_t len)
+{
+    zip_part p = { name, b, len, len, (uint32_t)crc32(0, b, (uInt)len), 0 };
+    return p;
+}
+
+/* Runs fn with every allocation above 16 MiB failing; the status and message it must give,
+ * and the growth of the peak resident memory it may cause (KiB). */
+#define LIMITED(call, want, msg)                                                           \
+    do {                                                                                   \
+        long rss0_ = peak_rss_kib();                                                       \
+        foolc__alloc_limit((uint64_t)16 << 20);                                            \
+        foolc_status st_ = (call);                                                         \
+        foolc__alloc_limit(0);                                                             \
+        long grew_ = peak_rss_kib() - rss0_;                                               \
+        ck_assert_msg(st_ == (want), "%s -> %d (%s) want %d; msg: %s", #call, (int)st_,    \
+                      foolc_status_str(st_), (int)(want), foolc_errmsg());                 \
+        ck_msg_has(msg);                                                                   \
+        ck_assert_msg(grew_ < 32 * 1024, "%s: peak RSS grew by %ld KiB", #call, grew_);    \
+    } while (0)
+
+/* Declared sizes are checked against each other and against the file before anything is
+ * allocated or inflated: the 610 KB archive whose x declares 200,000 images (627 MB of
+ * deflated zeros) and whose y holds 50 labels fails at once, as does the same as an IDX
+ * directory; a deflated member that declares more than its stream holds never gets its
+ * declared size; a member whose header disagrees with its size, and a broken member after
+ * a huge valid one, fail before the huge one is inflated. Each with allocations above
+ * 16 MiB failing and the peak resident memory growing by less than 32 MiB. */
+START_TEST(test_memory_before_checks)
+{
+    char dir[256], path[512];
+    make_tmpdir(dir, sizeof dir);
+    const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (200000, 28, 28), }";
+    unsigned char head[256];
+    size_t hlen = make_npy(head, 1, dict, NULL, 0), clen, ylen;
+    uint32_t crc;
+    uint64_t usize, zeros = (uint64_t)200000 * 28 * 28 * 4;
+    unsigned char *xz = deflate_zeros(head, hlen, zeros, 0, &clen, &crc, &usize);
+    ck_assert_msg(clen < 700 * 1000, "%zu compressed bytes", clen);
+    unsigned char *y50 = npy_labels(50, &ylen);
+    zip_part x = { "x.npy", xz, clen, usize, crc, 8 };
+    foolc_data d;
+    foolc_npz *z = NULL;
+
+    /* x and y disagree: 200000 images, 50 labels. */
+    snprintf(path, sizeof path, "%s/counts.npz", dir);
+    zip_part parts[2] = { x, stored("y.npy", y50, ylen) };
+    mk_zip(path, parts, 2);
+    LIMITED(foolc_data_load(path, NULL, &d), FOOLC_E_FORMAT, "200000 images but 50 labels");
+
+    /* The same as an IDX directory: gzipped images, 50 labels. */
+    unsigned char ih[16] = { 0, 0, 8, 3, 0, 3, 0x0d, 0x40, 0, 0, 0, 28, 0, 0, 0, 28 };
+    size_t glen;
+    uint64_t gsize;
+    uint32_t gcrc;
+    unsigned char *gz = deflate_zeros(ih, 16, (uint64_t)200000 * 784, 1, &glen, &gcrc, &gsize);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    spit(path, gz, glen);
+    unsigned char lab[8 + 50] = { 0, 0, 8, 1, 0, 0, 0, 50 };
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    spit(path, lab, sizeof lab);
+    LIMITED(foolc_data_load(dir, "train", &d), FOOLC_E_FORMAT, "200000 images but 50 labels");
+
+    /* A deflated member that declares 627 MB (consistent with its header and, by the
+     * deflate ratio, with its compressed size) but whose stream ends after 1 KiB. */
+    size_t slen;
+    uint64_t ssize;
+    uint32_t scrc;
+    unsigned char *shortz = deflate_zeros(head, hlen, 1024, 0, &slen, &scrc, &ssize);
+    unsigned char *padded = calloc(1, clen);
+    memcpy(padded, shortz, slen);
+    unsigned char *y200k = npy_labels(200000, &ylen);
+    zip_part lie[2] = { { "x.npy", padded, clen, usize, crc, 8 }, stored("y.npy", y200k, ylen) };
+    snprintf(path, sizeof path, "%s/short.npz", dir);
+    mk_zip(path, lie, 2);
+    LIMITED(foolc_data_load(path, NULL, &d), FOOLC_E_FORMAT, "member 'x'");
+    LIMITED(foolc_npz_read(path, &z), FOOLC_E_FORMAT, "member 'x'");
+
+    /* A stored member whose header declares 200000 images but which holds 1 KiB. */
+    unsigned char *small = calloc(1, hlen + 1024);
+    memcpy(small, head, hlen);
+    zip_part mis[2] = { stored("x.npy", small, hlen + 1024), stored("y.npy", y200k, ylen) };
+    snprintf(path, sizeof path, "%s/size.npz", dir);
+    mk_zip(path, mis, 2);
+    LIMITED(foolc_data_load(path, NULL, &d), FOOLC_E_FORMAT, "promises");
+
+    /* A broken member after the huge valid one: found before x is inflated. */
+    unsigned char bad[64];
+    size_t blen = make_npy(bad, 1, "{'descr': '<f4', 'fortran_order': False, }", NULL, 0);
+    zip_part broken[2] = { x, stored("b.npy", bad, blen) };
+    snprintf(path, sizeof path, "%s/broken.npz", dir);
+    mk_zip(path, broken, 2);
+    LIMITED(foolc_npz_read(path, &z), FOOLC_E_FORMAT, "member 'b'");
+    LIMITED(foolc_data_load(path, NULL, &d), FOOLC_E_FORMAT, "member 'b'");
+
+    const char *files[] = { "counts.npz", "train-images-idx3-ubyte.gz",
+                            "train-labels-idx1-ubyte", "short.npz", "size.npz", "broken.npz" };
+    rm_files(dir, files, sizeof files / sizeof files[0]);
+    free(xz), free(y50), free(gz), free(shortz), free(padded), free(y200k), free(small);
+}
+END_TEST
+
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
 START_TEST(test_data_fashion_mnist) /* _i: 0 test, 1 train; the installed files */
@@ -1426,6 +1644,11 @@ Suite *foolc_suite_data(void)
     tcase_add_test(tc, test_data_dir);
     tcase_add_test(tc, test_data_npz);
     tcase_add_loop_test(tc, test_data_fashion_mnist, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_memory_before_checks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("robustness");

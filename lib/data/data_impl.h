@@ -37,6 +37,12 @@ foolc_status foolc__src_peek(foolc__src *s, void *dst, size_t n, size_t *got);
 foolc_status foolc__src_read(foolc__src *s, void *dst, size_t n, size_t *got);
 /* Reads exactly n bytes or fails with FOOLC_E_FORMAT "truncated". */
 foolc_status foolc__src_need(foolc__src *s, void *dst, size_t n, const char *what);
+/* Reads exactly n bytes into a new buffer (*out, foolc__free it). From a compressed source
+ * the buffer grows with the data that actually arrives (doubling from 1 MiB), so a size
+ * the stream does not hold fails as truncated before it is allocated; from a plain one
+ * (whose size the caller checked against the bytes present) it is allocated at once. */
+foolc_status foolc__src_need_alloc(foolc__src *s, size_t n, const char *what,
+                                   unsigned char **out);
 /* FOOLC_OK when no byte is left, else FOOLC_E_FORMAT "trailing bytes after <what>". */
 foolc_status foolc__src_expect_end(foolc__src *s, const char *what);
 void foolc__src_close(foolc__src *s);
@@ -79,12 +85,26 @@ const char *foolc__dtype_name(foolc_dtype t);
 /* Decodes one .npy file from s. size: its exact length in bytes, checked against the
  * header before anything is allocated. Messages carry no file name (callers prefix it). */
 foolc_status foolc__npy_read(foolc__src *s, uint64_t size, foolc_array *out);
+/* Reads only the magic and header of a .npy file of size bytes from s, with the same checks
+ * (the data bytes it promises are exactly those present): out gets its dtype and shape,
+ * data NULL (a string array: uint8 with the declared shape). Allocates nothing large. */
+foolc_status foolc__npy_read_header(foolc__src *s, uint64_t size, foolc_array *out);
 /* Formats the .npy header (magic to the '\n', padded to 64 bytes) of a into hdr. */
 foolc_status foolc__npy_header(const foolc_array *a, char *hdr, size_t cap, size_t *len);
 /* The .npy parser on a buffer (for tests and fuzzing). */
 foolc_status foolc__npy_read_mem(const void *buf, size_t len, foolc_array *out);
+/* Reads only the header of an IDX file, with the same checks against the file's size:
+ * out gets dtype and shape, data NULL. */
+foolc_status foolc__idx_read_header(const char *path, foolc_array *out);
 /* The IDX parser on a buffer, plain or gzipped (for tests and fuzzing). */
 foolc_status foolc__idx_read_mem(const void *buf, size_t len, foolc_array *out);
+/* foolc_npz_read with a look before anything is inflated: once the directory and every
+ * member's .npy header have passed their checks, check(user, z) sees z holding each
+ * member's dtype and shape (data NULL) and may refuse (its status is returned); only then
+ * are the members decoded. */
+typedef foolc_status (*foolc__npz_check)(void *user, const foolc_npz *z);
+foolc_status foolc__npz_read_checked(const char *path, foolc__npz_check check, void *user,
+                                     foolc_npz **out);
 /* Writes an archive into a buffer (release with foolc_free). */
 foolc_status foolc__npz_write_mem(const foolc_npz *z, int compress, void **buf, size_t *len);
 /* Test hook: non-zero makes the writer use zip64 records for every member. */

@@ -44,9 +44,9 @@ static int64_t label_at(const foolc_array *y, int64_t i)
     }
 }
 
-/* Checks x and y and converts them into out. src names the data in messages. */
-static foolc_status convert(const foolc_array *x, const foolc_array *y, const char *src,
-                            foolc_data *out)
+/* The checks of x and y that need only their dtypes and shapes (made before either is
+ * read, so that "200000 images but 50 labels" costs no inflating of 200000 images). */
+static foolc_status check_shapes(const foolc_array *x, const foolc_array *y, const char *src)
 {
     if (x->ndim != 3 && x->ndim != 4)
         return foolc__error(FOOLC_E_FORMAT, "data '%s': images must be (N,H,W) or "
@@ -67,6 +67,16 @@ static foolc_status convert(const foolc_array *x, const foolc_array *y, const ch
     if (y->shape[0] != n)
         return foolc__error(FOOLC_E_FORMAT, "data '%s': %lld images but %lld labels", src,
                             (long long)n, (long long)y->shape[0]);
+    return FOOLC_OK;
+}
+
+/* Checks x and y and converts them into out. src names the data in messages. */
+static foolc_status convert(const foolc_array *x, const foolc_array *y, const char *src,
+                            foolc_data *out)
+{
+    FOOLC__CHECK(check_shapes(x, y, src));
+    int64_t n = x->shape[0], c = x->ndim == 4 ? x->shape[1] : 1;
+    int64_t h = x->shape[x->ndim - 2], w = x->shape[x->ndim - 1];
     int64_t maxl = 1;
     for (int64_t i = 0; i < n; i++) {
         int64_t l = label_at(y, i);
@@ -144,7 +154,12 @@ static foolc_status load_dir(const char *dir, const char *prefix, const char *sr
     FOOLC__CHECK(find_idx(dir, prefix, "images", src, px, sizeof px));
     FOOLC__CHECK(find_idx(dir, prefix, "labels", src, py, sizeof py));
     foolc_array x, y;
-    foolc_status st = foolc_idx_read(px, &x);
+    /* Both headers first: shapes that disagree are refused before any data is read. */
+    foolc_status st = foolc__idx_read_header(px, &x);
+    if (st == FOOLC_OK) st = foolc__idx_read_header(py, &y);
+    if (st < 0) return foolc__error_prefix(st, "data '%s'", src);
+    FOOLC__CHECK(check_shapes(&x, &y, src));
+    st = foolc_idx_read(px, &x);
     if (st < 0) return foolc__error_prefix(st, "data '%s'", src);
     st = foolc_idx_read(py, &y);
     if (st < 0) {
@@ -157,17 +172,30 @@ static foolc_status load_dir(const char *dir, const char *prefix, const char *sr
     return st;
 }
 
+/* The archive's members x and y, checked by their headers before anything is inflated. */
+typedef struct npz_look {
+    const char *path;
+    int refused;              /* the message is already the data set's */
+} npz_look;
+
+static foolc_status npz_shapes(void *user, const foolc_npz *z)
+{
+    npz_look *k = user;
+    const foolc_array *x = foolc_npz_get(z, "x"), *y = foolc_npz_get(z, "y");
+    foolc_status st = !x || !y ? foolc__error(FOOLC_E_FORMAT, "data '%s': the archive has no "
+                                              "array '%s'", k->path, x ? "y" : "x")
+                               : check_shapes(x, y, k->path);
+    k->refused = st < 0;
+    return st;
+}
+
 static foolc_status load_npz(const char *path, foolc_data *out)
 {
     foolc_npz *z;
-    foolc_status st = foolc_npz_read(path, &z);
-    if (st < 0) return foolc__error_prefix(st, "data '%s'", path);
-    const foolc_array *x = foolc_npz_get(z, "x"), *y = foolc_npz_get(z, "y");
-    if (!x || !y)
-        st = foolc__error(FOOLC_E_FORMAT, "data '%s': the archive has no array '%s'", path,
-                          x ? "y" : "x");
-    else
-        st = convert(x, y, path, out);
+    npz_look look = { path, 0 };
+    foolc_status st = foolc__npz_read_checked(path, npz_shapes, &look, &z);
+    if (st < 0) return look.refused ? st : foolc__error_prefix(st, "data '%s'", path);
+    st = convert(foolc_npz_get(z, "x"), foolc_npz_get(z, "y"), path, out);
     foolc_npz_free(z);
     return st;
 }

@@ -16,8 +16,9 @@ static const struct {
     { 0x0C, FOOLC_I32 }, { 0x0D, FOOLC_F32 }, { 0x0E, FOOLC_F64 },
 };
 
-/* in_size: the bytes of input (compressed or not), or UINT64_MAX when unknown. */
-static foolc_status parse(foolc__src *s, uint64_t in_size, foolc_array *out)
+/* in_size: the bytes of input (compressed or not), or UINT64_MAX when unknown. head_only:
+ * stop after the header and its size checks (out gets dtype and shape, data NULL). */
+static foolc_status parse(foolc__src *s, uint64_t in_size, int head_only, foolc_array *out)
 {
     unsigned char h[4 + 4 * FOOLC_MAX_DIMS];
     size_t got;
@@ -59,15 +60,19 @@ static foolc_status parse(foolc__src *s, uint64_t in_size, foolc_array *out)
                                 "than %llu gzipped bytes can hold", (long long)nbytes,
                                 (unsigned long long)in_size);
     }
+    if (head_only) {
+        *out = a;
+        return FOOLC_OK;
+    }
     if ((uint64_t)nbytes >= SIZE_MAX) return foolc__nomem("IDX data");
-    a.data = foolc__malloc((size_t)nbytes);
-    if (!a.data) return foolc__nomem("IDX data");
-    foolc_status st = foolc__src_need(s, a.data, (size_t)nbytes, "the IDX data");
+    unsigned char *data = NULL; /* gzipped: grown with the data that actually arrives */
+    foolc_status st = foolc__src_need_alloc(s, (size_t)nbytes, "the IDX data", &data);
     if (st == FOOLC_OK) st = foolc__src_expect_end(s, "the IDX data");
     if (st < 0) {
-        foolc__free(a.data);
+        foolc__free(data);
         return st;
     }
+    a.data = data;
     if (foolc__host_le())
         foolc__swap(a.data, (size_t)foolc_array_count(&a), foolc_dtype_size(a.dtype));
     *out = a;
@@ -80,14 +85,13 @@ foolc_status foolc__idx_read_mem(const void *buf, size_t len, foolc_array *out)
     memset(out, 0, sizeof *out);
     foolc__src s;
     foolc__src_mem(&s, buf ? buf : "", len, FOOLC__Z_NONE);
-    foolc_status st = parse(&s, len, out);
+    foolc_status st = parse(&s, len, 0, out);
     foolc__src_close(&s);
     return st < 0 ? foolc__error_prefix(st, "idx '<memory>'") : st;
 }
 
-foolc_status foolc_idx_read(const char *path, foolc_array *out)
+static foolc_status read_path(const char *path, int head_only, foolc_array *out)
 {
-    if (!path || !out) return foolc__error(FOOLC_E_INVALID, "idx_read: NULL argument");
     memset(out, 0, sizeof *out);
     FILE *fp = fopen(path, "rb");
     if (!fp) return foolc__error(FOOLC_E_IO, "idx '%s': cannot open: %s", path,
@@ -98,10 +102,21 @@ foolc_status foolc_idx_read(const char *path, foolc_array *out)
         size = (uint64_t)sb.st_size;
     foolc__src s;
     foolc__src_file(&s, fp, FOOLC__Z_NONE);
-    foolc_status st = parse(&s, size, out);
+    foolc_status st = parse(&s, size, head_only, out);
     foolc__src_close(&s);
     fclose(fp);
     return st < 0 ? foolc__error_prefix(st, "idx '%s'", path) : st;
+}
+
+foolc_status foolc_idx_read(const char *path, foolc_array *out)
+{
+    if (!path || !out) return foolc__error(FOOLC_E_INVALID, "idx_read: NULL argument");
+    return read_path(path, 0, out);
+}
+
+foolc_status foolc__idx_read_header(const char *path, foolc_array *out)
+{
+    return read_path(path, 1, out);
 }
 
 static foolc_status write_all(foolc__sink *k, const foolc_array *a, unsigned char code)

@@ -312,10 +312,14 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-foolc_status foolc__npy_read(foolc__src *s, uint64_t size, foolc_array *out)
+/* Reads and checks the magic and header of a .npy file of size bytes: its dtype and shape
+ * (with data NULL) in *shape, its element type, header and count, and that the data bytes
+ * the header promises are exactly those the file holds. Nothing large is allocated. */
+static foolc_status read_head(foolc__src *s, uint64_t size, foolc_array *shape, npy_type *t,
+                              npy_header *h, int64_t *count_out, uint64_t *nbytes_out)
 {
     unsigned char pre[12];
-    memset(out, 0, sizeof *out);
+    memset(shape, 0, sizeof *shape);
     if (size < 10)
         return foolc__error(FOOLC_E_FORMAT, "not a .npy file (%llu bytes)",
                             (unsigned long long)size);
@@ -340,31 +344,51 @@ foolc_status foolc__npy_read(foolc__src *s, uint64_t size, foolc_array *out)
     char *txt = foolc__malloc(hlen);
     if (!txt) return foolc__nomem("a .npy header");
     foolc_status st = foolc__src_need(s, txt, hlen, "the .npy header");
-    npy_header h;
-    if (st == FOOLC_OK) st = parse_header(txt, hlen, &h);
+    if (st == FOOLC_OK) st = parse_header(txt, hlen, h);
     foolc__free(txt);
     FOOLC__CHECK(st);
 
-    npy_type t;
-    FOOLC__CHECK(parse_descr(h.descr, &t));
-    foolc_array shape = { .dtype = t.dtype, .ndim = h.ndim };
-    memcpy(shape.shape, h.shape, sizeof h.shape);
-    int64_t count = foolc_array_count(&shape);
-    if (count < 0 || (t.item && (uint64_t)count > UINT64_MAX / t.item))
+    FOOLC__CHECK(parse_descr(h->descr, t));
+    shape->dtype = t->dtype;
+    shape->ndim = h->ndim;
+    memcpy(shape->shape, h->shape, sizeof h->shape);
+    int64_t count = foolc_array_count(shape);
+    if (count < 0 || (t->item && (uint64_t)count > UINT64_MAX / t->item))
         return foolc__error(FOOLC_E_FORMAT, "shape too large");
-    uint64_t nbytes = (uint64_t)count * t.item, have = size - pre_len - hlen;
+    uint64_t nbytes = (uint64_t)count * t->item, have = size - pre_len - hlen;
     if (nbytes != have)
         return foolc__error(FOOLC_E_FORMAT, "the header promises %llu data bytes, the file "
                             "holds %llu", (unsigned long long)nbytes,
                             (unsigned long long)have);
-    if (t.kind && count > 1)
+    if (t->kind && count > 1)
         return foolc__error(FOOLC_E_FORMAT, "string arrays must hold a single string; this "
                             "one holds %lld", (long long)count);
+    *count_out = count;
+    *nbytes_out = nbytes;
+    return FOOLC_OK;
+}
 
+foolc_status foolc__npy_read_header(foolc__src *s, uint64_t size, foolc_array *out)
+{
+    npy_type t;
+    npy_header h;
+    int64_t count;
+    uint64_t nbytes;
+    return read_head(s, size, out, &t, &h, &count, &nbytes);
+}
+
+foolc_status foolc__npy_read(foolc__src *s, uint64_t size, foolc_array *out)
+{
+    npy_type t;
+    npy_header h;
+    int64_t count;
+    uint64_t nbytes;
+    foolc_array shape;
+    memset(out, 0, sizeof *out);
+    FOOLC__CHECK(read_head(s, size, &shape, &t, &h, &count, &nbytes));
     if (nbytes >= SIZE_MAX) return foolc__nomem("array data");
-    unsigned char *raw = foolc__malloc((size_t)nbytes);
-    if (!raw) return foolc__nomem("array data");
-    st = foolc__src_need(s, raw, (size_t)nbytes, "the array data");
+    unsigned char *raw = NULL;
+    foolc_status st = foolc__src_need_alloc(s, (size_t)nbytes, "the array data", &raw);
     if (st == FOOLC_OK) st = foolc__src_expect_end(s, "the array data");
     if (st == FOOLC_OK && t.kind) {
         st = string_to_bytes(&t, raw, count, out);

@@ -231,9 +231,10 @@ static foolc_status central_entry(const unsigned char *p, size_t room, zip_membe
     return FOOLC_OK;
 }
 
-/* Decodes one member into e (name and array). */
+/* Decodes one member into e's array; head_only: only its .npy header (dtype and shape, data
+ * NULL), inflating no more than the header's bytes. */
 static foolc_status read_member(const unsigned char *b, const zip_dir *d, const zip_member *m,
-                                npz_entry *e)
+                                npz_entry *e, int head_only)
 {
     if (m->flags & 1) return foolc__error(FOOLC_E_FORMAT, "encrypted members are not supported");
     if (m->method != 0 && m->method != 8)
@@ -258,7 +259,7 @@ static foolc_status read_member(const unsigned char *b, const zip_dir *d, const 
     if (m->method == 8 && m->usize / DEFLATE_MAX_RATIO > m->csize + 64)
         return foolc__error(FOOLC_E_FORMAT, "claims %llu bytes from %llu compressed bytes",
                             (unsigned long long)m->usize, (unsigned long long)m->csize);
-    if (m->method == 0) { /* check stored bytes first: a flipped bit reads as bad CRC */
+    if (m->method == 0 && head_only) { /* stored bytes first: a flipped bit is a bad CRC */
         uint32_t crc = foolc__crc32(0, b + data, (size_t)m->csize);
         if (crc != m->crc)
             return foolc__error(FOOLC_E_FORMAT, "bad CRC-32 (0x%08lx, expected 0x%08lx)",
@@ -268,6 +269,11 @@ static foolc_status read_member(const unsigned char *b, const zip_dir *d, const 
     foolc__src_mem(&s, b + data, (size_t)m->csize, m->method == 8 ? FOOLC__Z_RAW : 0);
     s.want_crc = m->method == 8;
     s.crc = m->method == 8 ? 0 : m->crc;
+    if (head_only) {
+        foolc_status st = foolc__npy_read_header(&s, m->usize, &e->a);
+        foolc__src_close(&s);
+        return st;
+    }
     foolc_status st = foolc__npy_read(&s, m->usize, &e->a);
     foolc__src_close(&s);
     if (st == FOOLC_OK && (s.out != m->usize || s.crc != m->crc)) {
@@ -303,39 +309,63 @@ static foolc_status check_duplicates(const foolc_npz *z, const char *file)
     return st;
 }
 
+/* Two passes: first the directory, every member's local header, sizes and .npy header
+ * (nothing inflated beyond the headers, nothing allocated beyond them), duplicate names,
+ * then check (when set) on z holding those headers; only then every member is decoded.
+ * So a malformed member, or an archive the caller refuses, costs no inflating of the
+ * members before it. */
 static foolc_status read_archive(const unsigned char *b, size_t len, const char *file,
-                                 foolc_npz *z)
+                                 foolc__npz_check check, void *user, foolc_npz *z)
 {
     zip_dir d = { 0, 0, 0, 0 };
     foolc_status st = find_directory(b, len, &d);
     if (st < 0) return foolc__error_prefix(st, "npz '%s'", file);
     FOOLC__CHECK(grow(z, (int64_t)d.n));
+    /* d.n <= the directory's size / 46: bounded by the file */
+    zip_member *ms = foolc__malloc(foolc__mul(d.n ? (size_t)d.n : 1, sizeof *ms));
+    if (!ms) return foolc__nomem("the member list");
     size_t off = 0;
     for (uint64_t i = 0; i < d.n; i++) {
         zip_member m;
         st = central_entry(b + d.cd_start + off, (size_t)(d.cd_size - off), &m);
-        if (st < 0) return foolc__error_prefix(st, "npz '%s': entry %llu", file,
-                                               (unsigned long long)i);
+        if (st < 0) {
+            foolc__error_prefix(st, "npz '%s': entry %llu", file, (unsigned long long)i);
+            goto out;
+        }
         off += m.entry_len;
         size_t nl = m.name_len;
         if (nl > 0 && m.name[nl - 1] == '/' && m.usize == 0) continue; /* a directory */
-        if (nl == 0 || memchr(m.name, '\0', nl))
-            return foolc__error(FOOLC_E_FORMAT, "npz '%s': entry %llu: bad member name",
-                                file, (unsigned long long)i);
+        if (nl == 0 || memchr(m.name, '\0', nl)) {
+            st = foolc__error(FOOLC_E_FORMAT, "npz '%s': entry %llu: bad member name", file,
+                              (unsigned long long)i);
+            goto out;
+        }
         if (nl > 4 && memcmp(m.name + nl - 4, ".npy", 4) == 0) nl -= 4;
         npz_entry *e = &z->e[z->n];
         memset(e, 0, sizeof *e);
         e->name = dup_str((const char *)m.name, nl);
-        if (!e->name) return foolc__nomem("an npz member name");
-        st = read_member(b, &d, &m, e);
+        if (!e->name) {
+            st = foolc__nomem("an npz member name");
+            goto out;
+        }
+        st = read_member(b, &d, &m, e, 1);
         if (st < 0) {
             foolc__error_prefix(st, "npz '%s': member '%s'", file, e->name);
             foolc__free(e->name);
-            return st;
+            goto out;
         }
-        z->n++;
+        ms[z->n++] = m;
     }
-    return check_duplicates(z, file);
+    st = check_duplicates(z, file);
+    if (st == FOOLC_OK && check) st = check(user, z);
+    for (int32_t i = 0; st == FOOLC_OK && i < z->n; i++) {
+        npz_entry *e = &z->e[i];
+        st = read_member(b, &d, &ms[i], e, 0);
+        if (st < 0) foolc__error_prefix(st, "npz '%s': member '%s'", file, e->name);
+    }
+out:
+    foolc__free(ms);
+    return st;
 }
 
 foolc_status foolc_npz_read_mem(const void *buf, size_t len, foolc_npz **out)
@@ -345,7 +375,7 @@ foolc_status foolc_npz_read_mem(const void *buf, size_t len, foolc_npz **out)
     *out = NULL;
     foolc_npz *z;
     FOOLC__CHECK(foolc_npz_new(&z));
-    foolc_status st = read_archive(buf ? buf : "", len, "<memory>", z);
+    foolc_status st = read_archive(buf ? buf : "", len, "<memory>", NULL, NULL, z);
     if (st < 0) {
         foolc_npz_free(z);
         return st;
@@ -354,9 +384,9 @@ foolc_status foolc_npz_read_mem(const void *buf, size_t len, foolc_npz **out)
     return FOOLC_OK;
 }
 
-foolc_status foolc_npz_read(const char *path, foolc_npz **out)
+foolc_status foolc__npz_read_checked(const char *path, foolc__npz_check check, void *user,
+                                     foolc_npz **out)
 {
-    if (!path || !out) return foolc__error(FOOLC_E_INVALID, "npz_read: NULL argument");
     *out = NULL;
     unsigned char *b;
     size_t len;
@@ -364,12 +394,18 @@ foolc_status foolc_npz_read(const char *path, foolc_npz **out)
     foolc_npz *z;
     foolc_status st = foolc_npz_new(&z);
     if (st == FOOLC_OK) {
-        st = read_archive(b, len, path, z);
+        st = read_archive(b, len, path, check, user, z);
         if (st < 0) foolc_npz_free(z);
         else *out = z;
     }
     foolc__free(b);
     return st;
+}
+
+foolc_status foolc_npz_read(const char *path, foolc_npz **out)
+{
+    if (!path || !out) return foolc__error(FOOLC_E_INVALID, "npz_read: NULL argument");
+    return foolc__npz_read_checked(path, NULL, NULL, out);
 }
 
 /* ---- writing ------------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 
 #define CHUNK ((size_t)65536)
 #define ZMAX ((size_t)1 << 30) /* largest piece handed to zlib at once (fits uInt) */
+#define GROW_FIRST ((size_t)1 << 20) /* first buffer of foolc__src_need_alloc */
 
 static voidpf zalloc_fn(voidpf opaque, uInt items, uInt size)
 {
@@ -199,6 +200,43 @@ foolc_status foolc__src_need(foolc__src *s, void *dst, size_t n, const char *wha
     if (got < n)
         return foolc__error(FOOLC_E_FORMAT, "truncated: %s needs %zu bytes, only %zu present",
                             what, n, got);
+    return FOOLC_OK;
+}
+
+foolc_status foolc__src_need_alloc(foolc__src *s, size_t n, const char *what,
+                                   unsigned char **out)
+{
+    *out = NULL;
+    if (!s->z) { /* plain: the caller checked n against the bytes present */
+        unsigned char *b = foolc__malloc(n);
+        if (!b) return foolc__nomem(what);
+        foolc_status st = foolc__src_need(s, b, n, what);
+        if (st < 0) foolc__free(b);
+        else *out = b;
+        return st;
+    }
+    /* Compressed: a size the stream does not hold is found before it is allocated. */
+    size_t cap = min_size(n, GROW_FIRST), done = 0;
+    unsigned char *b = foolc__malloc(cap);
+    if (!b) return foolc__nomem(what);
+    for (;;) {
+        foolc_status st = foolc__src_need(s, b + done, cap - done, what);
+        if (st < 0) {
+            foolc__free(b);
+            return st;
+        }
+        done = cap;
+        if (done == n) break;
+        size_t ncap = cap > n / 2 ? n : cap * 2;
+        unsigned char *nb = foolc__realloc(b, ncap);
+        if (!nb) {
+            foolc__free(b);
+            return foolc__nomem(what);
+        }
+        b = nb;
+        cap = ncap;
+    }
+    *out = b;
     return FOOLC_OK;
 }
 
