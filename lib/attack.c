@@ -466,11 +466,40 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
     return st < 0 ? foolc__error_prefix(st, "%s: init attack %s", run->vt->name, name) : st;
 }
 
+#undef foolc_attack_run
+
 foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model, foolc_shape s,
                               const float *x, const int32_t *labels, const int32_t *targets,
                               uint64_t seed, const foolc_result *res)
 {
+    return foolc_attack_run_sized(a, model, s, x, labels, targets, seed, res,
+                                  sizeof(foolc_result));
+}
+
+/* The result as the caller's header defines it: the fields it has, the rest NULL. */
+static foolc_status result_from(const char *an, const foolc_result *res, size_t size,
+                                foolc_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!res) return FOOLC_OK;
+    size_t v1 = offsetof(foolc_result, queries) + sizeof res->queries;
+    if (size < v1)
+        return foolc__error(FOOLC_E_VERSION, "%s: a foolc_result of %zu bytes; this library "
+                            "needs at least %zu (a program built against another foolc.h?)",
+                            an, size, v1);
+    memcpy(out, res, size < sizeof *out ? size : sizeof *out);
+    return FOOLC_OK;
+}
+
+foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_shape s,
+                                    const float *x, const int32_t *labels,
+                                    const int32_t *targets, uint64_t seed,
+                                    const foolc_result *res_in, size_t res_size)
+{
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    foolc_result res_copy;
+    FOOLC__CHECK(result_from(a->vt->name, res_in, res_size, &res_copy));
+    const foolc_result *res = res_in ? &res_copy : NULL;
     const foolc_criterion *crit = a->crit ? a->crit : a->dflt_crit;
     FOOLC__CHECK(check_args(a, model, s, x, labels, targets, res, crit));
     foolc__error_clear();

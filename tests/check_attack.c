@@ -381,6 +381,38 @@ START_TEST(test_aliased_buffers)
 }
 END_TEST
 
+/* The result's size travels with the call (foolc_attack_run is a macro passing
+ * sizeof(foolc_result)): a smaller one is refused with FOOLC_E_VERSION before anything is
+ * written; a larger one (a later header's) is read for the fields this library knows; the
+ * function itself takes this header's struct. */
+START_TEST(test_result_size)
+{
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("fgsm", &a));
+    foolc_shape s = {N, 1, 1, D};
+    struct { foolc_result r; double later_field; } big = {result(), 0};
+    foolc_result r = result();
+    ck_status(foolc_attack_run_sized(a, m, s, g_x, g_y, NULL, 1, &r, sizeof r - 1),
+              FOOLC_E_VERSION);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "foolc_result"));
+    ck_status(foolc_attack_run_sized(a, m, s, g_x, g_y, NULL, 1, &r, 0), FOOLC_E_VERSION);
+    assert_sound("fgsm", foolc_attack_run_sized(a, m, s, g_x, g_y, NULL, 1, &big.r, sizeof big),
+                 FOOLC_LINF);
+    float d1[N];
+    memcpy(d1, g_dist, sizeof d1);
+    /* The function itself (not the macro) takes this header's struct: the same results,
+     * the query counts filled. */
+    memset(g_q, 0, sizeof g_q);
+    assert_sound("fgsm", (foolc_attack_run)(a, m, s, g_x, g_y, NULL, 1, &r), FOOLC_LINF);
+    ck_assert_mem_eq(d1, g_dist, sizeof d1);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -446,6 +478,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_loop_test(tc, test_attack_is_sound, 0, foolc_attack_count());
     tcase_add_loop_test(tc, test_attack_progress_cancel, 0, foolc_attack_count());
     tcase_add_test(tc, test_aliased_buffers);
+    tcase_add_test(tc, test_result_size);
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

@@ -95,15 +95,32 @@ typedef struct foolc_result {
  * The outputs in res must not share memory with x, labels, targets or each other
  * (FOOLC_E_INVALID before anything is written).
  * Returns FOOLC_OK when every sample succeeded, FOOLC_NOT_FOUND when some did not;
- * FOOLC_E_INVALID (bad arguments, aliased buffers), FOOLC_E_UNSUPPORTED (the model lacks what the attack or
- * criterion needs), FOOLC_E_ORACLE, FOOLC_E_NONFINITE, FOOLC_E_BUDGET, FOOLC_E_CANCELLED,
- * FOOLC_E_NOMEM. On FOOLC_E_BUDGET, _CANCELLED, _ORACLE and _NONFINITE, res still holds
- * every result found and verified before the stop. Not thread-safe per attack or model. */
+ * FOOLC_E_INVALID (bad arguments, aliased buffers), FOOLC_E_UNSUPPORTED (the model lacks
+ * what the attack or criterion needs), FOOLC_E_ORACLE, FOOLC_E_NONFINITE, FOOLC_E_BUDGET,
+ * FOOLC_E_CANCELLED, FOOLC_E_NOMEM, FOOLC_E_VERSION (res is smaller than any foolc_result
+ * this library knows). On FOOLC_E_BUDGET, _CANCELLED, _ORACLE and _NONFINITE, res still
+ * holds every result found and verified before the stop. Not thread-safe per attack or
+ * model.
+ * foolc_attack_run is a macro that passes sizeof(foolc_result) to foolc_attack_run_sized,
+ * the way zlib's deflateInit passes sizeof(z_stream): a program compiled against this
+ * header keeps working with a later library whose foolc_result has grown (the fields it
+ * does not have are taken as NULL), and an older library refuses a result it cannot fill. The function
+ * foolc_attack_run (call it as (foolc_attack_run)(...), or from other languages) takes the
+ * result as this header defines it. */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model,
+                                                        foolc_shape s, const float *x,
+                                                        const int32_t *labels,
+                                                        const int32_t *targets, uint64_t seed,
+                                                        const foolc_result *res,
+                                                        size_t res_size);
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_run(foolc_attack *a, foolc_model *model,
                                                   foolc_shape s, const float *x,
                                                   const int32_t *labels,
                                                   const int32_t *targets, uint64_t seed,
                                                   const foolc_result *res);
+#define foolc_attack_run(a, model, s, x, labels, targets, seed, res)                          \
+    foolc_attack_run_sized((a), (model), (s), (x), (labels), (targets), (seed), (res),       \
+                           sizeof(foolc_result))
 
 #ifdef __cplusplus
 }
