@@ -1,0 +1,42 @@
+/* The library's one random generator: counter-based, from SplitMix64's finaliser (a strong
+ * 64-bit mix), so that any draw can be computed from (key, counter) alone and no result
+ * depends on the order in which draws are made, the batch or the thread. Two ways to key
+ * it, both on the same mix:
+ *   - foolc__rng (lib/attack_impl.h, lib/rng.c): the attacks' sequential streams, keyed by
+ *     (seed, sample, stream);
+ *   - foolc__rng_key / foolc__rng_at: random access keyed by (seed, stream), for weight
+ *     initialisation and shuffling in the network engine. */
+#ifndef FOOLC_RNG_H
+#define FOOLC_RNG_H
+
+#include <stdint.h>
+
+#define FOOLC__GOLDEN 0x9E3779B97F4A7C15ull   /* 2^64 / golden ratio: SplitMix64's step */
+
+/* SplitMix64's finaliser. */
+static inline uint64_t foolc__mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The key of stream `stream` under `seed`. */
+static inline uint64_t foolc__rng_key(uint64_t seed, uint64_t stream)
+{
+    return foolc__mix64(seed ^ foolc__mix64(stream + 0x632BE59BD9B4E019ull));
+}
+
+/* Draw ctr of the stream with key `key` (SplitMix64's output number ctr + 1 from key). */
+static inline uint64_t foolc__rng_at(uint64_t key, uint64_t ctr)
+{
+    return foolc__mix64(key + (ctr + 1) * FOOLC__GOLDEN);
+}
+
+/* The same draw as a double in [0, 1) (its top 53 bits). */
+static inline double foolc__rng_at_uniform(uint64_t key, uint64_t ctr)
+{
+    return (double)(foolc__rng_at(key, ctr) >> 11) * 0x1.0p-53;
+}
+
+#endif
