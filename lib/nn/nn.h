@@ -5,9 +5,15 @@
 #define FOOLC_NN_H
 
 #include "internal.h"
+#include "rng.h"
 
-#include <oneapi/dnnl/dnnl.h>
 #include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+
+/* The engine is written against oneDNN 2.x (Debian's libdnnl-dev); 3.x changed the API. */
+#if !defined(DNNL_VERSION_MAJOR) || DNNL_VERSION_MAJOR != 2
+#error "libfoolc: lib/nn needs oneDNN 2.x (Debian's libdnnl-dev 2.x), not this major version"
+#endif
 
 /* Limits that keep every size computation far from overflow. */
 #define NN_MAX_LAYERS 256
@@ -285,36 +291,17 @@ foolc_status foolc__nn_relu_forward(const nn_fast *fx, nn_relu_prims *r, const f
 foolc_status foolc__nn_relu_backward(const nn_fast *fx, nn_relu_prims *r, const float *y,
                                      const float *dy, float *dx, void *scratch, int32_t layer);
 
-/* A counter-based generator: the draw ctr of stream key, as 64 bits and in [0, 1). */
-static inline uint64_t nn_mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-static inline uint64_t nn_key(uint64_t seed, uint64_t stream)
-{
-    return nn_mix64(seed ^ nn_mix64(stream + 0x632BE59BD9B4E019ULL));
-}
-static inline uint64_t nn_rand64(uint64_t key, uint64_t ctr)
-{
-    return nn_mix64(key + (ctr + 1) * 0x9E3779B97F4A7C15ULL);
-}
-static inline double nn_uniform(uint64_t key, uint64_t ctr)
-{
-    return (double)(nn_rand64(key, ctr) >> 11) * (1.0 / 9007199254740992.0);
-}
 /* PyTorch's default initialisation of conv2d and dense layers: weights and bias uniform in
  * [-1/sqrt(fan_in), 1/sqrt(fan_in)], from streams keyed by the seed and the layer index. */
 static inline void nn_init_uniform(nn_layer *l, uint64_t seed, double fan_in)
 {
     double bound = 1.0 / sqrt(fan_in);
-    uint64_t kw = nn_key(seed, 2 * (uint64_t)l->index);
-    uint64_t kb = nn_key(seed, 2 * (uint64_t)l->index + 1);
+    uint64_t kw = foolc__rng_key(seed, 2 * (uint64_t)l->index);
+    uint64_t kb = foolc__rng_key(seed, 2 * (uint64_t)l->index + 1);
     for (int64_t j = 0; j < l->nw; j++)
-        l->w[j] = (float)((2.0 * nn_uniform(kw, (uint64_t)j) - 1.0) * bound);
+        l->w[j] = (float)((2.0 * foolc__rng_at_uniform(kw, (uint64_t)j) - 1.0) * bound);
     for (int64_t j = 0; j < l->nb; j++)
-        l->b[j] = (float)((2.0 * nn_uniform(kb, (uint64_t)j) - 1.0) * bound);
+        l->b[j] = (float)((2.0 * foolc__rng_at_uniform(kb, (uint64_t)j) - 1.0) * bound);
 }
 
 #endif

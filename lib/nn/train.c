@@ -122,10 +122,10 @@ foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const fool
     int64_t done = 0, t = 0;
     double epoch_loss = 0;
     for (int32_t e = 0; st == FOOLC_OK && e < o->epochs; e++) {
-        const uint64_t key = nn_key(o->seed, (uint64_t)e);
+        const uint64_t key = foolc__rng_key(o->seed, (uint64_t)e);
         for (int32_t i = 0; i < N; i++) perm[i] = i;
         for (int32_t i = N - 1; i > 0; i--) {
-            uint64_t r = nn_rand64(key, (uint64_t)i) >> 32;
+            uint64_t r = foolc__rng_at(key, (uint64_t)i) >> 32;
             uint32_t j = (uint32_t)((r * (uint64_t)(i + 1)) >> 32);
             int32_t tmp = perm[i];
             perm[i] = perm[j];
