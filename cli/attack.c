@@ -18,7 +18,8 @@ static void help(void)
            "  --pool N       training images offered as starting points (default all; 0 none)\n"
            "  --png FILE     image of original | adversarial | magnified perturbation\n"
            "                 (default foolc-ATTACK-INDEX.png; '-' for none)\n"
-           "  --npz FILE     save x, x_adv, label, adv_label as NPZ\n"
+           "  --npz FILE     save the arrays x, x_adv and labels = [label, adversarial\n"
+           "                 label (-1 when none was found)] as NPZ\n"
            "  --quiet        no progress on stderr\n");
 }
 
@@ -83,6 +84,33 @@ static int parse_options(cli_args *a, attack_opts *o)
     return 0;
 }
 
+/* The output files, checked before any work: writable (nothing is left behind by the
+ * check), not each other's and not the model's or the data's. --png - writes no image;
+ * --npz - is refused (NPZ is binary). */
+static int check_paths(const attack_opts *o)
+{
+    char png[512];
+    const char *pngp = o->png;
+    if (!pngp) {
+        snprintf(png, sizeof png, "foolc-%s-%ld.png", o->name, o->index);
+        pngp = png;
+    }
+    if (!strcmp(pngp, "-")) pngp = NULL;
+    if (o->npz && !strcmp(o->npz, "-")) {
+        fprintf(stderr, "foolc attack: --npz -: NPZ is not written to standard output; give a "
+                "file\n");
+        return CLI_USAGE;
+    }
+    int rc;
+    if ((pngp && (rc = cli_check_output("attack", "--png", pngp, 0))) ||
+        (o->npz && (rc = cli_check_output("attack", "--npz", o->npz, 0))))
+        return rc;
+    const char *data = o->data && strcmp(o->data, "fashion-mnist") ? o->data : NULL;
+    cli_path p[] = {{"--png", pngp, 1}, {"--npz", o->npz, 1}, {"--model", o->model, 0},
+                    {"--data", data, 0}};
+    return cli_check_paths("attack", p, 4);
+}
+
 /* The attack's norm (--attack and --set checked), the model and the test image. */
 static int load_inputs(attack_ctx *c)
 {
@@ -90,7 +118,8 @@ static int load_inputs(attack_ctx *c)
     foolc_status st = foolc_attack_describe(o->name, &c->norm, NULL, NULL, NULL);
     if (st < 0) return cli_fail_opt("attack", "--attack", o->name, st);
     int rc;
-    if ((o->set && (rc = cli_check_settings(o->set))) ||
+    if ((o->set && ((rc = cli_check_settings(o->set)) ||
+                    (rc = cli_check_settings_for("attack", o->set, &o->name, 1)))) ||
         (rc = cli_load_model("attack", o->model, &c->net, &c->model)) ||
         (rc = cli_load_data("attack", o->data, "test", c->net, &c->data)))
         return rc;
@@ -257,8 +286,8 @@ int cmd_attack(int argc, char **argv)
     int rc = CLI_OK, rc2;
     if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
         help();
-    } else if (!(rc = parse_options(&a, &c.o)) && !(rc = load_inputs(&c)) &&
-               !(rc = new_attack(&c))) {
+    } else if (!(rc = parse_options(&a, &c.o)) && !(rc = check_paths(&c.o)) &&
+               !(rc = load_inputs(&c)) && !(rc = new_attack(&c))) {
         rc = run_attack(&c); /* an attack error still prints and writes what was found */
         if ((rc2 = score(&c))) {
             rc = rc2;

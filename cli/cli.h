@@ -58,6 +58,31 @@ int cli_check_settings(const char *spec);
 
 /* A 64-bit FNV-1a hash of a file's bytes (0 when it cannot be read). */
 uint64_t cli_file_hash(const char *path);
+/* The hash h (start with CLI_HASH_INIT) continued over len bytes at p. */
+#define CLI_HASH_INIT 1469598103934665603ull
+uint64_t cli_hash(uint64_t h, const void *p, size_t len);
+
+/* Refuses, for command cmd, any --set entry whose attack is not one of the n names (the
+ * attacks the command runs): CLI_USAGE with a message naming the entry. */
+int cli_check_settings_for(const char *cmd, const char *spec, const char *const *names, int n);
+
+/* Paths. cli_canon: the canonical absolute form (realpath; for a file that does not exist
+ * yet, its directory's realpath and its base name), malloc'd, or NULL when neither resolves.
+ * cli_check_output: checks before any work that path can be written (rw: also read), by
+ * opening it, or by creating and removing it when it does not exist: nothing is left behind.
+ * 0, or CLI_INPUT with a message naming the flag. */
+char *cli_canon(const char *path);
+int cli_check_output(const char *cmd, const char *flag, const char *path, int rw);
+/* The files a command names: output (written) or input (read). "-" as an output is
+ * standard output. */
+typedef struct cli_path {
+    const char *flag, *path; /* path NULL: not given */
+    int output;
+} cli_path;
+/* Refuses two outputs on the same file (or both on standard output) and an output on an
+ * input's file; paths are compared canonically (cli_canon, and device and inode for files
+ * that exist). CLI_USAGE with a message naming both flags. */
+int cli_check_paths(const char *cmd, const cli_path *p, int n);
 
 /* Loads a model and wraps it: errors name --model and the file. */
 int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model);
@@ -78,6 +103,12 @@ void cli_canvas_image(cli_canvas *cv, int x0, int y0, const float *img, foolc_sh
 /* Draws a perturbation magnified to its largest magnitude: red positive, blue negative. */
 void cli_canvas_delta(cli_canvas *cv, int x0, int y0, const float *x, const float *adv,
                       foolc_shape s, int scale);
+/* Text in a 5x7 bitmap font (letters as capitals), its top-left corner at (x0, y0); a
+ * character takes CLI_GLYPH_ADVANCE pixels, a line CLI_LINE_HEIGHT. Clipped to the canvas. */
+#define CLI_GLYPH_ADVANCE 6
+#define CLI_LINE_HEIGHT 10
+void cli_canvas_text(cli_canvas *cv, int x0, int y0, const char *s, const unsigned char rgb[3]);
+int cli_text_width(const char *s);
 /* Writes the canvas as an RGB PNG; 0 or CLI_INPUT with a message naming the flag. */
 int cli_canvas_png(const cli_canvas *cv, const char *cmd, const char *flag, const char *path);
 

@@ -27,24 +27,25 @@ int cmd_info(int argc, char **argv)
 
 int cmd_attacks(int argc, char **argv)
 {
+    cli_args a;
+    if (cli_args_init(&a, argc, argv)) return CLI_FAIL;
+    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+        printf("usage: foolc attacks [--norm P]\n"
+               "Lists the registered attacks: name, norm, the oracle it needs, a summary,\n"
+               "and each parameter with its default, range and meaning. --norm P: only the\n"
+               "attacks that minimise norm P (l0, l1, l2 or linf).\n");
+        cli_args_free(&a);
+        return CLI_OK;
+    }
+    const char *norm_name = cli_opt(&a, "--norm", NULL);
+    int rc = cli_args_leftover(&a, "attacks");
+    cli_args_free(&a);
+    if (rc) return rc;
     foolc_norm only = FOOLC_NORM_COUNT;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: foolc attacks [--norm P]\n"
-                   "Lists the registered attacks: name, norm, the oracle it needs, a summary,\n"
-                   "and each parameter with its default, range and meaning.\n");
-            return CLI_OK;
-        }
-        if (!strcmp(argv[i], "--norm") && i + 1 < argc) {
-            if (foolc_norm_parse(argv[++i], &only) < 0) {
-                fprintf(stderr, "foolc attacks: --norm: expected l0, l1, l2 or linf, got '%s'\n",
-                        argv[i]);
-                return CLI_USAGE;
-            }
-            continue;
-        }
-        fprintf(stderr, "foolc attacks: unknown argument '%s' (see foolc attacks --help)\n",
-                argv[i]);
+    if (norm_name && (foolc_norm_parse(norm_name, &only) < 0 || only == FOOLC_MSE)) {
+        fprintf(stderr, "foolc attacks: --norm: expected l0, l1, l2 or linf, got '%s'%s\n",
+                norm_name, only == FOOLC_MSE ? " (no attack minimises mse; reports give it "
+                                                "for every attack)" : "");
         return CLI_USAGE;
     }
     for (int32_t i = 0; i < foolc_attack_count(); i++) {

@@ -3,7 +3,9 @@
  * resume file, checks the model's gradients, and writes the report (report_out.c). */
 #include "report.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,12 +30,17 @@ static void help(void)
            "  --svg FILE      robust accuracy against epsilon, one curve per attack and best\n"
            "  --png FILE      a grid of example adversarials: original | adversarial | delta\n"
            "  --png-n K       examples in the grid (default 8)\n"
+           "  --png-norm P    the norm of the examples (default: the first reported norm)\n"
            "  --resume FILE   append results as chunks finish; rerun to continue after a kill\n"
            "  --no-time       leave wall seconds out (outputs comparable byte for byte)\n"
            "  --quiet         no progress on stderr\n"
+           "--json, --csv or --svg '-' writes to standard output (the table then goes to\n"
+           "stderr). Output files are checked before any work. Ctrl-C (SIGINT) or SIGTERM\n"
+           "stops at once and keeps the chunks done (without --resume, in a new resume file\n"
+           "under ~/.cache/foolc) and prints the command that continues.\n"
            "Distances are minimal perturbations: quantiles over all N samples with failures\n"
            "counted as infinite; the mean over the successful ones. Exit status: 0 ok, 1 an\n"
-           "attack failed (results kept), 2 usage, 3 bad input file.\n");
+           "attack failed (results kept), 2 usage, 3 bad input file, 130 interrupted.\n");
 }
 
 /* Cost classes: cheap single-step and closed-form attacks first, then iterative gradient
@@ -184,244 +191,21 @@ out:
     free(z);
 }
 
-/* --- The resume file: a header with the options, then per chunk one "s" line per sample
- * and a closing "c" line. Only complete chunks count; a torn tail is cut off. */
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_b64(FILE *f, const unsigned char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < len) v |= (unsigned)p[i + 1] << 8;
-        if (i + 2 < len) v |= p[i + 2];
-        fputc(b64[v >> 18 & 63], f);
-        fputc(b64[v >> 12 & 63], f);
-        fputc(i + 1 < len ? b64[v >> 6 & 63] : '=', f);
-        fputc(i + 2 < len ? b64[v & 63] : '=', f);
-    }
-}
-
-static int get_b64(const char *s, unsigned char *out, size_t len)
-{
-    size_t k = 0;
-    while (k < len) {
-        unsigned v = 0;
-        for (int j = 0; j < 4; j++) {
-            const char *c = s[j] == '=' ? b64 : s[j] ? strchr(b64, s[j]) : NULL;
-            if (!c) return -1;
-            v = v << 6 | (unsigned)(c - b64);
-        }
-        for (int j = 0; j < 3 && k < len; j++) out[k++] = (unsigned char)(v >> (16 - 8 * j));
-        s += 4;
-    }
-    return *s == '\n' || *s == '\0' ? 0 : -1;
-}
-
-static void write_sample(FILE *f, const rep *r, int t, int32_t i)
-{
-    const rep_att *a = &r->at[t];
-    fprintf(f, "s %s %d %d %d", a->name, i, a->ok[i], a->adv[i]);
-    for (int p = 0; p < NC; p++) fprintf(f, " %a", (double)a->dist[(size_t)i * NC + p]);
-    fprintf(f, " %llu %llu %llu ", (unsigned long long)a->q[i].forward,
-            (unsigned long long)a->q[i].backward, (unsigned long long)a->q[i].decided);
-    if (a->ok[i]) put_b64(f, (const unsigned char *)(a->xadv + (size_t)i * r->d),
-                          r->d * sizeof(float));
-    else fputc('-', f);
-    fputc('\n', f);
-}
-
-static int find_attack(const rep *r, const char *name)
-{
-    for (int t = 0; t < r->n_att; t++)
-        if (!strcmp(r->at[t].name, name)) return t;
-    return -1;
-}
-
-/* Parses one "s" line into the attack's arrays (not yet marked done). */
-static int read_sample(rep *r, char *line, int *t_out, int32_t *i_out)
-{
-    char name[128];
-    int i, ok, adv, off = 0;
-    double dist[NC];
-    unsigned long long fw, bw, dc;
-    if (sscanf(line, "s %127s %d %d %d %la %la %la %la %la %llu %llu %llu %n", name, &i, &ok,
-               &adv, &dist[0], &dist[1], &dist[2], &dist[3], &dist[4], &fw, &bw, &dc,
-               &off) != 12 || !off)
-        return -1;
-    int t = find_attack(r, name);
-    if (t < 0 || i < 0 || i >= r->n) return -1;
-    rep_att *a = &r->at[t];
-    a->ok[i] = (uint8_t)(ok != 0);
-    a->adv[i] = adv;
-    for (int p = 0; p < NC; p++) a->dist[(size_t)i * NC + p] = (float)dist[p];
-    a->q[i] = (foolc_counts){fw, bw, dc};
-    float *xa = a->xadv + (size_t)i * r->d;
-    if (ok) {
-        if (get_b64(line + off, (unsigned char *)xa, r->d * sizeof(float))) return -1;
-    } else {
-        if (line[off] != '-') return -1;
-        memcpy(xa, r->x + (size_t)i * r->d, r->d * sizeof(float));
-    }
-    *t_out = t;
-    *i_out = i;
-    return 0;
-}
-
-/* The first option that differs between two header lines, for the refusal message. */
-static void header_diff(const char *a, const char *b, char *out, size_t len)
-{
-    const char *pa = a, *pb = b;
-    while (*pa && *pb) {
-        size_t la = strcspn(pa, " \n"), lb = strcspn(pb, " \n");
-        if (la != lb || strncmp(pa, pb, la)) {
-            snprintf(out, len, "file has '%.*s', this command '%.*s'", (int)la, pa, (int)lb, pb);
-            return;
-        }
-        pa += la + (pa[la] == ' ');
-        pb += lb + (pb[lb] == ' ');
-        if (*pa == '\n' || *pb == '\n') break;
-    }
-    snprintf(out, len, "the options differ");
-}
-
-/* Reads one whole line into *line, grown as needed: 1, or 0 at the end of the file or at
- * a torn tail (a last line without its newline), -1 when out of memory. */
-static int read_line(FILE *f, char **line, size_t *cap)
-{
-    if (!fgets(*line, (int)*cap, f)) return 0;
-    size_t len = strlen(*line);
-    while (len && (*line)[len - 1] != '\n' && len == *cap - 1) { /* a long line */
-        char *grown = realloc(*line, *cap * 2);
-        if (!grown) return -1;
-        *line = grown;
-        *cap *= 2;
-        if (!fgets(grown + len, (int)(*cap - len), f)) break;
-        len = strlen(grown);
-    }
-    return len && (*line)[len - 1] == '\n';
-}
-
-/* The first two lines: the format's name, then this command's header (else refused). */
-static int check_header(int ln, const char *line, const char *path, const char *header)
-{
-    if (ln == 1 && strcmp(line, "foolc-resume 1\n")) {
-        fprintf(stderr, "foolc report: --resume '%s': not a foolc resume file\n", path);
-        return CLI_INPUT;
-    }
-    if (ln == 2 && strcmp(line, header)) {
-        char why[512];
-        header_diff(line, header, why, sizeof why);
-        fprintf(stderr, "foolc report: --resume '%s': written by a different command "
-                "line (%s); use another file or the same options\n", path, why);
-        return CLI_USAGE;
-    }
-    return 0;
-}
-
-/* The chunk being read: its "s" lines so far (one attack, at most n samples). */
-typedef struct resume_chunk {
-    int len, t;
-    int32_t *i; /* r->n entries */
-} resume_chunk;
-
-/* One line after the header: 0 for an "s" line, 1 for the "c" line that closes the chunk
- * (its samples are then done), -1 when malformed. */
-static int resume_line(rep *r, resume_chunk *ch, char *line)
-{
-    if (line[0] == 's') {
-        int t;
-        int32_t i;
-        if (read_sample(r, line, &t, &i) || (ch->len && t != ch->t) || ch->len == r->n)
-            return -1;
-        ch->t = t;
-        ch->i[ch->len++] = i;
-        return 0;
-    }
-    char name[128];
-    int b, m, st;
-    double sec;
-    if (line[0] != 'c' || sscanf(line, "c %127s %d %d %d %la", name, &b, &m, &st, &sec) != 5)
-        return -1;
-    int t = find_attack(r, name);
-    if (t < 0 || b < 0 || m < 1 || m > r->n - b || ch->len != m || t != ch->t)
-        return -1;
-    for (int k = 0; k < ch->len; k++)
-        if (ch->i[k] < b || ch->i[k] >= b + m) return -1;
-    for (int k = 0; k < ch->len; k++) r->at[t].done[ch->i[k]] = 1;
-    r->at[t].seconds += sec;
-    if (st < 0 && r->at[t].st >= 0) r->at[t].st = (foolc_status)st;
-    ch->len = 0;
-    return 1;
-}
-
-/* Reads the chunks of an existing resume file into r. *lines: whole lines read; *good: the
- * offset after the header or after the last complete chunk. */
-static int resume_read(rep *r, FILE *f, const char *path, const char *header, int *lines,
-                       long *good)
-{
-    size_t cap = 1 << 16;
-    char *line = malloc(cap);
-    resume_chunk ch = {0, -1, malloc((size_t)r->n * sizeof *ch.i)};
-    int rc = line && ch.i ? 0 : cli_fail("report", FOOLC_E_NOMEM), got = 0;
-    while (!rc && (got = read_line(f, &line, &cap)) != 0) {
-        if (got < 0) {
-            rc = cli_fail("report", FOOLC_E_NOMEM);
-            break;
-        }
-        int ln = ++*lines, k = 1;
-        if (ln <= 2) rc = check_header(ln, line, path, header);
-        else if ((k = resume_line(r, &ch, line)) < 0) {
-            fprintf(stderr, "foolc report: --resume '%s': line %d is malformed\n", path, ln);
-            rc = CLI_INPUT;
-        }
-        if (!rc && ln >= 2 && k > 0) *good = ftell(f);
-    }
-    free(line);
-    free(ch.i);
-    return rc;
-}
-
-/* Opens --resume: reads the chunks done before, cuts a torn last chunk off, and leaves the
- * file positioned for appending (a new or empty file gets the header). */
-static int resume_open(rep *r, const char *path, const char *header, FILE **out)
-{
-    FILE *f = fopen(path, "r+");
-    if (!f) f = fopen(path, "w+");
-    if (!f) {
-        fprintf(stderr, "foolc report: --resume '%s': cannot open: ", path);
-        perror(NULL);
-        return CLI_INPUT;
-    }
-    int lines = 0;
-    long good = 0;
-    int rc = resume_read(r, f, path, header, &lines, &good);
-    if (!rc && lines < 2) { /* new or empty: write the header */
-        rewind(f);
-        if (ftruncate(fileno(f), 0) || fprintf(f, "foolc-resume 1\n%s", header) < 0 ||
-            fflush(f)) {
-            fprintf(stderr, "foolc report: --resume '%s': cannot write\n", path);
-            rc = CLI_INPUT;
-        }
-    } else if (!rc && (fflush(f) || ftruncate(fileno(f), good) || fseek(f, good, SEEK_SET))) {
-        fprintf(stderr, "foolc report: --resume '%s': cannot truncate the torn tail\n", path);
-        rc = CLI_INPUT;
-    }
-    if (rc) fclose(f);
-    else *out = f;
-    return rc;
-}
-
 /* --- A report run: its options and everything it holds. */
 typedef struct report_opts {
     const char *model, *data, *attacks, *norm_name, *set; /* NULL when absent */
     const char *json, *csv, *svg, *png, *resume;          /* NULL when absent */
+    const char *png_norm_name;                            /* NULL when absent */
     int quiet, all, no_time;
     long n, seed, batch, budget, pool, png_n;
-    foolc_norm norm; /* --norm, when norm_name is set */
+    foolc_norm norm;     /* --norm, when norm_name is set */
+    foolc_norm png_norm; /* --png-norm, when png_norm_name is set */
 } report_opts;
 
 typedef struct report_ctx {
     report_opts o;
+    int argc;          /* the command line, for the message after an interrupt */
+    char **argv;
     rep *r;
     char *names;       /* the attack list that r->at[].name points into */
     foolc_net *net;
@@ -429,7 +213,48 @@ typedef struct report_ctx {
     foolc_data data;   /* the test split */
     foolc_data pool;   /* the training split: starting points (--pool) */
     FILE *resume;      /* --resume, open for appending chunks */
+    rep_chunk *chunks; /* the chunks this process finished, in order */
+    int n_chunks, cap_chunks;
 } report_ctx;
+
+/* --- Interrupts: SIGINT (Ctrl-C) and SIGTERM stop the running attack at its next model
+ * call; the chunks finished so far are kept (in --resume, else in a new resume file) and
+ * the command says how to continue. A second signal ends the process at once. */
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig)
+{
+    g_signal = sig;
+    signal(sig, SIG_DFL);
+}
+
+/* Installs the handler, except for a SIGINT ignored on entry (a background job of a
+ * shell without job control keeps ignoring it, as the shell intends). */
+static void catch_signals(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+        sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void release_signals(void)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == on_signal)
+        sigaction(SIGINT, &sa, NULL);
+    if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == on_signal)
+        sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The exit status of an interrupted run: 128 + the signal, as a shell reports it. */
+#define CLI_INTERRUPTED(sig) (128 + (sig))
 
 /* --- Running the attacks. */
 typedef struct run_cb {
@@ -442,7 +267,7 @@ static int on_progress(void *user, int64_t done, int64_t total)
     run_cb *c = user;
     int64_t part = total > 0 ? done * c->chunk / total : 0;
     cli_progress_update(&c->p, c->base + (part < c->chunk ? part : c->chunk));
-    return 0;
+    return g_signal != 0; /* non-zero cancels the run */
 }
 
 /* A handle for attack t with the --set parameters and the --pool starting points. */
@@ -461,18 +286,19 @@ static int new_attack(const report_ctx *c, int t, foolc_attack **out)
     return 0;
 }
 
-/* Appends samples b..b+m-1 of attack t and the chunk's closing "c" line to the resume
- * file, flushed to the disk. */
-static int save_chunk(FILE *f, const rep *r, int t, int32_t b, int32_t m, foolc_status st,
-                      double sec)
+/* A finished chunk: listed (for a resume file written after an interrupt) and appended to
+ * --resume. */
+static int save_chunk(report_ctx *c, const rep_chunk *ch)
 {
-    for (int32_t i = b; i < b + m; i++) write_sample(f, r, t, i);
-    fprintf(f, "c %s %d %d %d %a\n", r->at[t].name, b, m, st < 0 ? (int)st : 0, sec);
-    if (fflush(f) || fsync(fileno(f))) {
-        fprintf(stderr, "foolc report: --resume: write failed\n");
-        return CLI_INPUT;
+    if (c->n_chunks == c->cap_chunks) {
+        int cap = c->cap_chunks ? 2 * c->cap_chunks : 64;
+        rep_chunk *grown = realloc(c->chunks, (size_t)cap * sizeof *grown);
+        if (!grown) return cli_fail("report", FOOLC_E_NOMEM);
+        c->chunks = grown;
+        c->cap_chunks = cap;
     }
-    return 0;
+    c->chunks[c->n_chunks++] = *ch;
+    return c->resume ? rep_resume_append(c->resume, c->r, ch) : 0;
 }
 
 /* Runs attack t on samples b..b+m-1 under the chunk's budget, then records the model's
@@ -496,6 +322,7 @@ static int run_chunk(report_ctx *c, int t, foolc_attack *att, const run_cb *cb, 
     double sec = cli_now() - t0;
     free(dist);
     foolc_model_set_budget(c->model, 0);
+    if (g_signal) return CLI_INTERRUPTED(g_signal); /* the chunk is dropped, not kept */
     if (st < 0) {
         if (a->st >= 0) a->st = st;
         fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
@@ -513,7 +340,8 @@ static int run_chunk(report_ctx *c, int t, foolc_attack *att, const run_cb *cb, 
         a->done[i] = 1;
     }
     a->seconds += sec;
-    return c->resume ? save_chunk(c->resume, r, t, b, m, st, sec) : 0;
+    rep_chunk ch = {t, b, m, st < 0 ? (int)st : 0, sec};
+    return save_chunk(c, &ch);
 }
 
 /* Runs attack t on every chunk of --batch samples not done before (--resume). */
@@ -539,6 +367,7 @@ static int run_attack(report_ctx *c, int t)
         int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
         for (int32_t i = b; i < b + m; i++) k += a->done[i];
         if (k == m) continue;
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
         cb.chunk = m;
         if ((rc = run_chunk(c, t, att, &cb, b, m))) break;
         cb.base += m;
@@ -569,6 +398,7 @@ static int parse_options(cli_args *a, report_opts *o)
     o->csv = cli_opt(a, "--csv", NULL);
     o->svg = cli_opt(a, "--svg", NULL);
     o->png = cli_opt(a, "--png", NULL);
+    o->png_norm_name = cli_opt(a, "--png-norm", NULL);
     o->resume = cli_opt(a, "--resume", NULL);
     o->quiet = cli_flag(a, "--quiet");
     o->all = cli_flag(a, "--all");
@@ -588,7 +418,42 @@ static int parse_options(cli_args *a, report_opts *o)
                 o->norm_name);
         return CLI_USAGE;
     }
+    if (o->png_norm_name &&
+        (foolc_norm_parse(o->png_norm_name, &o->png_norm) < 0 || o->png_norm == FOOLC_MSE)) {
+        fprintf(stderr, "foolc report: --png-norm: expected l0, l1, l2 or linf, got '%s'\n",
+                o->png_norm_name);
+        return CLI_USAGE;
+    }
+    if ((o->png_norm_name || cli_opt(a, "--png-n", NULL)) && !o->png) {
+        fprintf(stderr, "foolc report: --png-norm and --png-n need --png FILE\n");
+        return CLI_USAGE;
+    }
     return 0;
+}
+
+/* Every file the command will write, checked before any work: writable (nothing is left
+ * behind by the check), no two outputs on one file, none on the model, the data or the
+ * resume file, at most one on standard output ("-"; not the PNG or the resume file). */
+static int check_paths(const report_opts *o)
+{
+    const char *const flags[] = {"--json", "--csv", "--svg", "--png", "--resume"};
+    const char *const paths[] = {o->json, o->csv, o->svg, o->png, o->resume};
+    for (int k = 0; k < 5; k++) {
+        if (!paths[k]) continue;
+        if (!strcmp(paths[k], "-")) {
+            if (k < 3) continue;
+            fprintf(stderr, "foolc report: %s -: standard output takes --json, --csv or "
+                    "--svg only; give a file\n", flags[k]);
+            return CLI_USAGE;
+        }
+        int rc = cli_check_output("report", flags[k], paths[k], k == 4);
+        if (rc) return rc;
+    }
+    const char *data = o->data && strcmp(o->data, "fashion-mnist") ? o->data : NULL;
+    cli_path p[] = {{"--json", o->json, 1}, {"--csv", o->csv, 1}, {"--svg", o->svg, 1},
+                    {"--png", o->png, 1}, {"--resume", o->resume, 1},
+                    {"--model", o->model, 0}, {"--data", data, 0}};
+    return cli_check_paths("report", p, (int)(sizeof p / sizeof p[0]));
 }
 
 /* The attacks (--attacks, --norm; --set checked), the model and the test split. */
@@ -597,8 +462,12 @@ static int load_inputs(report_ctx *c)
     const report_opts *o = &c->o;
     rep *r = c->r;
     int rc;
-    if ((rc = pick_attacks(r, o->attacks, o->norm_name != NULL, o->norm, &c->names)) ||
-        (o->set && (rc = cli_check_settings(o->set))) ||
+    const char *names[REP_MAX_ATTACKS];
+    if ((rc = pick_attacks(r, o->attacks, o->norm_name != NULL, o->norm, &c->names)))
+        return rc;
+    for (int t = 0; t < r->n_att; t++) names[t] = r->at[t].name;
+    if ((o->set && ((rc = cli_check_settings(o->set)) ||
+                    (rc = cli_check_settings_for("report", o->set, names, r->n_att)))) ||
         (rc = cli_load_model("report", o->model, &c->net, &c->model)) ||
         (rc = cli_load_data("report", o->data, "test", c->net, &c->data)))
         return rc;
@@ -692,16 +561,40 @@ static void put_number(char *h, size_t cap, const char *key, long v)
     put_field(h, cap, key, num);
 }
 
+/* A path in its canonical form (./d.npz and d.npz are one file), or as given when it
+ * names no file (fashion-mnist). */
+static void put_path(char *h, size_t cap, const char *key, const char *path)
+{
+    char *canon = path && strcmp(path, "fashion-mnist") ? cli_canon(path) : NULL;
+    put_field(h, cap, key, canon ? canon : path);
+    free(canon);
+}
+
+static void put_hash(char *h, size_t cap, const char *key, uint64_t v)
+{
+    char hex[32];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v);
+    put_field(h, cap, key, hex);
+}
+
+/* The header naming a run: what decides its results. Beside the options, the model file's
+ * hash, a hash of the attacked images, their labels and test-split indices, and one of the
+ * starting points (--pool), so that a resume file is never read against other inputs. */
 static void resume_header(const report_ctx *c, char *h, size_t cap)
 {
     const report_opts *o = &c->o;
     const rep *r = c->r;
-    char hash[32], names[4096] = "";
+    char names[4096] = "";
     h[0] = '\0';
-    put_field(h, cap, "model", o->model);
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)cli_file_hash(o->model));
-    put_field(h, cap, "model_hash", hash);
-    put_field(h, cap, "data", r->data);
+    put_path(h, cap, "model", o->model);
+    put_hash(h, cap, "model_hash", cli_file_hash(o->model));
+    put_path(h, cap, "data", r->data);
+    uint64_t dh = cli_hash(CLI_HASH_INIT, r->x, (size_t)r->n * r->d * sizeof *r->x);
+    dh = cli_hash(dh, r->y, (size_t)r->n * sizeof *r->y);
+    put_hash(h, cap, "data_hash", cli_hash(dh, r->index, (size_t)r->n * sizeof *r->index));
+    const foolc_data *pl = &c->pool;
+    uint64_t ph = cli_hash(CLI_HASH_INIT, pl->x, (size_t)pl->shape.n * r->d * sizeof *pl->x);
+    put_hash(h, cap, "pool_hash", cli_hash(ph, pl->y, (size_t)pl->shape.n * sizeof *pl->y));
     for (int t = 0; t < r->n_att; t++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", t ? "," : "",
                  r->at[t].name);
@@ -717,14 +610,7 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     strcat(h, "\n");
 }
 
-/* --resume: reads the chunks done before and opens the file for the next ones. */
-static int open_resume(report_ctx *c)
-{
-    if (!c->o.resume) return 0;
-    char header[8192];
-    resume_header(c, header, sizeof header);
-    return resume_open(c->r, c->o.resume, header, &c->resume);
-}
+#define HEADER_CAP 16384
 
 /* The training split, whose first --pool images are the attacks' starting points (bb-*,
  * dataset, boundary...); none with --pool 0. */
@@ -736,6 +622,18 @@ static int load_pool(report_ctx *c)
     return rc;
 }
 
+/* --resume: reads and checks the chunks done before and opens the file for the next ones. */
+static int open_resume(report_ctx *c)
+{
+    if (!c->o.resume) return 0;
+    char *header = malloc(HEADER_CAP);
+    if (!header) return cli_fail("report", FOOLC_E_NOMEM);
+    resume_header(c, header, HEADER_CAP);
+    int rc = rep_resume_open(c->r, c->model, c->o.resume, header, &c->resume);
+    free(header);
+    return rc;
+}
+
 /* The clean-gradient check, then every attack, cheap first. */
 static int run_attacks(report_ctx *c)
 {
@@ -743,9 +641,96 @@ static int run_attacks(report_ctx *c)
     if (!c->o.quiet)
         fprintf(stderr, "report: %s on %d %s images of %s (clean accuracy %.4f)\n", r->model,
                 r->n, r->all ? "first" : "correctly classified", r->data, r->clean_acc);
+    catch_signals();
     grad_check(r, c->model);
     int rc = 0;
     for (int t = 0; t < r->n_att && !rc; t++) rc = run_attack(c, t);
+    if (!rc && g_signal) rc = CLI_INTERRUPTED(g_signal);
+    release_signals();
+    return rc;
+}
+
+/* The resume file kept after an interrupt without --resume: in $XDG_CACHE_HOME/foolc (else
+ * ~/.cache/foolc), named by the run's header, never over an existing file. The path in
+ * path, or -1 with a message. */
+static int keep_chunks(const report_ctx *c, char *path, size_t cap)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[4096];
+    if (xdg && xdg[0] == '/') snprintf(dir, sizeof dir, "%s", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache", home);
+    else snprintf(dir, sizeof dir, ".");
+    mkdir(dir, 0777);
+    size_t l = strlen(dir);
+    snprintf(dir + l, sizeof dir - l, "/foolc");
+    if (mkdir(dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "foolc report: cannot create '%s': %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char *header = malloc(HEADER_CAP);
+    if (!header) return cli_fail("report", FOOLC_E_NOMEM), -1;
+    resume_header(c, header, HEADER_CAP);
+    uint64_t h = cli_hash(CLI_HASH_INIT, header, strlen(header));
+    int rc = -1;
+    for (int k = 1; k < 100 && rc; k++) {
+        char suffix[16] = "";
+        if (k > 1) snprintf(suffix, sizeof suffix, "-%d", k);
+        snprintf(path, cap, "%s/report-%016llx%s.resume", dir, (unsigned long long)h, suffix);
+        rc = rep_resume_write(path, header, c->r, c->chunks, c->n_chunks);
+        if (rc && errno != EEXIST) break;
+    }
+    if (rc) fprintf(stderr, "foolc report: cannot write '%s': %s\n", path, strerror(errno));
+    free(header);
+    return rc;
+}
+
+/* An argument as the shell reads it back. */
+static void put_arg(FILE *f, const char *s)
+{
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                        "_-+=.,/:@%") == strlen(s)) {
+        fprintf(f, " %s", s);
+        return;
+    }
+    fputs(" '", f);
+    for (; *s; s++) {
+        if (*s == '\'') fputs("'\\''", f);
+        else fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* After SIGINT or SIGTERM (exit status rc = 128 + the signal): what was finished, where it
+ * is kept, and the command that continues. */
+static int interrupted(const report_ctx *c, int rc)
+{
+    const rep *r = c->r;
+    int32_t batch = (int32_t)c->o.batch;
+    int done = 0, total = 0;
+    for (int t = 0; t < r->n_att && r->at[t].done; t++)
+        for (int32_t b = 0; b < r->n; b += batch, total++) {
+            int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
+            for (int32_t i = b; i < b + m; i++) k += r->at[t].done[i];
+            done += k == m;
+        }
+    fprintf(stderr, "\nfoolc report: interrupted (%s) with %d of %d chunks done\n",
+            rc == CLI_INTERRUPTED(SIGINT) ? "SIGINT" : "SIGTERM", done, total);
+    if (c->resume) {
+        fprintf(stderr, "foolc report: they are in --resume '%s'; run the same command again "
+                "to continue\n", c->o.resume);
+        return rc;
+    }
+    char path[4200];
+    if (c->n_chunks == 0 || keep_chunks(c, path, sizeof path)) {
+        if (c->n_chunks == 0) fprintf(stderr, "foolc report: nothing to keep\n");
+        return rc;
+    }
+    fprintf(stderr, "foolc report: the chunks done are kept in '%s'; to continue:\n  foolc",
+            path);
+    for (int i = 0; i < c->argc; i++) put_arg(stderr, c->argv[i]);
+    put_arg(stderr, "--resume");
+    put_arg(stderr, path);
+    fputc('\n', stderr);
     return rc;
 }
 
@@ -768,19 +753,24 @@ static int best_of_all(rep *r)
     return 0;
 }
 
-/* The text table on stdout and the files asked for. Exit status: the last failed write's,
- * else CLI_FAIL when an attack stopped on an error other than the budget, else CLI_OK. */
+/* The text table on stdout (on stderr when --json, --csv or --svg is "-") and the files
+ * asked for. Exit status: the last failed write's, else CLI_FAIL when an attack stopped on
+ * an error other than the budget, else CLI_OK. */
 static int write_outputs(const report_ctx *c)
 {
     const report_opts *o = &c->o;
     const rep *r = c->r;
-    int rc = CLI_OK, rc2;
-    rep_text(r, stdout);
-    fflush(stdout);
+    int rc = CLI_OK, rc2, to_stdout = 0;
+    const char *outs[] = {o->json, o->csv, o->svg};
+    for (int k = 0; k < 3; k++) to_stdout |= outs[k] && !strcmp(outs[k], "-");
+    rep_text(r, to_stdout ? stderr : stdout);
+    fflush(to_stdout ? stderr : stdout);
+    int png_norm = o->png_norm_name ? (int)o->png_norm : 0; /* else the first reported */
+    while (!o->png_norm_name && png_norm < NC - 1 && !r->norms[png_norm]) png_norm++;
     if (o->json && (rc2 = rep_json(r, o->json))) rc = rc2;
     if (o->csv && (rc2 = rep_csv(r, o->csv))) rc = rc2;
     if (o->svg && (rc2 = rep_svg(r, o->svg))) rc = rc2;
-    if (o->png && (rc2 = rep_png(r, o->png, (int)o->png_n))) rc = rc2;
+    if (o->png && (rc2 = rep_png(r, o->png, (int)o->png_n, (foolc_norm)png_norm))) rc = rc2;
     for (int t = 0; t < r->n_att; t++)
         if (r->at[t].st < 0 && r->at[t].st != FOOLC_E_BUDGET && rc == CLI_OK) rc = CLI_FAIL;
     return rc;
@@ -807,6 +797,7 @@ static void report_free(report_ctx *c)
         free(r);
     }
     free(c->names);
+    free(c->chunks);
     foolc_model_free(c->model);
     foolc_net_free(c->net);
     foolc_data_free(&c->data);
@@ -817,17 +808,18 @@ int cmd_report(int argc, char **argv)
 {
     cli_args a;
     if (cli_args_init(&a, argc, argv)) return CLI_FAIL;
-    report_ctx c = {0};
+    report_ctx c = {.argc = argc, .argv = argv};
     int rc = CLI_OK;
     if (!(c.r = calloc(1, sizeof *c.r)))
         rc = CLI_FAIL;
     else if (cli_flag(&a, "--help") || cli_flag(&a, "-h"))
         help();
-    else if (!(rc = parse_options(&a, &c.o)) && !(rc = load_inputs(&c)) &&
-             !(rc = pick_samples(&c)) && !(rc = alloc_results(c.r)) &&
-             !(rc = open_resume(&c)) && !(rc = load_pool(&c)) && !(rc = run_attacks(&c)) &&
-             !(rc = best_of_all(c.r)))
+    else if (!(rc = parse_options(&a, &c.o)) && !(rc = check_paths(&c.o)) &&
+             !(rc = load_inputs(&c)) && !(rc = pick_samples(&c)) &&
+             !(rc = alloc_results(c.r)) && !(rc = load_pool(&c)) && !(rc = open_resume(&c)) &&
+             !(rc = run_attacks(&c)) && !(rc = best_of_all(c.r)))
         rc = write_outputs(&c);
+    if (rc >= 128) rc = interrupted(&c, rc);
     report_free(&c);
     cli_args_free(&a);
     return rc;

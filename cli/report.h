@@ -55,10 +55,34 @@ double rep_mean(const float *v, int32_t n, size_t stride);
 /* Diagnostics as text lines ("WARN ..." / "ok ..."); returns the number of lines. */
 int rep_diagnostics(const rep *r, char lines[][320], int max);
 
+/* The writers; a path "-" is standard output (not for the PNG). */
 void rep_text(const rep *r, FILE *f);
 int rep_json(const rep *r, const char *path);
 int rep_csv(const rep *r, const char *path);
 int rep_svg(const rep *r, const char *path);
-int rep_png(const rep *r, const char *path, int count);
+/* Up to count examples of the best adversarial in norm p, captioned; with none, an image
+ * that says so and a warning on stderr (still 0). */
+int rep_png(const rep *r, const char *path, int count, foolc_norm p);
+
+/* --- The resume file (report_resume.c). A finished chunk: attack t, samples b..b+m-1. */
+typedef struct rep_chunk {
+    int t;
+    int32_t b, m;
+    int st;     /* the attack's status on the chunk when an error, else 0 */
+    double sec; /* wall seconds */
+} rep_chunk;
+
+/* Opens path for this run (header: the line naming it, with its newline): reads and
+ * checks the chunks done before into r (each record against r's images and the model),
+ * cuts a torn tail off, locks the file and leaves it positioned for appending; a new or
+ * empty file gets the header. 0, or the exit code with a message. */
+int rep_resume_open(rep *r, foolc_model *model, const char *path, const char *header,
+                    FILE **out);
+/* Appends a finished chunk and flushes it to the disk. */
+int rep_resume_append(FILE *f, const rep *r, const rep_chunk *c);
+/* Creates path (never an existing file) holding the header and the n chunks; -1 with errno
+ * set when it cannot. */
+int rep_resume_write(const char *path, const char *header, const rep *r, const rep_chunk *c,
+                     int n);
 
 #endif

@@ -264,8 +264,10 @@ static void json_stats(FILE *f, const rep *r, const float *v)
     fprintf(f, "}");
 }
 
+/* An output file, or standard output for "-". */
 static FILE *open_out(const char *flag, const char *path)
 {
+    if (!strcmp(path, "-")) return stdout;
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "foolc report: %s '%s': cannot write: ", flag, path);
@@ -276,6 +278,11 @@ static FILE *open_out(const char *flag, const char *path)
 
 static int close_out(FILE *f, const char *flag, const char *path)
 {
+    if (f == stdout) {
+        if (!fflush(f) && !ferror(f)) return 0;
+        fprintf(stderr, "foolc report: %s -: write to standard output failed\n", flag);
+        return CLI_INPUT;
+    }
     if (ferror(f) | fclose(f)) {
         fprintf(stderr, "foolc report: %s '%s': write failed\n", flag, path);
         return CLI_INPUT;
@@ -496,38 +503,81 @@ int rep_svg(const rep *r, const char *path)
     return close_out(f, "--svg", path);
 }
 
-/* --- PNG: examples of the smallest adversarial per sample in the first reported norm. */
-int rep_png(const rep *r, const char *path, int count)
+/* --- PNG: examples of the smallest adversarial per sample in one norm, captioned. */
+static const unsigned char k_ink[3] = {0, 0, 0}, k_grey[3] = {96, 96, 96};
+
+/* Column titles over one example: original | adversarial | perturbation. */
+static void png_titles(cli_canvas *cv, int ox, int oy, int tw, int pad)
 {
-    int p = 0;
-    for (int t = 0; t < r->n_att; t++)
-        if (r->norms[r->at[t].norm]) { p = r->at[t].norm; break; }
-    for (int q = 0; q < NC; q++)
-        if (r->norms[q] && !r->norms[p]) p = q;
+    const char *const longer[] = {"original", "adversarial", "perturbation"};
+    const char *const shorter[] = {"orig", "adv", "delta"};
+    for (int j = 0; j < 3; j++) {
+        const char *s = cli_text_width(longer[j]) <= tw ? longer[j] : shorter[j];
+        cli_canvas_text(cv, ox + j * (tw + pad) + (tw - cli_text_width(s)) / 2, oy, s,
+                        k_grey);
+    }
+}
+
+/* Two caption lines under an example: the image's index and the attack, then the label
+ * change and the distance. */
+static void png_caption(cli_canvas *cv, int ox, int oy, const rep *r, int32_t i, int t, int p)
+{
+    const rep_att *a = &r->at[t];
+    char line[160];
+    snprintf(line, sizeof line, "#%d %s", r->index[i], a->name);
+    cli_canvas_text(cv, ox, oy, line, k_ink);
+    snprintf(line, sizeof line, "label %d -> %d, %s %.4g", r->y[i], a->adv[i],
+             foolc_norm_name((foolc_norm)p), (double)a->dist[(size_t)i * NC + p]);
+    cli_canvas_text(cv, ox, oy + CLI_LINE_HEIGHT, line, k_ink);
+}
+
+int rep_png(const rep *r, const char *path, int count, foolc_norm norm)
+{
+    int p = (int)norm;
     int32_t *pick = malloc((size_t)count * sizeof *pick);
     if (!pick) return cli_fail("report", FOOLC_E_NOMEM);
     int k = 0;
     for (int32_t i = 0; i < r->n && k < count; i++)
         if (r->best_by[(size_t)i * NC + p] >= 0) pick[k++] = i;
     int side = r->s.h > r->s.w ? r->s.h : r->s.w;
-    int scale = side >= 96 ? 1 : 96 / side, pad = 4;
+    int scale = side >= 96 ? 1 : 96 / side, pad = 4, lh = CLI_LINE_HEIGHT;
     int tw = r->s.w * scale, th = r->s.h * scale, cols = k >= 4 ? 2 : 1;
     int rows = k ? (k + cols - 1) / cols : 1;
-    int cw = 3 * tw + 2 * pad + 3 * pad; /* one triple plus a wider gap */
+    int cw = 3 * tw + 2 * pad + 3 * pad;  /* one triple plus a wider gap */
+    int rh = lh + th + pad + 2 * lh + pad; /* titles, tiles, two caption lines */
+    int top = pad + 2 * lh;                /* two title lines */
+    char title[2][160];
+    snprintf(title[0], sizeof title[0], "best %s adversarial per image, %d of %d",
+             foolc_norm_name(norm), k, r->n);
+    snprintf(title[1], sizeof title[1], "perturbation: red +, blue -, scaled to its max");
+    if (k == 0) {
+        snprintf(title[0], sizeof title[0], "no %s adversarial found", foolc_norm_name(norm));
+        snprintf(title[1], sizeof title[1], "in %d images", r->n);
+        fprintf(stderr, "foolc report: --png '%s': no attack found an adversarial to show in "
+                "%s; the image says so\n", path, foolc_norm_name(norm));
+    }
+    int width = cols * cw + pad;
+    for (int j = 0; j < 2; j++)
+        if (cli_text_width(title[j]) + 2 * pad > width) width = cli_text_width(title[j]) + 2 * pad;
     cli_canvas cv;
-    if (cli_canvas_new(&cv, cols * cw + pad, rows * (th + pad) + pad)) {
+    if (cli_canvas_new(&cv, width, top + (k ? rows * rh : 0) + pad)) {
         free(pick);
         return cli_fail("report", FOOLC_E_NOMEM);
     }
+    for (int j = 0; j < 2; j++) cli_canvas_text(&cv, pad, pad + j * lh, title[j], k_ink);
     foolc_shape s1 = r->s;
     for (int j = 0; j < k; j++) {
         int32_t i = pick[j];
-        const rep_att *a = &r->at[r->best_by[(size_t)i * NC + p]];
+        int t = r->best_by[(size_t)i * NC + p];
+        const rep_att *a = &r->at[t];
         const float *x = r->x + (size_t)i * r->d, *xa = a->xadv + (size_t)i * r->d;
-        int ox = pad + (j % cols) * cw, oy = pad + (j / cols) * (th + pad);
+        int ox = pad + (j % cols) * cw, oy = top + (j / cols) * rh;
+        png_titles(&cv, ox, oy, tw, pad);
+        oy += lh;
         cli_canvas_image(&cv, ox, oy, x, s1, r->lo, r->hi, scale);
         cli_canvas_image(&cv, ox + tw + pad, oy, xa, s1, r->lo, r->hi, scale);
         cli_canvas_delta(&cv, ox + 2 * (tw + pad), oy, x, xa, s1, scale);
+        png_caption(&cv, ox, oy + th + pad, r, i, t, p);
     }
     free(pick);
     int rc = cli_canvas_png(&cv, "report", "--png", path);

@@ -54,6 +54,18 @@ int cmd_train(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
+    /* --out is checked before any training: writable, and not the data file. */
+    if (!strcmp(out, "-")) {
+        fprintf(stderr, "foolc train: --out -: a model is not written to standard output; "
+                "give a file\n");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    cli_path paths[] = {{"--out", out, 1},
+                        {"--data", data && strcmp(data, "fashion-mnist") ? data : NULL, 0}};
+    if ((rc = cli_check_output("train", "--out", out, 0)) ||
+        (rc = cli_check_paths("train", paths, 2)))
+        goto out;
     o.epochs = (int32_t)epochs;
     o.batch = (int32_t)batch;
     o.seed = (uint64_t)seed;

@@ -1,13 +1,16 @@
 /* Shared helpers of the foolc command: option parsing with clear usage errors, progress
  * reporting on stderr, and error printing with the library's detail message. */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,17 +244,148 @@ int cli_apply_settings(const char *spec, const char *name, foolc_attack *att)
 
 int cli_check_settings(const char *spec) { return settings(spec, NULL, NULL); }
 
+int cli_check_settings_for(const char *cmd, const char *spec, const char *const *names, int n)
+{
+    for (const char *p = spec; p && *p;) {
+        size_t len = strcspn(p, ",");
+        char an[256], key[256], val[256];
+        if (parse_setting(p, len, an, key, val)) return CLI_USAGE;
+        int k = 0;
+        while (k < n && strcmp(names[k], an)) k++;
+        if (k == n) {
+            fprintf(stderr, "foolc %s: --set '%.*s': %s is not %s", cmd, (int)len, p, an,
+                    n == 1 ? "the attack run (" : "among the attacks run (");
+            for (k = 0; k < n; k++) fprintf(stderr, "%s%s", k ? ", " : "", names[k]);
+            fprintf(stderr, ")%s\n", n == 1 ? "" : "; add it to --attacks or drop the setting");
+            return CLI_USAGE;
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+uint64_t cli_hash(uint64_t h, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < len; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
 uint64_t cli_file_hash(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = CLI_HASH_INIT;
     unsigned char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < k; i++) h = (h ^ buf[i]) * 1099511628211ull;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0) h = cli_hash(h, buf, k);
     fclose(f);
     return h;
+}
+
+char *cli_canon(const char *path)
+{
+    char *full = realpath(path, NULL);
+    if (full || errno != ENOENT) return full;
+    /* Not there (yet): the directory's real path and the base name. */
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    size_t cut = len;
+    while (cut && path[cut - 1] != '/') cut--;
+    const char *base = path + cut;
+    size_t blen = len - cut;
+    char *dir;
+    if (cut == 0) dir = realpath(".", NULL);
+    else {
+        char *d = malloc(cut + 1);
+        if (!d) return NULL;
+        memcpy(d, path, cut);
+        d[cut] = '\0';
+        dir = realpath(d, NULL);
+        free(d);
+    }
+    if (!dir) return NULL;
+    size_t dl = strlen(dir), slash = dl && dir[dl - 1] != '/';
+    char *out = malloc(dl + slash + blen + 1);
+    if (out) {
+        memcpy(out, dir, dl);
+        if (slash) out[dl] = '/';
+        memcpy(out + dl + slash, base, blen);
+        out[dl + slash + blen] = '\0';
+    }
+    free(dir);
+    return out;
+}
+
+int cli_check_output(const char *cmd, const char *flag, const char *path, int rw)
+{
+    struct stat sb;
+    int fd, err;
+    if (!*path) {
+        fprintf(stderr, "foolc %s: %s: an empty file name\n", cmd, flag);
+        return CLI_USAGE;
+    }
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "foolc %s: %s '%s': is a directory, not a file\n", cmd, flag, path);
+            return CLI_INPUT;
+        }
+        if (!S_ISREG(sb.st_mode)) return 0; /* a device or a pipe: opened when written */
+        if ((fd = open(path, rw ? O_RDWR : O_WRONLY)) >= 0) return close(fd), 0;
+        err = errno;
+    } else if (errno != ENOENT) {
+        err = errno;
+    } else if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666)) >= 0) {
+        close(fd);
+        unlink(path);
+        return 0;
+    } else {
+        err = errno;
+        if (err == EEXIST) return 0; /* a dangling link or a race: left to the writer */
+    }
+    fprintf(stderr, "foolc %s: %s '%s': cannot write: %s\n", cmd, flag, path, strerror(err));
+    return CLI_INPUT;
+}
+
+/* Same file: equal device and inode when both exist, else equal canonical paths. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ca = cli_canon(a), *cb = cli_canon(b);
+    int same = ca && cb ? !strcmp(ca, cb) : !strcmp(a, b);
+    free(ca);
+    free(cb);
+    return same;
+}
+
+int cli_check_paths(const char *cmd, const cli_path *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            const cli_path *a = &p[i], *b = &p[j];
+            if (!a->path || !b->path || !(a->output || b->output)) continue;
+            int std_a = a->output && !strcmp(a->path, "-");
+            int std_b = b->output && !strcmp(b->path, "-");
+            if (std_a && std_b) {
+                fprintf(stderr, "foolc %s: %s - and %s -: only one output can go to standard "
+                        "output\n", cmd, a->flag, b->flag);
+                return CLI_USAGE;
+            }
+            if (std_a || std_b || !same_file(a->path, b->path)) continue;
+            if (a->output && b->output)
+                fprintf(stderr, "foolc %s: %s '%s' and %s '%s' are the same file (one would "
+                        "overwrite the other)\n", cmd, a->flag, a->path, b->flag, b->path);
+            else
+                fprintf(stderr, "foolc %s: %s '%s' is the file of %s '%s' (it would be "
+                        "overwritten)\n", cmd, a->output ? a->flag : b->flag,
+                        a->output ? a->path : b->path, a->output ? b->flag : a->flag,
+                        a->output ? b->path : a->path);
+            return CLI_USAGE;
+        }
+    return 0;
 }
 
 int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model)
