@@ -413,6 +413,33 @@ START_TEST(test_result_size)
 }
 END_TEST
 
+/* Enumerated parameters take their values' names (the CLI's --set, Python's Attack.set):
+ * `pgd-linf.loss=margin` and `apgd-linf.loss=dlr` failed when only fgsm named its values. */
+START_TEST(test_enum_names)
+{
+    static const struct { const char *attack, *key, *name; double value; } k[] = {
+        {"pgd-linf", "loss", "margin", 1},    {"pgd-l2", "loss", "ce", 0},
+        {"bim-l1", "loss", "margin", 1},      {"mifgsm-linf", "loss", "margin", 1},
+        {"apgd-linf", "loss", "dlr", 2},      {"apgd-l2", "loss", "margin", 1},
+        {"fgsm", "loss", "both", 2},          {"fgm-l2", "loss", "ce", 0},
+        {"fgm-l1", "loss", "margin", 1},      {"ddn", "loss", "margin", 1},
+        {"ead", "fista", "ista", 0},          {"binarization", "upper", "down", 0},
+        {"boundary", "schedule", "statistics", 0}, {"hsj-l2", "init", "pool", 1},
+        {"bb-l2", "init", "best", 3},         {"boundary", "init", "attack", 2},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        foolc_attack *a;
+        ck_ok(foolc_attack_new(k[i].attack, &a));
+        ck_ok(foolc_attack_set_text(a, k[i].key, k[i].name));
+        double v;
+        ck_ok(foolc_attack_get(a, k[i].key, &v));
+        ck_assert_msg(v == k[i].value, "%s.%s=%s gave %g", k[i].attack, k[i].key, k[i].name, v);
+        ck_status(foolc_attack_set_text(a, k[i].key, "no-such-value"), FOOLC_E_INVALID);
+        foolc_attack_free(a);
+    }
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -479,6 +506,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_loop_test(tc, test_attack_progress_cancel, 0, foolc_attack_count());
     tcase_add_test(tc, test_aliased_buffers);
     tcase_add_test(tc, test_result_size);
+    tcase_add_test(tc, test_enum_names);
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

@@ -18,12 +18,11 @@ static const foolc__param binarization_params[] = {
     FOOLC__PARAM(binarization_config, threshold, 0.5, 0, 1, 0,
                  "the model's binarization threshold, as a fraction of its box (0.5: the centre)"),
     FOOLC__PARAM(binarization_config, upper, 1, 0, 1, 1,
-                 "1 if a value equal to the threshold binarizes up, 0 if down"),
+                 "[down|up] 1 if a value equal to the threshold binarizes up, 0 if down"),
     FOOLC__PARAM(binarization_config, init, 0, 0, 2, 1,
                  "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-                 "adversarial pool image "
-                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-                 "foolc_attack_set_init (default blended-noise)"),
+                 "adversarial pool image (foolc_attack_set_starts; the batch itself without one), "
+                 "2 the attack set by foolc_attack_set_init (default blended-noise)"),
     FOOLC__PARAM(binarization_config, init_directions, 1000, 1, 100000, 1,
                  "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
     FOOLC__PARAM(binarization_config, init_steps, 10, 1, 10000, 1,

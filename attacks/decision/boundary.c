@@ -37,9 +37,8 @@ static const foolc__param boundary_params[] = {
                  "model images per sample at most, starting point included; 0 means no limit"),
     FOOLC__PARAM(boundary_config, init, 0, 0, 2, 1,
                  "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-                 "adversarial pool image "
-                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-                 "foolc_attack_set_init (default blended-noise)"),
+                 "adversarial pool image (foolc_attack_set_starts; the batch itself without one), "
+                 "2 the attack set by foolc_attack_set_init (default blended-noise)"),
     FOOLC__PARAM(boundary_config, init_directions, 1000, 1, 100000, 1,
                  "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
     FOOLC__PARAM(boundary_config, init_steps, 10, 1, 10000, 1,
@@ -49,9 +48,8 @@ static const foolc__param boundary_params[] = {
     FOOLC__PARAM(boundary_config, bisect_steps, 10, 0, 60, 1,
                  "final bisection steps towards the clean input"),
     FOOLC__PARAM(boundary_config, schedule, 1, 0, 1, 1,
-                 "step sizes: 1 success-rate rule on every step (source step = spherical step^2 / "
-                 "2), "
-                 "0 Foolbox's schedule from success statistics"),
+                 "[statistics|rate] step sizes: 1 success-rate rule on every step (source step = "
+                 "spherical step^2 / 2), 0 Foolbox's schedule from success statistics"),
     FOOLC__PARAM(boundary_config, target, 0.2, 0.01, 0.9, 0,
                  "schedule 1: success rate of the candidates the spherical step is adapted to"),
     FOOLC__PARAM(boundary_config, rate, 0.3, 0.01, 5, 0,

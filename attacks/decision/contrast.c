@@ -18,8 +18,7 @@ static const foolc__param contrast_params[] = {
                  "reversed"),
     FOOLC__PARAM(contrast_config, steps, 20, 1, 10000, 1,
                  "linear-scan steps over (0, eps_max]; 1 is a binary search"),
-    FOOLC__PARAM(contrast_config, rtol, 1e-4, 1e-9, 0.5, 0,
-                 "relative tolerance of the bisection"),
+    FOOLC__PARAM(contrast_config, rtol, 1e-4, 1e-9, 0.5, 0, "relative tolerance of the bisection"),
     FOOLC__PARAM(contrast_config, max_queries, 0, 0, 1e12, 1,
                  "model images per sample at most; 0 means no limit"),
 };

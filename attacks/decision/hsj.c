@@ -333,15 +333,14 @@ static const foolc__param hsj_params[] = {
     FOOLC__PARAM(foolc__hsj_config, max_evals, 10000, 1, 100000, 1,
                  "probes of one gradient estimate at most"),
     FOOLC__PARAM(foolc__hsj_config, gamma, 1, 1e-3, 1000, 0,
-                 "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, "
-                 "gamma / d^2 in Linf)"),
+                 "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, gamma "
+                 "/ d^2 in Linf)"),
     FOOLC__PARAM(foolc__hsj_config, max_queries, 0, 0, 1e12, 1,
                  "model images per sample at most, starting point included; 0 means no limit"),
     FOOLC__PARAM(foolc__hsj_config, init, 0, 0, 2, 1,
                  "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
-                 "adversarial pool image "
-                 "(foolc_attack_set_starts; the batch itself without one), 2 the attack set by "
-                 "foolc_attack_set_init (default blended-noise)"),
+                 "adversarial pool image (foolc_attack_set_starts; the batch itself without one), "
+                 "2 the attack set by foolc_attack_set_init (default blended-noise)"),
     FOOLC__PARAM(foolc__hsj_config, init_directions, 1000, 1, 100000, 1,
                  "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
     FOOLC__PARAM(foolc__hsj_config, init_steps, 10, 1, 10000, 1,

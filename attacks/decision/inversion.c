@@ -12,8 +12,7 @@ typedef struct inversion_config {
 static const foolc__param inversion_params[] = {
     FOOLC__PARAM(inversion_config, steps, 10, 1, 10000, 1,
                  "linear-scan steps towards the inverted image; 1 is a binary search"),
-    FOOLC__PARAM(inversion_config, rtol, 1e-4, 1e-9, 0.5, 0,
-                 "relative tolerance of the bisection"),
+    FOOLC__PARAM(inversion_config, rtol, 1e-4, 1e-9, 0.5, 0, "relative tolerance of the bisection"),
     FOOLC__PARAM(inversion_config, max_queries, 0, 0, 1e12, 1,
                  "model images per sample at most; 0 means no limit"),
 };

@@ -136,8 +136,7 @@ typedef struct sp_config {
 } sp_config;
 
 static const foolc__param sp_params[] = {
-    FOOLC__PARAM(sp_config, repeats, 10, 1, 10000, 1,
-                 "noise patterns drawn per sample"),
+    FOOLC__PARAM(sp_config, repeats, 10, 1, 10000, 1, "noise patterns drawn per sample"),
     FOOLC__PARAM(sp_config, rtol, 1e-2, 1e-9, 0.5, 0,
                  "relative tolerance of the bisection of the noise probability"),
     FOOLC__PARAM(sp_config, max_queries, 0, 0, 1e12, 1,

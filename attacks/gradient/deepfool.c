@@ -282,8 +282,7 @@ static foolc_status deepfool_entry_run(foolc__run *run, const void *config)
  * the image replicated once per class; steps accumulate and are applied with (1 + overshoot), and
  * the overshoot is trimmed at the end by bisection along the same path. */
 static const foolc__param deepfool_l2_params[] = {
-    FOOLC__IP(epsilon, 0, 0, 1e9, 0,
-              "0 minimises; > 0 keeps only results within this L2 distance"),
+    FOOLC__IP(epsilon, 0, 0, 1e9, 0, "0 minimises; > 0 keeps only results within this L2 distance"),
     FOOLC__IP(rtol, 1e-3, 1e-6, 0.5, 0, "relative tolerance of the final overshoot trim"),
     FOOLC__IP(steps, 50, 1, 1000, 1, "largest number of DeepFool steps"),
     FOOLC__IP(candidates, 10, 2, 1000, 1,

@@ -141,8 +141,8 @@ static const foolc__param fgsm_params[] = {
               "factor by which the search grows the step until it succeeds"),
     FOOLC__IP(rtol, 1e-3, 1e-9, 0.5, 0, "relative tolerance at which the bisection stops"),
     FOOLC__IP(loss, 2, 0, 2, 1,
-              "[ce|margin|both] gradient of 0 cross-entropy, 1 the criterion's logit margin, "
-              "2 both (best kept)"),
+              "[ce|margin|both] gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 "
+              "both (best kept)"),
 };
 static const foolc__iter_config fgsm_fixed = {.rtol = 1e-3, .growth = 2, .eps_init = 1e-3,
                                               .loss = 2};
@@ -159,7 +159,8 @@ static const foolc__param fgm_l1_params[] = {
     FOOLC__IP(growth, 2, 1.01, 100, 0, "factor by which the search grows the budget"),
     FOOLC__IP(eps_init, 0.1, 1e-9, 1e9, 0, "first budget tried by the search"),
     FOOLC__IP(loss, 2, 0, 2, 1,
-              "gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 both (best kept)"),
+              "[ce|margin|both] gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 "
+              "both (best kept)"),
 };
 
 static const foolc__iter_config fgm_l1_fixed = {
@@ -178,7 +179,8 @@ static const foolc__param fgm_l2_params[] = {
     FOOLC__IP(growth, 2, 1.01, 100, 0, "factor by which the search grows the budget"),
     FOOLC__IP(eps_init, 0.01, 1e-9, 1e9, 0, "first budget tried by the search"),
     FOOLC__IP(loss, 2, 0, 2, 1,
-              "gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 both (best kept)"),
+              "[ce|margin|both] gradient of 0 cross-entropy, 1 the criterion's logit margin, 2 "
+              "both (best kept)"),
 };
 
 static const foolc__iter_config fgm_l2_fixed = {

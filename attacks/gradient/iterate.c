@@ -418,18 +418,13 @@ static foolc_status iter_entry_run(foolc__run *run, const void *config)
  * through the epsilon search above. */
 static const foolc__param pgd_l1_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 50, 1, 1000, 1,
-              "gradient steps per start"),
-    FOOLC__IP(rel_stepsize, 0.05, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(quantile, 0.99, 0, 0.999, 0,
-              "coordinates above this quantile of |grad| move"),
+    FOOLC__IP(steps, 50, 1, 1000, 1, "gradient steps per start"),
+    FOOLC__IP(rel_stepsize, 0.05, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(quantile, 0.99, 0, 0.999, 0, "coordinates above this quantile of |grad| move"),
     FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
-    FOOLC__IP(restarts, 1, 1, 20, 1,
-              "starts per epsilon (best kept)"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(restarts, 1, 1, 20, 1, "starts per epsilon (best kept)"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config pgd_l1_fixed = {
@@ -444,16 +439,12 @@ FOOLC__ATTACK(pgd_l1, "pgd-l1", FOOLC_L1, FOOLC__GRAD, pgd_l1_params, foolc__ite
  * 0.025 * epsilon). Minimising through the epsilon search above. */
 static const foolc__param pgd_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 50, 1, 1000, 1,
-              "gradient steps per start"),
-    FOOLC__IP(rel_stepsize, 0.025, 0.0001, 10, 0,
-              "step size relative to epsilon"),
+    FOOLC__IP(steps, 50, 1, 1000, 1, "gradient steps per start"),
+    FOOLC__IP(rel_stepsize, 0.025, 0.0001, 10, 0, "step size relative to epsilon"),
     FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
-    FOOLC__IP(restarts, 1, 1, 20, 1,
-              "starts per epsilon (best kept)"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(restarts, 1, 1, 20, 1, "starts per epsilon (best kept)"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config pgd_l2_fixed = {
@@ -468,16 +459,12 @@ FOOLC__ATTACK(pgd_l2, "pgd-l2", FOOLC_L2, FOOLC__GRAD, pgd_l2_params, foolc__ite
  * (40 steps of 0.01/0.3 * epsilon). Minimising through the epsilon search above. */
 static const foolc__param pgd_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 40, 1, 1000, 1,
-              "gradient steps per start"),
-    FOOLC__IP(rel_stepsize, 0.01 / 0.3, 0.0001, 10, 0,
-              "step size relative to epsilon"),
+    FOOLC__IP(steps, 40, 1, 1000, 1, "gradient steps per start"),
+    FOOLC__IP(rel_stepsize, 0.01 / 0.3, 0.0001, 10, 0, "step size relative to epsilon"),
     FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
-    FOOLC__IP(restarts, 1, 1, 20, 1,
-              "starts per epsilon (best kept)"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(restarts, 1, 1, 20, 1, "starts per epsilon (best kept)"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config pgd_linf_fixed = {
@@ -494,14 +481,10 @@ FOOLC__ATTACK(pgd_linf, "pgd-linf", FOOLC_LINF, FOOLC__GRAD, pgd_linf_params, fo
  * Minimising through the epsilon search above. */
 static const foolc__param bim_l1_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 10, 1, 1000, 1,
-              "gradient steps per epsilon"),
-    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(quantile, 0.99, 0, 0.999, 0,
-              "coordinates above this quantile of |grad| move"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(steps, 10, 1, 1000, 1, "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(quantile, 0.99, 0, 0.999, 0, "coordinates above this quantile of |grad| move"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config bim_l1_fixed = {
@@ -516,12 +499,9 @@ FOOLC__ATTACK(bim_l1, "bim-l1", FOOLC_L1, FOOLC__GRAD, bim_l1_params, foolc__ite
  * through the epsilon search above. */
 static const foolc__param bim_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 10, 1, 1000, 1,
-              "gradient steps per epsilon"),
-    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(steps, 10, 1, 1000, 1, "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config bim_l2_fixed = {
@@ -536,12 +516,9 @@ FOOLC__ATTACK(bim_l2, "bim-l2", FOOLC_L2, FOOLC__GRAD, bim_l2_params, foolc__ite
  * epsilon). Minimising through the epsilon search above. */
 static const foolc__param bim_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 10, 1, 1000, 1,
-              "gradient steps per epsilon"),
-    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(steps, 10, 1, 1000, 1, "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config bim_linf_fixed = {
@@ -556,14 +533,10 @@ FOOLC__ATTACK(bim_linf, "bim-linf", FOOLC_LINF, FOOLC__GRAD, bim_linf_params, fo
  * mu = 1). Minimising through the epsilon search above. */
 static const foolc__param mifgsm_l2_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 10, 1, 1000, 1,
-              "gradient steps per epsilon"),
-    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(momentum, 1, 0, 10, 0,
-              "decay of the accumulated L1-normalised gradient"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(steps, 10, 1, 1000, 1, "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(momentum, 1, 0, 10, 0, "decay of the accumulated L1-normalised gradient"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config mifgsm_l2_fixed = {
@@ -578,14 +551,10 @@ FOOLC__ATTACK(mifgsm_l2, "mifgsm-l2", FOOLC_L2, FOOLC__GRAD, mifgsm_l2_params, f
  * of 0.2 * epsilon, mu = 1). Minimising through the epsilon search above. */
 static const foolc__param mifgsm_linf_params[] = {
     FOOLC__IP_SEARCH(0.01),
-    FOOLC__IP(steps, 10, 1, 1000, 1,
-              "gradient steps per epsilon"),
-    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0,
-              "step size relative to epsilon"),
-    FOOLC__IP(momentum, 1, 0, 10, 0,
-              "decay of the accumulated L1-normalised gradient"),
-    FOOLC__IP(loss, 0, 0, 1, 1,
-              "0 cross-entropy, 1 the criterion's logit margin"),
+    FOOLC__IP(steps, 10, 1, 1000, 1, "gradient steps per epsilon"),
+    FOOLC__IP(rel_stepsize, 0.2, 0.0001, 10, 0, "step size relative to epsilon"),
+    FOOLC__IP(momentum, 1, 0, 10, 0, "decay of the accumulated L1-normalised gradient"),
+    FOOLC__IP(loss, 0, 0, 1, 1, "[ce|margin] 0 cross-entropy, 1 the criterion's logit margin"),
 };
 
 static const foolc__iter_config mifgsm_linf_fixed = {
@@ -604,10 +573,9 @@ static const foolc__param apgd_l2_params[] = {
               "iterations per start (AutoAttack uses 100 at a fixed epsilon)"),
     FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
-    FOOLC__IP(restarts, 1, 1, 20, 1,
-              "starts per epsilon (best kept)"),
+    FOOLC__IP(restarts, 1, 1, 20, 1, "starts per epsilon (best kept)"),
     FOOLC__IP(loss, 0, 0, 2, 1,
-              "0 cross-entropy, 1 the criterion's logit margin, 2 DLR"),
+              "[ce|margin|dlr] 0 cross-entropy, 1 the criterion's logit margin, 2 DLR"),
 };
 
 static const foolc__iter_config apgd_l2_fixed = {
@@ -626,10 +594,9 @@ static const foolc__param apgd_linf_params[] = {
               "iterations per start (AutoAttack uses 100 at a fixed epsilon)"),
     FOOLC__IP(random_start, 0, 0, 1, 1,
               "1: the first start is random in the ball (later ones always are)"),
-    FOOLC__IP(restarts, 1, 1, 20, 1,
-              "starts per epsilon (best kept)"),
+    FOOLC__IP(restarts, 1, 1, 20, 1, "starts per epsilon (best kept)"),
     FOOLC__IP(loss, 0, 0, 2, 1,
-              "0 cross-entropy, 1 the criterion's logit margin, 2 DLR"),
+              "[ce|margin|dlr] 0 cross-entropy, 1 the criterion's logit margin, 2 DLR"),
 };
 
 static const foolc__iter_config apgd_linf_fixed = {

@@ -118,20 +118,17 @@ typedef struct cw_config {
 } cw_config;
 
 static const foolc__param cw_params[] = {
-    FOOLC__PARAM(cw_config, steps, 1000, 1, 10000, 1,
-                 "Adam steps per value of the constant c"),
+    FOOLC__PARAM(cw_config, steps, 1000, 1, 10000, 1, "Adam steps per value of the constant c"),
     FOOLC__PARAM(cw_config, binary_search_steps, 9, 1, 20, 1,
                  "values of c tried per sample (x10 until success, then bisection)"),
-    FOOLC__PARAM(cw_config, stepsize, 0.01, 1e-6, 10, 0,
-                 "Adam learning rate in the tanh space"),
+    FOOLC__PARAM(cw_config, stepsize, 0.01, 1e-6, 10, 0, "Adam learning rate in the tanh space"),
     FOOLC__PARAM(cw_config, confidence, 0, 0, 1000, 0,
                  "kappa: the logit margin by which a point must be adversarial to count"),
     FOOLC__PARAM(cw_config, initial_const, 1e-3, 1e-6, 1e6, 0,
                  "first value of c, the weight of the margin term"),
     FOOLC__PARAM(cw_config, abort_early, 1, 0, 1, 1,
                  "1: when a sample's loss stalls (checked every steps/10) its rate is quartered, "
-                 "and "
-                 "after two cuts its inner loop stops"),
+                 "and after two cuts its inner loop stops"),
     FOOLC__PARAM(cw_config, bisect, 20, 0, 50, 1,
                  "final search from the clean input towards the best adversarial, to a bracket "
                  "2^-bisect wide"),
@@ -140,10 +137,8 @@ static const foolc__param cw_params[] = {
                  "boundary, as DeepFool from the clean input); 0 = none"),
     FOOLC__PARAM(cw_config, warm_start, 1, 0, 1, 1,
                  "1: each value of c after the first starts from the sample's best adversarial so "
-                 "far, "
-                 "or, while it has none, its last iterate if that run had not stalled (Adam's "
-                 "moments "
-                 "reset); 0: from the clean input, as the paper"),
+                 "far, or, while it has none, its last iterate if that run had not stalled (Adam's "
+                 "moments reset); 0: from the clean input, as the paper"),
 };
 
 static foolc_status cw_run(foolc__run *run, const void *config)

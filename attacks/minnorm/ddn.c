@@ -15,14 +15,12 @@ typedef struct ddn_config {
 
 static const foolc__param ddn_params[] = {
     FOOLC__PARAM(ddn_config, steps, 100, 1, 10000, 1, "iterations"),
-    FOOLC__PARAM(ddn_config, init_epsilon, 1, 1e-6, 1e6, 0,
-                 "first L2 norm of the perturbation"),
-    FOOLC__PARAM(ddn_config, gamma, 0.05, 1e-4, 0.9, 0,
-                 "relative change of the norm per step"),
+    FOOLC__PARAM(ddn_config, init_epsilon, 1, 1e-6, 1e6, 0, "first L2 norm of the perturbation"),
+    FOOLC__PARAM(ddn_config, gamma, 0.05, 1e-4, 0.9, 0, "relative change of the norm per step"),
     FOOLC__PARAM(ddn_config, stepsize, 1, 1e-6, 1e3, 0,
                  "first step size alpha; cosine-annealed to 1 % of it"),
     FOOLC__PARAM(ddn_config, loss, 0, 0, 1, 1,
-                 "0 cross-entropy (the paper's), 1 the criterion's logit margin"),
+                 "[ce|margin] 0 cross-entropy (the paper's), 1 the criterion's logit margin"),
     FOOLC__PARAM(ddn_config, bisect, 20, 0, 50, 1,
                  "final search from the clean input towards the best adversarial, to a bracket "
                  "2^-bisect wide"),

@@ -27,7 +27,7 @@ static const foolc__param ead_params[] = {
     {"regularization", 0.01, 0, 10, offsetof(ead_config, regularization), 0,
      "beta: weight of the L1 term and the shrinkage threshold"},
     FOOLC__PARAM(ead_config, fista, 1, 0, 1, 1,
-                 "1 for FISTA (momentum), 0 for plain ISTA"),
+                 "[ista|fista] 1 for FISTA (momentum), 0 for plain ISTA"),
     FOOLC__PARAM(ead_config, abort_early, 1, 0, 1, 1,
                  "1 stops a sample's inner loop when its loss stalls (checked every steps/10)"),
     FOOLC__PARAM(ead_config, bisect, 20, 0, 50, 1,
