@@ -716,8 +716,8 @@ static int interrupted(const report_ctx *c, int rc)
     fprintf(stderr, "\nfoolc report: interrupted (%s) with %d of %d chunks done\n",
             rc == CLI_INTERRUPTED(SIGINT) ? "SIGINT" : "SIGTERM", done, total);
     if (c->resume) {
-        fprintf(stderr, "foolc report: they are in --resume '%s'; run the same command again "
-                "to continue\n", c->o.resume);
+        fprintf(stderr, "foolc report: the chunks done are in --resume '%s'; run the same "
+                "command again to continue\n", c->o.resume);
         return rc;
     }
     char path[4200];
