@@ -85,6 +85,14 @@ typedef struct foolc_train_opts {
     uint64_t seed;         /* shuffling; the same seed gives the same weights */
 } foolc_train_opts;
 FOOLC_API void foolc_train_defaults(foolc_train_opts *o);
+/* foolc_train_defaults and foolc_net_train are macros that pass sizeof(foolc_train_opts)
+ * to their _sized forms (as zlib's deflateInit passes sizeof(z_stream)): options that a
+ * later version adds keep their defaults for programs built against this header, and a
+ * library older than the header refuses the call (FOOLC_E_VERSION) instead of reading past
+ * the caller's struct. The plain functions (for other languages) take this header's
+ * struct. */
+FOOLC_API foolc_status foolc_train_defaults_sized(foolc_train_opts *o, size_t size);
+#define foolc_train_defaults(o) ((void)foolc_train_defaults_sized((o), sizeof(foolc_train_opts)))
 
 /* Trains with Adam on softmax cross-entropy over the data set (its shape must match the
  * net's input). progress (may be NULL) is called with images done and images in all;
@@ -93,6 +101,13 @@ FOOLC_API FOOLC_WUR foolc_status foolc_net_train(foolc_net *net, const foolc_dat
                                                  const foolc_train_opts *o,
                                                  foolc_progress_fn progress, void *user,
                                                  double *loss_out);
+FOOLC_API FOOLC_WUR foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
+                                                       const foolc_train_opts *o, size_t o_size,
+                                                       foolc_progress_fn progress, void *user,
+                                                       double *loss_out);
+#define foolc_net_train(net, train, o, progress, user, loss_out)                              \
+    foolc_net_train_sized((net), (train), (o), sizeof(foolc_train_opts), (progress), (user), \
+                          (loss_out))
 /* The fraction of the n images whose argmax logit equals the label. */
 FOOLC_API FOOLC_WUR foolc_status foolc_net_accuracy(foolc_net *net, const float *x,
                                                     const int32_t *y, int32_t n,

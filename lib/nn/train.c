@@ -5,11 +5,18 @@
 
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
-void foolc_train_defaults(foolc_train_opts *o)
+#undef foolc_train_defaults
+#undef foolc_net_train
+
+/* The options of this version as the first v1 bytes of a caller's struct: the size of the
+ * struct as the first header defined it. */
+#define TRAIN_OPTS_V1 (offsetof(foolc_train_opts, seed) + sizeof(uint64_t))
+
+static void train_defaults(foolc_train_opts *o)
 {
-    if (!o) return;
     memset(o, 0, sizeof *o);
     o->epochs = 5;
     o->batch = 128;
@@ -19,6 +26,23 @@ void foolc_train_defaults(foolc_train_opts *o)
     o->eps = 1e-8;
     o->weight_decay = 0.0;
     o->seed = 0;
+}
+
+foolc_status foolc_train_defaults_sized(foolc_train_opts *o, size_t size)
+{
+    if (!o) return foolc__error(FOOLC_E_INVALID, "train defaults: NULL options");
+    if (size < TRAIN_OPTS_V1)
+        return foolc__error(FOOLC_E_VERSION, "train defaults: foolc_train_opts of %zu bytes; "
+                            "this library needs at least %zu", size, (size_t)TRAIN_OPTS_V1);
+    foolc_train_opts d;
+    train_defaults(&d);
+    memcpy(o, &d, size < sizeof d ? size : sizeof d);
+    return FOOLC_OK;
+}
+
+void foolc_train_defaults(foolc_train_opts *o)
+{
+    if (o) train_defaults(o);
 }
 
 typedef struct xent {
@@ -96,6 +120,25 @@ static void adam(float *p, const float *g, float *m, float *v, int64_t count,
 foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const foolc_train_opts *o,
                              foolc_progress_fn progress, void *user, double *loss_out)
 {
+    return foolc_net_train_sized(net, train, o, sizeof *o, progress, user, loss_out);
+}
+
+foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
+                                   const foolc_train_opts *o_in, size_t o_size,
+                                   foolc_progress_fn progress, void *user, double *loss_out)
+{
+    foolc_train_opts opts;
+    const foolc_train_opts *o = NULL;
+    if (o_in) {
+        if (o_size < TRAIN_OPTS_V1)
+            return foolc__error(FOOLC_E_VERSION, "net: train: foolc_train_opts of %zu bytes; "
+                                "this library needs at least %zu (a program built against "
+                                "another foolc.h?)", o_size, (size_t)TRAIN_OPTS_V1);
+        train_defaults(&opts);   /* fields the caller's struct lacks keep their defaults */
+        memcpy(&opts, o_in, o_size < sizeof opts ? o_size : sizeof opts);
+        o = &opts;
+    }
+    foolc__error_clear();
     if (!net || !train || !o) return foolc__error(FOOLC_E_INVALID, "net: train: NULL argument");
     FOOLC__CHECK(check_opts(o));
     const foolc_shape s = train->shape;
@@ -192,6 +235,7 @@ foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const fool
 foolc_status foolc_net_accuracy(foolc_net *net, const float *x, const int32_t *y, int32_t n,
                                 double *acc)
 {
+    foolc__error_clear();
     if (!net || !x || !y || !acc)
         return foolc__error(FOOLC_E_INVALID, "net: accuracy: NULL argument");
     if (n < 1)
