@@ -20,7 +20,10 @@ typedef enum foolc_dtype {
 #define FOOLC_MAX_DIMS 8
 
 /* A dense, C-ordered (row-major), little-endian-in-memory array. Who owns data is said
- * by the function that hands the array out. ndim 0 is a scalar of one element. */
+ * by the function that hands the array out. ndim 0 is a scalar of one element.
+ * Frozen layout: like struct iovec, this descriptor never grows (the library asserts its
+ * layout at compile time, lib/abi.c); more about an array would come through new functions,
+ * so programs built against any 0.x header and any 0.x library agree on it. */
 typedef struct foolc_array {
     foolc_dtype dtype;
     int32_t ndim;
@@ -69,7 +72,7 @@ FOOLC_API FOOLC_WUR foolc_status foolc_npz_write(const foolc_npz *z, const char 
                                                  int compress);
 
 /* A labelled image data set in memory: x holds shape.n*c*h*w floats scaled to [0, 1],
- * y holds shape.n labels in [0, n_classes). */
+ * y holds shape.n labels in [0, n_classes). Frozen layout, like foolc_array. */
 typedef struct foolc_data {
     foolc_shape shape;
     int32_t n_classes;
