@@ -174,10 +174,10 @@ static int check_labels(const rep *r, foolc_model *model, const resume_chunk *ch
 }
 
 /* One line after the header: 0 for an "s" line, 1 for the "c" line that closes the chunk
- * (its samples are then done), -1 when malformed, else an exit code (a record refused, the
- * message printed). */
+ * (its samples are then done), -1 when malformed, -2 when a record is refused (or memory
+ * ran out): the message printed, the exit code in *code. */
 static int resume_line(rep *r, foolc_model *model, resume_chunk *ch, char *line,
-                       const char *path, int ln)
+                       const char *path, int ln, int *code)
 {
     if (line[0] == 's') {
         int t;
@@ -185,8 +185,7 @@ static int resume_line(rep *r, foolc_model *model, resume_chunk *ch, char *line,
         if (read_sample(r, line, &t, &i) || (ch->len && t != ch->t) || ch->len == r->n)
             return -1;
         if (ch->seen[i]) return -1;
-        int rc = check_record(r, t, i, path, ln);
-        if (rc) return rc;
+        if ((*code = check_record(r, t, i, path, ln))) return -2;
         ch->t = t;
         ch->seen[i] = 1;
         ch->ln[ch->len] = ln;
@@ -203,8 +202,7 @@ static int resume_line(rep *r, foolc_model *model, resume_chunk *ch, char *line,
         return -1;
     for (int k = 0; k < ch->len; k++)
         if (ch->i[k] < b || ch->i[k] >= b + m) return -1;
-    int rc = check_labels(r, model, ch, b, m, path);
-    if (rc) return rc;
+    if ((*code = check_labels(r, model, ch, b, m, path))) return -2;
     for (int k = 0; k < ch->len; k++) {
         r->at[t].done[ch->i[k]] = 1;
         ch->seen[ch->i[k]] = 0;
@@ -296,13 +294,13 @@ static int resume_read(rep *r, foolc_model *model, FILE *f, const char *path,
             rc = cli_fail("report", FOOLC_E_NOMEM);
             break;
         }
-        int ln = ++*lines, k = 1;
+        int ln = ++*lines, k = 1, code = 0;
         if (ln <= 2) rc = check_header(ln, line, path, header);
-        else if ((k = resume_line(r, model, &ch, line, path, ln)) == -1) {
+        else if ((k = resume_line(r, model, &ch, line, path, ln, &code)) == -1) {
             fprintf(stderr, "foolc report: --resume '%s': line %d is malformed\n", path, ln);
             rc = CLI_INPUT;
-        } else if (k > 1) {
-            rc = k;
+        } else if (k == -2) {
+            rc = code;
         }
         if (!rc && ln >= 2 && k > 0) *good = ftell(f);
     }
