@@ -1225,7 +1225,8 @@ START_TEST(test_nonfinite_no_false_alarm)
         foolc_net *net = mknet("input c=2 h=2 w=2; conv2d out=1 k=1; relu; maxpool2d k=2; "
                                "flatten; dense out=3", 3);
         ck_ok(foolc_net_set_backend(net, (foolc_backend)b));
-        float p[1 + 1 + 3 + 3];
+        float p[2 + 1 + 3 + 3];   /* conv 1x2x1x1 + bias, dense 3x1 + bias */
+        ck_assert_int_eq(foolc_net_param_count(net), (int64_t)(sizeof p / sizeof p[0]));
         ck_ok(foolc_net_get_params(net, p));
         p[0] = 1e30f, p[1] = -1e30f, p[2] = 0.25f;
         ck_ok(foolc_net_set_params(net, p));
