@@ -16,8 +16,8 @@ void foolc__free(void *p);
 /* count*size with overflow check; SIZE_MAX on overflow (so the allocation then fails). */
 size_t foolc__mul(size_t count, size_t size);
 
-/* Test hook: make the n-th allocation from now fail (n >= 1), 0 to disable. Returns the
- * number of allocations made since the last call. */
+/* Test hook: make the n-th allocation from now on this thread fail (n >= 1), 0 to disable.
+ * Returns the number of allocations this thread made since its last call. */
 uint64_t foolc__alloc_fail_at(uint64_t n);
 /* Test hook: every allocation of more than bytes on this thread fails (0: no limit, the
  * default). Returns the previous limit. Tests bound a reader's memory with it. */

@@ -19,6 +19,7 @@ struct foolc_model {
 
 foolc_status foolc_model_new(const foolc_oracle *o, foolc_model **out)
 {
+    foolc__error_clear();
     if (out) *out = NULL;
     if (!o || !out) return foolc__error(FOOLC_E_INVALID, "model: NULL %s", o ? "out" : "oracle");
     if (o->version == 0 || o->version > FOOLC_ORACLE_VERSION)
@@ -71,6 +72,7 @@ unsigned foolc_model_caps(const foolc_model *m)
 
 foolc_status foolc_model_set_budget(foolc_model *m, uint64_t images)
 {
+    foolc__error_clear();
     if (!m) return foolc__error(FOOLC_E_INVALID, "model: NULL model");
     m->budget = images;
     return FOOLC_OK;

@@ -7,8 +7,10 @@
 #include <string.h>
 
 static _Thread_local char t_msg[1024];
-static uint64_t g_alloc_count, g_alloc_fail_at;
-static _Thread_local uint64_t t_alloc_limit;
+/* The allocation hook's state is per thread: handles used in parallel on several threads
+ * (the library allows it) never race on it, and a test's "n-th allocation" counts the
+ * allocations of its own thread only. */
+static _Thread_local uint64_t t_alloc_count, t_alloc_fail_at, t_alloc_limit;
 
 const char *foolc_status_str(foolc_status s)
 {
@@ -74,9 +76,9 @@ const char *foolc_version_string(void) { return FOOLC_VERSION_STRING; }
 
 uint64_t foolc__alloc_fail_at(uint64_t n)
 {
-    uint64_t made = g_alloc_count;
-    g_alloc_count = 0;
-    g_alloc_fail_at = n;
+    uint64_t made = t_alloc_count;
+    t_alloc_count = 0;
+    t_alloc_fail_at = n;
     return made;
 }
 
@@ -89,9 +91,9 @@ uint64_t foolc__alloc_limit(uint64_t bytes)
 
 static int alloc_should_fail(size_t n)
 {
-    g_alloc_count++;
+    t_alloc_count++;
     if (t_alloc_limit != 0 && n > t_alloc_limit) return 1;
-    return g_alloc_fail_at != 0 && g_alloc_count == g_alloc_fail_at;
+    return t_alloc_fail_at != 0 && t_alloc_count == t_alloc_fail_at;
 }
 
 size_t foolc__mul(size_t count, size_t size)

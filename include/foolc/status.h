@@ -31,9 +31,14 @@ typedef enum foolc_status {
 /* Static text for a status code; never NULL (unknown codes give "unknown status"). */
 FOOLC_API const char *foolc_status_str(foolc_status s);
 
-/* The detail of this thread's last error, e.g. "pgd: key 'epsilon' must be in [0, 1], got 3".
- * Owned by the library, valid until the next foolc call on the same thread; never NULL
- * (empty when there was no error). */
+/* What this thread's most recent call that returned a foolc_status had to say, e.g.
+ * "pgd: key 'epsilon' must be in [0, 1], got 3" (as sqlite3_errmsg). A call that returns a
+ * status clears it when it starts: after an error it holds that error's detail (never
+ * empty), after FOOLC_NOT_FOUND a note on why or nothing, after FOOLC_OK nothing. The
+ * exception: foolc_model_scores, foolc_model_decision and foolc_model_value_and_grad, which
+ * attacks call while such a note waits to be returned, leave it as it was when they
+ * succeed. Each thread has its own. Owned by the library, valid until the next foolc call
+ * on the same thread; never NULL. */
 FOOLC_API const char *foolc_errmsg(void);
 
 #ifdef __cplusplus

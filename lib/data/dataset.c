@@ -208,6 +208,7 @@ static foolc_status bad_split(const char *src, const char *split)
 
 foolc_status foolc_data_load(const char *spec, const char *split, foolc_data *out)
 {
+    foolc__error_clear();
     if (!out) return foolc__error(FOOLC_E_INVALID, "data_load: out is NULL");
     memset(out, 0, sizeof *out);
     const char *prefix = NULL; /* of the IDX file names; NULL for a bad split */

@@ -110,6 +110,7 @@ static foolc_status read_path(const char *path, int head_only, foolc_array *out)
 
 foolc_status foolc_idx_read(const char *path, foolc_array *out)
 {
+    foolc__error_clear();
     if (!path || !out) return foolc__error(FOOLC_E_INVALID, "idx_read: NULL argument");
     return read_path(path, 0, out);
 }
@@ -149,6 +150,7 @@ static foolc_status write_all(foolc__sink *k, const foolc_array *a, unsigned cha
 
 foolc_status foolc_idx_write(const char *path, const foolc_array *a, int gzip)
 {
+    foolc__error_clear();
     if (!path || !a) return foolc__error(FOOLC_E_INVALID, "idx_write: NULL argument");
     size_t i, nt = sizeof k_types / sizeof k_types[0];
     for (i = 0; i < nt && k_types[i].dtype != a->dtype; i++) continue;

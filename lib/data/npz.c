@@ -31,6 +31,7 @@ int foolc__npz_force_zip64;
 
 foolc_status foolc_npz_new(foolc_npz **out)
 {
+    foolc__error_clear();
     if (!out) return foolc__error(FOOLC_E_INVALID, "npz_new: out is NULL");
     *out = foolc__calloc(1, sizeof **out);
     if (!*out) return foolc__nomem("an npz archive");
@@ -94,6 +95,7 @@ static char *dup_str(const char *s, size_t n)
 
 foolc_status foolc_npz_add(foolc_npz *z, const char *name, const foolc_array *a)
 {
+    foolc__error_clear();
     if (!z || !name || !a) return foolc__error(FOOLC_E_INVALID, "npz_add: NULL argument");
     size_t len = strlen(name);
     if (len == 0 || len > 0xFFFF - 4)
@@ -370,6 +372,7 @@ out:
 
 foolc_status foolc_npz_read_mem(const void *buf, size_t len, foolc_npz **out)
 {
+    foolc__error_clear();
     if (!out || (!buf && len))
         return foolc__error(FOOLC_E_INVALID, "npz_read_mem: NULL argument");
     *out = NULL;
@@ -404,6 +407,7 @@ foolc_status foolc__npz_read_checked(const char *path, foolc__npz_check check, v
 
 foolc_status foolc_npz_read(const char *path, foolc_npz **out)
 {
+    foolc__error_clear();
     if (!path || !out) return foolc__error(FOOLC_E_INVALID, "npz_read: NULL argument");
     return foolc__npz_read_checked(path, NULL, NULL, out);
 }
@@ -613,6 +617,7 @@ foolc_status foolc__npz_write_mem(const foolc_npz *z, int compress, void **buf, 
 
 foolc_status foolc_npz_write(const foolc_npz *z, const char *path, int compress)
 {
+    foolc__error_clear();
     if (!z || !path) return foolc__error(FOOLC_E_INVALID, "npz_write: NULL argument");
     FILE *fp = fopen(path, "wb");
     if (!fp) return foolc__error(FOOLC_E_IO, "npz '%s': cannot create: %s", path,

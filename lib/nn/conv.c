@@ -407,7 +407,17 @@ static foolc_status plan_backward_weights(const nn_layer *l, nn_step *st, conv_i
 #if defined(__GNUC__)
 typedef float thin_v __attribute__((vector_size(THIN_T * sizeof(float))));
 #define THIN_VEC 1
-#if defined(__x86_64__) && defined(__has_attribute)
+/* Not under ThreadSanitizer: the clones' resolver (an ifunc) runs while the dynamic loader
+ * relocates, before TSan's runtime is up, and TSan's instrumentation of it crashes there. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define THIN_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define THIN_NO_CLONES 1
+#endif
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(THIN_NO_CLONES)
 #if __has_attribute(target_clones)
 #define THIN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 #endif

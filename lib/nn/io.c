@@ -298,11 +298,13 @@ static foolc_status from_npz(const foolc_npz *z, const char *src, foolc_net **ou
 
 foolc_status foolc_net_from_npz(const foolc_npz *z, foolc_net **out)
 {
+    foolc__error_clear();
     return from_npz(z, "npz", out);
 }
 
 foolc_status foolc_net_load(const char *path, foolc_net **out)
 {
+    foolc__error_clear();
     if (!out) return foolc__error(FOOLC_E_INVALID, "net: out is NULL");
     *out = NULL;
     if (!path) return foolc__error(FOOLC_E_INVALID, "net: load: path is NULL");
@@ -327,6 +329,7 @@ static foolc_status add_f32(foolc_npz *z, const char *name, int nd, const int64_
 
 foolc_status foolc_net_save(const foolc_net *net, const char *path)
 {
+    foolc__error_clear();
     if (!net || !path) return foolc__error(FOOLC_E_INVALID, "net: save: NULL argument");
     FOOLC__CHECK(foolc__nn_check_params(net, net->params, FOOLC_E_INVALID, "save"));
     foolc_npz *z = NULL;

@@ -45,6 +45,7 @@ static void init_params(foolc_net *net, uint64_t seed)
 
 foolc_status foolc_net_new(const char *arch, uint64_t seed, foolc_net **out)
 {
+    foolc__error_clear();
     if (!out) return foolc__error(FOOLC_E_INVALID, "net: out is NULL");
     *out = NULL;
     foolc_net *net = foolc__nn_net_alloc();
@@ -109,6 +110,7 @@ int64_t foolc_net_param_count(const foolc_net *net) { return net ? net->n_params
 
 foolc_status foolc_net_get_params(const foolc_net *net, float *out)
 {
+    foolc__error_clear();
     if (!net || !out) return foolc__error(FOOLC_E_INVALID, "net: get_params: NULL argument");
     memcpy(out, net->params, (size_t)net->n_params * sizeof(float));
     return FOOLC_OK;
@@ -116,6 +118,7 @@ foolc_status foolc_net_get_params(const foolc_net *net, float *out)
 
 foolc_status foolc_net_set_params(foolc_net *net, const float *in)
 {
+    foolc__error_clear();
     if (!net || !in) return foolc__error(FOOLC_E_INVALID, "net: set_params: NULL argument");
     FOOLC__CHECK(foolc__nn_check_params(net, in, FOOLC_E_INVALID, "set_params"));
     memmove(net->params, in, (size_t)net->n_params * sizeof(float));
@@ -125,6 +128,7 @@ foolc_status foolc_net_set_params(foolc_net *net, const float *in)
 
 foolc_status foolc_net_set_backend(foolc_net *net, foolc_backend b)
 {
+    foolc__error_clear();
     if (!net) return foolc__error(FOOLC_E_INVALID, "net: set_backend: net is NULL");
     if ((int)b < 0 || b >= FOOLC_BACKEND_COUNT)
         return foolc__error(FOOLC_E_INVALID, "net: unknown backend %d", (int)b);
@@ -176,6 +180,7 @@ static foolc_status check_batch(const foolc_net *net, const float *x, int32_t n,
 
 foolc_status foolc_net_forward(foolc_net *net, const float *x, int32_t n, float *logits)
 {
+    foolc__error_clear();
     FOOLC__CHECK(check_batch(net, x, n, "forward"));
     if (!logits) return foolc__error(FOOLC_E_INVALID, "net: forward: logits is NULL");
     const size_t d = (size_t)nn_numel(net->in), k = (size_t)foolc_net_classes(net);
@@ -195,6 +200,7 @@ foolc_status foolc_net_forward(foolc_net *net, const float *x, int32_t n, float 
 foolc_status foolc_net_grad(foolc_net *net, const float *x, int32_t n, foolc_seed_fn seed,
                             void *seed_user, float *logits, float *dx, float *dparams)
 {
+    foolc__error_clear();
     FOOLC__CHECK(check_batch(net, x, n, "grad"));
     if (!seed) return foolc__error(FOOLC_E_INVALID, "net: grad: seed is NULL");
     if (dparams) memset(dparams, 0, (size_t)net->n_params * sizeof(float));
@@ -219,6 +225,7 @@ static int oracle_value_and_grad(void *user, const float *x, int32_t n, foolc_se
 
 foolc_status foolc_net_oracle(foolc_net *net, int32_t max_batch, foolc_oracle *out)
 {
+    foolc__error_clear();
     if (!net || !out) return foolc__error(FOOLC_E_INVALID, "net: oracle: NULL argument");
     if (max_batch < 1)
         return foolc__error(FOOLC_E_INVALID, "net: oracle: max_batch must be >= 1, got %d",
