@@ -304,7 +304,8 @@ static foolc_status verify(foolc__run *run)
         memcpy(xs + (size_t)a * d, res->x_adv + (size_t)run->todo[a] * d, d * sizeof(float));
         ids[a] = run->todo[a];
     }
-    foolc__model_set_unbudgeted(run->model, 1);
+    foolc__model_set_uncounted(run->model, 1);
+    run->uncounted = 1;
     foolc_status st = foolc__run_is_adv(run, xs, ids, m, adv, NULL);
     int32_t nf = m, flipped = 0;
     for (int r = 0; st >= 0 && r <= 3; r++) {
@@ -337,7 +338,8 @@ static foolc_status verify(foolc__run *run)
         }
         st = foolc__run_is_adv(run, xs, ids, nf, adv, NULL);
     }
-    foolc__model_set_unbudgeted(run->model, 0);
+    foolc__model_set_uncounted(run->model, 0);
+    run->uncounted = 0;
     /* Whatever is not verified (also after an error) is reported as not found. */
     nf = 0;
     for (int32_t i = 0; i < run->n; i++) {

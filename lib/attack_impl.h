@@ -130,6 +130,7 @@ struct foolc__run {
     foolc_progress_fn progress;
     void *progress_user;
     int64_t prog_done, prog_total;   /* the last progress reported (total -1: none yet) */
+    int uncounted;                   /* verifying: queries are not attributed */
     int nested;                      /* an init attack's run: its reports repeat the parent's
                                       * last progress (cancel checks only) */
     /* scratch owned by the run, grown on demand */
@@ -317,7 +318,9 @@ uint64_t foolc__rng_u64(foolc__rng *r);
 double foolc__rng_uniform(foolc__rng *r);  /* [0, 1) */
 double foolc__rng_normal(foolc__rng *r);
 
-/* Verification bypass: queries made while set are counted but not refused by the budget. */
-void foolc__model_set_unbudgeted(foolc_model *m, int on);
+/* The library's own verification of what an attack reports: while set, model calls are
+ * neither refused by the budget nor counted (in the model's totals or, with run->uncounted,
+ * a sample's queries): counts and budgets are the attack's work. */
+void foolc__model_set_uncounted(foolc_model *m, int on);
 
 #endif

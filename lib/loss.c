@@ -155,7 +155,7 @@ foolc_status foolc__run_grad_rows(foolc__run *run, const float *xs, const int32_
     rows_ctx c = {idx, fn, user, loss_d};
     foolc_status st = foolc_model_value_and_grad(run->model, xs, m, rows_seed, &c, logits,
                                                  loss_f, grad);
-    if (st != FOOLC_E_BUDGET)
+    if (st != FOOLC_E_BUDGET && !run->uncounted)
         for (int32_t a = 0; a < m; a++) {
             run->queries[idx[a]].forward++;
             run->queries[idx[a]].backward++;

@@ -12,7 +12,7 @@ struct foolc_model {
     size_t d;                 /* floats per image */
     foolc_counts counts;
     uint64_t budget;          /* 0: none */
-    int unbudgeted;           /* set during verification */
+    int uncounted;            /* the library's verification: neither charged nor counted */
     float *scratch;           /* logits for decisions derived from scores */
     size_t scratch_cap;
 };
@@ -91,7 +91,7 @@ void foolc_model_reset_counts(foolc_model *m)
     if (m) memset(&m->counts, 0, sizeof m->counts);
 }
 
-void foolc__model_set_unbudgeted(foolc_model *m, int on) { m->unbudgeted = on; }
+void foolc__model_set_uncounted(foolc_model *m, int on) { m->uncounted = on; }
 
 static foolc_status check_call(foolc_model *m, const char *what, const float *x, int32_t n,
                                const void *out)
@@ -101,7 +101,7 @@ static foolc_status check_call(foolc_model *m, const char *what, const float *x,
                                         x ? "output" : "input");
     if (n < 1) return foolc__error(FOOLC_E_INVALID, "model %s: n must be >= 1, got %d", what, n);
     uint64_t used = m->counts.forward + m->counts.decided;
-    if (m->budget && !m->unbudgeted && used + (uint64_t)n > m->budget)
+    if (m->budget && !m->uncounted && used + (uint64_t)n > m->budget)
         return foolc__error(FOOLC_E_BUDGET, "model %s: query budget of %llu images exhausted "
                             "(%llu used, %d more requested)", what,
                             (unsigned long long)m->budget, (unsigned long long)used, n);
@@ -120,6 +120,8 @@ typedef struct detail {
 
 static void callback_begin(detail *d)
 {
+    d->saved[0] = '\0';
+    if (!foolc_errmsg()[0]) return; /* the usual case: nothing to set aside */
     snprintf(d->saved, sizeof d->saved, "%s", foolc_errmsg());
     foolc__error_clear();
 }
@@ -127,8 +129,9 @@ static void callback_begin(detail *d)
 static void callback_end(detail *d)
 {
     const char *m = foolc_errmsg();
+    d->text[0] = '\0';
+    if (!m[0] && !d->saved[0]) return;
     if (m[0]) snprintf(d->text, sizeof d->text, " (%s)", m);
-    else d->text[0] = '\0';
     foolc__error(FOOLC_OK, "%s", d->saved);
 }
 
@@ -157,7 +160,7 @@ foolc_status foolc_model_scores(foolc_model *m, const float *x, int32_t n, float
         callback_begin(&why);
         int rc = o->scores(o->user, xc, cn, lc);
         callback_end(&why);
-        m->counts.forward += (uint64_t)cn;
+        m->counts.forward += m->uncounted ? 0 : (uint64_t)cn;
         if (rc != 0)
             return foolc__error(FOOLC_E_ORACLE, "model: scores callback returned %d "
                                 "(samples %d..%d of the call)%s", rc, off, off + cn - 1,
@@ -212,7 +215,7 @@ foolc_status foolc_model_decision(foolc_model *m, const float *x, int32_t n, int
             if (rc == 0) {
                 int64_t bad = first_nonfinite(m->scratch, cn, (size_t)k);
                 if (bad >= 0) {
-                    m->counts.decided += (uint64_t)cn;
+                    m->counts.decided += m->uncounted ? 0 : (uint64_t)cn;
                     return foolc__error(FOOLC_E_NONFINITE, "model: scores returned NaN or Inf "
                                         "for sample %lld of the call%s", (long long)(off + bad),
                                         why.text);
@@ -221,7 +224,7 @@ foolc_status foolc_model_decision(foolc_model *m, const float *x, int32_t n, int
                     labels[off + i] = argmax(m->scratch + (size_t)i * (size_t)k, k);
             }
         }
-        m->counts.decided += (uint64_t)cn;
+        m->counts.decided += m->uncounted ? 0 : (uint64_t)cn;
         if (rc != 0)
             return foolc__error(FOOLC_E_ORACLE, "model: decision callback returned %d "
                                 "(samples %d..%d of the call)%s", rc, off, off + cn - 1,
@@ -290,8 +293,8 @@ foolc_status foolc_model_value_and_grad(foolc_model *m, const float *x, int32_t 
         int rc = o->value_and_grad(o->user, x + (size_t)off * m->d, cn, seed_trampoline, &s,
                                    lc, gc);
         callback_end(&why);
-        m->counts.forward += (uint64_t)cn;
-        m->counts.backward += (uint64_t)cn;
+        m->counts.forward += m->uncounted ? 0 : (uint64_t)cn;
+        m->counts.backward += m->uncounted ? 0 : (uint64_t)cn;
         if (s.nonfinite >= 0)
             return foolc__error(FOOLC_E_NONFINITE, "model: value_and_grad returned NaN or Inf "
                                 "logits for sample %lld of the call%s",

@@ -19,6 +19,7 @@ static foolc_status grow(void **p, size_t *cap, size_t need, size_t elem, const 
 
 static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, int bwd, int dec)
 {
+    if (run->uncounted) return;
     for (int32_t i = 0; i < m; i++) {
         foolc_counts *q = &run->queries[idx[i]];
         q->forward += (uint64_t)fwd;

@@ -440,6 +440,60 @@ START_TEST(test_enum_names)
 }
 END_TEST
 
+/* Counts say one thing (issue 15, item 6): the attack's work. A sample already adversarial
+ * costs one image (the clean check); the library's verification is neither counted nor
+ * charged; under a budget, the model's totals and the per-sample sums never pass it. */
+START_TEST(test_counts_and_budget)
+{
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_shape s = {N, 1, 1, D};
+    foolc_result r = result();
+    /* Labels that the model already gets wrong: every sample is adversarial at x. */
+    int32_t wrong[N];
+    for (int i = 0; i < N; i++) wrong[i] = (g_y[i] + 1) % K;
+    static const char *const names[] = {"fgsm", "hsj-l2", "ddn"};
+    for (int t = 0; t < 3; t++) {
+        foolc_attack *a;
+        ck_ok(foolc_attack_new(names[t], &a));
+        foolc_norm norm;
+        ck_ok(foolc_attack_describe(names[t], &norm, NULL, NULL, NULL));
+        foolc_model_reset_counts(m);
+        ck_ok(foolc_attack_run(a, m, s, g_x, wrong, NULL, 1, &r));
+        for (int i = 0; i < N; i++) {
+            ck_assert(g_ok[i] && g_dist[i] == 0);
+            ck_assert_msg(g_q[i].forward + g_q[i].decided == 1, "%s: sample %d cost %llu",
+                          names[t], i,
+                          (unsigned long long)(g_q[i].forward + g_q[i].decided));
+        }
+        foolc_counts tot = foolc_model_counts(m);
+        ck_assert_int_eq(tot.forward + tot.decided, N);
+        /* Under a budget: the totals and the per-sample sums stay within it. */
+        for (uint64_t budget = 3; budget <= 400; budget = budget * 3 + 1) {
+            foolc_model_reset_counts(m);
+            ck_ok(foolc_model_set_budget(m, budget));
+            foolc_status st = foolc_attack_run(a, m, s, g_x, g_y, NULL, 1, &r);
+            ck_assert(st == FOOLC_OK || st == FOOLC_NOT_FOUND || st == FOOLC_E_BUDGET);
+            tot = foolc_model_counts(m);
+            uint64_t sum = 0;
+            for (int i = 0; i < N; i++) sum += g_q[i].forward + g_q[i].decided;
+            ck_assert_msg(tot.forward + tot.decided <= budget, "%s: %llu images under a "
+                          "budget of %llu", names[t],
+                          (unsigned long long)(tot.forward + tot.decided),
+                          (unsigned long long)budget);
+            ck_assert_int_eq(sum, tot.forward + tot.decided);
+            if (st == FOOLC_E_BUDGET)
+                ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "budget"));
+            assert_props(names[t], norm);
+        }
+        ck_ok(foolc_model_set_budget(m, 0));
+        foolc_attack_free(a);
+    }
+    foolc_model_free(m);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -507,6 +561,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_test(tc, test_aliased_buffers);
     tcase_add_test(tc, test_result_size);
     tcase_add_test(tc, test_enum_names);
+    tcase_add_test(tc, test_counts_and_budget);
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

@@ -84,7 +84,8 @@ typedef struct foolc_result {
     float *x_adv;          /* the best adversarial, or a copy of x where none was found */
     float *distance;       /* in the attack's norm; INFINITY where none was found */
     uint8_t *success;      /* 1 where a verified adversarial was found */
-    foolc_counts *queries; /* images this sample cost the model, verification included */
+    foolc_counts *queries; /* images the attack spent on this sample (the library's
+                            * verification is not counted: docs/attacks.md) */
 } foolc_result;
 
 /* Runs the attack on n = s.n images x (never written) with true labels (in [0, n_classes))

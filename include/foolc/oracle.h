@@ -69,7 +69,8 @@ FOOLC_API unsigned foolc_model_caps(const foolc_model *m);
 /* A budget on the images evaluated, counted as forward + decided (a gradient call costs
  * its forward images; backward passes are not counted again). 0 means no budget.
  * A call that would go past the budget is refused whole with FOOLC_E_BUDGET; results an
- * attack found before that are kept. */
+ * attack found before that are kept. The library's verification of what an attack reports
+ * is neither counted nor charged, so the counts never pass the budget. */
 FOOLC_API foolc_status foolc_model_set_budget(foolc_model *m, uint64_t images);
 FOOLC_API uint64_t foolc_model_budget(const foolc_model *m);
 /* The images counted since creation or the last reset. */
