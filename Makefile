@@ -3,6 +3,7 @@
 #   make deps      installs the Debian packages the project needs (apt-get as root)
 #   make check     deps + build + every Check suite + the examples + the CLI and Python tests
 #   make check-asan   the same tests on a build with AddressSanitizer + UBSan (in build-asan/)
+#   make check-tsan   the thread tests (C and Python) under ThreadSanitizer (in build-tsan/)
 #   make check-torch  installs python3-torch, then the PyTorch tests of the bindings
 #   make demo      deps + build + train the reference CNN once (cached) + a foolc report
 #   make bench     the engine and attack benchmarks (by hand; never part of check)
@@ -191,6 +192,20 @@ check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	  LDFLAGS="$(SAN_FLAGS)" SANITIZE=1 check-run
 
+# ThreadSanitizer (docs/reliability.md, "Threads"): the Check suite's thread tests (two
+# attacks on two built-in nets in two threads, per-thread messages and allocation hook) and
+# the Python bindings driven from two threads, on a build with -fsanitize=thread
+# (TSAN_BUILD, default build-tsan). A race is an error (exit status 66).
+TSAN_BUILD ?= build-tsan
+TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(abspath tests/tsan.supp)"
+check-tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) CFLAGS="-O1 -g -fsanitize=thread" \
+	  LDFLAGS="-fsanitize=thread" $(TSAN_BUILD)/libfoolc.so.$(VERSION) $(TSAN_BUILD)/tests/check_foolc
+	$(TSAN_ENV) CK_RUN_SUITE=model OMP_NUM_THREADS=2 $(TSAN_BUILD)/tests/check_foolc
+	$(TSAN_ENV) LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) OMP_NUM_THREADS=1 \
+	  FOOLC_LIBRARY=$(abspath $(TSAN_BUILD))/libfoolc.so PYTHONPATH=$(abspath python) \
+	  $(PYTHON3) tests/tsan/threads.py
+
 memcheck: all $(TESTS)
 	CK_FORK=no CK_DEFAULT_TIMEOUT=0 OMP_NUM_THREADS=1 DNNL_MAX_CPU_ISA=SSE41 valgrind --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
@@ -202,5 +217,5 @@ fuzz:
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: check-asan memcheck fuzz
+.PHONY: check-asan check-tsan memcheck fuzz
 .PHONY: all deps check check-run check-torch check-torch-run demo demo-run bench install clean
