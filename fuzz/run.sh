@@ -34,8 +34,12 @@ for t in $targets; do
         $extra $objs $LIBS || exit 1
     mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     echo "fuzz $t: ${seconds}s"
-    if ! ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
-         -rss_limit_mb=4096 -artifact_prefix="$out/crashes/$t/" -print_final_stats=1 $mask \
+    # A hostile file must not make the readers allocate far more than it holds: 256 MB of
+    # resident memory at most (issue 15, item 3), with ASan's quarantine of freed memory
+    # kept small so that it does not count against that limit.
+    if ! ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=32 "$out/fuzz_$t" \
+         -max_total_time="$seconds" -timeout=10 \
+         -rss_limit_mb="${FUZZ_RSS_MB:-256}" -artifact_prefix="$out/crashes/$t/" -print_final_stats=1 $mask \
          "$out/corpus/$t" "$top/fuzz/corpus/$t" 2>"$out/fuzz_$t.log"; then
         echo "fuzz $t: FAILED (see $out/fuzz_$t.log and $out/crashes/$t/)"
         status=1

@@ -60,6 +60,7 @@ static foolc_status unknown_attack(const char *name)
 foolc_status foolc_attack_describe(const char *name, foolc_norm *norm, unsigned *needs,
                                    int32_t *n_params, const char **summary)
 {
+    foolc__error_clear();
     const foolc__attack_vt *vt = foolc__attack_find(name);
     if (!vt) return unknown_attack(name);
     if (norm) *norm = vt->norm;
@@ -72,6 +73,7 @@ foolc_status foolc_attack_describe(const char *name, foolc_norm *norm, unsigned 
 foolc_status foolc_attack_param(const char *name, int32_t p, const char **key, double *dflt,
                                 double *min, double *max, const char **help)
 {
+    foolc__error_clear();
     const foolc__attack_vt *vt = foolc__attack_find(name);
     if (!vt) return unknown_attack(name);
     if (p < 0 || (size_t)p >= vt->n_params)
@@ -88,6 +90,7 @@ foolc_status foolc_attack_param(const char *name, int32_t p, const char **key, d
 
 foolc_status foolc_attack_new(const char *name, foolc_attack **out)
 {
+    foolc__error_clear();
     if (out) *out = NULL;
     if (!out) return foolc__error(FOOLC_E_INVALID, "attack: NULL out");
     const foolc__attack_vt *vt = foolc__attack_find(name);
@@ -120,12 +123,14 @@ const char *foolc_attack_get_name(const foolc_attack *a) { return a ? a->vt->nam
 
 foolc_status foolc_attack_set(foolc_attack *a, const char *key, double value)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     return foolc__params_set(a->vt->name, a->vt->params, a->vt->n_params, a->config, key, value);
 }
 
 foolc_status foolc_attack_set_text(foolc_attack *a, const char *key, const char *value)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     return foolc__params_set_text(a->vt->name, a->vt->params, a->vt->n_params, a->config, key,
                                   value);
@@ -133,12 +138,14 @@ foolc_status foolc_attack_set_text(foolc_attack *a, const char *key, const char 
 
 foolc_status foolc_attack_get(const foolc_attack *a, const char *key, double *value)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     return foolc__params_get(a->vt->name, a->vt->params, a->vt->n_params, a->config, key, value);
 }
 
 foolc_status foolc_attack_set_criterion(foolc_attack *a, const foolc_criterion *c)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     a->crit = c;
     return FOOLC_OK;
@@ -153,6 +160,7 @@ void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user
 
 foolc_status foolc_attack_set_init(foolc_attack *a, const char *attack_name)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     if (!attack_name) {
         a->init_attack = NULL;
@@ -169,6 +177,7 @@ foolc_status foolc_attack_set_init(foolc_attack *a, const char *attack_name)
 foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x, const int32_t *y,
                                      int32_t n)
 {
+    foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     if (n < 0 || (n > 0 && !x))
         return foolc__error(FOOLC_E_INVALID, "%s: starting points: %s", a->vt->name,

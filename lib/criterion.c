@@ -19,6 +19,7 @@ static const foolc__criterion_vt *const k_criteria[] = {
 
 foolc_status foolc_criterion_new(const char *name, foolc_criterion **out)
 {
+    foolc__error_clear();
     if (out) *out = NULL;
     if (!out) return foolc__error(FOOLC_E_INVALID, "criterion: NULL out");
     const foolc__criterion_vt *vt = NULL;
@@ -38,6 +39,7 @@ foolc_status foolc_criterion_new(const char *name, foolc_criterion **out)
 
 foolc_status foolc_criterion_custom(foolc_criterion_fn fn, void *user, foolc_criterion **out)
 {
+    foolc__error_clear();
     if (out) *out = NULL;
     if (!fn || !out)
         return foolc__error(FOOLC_E_INVALID, "criterion: NULL %s", fn ? "out" : "callback");
@@ -53,6 +55,7 @@ void foolc_criterion_free(foolc_criterion *c) { foolc__free(c); }
 
 foolc_status foolc_criterion_set(foolc_criterion *c, const char *key, double value)
 {
+    foolc__error_clear();
     if (!c) return foolc__error(FOOLC_E_INVALID, "criterion: NULL criterion");
     if (!c->vt) return foolc__error(FOOLC_E_INVALID, "criterion custom: no parameters");
     char what[64];

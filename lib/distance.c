@@ -31,6 +31,7 @@ const char *foolc_norm_name(foolc_norm p)
 
 foolc_status foolc_norm_parse(const char *name, foolc_norm *out)
 {
+    foolc__error_clear();
     if (!name || !out) return foolc__error(FOOLC_E_INVALID, "norm: NULL argument");
     if (!strcasecmp(name, "inf") || !strcasecmp(name, "l-inf") || !strcasecmp(name, "linfinity")) {
         *out = FOOLC_LINF;
@@ -54,6 +55,7 @@ double foolc_distance(foolc_norm p, const float *x0, const float *x, size_t len)
 foolc_status foolc_project(foolc_norm p, const float *x0, const float *v, size_t len,
                            double eps, float lo, float hi, float *out)
 {
+    foolc__error_clear();
     if (!x0 || !v || !out) return foolc__error(FOOLC_E_INVALID, "project: NULL argument");
     if (!(eps >= 0) || !isfinite(eps))
         return foolc__error(FOOLC_E_INVALID, "project: eps must be finite and >= 0, got %g", eps);

@@ -494,6 +494,45 @@ START_TEST(test_counts_and_budget)
 }
 END_TEST
 
+/* The message contract of status.h on the attack, criterion and distance functions: after
+ * an error, a successful call of each leaves the message empty. */
+static void fail_first(void)
+{
+    foolc_attack *bad;
+    ck_status(foolc_attack_new("no-such-attack", &bad), FOOLC_E_INVALID);
+    ck_assert(foolc_errmsg()[0] != 0);
+}
+#define CK_CLEARS(call) do { fail_first(); ck_ok(call); \
+        ck_assert_msg(foolc_errmsg()[0] == 0, "%s left \"%s\"", #call, foolc_errmsg()); } while (0)
+
+START_TEST(test_errmsg_cleared)
+{
+    foolc_norm norm;
+    unsigned needs;
+    int32_t np;
+    const char *summary, *key, *help;
+    double dflt, lo, hi, v;
+    CK_CLEARS(foolc_attack_describe("fgsm", &norm, &needs, &np, &summary));
+    CK_CLEARS(foolc_attack_param("fgsm", 0, &key, &dflt, &lo, &hi, &help));
+    foolc_attack *a;
+    CK_CLEARS(foolc_attack_new("pgd-linf", &a));
+    CK_CLEARS(foolc_attack_set(a, "steps", 5));
+    CK_CLEARS(foolc_attack_set_text(a, "loss", "margin"));
+    CK_CLEARS(foolc_attack_get(a, "steps", &v));
+    foolc_criterion *c;
+    CK_CLEARS(foolc_criterion_new("top-k", &c));
+    CK_CLEARS(foolc_criterion_set(c, "k", 2));
+    CK_CLEARS(foolc_attack_set_criterion(a, c));
+    CK_CLEARS(foolc_attack_set_init(a, "fgsm"));
+    CK_CLEARS(foolc_attack_set_starts(a, g_x, g_y, N));
+    CK_CLEARS(foolc_norm_parse("l2", &norm));
+    float u[D];
+    CK_CLEARS(foolc_project(FOOLC_L2, g_x, g_x + D, D, 0.1, 0, 1, u));
+    foolc_attack_free(a);
+    foolc_criterion_free(c);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -562,6 +601,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_test(tc, test_result_size);
     tcase_add_test(tc, test_enum_names);
     tcase_add_test(tc, test_counts_and_budget);
+    tcase_add_test(tc, test_errmsg_cleared);
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

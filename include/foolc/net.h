@@ -47,7 +47,8 @@ FOOLC_API void foolc_net_bounds(const foolc_net *net, float *lo, float *hi);
 FOOLC_API double foolc_net_flops(const foolc_net *net);
 
 /* Trainable parameters: their number, and a copy out of or into a flat array in layer
- * order (weight then bias, then running statistics are not included). */
+ * order (weight then bias, then running statistics are not included). set_params refuses
+ * NaN or Inf (FOOLC_E_INVALID, the net unchanged). */
 FOOLC_API int64_t foolc_net_param_count(const foolc_net *net);
 FOOLC_API FOOLC_WUR foolc_status foolc_net_get_params(const foolc_net *net, float *out);
 FOOLC_API FOOLC_WUR foolc_status foolc_net_set_params(foolc_net *net, const float *in);
@@ -59,7 +60,8 @@ typedef enum foolc_backend {
 } foolc_backend;
 FOOLC_API FOOLC_WUR foolc_status foolc_net_set_backend(foolc_net *net, foolc_backend b);
 
-/* Logits for n images (any n >= 1). */
+/* Logits for n images (any n >= 1). A NaN/Inf input or an overflow anywhere in the net is
+ * FOOLC_E_NONFINITE naming the layer and sample (its logits NaN), never finite garbage. */
 FOOLC_API FOOLC_WUR foolc_status foolc_net_forward(foolc_net *net, const float *x, int32_t n,
                                                    float *logits);
 /* One forward and one backward pass: logits (may be NULL), then seed(logits) as

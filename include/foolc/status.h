@@ -32,10 +32,11 @@ typedef enum foolc_status {
 FOOLC_API const char *foolc_status_str(foolc_status s);
 
 /* What this thread's most recent call that returned a foolc_status had to say, e.g.
- * "pgd: key 'epsilon' must be in [0, 1], got 3" (as sqlite3_errmsg). A call that returns a
- * status clears it when it starts: after an error it holds that error's detail (never
- * empty), after FOOLC_NOT_FOUND a note on why or nothing, after FOOLC_OK nothing. The
- * exception: foolc_model_scores, foolc_model_decision and foolc_model_value_and_grad, which
+ * "pgd-linf: key 'epsilon' must be in [0, 1e+09], got 3e+09" (as sqlite3_errmsg). A call
+ * that returns a status clears it when it starts: after an error it holds that error's
+ * detail (never empty), after FOOLC_NOT_FOUND a note on why or nothing, after FOOLC_OK
+ * nothing. The exceptions: foolc_model_scores, foolc_model_decision,
+ * foolc_model_value_and_grad, foolc_criterion_eval and foolc_criterion_eval_labels, which
  * attacks call while such a note waits to be returned, leave it as it was when they
  * succeed. Each thread has its own. Owned by the library, valid until the next foolc call
  * on the same thread; never NULL. */
