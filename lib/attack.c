@@ -27,6 +27,7 @@ struct foolc_attack {
     foolc_progress_fn progress;
     void *progress_user;
     const char *init_attack;          /* static registry name, or NULL */
+    uint64_t first_id;                /* sample i of a run draws as first_id + i */
     const float *starts_x;            /* borrowed starting-point pool, or NULL */
     const int32_t *starts_y;
     int32_t n_starts;
@@ -149,6 +150,11 @@ foolc_status foolc_attack_set_criterion(foolc_attack *a, const foolc_criterion *
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
     a->crit = c;
     return FOOLC_OK;
+}
+
+void foolc_attack_set_first_id(foolc_attack *a, uint64_t first)
+{
+    if (a) a->first_id = first;
 }
 
 void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user)
@@ -428,17 +434,20 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
     foolc__arena ar = {0};
     float *xs, *dist;
     int32_t *lab, *tgt;
+    uint64_t *ids;
     for (int pass = 0; pass < 2; pass++) {
         xs = foolc__arena_take(&ar, nd, sizeof *xs);
         dist = foolc__arena_take(&ar, (size_t)m, sizeof *dist);
         lab = foolc__arena_take(&ar, (size_t)m, sizeof *lab);
         tgt = foolc__arena_take(&ar, (size_t)m, sizeof *tgt);
+        ids = foolc__arena_take(&ar, (size_t)m, sizeof *ids);
         if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "init attack"));
     }
     for (int32_t a = 0; a < m; a++) {
         memcpy(xs + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
         lab[a] = run->labels[idx[a]];
         tgt[a] = run->targets ? run->targets[idx[a]] : -1;
+        ids[a] = run->ids ? run->ids[idx[a]] : run->first_id + (uint64_t)idx[a];
     }
     foolc_result res = {xadv, dist, ok, NULL};
     foolc_shape s = run->shape;
@@ -456,6 +465,7 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
     sub.prog_done = run->prog_done;
     sub.prog_total = run->prog_total;
     sub.nested = 1;
+    sub.ids = ids;   /* the samples keep their own random draws */
     double config[FOOLC__MAX_PARAMS];
     foolc__params_defaults(vt->params, vt->n_params, config);
     for (int32_t a = 0; a < m; a++) {
@@ -530,6 +540,7 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     run.progress_user = a->progress_user;
     run.prog_total = -1;
     run.init_attack = a->init_attack;
+    run.first_id = a->first_id;
     run.starts_x = a->starts_x;
     run.starts_y = a->starts_y;
     run.n_starts = a->n_starts;

@@ -123,6 +123,11 @@ struct foolc__run {
     const float *x;                  /* clean inputs, n*d */
     const int32_t *labels, *targets; /* targets NULL unless targeted */
     uint64_t seed;
+    /* Sample ids that key the random draws: sample i draws as ids[i], or as first_id + i
+     * when ids is NULL (foolc_attack_set_first_id; an init attack's run keeps its parent's
+     * ids), so a sample's draws do not depend on the batch or chunk it runs in. */
+    uint64_t first_id;
+    const uint64_t *ids;
     const foolc_result *res;         /* best so far: x_adv, distance, success */
     foolc_counts *queries;           /* per sample, n */
     int32_t *todo;                   /* samples the attack must work on */
@@ -314,6 +319,8 @@ typedef struct foolc__rng {
     uint64_t key, ctr;
 } foolc__rng;
 void foolc__rng_init(foolc__rng *r, uint64_t seed, uint64_t sample, uint64_t stream);
+/* The stream of sample i of the run (its id, see foolc__run.ids) under the run's seed. */
+void foolc__rng_for(foolc__rng *r, const foolc__run *run, int32_t i, uint64_t stream);
 uint64_t foolc__rng_u64(foolc__rng *r);
 double foolc__rng_uniform(foolc__rng *r);  /* [0, 1) */
 double foolc__rng_normal(foolc__rng *r);

@@ -533,6 +533,47 @@ START_TEST(test_errmsg_cleared)
 }
 END_TEST
 
+/* Randomness keyed by sample id (issue 17, item 1): each sample run alone, with its id given
+ * by foolc_attack_set_first_id, gives the bytes it gives in the whole batch, for every
+ * attack whose result for a sample depends on that sample alone (dataset, whose pool is the
+ * batch itself when none is set, is the exception). */
+START_TEST(test_sample_ids)
+{
+    const char *name = foolc_attack_name(_i);
+    if (!strcmp(name, "dataset")) return;
+    foolc_norm norm;
+    ck_ok(foolc_attack_describe(name, &norm, NULL, NULL, NULL));
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    foolc_oracle o = lin_oracle(&g_m, 4, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    foolc_result r = result();
+    foolc_shape s = {N, 1, 1, D};
+    assert_sound(name, foolc_attack_run(a, m, s, g_x, g_y, NULL, 7, &r), norm);
+    float xadv[N * D], dist[N];
+    uint8_t ok[N];
+    memcpy(xadv, g_xadv, sizeof xadv);
+    memcpy(dist, g_dist, sizeof dist);
+    memcpy(ok, g_ok, sizeof ok);
+    foolc_shape one = {1, 1, 1, D};
+    for (int i = 0; i < N; i++) {
+        float xa[D], di;
+        uint8_t oi;
+        foolc_result ri = {xa, &di, &oi, NULL};
+        foolc_attack_set_first_id(a, (uint64_t)i);
+        foolc_status st = foolc_attack_run(a, m, one, g_x + i * D, g_y + i, NULL, 7, &ri);
+        ck_assert(st == FOOLC_OK || st == FOOLC_NOT_FOUND);
+        ck_assert_int_eq(oi, ok[i]);
+        ck_assert_msg(!memcmp(xa, xadv + i * D, sizeof xa) && di == dist[i],
+                      "%s: sample %d alone differs from the batch (%g vs %g)", name, i,
+                      (double)di, (double)dist[i]);
+    }
+    foolc_model_free(m);
+    foolc_attack_free(a);
+}
+END_TEST
+
 static int cancel_at(void *user, int64_t done, int64_t total)
 {
     (void)done, (void)total;
@@ -602,6 +643,7 @@ Suite *foolc_suite_attack(void)
     tcase_add_test(tc, test_enum_names);
     tcase_add_test(tc, test_counts_and_budget);
     tcase_add_test(tc, test_errmsg_cleared);
+    tcase_add_loop_test(tc, test_sample_ids, 0, foolc_attack_count());
     tcase_add_test(tc, test_fgsm_closed_form);
     tcase_add_test(tc, test_budget_cancel_targets);
     tcase_add_test(tc, test_verification_recovers_flips);

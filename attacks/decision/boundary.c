@@ -215,7 +215,7 @@ static foolc_status bnd_start(bnd *b, int32_t *na)
     *na = 0;
     for (int32_t a = 0; a < b->m; a++) {
         bstate *s = &b->s[a];
-        foolc__rng_init(&s->rng, run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_BOUNDARY);
+        foolc__rng_for(&s->rng, run, run->todo[a], FOOLC__STREAM_BOUNDARY);
         s->sph = c->spherical_step;
         s->src = b->rule ? SOURCE_RATIO * c->spherical_step * c->spherical_step
                          : c->source_step;

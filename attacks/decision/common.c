@@ -136,7 +136,7 @@ foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
     uint8_t *ph = adv + m;
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], FOOLC__STREAM_REPEAT);
+        foolc__rng_for(&rng[a], run, idx[a], FOOLC__STREAM_REPEAT);
         draw(ctx, run, &rng[a], dir + (size_t)a * d);
         r[a] = 0;
         ph[a] = o->repeats > 0 ? PH_GROW : PH_DONE;
@@ -261,7 +261,7 @@ static foolc_status blended_impl(foolc__run *run, const int32_t *idx, int32_t m,
     int32_t na = 0;
     double w = (double)run->hi - run->lo;
     for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&rng[a], run->seed, (uint64_t)idx[a], stream);
+        foolc__rng_for(&rng[a], run, idx[a], stream);
         ok[a] = 0;
         tries[a] = 0;
         pos[idx[a]] = a;

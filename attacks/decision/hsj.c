@@ -273,7 +273,7 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     if (st < 0) goto out;
     int32_t n = 0;
     for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&h.rng[a], run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_HSJ);
+        foolc__rng_for(&h.rng[a], run, run->todo[a], FOOLC__STREAM_HSJ);
         h.alive[a] = ok[a];
         if (ok[a]) list[n++] = a;
     }

@@ -66,7 +66,7 @@ static foolc_status pointwise_run(foolc__run *run, const void *config)
     if ((st = foolc__run_subattack(run, "salt-and-pepper", run->todo, m, xa, ok)) < 0) goto out;
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
-        foolc__rng_init(&s[a].rng, run->seed, (uint64_t)run->todo[a], FOOLC__STREAM_POINTWISE);
+        foolc__rng_for(&s[a].rng, run, run->todo[a], FOOLC__STREAM_POINTWISE);
         if (!ok[a]) continue;
         foolc__run_offer(run, run->todo[a], xa + (size_t)a * d);
         s[a].phase = RESET;

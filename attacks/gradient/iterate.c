@@ -58,7 +58,7 @@ static void random_start(const foolc__run *run, foolc_norm p, int32_t sample,
                          uint64_t stream, double eps, const float *x0, float *out, float *work)
 {
     foolc__rng r;
-    foolc__rng_init(&r, run->seed, (uint64_t)sample, FOOLC__STREAM_RANDOM_START + stream);
+    foolc__rng_for(&r, run, sample, FOOLC__STREAM_RANDOM_START + stream);
     size_t d = run->d;
     double s = 0;
     for (size_t j = 0; j < d; j++) {

@@ -60,7 +60,7 @@ static foolc_status fab_run(foolc__run *run, const void *config)
             memcpy(xa, x0, d * sizeof(float));
             if (r == 0) continue;
             foolc__rng g;
-            foolc__rng_init(&g, run->seed, (uint64_t)sid[a], FOOLC__STREAM_FAB + (uint64_t)r);
+            foolc__rng_for(&g, run, sid[a], FOOLC__STREAM_FAB + (uint64_t)r);
             for (size_t j = 0; j < d; j++) d1[j] = (float)(2 * foolc__rng_uniform(&g) - 1);
             double rad = isfinite(best[a]) ? 0.5 * best[a]
                          : 0.1 * ((double)run->hi - run->lo) *

@@ -73,6 +73,12 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_init(foolc_attack *a,
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x,
                                                          const int32_t *y, int32_t n);
 
+/* Random draws are keyed by (seed, sample id): sample i of later runs has the id first + i
+ * (default 0), and an init attack keeps its parent's ids. Give a chunk that starts at
+ * sample b of a data set first = b, and each sample draws the same numbers whatever the
+ * chunk or batch it lands in. */
+FOOLC_API void foolc_attack_set_first_id(foolc_attack *a, uint64_t first);
+
 /* Progress of later runs (foolc_progress_fn, in common.h; units chosen by the attack; fn
  * NULL for none). A non-zero return stops the run with FOOLC_E_CANCELLED; results found up
  * to then are kept and verified. */

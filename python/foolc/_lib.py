@@ -198,6 +198,7 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
 # Newer functions: declared when the library has them (callers check hasattr(lib, name)).
 _OPTIONAL: dict[str, tuple[Any, list[Any]]] = {
     "foolc_attack_set_init": (st, [vp, cs]),
+    "foolc_attack_set_first_id": (None, [vp, C.c_uint64]),
     "foolc_attack_set_starts": (st, [vp, FP, IP, C.c_int32]),
 }
 for _name, (_res, _args) in _OPTIONAL.items():

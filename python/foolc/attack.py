@@ -301,6 +301,18 @@ class Attack(Owner):
         check(lib.foolc_attack_set_init(h, None if attack_name is None else enc(attack_name)))
         return self
 
+    def set_first_id(self, first: int) -> Attack:
+        """Random draws are keyed by (seed, sample id): sample i of later calls has the id
+        first + i (default 0). Give a chunk that starts at sample b of a data set first=b
+        and each sample draws the same numbers whatever chunk or batch it lands in."""
+        h = self._handle()
+        if not hasattr(lib, "foolc_attack_set_first_id"):
+            raise NotImplementedError("this libfoolc has no foolc_attack_set_first_id")
+        if not 0 <= int(first) < 2**64:
+            raise ValueError(f"first id {first} is outside [0, 2^64)")
+        lib.foolc_attack_set_first_id(h, int(first))
+        return self
+
     def set_starts(self, x: ArrayLike | None, labels: ArrayLike | None = None) -> Attack:
         """A pool of candidate starting points (n, *input_shape) with optional labels (n,),
         for attacks that walk from an adversarial point (init="pool"); per sample,

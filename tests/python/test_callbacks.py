@@ -267,6 +267,22 @@ class TestEveryAttack(unittest.TestCase):
             n_classes=2), names)
 
 
+class TestSampleIds(unittest.TestCase):
+    def test_alone_as_in_the_batch(self):
+        """A sample run alone with its id (set_first_id) draws as in the whole batch."""
+        lin = Linear()
+        x = lin.inputs(5)
+        y = lin.logits(x).argmax(axis=1)
+        a = foolc.Attack("hsj-l2", steps=3)
+        whole = a(lin.model(), x, y, seed=4)
+        for i in range(len(x)):
+            one = a.set_first_id(i)(lin.model(), x[i:i + 1], y[i:i + 1], seed=4)
+            np.testing.assert_array_equal(one.x_adv[0], whole.x_adv[i])
+        a.set_first_id(0)
+        with self.assertRaises(ValueError):
+            a.set_first_id(-1)
+
+
 class TestThreads(unittest.TestCase):
     def test_callbacks_run_on_the_calling_thread(self):
         lin = Linear()
