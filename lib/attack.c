@@ -28,6 +28,8 @@ struct foolc_attack {
     void *progress_user;
     const char *init_attack;          /* static registry name, or NULL */
     uint64_t first_id;                /* sample i of a run draws as first_id + i */
+    const uint64_t *ids;              /* or as ids[i] (borrowed; n_ids of them), when set */
+    int32_t n_ids;
     const float *starts_x;            /* borrowed starting-point pool, or NULL */
     const int32_t *starts_y;
     int32_t n_starts;
@@ -155,6 +157,18 @@ foolc_status foolc_attack_set_criterion(foolc_attack *a, const foolc_criterion *
 void foolc_attack_set_first_id(foolc_attack *a, uint64_t first)
 {
     if (a) a->first_id = first;
+}
+
+foolc_status foolc_attack_set_ids(foolc_attack *a, const uint64_t *ids, int32_t n)
+{
+    foolc__error_clear();
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    if (n < 0 || (n > 0 && !ids))
+        return foolc__error(FOOLC_E_INVALID, "%s: sample ids: %s", a->vt->name,
+                            n < 0 ? "negative count" : "NULL ids with n > 0");
+    a->ids = n > 0 ? ids : NULL;
+    a->n_ids = n;
+    return FOOLC_OK;
 }
 
 void foolc_attack_set_progress(foolc_attack *a, foolc_progress_fn fn, void *user)
@@ -523,6 +537,9 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     const foolc_result *res = res_in ? &res_copy : NULL;
     const foolc_criterion *crit = a->crit ? a->crit : a->dflt_crit;
     FOOLC__CHECK(check_args(a, model, s, x, labels, targets, res, crit));
+    if (a->ids && a->n_ids != s.n)
+        return foolc__error(FOOLC_E_INVALID, "%s: %d sample ids set for a run of %d samples",
+                            a->vt->name, a->n_ids, s.n);
     foolc__error_clear();
     size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
     int32_t n = s.n;
@@ -541,6 +558,7 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     run.prog_total = -1;
     run.init_attack = a->init_attack;
     run.first_id = a->first_id;
+    run.ids = a->ids;
     run.starts_x = a->starts_x;
     run.starts_y = a->starts_y;
     run.n_starts = a->n_starts;

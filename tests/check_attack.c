@@ -569,6 +569,27 @@ START_TEST(test_sample_ids)
                       "%s: sample %d alone differs from the batch (%g vs %g)", name, i,
                       (double)di, (double)dist[i]);
     }
+    /* At other positions: the batch reversed, each sample keeping its id. */
+    foolc_attack_set_first_id(a, 0);
+    float xr[N * D];
+    int32_t yr[N];
+    uint64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        memcpy(xr + i * D, g_x + (N - 1 - i) * D, D * sizeof(float));
+        yr[i] = g_y[N - 1 - i];
+        ids[i] = (uint64_t)(N - 1 - i);
+    }
+    ck_ok(foolc_attack_set_ids(a, ids, N));
+    foolc_status st = foolc_attack_run(a, m, s, xr, yr, NULL, 7, &r);
+    ck_assert(st == FOOLC_OK || st == FOOLC_NOT_FOUND);
+    for (int i = 0; i < N; i++) {
+        int j = N - 1 - i;
+        ck_assert_int_eq(g_ok[i], ok[j]);
+        ck_assert_msg(!memcmp(g_xadv + i * D, xadv + j * D, D * sizeof(float)),
+                      "%s: sample %d at position %d differs", name, j, i);
+    }
+    ck_status(foolc_attack_run(a, m, one, g_x, g_y, NULL, 7, &r), FOOLC_E_INVALID);
+    ck_ok(foolc_attack_set_ids(a, NULL, 0));
     foolc_model_free(m);
     foolc_attack_free(a);
 }

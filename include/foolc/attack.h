@@ -78,6 +78,10 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const 
  * sample b of a data set first = b, and each sample draws the same numbers whatever the
  * chunk or batch it lands in. */
 FOOLC_API void foolc_attack_set_first_id(foolc_attack *a, uint64_t first);
+/* Or any id per sample: later runs, which must then have n samples, key sample i's draws
+ * by ids[i] (borrowed until the last run or until cleared with ids NULL, n 0). */
+FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_ids(foolc_attack *a, const uint64_t *ids,
+                                                      int32_t n);
 
 /* Progress of later runs (foolc_progress_fn, in common.h; units chosen by the attack; fn
  * NULL for none). A non-zero return stops the run with FOOLC_E_CANCELLED; results found up
