@@ -461,7 +461,7 @@ foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32
         memcpy(xs + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
         lab[a] = run->labels[idx[a]];
         tgt[a] = run->targets ? run->targets[idx[a]] : -1;
-        ids[a] = run->ids ? run->ids[idx[a]] : run->first_id + (uint64_t)idx[a];
+        ids[a] = foolc__run_id(run, idx[a]);
     }
     foolc_result res = {xadv, dist, ok, NULL};
     foolc_shape s = run->shape;

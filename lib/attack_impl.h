@@ -319,7 +319,11 @@ typedef struct foolc__rng {
     uint64_t key, ctr;
 } foolc__rng;
 void foolc__rng_init(foolc__rng *r, uint64_t seed, uint64_t sample, uint64_t stream);
-/* The stream of sample i of the run (its id, see foolc__run.ids) under the run's seed. */
+/* Sample i's id (foolc__run.ids), and its stream under the run's seed. */
+static inline uint64_t foolc__run_id(const foolc__run *run, int32_t i)
+{
+    return run->ids ? run->ids[i] : run->first_id + (uint64_t)i;
+}
 void foolc__rng_for(foolc__rng *r, const foolc__run *run, int32_t i, uint64_t stream);
 uint64_t foolc__rng_u64(foolc__rng *r);
 double foolc__rng_uniform(foolc__rng *r);  /* [0, 1) */

@@ -17,8 +17,7 @@ void foolc__rng_init(foolc__rng *r, uint64_t seed, uint64_t sample, uint64_t str
 
 void foolc__rng_for(foolc__rng *r, const foolc__run *run, int32_t i, uint64_t stream)
 {
-    uint64_t id = run->ids ? run->ids[i] : run->first_id + (uint64_t)i;
-    foolc__rng_init(r, run->seed, id, stream);
+    foolc__rng_init(r, run->seed, foolc__run_id(run, i), stream);
 }
 
 uint64_t foolc__rng_u64(foolc__rng *r)

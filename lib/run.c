@@ -270,19 +270,26 @@ foolc_status foolc__run_bracket(foolc__run *run, const int32_t *idx, const int32
     for (int32_t q = 0; q < n; q++) rmax = rows[q] > rmax ? rows[q] : rmax;
     size_t nr = (size_t)rmax + 1;
     /* Per row: evaluations left, the side kept last and the last two bracket widths
-     * (regula); per chunk: the points, their samples, verdicts, margins and positions. */
-    int32_t *act = foolc__malloc(foolc__mul((size_t)n + 2 * nr + (size_t)chunk,
-                                            sizeof(int32_t)));
-    double *w = foolc__malloc(foolc__mul(2 * nr + 2 * (size_t)chunk, sizeof(double)));
-    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)chunk, d), sizeof(float)));
-    uint8_t *adv = foolc__malloc((size_t)chunk);
-    foolc_status st = FOOLC_OK;
-    if (!act || !w || !xs || !adv) {
-        st = foolc__nomem("bracket search");
-        goto out;
+     * (regula); per chunk: the points, their samples, verdicts, margins and points t. */
+    foolc__arena ar = {0};
+    int32_t *act, *left, *side, *sid;
+    double *wa, *wb, *f, *tq;
+    float *xs;
+    uint8_t *adv;
+    for (int pass = 0; pass < 2; pass++) {
+        act = foolc__arena_take(&ar, (size_t)n, sizeof *act);
+        left = foolc__arena_take(&ar, nr, sizeof *left);
+        side = foolc__arena_take(&ar, nr, sizeof *side);
+        wa = foolc__arena_take(&ar, nr, sizeof *wa);
+        wb = foolc__arena_take(&ar, nr, sizeof *wb);
+        sid = foolc__arena_take(&ar, (size_t)chunk, sizeof *sid);
+        f = foolc__arena_take(&ar, (size_t)chunk, sizeof *f);
+        tq = foolc__arena_take(&ar, (size_t)chunk, sizeof *tq);
+        xs = foolc__arena_take(&ar, foolc__mul((size_t)chunk, d), sizeof *xs);
+        adv = foolc__arena_take(&ar, (size_t)chunk, sizeof *adv);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "bracket search"));
     }
-    int32_t *left = act + n, *side = left + nr, *sid = side + nr;
-    double *wa = w, *wb = w + nr, *f = wb + nr, *tq = f + chunk;
+    foolc_status st = FOOLC_OK;
     int32_t na = 0;
     for (int32_t q = 0; q < n; q++) {
         int32_t a = rows[q];
@@ -339,10 +346,7 @@ foolc_status foolc__run_bracket(foolc__run *run, const int32_t *idx, const int32
         }
     }
 out:
-    foolc__free(act);
-    foolc__free(w);
-    foolc__free(xs);
-    foolc__free(adv);
+    foolc__arena_free(&ar);
     return st;
 }
 
@@ -365,11 +369,17 @@ foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, f
 {
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
-    double *lo = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(double) + sizeof(int32_t) + 1));
-    if (!lo) return foolc__nomem("bisection");
-    double *hi = lo + m;
-    int32_t *rows = (int32_t *)(hi + m);
-    uint8_t *good = (uint8_t *)(rows + m);
+    foolc__arena ar = {0};
+    double *lo, *hi;
+    int32_t *rows;
+    uint8_t *good;
+    for (int pass = 0; pass < 2; pass++) {
+        lo = foolc__arena_take(&ar, (size_t)m, sizeof *lo);
+        hi = foolc__arena_take(&ar, (size_t)m, sizeof *hi);
+        rows = foolc__arena_take(&ar, (size_t)m, sizeof *rows);
+        good = foolc__arena_take(&ar, (size_t)m, sizeof *good);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "bisection"));
+    }
     /* Check the end points first: only adversarial ones are bisected. */
     foolc_status st = foolc__run_is_adv(run, xadv, idx, m, good, NULL);
     int32_t na = 0;
@@ -392,6 +402,6 @@ foolc_status foolc__run_bisect(foolc__run *run, const int32_t *idx, int32_t m, f
         segment_point(&seg, run, a, hi[a], xe);
         foolc__run_offer(run, idx[a], xe);
     }
-    foolc__free(lo);
+    foolc__arena_free(&ar);
     return st;
 }

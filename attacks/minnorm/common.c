@@ -317,16 +317,25 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
 {
     if (m == 0) return FOOLC_OK;
     size_t d = run->d;
-    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d + (size_t)run->k),
-                                         sizeof(float)) +
-                              foolc__mul((size_t)m, 5 * sizeof(double) + 2 * sizeof(int32_t) +
-                                                        2));
-    if (!xs) return foolc__nomem("bisection");
-    float *logits = xs + (size_t)m * d;
-    double *lo = (double *)(logits + (size_t)m * (size_t)run->k), *hi = lo + m;
-    double *flo = hi + m, *fhi = flo + m, *f = fhi + m;
-    int32_t *rows = (int32_t *)(f + m), *sid = rows + m;
-    uint8_t *good = (uint8_t *)(sid + m), *adv0 = good + m;
+    foolc__arena ar = {0};
+    float *xs, *logits;
+    double *lo, *hi, *flo, *fhi, *f;
+    int32_t *rows, *sid;
+    uint8_t *good, *adv0;
+    for (int pass = 0; pass < 2; pass++) {
+        xs = foolc__arena_take(&ar, foolc__mul((size_t)m, d), sizeof *xs);
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)run->k), sizeof *logits);
+        lo = foolc__arena_take(&ar, (size_t)m, sizeof *lo);
+        hi = foolc__arena_take(&ar, (size_t)m, sizeof *hi);
+        flo = foolc__arena_take(&ar, (size_t)m, sizeof *flo);
+        fhi = foolc__arena_take(&ar, (size_t)m, sizeof *fhi);
+        f = foolc__arena_take(&ar, (size_t)m, sizeof *f);
+        rows = foolc__arena_take(&ar, (size_t)m, sizeof *rows);
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof *sid);
+        good = foolc__arena_take(&ar, (size_t)m, 1);
+        adv0 = foolc__arena_take(&ar, (size_t)m, 1);
+        if (pass == 0) FOOLC__CHECK(foolc__arena_alloc(&ar, "bisection"));
+    }
     /* The bracket [0, 1] on the segment from the clean input, with the margins at both
      * ends, narrowed by Illinois regula falsi (foolc__run_bracket) until it is 2^-steps
      * wide, as fine as `steps` halvings, usually after a third as many queries. */
@@ -358,7 +367,7 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
         }
         foolc__run_offer(run, idx[a], xe);
     }
-    foolc__free(xs);
+    foolc__arena_free(&ar);
     return st;
 }
 
