@@ -15,7 +15,8 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O2
 DEBS     = build-essential pkg-config libdnnl-dev libopenblas-dev check zlib1g-dev \
-           libpng-dev dataset-fashion-mnist python3-numpy
+           libpng-dev dataset-fashion-mnist python3-numpy libprotobuf-c-dev \
+           protobuf-c-compiler libonnx-dev libglpk-dev libopenmpi-dev openmpi-bin
 PYTHON3 ?= /usr/bin/python3
 CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
 WERROR  ?=
@@ -53,9 +54,9 @@ LDFLAGS ?=
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
              -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
 PUBLIC_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude
-LIBS     = -ldnnl $(BLAS_LIBS) -lz -lm -lpthread
+LIBS     = -ldnnl $(BLAS_LIBS) -lprotobuf-c -lglpk -lz -lm -lpthread
 
-LIB_SRC  = $(wildcard lib/*.c lib/nn/*.c lib/data/*.c attacks/*/*.c criteria/*.c distances/*.c)
+LIB_SRC  = $(wildcard lib/*.c lib/*/*.c attacks/*/*.c criteria/*.c distances/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC  = $(wildcard cli/*.c)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
