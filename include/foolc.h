@@ -37,5 +37,6 @@
 #include "foolc/attack.h"
 #include "foolc/data.h"
 #include "foolc/net.h"
+#include "foolc/certify.h"
 
 #endif
