@@ -1,6 +1,8 @@
 /* The attack registry: one X(name) per attack, alphabetical. Each is defined by a
  * FOOLC__ATTACK(name, ...) line at the end of its family's file in attacks/<family>/
  * (gradient, minnorm, bb, decision; docs/architecture.md has the map). */
+X(alma_l1)
+X(alma_l2)
 X(apgd_l2)
 X(apgd_linf)
 X(bb_l0)
