@@ -1,0 +1,201 @@
+/* The newest minimum-norm attacks (ALMA, SuperDeepFool, ...) against the closed-form minima
+ * of linear models: two classes with the minimum well inside the box (every sample within
+ * 1 %, never below), and ten classes over 64 inputs with the box active (median ratio
+ * <= 1.01, every sample <= 1.10: the attacks follow the class nearest in logits, and on
+ * one sample alma-l1 ends at 1.051 on the boundary of a class that is not the nearest in
+ * L1), where the minimum is the smallest of the per-class half-space minima within the
+ * box. */
+#include "testutil.h"
+#include "linear.h"
+
+#include <stdlib.h>
+
+#define D2 16
+#define N2 6
+#define DK 64
+#define NK 8
+
+static float g_xadv[NK * DK], g_dist[NK];
+static uint8_t g_ok[NK];
+static foolc_counts g_q[NK];
+
+static const struct { const char *name; foolc_norm norm; } k_new[] = {
+    {"alma-l2", FOOLC_L2},
+    {"alma-l1", FOOLC_L1},
+};
+
+/* The exact minimal perturbation in norm p (L1, L2, Linf) within [0, 1]^d that raises class
+ * j's logit to class y's: a . delta >= f, a = W_j - W_y, f = z_y - z_j; coordinate i moves
+ * towards sign(a_i) by at most cap_i. L1: coordinates by decreasing |a_i| up to their caps;
+ * L2: delta_i = min(lam |a_i|, cap_i) (KKT), Linf: min(t, cap_i), lam or t by bisection.
+ * INFINITY when the box cannot reach the plane. */
+static double plane_min(const lin_model *m, const float *x, int y, int j, foolc_norm p)
+{
+    double a[DK], cap[DK], f, reach = 0;
+    float z[LIN_MAXK];
+    int d = m->d, used[DK];
+    lin_logits(m, x, z);
+    f = (double)z[y] - z[j];
+    if (f <= 0) return 0;
+    for (int i = 0; i < d; i++) {
+        double ai = m->W[j][i] - m->W[y][i];
+        a[i] = fabs(ai);
+        cap[i] = ai > 0 ? 1.0 - x[i] : ai < 0 ? x[i] : 0;
+        reach += a[i] * cap[i];
+        used[i] = 0;
+    }
+    if (reach < f) return INFINITY;
+    if (p == FOOLC_L1) {
+        double dist = 0, left = f;
+        for (;;) {
+            int b = -1;
+            for (int i = 0; i < d; i++)
+                if (!used[i] && cap[i] > 0 && (b < 0 || a[i] > a[b])) b = i;
+            if (b < 0) return INFINITY;
+            used[b] = 1;
+            if (a[b] * cap[b] >= left) return dist + left / a[b];
+            dist += cap[b];
+            left -= a[b] * cap[b];
+        }
+    }
+    double lo = 0, hi = 1;
+    if (p == FOOLC_L2) {
+        double amin = INFINITY;
+        for (int i = 0; i < d; i++)
+            if (a[i] > 0 && cap[i] > 0 && a[i] < amin) amin = a[i];
+        hi = 1 / amin + 1;
+    }
+    for (int it = 0; it < 200; it++) {
+        double t = 0.5 * (lo + hi), gain = 0;
+        for (int i = 0; i < d; i++) gain += a[i] * fmin(p == FOOLC_LINF ? t : t * a[i], cap[i]);
+        if (gain >= f) hi = t;
+        else lo = t;
+    }
+    if (p == FOOLC_LINF) return hi;
+    double n2 = 0;
+    for (int i = 0; i < d; i++) n2 += pow(fmin(hi * a[i], cap[i]), 2);
+    return sqrt(n2);
+}
+
+static double box_min(const lin_model *m, const float *x, int y, foolc_norm p)
+{
+    double best = INFINITY;
+    for (int j = 0; j < m->k; j++)
+        if (j != y) best = fmin(best, plane_min(m, x, y, j, p));
+    return best;
+}
+
+static void run_attack(const char *name, foolc_model *m, const float *x, const int32_t *y,
+                       int32_t n, int32_t d)
+{
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+    foolc_shape s = {n, 1, 1, d};
+    ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 3, &r));
+    foolc_attack_free(a);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Two classes, no bias, inputs moved along w so that the minima (0.04 + 0.02 i in L2) lie
+ * well inside the box: every sample within 1 % of its minimum and never below. */
+START_TEST(test_two_class)
+{
+    const char *name = k_new[_i].name;
+    foolc_norm p = k_new[_i].norm;
+    static lin_model m2;
+    float x[N2 * D2];
+    int32_t y[N2];
+    lin_random(&m2, D2, 2, 0.05, 5);
+    m2.b[0] = m2.b[1] = 0;
+    double w[D2], n2 = 0;
+    for (int j = 0; j < D2; j++) {
+        w[j] = m2.W[1][j] - m2.W[0][j];
+        n2 += w[j] * w[j];
+    }
+    for (int i = 0; i < N2; i++) {
+        double wx = 0;
+        for (int j = 0; j < D2; j++) {
+            x[i * D2 + j] = (float)(0.5 + 0.2 * lin_hash(77 + (uint64_t)(i * D2 + j)));
+            wx += w[j] * x[i * D2 + j];
+        }
+        double sg = wx > 0 ? 1 : -1, shift = sg * (0.04 + 0.02 * i) - wx / sqrt(n2);
+        for (int j = 0; j < D2; j++) x[i * D2 + j] += (float)(shift * w[j] / sqrt(n2));
+        float z[2];
+        lin_logits(&m2, x + i * D2, z);
+        y[i] = z[1] > z[0];
+    }
+    foolc_oracle o = lin_oracle(&m2, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    run_attack(name, m, x, y, N2, D2);
+    for (int i = 0; i < N2; i++) {
+        double want = box_min(&m2, x + i * D2, y[i], p);
+        ck_assert(g_ok[i]);
+        ck_assert_msg(g_dist[i] >= want * (1 - 1e-5), "%s sample %d below the minimum: %g < %g",
+                      name, i, (double)g_dist[i], want);
+        ck_assert_msg(g_dist[i] <= want * 1.01, "%s sample %d: %g vs minimum %g", name, i,
+                      (double)g_dist[i], want);
+    }
+    foolc_model_free(m);
+}
+END_TEST
+
+/* Ten classes over 64 inputs spread over the whole box (the box caps the minima). */
+START_TEST(test_ten_class_box)
+{
+    const char *name = k_new[_i].name;
+    foolc_norm p = k_new[_i].norm;
+    static lin_model mk;
+    float x[NK * DK];
+    int32_t y[NK];
+    lin_random(&mk, DK, 10, 0.3, 23);
+    for (int i = 0; i < NK; i++) {
+        for (int j = 0; j < DK; j++) {
+            double v = 0.5 + 0.7 * lin_hash(5000 + (uint64_t)(i * DK + j));
+            x[i * DK + j] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+        }
+        float z[10];
+        lin_logits(&mk, x + i * DK, z);
+        y[i] = 0;
+        for (int j = 1; j < 10; j++) if (z[j] > z[y[i]]) y[i] = j;
+    }
+    foolc_oracle o = lin_oracle(&mk, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    run_attack(name, m, x, y, NK, DK);
+    double ratio[NK];
+    for (int i = 0; i < NK; i++) {
+        double want = box_min(&mk, x + i * DK, y[i], p);
+        ck_assert_msg(isfinite(want) && want > 0, "fixture: sample %d minimum %g", i, want);
+        ck_assert_msg(g_ok[i], "%s sample %d not found", name, i);
+        ratio[i] = g_dist[i] / want;
+        ck_assert_msg(ratio[i] >= 1 - 1e-5, "%s sample %d below the minimum: %g < %g", name, i,
+                      (double)g_dist[i], want);
+        ck_assert_msg(ratio[i] <= 1.10, "%s sample %d: %g vs minimum %g", name, i,
+                      (double)g_dist[i], want);
+    }
+    qsort(ratio, NK, sizeof *ratio, cmp_dbl);
+    double med = 0.5 * (ratio[NK / 2 - 1] + ratio[NK / 2]);
+    ck_assert_msg(med <= 1.01, "%s: median ratio %g", name, med);
+    foolc_model_free(m);
+}
+END_TEST
+
+Suite *foolc_suite_attacks_new(void);
+Suite *foolc_suite_attacks_new(void)
+{
+    Suite *s = suite_create("attacks_new");
+    TCase *tc = tcase_create("linear");
+    tcase_set_timeout(tc, 120);
+    int n = (int)(sizeof k_new / sizeof k_new[0]);
+    tcase_add_loop_test(tc, test_two_class, 0, n);
+    tcase_add_loop_test(tc, test_ten_class_box, 0, n);
+    suite_add_tcase(s, tc);
+    return s;
+}
