@@ -1,7 +1,7 @@
 /* The architecture text: parsing "input c=1 h=28 w=28; conv2d out=32 k=3 p=1; ..." into
  * layers with checked options and inferred shapes, with errors that name the layer and
  * the option, and the canonical text that foolc_net_arch returns. */
-#include "nn/nn.h"
+#include "nn/graph.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -131,7 +131,7 @@ static foolc_status parse_opts(const nn_layer *l, const char *s, const char *end
     return FOOLC_OK;
 }
 
-static foolc_status parse_input(const char *s, const char *end, nn_dims *in)
+foolc_status foolc__nn_parse_input(const char *s, const char *end, nn_dims *in)
 {
     static const char *const keys[3] = { "c", "h", "w" };
     int64_t v[3] = { -1, -1, -1 };
@@ -178,7 +178,7 @@ static foolc_status parse_input(const char *s, const char *end, nn_dims *in)
 }
 
 /* The shortest decimal text that reads back as exactly v. */
-static void fmt_real(char *buf, size_t len, double v)
+void foolc__nn_fmt_real(char *buf, size_t len, double v)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, v);
@@ -200,7 +200,7 @@ static foolc_status canonical(foolc_net *net)
         for (int j = 0; j < NN_MAX_OPTS && k->keys[j]; j++) {
             const char *key = k->keys[j];
             char val[40];
-            if (j == k->real_key) fmt_real(val, sizeof val, l->eps);
+            if (j == k->real_key) foolc__nn_fmt_real(val, sizeof val, l->eps);
             else {
                 int32_t v = strcmp(key, "out") == 0 ? l->out : strcmp(key, "k") == 0 ? l->k
                           : strcmp(key, "s") == 0 ? l->s : l->p;
@@ -216,6 +216,7 @@ static foolc_status canonical(foolc_net *net)
 foolc_status foolc__nn_parse(const char *arch, foolc_net *net)
 {
     if (!arch) return foolc__error(FOOLC_E_INVALID, "net: the architecture text is NULL");
+    if (foolc__nn_graph_is(arch)) return foolc__nn_graph_parse(arch, net);
     const char *p = arch, *beg, *end;
     int32_t count = 0;
     while (next_segment(&p, &beg, &end)) count++;
@@ -230,7 +231,7 @@ foolc_status foolc__nn_parse(const char *arch, foolc_net *net)
         return foolc__error(FOOLC_E_INVALID,
                             "net: the first layer must be 'input c=.. h=.. w=..', got '%s'",
                             name);
-    FOOLC__CHECK(parse_input(q, end, &net->in));
+    FOOLC__CHECK(foolc__nn_parse_input(q, end, &net->in));
     if (count == 1)
         return foolc__error(FOOLC_E_INVALID, "net: no layers after the input");
     if (count - 1 > NN_MAX_LAYERS)

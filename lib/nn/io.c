@@ -2,7 +2,8 @@
  * optional "bounds" (2 floats), and the weights under PyTorch's nn.Sequential names and
  * layouts. Every member is checked: missing, misshapen, mistyped and unexpected members
  * are errors that name the member. */
-#include "nn/nn.h"
+#include "nn/graph.h"
+#include "onnx/onnx.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -124,9 +125,35 @@ void foolc__nn_member_text(const nn_layer *l, int m, int64_t j, double v, char *
              isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
 }
 
+/* "a.weight[3, 0, 1, 2] is NaN": element j of member mb of graph node nd. */
+static void graph_member_text(const nn_gnode *nd, const nn_gmember *mb, int64_t j, double v,
+                              char *buf, size_t len)
+{
+    char idx[96];
+    index_text(idx, sizeof idx, mb->ndim, mb->shape, j);
+    snprintf(buf, len, "%s.%s%s is %s", nd->name, mb->suffix, idx,
+             isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+}
+
 const nn_layer *foolc__nn_find_nonfinite(const foolc_net *net, const float *params, char *text,
                                          size_t len)
 {
+    if (net->graph) {
+        for (int32_t i = 0; i < net->L; i++) {
+            nn_gmember mb[5];
+            int k = foolc__nn_graph_members(net, i, mb);
+            for (int m = 0; m < k; m++) {
+                if (!mb[m].trainable) continue;
+                const float *v = params + (mb[m].data - net->params);
+                for (int64_t j = 0; j < mb[m].count; j++)
+                    if (!isfinite(v[j])) {
+                        graph_member_text(&net->graph->nodes[i], &mb[m], j, v[j], text, len);
+                        return &net->layers[i];
+                    }
+            }
+        }
+        return NULL;
+    }
     for (int32_t i = 0; i < net->L; i++) {
         const nn_layer *l = &net->layers[i];
         const int64_t off[2] = { l->woff, l->boff }, cnt[2] = { l->nw, l->nb };
@@ -254,6 +281,69 @@ static foolc_status load_bounds(foolc_net *net, const foolc_npz *z, const char *
     return FOOLC_OK;
 }
 
+/* A graph node's member: present, of its shape, finite (and >= 0 for a variance). */
+static foolc_status graph_load_member(const foolc_npz *z, const nn_gnode *nd,
+                                      const nn_gmember *mb, const char *src)
+{
+    char name[NN_GRAPH_NAME + 24], want[96], got[160];
+    snprintf(name, sizeof name, "%s.%s", nd->name, mb->suffix);
+    fmt_shape(want, sizeof want, mb->ndim, mb->shape);
+    const char *op = foolc__nn_gop_name(nd->op);
+    const foolc_array *a = foolc_npz_get(z, name);
+    if (!a)
+        return foolc__error(FOOLC_E_FORMAT, "net: %s: member '%s' missing (%s at line %d needs "
+                            "shape %s)", src, name, op, (int)nd->line, want);
+    int same = a->ndim == mb->ndim;
+    for (int i = 0; same && i < mb->ndim; i++) same = a->shape[i] == mb->shape[i];
+    if (!same) {
+        int gnd = a->ndim < 0 ? 0 : a->ndim > FOOLC_MAX_DIMS ? FOOLC_MAX_DIMS : a->ndim;
+        fmt_shape(got, sizeof got, gnd, a->shape);
+        return foolc__error(FOOLC_E_FORMAT, "net: %s: member '%s' has shape %s, expected %s "
+                            "(%s at line %d)", src, name, got, want, op, (int)nd->line);
+    }
+    FOOLC__CHECK(copy_floats(a, mb->data, mb->count, src, name));
+    for (int64_t i = 0; i < mb->count; i++) {
+        if (isfinite(mb->data[i]) && !(mb->variance && mb->data[i] < 0.0f)) continue;
+        if (mb->variance && isfinite(mb->data[i]))
+            return foolc__error(FOOLC_E_FORMAT, "net: %s: member '%s' holds a negative or "
+                                "non-finite variance at %lld", src, name, (long long)i);
+        char text[200];
+        graph_member_text(nd, mb, i, mb->data[i], text, sizeof text);
+        if (a->dtype == FOOLC_F64) {
+            double v;
+            memcpy(&v, (const unsigned char *)a->data + (size_t)i * 8, 8);
+            if (isfinite(v)) {
+                char *is = strstr(text, " is ");
+                if (is) snprintf(is, sizeof text - (size_t)(is - text),
+                                 " is %g, beyond float32's range", v);
+            }
+        }
+        return foolc__error(FOOLC_E_FORMAT, "net: %s: %s (%s at line %d); weights, biases, "
+                            "constants and running statistics must be finite", src, text, op,
+                            (int)nd->line);
+    }
+    return FOOLC_OK;
+}
+
+/* Whether name is a member of graph net (or a tolerated BatchNorm counter). */
+static int graph_expected(const foolc_net *net, const char *name)
+{
+    if (strcmp(name, "arch") == 0 || strcmp(name, "bounds") == 0) return 1;
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    size_t len = (size_t)(dot - name);
+    for (int32_t i = 0; i < net->L; i++) {
+        const nn_gnode *nd = &net->graph->nodes[i];
+        if (strlen(nd->name) != len || memcmp(nd->name, name, len) != 0) continue;
+        nn_gmember mb[5];
+        int k = foolc__nn_graph_members(net, i, mb);
+        for (int m = 0; m < k; m++)
+            if (strcmp(dot + 1, mb[m].suffix) == 0) return 1;
+        return nd->op == G_BN && strcmp(dot + 1, "num_batches_tracked") == 0;
+    }
+    return 0;
+}
+
 static foolc_status from_npz(const foolc_npz *z, const char *src, foolc_net **out)
 {
     if (!out) return foolc__error(FOOLC_E_INVALID, "net: out is NULL");
@@ -277,12 +367,20 @@ static foolc_status from_npz(const foolc_npz *z, const char *src, foolc_net **ou
         st = FOOLC_E_FORMAT;
     }
     if (st == FOOLC_OK) st = foolc__nn_alloc_params(net);
-    for (int32_t i = 0; st == FOOLC_OK && i < net->L; i++)
+    for (int32_t i = 0; st == FOOLC_OK && i < net->L; i++) {
+        if (net->graph) {
+            nn_gmember mb[5];
+            int k = foolc__nn_graph_members(net, i, mb);
+            for (int m = 0; st == FOOLC_OK && m < k; m++)
+                st = graph_load_member(z, &net->graph->nodes[i], &mb[m], src);
+            continue;
+        }
         for (int m = 0; st == FOOLC_OK && m < M_COUNT; m++)
             st = load_member(net, z, &net->layers[i], m, src);
+    }
     for (int32_t i = 0; st == FOOLC_OK && i < foolc_npz_count(z); i++) {
         const char *name = foolc_npz_name(z, i);
-        if (name && !expected(net, name))
+        if (name && !(net->graph ? graph_expected(net, name) : expected(net, name)))
             st = foolc__error(FOOLC_E_FORMAT, "net: %s: unexpected member '%s' (not a weight "
                               "of this architecture: %s)", src, name, net->arch);
     }
@@ -302,12 +400,19 @@ foolc_status foolc_net_from_npz(const foolc_npz *z, foolc_net **out)
     return from_npz(z, "npz", out);
 }
 
+foolc_status foolc__nn_from_npz_src(const foolc_npz *z, const char *src, foolc_net **out)
+{
+    return from_npz(z, src ? src : "npz", out);
+}
+
 foolc_status foolc_net_load(const char *path, foolc_net **out)
 {
     foolc__error_clear();
     if (!out) return foolc__error(FOOLC_E_INVALID, "net: out is NULL");
     *out = NULL;
     if (!path) return foolc__error(FOOLC_E_INVALID, "net: load: path is NULL");
+    /* ONNX files (by extension or magic) go to the importer (lib/onnx/, docs/onnx.md) */
+    if (foolc__onnx_sniff(path)) return foolc__onnx_load(path, out);
     foolc_npz *z = NULL;
     FOOLC__CHECK(foolc_npz_read(path, &z));
     foolc_status st = from_npz(z, path, out);
@@ -344,7 +449,16 @@ foolc_status foolc_net_save(const foolc_net *net, const char *path)
     float bounds[2] = { net->lo, net->hi };
     int64_t two = 2;
     if (st == FOOLC_OK) st = add_f32(z, "bounds", 1, &two, bounds);
-    for (int32_t i = 0; st == FOOLC_OK && i < net->L; i++)
+    for (int32_t i = 0; st == FOOLC_OK && net->graph && i < net->L; i++) {
+        nn_gmember mb[5];
+        int k = foolc__nn_graph_members(net, i, mb);
+        for (int m = 0; st == FOOLC_OK && m < k; m++) {
+            char name[NN_GRAPH_NAME + 24];
+            snprintf(name, sizeof name, "%s.%s", net->graph->nodes[i].name, mb[m].suffix);
+            st = add_f32(z, name, mb[m].ndim, mb[m].shape, mb[m].data);
+        }
+    }
+    for (int32_t i = 0; st == FOOLC_OK && !net->graph && i < net->L; i++)
         for (int m = 0; st == FOOLC_OK && m < M_COUNT; m++) {
             const nn_layer *l = &net->layers[i];
             int64_t shape[4];

@@ -1,7 +1,7 @@
 /* The foolc_net handle: creation from an architecture text with seeded Kaiming-uniform
  * weights, accessors, parameters in one flat array, backend choice, forward and gradient
  * passes (argument checks, then a cached plan), and the oracle that wraps them. */
-#include "nn/nn.h"
+#include "nn/graph.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +31,17 @@ foolc_status foolc__nn_alloc_params(foolc_net *net)
         l->mean = l->ns ? net->stats + l->soff : NULL;
         l->var = l->ns ? net->stats + l->soff + l->ns / 2 : NULL;
     }
+    if (net->graph) foolc__nn_graph_bind(net);
     return FOOLC_OK;
 }
 
 static void init_params(foolc_net *net, uint64_t seed)
 {
+    if (net->graph) {
+        foolc__nn_graph_init_params(net, seed);
+        net->pver++;
+        return;
+    }
     for (int32_t i = 0; i < net->L; i++) {
         nn_layer *l = &net->layers[i];
         if (l->kind->init_params) l->kind->init_params(l, seed);
@@ -71,6 +77,7 @@ void foolc_net_free(foolc_net *net)
     foolc__free(net->stats);
     foolc__free(net->layers);
     foolc__free(net->arch);
+    foolc__nn_graph_free(net->graph);
     foolc__free(net);
 }
 
@@ -102,6 +109,7 @@ double foolc_net_flops(const foolc_net *net)
 {
     double f = 0;
     if (!net) return 0;
+    if (net->graph) return foolc__nn_graph_flops(net);
     for (int32_t i = 0; i < net->L; i++) f += net->layers[i].kind->flops(&net->layers[i]);
     return f;
 }
@@ -156,6 +164,8 @@ foolc_status foolc__nn_run(foolc_net *net, const float *x, int32_t n, int32_t fi
                            foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
                            float *dparams)
 {
+    if (net->graph)
+        return foolc__nn_graph_run(net, x, n, first, seed, seed_user, logits, dx, dparams);
     unsigned need = 0;
     if (seed && (dx || dparams)) need = NN_NEED_DATA | (dparams ? NN_NEED_WEIGHTS : 0u);
     nn_plan *p = NULL;

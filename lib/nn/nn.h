@@ -174,6 +174,8 @@ struct foolc_net {
     uint64_t clock;
     unsigned char *arena_raw, *arena;
     size_t arena_size;
+    struct nn_graph *graph;      /* a graph net (lib/nn/graph.h); NULL for a sequential one,
+                                    whose layers run through the plans above */
 };
 
 /* "net: layer i (name): ..." as this thread's error; returns st. */
@@ -197,8 +199,15 @@ foolc_status foolc__nn_check_params(const foolc_net *net, const float *params, f
                                     const char *what);
 
 /* arch.c: parses arch into a net skeleton (layers, shapes, param/stat sizes, canonical
- * text); params are not allocated. */
+ * text); params are not allocated. A graph text (docs/net.md) goes to graph.c. */
 foolc_status foolc__nn_parse(const char *arch, foolc_net *net);
+/* arch.c: the options of an input line ("c=1 h=28 w=28" in [s, end)); the shortest decimal
+ * text that reads back as exactly v. */
+foolc_status foolc__nn_parse_input(const char *s, const char *end, nn_dims *in);
+void foolc__nn_fmt_real(char *buf, size_t len, double v);
+/* io.c: foolc_net_from_npz with src (e.g. the ONNX file's name) in the messages instead of
+ * "npz": what an importer calls on the in-memory archive it built (arch + members). */
+foolc_status foolc__nn_from_npz_src(const foolc_npz *z, const char *src, foolc_net **out);
 /* net.c: an empty net (bounds [0, 1], FAST backend); the parameter and statistics arrays
  * of a parsed net, with every layer's pointers into them. */
 foolc_net *foolc__nn_net_alloc(void);
