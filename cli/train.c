@@ -7,7 +7,8 @@
 static void help(void)
 {
     printf("usage: foolc train --out FILE [options]\n"
-           "  --arch A       cnn (default), mlp, or an architecture text (docs/net.md)\n"
+           "  --arch A       cnn (default), mlp, resnet (a small ResNet, a graph net), or an\n"
+           "                 architecture text (docs/net.md)\n"
            "  --data D       fashion-mnist (default), an IDX directory or an .npz\n"
            "  --epochs N     passes over the training set (default 4)\n"
            "  --batch N      minibatch size (default 128)\n"
