@@ -130,6 +130,9 @@ struct nn_kind {
 
 extern const nn_kind foolc__nn_conv2d, foolc__nn_dense, foolc__nn_relu, foolc__nn_maxpool2d,
     foolc__nn_avgpool2d, foolc__nn_flatten, foolc__nn_batchnorm, foolc__nn_softmax;
+/* dense.c: 1 = the old batch-dependent dense products, for bench/bench_net.c only (never
+ * set by the library; not thread-safe). */
+extern int foolc__nn_dense_rowmajor;
 
 /* A reorder between two formats, both ways (the way back serves gradients). */
 typedef struct nn_reorder {
