@@ -652,6 +652,9 @@ void foolc__nn_graph_free(nn_graph *g)
     if (!g) return;
     if (g->nodes)
         for (int32_t i = 0; i < g->N; i++) foolc__free(g->nodes[i].in);
+    if (g->impl)
+        for (int32_t i = 0; i < g->N; i++) foolc__nn_gconv_free(g->impl[i]);
+    foolc__free(g->impl);
     foolc__free(g->nodes);
     foolc__free(g->dims);
     foolc__free(g->buf);
@@ -837,8 +840,9 @@ foolc_status foolc__nn_graph_parse(const char *arch, foolc_net *net)
     g->N = count - 1;
     g->nodes = foolc__calloc((size_t)g->N + 1, sizeof *g->nodes);
     g->dims = foolc__calloc((size_t)g->N + 1, sizeof *g->dims);
+    g->impl = foolc__calloc((size_t)g->N + 1, sizeof *g->impl);
     net->layers = foolc__calloc((size_t)g->N + 1, sizeof *net->layers);
-    if (st == FOOLC_OK && (!g->nodes || !g->dims || !net->layers))
+    if (st == FOOLC_OK && (!g->nodes || !g->dims || !g->impl || !net->layers))
         st = foolc__nomem("the graph");
     if (st == FOOLC_OK) g->dims[0] = net->in;
     int64_t np = 0, ns = 0;

@@ -55,6 +55,7 @@ typedef struct nn_graph {
     int32_t N;
     nn_gnode *nodes;
     nn_dims *dims;               /* N + 1 tensor shapes (tensor 0 is the input) */
+    void **impl;                 /* N: per-node fast-backend state (oneDNN convolutions) */
     /* Scratch of the last pass, grown as needed and never shrunk. */
     unsigned char *buf;
     size_t cap;
@@ -88,5 +89,18 @@ foolc_status foolc__nn_gop_forward(const nn_graph *g, const nn_gnode *nd, int fa
 foolc_status foolc__nn_gop_backward(const nn_graph *g, const nn_gnode *nd, int fast, int32_t n,
                                     const float *const *xs, const float *y, const float *dy,
                                     float *const *dxs, float *dw, float *db, void *tmp);
+
+/* graph_dnnl.c: oneDNN convolutions of one image (see there). prepare creates the node's
+ * state (with the backward-data primitive when bwd) and raises *tmp to the scratch a call
+ * needs; forward writes y, backward_data adds into dx. */
+foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
+                                     int bwd, void **impl, size_t *tmp);
+void foolc__nn_gconv_free(void *impl);
+foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
+                                     void *impl, uint64_t pver, int32_t n, const float *x,
+                                     float *y, void *tmp);
+foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
+                                           const nn_gnode *nd, void *impl, uint64_t pver,
+                                           int32_t n, const float *dy, float *dx, void *tmp);
 
 #endif

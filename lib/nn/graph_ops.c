@@ -517,6 +517,17 @@ foolc_status foolc__nn_gop_forward(const nn_graph *g, const nn_gnode *nd, int fa
         }
         const nn_dims bd = g->dims[nd->in[1]];
         const size_t bsz = (size_t)nn_numel(bd);
+        if (fast && bsz == osz && isz == osz && nd->op != G_DIV) {
+            const float *a = x, *b = xs[1];
+            const size_t m = (size_t)n * osz;
+            if (nd->op == G_ADD)
+                for (size_t j = 0; j < m; j++) y[j] = a[j] + b[j];
+            else if (nd->op == G_SUB)
+                for (size_t j = 0; j < m; j++) y[j] = a[j] - b[j];
+            else
+                for (size_t j = 0; j < m; j++) y[j] = a[j] * b[j];
+            return FOOLC_OK;
+        }
         int64_t ac, ah, aw, bc, bh, bw;
         bstrides(in, od, &ac, &ah, &aw);
         bstrides(bd, od, &bc, &bh, &bw);
@@ -625,6 +636,10 @@ foolc_status foolc__nn_gop_forward(const nn_graph *g, const nn_gnode *nd, int fa
         }
         return FOOLC_OK;
     default:
+        if (fast && nd->op == G_RELU) {
+            for (size_t j = 0; j < (size_t)n * isz; j++) y[j] = x[j] > 0.0f ? x[j] : 0.0f;
+            return FOOLC_OK;
+        }
         for (size_t j = 0; j < (size_t)n * isz; j++) y[j] = (float)unary(nd, x[j]);
         return FOOLC_OK;
     }
@@ -661,10 +676,20 @@ foolc_status foolc__nn_gop_backward(const nn_graph *g, const nn_gnode *nd, int f
         }
         const nn_dims bd = g->dims[nd->in[1]];
         const size_t bsz = (size_t)nn_numel(bd);
+        float *db2 = dxs[1];
+        if (fast && bsz == osz && isz == osz && (nd->op == G_ADD || nd->op == G_SUB)) {
+            const size_t m = (size_t)n * osz;
+            if (dx)
+                for (size_t j = 0; j < m; j++) dx[j] += dy[j];
+            if (db2 && nd->op == G_ADD)
+                for (size_t j = 0; j < m; j++) db2[j] += dy[j];
+            else if (db2)
+                for (size_t j = 0; j < m; j++) db2[j] -= dy[j];
+            return FOOLC_OK;
+        }
         int64_t ac, ah, aw, bc, bh, bw;
         bstrides(in, od, &ac, &ah, &aw);
         bstrides(bd, od, &bc, &bh, &bw);
-        float *db2 = dxs[1];
         for (int32_t s = 0; s < n; s++) {
             const float *a = x + s * isz, *b = xs[1] + s * bsz, *d = dy + s * osz;
             float *da = dx ? dx + s * isz : NULL, *dbb = db2 ? db2 + s * bsz : NULL;
@@ -796,6 +821,10 @@ foolc_status foolc__nn_gop_backward(const nn_graph *g, const nn_gnode *nd, int f
             }
         return FOOLC_OK;
     default:
+        if (dx && fast && nd->op == G_RELU) {
+            for (size_t j = 0; j < (size_t)n * isz; j++) dx[j] += x[j] > 0.0f ? dy[j] : 0.0f;
+            return FOOLC_OK;
+        }
         if (dx)
             for (size_t j = 0; j < (size_t)n * isz; j++)
                 dx[j] += (float)(dy[j] * unary_grad(nd, x[j], y[j]));

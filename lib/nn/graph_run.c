@@ -37,13 +37,15 @@ typedef struct gnf {
 
 static void flag(gnf *nf, const float *v, int32_t n, size_t stride, int32_t node)
 {
-    int any = 0;
-    for (size_t j = 0; j < (size_t)n * stride; j++)
-        if (!isfinite(v[j])) {
-            any = 1;
-            break;
-        }
-    if (!any) return;
+    /* The largest |v| as float bits: NaN and Inf are at or above 0x7f800000 (vectorises). */
+    uint32_t m = 0;
+    for (size_t j = 0; j < (size_t)n * stride; j++) {
+        uint32_t b;
+        memcpy(&b, &v[j], sizeof b);
+        b &= 0x7fffffffu;
+        m = b > m ? b : m;
+    }
+    if (m < 0x7f800000u) return;
     for (int32_t s = 0; s < n; s++) {
         if (nf->bad[s]) continue;
         const float *r = v + (size_t)s * stride;
@@ -59,6 +61,16 @@ static void flag(gnf *nf, const float *v, int32_t n, size_t stride, int32_t node
                 break;
             }
     }
+}
+
+/* Whether node i's input gradient is wanted: always, but for a node reading only x when
+ * the caller asked for no dx. */
+static int dx_needed(const nn_graph *g, int32_t i, const float *dx)
+{
+    const nn_gnode *nd = &g->nodes[i];
+    for (int32_t j = 0; j < nd->nin; j++)
+        if (nd->in[j] != 0 || dx) return 1;
+    return 0;
 }
 
 foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int32_t first,
@@ -83,9 +95,13 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
             grad_off[t] = off;
             off += al64((size_t)n * (size_t)nn_numel(g->dims[t]) * sizeof(float));
         }
+    if (fast) FOOLC__CHECK(foolc__nn_fast_init(net));
     for (int32_t i = 0; i < N; i++) {
         size_t b = foolc__nn_gop_tmp(g, &g->nodes[i], n);
         tmp = b > tmp ? b : tmp;
+        if (fast && g->nodes[i].op == G_CONV)
+            FOOLC__CHECK(foolc__nn_gconv_prepare(net->fast, g, &g->nodes[i], back && dx_needed(g, i, dx),
+                                                 &g->impl[i], &tmp));
     }
     const size_t tmp_off = off;
     off += al64(tmp);
@@ -103,7 +119,11 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         const nn_gnode *nd = &g->nodes[i];
         for (int32_t j = 0; j < nd->nin; j++) xs[j] = ACT(nd->in[j]);
         float *y = (float *)(A + act_off[i + 1]);
-        FOOLC__CHECK(foolc__nn_gop_forward(g, nd, fast, n, xs, y, scratch));
+        if (fast && nd->op == G_CONV)
+            FOOLC__CHECK(foolc__nn_gconv_forward(net->fast, g, nd, g->impl[i], net->pver, n,
+                                                 xs[0], y, scratch));
+        else
+            FOOLC__CHECK(foolc__nn_gop_forward(g, nd, fast, n, xs, y, scratch));
         flag(&nf, y, n, (size_t)nn_numel(nd->od), i);
     }
     float *lg = (float *)(A + act_off[N]);
@@ -164,6 +184,18 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         }
         float *dw = dparams && nd->nw ? dparams + nd->woff : NULL;
         float *db = dparams && nd->nb ? dparams + nd->boff : NULL;
+        if (fast && nd->op == G_CONV) {
+            /* Weight gradients by im2col and sgemm, the input gradient by oneDNN. */
+            float *none[1] = { NULL };
+            const float *dyc = (const float *)(A + grad_off[i + 1]);
+            if (dw || db)
+                FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, n, xs, NULL, dyc, none, dw, db,
+                                                    scratch));
+            if (dxs[0] && dx_needed(g, i, dx))
+                FOOLC__CHECK(foolc__nn_gconv_backward_data(net->fast, g, nd, g->impl[i],
+                                                           net->pver, n, dyc, dxs[0], scratch));
+            continue;
+        }
         FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, n, xs, (const float *)(A + act_off[i + 1]),
                                             (const float *)(A + grad_off[i + 1]), dxs, dw, db,
                                             scratch));

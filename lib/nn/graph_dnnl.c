@@ -1,0 +1,254 @@
+/* oneDNN convolutions for graph nets (fast backend): forward and backward-data primitives
+ * made once per node for one image (mb = 1, so an image's bits never depend on its batch),
+ * with the formats oneDNN prefers (blocked, JIT kernels) and reorders from and to the plain
+ * NCHW tensors the other graph ops use; weights reordered once per parameter version. The
+ * input gradient is added into the tensor's gradient by a reorder with a sum post-op.
+ * Groups (depthwise included), dilation, stride and asymmetric pads are oneDNN's own. */
+#include "nn/graph.h"
+
+#include <string.h>
+
+typedef struct gconv {
+    dnnl_primitive_desc_t fpd;
+    dnnl_primitive_t fwd, bwd_d;
+    dnnl_memory_t f_src, f_wei, f_bias, f_dst, f_scr, d_dsrc, d_wei, d_ddst, d_scr;
+    dnnl_memory_desc_t plain_in, plain_out, plain_w, src_md, dst_md, dsrc_md, ddst_md;
+    nn_reorder r_src, r_dst, r_ddy, r_dx, wf_r, wd_r;
+    float *wf, *wd;              /* reordered weights (NULL: plain serves) */
+    uint64_t wf_ver, wd_ver;
+    float *zero_bias;            /* a zero bias for bias=0 */
+    int has_bwd;
+    size_t scratch, b_src, b_dst, b_ddy, b_dx;
+} gconv;
+
+static void gconv_free(gconv *c)
+{
+    if (!c) return;
+    if (c->fpd) dnnl_primitive_desc_destroy(c->fpd);
+    if (c->fwd) dnnl_primitive_destroy(c->fwd);
+    if (c->bwd_d) dnnl_primitive_destroy(c->bwd_d);
+    dnnl_memory_t *m[] = { &c->f_src, &c->f_wei, &c->f_bias, &c->f_dst, &c->f_scr,
+                           &c->d_dsrc, &c->d_wei, &c->d_ddst, &c->d_scr };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) foolc__nn_mem_free(m[i]);
+    nn_reorder *r[] = { &c->r_src, &c->r_dst, &c->r_ddy, &c->r_dx, &c->wf_r, &c->wd_r };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) foolc__nn_reorder_free(r[i]);
+    foolc__free(c->wf);
+    foolc__free(c->wd);
+    foolc__free(c->zero_bias);
+    foolc__free(c);
+}
+
+void foolc__nn_gconv_free(void *impl) { gconv_free(impl); }
+
+static size_t msz(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md); }
+
+static foolc_status wbuf(const gconv *c, const dnnl_memory_desc_t *md, float **out)
+{
+    *out = NULL;
+    if (foolc__nn_md_eq(md, &c->plain_w)) return FOOLC_OK;
+    *out = foolc__malloc(msz(md));
+    return *out ? FOOLC_OK : foolc__nomem("reordered convolution weights");
+}
+
+static void upd(size_t *a, size_t b)
+{
+    if (b > *a) *a = b;
+}
+
+static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd, int bwd,
+                          gconv *c)
+{
+    const nn_dims in = g->dims[nd->in[0]];
+    const int32_t L = nd->line - 2, G = nd->groups;
+    const char *what = "conv2d (graph)";
+    foolc__nn_md_plain(&c->plain_in, 1, in);
+    foolc__nn_md_plain(&c->plain_out, 1, nd->od);
+    dnnl_memory_desc_t any_src, any_dst, any_w, bias;
+    dnnl_dims_t sd = { 1, in.c, in.h, in.w }, dd = { 1, nd->out, nd->od.h, nd->od.w };
+    dnnl_dims_t bd = { nd->out };
+    FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&any_src, 4, sd, dnnl_f32,
+                                                          dnnl_format_tag_any),
+                             "dnnl_memory_desc_init_by_tag", what, L));
+    FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&any_dst, 4, dd, dnnl_f32,
+                                                          dnnl_format_tag_any),
+                             "dnnl_memory_desc_init_by_tag", what, L));
+    FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&bias, 1, bd, dnnl_f32, dnnl_a),
+                             "dnnl_memory_desc_init_by_tag", what, L));
+    if (G == 1) {
+        dnnl_dims_t wd = { nd->out, in.c, nd->kh, nd->kw };
+        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&c->plain_w, 4, wd, dnnl_f32,
+                                                              dnnl_oihw),
+                                 "dnnl_memory_desc_init_by_tag", what, L));
+        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32,
+                                                              dnnl_format_tag_any),
+                                 "dnnl_memory_desc_init_by_tag", what, L));
+    } else {
+        dnnl_dims_t wd = { G, nd->out / G, in.c / G, nd->kh, nd->kw };
+        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&c->plain_w, 5, wd, dnnl_f32,
+                                                              dnnl_goihw),
+                                 "dnnl_memory_desc_init_by_tag", what, L));
+        FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&any_w, 5, wd, dnnl_f32,
+                                                              dnnl_format_tag_any),
+                                 "dnnl_memory_desc_init_by_tag", what, L));
+    }
+    dnnl_dims_t strides = { nd->sh, nd->sw }, dil = { nd->dh - 1, nd->dw - 1 };
+    dnnl_dims_t pl = { nd->pt, nd->pl }, pr = { nd->pb, nd->pr };
+    dnnl_convolution_desc_t cd;
+    FOOLC__CHECK(foolc__dnnl(dnnl_dilated_convolution_forward_desc_init(
+                                 &cd, dnnl_forward_training, dnnl_convolution_direct, &any_src,
+                                 &any_w, &bias, &any_dst, strides, dil, pl, pr),
+                             "dnnl_dilated_convolution_forward_desc_init", what, L));
+    FOOLC__CHECK(foolc__nn_pd(fx, &cd, NULL, &c->fpd, &c->fwd, what, L));
+    c->src_md = *dnnl_primitive_desc_query_md(c->fpd, dnnl_query_src_md, 0);
+    c->dst_md = *dnnl_primitive_desc_query_md(c->fpd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(c->fpd, dnnl_query_weights_md, 0);
+    FOOLC__CHECK(foolc__nn_mem(fx, &c->src_md, &c->f_src, L));
+    FOOLC__CHECK(foolc__nn_mem(fx, wmd, &c->f_wei, L));
+    FOOLC__CHECK(foolc__nn_mem(fx, &bias, &c->f_bias, L));
+    FOOLC__CHECK(foolc__nn_mem(fx, &c->dst_md, &c->f_dst, L));
+    FOOLC__CHECK(foolc__nn_scratch_mem(fx, c->fpd, &c->f_scr, &c->scratch, L));
+    FOOLC__CHECK(wbuf(c, wmd, &c->wf));
+    if (c->wf) {
+        FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->plain_w, wmd, 0, 0, L, &c->wf_r));
+        upd(&c->scratch, c->wf_r.scratch_bytes);
+    }
+    FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->plain_in, &c->src_md, 0, 0, L, &c->r_src));
+    FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->dst_md, &c->plain_out, 0, 0, L, &c->r_dst));
+    upd(&c->scratch, c->r_src.scratch_bytes);
+    upd(&c->scratch, c->r_dst.scratch_bytes);
+    c->b_src = c->r_src.fwd ? msz(&c->src_md) : 0;
+    c->b_dst = c->r_dst.fwd ? msz(&c->dst_md) : 0;
+    if (!nd->b) {
+        c->zero_bias = foolc__calloc((size_t)nd->out, sizeof(float));
+        if (!c->zero_bias) return foolc__nomem("a convolution's zero bias");
+    }
+    if (!bwd) return FOOLC_OK;
+    dnnl_convolution_desc_t bdsc;
+    FOOLC__CHECK(foolc__dnnl(dnnl_dilated_convolution_backward_data_desc_init(
+                                 &bdsc, dnnl_convolution_direct, &any_src, &any_w, &any_dst,
+                                 strides, dil, pl, pr),
+                             "dnnl_dilated_convolution_backward_data_desc_init", what, L));
+    dnnl_primitive_desc_t bpd = NULL;
+    FOOLC__CHECK(foolc__nn_pd(fx, &bdsc, c->fpd, &bpd, &c->bwd_d, what, L));
+    c->dsrc_md = *dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0);
+    c->ddst_md = *dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0);
+    const dnnl_memory_desc_t *bw = dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0);
+    foolc_status s = foolc__nn_mem(fx, &c->dsrc_md, &c->d_dsrc, L);
+    if (s == FOOLC_OK) s = foolc__nn_mem(fx, bw, &c->d_wei, L);
+    if (s == FOOLC_OK) s = foolc__nn_mem(fx, &c->ddst_md, &c->d_ddst, L);
+    if (s == FOOLC_OK) s = foolc__nn_scratch_mem(fx, bpd, &c->d_scr, &c->scratch, L);
+    if (s == FOOLC_OK) s = wbuf(c, bw, &c->wd);
+    if (s == FOOLC_OK && c->wd) s = foolc__nn_reorder_make(fx, &c->plain_w, bw, 0, 0, L, &c->wd_r);
+    dnnl_primitive_desc_destroy(bpd);
+    FOOLC__CHECK(s);
+    upd(&c->scratch, c->wd_r.scratch_bytes);
+    FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->plain_out, &c->ddst_md, 0, 0, L, &c->r_ddy));
+    FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->dsrc_md, &c->plain_in, 0, 1, L, &c->r_dx));
+    upd(&c->scratch, c->r_ddy.scratch_bytes);
+    upd(&c->scratch, c->r_dx.scratch_bytes);
+    c->b_ddy = c->r_ddy.fwd ? msz(&c->ddst_md) : 0;
+    c->b_dx = msz(&c->dsrc_md);
+    c->has_bwd = 1;
+    return FOOLC_OK;
+}
+
+foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
+                                     int bwd, void **impl, size_t *tmp)
+{
+    gconv *c = *impl;
+    if (c && bwd && !c->has_bwd) {
+        gconv_free(c);
+        *impl = c = NULL;
+    }
+    if (!c) {
+        c = foolc__calloc(1, sizeof *c);
+        if (!c) return foolc__nomem("a convolution");
+        foolc_status s = build(fx, g, nd, bwd, c);
+        if (s != FOOLC_OK) {
+            gconv_free(c);
+            return s;
+        }
+        *impl = c;
+    }
+    size_t need = 64 + ((c->scratch + 63) & ~(size_t)63) + ((c->b_src + 63) & ~(size_t)63) +
+                  ((c->b_dst + 63) & ~(size_t)63) + ((c->b_ddy + 63) & ~(size_t)63) +
+                  ((c->b_dx + 63) & ~(size_t)63);
+    if (need > *tmp) *tmp = need;
+    return FOOLC_OK;
+}
+
+static unsigned char *carve(unsigned char **p, size_t bytes)
+{
+    unsigned char *at = *p;
+    *p += (bytes + 63) & ~(size_t)63;
+    return at;
+}
+
+static foolc_status refresh(const nn_fast *fx, const nn_gnode *nd, nn_reorder *r, float *buf,
+                            uint64_t *ver, uint64_t pver, void *scratch)
+{
+    if (!buf || *ver == pver) return FOOLC_OK;
+    FOOLC__CHECK(foolc__nn_reorder_run(fx, r, 0, nd->w, buf, scratch, nd->line - 2));
+    *ver = pver;
+    return FOOLC_OK;
+}
+
+foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
+                                     void *impl, uint64_t pver, int32_t n, const float *x,
+                                     float *y, void *tmp)
+{
+    gconv *c = impl;
+    const int32_t L = nd->line - 2;
+    unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
+    void *scratch = carve(&p, c->scratch);
+    unsigned char *bs = carve(&p, c->b_src), *bd = carve(&p, c->b_dst);
+    FOOLC__CHECK(refresh(fx, nd, &c->wf_r, c->wf, &c->wf_ver, pver, scratch));
+    const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
+    int arg[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
+                   DNNL_ARG_SCRATCHPAD };
+    dnnl_memory_t mem[5] = { c->f_src, c->f_wei, c->f_bias, c->f_dst, c->f_scr };
+    for (int32_t s = 0; s < n; s++) {
+        const void *src = x + s * isz;
+        if (c->r_src.fwd) {
+            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_src, 0, src, bs, scratch, L));
+            src = bs;
+        }
+        void *dst = c->r_dst.fwd ? (void *)bd : (void *)(y + s * osz);
+        void *ptr[5] = { (void *)src, c->wf ? c->wf : nd->w, nd->b ? nd->b : c->zero_bias, dst,
+                         scratch };
+        FOOLC__CHECK(foolc__nn_run_prim(fx, c->fwd, 5, arg, mem, ptr, "conv2d (graph) forward",
+                                        L));
+        if (c->r_dst.fwd)
+            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_dst, 0, bd, y + s * osz, scratch, L));
+    }
+    return FOOLC_OK;
+}
+
+foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
+                                           const nn_gnode *nd, void *impl, uint64_t pver,
+                                           int32_t n, const float *dy, float *dx, void *tmp)
+{
+    gconv *c = impl;
+    const int32_t L = nd->line - 2;
+    unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
+    void *scratch = carve(&p, c->scratch);
+    (void)carve(&p, c->b_src);
+    (void)carve(&p, c->b_dst);
+    unsigned char *by = carve(&p, c->b_ddy), *bx = carve(&p, c->b_dx);
+    FOOLC__CHECK(refresh(fx, nd, &c->wd_r, c->wd, &c->wd_ver, pver, scratch));
+    const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
+    int arg[4] = { DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD };
+    dnnl_memory_t mem[4] = { c->d_dsrc, c->d_wei, c->d_ddst, c->d_scr };
+    for (int32_t s = 0; s < n; s++) {
+        const void *d = dy + s * osz;
+        if (c->r_ddy.fwd) {
+            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_ddy, 0, d, by, scratch, L));
+            d = by;
+        }
+        void *ptr[4] = { bx, c->wd ? c->wd : nd->w, (void *)d, scratch };
+        FOOLC__CHECK(foolc__nn_run_prim(fx, c->bwd_d, 4, arg, mem, ptr,
+                                        "conv2d (graph) backward data", L));
+        FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_dx, 0, bx, dx + s * isz, scratch, L));
+    }
+    return FOOLC_OK;
+}
