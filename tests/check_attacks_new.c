@@ -22,6 +22,7 @@ static foolc_counts g_q[NK];
 static const struct { const char *name; foolc_norm norm; } k_new[] = {
     {"alma-l2", FOOLC_L2},
     {"alma-l1", FOOLC_L1},
+    {"sdf", FOOLC_L2},
 };
 
 /* The exact minimal perturbation in norm p (L1, L2, Linf) within [0, 1]^d that raises class
