@@ -233,6 +233,11 @@ static int oracle_value_and_grad(void *user, const float *x, int32_t n, foolc_se
     return st == FOOLC_OK || st == FOOLC_E_NONFINITE ? 0 : 1;
 }
 
+foolc_net *foolc__nn_oracle_net(const foolc_oracle *o)
+{
+    return o && o->scores == oracle_scores ? o->user : NULL;
+}
+
 foolc_status foolc_net_oracle(foolc_net *net, int32_t max_batch, foolc_oracle *out)
 {
     foolc__error_clear();

@@ -215,6 +215,8 @@ foolc_status foolc__nn_from_npz_src(const foolc_npz *z, const char *src, foolc_n
  * of a parsed net, with every layer's pointers into them. */
 foolc_net *foolc__nn_net_alloc(void);
 foolc_status foolc__nn_alloc_params(foolc_net *net);
+/* net.c: the net behind an oracle that foolc_net_oracle filled, or NULL for any other. */
+foolc_net *foolc__nn_oracle_net(const foolc_oracle *o);
 /* One pass: forward (logits may be NULL), then, when seed is set, the seed and the
  * backward pass for dx and/or dparams (accumulated into; NULL skips). A NaN or Inf that
  * the forward pass reaches (a non-finite input, an overflow) gives FOOLC_E_NONFINITE naming
