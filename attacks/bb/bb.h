@@ -46,6 +46,38 @@ typedef struct foolc__bb_config {
     FOOLC__PARAM(foolc__bb_config, rtol, 1e-4, 0, 0.5, 0,                                          \
                  "relative improvement that counts as progress for patience")
 
+/* The solvers' per-coordinate loops run in blocks of FOOLC__BLOCK (lib/numeric.h) with one
+ * partial sum per lane. FOOLC__BB_VEC lets gcc turn their comparisons into selects (the
+ * library never reads floating-point exception flags, so no-trapping-math changes no value)
+ * and builds one clone per ISA; every clone sums each lane in the same order without
+ * contraction, so all give the same bits. No clones under ThreadSanitizer: the clones'
+ * resolver runs while the loader relocates, before TSan's runtime is up. */
+#if defined(__SANITIZE_THREAD__)
+#define FOOLC__BB_NO_CLONES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FOOLC__BB_NO_CLONES 1
+#endif
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && !defined(FOOLC__BB_NO_CLONES)
+#define FOOLC__BB_VEC                                                                              \
+    __attribute__((optimize("no-trapping-math"),                                                  \
+                   target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define FOOLC__BB_VEC __attribute__((optimize("no-trapping-math")))
+#endif
+#else
+#define FOOLC__BB_VEC
+#endif
+
+/* The L0 and L1 solvers bisect log tau (the price of a changed coordinate or of L1 mass)
+ * until the bracket is narrower than BB_TAU_TOL (5 % in tau: 10 bisections, where 24 ran
+ * before to 2e-6 with the same medians; docs/attacks-bb.md); L0's multiplier search, whose
+ * function jumps across its target, stops at BB_L0_KAPPA_TOL relative. */
+#define BB_TAU_TOL 0.05
+#define BB_L0_KAPPA_TOL 1e-4
+
 /* One trust-region subproblem, in double precision: find delta minimising the attack's
  * distance from x + delta to x0 subject to b . delta = c, lo <= x + delta <= hi and
  * ||delta||_2 <= r. When the boundary cannot be reached inside the box and the trust
@@ -105,14 +137,20 @@ int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
                            foolc__bb_greedy_fn greedy, double *bb, double *scale);
 /* Solves fn(t) = c for a non-decreasing fn (which also gives its slope, 0 where unknown):
  * brackets the root from t0 with steps growing from step0, then Newton steps kept inside
- * the bracket, bisection otherwise, until |fn - c| <= tol or maxit evaluations. Returns
+ * the bracket, bisection otherwise, until |fn - c| <= tol, the bracket is narrower than
+ * xtol relative to its ends (where fn jumps across c) or maxit evaluations. Returns
  * the best t; *below and *above (may be NULL) receive the bracket ends, fn <= c at the
  * first and fn >= c at the second (equal to t when it is exact). */
 typedef double (*foolc__bb_fn)(void *ctx, double t, double *slope);
 double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
-                      int maxit, double *below, double *above);
+                      double xtol, int maxit, double *below, double *above);
 /* Sorts n keys descending by key, ties in their input order (stable); k has room for 2 n
  * keys, the second half being scratch. */
 void foolc__bb_sort_desc(foolc__bb_key *k, size_t n);
+
+/* Puts the m largest keys first, in the order foolc__bb_sort_desc gives them (ties in
+ * input order), without sorting the rest: one pass for small m. Returns min(m, n); the
+ * keys past it are then unspecified. k has room for 2 n keys. */
+size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m);
 
 #endif

@@ -3,6 +3,7 @@
  * the radius is not binding, else by the Lagrangian's per-coordinate closed form with its
  * two multipliers found by bounded one-dimensional searches (no matrices). */
 #include "bb.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -16,59 +17,85 @@ typedef struct l1_ctx {
     const foolc__bb_prob *p;
     const double *l, *h;
     double tau;      /* L1 weight relative to the quadratic term: 2 / (2 mu) */
-    double *out;
+    double *out;     /* delta of the last evaluation, d */
 } l1_ctx;
 
-/* delta_i minimising (delta - kappa b_i)^2 + tau |delta - u_i| inside [l_i, h_i]. */
-static double l1_delta(void *ctx, double kappa, double *slope)
+/* delta_i minimising (delta - kappa b_i)^2 + tau |delta - u_i| inside [l_i, h_i] into
+ * out[i]; adds b_i . delta_i to G and, when delta_i moves freely (inside its bounds), b_i^2
+ * to S. A macro, so the vectorised function below gets it inlined. */
+#define L1_COORD(i, G, S)                                                                          \
+    do {                                                                                           \
+        double v_ = kappa * b[i], vl_ = u[i] - ht, vh_ = u[i] + ht;                                \
+        double dl_ = v_ < vl_ ? v_ + ht : u[i];                                                    \
+        dl_ = v_ > vh_ ? v_ - ht : dl_;                                                            \
+        int mv_ = ((v_ < vl_) | (v_ > vh_)) & (dl_ > l[i]) & (dl_ < h[i]);                         \
+        dl_ = dl_ < l[i] ? l[i] : dl_;                                                             \
+        dl_ = dl_ > h[i] ? h[i] : dl_;                                                             \
+        out[i] = dl_;                                                                              \
+        G += b[i] * dl_;                                                                           \
+        S += mv_ ? b[i] * b[i] : 0.0;                                                              \
+    } while (0)
+
+FOOLC__BB_VEC
+static double l1_block(size_t d, const double *restrict b, const double *restrict u,
+                       const double *restrict l, const double *restrict h, double kappa,
+                       double ht, double *restrict out, double *slope)
 {
-    l1_ctx *c = ctx;
-    const foolc__bb_prob *p = c->p;
-    double g = 0, s = 0, ht = 0.5 * c->tau;
-    for (size_t i = 0; i < p->d; i++) {
-        double v = kappa * p->b[i], u = p->u[i], dl;
-        int moving = 1;
-        if (v < u - ht) dl = v + ht;
-        else if (v > u + ht) dl = v - ht;
-        else { dl = u; moving = 0; }
-        if (dl <= c->l[i]) { dl = c->l[i]; moving = 0; }
-        else if (dl >= c->h[i]) { dl = c->h[i]; moving = 0; }
-        if (moving) s += p->b[i] * p->b[i];
-        g += p->b[i] * dl;
-        if (c->out) c->out[i] = dl;
+    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, g = 0, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) L1_COORD(i + k, ga[k], sa[k]);
+    for (; i < d; i++) L1_COORD(i, g, s);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        g += ga[k];
+        s += sa[k];
     }
     *slope = s;
     return g;
 }
 
+/* b . delta(kappa) for the coordinates above (into c->out) and its slope. */
+static double l1_delta(void *ctx, double kappa, double *slope)
+{
+    l1_ctx *c = ctx;
+    const foolc__bb_prob *p = c->p;
+    return l1_block(p->d, p->b, p->u, c->l, c->h, kappa, 0.5 * c->tau, c->out, slope);
+}
+
 /* Without the trust region the problem is a fractional knapsack: start at x0 (delta = u)
- * and cover the missing b . delta with the coordinates of largest |b_i| first. */
+ * and cover the missing b . delta with the coordinates of largest |b_i| first. Only the
+ * first L1_GREEDY_TOP keys are ordered unless the greedy needs more. */
+#define L1_GREEDY_TOP 64
 static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *h,
                         double *dl)
 {
     size_t d = p->d;
     foolc__bb_key *key = p->iw;
-    double e = p->c, n2 = 0;
-    for (size_t i = 0; i < d; i++) {
-        dl[i] = p->u[i];
-        e -= p->b[i] * dl[i];
-        key[i].key = fabs(p->b[i]);
-        key[i].i = (int32_t)i;
-    }
-    foolc__bb_sort_desc(key, d);
-    for (size_t q = 0; q < d && e != 0; q++) {
-        size_t i = (size_t)key[q].i;
-        double b = p->b[i];
-        if (b == 0) break;
-        double room = (e > 0) == (b > 0) ? h[i] - dl[i] : l[i] - dl[i];
-        double gain = b * room;
-        if (fabs(gain) >= fabs(e)) {
-            dl[i] += e / b;
-            e = 0;
-        } else {
-            dl[i] += room;
-            e -= gain;
+    double e0 = p->c, n2 = 0;
+    for (size_t i = 0; i < d; i++) e0 -= p->b[i] * p->u[i];
+    for (size_t top = L1_GREEDY_TOP;; top = d) {
+        for (size_t i = 0; i < d; i++) {
+            key[i].key = fabs(p->b[i]);
+            key[i].i = (int32_t)i;
         }
+        size_t nk = foolc__bb_top_desc(key, d, top), q = 0;
+        double e = e0;
+        memcpy(dl, p->u, d * sizeof(double));
+        for (; q < nk && e != 0; q++) {
+            size_t i = (size_t)key[q].i;
+            double b = p->b[i];
+            if (b == 0) break;
+            double room = (e > 0) == (b > 0) ? h[i] - dl[i] : l[i] - dl[i];
+            double gain = b * room;
+            if (fabs(gain) >= fabs(e)) {
+                dl[i] += e / b;
+                e = 0;
+            } else {
+                dl[i] += room;
+                e -= gain;
+            }
+        }
+        if (e == 0 || q < nk || nk == d) break;
     }
     for (size_t i = 0; i < d; i++) n2 += dl[i] * dl[i];
     return n2;
@@ -85,14 +112,12 @@ static void bb_l1_solve(foolc__bb_prob *p)
     memcpy(best, p->delta, d * sizeof(double));
     double lt = log(4 * width) - 30, ht = log(4 * width) + 2, kappa = bb > 0 ? p->c / bb : 0;
     double tol = 1e-9 * (fabs(p->c) + 1e-12 * scale);
-    l1_ctx c = {p, l, h, 0, NULL};
-    for (int it = 0; it < 24; it++) {
+    l1_ctx c = {p, l, h, 0, dt};
+    for (int it = 0; it < 24 && ht - lt > BB_TAU_TOL; it++) {
         double mt = 0.5 * (lt + ht), s;
         c.tau = exp(mt);
-        c.out = NULL;
-        kappa = foolc__bb_root(l1_delta, &c, p->c, kappa, fabs(kappa) * 0.5 + 1e-12, tol, 60,
-                               NULL, NULL);
-        c.out = dt;
+        kappa = foolc__bb_root(l1_delta, &c, p->c, kappa, fabs(kappa) * 0.5 + 1e-12, tol, 1e-9,
+                               60, NULL, NULL);
         l1_delta(&c, kappa, &s);
         double n2 = 0, bd = 0;
         for (size_t i = 0; i < d; i++) {

@@ -24,16 +24,28 @@ void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
 }
 
 /* g(beta) = b . clip(beta b, l, h) and its slope (sum of b_i^2 over unclipped i). */
-static double g_beta(size_t d, const double *b, const double *l, const double *h, double beta,
-                     double *slope)
+#define G_BETA_COORD(i, G, S)                                                                      \
+    do {                                                                                           \
+        double v_ = beta * b[i];                                                                   \
+        int free_ = (v_ > l[i]) & (v_ < h[i]);                                                     \
+        v_ = v_ <= l[i] ? l[i] : v_;                                                               \
+        v_ = v_ >= h[i] ? h[i] : v_;                                                               \
+        S += free_ ? b[i] * b[i] : 0.0;                                                            \
+        G += b[i] * v_;                                                                            \
+    } while (0)
+
+FOOLC__BB_VEC
+static double g_beta(size_t d, const double *restrict b, const double *restrict l,
+                     const double *restrict h, double beta, double *slope)
 {
-    double g = 0, s = 0;
-    for (size_t i = 0; i < d; i++) {
-        double v = beta * b[i];
-        if (v <= l[i]) v = l[i];
-        else if (v >= h[i]) v = h[i];
-        else s += b[i] * b[i];
-        g += b[i] * v;
+    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, g = 0, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) G_BETA_COORD(i + k, ga[k], sa[k]);
+    for (; i < d; i++) G_BETA_COORD(i, g, s);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        g += ga[k];
+        s += sa[k];
     }
     *slope = s;
     return g;
@@ -166,7 +178,7 @@ int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
 }
 
 double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
-                      int maxit, double *below, double *above)
+                      double xtol, int maxit, double *below, double *above)
 {
     double slope, t = t0, g = fn(ctx, t, &slope), tl = -INFINITY, th = INFINITY;
     double step = step0 > 0 ? step0 : 1;
@@ -200,9 +212,9 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
     t = th;
     g = fn(ctx, t, &slope);
     n++;
-    /* Also stops once the bracket is below 1e-9 relative: a function with a jump across c
+    /* Also stops once the bracket is below xtol relative: a function with a jump across c
      * has no root, and bisecting it further only refines where the jump is. */
-    while (n < maxit && fabs(g - c) > tol && th - tl > 1e-9 * fmax(fabs(tl), fabs(th))) {
+    while (n < maxit && fabs(g - c) > tol && th - tl > xtol * fmax(fabs(tl), fabs(th))) {
         double nt = slope > 0 ? t + (c - g) / slope : 0.5 * (tl + th);
         if (!(nt > tl && nt < th)) nt = 0.5 * (tl + th);
         if (nt == t) break;
@@ -250,6 +262,30 @@ void foolc__bb_sort_desc(foolc__bb_key *k, size_t n)
         dst = t;
     }
     if (src != k) memcpy(k, src, n * sizeof *k);
+}
+
+size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m)
+{
+    if (m >= n) {
+        foolc__bb_sort_desc(k, n);
+        return n;
+    }
+    /* Insertion into a sorted buffer of the m largest so far (in k's scratch half): most
+     * keys fail the first comparison, so this is one pass when m is small. A key equal to
+     * the buffer's last ranks after it (a later input), as the stable sort orders them. */
+    foolc__bb_key *buf = k + n;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cnt == m && !(k[i].key > buf[m - 1].key)) continue;
+        size_t j = cnt < m ? cnt++ : m - 1;
+        while (j > 0 && buf[j - 1].key < k[i].key) {
+            buf[j] = buf[j - 1];
+            j--;
+        }
+        buf[j] = k[i];
+    }
+    memcpy(k, buf, m * sizeof *k);
+    return m;
 }
 
 /* ---- the norm's path from the input to a starting point ---- */
