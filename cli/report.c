@@ -1,6 +1,8 @@
-/* foolc report: for the first N test images a model classifies correctly, runs each attack
- * (cheap ones first) in fixed chunks of samples, appends each finished chunk to an optional
- * resume file, checks the model's gradients, and writes the report (report_out.c). */
+/* foolc report: a front-end on the evaluation API (include/foolc/eval.h). For the first N
+ * test images a model classifies correctly it runs each attack (cheap ones first) in fixed
+ * chunks of samples, appends each finished chunk to an optional resume file, checks the
+ * model's gradients, and writes the report (report_out.c). foolc-mpi (mpi/foolc_mpi.c)
+ * runs the same command with the chunks spread over MPI ranks (report_main's runner). */
 #include "report.h"
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 static void help(void)
 {
     printf("usage: foolc report --model M.npz [options]\n"
+           "  --model M       an NPZ model file or an ONNX model (docs/onnx.md)\n"
+           "  --bounds LO,HI  the model's input range (default: the file's, else [0, 1])\n"
            "  --data D        fashion-mnist (default), an IDX directory or an .npz (x, y)\n"
            "  --attacks L     comma-separated attacks, or 'all' (default: fgsm, deepfool-linf,\n"
            "                  pgd-linf, deepfool-l2, pgd-l2 as registered); they run cheap first\n"
@@ -43,27 +47,17 @@ static void help(void)
            "attack failed (results kept), 2 usage, 3 bad input file, 130 interrupted.\n");
 }
 
-/* Cost classes: cheap single-step and closed-form attacks first, then iterative gradient
- * attacks, then the expensive optimisers and the query-hungry decision-based attacks. */
-static int cost_rank(const char *name, unsigned needs)
-{
-    static const struct { const char *prefix; int rank; } k[] = {
-        {"fgsm", 0}, {"fgm-", 0}, {"deepfool", 1}, {"newtonfool", 1},
-        {"inversion", 2}, {"contrast", 2}, {"binarization", 2}, {"blur", 2},
-        {"blended-noise", 2}, {"dataset", 2}, {"uniform-noise", 3}, {"gaussian-noise", 3},
-        {"bim-", 4}, {"mifgsm", 4}, {"pgd-", 4}, {"ddn", 4}, {"fmn-", 4},
-        {"apgd", 5}, {"fab-", 5}, {"cw-", 6}, {"ead", 6}, {"bb-", 6},
-        {"salt-and-pepper", 7}, {"pointwise", 7}, {"hsj-", 8}, {"boundary", 8},
-    };
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (!strncmp(name, k[i].prefix, strlen(k[i].prefix))) return k[i].rank;
-    return needs & FOOLC_NEEDS_GRAD ? 5 : 7;
-}
-
 static const char *const k_default = "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2";
 
-/* Parses --attacks (and --norm) into r->at, sorted cheap first (stable). */
-static int pick_attacks(rep *r, const char *list, int have_norm, foolc_norm norm, char **buf)
+/* The attacks of a run, as --attacks and --norm name them (checked). */
+typedef struct att_list {
+    int n;
+    const char *name[REP_MAX_ATTACKS];
+} att_list;
+
+/* Parses --attacks (and --norm) into l. */
+static int pick_attacks(att_list *l, const char *list, int have_norm, foolc_norm norm,
+                        char **buf)
 {
     int every = list && !strcmp(list, "all"), dflt = !list;
     size_t cap = 64;
@@ -77,9 +71,10 @@ static int pick_attacks(rep *r, const char *list, int have_norm, foolc_norm norm
         for (int32_t i = 0; i < foolc_attack_count(); i++) {
             const char *nm = foolc_attack_name(i);
             if (dflt) {
-                size_t l = strlen(nm);
+                size_t len = strlen(nm);
                 const char *p = strstr(k_default, nm);
-                if (!p || (p != k_default && p[-1] != ',') || (p[l] && p[l] != ',')) continue;
+                if (!p || (p != k_default && p[-1] != ',') || (p[len] && p[len] != ','))
+                    continue;
             }
             strcat(s, *s ? "," : "");
             strcat(s, nm);
@@ -99,96 +94,28 @@ static int pick_attacks(rep *r, const char *list, int have_norm, foolc_norm norm
                     tok, foolc_norm_name(p), foolc_norm_name(norm));
             return CLI_USAGE;
         }
-        for (int t = 0; t < r->n_att; t++)
-            if (!strcmp(r->at[t].name, tok)) {
+        for (int t = 0; t < l->n; t++)
+            if (!strcmp(l->name[t], tok)) {
                 fprintf(stderr, "foolc report: --attacks: '%s' is listed twice\n", tok);
                 return CLI_USAGE;
             }
-        if (r->n_att == REP_MAX_ATTACKS) {
+        if (l->n == REP_MAX_ATTACKS) {
             fprintf(stderr, "foolc report: --attacks: at most %d attacks\n", REP_MAX_ATTACKS);
             return CLI_USAGE;
         }
-        rep_att *a = &r->at[r->n_att++];
-        a->name = tok;
-        a->norm = p;
-        a->needs = needs;
-        a->rank = cost_rank(tok, needs);
+        l->name[l->n++] = tok;
     }
-    if (r->n_att == 0 && have_norm && dflt) { /* no default attack of that norm: all */
+    if (l->n == 0 && have_norm && dflt) { /* no default attack of that norm: all */
         free(s);
         *buf = NULL;
-        return pick_attacks(r, "all", have_norm, norm, buf);
+        return pick_attacks(l, "all", have_norm, norm, buf);
     }
-    if (r->n_att == 0) {
+    if (l->n == 0) {
         fprintf(stderr, "foolc report: --attacks: no attack %s\n",
                 have_norm ? "of that --norm" : "given");
         return CLI_USAGE;
     }
-    for (int i = 1; i < r->n_att; i++) /* insertion sort: stable */
-        for (int j = i; j > 0 && r->at[j].rank < r->at[j - 1].rank; j--) {
-            rep_att tmp = r->at[j];
-            r->at[j] = r->at[j - 1];
-            r->at[j - 1] = tmp;
-        }
     return 0;
-}
-
-/* --- The clean-gradient check: a margin loss z_y - max_{j != y} z_j. */
-typedef struct margin_ctx { const int32_t *y; } margin_ctx;
-
-static int margin_loss(void *user, int32_t first, const float *z, int32_t n, int32_t k,
-                       float *dz, float *loss)
-{
-    const margin_ctx *c = user;
-    for (int32_t i = 0; i < n; i++) {
-        const float *zi = z + (size_t)i * k;
-        float *g = dz + (size_t)i * k;
-        int32_t y = c->y[first + i], o = y == 0 ? 1 : 0;
-        for (int32_t j = 0; j < k; j++) {
-            g[j] = 0;
-            if (j != y && zi[j] > zi[o]) o = j;
-        }
-        g[y] = 1;
-        g[o] = -1;
-        if (loss) loss[i] = zi[y] - zi[o];
-    }
-    return 0;
-}
-
-static void grad_check(rep *r, foolc_model *model)
-{
-    if (!(foolc_model_caps(model) & FOOLC_NEEDS_GRAD)) return;
-    float *g = malloc(r->d * 64 * sizeof *g), *z = malloc((size_t)64 * r->n_classes * sizeof *z);
-    if (!g || !z) goto out;
-    r->grad_checked = 1;
-    for (int32_t b = 0; b < r->n; b += 64) {
-        int32_t m = r->n - b < 64 ? r->n - b : 64;
-        margin_ctx c = {r->y + b};
-        foolc_status st = foolc_model_value_and_grad(model, r->x + (size_t)b * r->d, m,
-                                                     margin_loss, &c, z, NULL, g);
-        if (st == FOOLC_E_NONFINITE) { /* count sample by sample */
-            for (int32_t i = 0; i < m; i++) {
-                margin_ctx c1 = {r->y + b + i};
-                st = foolc_model_value_and_grad(model, r->x + (size_t)(b + i) * r->d, 1,
-                                                margin_loss, &c1, z, NULL, g);
-                if (st < 0) { r->grad_nonfinite++; continue; }
-                double s = 0;
-                for (size_t q = 0; q < r->d; q++) s += fabs(g[q]);
-                r->grad_zero += s == 0;
-            }
-            continue;
-        }
-        if (st < 0) { r->grad_checked = 0; break; }
-        for (int32_t i = 0; i < m; i++) {
-            double s = 0;
-            for (size_t q = 0; q < r->d; q++) s += fabs(g[(size_t)i * r->d + q]);
-            r->grad_zero += s == 0;
-            r->grad_nonfinite += !isfinite(s);
-        }
-    }
-out:
-    free(g);
-    free(z);
 }
 
 /* --- A report run: its options and everything it holds. */
@@ -202,20 +129,24 @@ typedef struct report_opts {
     foolc_norm png_norm; /* --png-norm, when png_norm_name is set */
 } report_opts;
 
-typedef struct report_ctx {
+struct report_ctx {
     report_opts o;
     int argc;          /* the command line, for the message after an interrupt */
     char **argv;
+    const report_runner *runner; /* NULL: the chunks run here */
     rep *r;
-    char *names;       /* the attack list that r->at[].name points into */
+    att_list att;      /* --attacks */
+    char *names;       /* the attack list that att.name points into */
     foolc_net *net;
     foolc_model *model;
+    foolc_eval *ev;
     foolc_data data;   /* the test split */
     foolc_data pool;   /* the training split: starting points (--pool) */
-    FILE *resume;      /* --resume, open for appending chunks */
-    rep_chunk *chunks; /* the chunks this process finished, in order */
-    int n_chunks, cap_chunks;
-} report_ctx;
+    int resumed;       /* --resume is open */
+};
+
+foolc_eval *report_eval(report_ctx *c) { return c->ev; }
+int report_quiet(const report_ctx *c) { return c->o.quiet; }
 
 /* --- Interrupts: SIGINT (Ctrl-C) and SIGTERM stop the running attack at its next model
  * call; the chunks finished so far are kept (in --resume, else in a new resume file) and
@@ -240,6 +171,10 @@ static void catch_signals(void)
         sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+int report_signalled(void) { return g_signal != 0; }
+
+int report_fail(const char *what, foolc_status st) { return cli_fail(what, st); }
 
 static void release_signals(void)
 {
@@ -270,86 +205,23 @@ static int on_progress(void *user, int64_t done, int64_t total)
     return g_signal != 0; /* non-zero cancels the run */
 }
 
-/* A handle for attack t with the --set parameters and the --pool starting points. */
-static int new_attack(const report_ctx *c, int t, foolc_attack **out)
+/* The line that closes an attack's progress. */
+static void attack_summary(const rep *r, int t, char *out, size_t cap)
 {
-    const char *name = c->r->at[t].name;
-    foolc_attack *att;
-    foolc_status st = foolc_attack_new(name, &att);
-    if (st < 0) return cli_fail_opt("report", "--attacks", name, st);
-    int rc = cli_apply_settings(c->o.set, name, att);
-    if (!rc && c->pool.shape.n > 0 &&
-        (st = foolc_attack_set_starts(att, c->pool.x, c->pool.y, c->pool.shape.n)) < 0)
-        rc = cli_fail_opt("report", "--pool", name, st);
-    if (rc) { foolc_attack_free(att); return rc; }
-    *out = att;
-    return 0;
+    const rep_att *a = &r->at[t];
+    int32_t succ = 0;
+    for (int32_t i = 0; i < r->n; i++) succ += a->ok[i];
+    snprintf(out, cap, "%d/%d adversarial, median %s %.4g", succ, r->n,
+             foolc_norm_name(a->norm), rep_quantile(r, t, a->norm, 0.5));
 }
 
-/* A finished chunk: listed (for a resume file written after an interrupt) and appended to
- * --resume. */
-static int save_chunk(report_ctx *c, const rep_chunk *ch)
-{
-    if (c->n_chunks == c->cap_chunks) {
-        int cap = c->cap_chunks ? 2 * c->cap_chunks : 64;
-        rep_chunk *grown = realloc(c->chunks, (size_t)cap * sizeof *grown);
-        if (!grown) return cli_fail("report", FOOLC_E_NOMEM);
-        c->chunks = grown;
-        c->cap_chunks = cap;
-    }
-    c->chunks[c->n_chunks++] = *ch;
-    return c->resume ? rep_resume_append(c->resume, c->r, ch) : 0;
-}
-
-/* Runs attack t on samples b..b+m-1 under the chunk's budget, then records the model's
- * label and every norm of each returned point. An attack error is reported and kept in the
- * attack's status; the return value is an error of the command itself. */
-static int run_chunk(report_ctx *c, int t, foolc_attack *att, const run_cb *cb, int32_t b,
-                     int32_t m)
-{
-    rep *r = c->r;
-    rep_att *a = &r->at[t];
-    foolc_shape s = {m, r->s.c, r->s.h, r->s.w};
-    float *dist = malloc((size_t)m * sizeof *dist);
-    if (!dist) return cli_fail("report", FOOLC_E_NOMEM);
-    foolc_result res = {a->xadv + (size_t)b * r->d, dist, a->ok + b, a->q + b};
-    foolc_counts c0 = foolc_model_counts(c->model);
-    uint64_t budget = (uint64_t)c->o.budget;
-    foolc_model_set_budget(c->model, budget ? budget * (uint64_t)m + c0.forward + c0.decided : 0);
-    double t0 = cli_now();
-    foolc_status st = foolc_attack_run(att, c->model, s, r->x + (size_t)b * r->d, r->y + b,
-                                       NULL, (uint64_t)r->seed, &res);
-    double sec = cli_now() - t0;
-    free(dist);
-    foolc_model_set_budget(c->model, 0);
-    if (g_signal) return CLI_INTERRUPTED(g_signal); /* the chunk is dropped, not kept */
-    if (st < 0) {
-        if (a->st >= 0) a->st = st;
-        fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
-                "so far are kept)\n", cb->p.tty && !c->o.quiet ? "\n" : "", a->name, b,
-                b + m - 1, foolc_status_str(st), foolc_errmsg());
-    }
-    if (foolc_model_decision(c->model, a->xadv + (size_t)b * r->d, m, a->adv + b) < 0)
-        for (int32_t i = b; i < b + m; i++) a->adv[i] = -1;
-    for (int32_t i = b; i < b + m; i++) {
-        for (int p = 0; p < NC; p++)
-            a->dist[(size_t)i * NC + p] =
-                a->ok[i] ? (float)foolc_distance((foolc_norm)p, r->x + (size_t)i * r->d,
-                                                 a->xadv + (size_t)i * r->d, r->d)
-                         : INFINITY;
-        a->done[i] = 1;
-    }
-    a->seconds += sec;
-    rep_chunk ch = {t, b, m, st < 0 ? (int)st : 0, sec};
-    return save_chunk(c, &ch);
-}
-
-/* Runs attack t on every chunk of --batch samples not done before (--resume). */
+/* Runs attack t on every chunk of --batch samples not done before (--resume). An attack
+ * error is reported and kept in the attack's status; the return value is an error of the
+ * command itself. */
 static int run_attack(report_ctx *c, int t)
 {
     rep *r = c->r;
     rep_att *a = &r->at[t];
-    int32_t batch = (int32_t)c->o.batch;
     int64_t todo = 0;
     for (int32_t i = 0; i < r->n; i++) todo += !a->done[i];
     run_cb cb;
@@ -359,27 +231,32 @@ static int run_attack(report_ctx *c, int t)
         if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", a->name);
         return 0;
     }
-    foolc_attack *att = NULL;
-    int rc = new_attack(c, t, &att);
-    if (rc) return rc;
-    foolc_attack_set_progress(att, on_progress, &cb);
-    for (int32_t b = 0; b < r->n; b += batch) {
-        int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
-        for (int32_t i = b; i < b + m; i++) k += a->done[i];
-        if (k == m) continue;
+    foolc_eval_set_progress(c->ev, on_progress, &cb);
+    int rc = 0;
+    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++) {
+        int32_t task, b, m;
+        int done;
+        if (foolc_eval_chunk_info(c->ev, k, &task, &b, &m, &done) < 0 || task != t || done)
+            continue;
         if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
         cb.chunk = m;
-        if ((rc = run_chunk(c, t, att, &cb, b, m))) break;
+        foolc_status st = foolc_eval_run_chunk(c->ev, k);
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; } /* the chunk is dropped */
+        if (foolc_eval_chunk_info(c->ev, k, NULL, NULL, NULL, &done) < 0 || !done) {
+            rc = cli_fail("report", st);
+            break;
+        }
+        if (st < 0)
+            fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
+                    "so far are kept)\n", cb.p.tty && !c->o.quiet ? "\n" : "", a->name, b,
+                    b + m - 1, foolc_status_str(st), foolc_errmsg());
         cb.base += m;
         cli_progress_update(&cb.p, cb.base);
     }
-    foolc_attack_free(att);
+    foolc_eval_set_progress(c->ev, NULL, NULL);
     if (rc) return rc;
-    int32_t succ = 0;
-    for (int32_t i = 0; i < r->n; i++) succ += a->ok[i];
     char summary[160];
-    snprintf(summary, sizeof summary, "%d/%d adversarial, median %s %.4g", succ, r->n,
-             foolc_norm_name(a->norm), rep_quantile(a->dist + a->norm, r->n, NC, 0.5));
+    attack_summary(r, t, summary, sizeof summary);
     cli_progress_end(&cb.p, summary);
     return 0;
 }
@@ -390,6 +267,7 @@ static int parse_options(cli_args *a, report_opts *o)
 {
     *o = (report_opts){.n = 100, .batch = 25, .pool = -1, .png_n = 8, .norm = FOOLC_L2};
     o->model = cli_opt(a, "--model", "-m");
+    cli_bounds_opt(cli_opt(a, "--bounds", NULL));
     o->data = cli_opt(a, "--data", NULL);
     o->attacks = cli_opt(a, "--attacks", NULL);
     o->norm_name = cli_opt(a, "--norm", NULL);
@@ -456,21 +334,51 @@ static int check_paths(const report_opts *o)
     return cli_check_paths("report", p, (int)(sizeof p / sizeof p[0]));
 }
 
-/* The attacks (--attacks, --norm; --set checked), the model and the test split. */
+/* Applies --set (checked before) to the evaluation's attacks. */
+static int apply_settings(report_ctx *c)
+{
+    const char *spec = c->o.set;
+    for (const char *p = spec; p && *p;) {
+        size_t len = strcspn(p, ",");
+        char ent[256], *eq, *dot;
+        snprintf(ent, sizeof ent, "%.*s", (int)len, p);
+        if ((eq = strchr(ent, '=')) && (*eq = '\0', dot = strrchr(ent, '.'))) {
+            *dot = '\0';
+            foolc_status st = foolc_eval_set(c->ev, ent, dot + 1, eq + 1);
+            if (st < 0) return cli_fail_opt("report", "--set", ent, st);
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+/* The attacks (--attacks, --norm; --set checked), the model and the test split; the
+ * evaluation with its attacks and their settings. */
 static int load_inputs(report_ctx *c)
 {
     const report_opts *o = &c->o;
     rep *r = c->r;
     int rc;
-    const char *names[REP_MAX_ATTACKS];
-    if ((rc = pick_attacks(r, o->attacks, o->norm_name != NULL, o->norm, &c->names)))
+    if ((rc = pick_attacks(&c->att, o->attacks, o->norm_name != NULL, o->norm, &c->names)))
         return rc;
-    for (int t = 0; t < r->n_att; t++) names[t] = r->at[t].name;
     if ((o->set && ((rc = cli_check_settings(o->set)) ||
-                    (rc = cli_check_settings_for("report", o->set, names, r->n_att)))) ||
+                    (rc = cli_check_settings_for("report", o->set, c->att.name,
+                                                 c->att.n)))) ||
         (rc = cli_load_model("report", o->model, &c->net, &c->model)) ||
         (rc = cli_load_data("report", o->data, "test", c->net, &c->data)))
         return rc;
+    foolc_eval_opts eo;
+    foolc_status st = foolc_eval_defaults(&eo);
+    eo.seed = (uint64_t)o->seed;
+    eo.chunk = (int32_t)o->batch;
+    eo.budget = (uint64_t)o->budget;
+    if (o->norm_name) eo.norms = 1u << o->norm;
+    if (st >= 0) st = foolc_eval_new(c->model, &eo, &c->ev);
+    for (int t = 0; st >= 0 && t < c->att.n; t++) st = foolc_eval_add_attack(c->ev, c->att.name[t]);
+    if (st < 0) return cli_fail("report", st);
+    if ((rc = apply_settings(c))) return rc;
+    r->ev = c->ev;
     r->model = o->model;
     r->data = o->data ? o->data : "fashion-mnist";
     r->set = o->set;
@@ -480,65 +388,32 @@ static int load_inputs(report_ctx *c)
     r->s = foolc_net_input(c->net);
     r->s.n = 1;
     r->d = (size_t)r->s.c * r->s.h * r->s.w;
-    r->n_classes = foolc_net_classes(c->net);
     foolc_net_bounds(c->net, &r->lo, &r->hi);
-    for (int t = 0; t < r->n_att; t++) r->norms[o->norm_name ? o->norm : r->at[t].norm] = 1;
     return 0;
 }
 
 /* The clean accuracy over the whole test split, and the samples to attack: the first -n
- * the model classifies correctly (--all: the first -n), copied into r->x and r->y. */
+ * the model classifies correctly (--all: the first -n); their ids are their indices in the
+ * split. */
 static int pick_samples(report_ctx *c)
 {
     rep *r = c->r;
-    const foolc_data *data = &c->data;
-    r->total = data->shape.n;
-    int32_t *pred = malloc((size_t)r->total * sizeof *pred);
-    r->index = malloc((size_t)r->total * sizeof *r->index);
-    if (!pred || !r->index) { free(pred); return cli_fail("report", FOOLC_E_NOMEM); }
-    foolc_status st = foolc_model_decision(c->model, data->x, r->total, pred);
-    if (st < 0) { free(pred); return cli_fail_opt("report", "--model", c->o.model, st); }
-    int32_t n = 0;
-    for (int32_t i = 0; i < r->total; i++) {
-        int ok = pred[i] == data->y[i];
-        r->correct += ok;
-        if ((ok || r->all) && n < c->o.n) r->index[n++] = i;
-    }
-    free(pred);
-    r->clean_acc = (double)r->correct / r->total;
-    r->n = n;
-    if (n == 0) {
+    foolc_status st = foolc_eval_select(c->ev, &c->data, (int32_t)c->o.n, c->o.all);
+    if (st == FOOLC_NOT_FOUND) {
         fprintf(stderr, "foolc report: --data '%s': the model classifies no image correctly\n",
                 r->data);
         return CLI_INPUT;
     }
-    r->x = malloc(r->d * n * sizeof *r->x);
-    r->y = malloc((size_t)n * sizeof *r->y);
-    if (!r->x || !r->y) return cli_fail("report", FOOLC_E_NOMEM);
-    for (int32_t i = 0; i < n; i++) {
-        memcpy(r->x + (size_t)i * r->d, data->x + (size_t)r->index[i] * r->d,
-               r->d * sizeof *r->x);
-        r->y[i] = data->y[r->index[i]];
-    }
-    return 0;
-}
-
-/* Every attack's per-sample results, initialised to "not done" with x_adv = x. */
-static int alloc_results(rep *r)
-{
-    size_t n = (size_t)r->n;
-    for (int t = 0; t < r->n_att; t++) {
-        rep_att *at = &r->at[t];
-        at->dist = malloc(n * NC * sizeof *at->dist);
-        at->ok = calloc(n, 1);
-        at->done = calloc(n, 1);
-        at->adv = malloc(n * sizeof *at->adv);
-        at->q = calloc(n, sizeof *at->q);
-        at->xadv = malloc(r->d * n * sizeof *at->xadv);
-        if (!at->dist || !at->ok || !at->done || !at->adv || !at->q || !at->xadv)
-            return cli_fail("report", FOOLC_E_NOMEM);
-        memcpy(at->xadv, r->x, r->d * n * sizeof *r->x);
-    }
+    if (st < 0) return cli_fail_opt("report", "--model", c->o.model, st);
+    r->n = foolc_eval_samples(c->ev);
+    foolc_eval_clean(c->ev, &r->total, &r->correct);
+    r->clean_acc = (double)r->correct / r->total;
+    r->x = foolc_eval_x(c->ev);
+    r->y = foolc_eval_labels(c->ev);
+    r->index = malloc((size_t)r->n * sizeof *r->index);
+    if (!r->index) return cli_fail("report", FOOLC_E_NOMEM);
+    const uint64_t *ids = foolc_eval_ids(c->ev);
+    for (int32_t i = 0; i < r->n; i++) r->index[i] = (int32_t)ids[i];
     return 0;
 }
 
@@ -595,9 +470,9 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     const foolc_data *pl = &c->pool;
     uint64_t ph = cli_hash(CLI_HASH_INIT, pl->x, (size_t)pl->shape.n * r->d * sizeof *pl->x);
     put_hash(h, cap, "pool_hash", cli_hash(ph, pl->y, (size_t)pl->shape.n * sizeof *pl->y));
-    for (int t = 0; t < r->n_att; t++)
+    for (int t = 0; t < foolc_eval_attacks(c->ev); t++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", t ? "," : "",
-                 r->at[t].name);
+                 foolc_eval_attack_name(c->ev, t));
     put_field(h, cap, "attacks", names);
     put_field(h, cap, "norm", o->norm_name ? foolc_norm_name(o->norm) : "");
     put_field(h, cap, "set", o->set ? o->set : "");
@@ -607,7 +482,6 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     put_number(h, cap, "batch", o->batch);
     put_number(h, cap, "budget", o->budget);
     put_number(h, cap, "pool", o->pool);
-    strcat(h, "\n");
 }
 
 #define HEADER_CAP 16384
@@ -619,6 +493,9 @@ static int load_pool(report_ctx *c)
     if (c->o.pool == 0) return 0;
     int rc = cli_load_data("report", c->o.data, "train", c->net, &c->pool);
     if (!rc && c->o.pool > 0 && c->o.pool < c->pool.shape.n) c->pool.shape.n = (int32_t)c->o.pool;
+    foolc_status st;
+    if (!rc && (st = foolc_eval_set_starts(c->ev, c->pool.x, c->pool.y, c->pool.shape.n)) < 0)
+        rc = cli_fail_opt("report", "--pool", c->o.data ? c->o.data : "fashion-mnist", st);
     return rc;
 }
 
@@ -629,12 +506,17 @@ static int open_resume(report_ctx *c)
     char *header = malloc(HEADER_CAP);
     if (!header) return cli_fail("report", FOOLC_E_NOMEM);
     resume_header(c, header, HEADER_CAP);
-    int rc = rep_resume_open(c->r, c->model, c->o.resume, header, &c->resume);
+    foolc_status st = foolc_eval_resume(c->ev, c->o.resume, header);
     free(header);
-    return rc;
+    if (st < 0) {
+        fprintf(stderr, "foolc report: --resume '%s': %s\n", c->o.resume, foolc_errmsg());
+        return st == FOOLC_E_INVALID ? CLI_USAGE : st == FOOLC_E_NOMEM ? CLI_FAIL : CLI_INPUT;
+    }
+    c->resumed = 1;
+    return 0;
 }
 
-/* The clean-gradient check, then every attack, cheap first. */
+/* The clean-gradient check, then every attack, cheap first (or as the runner does). */
 static int run_attacks(report_ctx *c)
 {
     rep *r = c->r;
@@ -642,9 +524,12 @@ static int run_attacks(report_ctx *c)
         fprintf(stderr, "report: %s on %d %s images of %s (clean accuracy %.4f)\n", r->model,
                 r->n, r->all ? "first" : "correctly classified", r->data, r->clean_acc);
     catch_signals();
-    grad_check(r, c->model);
-    int rc = 0;
-    for (int t = 0; t < r->n_att && !rc; t++) rc = run_attack(c, t);
+    foolc_status st = foolc_eval_start(c->ev);
+    if (st >= 0) st = foolc_eval_grad_check(c->ev);
+    int rc = st < 0 ? cli_fail("report", st) : 0;
+    rep_view(r);
+    if (!rc && c->runner) rc = c->runner->run(c->runner->user, c);
+    for (int t = 0; t < r->n_att && !rc && !c->runner; t++) rc = run_attack(c, t);
     if (!rc && g_signal) rc = CLI_INTERRUPTED(g_signal);
     release_signals();
     return rc;
@@ -676,10 +561,10 @@ static int keep_chunks(const report_ctx *c, char *path, size_t cap)
         char suffix[16] = "";
         if (k > 1) snprintf(suffix, sizeof suffix, "-%d", k);
         snprintf(path, cap, "%s/report-%016llx%s.resume", dir, (unsigned long long)h, suffix);
-        rc = rep_resume_write(path, header, c->r, c->chunks, c->n_chunks);
+        rc = foolc_eval_resume_write(c->ev, path, header) < 0 ? -1 : 0;
         if (rc && errno != EEXIST) break;
     }
-    if (rc) fprintf(stderr, "foolc report: cannot write '%s': %s\n", path, strerror(errno));
+    if (rc) fprintf(stderr, "foolc report: %s\n", foolc_errmsg());
     free(header);
     return rc;
 }
@@ -704,25 +589,25 @@ static void put_arg(FILE *f, const char *s)
  * is kept, and the command that continues. */
 static int interrupted(const report_ctx *c, int rc)
 {
-    const rep *r = c->r;
-    int32_t batch = (int32_t)c->o.batch;
-    int done = 0, total = 0;
-    for (int t = 0; t < r->n_att && r->at[t].done; t++)
-        for (int32_t b = 0; b < r->n; b += batch, total++) {
-            int32_t m = r->n - b < batch ? r->n - b : batch, k = 0;
-            for (int32_t i = b; i < b + m; i++) k += r->at[t].done[i];
-            done += k == m;
-        }
+    int done = 0, total = 0, recorded = 0;
+    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++, total++) {
+        int32_t task;
+        int d = 0;
+        if (foolc_eval_chunk_info(c->ev, k, &task, NULL, NULL, &d) >= 0 &&
+            task < foolc_eval_attacks(c->ev))
+            done += d;
+    }
+    recorded = done;
     fprintf(stderr, "\nfoolc report: interrupted (%s) with %d of %d chunks done\n",
             rc == CLI_INTERRUPTED(SIGINT) ? "SIGINT" : "SIGTERM", done, total);
-    if (c->resume) {
+    if (c->resumed) {
         fprintf(stderr, "foolc report: the chunks done are in --resume '%s'; run the same "
                 "command again to continue\n", c->o.resume);
         return rc;
     }
     char path[4200];
-    if (c->n_chunks == 0 || keep_chunks(c, path, sizeof path)) {
-        if (c->n_chunks == 0) fprintf(stderr, "foolc report: nothing to keep\n");
+    if (recorded == 0 || keep_chunks(c, path, sizeof path)) {
+        if (recorded == 0) fprintf(stderr, "foolc report: nothing to keep\n");
         return rc;
     }
     fprintf(stderr, "foolc report: the chunks done are kept in '%s'; to continue:\n  foolc",
@@ -734,23 +619,31 @@ static int interrupted(const report_ctx *c, int rc)
     return rc;
 }
 
-/* Best of all attacks per sample, in every norm. */
-static int best_of_all(rep *r)
+/* The view of the evaluation the writers read: its attacks (cheap first) and their
+ * results, the best of all, the gradient check. */
+void rep_view(rep *r)
 {
-    size_t len = (size_t)r->n * NC;
-    r->best = malloc(len * sizeof *r->best);
-    r->best_by = malloc(len * sizeof *r->best_by);
-    if (!r->best || !r->best_by) return cli_fail("report", FOOLC_E_NOMEM);
-    for (size_t i = 0; i < len; i++) {
-        r->best[i] = INFINITY;
-        r->best_by[i] = -1;
-        for (int t = 0; t < r->n_att; t++)
-            if (r->at[t].dist[i] < r->best[i]) {
-                r->best[i] = r->at[t].dist[i];
-                r->best_by[i] = t;
-            }
+    foolc_eval *ev = r->ev;
+    r->n_att = (int)foolc_eval_attacks(ev);
+    for (int t = 0; t < r->n_att; t++) {
+        rep_att *a = &r->at[t];
+        a->name = foolc_eval_attack_name(ev, t);
+        a->norm = foolc_eval_attack_norm(ev, t);
+        a->needs = foolc_eval_attack_needs(ev, t);
+        a->dist = foolc_eval_dist(ev, t);
+        a->ok = foolc_eval_success(ev, t);
+        a->adv = foolc_eval_adv_label(ev, t);
+        a->q = foolc_eval_queries(ev, t);
+        a->xadv = foolc_eval_x_adv(ev, t);
+        a->done = foolc_eval_done(ev, t);
+        a->seconds = foolc_eval_attack_seconds(ev, t);
+        a->st = foolc_eval_attack_status(ev, t, NULL);
     }
-    return 0;
+    uint32_t norms = foolc_eval_norms(ev);
+    for (int p = 0; p < NC; p++) r->norms[p] = norms >> p & 1;
+    r->best = foolc_eval_best(ev);
+    r->best_by = foolc_eval_best_by(ev);
+    foolc_eval_grad_info(ev, &r->grad_checked, &r->grad_zero, &r->grad_nonfinite);
 }
 
 /* The text table on stdout (on stderr when --json, --csv or --svg is "-") and the files
@@ -759,6 +652,7 @@ static int best_of_all(rep *r)
 static int write_outputs(const report_ctx *c)
 {
     const report_opts *o = &c->o;
+    rep_view(c->r);
     const rep *r = c->r;
     int rc = CLI_OK, rc2, to_stdout = 0;
     const char *outs[] = {o->json, o->csv, o->svg};
@@ -778,49 +672,38 @@ static int write_outputs(const report_ctx *c)
 
 static void report_free(report_ctx *c)
 {
-    if (c->resume) fclose(c->resume);
-    rep *r = c->r;
-    if (r) {
-        for (int t = 0; t < REP_MAX_ATTACKS; t++) {
-            free(r->at[t].dist);
-            free(r->at[t].ok);
-            free(r->at[t].done);
-            free(r->at[t].adv);
-            free(r->at[t].q);
-            free(r->at[t].xadv);
-        }
-        free(r->best);
-        free(r->best_by);
-        free(r->x);
-        free(r->y);
-        free(r->index);
-        free(r);
-    }
+    if (c->r) free(c->r->index);
+    free(c->r);
+    foolc_eval_free(c->ev);
     free(c->names);
-    free(c->chunks);
     foolc_model_free(c->model);
     foolc_net_free(c->net);
     foolc_data_free(&c->data);
     foolc_data_free(&c->pool);
 }
 
-int cmd_report(int argc, char **argv)
+int report_main(int argc, char **argv, const report_runner *runner)
 {
     cli_args a;
     if (cli_args_init(&a, argc, argv)) return CLI_FAIL;
-    report_ctx c = {.argc = argc, .argv = argv};
-    int rc = CLI_OK;
+    report_ctx c = {.argc = argc, .argv = argv, .runner = runner};
+    int worker = runner && runner->worker, rc = CLI_OK;
     if (!(c.r = calloc(1, sizeof *c.r)))
         rc = CLI_FAIL;
     else if (cli_flag(&a, "--help") || cli_flag(&a, "-h"))
         help();
-    else if (!(rc = parse_options(&a, &c.o)) && !(rc = check_paths(&c.o)) &&
-             !(rc = load_inputs(&c)) && !(rc = pick_samples(&c)) &&
-             !(rc = alloc_results(c.r)) && !(rc = load_pool(&c)) && !(rc = open_resume(&c)) &&
-             !(rc = run_attacks(&c)) && !(rc = best_of_all(c.r)))
-        rc = write_outputs(&c);
-    if (rc >= 128) rc = interrupted(&c, rc);
+    else if (!(rc = parse_options(&a, &c.o)) && (worker || !(rc = check_paths(&c.o))) &&
+             !(rc = load_inputs(&c)) && !(rc = pick_samples(&c)) && !(rc = load_pool(&c)) &&
+             (worker || !(rc = open_resume(&c)))) {
+        foolc_status st = foolc_eval_start(c.ev);
+        if (st < 0) rc = cli_fail("report", st);
+        else if (worker) rc = runner->run(runner->user, &c);
+        else if (!(rc = run_attacks(&c))) rc = write_outputs(&c);
+    }
+    if (rc >= 128 && !worker) rc = interrupted(&c, rc);
     report_free(&c);
     cli_args_free(&a);
     return rc;
 }
+
+int cmd_report(int argc, char **argv) { return report_main(argc, argv, NULL); }

@@ -14,28 +14,18 @@ static int cmp_float(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-double rep_quantile(const float *v, int32_t n, size_t stride, double q)
+/* The figures come from the evaluation (include/foolc/eval.h); t is an attack index or
+ * FOOLC_EVAL_BEST. */
+double rep_quantile(const rep *r, int t, int p, double q)
 {
-    if (n <= 0) return NAN;
-    float *s = malloc((size_t)n * sizeof *s);
-    if (!s) return NAN;
-    for (int32_t i = 0; i < n; i++) s[i] = v[(size_t)i * stride];
-    qsort(s, (size_t)n, sizeof *s, cmp_float);
-    double pos = q * (n - 1), lo = floor(pos), f = pos - lo;
-    double a = s[(int32_t)lo], b = s[(int32_t)lo + (f > 0 && lo + 1 < n)];
-    free(s);
-    if (f == 0 || a == b) return a;
-    if (isinf(b)) return INFINITY;
-    return a + f * (b - a);
+    return foolc_eval_quantile(r->ev, t, (foolc_norm)p, q);
 }
 
-double rep_mean(const float *v, int32_t n, size_t stride)
+double rep_mean(const rep *r, int t, int p) { return foolc_eval_mean(r->ev, t, (foolc_norm)p); }
+
+double rep_robust(const rep *r, int t, int p, double eps)
 {
-    double sum = 0;
-    int32_t k = 0;
-    for (int32_t i = 0; i < n; i++)
-        if (isfinite(v[(size_t)i * stride])) { sum += v[(size_t)i * stride]; k++; }
-    return k ? sum / k : NAN;
+    return foolc_eval_robust(r->ev, t, (foolc_norm)p, eps);
 }
 
 static int32_t count_finite(const float *v, int32_t n, size_t stride)
@@ -45,105 +35,24 @@ static int32_t count_finite(const float *v, int32_t n, size_t stride)
     return k;
 }
 
-double rep_robust(const rep *r, const float *v, size_t stride, double eps)
-{
-    int32_t k = 0;
-    for (int32_t i = 0; i < r->n; i++) k += !(v[(size_t)i * stride] <= eps);
-    double frac = (double)k / r->n;
-    return r->all ? frac : r->clean_acc * frac;
-}
-
-static double nice_step(double x)
-{
-    double e = pow(10, floor(log10(x))), f = x / e;
-    return e * (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10);
-}
-
 /* wide = 0: up to the largest finite best-of-all minimum (where the curve of the whole suite
  * reaches its floor); wide = 1: up to the largest finite minimum of any attack's curve. */
 static int grid(const rep *r, int p, double *eps, int wide)
 {
-    double hi = 0;
-    for (int32_t i = 0; i < r->n; i++) {
-        float b = r->best[(size_t)i * NC + p];
-        if (isfinite(b) && b > hi) hi = b;
-        for (int t = 0; t < r->n_att && wide; t++) {
-            float v = r->at[t].dist[(size_t)i * NC + p];
-            if ((int)r->at[t].norm == p && isfinite(v) && v > hi) hi = v;
-        }
-    }
-    if (!(hi > 0)) hi = r->hi - r->lo;
-    double s = nice_step(hi / 8);
-    int k = 0;
-    for (; k < REP_MAX_GRID; k++) {
-        eps[k] = s * k;
-        if (eps[k] >= hi * (1 - 1e-9)) { k++; break; }
-    }
-    return k;
+    return (int)foolc_eval_grid(r->ev, (foolc_norm)p, wide, eps, REP_MAX_GRID);
 }
 
 int rep_grid(const rep *r, int p, double *eps) { return grid(r, p, eps, 0); }
 
-static int is_decision_only(unsigned needs)
-{
-    return !(needs & (FOOLC_NEEDS_GRAD | FOOLC_NEEDS_SCORES));
-}
-
 int rep_diagnostics(const rep *r, char lines[][320], int max)
 {
-    int k = 0;
-    if (r->grad_checked) {
-        int32_t bad = r->grad_zero + r->grad_nonfinite;
-        snprintf(lines[k++], 320, "%s gradients: %d of %d clean samples have an all-zero input "
-                 "gradient of the logit margin, %d a non-finite one%s",
-                 bad * 10 >= r->n && bad ? "WARN" : "ok  ", r->grad_zero, r->n,
-                 r->grad_nonfinite,
-                 bad * 10 >= r->n && bad ? ": gradient attacks cannot be trusted here" : "");
-    } else {
-        snprintf(lines[k++], 320, "ok   gradients: not checked (the model offers none)");
+    int n = (int)foolc_eval_diagnostics(r->ev);
+    for (int k = 0; k < n && k < max; k++) {
+        int warn;
+        const char *text = foolc_eval_diagnostic(r->ev, k, &warn);
+        snprintf(lines[k], 320, "%s %s", warn ? "WARN" : "ok  ", text);
     }
-    for (int p = 0; p < NC && k < max; p++) {
-        if (!r->norms[p]) continue;
-        int ng = 0, nd = 0;
-        for (int t = 0; t < r->n_att; t++)
-            if ((int)r->at[t].norm == p) {
-                ng += (r->at[t].needs & FOOLC_NEEDS_GRAD) != 0;
-                nd += is_decision_only(r->at[t].needs);
-            }
-        if (ng && nd) {
-            int32_t much = 0, both = 0;
-            for (int32_t i = 0; i < r->n; i++) {
-                double g = INFINITY, d = INFINITY;
-                for (int t = 0; t < r->n_att; t++) {
-                    const rep_att *a = &r->at[t];
-                    double v = a->dist[(size_t)i * NC + p];
-                    if ((int)a->norm != p) continue;
-                    if (a->needs & FOOLC_NEEDS_GRAD) g = fmin(g, v);
-                    else if (is_decision_only(a->needs)) d = fmin(d, v);
-                }
-                much += d < 0.5 * g;
-                both += isfinite(g) && isfinite(d);
-            }
-            int warn = much * 10 > r->n;
-            snprintf(lines[k++], 320, "%s %s: decision-based attacks found less than half the "
-                     "gradient attacks' perturbation on %d of %d samples%s", warn ? "WARN" : "ok  ",
-                     foolc_norm_name((foolc_norm)p), much, r->n,
-                     warn ? ": the gradients may be masked or the gradient attacks too weak"
-                          : "");
-            (void)both;
-        }
-        if (k >= max) break;
-        int32_t unbroken = r->n - count_finite(r->best + p, r->n, NC);
-        if (unbroken)
-            snprintf(lines[k++], 320, "WARN %s: robust accuracy stays at %.4f with epsilon the "
-                     "whole box: no attack broke %d of %d samples (an unbounded attack should)",
-                     foolc_norm_name((foolc_norm)p), rep_robust(r, r->best + p, NC, INFINITY),
-                     unbroken, r->n);
-        else
-            snprintf(lines[k++], 320, "ok   %s: robust accuracy reaches 0 (every sample broken)",
-                     foolc_norm_name((foolc_norm)p));
-    }
-    return k;
+    return n < max ? n : max;
 }
 
 static void att_sums(const rep *r, const rep_att *a, double *fw, double *bw, double *dc)
@@ -159,13 +68,13 @@ static void att_sums(const rep *r, const rep_att *a, double *fw, double *bw, dou
 static const double k_q[] = {0.1, 0.25, 0.5, 0.75, 0.9};
 static const char *const k_qname[] = {"q10", "q25", "median", "q75", "q90"};
 
-static void row(const rep *r, FILE *f, const char *name, int p, const float *v, double fw,
-                double bw, double dc, double sec, const char *note)
+static void row(const rep *r, FILE *f, const char *name, int t, int p, const float *v,
+                double fw, double bw, double dc, double sec, const char *note)
 {
     int32_t succ = count_finite(v, r->n, NC);
     fprintf(f, "%-19s %-4s %7.1f%%", name, foolc_norm_name((foolc_norm)p), 100.0 * succ / r->n);
-    for (int q = 0; q < 5; q++) fprintf(f, " %9.4g", rep_quantile(v, r->n, NC, k_q[q]));
-    fprintf(f, " %9.4g %9.1f %9.1f %9.1f", rep_mean(v, r->n, NC), fw / r->n, bw / r->n,
+    for (int q = 0; q < 5; q++) fprintf(f, " %9.4g", rep_quantile(r, t, p, k_q[q]));
+    fprintf(f, " %9.4g %9.1f %9.1f %9.1f", rep_mean(r, t, p), fw / r->n, bw / r->n,
             dc / r->n);
     if (!r->no_time) fprintf(f, " %8.2f", sec);
     fprintf(f, "%s\n", note);
@@ -190,10 +99,11 @@ void rep_text(const rep *r, FILE *f)
         tf += fw, tb += bw, td += dc, ts += a->seconds;
         char note[96] = "";
         if (a->st < 0) snprintf(note, sizeof note, "  (stopped: %s)", foolc_status_str(a->st));
-        row(r, f, a->name, a->norm, a->dist + a->norm, fw, bw, dc, a->seconds, note);
+        row(r, f, a->name, t, a->norm, a->dist + a->norm, fw, bw, dc, a->seconds, note);
     }
     for (int p = 0; p < NC; p++)
-        if (r->norms[p]) row(r, f, "best-of-all", p, r->best + p, tf, tb, td, ts, "");
+        if (r->norms[p])
+            row(r, f, "best-of-all", FOOLC_EVAL_BEST, p, r->best + p, tf, tb, td, ts, "");
     fprintf(f, "\nbest-of-all found by (samples per attack):\n");
     for (int p = 0; p < NC; p++) {
         if (!r->norms[p]) continue;
@@ -217,10 +127,10 @@ void rep_text(const rep *r, FILE *f)
         for (int e = 0; e < k; e++) fprintf(f, " %7.4g", eps[e]);
         fprintf(f, "\n");
         for (int t = 0; t <= r->n_att; t++) {
-            const float *v = t < r->n_att ? r->at[t].dist + p : r->best + p;
+            int tc = t < r->n_att ? t : FOOLC_EVAL_BEST;
             if (t < r->n_att && (int)r->at[t].norm != p) continue;
             fprintf(f, "  %-17s", t < r->n_att ? r->at[t].name : "best-of-all");
-            for (int e = 0; e < k; e++) fprintf(f, " %7.4f", rep_robust(r, v, NC, eps[e]));
+            for (int e = 0; e < k; e++) fprintf(f, " %7.4f", rep_robust(r, tc, p, eps[e]));
             fprintf(f, "\n");
         }
     }
@@ -249,18 +159,18 @@ static void json_num(FILE *f, double v)
     else fprintf(f, "null");
 }
 
-static void json_stats(FILE *f, const rep *r, const float *v)
+static void json_stats(FILE *f, const rep *r, int t, int p, const float *v)
 {
     fprintf(f, "\"success_rate\": ");
     json_num(f, (double)count_finite(v, r->n, NC) / r->n);
     fprintf(f, ", \"distance\": {");
     for (int q = 0; q < 5; q++) {
         fprintf(f, "\"%s\": ", k_qname[q]);
-        json_num(f, rep_quantile(v, r->n, NC, k_q[q]));
+        json_num(f, rep_quantile(r, t, p, k_q[q]));
         fprintf(f, ", ");
     }
     fprintf(f, "\"mean\": ");
-    json_num(f, rep_mean(v, r->n, NC));
+    json_num(f, rep_mean(r, t, p));
     fprintf(f, "}");
 }
 
@@ -322,7 +232,7 @@ int rep_json(const rep *r, const char *path)
                 a->st < 0 ? foolc_status_str(a->st) : "ok");
         json_num(f, r->no_time ? NAN : a->seconds);
         fprintf(f, ",\n   ");
-        json_stats(f, r, a->dist + a->norm);
+        json_stats(f, r, t, a->norm, a->dist + a->norm);
         fprintf(f, ",\n   \"queries_per_sample\": {\"forward\": %.9g, \"backward\": %.9g, "
                 "\"decided\": %.9g},\n   \"samples\": [", fw / r->n, bw / r->n, dc / r->n);
         for (int32_t i = 0; i < r->n; i++) {
@@ -342,7 +252,7 @@ int rep_json(const rep *r, const char *path)
     for (int p = 0, c = 0; p < NC; p++) {
         if (!r->norms[p]) continue;
         fprintf(f, "%s\n  \"%s\": {", c++ ? "," : "", foolc_norm_name((foolc_norm)p));
-        json_stats(f, r, r->best + p);
+        json_stats(f, r, FOOLC_EVAL_BEST, p, r->best + p);
         fprintf(f, ", \"found_by\": {");
         for (int t = 0, cc = 0; t < r->n_att; t++) {
             int32_t k = 0;
@@ -375,9 +285,10 @@ int rep_json(const rep *r, const char *path)
         fprintf(f, "]");
         for (int t = 0; t <= r->n_att; t++) {
             if (t < r->n_att && (int)r->at[t].norm != p) continue;
-            const float *v = t < r->n_att ? r->at[t].dist + p : r->best + p;
+            int tc = t < r->n_att ? t : FOOLC_EVAL_BEST;
             fprintf(f, ",\n   \"%s\": [", t < r->n_att ? r->at[t].name : "best-of-all");
-            for (int e = 0; e < k; e++) fprintf(f, "%s%.9g", e ? ", " : "", rep_robust(r, v, NC, eps[e]));
+            for (int e = 0; e < k; e++)
+                fprintf(f, "%s%.9g", e ? ", " : "", rep_robust(r, tc, p, eps[e]));
             fprintf(f, "]");
         }
         fprintf(f, "}");
@@ -476,17 +387,18 @@ int rep_svg(const rep *r, const char *path)
         for (int t = 0; t <= r->n_att; t++) {
             if (t < r->n_att && (int)r->at[t].norm != p) continue;
             const float *v = t < r->n_att ? r->at[t].dist + p : r->best + p;
+            int tc = t < r->n_att ? t : FOOLC_EVAL_BEST;
             const char *col = t < r->n_att ? k_colors[c++ % 10] : "black";
             for (int32_t i = 0; i < r->n; i++) s[i] = v[(size_t)i * NC];
             qsort(s, (size_t)r->n, sizeof *s, cmp_float);
             fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s d=\"M%.2f %.2f",
                     col, t < r->n_att ? "1.5" : "2.5",
                     t < r->n_att ? "" : " stroke-dasharray=\"6 3\"", X(0.0),
-                    Y(rep_robust(r, v, NC, 0)));
+                    Y(rep_robust(r, tc, p, 0)));
             for (int32_t i = 0; i < r->n; i++) {
                 if (!isfinite(s[i]) || s[i] > xmax) break;
                 if (i + 1 < r->n && s[i + 1] == s[i]) continue;
-                fprintf(f, " H%.2f V%.2f", X((double)s[i]), Y(rep_robust(r, v, NC, s[i])));
+                fprintf(f, " H%.2f V%.2f", X((double)s[i]), Y(rep_robust(r, tc, p, s[i])));
             }
             fprintf(f, " H%.2f\"/>\n", X(xmax));
             double ly = y0 + 16 + 16 * legend++;
