@@ -37,6 +37,7 @@
 #include "foolc/attack.h"
 #include "foolc/data.h"
 #include "foolc/net.h"
+#include "foolc/eval.h"
 #include "foolc/certify.h"
 
 #endif
