@@ -145,6 +145,9 @@ typedef struct ex {
     float *logits;               /* K */
     double *xs;                  /* d: the solver's x' */
     double bound;                /* branch-and-bound's best node bound (callback) */
+    int32_t adv_class;           /* the class of the attack's adversarial (-1: none) */
+    double margin;               /* logit_j - logit_label >= margin: a float step past the
+                                    boundary, so that the net agrees after rounding */
     double *xlb, *xub;           /* CROWN's bounds of every tensor (o->crown), or NULL */
     jmp_buf jb;
 } ex;
@@ -378,6 +381,13 @@ static void ex_objective(ex *e)
  * program built so far (the layers before t): max and min of each pre-activation. */
 static foolc_status ex_tighten(ex *e, int32_t t, double deadline)
 {
+    /* few unstable neurons make a cheap program as they are; the tightening takes at most
+     * a quarter of the time left */
+    int64_t unstable = 0;
+    for (int64_t j = 0; j < e->size[t]; j++)
+        unstable += e->col[t][j] && e->lo[t][j] < 0 && e->hi[t][j] > 0;
+    if (unstable <= 8) return FOOLC_OK;
+    if (isfinite(deadline)) deadline = now() + 0.25 * (deadline - now());
     const int nc = glp_get_num_cols(e->P);
     for (int j = 1; j <= nc; j++) glp_set_obj_coef(e->P, j, 0);
     glp_scale_prob(e->P, GLP_SF_AUTO);
@@ -428,9 +438,11 @@ static foolc_status ex_build(ex *e, double R, double deadline)
             e->ind[2] = e->tcol;
             e->val[1] = 1;
             e->val[2] = -1;
-            add_row(e, 2, GLP_UP, 0, e->x[i]);
+            /* x' - t <= x (implied when x sits on the upper face), x' + t >= x (on the
+             * lower face) */
+            if (e->x[i] < o->hi) add_row(e, 2, GLP_UP, 0, e->x[i]);
             e->val[2] = 1;
-            add_row(e, 2, GLP_LO, e->x[i], 0);
+            if (e->x[i] > o->lo) add_row(e, 2, GLP_LO, e->x[i], 0);
         }
         e->cutrow = 0;
     } else {
@@ -531,11 +543,14 @@ static foolc_status ex_build(ex *e, double R, double deadline)
     memset(e->scol, 0, (size_t)K * sizeof *e->scol);
     e->sumrow = 0;
     const double *lz = e->lo[e->L], *hz = e->hi[e->L];
+    double zmax = 0;
+    for (int32_t j = 0; j < K; j++) zmax = fmax(zmax, fmax(fabs(lz[j]), fabs(hz[j])));
+    e->margin = 1e-6 * (1 + fmin(zmax, 1e3));
     if (e->target >= 0) {
         for (int32_t j = 0; j < K; j++) {
             if (j == e->target) continue;
             int n = diff_entries(e, e->target, j, 0);
-            e->crow[j] = add_row(e, n, GLP_LO, 0, 0);
+            e->crow[j] = add_row(e, n, GLP_LO, e->margin, 0);
         }
     } else if (o->mode == FOOLC__EXACT_SELECTOR) {
         int n = 0;
@@ -556,7 +571,7 @@ static foolc_status ex_build(ex *e, double R, double deadline)
             int m = diff_entries(e, j, e->label, 0);
             e->ind[++m] = e->scol[j];
             e->val[m] = -M;
-            e->crow[j] = add_row(e, m, GLP_LO, -M, 0);
+            e->crow[j] = add_row(e, m, GLP_LO, e->margin - M, 0);
         }
     } else {
         for (int32_t j = 0; j < K; j++) {
@@ -671,6 +686,8 @@ static foolc_status ex_lp(ex *e, double deadline, int *res, double *obj)
     glp_init_smcp(&sp);
     sp.msg_lev = GLP_MSG_OFF;
     sp.presolve = GLP_OFF;
+    sp.meth = GLP_DUALP;         /* row bounds change between solves: the basis stays dual
+                                    feasible (GLPK falls back to the primal otherwise) */
     sp.tm_lim = ms_left(deadline);
     int rc = glp_simplex(e->P, &sp);
     if (rc != 0 && rc != GLP_ETMLIM) {
@@ -761,7 +778,8 @@ static int cls_cmp(const void *a, const void *b)
 static void ex_only(ex *e, int32_t j)
 {
     for (int32_t k = 0; k < e->K; k++)
-        if (e->crow[k]) glp_set_row_bnds(e->P, e->crow[k], k == j ? GLP_LO : GLP_FR, 0, 0);
+        if (e->crow[k])
+            glp_set_row_bnds(e->P, e->crow[k], k == j ? GLP_LO : GLP_FR, e->margin, 0);
 }
 
 static foolc_status ex_rebuild(ex *e, double R, double deadline)
@@ -797,22 +815,19 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
     const int32_t K = e->K;
     cls *c = foolc__calloc((size_t)K, sizeof *c);
     if (!c) return foolc__nomem("certify exact");
-    foolc_status st = FOOLC_OK;
+    /* classes by their clean logit gap, the attack's class first: a good cutoff early */
+    memcpy(e->xa, e->x, (size_t)e->d * sizeof *e->xa);
+    foolc_status st = foolc_net_forward(e->net, e->xa, 1, e->logits);
     int32_t m = 0;
     for (int32_t j = 0; j < K && st >= 0; j++) {
         if (j == e->label) continue;
-        int res;
-        double lp = 0;
-        ex_only(e, j);
-        ex_cutoff(e, *best);
-        st = ex_lp(e, deadline, &res, &lp);
         c[m].j = j;
-        c[m].lp = res == 1 ? lp : res == 0 ? INFINITY : 0;
-        c[m].lower = res == 0 ? fmin(*best, e->R) : c[m].lp;
-        c[m].done = res == 0;
+        c[m].lp = j == e->adv_class ? -INFINITY : (double)e->logits[e->label] - e->logits[j];
+        c[m].lower = 0;
         m++;
     }
     if (st >= 0) qsort(c, (size_t)m, sizeof *c, cls_cmp);
+    for (int32_t k = 0; k < m; k++) c[k].lp = 0;
     for (int32_t k = 0; k < m && st >= 0; k++) {
         if (c[k].done) continue;
         if (now() >= deadline) break;
@@ -875,6 +890,9 @@ static foolc_status ex_attack(ex *e, double *best, float *x_adv)
     if (st >= 0 && ok) {
         st = foolc_net_forward(e->net, e->xa, 1, e->logits);
         if (st >= 0 && ex_is_adv(e) && ex_dist(e, e->xa) < *best) {
+            e->adv_class = 0;
+            for (int32_t j = 1; j < e->K; j++)
+                if (e->logits[j] > e->logits[e->adv_class]) e->adv_class = j;
             *best = ex_dist(e, e->xa);
             if (x_adv) memcpy(x_adv, e->xa, (size_t)e->d * sizeof *x_adv);
         }
@@ -938,6 +956,7 @@ foolc_status foolc__exact_sample(foolc_net *net, const float *x, int32_t label, 
     e->label = label;
     e->target = target;
     e->K = foolc_net_classes(net);
+    e->adv_class = -1;
     foolc_status st = ex_alloc(e);
     if (st >= 0 && (label < 0 || label >= e->K || target >= e->K))
         st = foolc__error(FOOLC_E_INVALID, "certify exact: label %d or target %d out of range",
@@ -970,7 +989,8 @@ foolc_status foolc__exact_sample(foolc_net *net, const float *x, int32_t label, 
         }
     }
     if (st >= 0) {
-        double tol = 1e-6 * fmax(1, out->lower);
+        /* the margin and the nudges of the verification move the point by float steps */
+        double tol = 1e-6 + 1e-5 * out->lower;
         out->solved = out->upper <= out->lower * (1 + o->rtol) + tol ||
                       (out->lower == INFINITY && out->upper == INFINITY);
     }
