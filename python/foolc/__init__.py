@@ -24,8 +24,10 @@ from ._lib import version as library_version
 from ._lib import version_number as library_version_number
 from .attack import (QUERIES_DTYPE, Attack, AttackInfo, AttackResult, Criterion, Param,
                      attack_names, attacks, describe)
+from .certify import certify
 from .data import load_data
 from .distance import NORMS, distance, parse_norm, project
+from .eval import Evaluation, evaluate
 from .errors import (BackendError, BudgetError, CancelledError, ClosedError, FoolcError,
                      FoolcIOError, FormatError, InternalError, InvalidArgumentError,
                      NoMemoryError, NonFiniteError, OracleError, UnsupportedError, VersionError)
@@ -44,6 +46,7 @@ __all__ = [
     "CancelledError", "BudgetError", "NonFiniteError", "FoolcIOError", "FormatError",
     "InternalError", "ClosedError", "library_path", "library_version",
     "library_version_number", "constants", "Status", "Needs", "Norm", "Backend",
+    "certify", "evaluate", "Evaluation",
 ]
 
 
