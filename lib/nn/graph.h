@@ -11,6 +11,7 @@
 
 #define NN_GRAPH_MAX_NODES 1024
 #define NN_GRAPH_NAME 64
+#define NN_GRAPH_CHUNK_BYTES (512u << 10) /* fast backend: images per chunk of a pass */
 
 typedef enum nn_gop {
     G_CONV, G_DENSE, G_ADD, G_SUB, G_MUL, G_DIV, G_RELU, G_LEAKYRELU, G_PRELU, G_SIGMOID,

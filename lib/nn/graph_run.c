@@ -35,7 +35,7 @@ typedef struct gnf {
     float value;
 } gnf;
 
-static void flag(gnf *nf, const float *v, int32_t n, size_t stride, int32_t node)
+static void flag(gnf *nf, const float *v, int32_t s0, int32_t n, size_t stride, int32_t node)
 {
     /* The largest |v| as float bits: NaN and Inf are at or above 0x7f800000 (vectorises). */
     uint32_t m = 0;
@@ -47,17 +47,17 @@ static void flag(gnf *nf, const float *v, int32_t n, size_t stride, int32_t node
     }
     if (m < 0x7f800000u) return;
     for (int32_t s = 0; s < n; s++) {
-        if (nf->bad[s]) continue;
+        if (nf->bad[s0 + s]) continue;
         const float *r = v + (size_t)s * stride;
         for (size_t j = 0; j < stride; j++)
             if (!isfinite(r[j])) {
                 if (nf->count == 0) {
                     nf->node = node;
-                    nf->sample = s;
+                    nf->sample = s0 + s;
                     nf->value = r[j];
                 }
                 nf->count++;
-                nf->bad[s] = 1;
+                nf->bad[s0 + s] = 1;
                 break;
             }
     }
@@ -113,18 +113,29 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
 #define ACT(t) ((t) == 0 ? x : (const float *)(A + act_off[t]))
     gnf nf = { A + bad_off, 0, -1, 0, 0.0f };
     memset(nf.bad, 0, (size_t)n);
-    flag(&nf, x, n, din, -1);
+    flag(&nf, x, 0, n, din, -1);
+    /* The fast backend runs the graph on chunks of images small enough for their tensors to
+     * stay in cache from one node to the next (every op computes each image on its own). */
+    int64_t per_image = 0;
+    for (int32_t t = 1; t <= N; t++) per_image += nn_numel(g->dims[t]) * (back ? 8 : 4);
+    int32_t m = fast ? (int32_t)(NN_GRAPH_CHUNK_BYTES / (per_image ? per_image : 1)) : n;
+    m = m < 1 ? 1 : m > n ? n : m;
     const float *xs[NN_GRAPH_MAX_NODES];
-    for (int32_t i = 0; i < N; i++) {
-        const nn_gnode *nd = &g->nodes[i];
-        for (int32_t j = 0; j < nd->nin; j++) xs[j] = ACT(nd->in[j]);
-        float *y = (float *)(A + act_off[i + 1]);
-        if (fast && nd->op == G_CONV)
-            FOOLC__CHECK(foolc__nn_gconv_forward(net->fast, g, nd, g->impl[i], net->pver, n,
-                                                 xs[0], y, scratch));
-        else
-            FOOLC__CHECK(foolc__nn_gop_forward(g, nd, fast, n, xs, y, scratch));
-        flag(&nf, y, n, (size_t)nn_numel(nd->od), i);
+    for (int32_t c0 = 0; c0 < n; c0 += m) {
+        const int32_t cm = n - c0 < m ? n - c0 : m;
+        for (int32_t i = 0; i < N; i++) {
+            const nn_gnode *nd = &g->nodes[i];
+            for (int32_t j = 0; j < nd->nin; j++)
+                xs[j] = ACT(nd->in[j]) + (size_t)c0 * (size_t)nn_numel(g->dims[nd->in[j]]);
+            const size_t osz = (size_t)nn_numel(nd->od);
+            float *y = (float *)(A + act_off[i + 1]) + (size_t)c0 * osz;
+            if (fast && nd->op == G_CONV)
+                FOOLC__CHECK(foolc__nn_gconv_forward(net->fast, g, nd, g->impl[i], net->pver,
+                                                     cm, xs[0], y, scratch));
+            else
+                FOOLC__CHECK(foolc__nn_gop_forward(g, nd, fast, cm, xs, y, scratch));
+            flag(&nf, y, c0, cm, osz, i);
+        }
     }
     float *lg = (float *)(A + act_off[N]);
     const size_t lbytes = (size_t)n * (size_t)classes * sizeof(float);
@@ -172,33 +183,42 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
     if (rc != 0) return foolc__error(FOOLC_E_ORACLE, "net: the seed callback returned %d", rc);
     if (!back) return FOOLC_OK;
 
-    for (int32_t t = 1; t < N; t++)
-        memset(A + grad_off[t], 0, (size_t)n * (size_t)nn_numel(g->dims[t]) * sizeof(float));
-    if (dx) memset(dx, 0, (size_t)n * din * sizeof *dx);
     float *dxs[NN_GRAPH_MAX_NODES];
-    for (int32_t i = N - 1; i >= 0; i--) {
-        const nn_gnode *nd = &g->nodes[i];
-        for (int32_t j = 0; j < nd->nin; j++) {
-            xs[j] = ACT(nd->in[j]);
-            dxs[j] = nd->in[j] == 0 ? dx : (float *)(A + grad_off[nd->in[j]]);
+    for (int32_t c0 = 0; c0 < n; c0 += m) {
+        const int32_t cm = n - c0 < m ? n - c0 : m;
+        for (int32_t t = 1; t < N; t++) {
+            const size_t tsz = (size_t)nn_numel(g->dims[t]);
+            memset((float *)(A + grad_off[t]) + (size_t)c0 * tsz, 0, (size_t)cm * tsz * sizeof(float));
         }
-        float *dw = dparams && nd->nw ? dparams + nd->woff : NULL;
-        float *db = dparams && nd->nb ? dparams + nd->boff : NULL;
-        if (fast && nd->op == G_CONV) {
-            /* Weight gradients by im2col and sgemm, the input gradient by oneDNN. */
-            float *none[1] = { NULL };
-            const float *dyc = (const float *)(A + grad_off[i + 1]);
-            if (dw || db)
-                FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, n, xs, NULL, dyc, none, dw, db,
-                                                    scratch));
-            if (dxs[0] && dx_needed(g, i, dx))
-                FOOLC__CHECK(foolc__nn_gconv_backward_data(net->fast, g, nd, g->impl[i],
-                                                           net->pver, n, dyc, dxs[0], scratch));
-            continue;
+        if (dx) memset(dx + (size_t)c0 * din, 0, (size_t)cm * din * sizeof *dx);
+        for (int32_t i = N - 1; i >= 0; i--) {
+            const nn_gnode *nd = &g->nodes[i];
+            for (int32_t j = 0; j < nd->nin; j++) {
+                const size_t o = (size_t)c0 * (size_t)nn_numel(g->dims[nd->in[j]]);
+                xs[j] = ACT(nd->in[j]) + o;
+                dxs[j] = nd->in[j] == 0 ? (dx ? dx + o : NULL)
+                                        : (float *)(A + grad_off[nd->in[j]]) + o;
+            }
+            const size_t oo = (size_t)c0 * (size_t)nn_numel(nd->od);
+            const float *yc = (const float *)(A + act_off[i + 1]) + oo;
+            const float *dyc = (const float *)(A + grad_off[i + 1]) + oo;
+            float *dw = dparams && nd->nw ? dparams + nd->woff : NULL;
+            float *db = dparams && nd->nb ? dparams + nd->boff : NULL;
+            if (fast && nd->op == G_CONV) {
+                /* Weight gradients by im2col and sgemm, the input gradient by oneDNN. */
+                float *none[1] = { NULL };
+                if (dw || db)
+                    FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, cm, xs, NULL, dyc, none, dw,
+                                                        db, scratch));
+                if (dxs[0])
+                    FOOLC__CHECK(foolc__nn_gconv_backward_data(net->fast, g, nd, g->impl[i],
+                                                               net->pver, cm, dyc, dxs[0],
+                                                               scratch));
+                continue;
+            }
+            FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, cm, xs, yc, dyc, dxs, dw, db,
+                                                scratch));
         }
-        FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, n, xs, (const float *)(A + act_off[i + 1]),
-                                            (const float *)(A + grad_off[i + 1]), dxs, dw, db,
-                                            scratch));
     }
 #undef ACT
     return FOOLC_OK;
