@@ -10,6 +10,8 @@
 static void help(void)
 {
     printf("usage: foolc attack --model M.npz --attack A [options]\n"
+           "  --model M      an NPZ model file or an ONNX model (docs/onnx.md)\n"
+           "  --bounds LO,HI the model's input range (default: the file's, else [0, 1])\n"
            "  --data D       fashion-mnist (default), an IDX directory or an .npz (x, y)\n"
            "  --index I      test image (default 0)\n"
            "  --attack A     the attack (see foolc attacks)\n"
@@ -65,6 +67,7 @@ static int parse_options(cli_args *a, attack_opts *o)
 {
     *o = (attack_opts){.pool = -1};
     o->model = cli_opt(a, "--model", "-m");
+    cli_bounds_opt(cli_opt(a, "--bounds", NULL));
     o->data = cli_opt(a, "--data", NULL);
     o->name = cli_opt(a, "--attack", NULL);
     o->set = cli_opt(a, "--set", NULL);

@@ -84,6 +84,9 @@ typedef struct cli_path {
  * that exist). CLI_USAGE with a message naming both flags. */
 int cli_check_paths(const char *cmd, const cli_path *p, int n);
 
+/* --bounds LO,HI (report, attack): the model's input range, for models whose file does not
+ * carry it (ONNX); NULL: the file's. cli_load_model applies it before the oracle is made. */
+void cli_bounds_opt(const char *spec);
 /* Loads a model and wraps it: errors name --model and the file. */
 int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model);
 /* Loads a data split and checks it against the model's input and classes. */

@@ -399,6 +399,30 @@ int cli_check_paths(const char *cmd, const cli_path *p, int n)
     return 0;
 }
 
+static const char *g_bounds;
+
+void cli_bounds_opt(const char *spec) { g_bounds = spec; }
+
+/* --bounds LO,HI on a loaded net; CLI_USAGE with a message when malformed. */
+static int apply_bounds(const char *cmd, foolc_net *net)
+{
+    if (!g_bounds) return 0;
+    char *end = NULL;
+    double lo = strtod(g_bounds, &end), hi = 0;
+    int ok = end != g_bounds && *end == ',';
+    if (ok) {
+        const char *s = end + 1;
+        hi = strtod(s, &end);
+        ok = end != s && *end == '\0';
+    }
+    if (!ok || foolc_net_set_bounds(net, (float)lo, (float)hi) < 0) {
+        fprintf(stderr, "foolc %s: --bounds: expected LO,HI (finite numbers, LO < HI), got "
+                "'%s'\n", cmd, g_bounds);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
 int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_model **model)
 {
     if (!path || !*path) {
@@ -410,6 +434,8 @@ int cli_load_model(const char *cmd, const char *path, foolc_net **net, foolc_mod
         int rc = cli_fail_opt(cmd, "--model", path, st);
         return rc == CLI_USAGE ? CLI_INPUT : rc;
     }
+    int brc = apply_bounds(cmd, *net);
+    if (brc) return brc;
     foolc_oracle o;
     if ((st = foolc_net_oracle(*net, 256, &o)) < 0 || (st = foolc_model_new(&o, model)) < 0)
         return cli_fail_opt(cmd, "--model", path, st);

@@ -43,6 +43,10 @@ FOOLC_API const char *foolc_net_arch(const foolc_net *net);
 FOOLC_API foolc_shape foolc_net_input(const foolc_net *net);
 FOOLC_API int32_t foolc_net_classes(const foolc_net *net);
 FOOLC_API void foolc_net_bounds(const foolc_net *net, float *lo, float *hi);
+/* Sets the valid input range [lo, hi] (finite, lo < hi; else FOOLC_E_INVALID, the net
+ * unchanged): for models whose file does not carry it (ONNX; docs/onnx.md). Oracles filled
+ * before keep the bounds they were given. Saved with the net (NPZ member "bounds"). */
+FOOLC_API FOOLC_WUR foolc_status foolc_net_set_bounds(foolc_net *net, float lo, float hi);
 /* Multiply-adds of one forward pass of one image, times two (FLOPs). */
 FOOLC_API double foolc_net_flops(const foolc_net *net);
 

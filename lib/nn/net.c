@@ -105,6 +105,18 @@ void foolc_net_bounds(const foolc_net *net, float *lo, float *hi)
     if (hi) *hi = net ? net->hi : 0.0f;
 }
 
+foolc_status foolc_net_set_bounds(foolc_net *net, float lo, float hi)
+{
+    foolc__error_clear();
+    if (!net) return foolc__error(FOOLC_E_INVALID, "net: set_bounds: net is NULL");
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
+        return foolc__error(FOOLC_E_INVALID, "net: set_bounds: [%g, %g]: need finite lo < hi",
+                            (double)lo, (double)hi);
+    net->lo = lo;
+    net->hi = hi;
+    return FOOLC_OK;
+}
+
 double foolc_net_flops(const foolc_net *net)
 {
     double f = 0;
