@@ -38,23 +38,33 @@ typedef struct gnf {
 static void flag(gnf *nf, const float *v, int32_t s0, int32_t n, size_t stride, int32_t node)
 {
     /* The largest |v| as float bits: NaN and Inf are at or above 0x7f800000 (vectorises). */
-    uint32_t m = 0;
-    for (size_t j = 0; j < (size_t)n * stride; j++) {
+    uint32_t m = 0, mk[16] = { 0 };
+    const size_t len = (size_t)n * stride;
+    size_t j = 0;
+    for (; j + 16 <= len; j += 16)
+        for (int k = 0; k < 16; k++) {
+            uint32_t b;
+            memcpy(&b, &v[j + k], sizeof b);
+            b &= 0x7fffffffu;
+            mk[k] = b > mk[k] ? b : mk[k];
+        }
+    for (; j < len; j++) {
         uint32_t b;
         memcpy(&b, &v[j], sizeof b);
         b &= 0x7fffffffu;
         m = b > m ? b : m;
     }
+    for (int k = 0; k < 16; k++) m = mk[k] > m ? mk[k] : m;
     if (m < 0x7f800000u) return;
     for (int32_t s = 0; s < n; s++) {
         if (nf->bad[s0 + s]) continue;
         const float *r = v + (size_t)s * stride;
-        for (size_t j = 0; j < stride; j++)
-            if (!isfinite(r[j])) {
+        for (size_t q = 0; q < stride; q++)
+            if (!isfinite(r[q])) {
                 if (nf->count == 0) {
                     nf->node = node;
                     nf->sample = s0 + s;
-                    nf->value = r[j];
+                    nf->value = r[q];
                 }
                 nf->count++;
                 nf->bad[s0 + s] = 1;
