@@ -182,6 +182,7 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "foolc_net_input": (Shape, [vp]),
     "foolc_net_classes": (C.c_int32, [vp]),
     "foolc_net_bounds": (None, [vp, FP, FP]),
+    "foolc_net_set_bounds": (st, [vp, C.c_float, C.c_float]),
     "foolc_net_flops": (C.c_double, [vp]),
     "foolc_net_param_count": (C.c_int64, [vp]),
     "foolc_net_get_params": (st, [vp, FP]),

@@ -365,7 +365,8 @@ class Net(Owner):
 
     @classmethod
     def load(cls, path: PathLike) -> Net:
-        """Loads an NPZ model file (member "arch", weights by name, optional "bounds")."""
+        """Loads an NPZ model file (member "arch", weights by name, optional "bounds") or
+        an ONNX model (".onnx", docs/onnx.md; bounds [0, 1] until set_bounds)."""
         h = C.c_void_p()
         check(lib.foolc_net_load(enc(os.fspath(path)), C.byref(h)), "Net.load")
         self = cls.__new__(cls)
@@ -405,6 +406,11 @@ class Net(Owner):
         lo, hi = C.c_float(), C.c_float()
         lib.foolc_net_bounds(self._handle(), C.byref(lo), C.byref(hi))
         return (float(lo.value), float(hi.value))
+
+    def set_bounds(self, lo: float, hi: float) -> None:
+        """The valid input range (finite, lo < hi), for models whose file does not carry it
+        (ONNX). Models made before keep the bounds they were given."""
+        check(lib.foolc_net_set_bounds(self._handle(), float(lo), float(hi)), "Net.set_bounds")
 
     @property
     def flops(self) -> float:
