@@ -1,0 +1,287 @@
+/* foolc-mpi: `foolc report` spread over MPI ranks (docs/scale.md).
+ *   mpirun -np K foolc-mpi report --model M.npz [the options of foolc report]
+ * Every rank sets up the same evaluation (model, data, attacks, samples). Rank 0 reads the
+ * resume file, checks the gradients, then hands out chunks one at a time to the workers as
+ * they ask (one sample can cost 100x another) and records the chunk each worker returns (the
+ * resume record format, include/foolc/eval.h: foolc_eval_chunk_save / _load), appending it
+ * to --resume; it alone writes the report and its files, the same bytes as a single process
+ * (--no-time). With K = 1 it is foolc report. Rank 0 computes nothing itself: run one rank
+ * more than the cores (it sleeps while it waits).
+ * Errors: a worker that cannot set up (a bad model file...) or whose evaluation fails sends
+ * its message to rank 0, which prints it, stops every worker and exits non-zero. A rank that
+ * dies takes the job down (mpirun); --resume then redoes the chunks that were in flight.
+ * libfoolc knows nothing of MPI: this program is the CLI's report plus this file. */
+#include "report.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { TAG_READY = 1, TAG_ERR, TAG_RESULT, TAG_ASSIGN, TAG_STOP };
+
+/* Waits for a message (any tag) from source, sleeping between polls: a blocking receive in
+ * OpenMPI spins, and a spinning rank steals the core a worker needs. */
+static void wait_msg(int source, MPI_Status *st)
+{
+    int flag = 0;
+    long ns = 20000;
+    for (;;) {
+        MPI_Iprobe(source, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, st);
+        if (flag) return;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        if (ns < 2000000) ns += ns / 4; /* up to 2 ms */
+    }
+}
+
+/* Receives the message probed in st (payload malloc'd, NUL-terminated; *len its bytes). */
+static char *recv_msg(const MPI_Status *st, int *len)
+{
+    int n = 0;
+    MPI_Get_count(st, MPI_CHAR, &n);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) {
+        fprintf(stderr, "foolc-mpi: out of memory receiving %d bytes\n", n);
+        MPI_Abort(MPI_COMM_WORLD, CLI_FAIL);
+    }
+    MPI_Recv(buf, n, MPI_CHAR, st->MPI_SOURCE, st->MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* An error message for rank 0: "<exit code> <text>". */
+static void send_err(int rc, const char *text)
+{
+    size_t len = strlen(text) + 16;
+    char *m = malloc(len);
+    if (!m) MPI_Abort(MPI_COMM_WORLD, CLI_FAIL);
+    snprintf(m, len, "%d %s", rc, text);
+    MPI_Send(m, (int)strlen(m), MPI_CHAR, 0, TAG_ERR, MPI_COMM_WORLD);
+    free(m);
+}
+
+/* A worker after an error or at the end: waits for rank 0's stop. */
+static void wait_stop(void)
+{
+    for (;;) {
+        MPI_Status st;
+        wait_msg(0, &st);
+        int len;
+        free(recv_msg(&st, &len));
+        if (st.MPI_TAG == TAG_STOP) return;
+    }
+}
+
+typedef struct mpi_ctx {
+    int rank, size;
+    int entered;      /* the runner was called */
+    int saved_stderr; /* a worker's stderr while it sets up (its messages are captured) */
+    FILE *captured;
+} mpi_ctx;
+
+/* A worker's stderr goes to a file while it sets up: a failure is sent to rank 0, which
+ * prints it once (else every rank would print the same message). */
+static void capture_stderr(mpi_ctx *m)
+{
+    fflush(stderr);
+    m->captured = tmpfile();
+    m->saved_stderr = m->captured ? dup(2) : -1;
+    if (m->saved_stderr >= 0) dup2(fileno(m->captured), 2);
+}
+
+/* Restores stderr; returns what was captured (malloc'd) or NULL. */
+static char *release_stderr(mpi_ctx *m)
+{
+    if (m->saved_stderr < 0) return NULL;
+    fflush(stderr);
+    dup2(m->saved_stderr, 2);
+    close(m->saved_stderr);
+    m->saved_stderr = -1;
+    long n = ftell(m->captured);
+    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (text) {
+        rewind(m->captured);
+        size_t got = fread(text, 1, (size_t)n, m->captured);
+        text[got] = '\0';
+        while (got && text[got - 1] == '\n') text[--got] = '\0';
+    }
+    fclose(m->captured);
+    m->captured = NULL;
+    return text;
+}
+
+/* A worker: ready, then runs each chunk assigned and returns its record, until stopped. */
+static int worker_run(void *user, report_ctx *c)
+{
+    mpi_ctx *m = user;
+    m->entered = 1;
+    free(release_stderr(m));
+    foolc_eval *ev = report_eval(c);
+    MPI_Send(NULL, 0, MPI_CHAR, 0, TAG_READY, MPI_COMM_WORLD);
+    for (;;) {
+        MPI_Status st;
+        wait_msg(0, &st);
+        int len;
+        char *msg = recv_msg(&st, &len);
+        int chunk = atoi(msg);
+        free(msg);
+        if (st.MPI_TAG == TAG_STOP) return 0;
+        int32_t task, b, n;
+        int done = 0;
+        foolc_status rs = foolc_eval_run_chunk(ev, chunk);
+        if (foolc_eval_chunk_info(ev, chunk, &task, &b, &n, &done) < 0 || !done) {
+            char text[600];
+            int rc = report_signalled() ? 130 : CLI_FAIL;
+            snprintf(text, sizeof text, "chunk %d: %s: %s", chunk, foolc_status_str(rs),
+                     foolc_errmsg());
+            send_err(rc, text);
+            wait_stop();
+            return rc;
+        }
+        if (rs < 0)
+            fprintf(stderr, "foolc report: attack %s, samples %d-%d: %s: %s (results found "
+                    "so far are kept)\n", foolc_eval_attack_name(ev, task), b, b + n - 1,
+                    foolc_status_str(rs), foolc_errmsg());
+        char *text;
+        size_t tlen;
+        foolc_status ss = foolc_eval_chunk_save(ev, chunk, &text, &tlen);
+        if (ss < 0 || tlen > (size_t)0x7fffffff) {
+            char e[600];
+            snprintf(e, sizeof e, "chunk %d: saving its record: %s: %s", chunk,
+                     foolc_status_str(ss), foolc_errmsg());
+            if (ss >= 0) foolc_free(text);
+            send_err(CLI_FAIL, e);
+            wait_stop();
+            return CLI_FAIL;
+        }
+        MPI_Send(text, (int)tlen, MPI_CHAR, 0, TAG_RESULT, MPI_COMM_WORLD);
+        foolc_free(text);
+    }
+}
+
+/* Rank 0: hands out the chunks not recorded, in order, to whichever worker asks; records
+ * the results. Stops handing out at the first worker error (or a signal) and ends once
+ * every worker has been stopped. */
+static int master_run(void *user, report_ctx *c)
+{
+    mpi_ctx *m = user;
+    m->entered = 1;
+    foolc_eval *ev = report_eval(c);
+    int32_t nc = foolc_eval_chunk_count(ev), next = 0, todo = 0, got = 0;
+    int *flight = malloc((size_t)m->size * sizeof *flight);
+    if (!flight) return report_fail("foolc-mpi", FOOLC_E_NOMEM);
+    for (int w = 0; w < m->size; w++) flight[w] = -1;
+    for (int32_t k = 0; k < nc; k++) {
+        int d = 0;
+        if (foolc_eval_chunk_info(ev, k, NULL, NULL, NULL, &d) >= 0) todo += !d;
+    }
+    int stopped = 0, rc = 0, quiet = report_quiet(c);
+    if (!quiet)
+        fprintf(stderr, "foolc-mpi: %d chunks to run on %d workers\n", todo, m->size - 1);
+    while (stopped < m->size - 1) {
+        MPI_Status st;
+        wait_msg(MPI_ANY_SOURCE, &st);
+        int w = st.MPI_SOURCE, len;
+        char *msg = recv_msg(&st, &len);
+        if (st.MPI_TAG == TAG_RESULT) {
+            int32_t chunk = -1;
+            foolc_status ls = foolc_eval_chunk_load(ev, msg, (size_t)len, 0, &chunk);
+            if (ls < 0 || chunk != flight[w]) {
+                fprintf(stderr, "foolc-mpi: the record of chunk %d from rank %d: %s: %s\n",
+                        flight[w], w, foolc_status_str(ls < 0 ? ls : FOOLC_E_INTERNAL),
+                        ls < 0 ? foolc_errmsg() : "another chunk than the one handed out");
+                if (!rc) rc = ls == FOOLC_E_IO ? CLI_INPUT : CLI_FAIL;
+            }
+            flight[w] = -1;
+            got++;
+            if (!quiet) fprintf(stderr, "foolc-mpi: %d of %d chunks\n", got, todo);
+        } else if (st.MPI_TAG == TAG_ERR) {
+            int wrc = atoi(msg);
+            const char *text = strchr(msg, ' ');
+            fprintf(stderr, "foolc-mpi: rank %d failed (exit status %d): %s\n", w, wrc,
+                    text ? text + 1 : "");
+            if (!rc) rc = wrc ? wrc : CLI_FAIL;
+            flight[w] = -1;
+        }
+        free(msg);
+        while (next < nc) {
+            int d = 1;
+            if (foolc_eval_chunk_info(ev, next, NULL, NULL, NULL, &d) >= 0 && !d) break;
+            next++;
+        }
+        if (rc || report_signalled() || next >= nc || st.MPI_TAG == TAG_ERR) {
+            MPI_Send(NULL, 0, MPI_CHAR, w, TAG_STOP, MPI_COMM_WORLD);
+            stopped++;
+        } else {
+            char num[16];
+            snprintf(num, sizeof num, "%d", next);
+            MPI_Send(num, (int)strlen(num), MPI_CHAR, w, TAG_ASSIGN, MPI_COMM_WORLD);
+            flight[w] = next++;
+        }
+    }
+    free(flight);
+    return rc;
+}
+
+/* Rank 0 when it could not set up: every worker's first message answered with a stop. */
+static void drain(const mpi_ctx *m)
+{
+    for (int k = 1; k < m->size; k++) {
+        MPI_Status st;
+        wait_msg(MPI_ANY_SOURCE, &st);
+        int len;
+        free(recv_msg(&st, &len));
+        MPI_Send(NULL, 0, MPI_CHAR, st.MPI_SOURCE, TAG_STOP, MPI_COMM_WORLD);
+    }
+}
+
+static void usage(void)
+{
+    printf("usage: mpirun -np K foolc-mpi report --model M.npz [options of foolc report]\n"
+           "  rank 0 hands out the chunks (--batch samples of one attack) to ranks 1..K-1\n"
+           "  and alone writes the report, its files and --resume; the same bytes as\n"
+           "  foolc report (with --no-time). K = 1 is foolc report. docs/scale.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    int help = argc < 2 || strcmp(argv[1], "report");
+    for (int i = 1; i < argc; i++)
+        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    MPI_Init(&argc, &argv);
+    mpi_ctx m = {0, 1, 0, -1, NULL};
+    MPI_Comm_rank(MPI_COMM_WORLD, &m.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &m.size);
+    int rc = 0;
+    if (help) { /* rank 0 prints the usage; no work */
+        int report = argc >= 2 && !strcmp(argv[1], "report");
+        if (m.rank == 0 && report) rc = report_main(argc - 1, argv + 1, NULL);
+        else if (m.rank == 0) usage();
+        if (!report) rc = argc >= 2 && !strcmp(argv[1], "--help") ? 0 : CLI_USAGE;
+        if (m.rank) rc = 0;
+    } else if (m.size == 1) {
+        rc = report_main(argc - 1, argv + 1, NULL);
+    } else if (m.rank == 0) {
+        report_runner r = {0, master_run, &m};
+        rc = report_main(argc - 1, argv + 1, &r);
+        if (!m.entered) drain(&m);
+    } else {
+        report_runner r = {1, worker_run, &m};
+        capture_stderr(&m);
+        rc = report_main(argc - 1, argv + 1, &r);
+        if (!m.entered) {
+            char *text = release_stderr(&m);
+            send_err(rc ? rc : CLI_FAIL, text && *text ? text : "could not set up");
+            free(text);
+            wait_stop();
+        }
+        rc = 0; /* rank 0 reports the job's status */
+    }
+    fflush(stdout);
+    fflush(stderr);
+    MPI_Finalize();
+    return rc;
+}

@@ -1,0 +1,91 @@
+#!/bin/sh
+# foolc-mpi (issue 17, items 4 and 5): mpirun with K = 1, 2 and 3 ranks gives the bytes of a
+# single-process foolc report (text, JSON, CSV; --no-time) on a small report with cheap
+# attacks and a randomized one; a worker rank killed with SIGKILL mid-run ends the job, and
+# --resume then gives those bytes too, having kept the chunks recorded before the kill;
+# a worker that cannot set up ends the job with its message and a non-zero status.
+# usage: sh tests/cli/mpi.sh BUILD_DIR MODEL.npz DATA.npz   (tests/cli/run.sh calls it)
+# Without foolc-mpi or a working mpirun: a SKIP line (a failure under CI=true).
+build=$1 model=$2 data=$3
+root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/.ci/ci.sh"
+mpi=$build/foolc-mpi foolc=$build/foolc
+if [ ! -x "$mpi" ]; then
+    ci_skip mpi "$mpi not built (Debian: libopenmpi-dev)"; exit; fi
+if ! command -v mpirun >/dev/null 2>&1; then
+    ci_skip mpi "mpirun not found (Debian: openmpi-bin)"; exit; fi
+# Root may run mpirun when told so; more ranks than cores are fine here.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+t=$(mktemp -d "${TMPDIR:-/tmp}/foolc-mpi.XXXXXX") || exit 1
+trap '[ -n "$FOOLC_KEEP" ] || rm -rf "$t"' EXIT
+if ! mpirun -np 2 true >"$t/probe" 2>&1; then
+    ci_skip mpi "mpirun cannot start 2 processes here: $(head -c 300 "$t/probe")"; exit; fi
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+no() { fail=$((fail + 1)); echo "mpi FAILED: $*"; }
+same() { # same NAME DIR: DIR's outputs are the single-process bytes
+    if cmp -s "$t/s.txt" "$2/r.txt" && cmp -s "$t/s.json" "$2/r.json" &&
+        cmp -s "$t/s.csv" "$2/r.csv"; then ok
+    else no "$1: outputs differ from a single process ($(ls "$2"))"; fi
+}
+R="report --model $model --data $data -n 9 --batch 2 --seed 2 --no-time --quiet
+   --attacks fgsm,deepfool-l2,gaussian-noise-l2,boundary"
+out() { echo "--json $1/r.json --csv $1/r.csv"; }
+# shellcheck disable=SC2086
+"$foolc" $R --set boundary.steps=300 --json "$t/s.json" --csv "$t/s.csv" >"$t/s.txt" 2>"$t/s.err" ||
+    { echo "mpi: the single-process report failed: $(cat "$t/s.err")"; echo "mpi: 0 passed, 1 failed"; exit 1; }
+for k in 1 2 3; do
+    mkdir -p "$t/k$k"
+    # shellcheck disable=SC2086
+    mpirun -np $k "$mpi" $R --set boundary.steps=300 $(out "$t/k$k") --resume "$t/k$k/r.resume" >"$t/k$k/r.txt" 2>"$t/k$k/err"
+    rc=$?
+    if [ $rc = 0 ]; then same "K=$k" "$t/k$k"; else no "K=$k: exit $rc: $(tail -5 "$t/k$k/err")"; fi
+done
+# A worker killed mid-run: the job ends; --resume (with another K) gives the same bytes.
+mkdir -p "$t/kill"
+# shellcheck disable=SC2086
+mpirun -np 3 "$mpi" $R --set boundary.steps=3000 $(out "$t/kill") --resume "$t/kill/r.resume" \
+    >"$t/kill/r.txt" 2>"$t/kill/err" &
+job=$!
+i=0 victim=
+while [ $i -lt 3000 ] && [ -z "$victim" ] && kill -0 $job 2>/dev/null; do
+    if grep -q '^c ' "$t/kill/r.resume" 2>/dev/null; then
+        for p in $(pgrep -f "foolc-mpi report.*$t/kill/r.resume"); do
+            r=$(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+            [ -n "$r" ] && [ "$r" != 0 ] && { victim=$p; break; }
+        done
+    fi
+    [ -n "$victim" ] || sleep 0.05
+    i=$((i + 1))
+done
+if [ -z "$victim" ]; then no "kill: no worker rank found running"; kill $job 2>/dev/null; wait
+else
+    before=$(grep -c '^c ' "$t/kill/r.resume")
+    kill -9 "$victim"
+    wait $job
+    rc=$?
+    after=$(grep -c '^c ' "$t/kill/r.resume")
+    total=$(( (9 + 1) / 2 * 4 ))
+    echo "mpi: worker killed with $before of $total chunks recorded (exit $rc, $after kept)"
+    if [ "$rc" != 0 ] && [ "$after" -ge "$before" ] && [ "$after" -lt "$total" ]; then ok
+    else no "kill: exit $rc, chunks $before then $after of $total"; fi
+    # shellcheck disable=SC2086
+    mpirun -np 2 "$mpi" $R --set boundary.steps=3000 $(out "$t/kill") \
+        --resume "$t/kill/r.resume" >"$t/kill/r.txt" 2>"$t/kill/err2"
+    # the reference for boundary.steps=3000: a single process
+    # shellcheck disable=SC2086
+    "$foolc" $R --set boundary.steps=3000 --json "$t/s.json" --csv "$t/s.csv" >"$t/s.txt" 2>/dev/null
+    same "kill -9 of a worker, then --resume" "$t/kill"
+fi
+# A worker that cannot set up (its data directory is missing): its message reaches rank 0,
+# the job ends with a non-zero status (and does not hang).
+# shellcheck disable=SC2086
+timeout 120 mpirun -np 1 "$mpi" report --model "$model" -n 2 --quiet --attacks fgsm : \
+    -np 1 -x FOOLC_FASHION_MNIST_DIR="$t/none" "$mpi" report --model "$model" -n 2 --quiet \
+    --attacks fgsm >"$t/e.txt" 2>"$t/e.err"
+rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "foolc-mpi: rank 1 failed (exit status 3).*--data" "$t/e.err"
+then ok; else no "a worker's error: exit $rc: $(head -5 "$t/e.err")"; fi
+echo "mpi: $pass passed, $fail failed"
+[ "$fail" = 0 ]
