@@ -73,12 +73,18 @@ BENCH_SRC = $(wildcard bench/*.c)
 BENCH_BIN = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PUBLIC_HEADERS = $(wildcard include/*.h include/foolc/*.h)
 
+# foolc-mpi (mpi/foolc_mpi.c): foolc report over MPI ranks, built when OpenMPI's
+# development files are installed (libopenmpi-dev; the library itself never uses MPI).
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c 2>/dev/null)
+FOOLC_MPI  = $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),$(BUILD)/foolc-mpi)
+
 STATIC   = $(BUILD)/libfoolc.a
 SHARED   = $(BUILD)/libfoolc.so.$(VERSION)
 FOOLC    = $(BUILD)/foolc
 TESTS    = $(BUILD)/tests/check_foolc
 
-all: $(STATIC) $(SHARED) $(FOOLC) $(EX_BIN)
+all: $(STATIC) $(SHARED) $(FOOLC) $(FOOLC_MPI) $(EX_BIN)
 
 # Header dependencies come from the compiler (-MMD -MP: a .d file beside each object).
 $(BUILD)/obj/%.o: %.c
@@ -115,6 +121,10 @@ $(SHARED): $(LIB_OBJ)
 
 $(FOOLC): $(CLI_OBJ) $(STATIC)
 	$(CC) $(PUBLIC_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS) -lpng
+
+$(BUILD)/foolc-mpi: mpi/foolc_mpi.c $(filter-out %/cli/main.o,$(CLI_OBJ)) $(STATIC)
+	$(CC) $(PUBLIC_CFLAGS) -Icli $(MPI_CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(filter-out %/cli/main.o,$(CLI_OBJ)) $(STATIC) $(LIBS) -lpng $(MPI_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC) $(PUBLIC_HEADERS)
 	@mkdir -p $(dir $@)
@@ -199,7 +209,7 @@ install: all
 
 # Reliability (docs/reliability.md): sanitizers, valgrind, fuzzing.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= npz idx npy net args
+FUZZ_TARGETS ?= npz idx npy net onnx args
 FUZZ_BUILD   ?= build-fuzz
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
