@@ -468,5 +468,8 @@ check "attack command" sh -c "cd '$t' && '$foolc' attack --model m.npz --data d.
     --attack deepfool-l2 --png one.png --npz one.npz | grep -q 'adversarial: label' &&
     head -c 8 one.png | od -c | grep -q 'P   N   G' && test -s one.npz"
 
+# --- foolc-mpi: the same report over 1, 2 and 3 MPI ranks, a worker killed (tests/cli/mpi.sh).
+if sh "$root/tests/cli/mpi.sh" "$build" "$t/m.npz" "$t/d.npz"; then ok; else no "foolc-mpi"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
