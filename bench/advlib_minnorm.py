@@ -16,7 +16,7 @@ Settings: the papers' (the library's defaults unless stated):
             settings of the ALMA paper's MNIST runs (STEPS: --alma-steps, default 1000).
   sdf       sdf(steps=100, df_steps=100, overshoot=0.02, search_iter=10).
   cw-linf   carlini_wagner_linf() (its defaults).
-  vfga      vfga() (its defaults).
+  vfga      vfga(targeted=False) (its defaults: max_iter = every coordinate, n_samples=10).
   sigma-zero sigma_zero() (its defaults).
 
 The library's source is read from the directory given with --advlib (a checkout holding
@@ -64,7 +64,7 @@ def make_attacks(A, penalties, alma_steps):
                                                  init_lr_distance=0.5, num_steps=alma_steps)),
         "sdf": ("l2", lambda m, x, y: A.sdf(m, x, y)),
         "cw-linf": ("linf", lambda m, x, y: A.carlini_wagner_linf(m, x, y)),
-        "vfga": ("l0", lambda m, x, y: A.vfga(m, x, y)),
+        "vfga": ("l0", lambda m, x, y: A.vfga(m, x, y, targeted=False)),
         "sigma-zero": ("l0", lambda m, x, y: A.sigma_zero(m, x, y)),
     }
 
