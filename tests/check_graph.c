@@ -251,6 +251,11 @@ START_TEST(test_graph_fast_vs_ref)
         ck_assert_msg(max_rel(l1, l2, (size_t)n * k) < 1e-5, "%s: logits", arch);
         ck_assert_msg(max_rel(d1, d2, n * d) < 1e-4, "%s: dx %g", arch, max_rel(d1, d2, n * d));
         ck_assert_msg(max_rel(p1, p2, P) < 1e-4, "%s: dparams %g", arch, max_rel(p1, p2, P));
+        /* Without weight gradients the fast backend folds batchnorms into convolutions. */
+        ck_ok(foolc_net_grad(f, x, n, seed_r, r, l1, d1, NULL));
+        ck_assert_msg(max_rel(l1, l2, (size_t)n * k) < 1e-5, "%s: logits (no dparams)", arch);
+        ck_assert_msg(max_rel(d1, d2, n * d) < 1e-4, "%s: dx (no dparams) %g", arch,
+                      max_rel(d1, d2, n * d));
         free(x); free(r); free(l1); free(l2); free(d1); free(d2); free(p1); free(p2);
     }
     foolc_net_free(f);
@@ -445,6 +450,17 @@ START_TEST(test_graph_nonfinite)
     ck_status(foolc_net_forward(net, x, 2, lg), FOOLC_E_NONFINITE);
     ck_assert_msg(strstr(foolc_errmsg(), "the input of sample 1 holds NaN"), "%s",
                   foolc_errmsg());
+    foolc_net_free(net);
+    /* A convolution whose batchnorm is folded into it still names itself. */
+    net = gnet("input c=1 h=2 w=2; m = mul(x) value=1e30; a = conv2d(m) out=2 k=1; "
+               "b = batchnorm(a); r = relu(b); f = flatten(r); logits = dense(f) out=2", 1);
+    for (int i = 0; i < 2; i++) net->graph->nodes[1].w[i] = 1e20f;
+    net->pver++;
+    x[5] = 1e-20f;
+    ck_status(foolc_net_forward(net, x, 2, lg), FOOLC_E_NONFINITE);
+    ck_assert_msg(strstr(foolc_errmsg(), "line 3 (a = conv2d): sample 0 reaches"), "%s",
+                  foolc_errmsg());
+    ck_assert(isnan(lg[0]) && isfinite(lg[2]));
     foolc_net_free(net);
 }
 END_TEST

@@ -98,10 +98,13 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
                                      int bwd, void **impl, size_t *tmp);
 void foolc__nn_gconv_free(void *impl);
 foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     void *impl, uint64_t pver, int32_t n, const float *x,
-                                     float *y, void *tmp);
+                                     const nn_gnode *bn, void *impl, uint64_t pver, int32_t n,
+                                     const float *x, float *y, void *tmp);
+/* bn (may be NULL): a batchnorm folded into the convolution (forward: y is bn's output;
+ * backward: dy is bn's output gradient). */
 foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
-                                           const nn_gnode *nd, void *impl, uint64_t pver,
-                                           int32_t n, const float *dy, float *dx, void *tmp);
+                                           const nn_gnode *nd, const nn_gnode *bn, void *impl,
+                                           uint64_t pver, int32_t n, const float *dy, float *dx,
+                                           void *tmp);
 
 #endif

@@ -2,10 +2,13 @@
  * made once per node for one image (mb = 1, so an image's bits never depend on its batch),
  * with the formats oneDNN prefers (blocked, JIT kernels) and reorders from and to the plain
  * NCHW tensors the other graph ops use; weights reordered once per parameter version. The
- * input gradient is added into the tensor's gradient by a reorder with a sum post-op.
+ * input gradient is added into the tensor's gradient by a reorder with a sum post-op. When
+ * no weight gradient is asked for, a batchnorm that alone reads a convolution's output is
+ * folded into its weights and bias (graph_run.c).
  * Groups (depthwise included), dilation, stride and asymmetric pads are oneDNN's own. */
 #include "nn/graph.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct gconv {
@@ -17,6 +20,9 @@ typedef struct gconv {
     float *wf, *wd;              /* reordered weights (NULL: plain serves) */
     uint64_t wf_ver, wd_ver;
     float *zero_bias;            /* a zero bias for bias=0 */
+    float *fold_w, *fold_b;      /* weights and bias with the next batchnorm folded in */
+    uint64_t fold_ver;
+    int wf_tag, wd_tag;          /* what wf / wd were reordered from: 1 plain, 2 folded */
     int has_bwd;
     size_t scratch, b_src, b_dst, b_ddy, b_dx;
 } gconv;
@@ -35,6 +41,8 @@ static void gconv_free(gconv *c)
     foolc__free(c->wf);
     foolc__free(c->wd);
     foolc__free(c->zero_bias);
+    foolc__free(c->fold_w);
+    foolc__free(c->fold_b);
     foolc__free(c);
 }
 
@@ -185,24 +193,51 @@ static unsigned char *carve(unsigned char **p, size_t bytes)
 }
 
 static foolc_status refresh(const nn_fast *fx, const nn_gnode *nd, nn_reorder *r, float *buf,
-                            uint64_t *ver, uint64_t pver, void *scratch)
+                            uint64_t *ver, int *tag, const float *src, int want,
+                            uint64_t pver, void *scratch)
 {
-    if (!buf || *ver == pver) return FOOLC_OK;
-    FOOLC__CHECK(foolc__nn_reorder_run(fx, r, 0, nd->w, buf, scratch, nd->line - 2));
+    if (!buf || (*ver == pver && *tag == want)) return FOOLC_OK;
+    FOOLC__CHECK(foolc__nn_reorder_run(fx, r, 0, src, buf, scratch, nd->line - 2));
     *ver = pver;
+    *tag = want;
+    return FOOLC_OK;
+}
+
+/* Folds batchnorm bn (which reads this convolution's output and nothing else does) into the
+ * weights and bias: w' = w s, b' = (b - mean) s + beta with s = gamma / sqrt(var + eps). */
+static foolc_status fold(gconv *c, const nn_gnode *nd, const nn_gnode *bn, uint64_t pver)
+{
+    if (c->fold_w && c->fold_ver == pver) return FOOLC_OK;
+    if (!c->fold_w) {
+        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
+        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
+        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
+    }
+    const int64_t per = nd->nw / nd->out;
+    for (int32_t o = 0; o < nd->out; o++) {
+        const double sc = (double)bn->w[o] / sqrt((double)bn->var[o] + bn->eps);
+        for (int64_t j = 0; j < per; j++)
+            c->fold_w[o * per + j] = (float)((double)nd->w[o * per + j] * sc);
+        c->fold_b[o] = (float)(((nd->b ? (double)nd->b[o] : 0.0) - bn->mean[o]) * sc + bn->b[o]);
+    }
+    c->fold_ver = pver;
     return FOOLC_OK;
 }
 
 foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     void *impl, uint64_t pver, int32_t n, const float *x,
-                                     float *y, void *tmp)
+                                     const nn_gnode *bn, void *impl, uint64_t pver, int32_t n,
+                                     const float *x, float *y, void *tmp)
 {
     gconv *c = impl;
     const int32_t L = nd->line - 2;
     unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
     void *scratch = carve(&p, c->scratch);
     unsigned char *bs = carve(&p, c->b_src), *bd = carve(&p, c->b_dst);
-    FOOLC__CHECK(refresh(fx, nd, &c->wf_r, c->wf, &c->wf_ver, pver, scratch));
+    if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
+    const float *wsrc = bn ? c->fold_w : nd->w;
+    const float *bsrc = bn ? c->fold_b : nd->b ? nd->b : c->zero_bias;
+    FOOLC__CHECK(refresh(fx, nd, &c->wf_r, c->wf, &c->wf_ver, &c->wf_tag, wsrc, bn ? 2 : 1,
+                         pver, scratch));
     const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
     int arg[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                    DNNL_ARG_SCRATCHPAD };
@@ -214,7 +249,7 @@ foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const
             src = bs;
         }
         void *dst = c->r_dst.fwd ? (void *)bd : (void *)(y + s * osz);
-        void *ptr[5] = { (void *)src, c->wf ? c->wf : nd->w, nd->b ? nd->b : c->zero_bias, dst,
+        void *ptr[5] = { (void *)src, c->wf ? c->wf : (void *)wsrc, (void *)bsrc, dst,
                          scratch };
         FOOLC__CHECK(foolc__nn_run_prim(fx, c->fwd, 5, arg, mem, ptr, "conv2d (graph) forward",
                                         L));
@@ -225,8 +260,9 @@ foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const
 }
 
 foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
-                                           const nn_gnode *nd, void *impl, uint64_t pver,
-                                           int32_t n, const float *dy, float *dx, void *tmp)
+                                           const nn_gnode *nd, const nn_gnode *bn, void *impl,
+                                           uint64_t pver, int32_t n, const float *dy, float *dx,
+                                           void *tmp)
 {
     gconv *c = impl;
     const int32_t L = nd->line - 2;
@@ -235,7 +271,10 @@ foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
     (void)carve(&p, c->b_src);
     (void)carve(&p, c->b_dst);
     unsigned char *by = carve(&p, c->b_ddy), *bx = carve(&p, c->b_dx);
-    FOOLC__CHECK(refresh(fx, nd, &c->wd_r, c->wd, &c->wd_ver, pver, scratch));
+    if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
+    const float *wsrc = bn ? c->fold_w : nd->w;
+    FOOLC__CHECK(refresh(fx, nd, &c->wd_r, c->wd, &c->wd_ver, &c->wd_tag, wsrc, bn ? 2 : 1,
+                         pver, scratch));
     const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
     int arg[4] = { DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[4] = { c->d_dsrc, c->d_wei, c->d_ddst, c->d_scr };
@@ -245,7 +284,7 @@ foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
             FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_ddy, 0, d, by, scratch, L));
             d = by;
         }
-        void *ptr[4] = { bx, c->wd ? c->wd : nd->w, (void *)d, scratch };
+        void *ptr[4] = { bx, c->wd ? c->wd : (void *)wsrc, (void *)d, scratch };
         FOOLC__CHECK(foolc__nn_run_prim(fx, c->bwd_d, 4, arg, mem, ptr,
                                         "conv2d (graph) backward data", L));
         FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_dx, 0, bx, dx + s * isz, scratch, L));

@@ -121,8 +121,27 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
     unsigned char *A = buf_base(g);
     void *scratch = A + tmp_off;
 #define ACT(t) ((t) == 0 ? x : (const float *)(A + act_off[t]))
+    /* Without weight gradients (the attack path) a batchnorm that alone reads a convolution's
+     * output is folded into the convolution: fused[i] is that batchnorm's node for conv i,
+     * and for the batchnorm j, fused[j] = -2 (skipped). */
+    int32_t fused[NN_GRAPH_MAX_NODES];
+    int any_fused = 0;
+    for (int32_t i = 0; i < N; i++) fused[i] = -1;
+    for (int32_t j = 0; fast && !dparams && j < N; j++) {
+        const nn_gnode *bn = &g->nodes[j];
+        const int32_t src = bn->in[0] - 1;
+        if (bn->op != G_BN || src < 0 || g->nodes[src].op != G_CONV || g->nodes[src].uses != 1 ||
+            !g->impl[src])
+            continue;
+        fused[src] = j;
+        fused[j] = -2;
+        any_fused = 1;
+    }
     gnf nf = { A + bad_off, 0, -1, 0, 0.0f };
+again:
     memset(nf.bad, 0, (size_t)n);
+    nf.count = 0;
+    nf.node = -1;
     flag(&nf, x, 0, n, din, -1);
     /* The fast backend runs the graph on chunks of images small enough for their tensors to
      * stay in cache from one node to the next (every op computes each image on its own). */
@@ -137,15 +156,25 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
             const nn_gnode *nd = &g->nodes[i];
             for (int32_t j = 0; j < nd->nin; j++)
                 xs[j] = ACT(nd->in[j]) + (size_t)c0 * (size_t)nn_numel(g->dims[nd->in[j]]);
-            const size_t osz = (size_t)nn_numel(nd->od);
-            float *y = (float *)(A + act_off[i + 1]) + (size_t)c0 * osz;
+            if (fused[i] == -2) continue;
+            const int32_t out = fused[i] >= 0 ? fused[i] : i;
+            const size_t osz = (size_t)nn_numel(g->nodes[out].od);
+            float *y = (float *)(A + act_off[out + 1]) + (size_t)c0 * osz;
             if (fast && nd->op == G_CONV)
-                FOOLC__CHECK(foolc__nn_gconv_forward(net->fast, g, nd, g->impl[i], net->pver,
-                                                     cm, xs[0], y, scratch));
+                FOOLC__CHECK(foolc__nn_gconv_forward(net->fast, g, nd,
+                                                     fused[i] >= 0 ? &g->nodes[fused[i]] : NULL,
+                                                     g->impl[i], net->pver, cm, xs[0], y,
+                                                     scratch));
             else
                 FOOLC__CHECK(foolc__nn_gop_forward(g, nd, fast, cm, xs, y, scratch));
-            flag(&nf, y, c0, cm, osz, i);
+            flag(&nf, y, c0, cm, osz, out);
         }
+    }
+    if (nf.count && any_fused) {
+        /* Name the node that overflowed exactly: again without folding. */
+        any_fused = 0;
+        for (int32_t i = 0; i < N; i++) fused[i] = -1;
+        goto again;
     }
     float *lg = (float *)(A + act_off[N]);
     const size_t lbytes = (size_t)n * (size_t)classes * sizeof(float);
@@ -209,9 +238,11 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
                 dxs[j] = nd->in[j] == 0 ? (dx ? dx + o : NULL)
                                         : (float *)(A + grad_off[nd->in[j]]) + o;
             }
+            if (fused[i] == -2) continue;
+            const int32_t out = fused[i] >= 0 ? fused[i] : i;
             const size_t oo = (size_t)c0 * (size_t)nn_numel(nd->od);
             const float *yc = (const float *)(A + act_off[i + 1]) + oo;
-            const float *dyc = (const float *)(A + grad_off[i + 1]) + oo;
+            const float *dyc = (const float *)(A + grad_off[out + 1]) + oo;
             float *dw = dparams && nd->nw ? dparams + nd->woff : NULL;
             float *db = dparams && nd->nb ? dparams + nd->boff : NULL;
             if (fast && nd->op == G_CONV) {
@@ -221,9 +252,9 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
                     FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, cm, xs, NULL, dyc, none, dw,
                                                         db, scratch));
                 if (dxs[0])
-                    FOOLC__CHECK(foolc__nn_gconv_backward_data(net->fast, g, nd, g->impl[i],
-                                                               net->pver, cm, dyc, dxs[0],
-                                                               scratch));
+                    FOOLC__CHECK(foolc__nn_gconv_backward_data(
+                        net->fast, g, nd, fused[i] >= 0 ? &g->nodes[fused[i]] : NULL, g->impl[i],
+                        net->pver, cm, dyc, dxs[0], scratch));
                 continue;
             }
             FOOLC__CHECK(foolc__nn_gop_backward(g, nd, fast, cm, xs, yc, dyc, dxs, dw, db,
