@@ -584,6 +584,69 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* ---- the certify step of an evaluation ------------------------------------------------ */
+
+START_TEST(test_eval_step)
+{
+    foolc_net *net;
+    ck_ok(foolc_net_new("input c=8 h=1 w=1; dense out=8; relu; dense out=8; relu; dense out=3",
+                        9, &net));
+    set_random(net, 1.0, 5);
+    float x[AN * AD];
+    int32_t y[AN];
+    for (int i = 0; i < AN * AD; i++) x[i] = (float)(0.5 + 0.4 * lin_hash(700 + (uint64_t)i));
+    for (int i = 0; i < AN; i++) y[i] = argmax_of(net, x + i * AD);
+    foolc_oracle orc;
+    foolc_model *m;
+    ck_ok(foolc_net_oracle(net, 16, &orc));
+    ck_ok(foolc_model_new(&orc, &m));
+    foolc_certify_opts co;
+    foolc_certify_defaults(&co);
+    ck_ok(foolc_certify_oracle(&orc, NULL, NULL, NULL, 0, &co, NULL, NULL));
+    foolc_eval *ev;
+    ck_ok(foolc_eval_new(m, NULL, &ev));
+    ck_ok(foolc_eval_add_attack(ev, "fmn-linf"));
+    ck_ok(foolc_eval_add_attack(ev, "ddn"));
+    ck_ok(foolc_certify_eval_add(ev, &co));
+    ck_ok(foolc_eval_set_samples(ev, x, y, NULL, AN));
+    foolc_status st = foolc_eval_run(ev);
+    ck_assert_msg(st >= 0, "%s", foolc_errmsg());
+    ck_assert_int_eq(foolc_eval_steps(ev), 1);
+    ck_assert_str_eq(foolc_eval_step_name(ev, 0), "certify");
+    const double *v = foolc_eval_step_values(ev, 0);
+    const float *best = foolc_eval_best(ev);
+    int finite = 0;
+    for (int i = 0; i < AN; i++) {
+        ck_assert(foolc_eval_step_done(ev, 0)[i]);
+        ck_assert(isnan(v[i * 3 + 2]));            /* no L1 attack: L1 not reported */
+        for (int k = 0; k < 2; k++) {
+            foolc_norm p = k ? FOOLC_L2 : FOOLC_LINF;
+            double r = v[i * 3 + k], b = best[i * FOOLC_NORM_COUNT + p];
+            ck_assert(r >= 0);
+            if (isfinite(b)) ck_assert_msg(r <= b * (1 + 1e-5) + 1e-6, "%g > %g", r, b);
+            /* the same radius as foolc_certify's on its own (within the bisection's rtol) */
+            double alone;
+            foolc_certify_opts o1 = co;
+            o1.norm = p;
+            ck_ok(foolc_certify(net, x + i * AD, &y[i], NULL, 1, &o1, &alone, NULL));
+            ck_assert_msg(fabs(alone - r) <= 3e-3 * alone, "%g vs %g", alone, r);
+            finite += r > 0;
+        }
+    }
+    ck_assert_int_ge(finite, AN);
+    foolc_eval_free(ev);
+    /* a callback model: the step fails naming it */
+    lin_model lm;
+    lin_random(&lm, AD, 3, 0.5, 1);
+    foolc_oracle lo = lin_oracle(&lm, 4, 0);
+    ck_status(foolc_certify_oracle(&lo, NULL, NULL, NULL, 0, &co, NULL, NULL),
+              FOOLC_E_UNSUPPORTED);
+    ck_status(foolc_certify_eval_add(NULL, &co), FOOLC_E_INVALID);
+    foolc_model_free(m);
+    foolc_net_free(net);
+}
+END_TEST
+
 Suite *foolc_suite_certify(void);
 Suite *foolc_suite_certify(void)
 {
@@ -597,6 +660,7 @@ Suite *foolc_suite_certify(void)
     tcase_add_test(tc, test_avgpool_bn_as_dense);
     tcase_add_test(tc, test_targeted);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_eval_step);
     suite_add_tcase(s, tc);
     TCase *ta = tcase_create("attacks");
     tcase_set_timeout(ta, 600);

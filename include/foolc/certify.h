@@ -19,6 +19,7 @@
 #include "distance.h"
 #include "oracle.h"
 #include "net.h"
+#include "eval.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,6 +100,20 @@ FOOLC_API FOOLC_WUR foolc_status foolc_certify_oracle_sized(const foolc_oracle *
 #define foolc_certify_oracle(model, x, labels, targets, n, o, radius, upper)            \
     foolc_certify_oracle_sized((model), (x), (labels), (targets), (n), (o),             \
                                sizeof(foolc_certify_opts), (radius), (upper))
+
+/* Adds to the evaluation ev a step (foolc_eval_add_step) named "certify" with the columns
+ * "linf", "l2" and "l1": per sample, the certified radius of o's method (o->norm and o->hint
+ * are ignored) in each of those norms the evaluation reports (foolc_eval_norms; NaN in the
+ * others), searched from the best distance the attacks found for the sample. o is borrowed:
+ * it must outlive the evaluation. The evaluation's model must be a built-in net's oracle
+ * (the step then fails with FOOLC_E_UNSUPPORTED; check first with foolc_certify_oracle and
+ * n = 0, which checks the model and the options). Steps run after the attacks, so the found
+ * distances are there, and are saved and resumed with the evaluation's chunks. */
+FOOLC_API FOOLC_WUR foolc_status foolc_certify_eval_add_sized(foolc_eval *ev,
+                                                              const foolc_certify_opts *o,
+                                                              size_t o_size);
+#define foolc_certify_eval_add(ev, o) \
+    foolc_certify_eval_add_sized((ev), (o), sizeof(foolc_certify_opts))
 
 #ifdef __cplusplus
 }
