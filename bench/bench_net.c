@@ -303,6 +303,78 @@ static void bench_net(const char *name, const char *arch, const int32_t *batches
     foolc_net_free(net);
 }
 
+/* --invariance: the engine's batch-invariant dense products against the old batch-dependent
+ * ones (row-major, gemv for one row), which the library keeps behind an internal switch for
+ * this bench only (lib/nn/nn.h; this program links the static library). Trials alternate
+ * between the two, so both see the same load; the ratio is the median of the per-trial
+ * ratios (new time / old time: above 1 is slower). */
+extern int foolc__nn_dense_rowmajor;
+
+static void bench_invariance(const char *name, const char *arch, const int32_t *batches,
+                             int nb, double min_time)
+{
+    foolc_net *net = NULL;
+    foolc_status st = foolc_net_new(arch, 42, &net);
+    if (st != FOOLC_OK) die("foolc_net_new", st);
+    foolc_shape in = foolc_net_input(net);
+    size_t d = (size_t)in.c * (size_t)in.h * (size_t)in.w;
+    int32_t k = foolc_net_classes(net), nmax = 1;
+    for (int i = 0; i < nb; i++) nmax = batches[i] > nmax ? batches[i] : nmax;
+    float *x = malloc(sizeof(float) * d * (size_t)nmax);
+    float *dx = malloc(sizeof(float) * d * (size_t)nmax);
+    float *logits = malloc(sizeof(float) * (size_t)k * (size_t)nmax);
+    if (!x || !dx || !logits) die("malloc", FOOLC_E_NOMEM);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    fill_uniform(x, d * (size_t)nmax, &s);
+    for (int i = 0; i < nb; i++)
+        for (int pass = 0; pass < 2; pass++) {
+            job j = { net, x, batches[i], logits, pass ? dx : NULL, NULL };
+            work_fn f = pass ? do_grad : do_forward;
+            for (int v = 0; v < 2; v++) { /* warm-up: plans for both */
+                foolc__nn_dense_rowmajor = v;
+                for (int w = 0; w < 2; w++)
+                    if ((st = f(&j)) != FOOLC_OK) die("warm-up", st);
+            }
+            double t0 = now();
+            if ((st = f(&j)) != FOOLC_OK) die("calibration", st);
+            double t1 = now() - t0;
+            long m = (long)ceil(min_time / TRIAL_SPLIT / (t1 > 1e-7 ? t1 : 1e-7));
+            if (m < 1) m = 1;
+            static double tt[2][512], ratio[512];
+            int nt = 0;
+            cpu_snap c0 = cpu_now();
+            while (nt < 512 && (nt < MIN_TRIALS || now() - c0.t < 2.0 * min_time)) {
+                for (int v = 0; v < 2; v++) {
+                    foolc__nn_dense_rowmajor = 1 - v; /* old first, then new */
+                    double a = now();
+                    for (long r = 0; r < m; r++)
+                        if ((st = f(&j)) != FOOLC_OK) die("timed call", st);
+                    tt[v][nt] = (now() - a) / (double)m;
+                }
+                ratio[nt] = tt[1][nt] / tt[0][nt];
+                nt++;
+            }
+            foolc__nn_dense_rowmajor = 0;
+            double o = others_share(c0, cpu_now()), med[2], best[2];
+            for (int v = 0; v < 2; v++) {
+                qsort(tt[v], (size_t)nt, sizeof tt[v][0], cmp_double);
+                med[v] = nt % 2 ? tt[v][nt / 2] : 0.5 * (tt[v][nt / 2 - 1] + tt[v][nt / 2]);
+                best[v] = tt[v][0];
+            }
+            qsort(ratio, (size_t)nt, sizeof ratio[0], cmp_double);
+            double rm = nt % 2 ? ratio[nt / 2] : 0.5 * (ratio[nt / 2 - 1] + ratio[nt / 2]);
+            printf("%-4s %-7s %6d %11.1f %11.1f %11.1f %11.1f %7.3f %6d %6.0f%%\n", name,
+                   pass ? "fwd+dx" : "fwd", (int)batches[i], batches[i] / med[0],
+                   batches[i] / med[1], batches[i] / best[0], batches[i] / best[1], rm, nt,
+                   100.0 * o);
+            fflush(stdout);
+        }
+    free(x);
+    free(dx);
+    free(logits);
+    foolc_net_free(net);
+}
+
 /* The practical peak: the best of reps square sgemms of size n (2 n^3 FLOPs each). */
 static double sgemm_peak(int n, int reps, double *others)
 {
@@ -353,11 +425,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_net [-t SECONDS] [-b 1,16,128,1024] [-n cnn,mlp] [-T TRAIN_BATCH]\n"
-            "                 [-s SGEMM_N] [--reference]\n"
+            "                 [-s SGEMM_N] [--reference | --invariance]\n"
             "  -t  minimum seconds per point (default 0.5, or $FOOLC_BENCH_TIME)\n"
             "  -b  batch sizes; -n nets; -T training batch (default 128)\n"
             "  -s  size of the square sgemm that sets the peak (default 2048)\n"
             "  --reference  time the plain-C reference backend instead of oneDNN/OpenBLAS\n"
+            "  --invariance  the batch-invariant dense products against the old ones,\n"
+            "                forward and forward + dx, trials interleaved, and their ratio\n"
             "Thread counts come from OMP_NUM_THREADS (oneDNN) and OPENBLAS_NUM_THREADS.\n");
 }
 
@@ -365,7 +439,7 @@ int main(int argc, char **argv)
 {
     double min_time = 0.5;
     int32_t batches[MAX_BATCHES] = { 1, 16, 128, 1024 };
-    int nb = 4, reference = 0, sgemm_n = 2048;
+    int nb = 4, reference = 0, invariance = 0, sgemm_n = 2048;
     int32_t train_batch = 128;
     const char *nets = "cnn,mlp";
     const char *e = getenv("FOOLC_BENCH_TIME");
@@ -380,12 +454,28 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-T") && v) { train_batch = (int32_t)atoi(v); i++; }
         else if (!strcmp(a, "-s") && v) { sgemm_n = atoi(v); i++; }
         else if (!strcmp(a, "--reference")) reference = 1;
+        else if (!strcmp(a, "--invariance")) invariance = 1;
         else { usage(); return !strcmp(a, "-h") || !strcmp(a, "--help") ? 0 : 2; }
     }
     if (!(min_time > 0.0) || train_batch < 1 || sgemm_n < 64) { usage(); return 2; }
 
     double rss[2] = { 0, 0 };
     const char *names[2] = { "cnn", "mlp" }, *archs[2] = { k_cnn, k_mlp };
+    if (invariance) {
+        printf("libfoolc bench_net --invariance: img/s of the old (batch-dependent) and the "
+               "batch-invariant dense products,\nmedian and best trial, >= %.2f s per point "
+               "each, trials interleaved; ratio = median of new time / old time\n",
+               min_time);
+        printf("threads: OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s OMP_WAIT_POLICY=%s\n\n",
+               env_or("OMP_NUM_THREADS"), env_or("OPENBLAS_NUM_THREADS"),
+               env_or("OMP_WAIT_POLICY"));
+        printf("%-4s %-7s %6s %11s %11s %11s %11s %7s %6s %7s\n", "net", "pass", "batch",
+               "old img/s", "new img/s", "old best", "new best", "ratio", "trials", "others");
+        for (int i = 0; i < 2; i++)
+            if (strstr(nets, names[i]))
+                bench_invariance(names[i], archs[i], batches, nb, min_time);
+        return 0;
+    }
     for (int i = 0; i < 2; i++)
         if (strstr(nets, names[i]))
             bench_net(names[i], archs[i], batches, nb, train_batch, min_time, reference,

@@ -1,13 +1,14 @@
 /* dense (PyTorch nn.Linear, weights (out, in)): y = x W^T + b on a flat input. The FAST
- * rules are oneDNN's sgemm (its AVX-512 kernels ran twice as fast as OpenBLAS's Haswell ones
- * here), batch-invariant: they compute the transposed products y^T = W x^T and
- * dx^T = W^T dy^T, with the batch as the columns of the result, and a batch of one padded
- * with a zero column (docs/net.md, "Batch invariance"); the reference rules are plain loops
- * with double accumulators. */
+ * rules for an image's output (forward, input gradient) are the engine's own vectorised
+ * kernel, whose arithmetic does not depend on the batch (see "Batch invariance" below and in
+ * docs/net.md); the weight gradients are oneDNN's sgemm for batches (its AVX-512 kernels ran
+ * twice as fast as OpenBLAS's Haswell ones here) and OpenBLAS's sger for one row; the
+ * reference rules are plain loops with double accumulators. */
 #include "nn/nn.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Row-major C = A op(B) (+ C when acc); ta/tb: 'N' or 'T'. */
@@ -22,46 +23,143 @@ static foolc_status gemm(const nn_layer *l, char ta, char tb, int32_t M, int32_t
 }
 
 /* Batch invariance. oneDNN's sgemm computes a row of x W^T with other arithmetic for other
- * batch sizes (gemv for one row, another K blocking for a few rows: up to 3e-6 apart on the
- * reference CNN), but a column of W x^T the same way for any number of columns from 2 on
- * (the K order of a column depends on the shapes of W only; checked for 2..256 columns, one
- * and two threads, tests/check_net.c). So the FAST rules multiply with the batch as the
- * columns (nb = max(n, 2) of them, a lone row padded with a zero row) into the layer's tmp
- * and transpose. foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
- * (row-major, gemv for one row) for bench/bench_net.c's side-by-side figures only. */
+ * batch sizes (gemv for one row, other K blockings for a few rows: up to 3e-6 apart on the
+ * reference CNN), and a column-wise formulation (W x^T) that is invariant from two columns
+ * on packs all of W per call, 2-3x slower for one image. So the FAST rules use the engine's
+ * own kernel, whose arithmetic is fixed per output: out[r][j] = (sum over t in order of
+ * in[r][t] * P[t][j], one fused multiply-add per term, in float) + bias[j], for every batch
+ * size, position and thread count (it runs on the calling thread). P is W^T (forward) or W
+ * (input gradient) packed once per parameter version in blocks of 16 outputs; a tile is 4
+ * rows by 32 outputs, and a tail tile repeats its last row and block (extra work, the same
+ * arithmetic). foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
+ * (oneDNN's sgemm, OpenBLAS's gemv for one row) for bench/bench_net.c's side-by-side
+ * figures only. */
 int foolc__nn_dense_rowmajor;
 
-static int32_t cols(int32_t n) { return n < 2 ? 2 : n; }
+#define DK_B 16   /* outputs per packed block (one 16-float vector) */
 
-/* tmp layout of one call: the transposed result (rows x nb), then for n == 1 the input
- * padded to two rows (2 x inner). */
-static size_t tmp_floats(int32_t rows, int32_t inner, int32_t n)
+/* As conv.c's thin rule: 16-float vectors, compiled for AVX-512, AVX2 and the baseline and
+ * chosen at load time (not under ThreadSanitizer, whose runtime is not up when the ifunc
+ * resolver runs), with fused multiply-adds. The clone is chosen once per process, so every
+ * call computes the same way. */
+#if defined(__GNUC__)
+typedef float dk_v __attribute__((vector_size(DK_B * sizeof(float))));
+#define DK_VEC 1
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DK_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define DK_NO_CLONES 1
+#endif
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(DK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define DK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+#endif
+#if !defined(__clang__)
+#define DK_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#endif
+#endif
+#ifndef DK_CLONES
+#define DK_CLONES
+#endif
+#ifndef DK_CONTRACT
+#define DK_CONTRACT
+#endif
+
+typedef struct dense_impl {
+    float *pf, *pb;              /* packed W^T (forward) and W (input gradient), or NULL */
+    uint64_t pf_ver, pb_ver;
+} dense_impl;
+
+static int32_t nblocks(int32_t J) { return (J + DK_B - 1) / DK_B; }
+
+/* P[jb][t][i] = M[jb * 16 + i][t] (0 past J) for M given by its element (j, t) at
+ * m[j * sj + t * st]. */
+static void dk_pack(const float *m, size_t sj, size_t st, int32_t J, int32_t T, float *P)
 {
-    return (size_t)rows * (size_t)cols(n) + (n == 1 ? 2 * (size_t)inner : 0);
+    for (int32_t jb = 0; jb < nblocks(J); jb++)
+        for (int32_t t = 0; t < T; t++)
+            for (int32_t i = 0; i < DK_B; i++) {
+                int32_t j = jb * DK_B + i;
+                P[((size_t)jb * T + t) * DK_B + i] = j < J ? m[(size_t)j * sj + (size_t)t * st]
+                                                           : 0.0f;
+            }
 }
 
-/* The operand of the transposed product: v (n x inner), or for n == 1 v and a zero row. */
-static const float *padded(const float *v, int32_t n, int32_t inner, float *t)
+/* out (n x J) = in (n x T) times the packed P (T x J), plus bias (or NULL). */
+DK_CLONES DK_CONTRACT
+static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *restrict P,
+                   int32_t J, const float *restrict bias, float *restrict out)
 {
-    if (n != 1) return v;
-    memcpy(t, v, (size_t)inner * sizeof *t);
-    memset(t + inner, 0, (size_t)inner * sizeof *t);
-    return t;
-}
-
-/* out (n x rows) = the first n columns of t (rows x nb) transposed, plus bias (or NULL), in
- * 16 x 16 tiles. */
-static void transpose_out(const float *restrict t, int32_t rows, int32_t n,
-                          const float *restrict bias, float *restrict out)
-{
-    const size_t nb = (size_t)cols(n);
-    for (int32_t r0 = 0; r0 < n; r0 += 16)
-        for (int32_t i0 = 0; i0 < rows; i0 += 16) {
-            int32_t r1 = r0 + 16 < n ? r0 + 16 : n, i1 = i0 + 16 < rows ? i0 + 16 : rows;
-            for (int32_t r = r0; r < r1; r++)
-                for (int32_t i = i0; i < i1; i++)
-                    out[(size_t)r * rows + i] = t[(size_t)i * nb + r] + (bias ? bias[i] : 0.0f);
+    const int32_t JB = nblocks(J);
+    for (int32_t jb = 0; jb < JB; jb += 2) {
+        const int32_t nj = jb + 1 < JB ? 2 : 1;
+        const float *p0 = P + (size_t)jb * (size_t)T * DK_B;
+        const float *p1 = nj == 2 ? p0 + (size_t)T * DK_B : p0;
+        for (int32_t r = 0; r < n; r += 4) {
+            const int32_t nr = n - r < 4 ? n - r : 4;
+            const float *x0 = in + (size_t)r * T;
+            const float *x1 = in + (size_t)(r + (nr > 1 ? 1 : 0)) * T;
+            const float *x2 = in + (size_t)(r + (nr > 2 ? 2 : nr - 1)) * T;
+            const float *x3 = in + (size_t)(r + nr - 1) * T;
+#if defined(DK_VEC)
+            dk_v a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 }, a20 = { 0 }, a21 = { 0 },
+                 a30 = { 0 }, a31 = { 0 };
+            for (int32_t t = 0; t < T; t++) {
+                dk_v w0, w1;
+                memcpy(&w0, p0 + (size_t)t * DK_B, sizeof w0);
+                memcpy(&w1, p1 + (size_t)t * DK_B, sizeof w1);
+                a00 += x0[t] * w0;
+                a01 += x0[t] * w1;
+                a10 += x1[t] * w0;
+                a11 += x1[t] * w1;
+                a20 += x2[t] * w0;
+                a21 += x2[t] * w1;
+                a30 += x3[t] * w0;
+                a31 += x3[t] * w1;
+            }
+            float acc[4][2][DK_B];
+            memcpy(acc[0][0], &a00, sizeof a00);
+            memcpy(acc[0][1], &a01, sizeof a01);
+            memcpy(acc[1][0], &a10, sizeof a10);
+            memcpy(acc[1][1], &a11, sizeof a11);
+            memcpy(acc[2][0], &a20, sizeof a20);
+            memcpy(acc[2][1], &a21, sizeof a21);
+            memcpy(acc[3][0], &a30, sizeof a30);
+            memcpy(acc[3][1], &a31, sizeof a31);
+#else
+            float acc[4][2][DK_B] = { { { 0 } } };
+            const float *xs[4] = { x0, x1, x2, x3 }, *ps[2] = { p0, p1 };
+            for (int32_t t = 0; t < T; t++)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 2; j++)
+                        for (int k = 0; k < DK_B; k++)
+                            acc[i][j][k] += xs[i][t] * ps[j][(size_t)t * DK_B + k];
+#endif
+            for (int32_t i = 0; i < nr; i++)
+                for (int32_t j = 0; j < nj; j++) {
+                    const int32_t c0 = (jb + j) * DK_B, m = J - c0 < DK_B ? J - c0 : DK_B;
+                    float *o = out + (size_t)(r + i) * J + c0;
+                    if (bias)
+                        for (int32_t k = 0; k < m; k++) o[k] = acc[i][j][k] + bias[c0 + k];
+                    else
+                        memcpy(o, acc[i][j], (size_t)m * sizeof *o);
+                }
         }
+    }
+}
+
+static void dense_plan_free(nn_step *st)
+{
+    dense_impl *im = st->impl;
+    if (!im) return;
+    foolc__free(im->pf);
+    foolc__free(im->pb);
+    foolc__free(im);
+    st->impl = NULL;
 }
 
 static foolc_status dense_plan(const nn_layer *l, nn_step *st, const dnnl_memory_desc_t *prev)
@@ -69,12 +167,17 @@ static foolc_status dense_plan(const nn_layer *l, nn_step *st, const dnnl_memory
     (void)prev;
     foolc__nn_md_plain(&st->in_md, st->n, l->in);
     foolc__nn_md_plain(&st->out_md, st->n, l->out_dims);
-    size_t f = tmp_floats(l->out, l->in.c, st->n);
+    dense_impl *im = foolc__calloc(1, sizeof *im);
+    if (!im) return foolc__nomem("a dense plan");
+    st->impl = im;
+    const size_t f = sizeof(float) * DK_B;
+    im->pf = foolc__malloc(foolc__mul(foolc__mul((size_t)nblocks(l->out), (size_t)l->in.c), f));
+    if (!im->pf) return foolc__nomem("packed dense weights");
     if (st->need & NN_NEED_DATA) {
-        size_t b = tmp_floats(l->in.c, l->out, st->n);
-        if (b > f) f = b;
+        im->pb = foolc__malloc(foolc__mul(foolc__mul((size_t)nblocks(l->in.c), (size_t)l->out),
+                                          f));
+        if (!im->pb) return foolc__nomem("packed dense weights");
     }
-    st->tmp_bytes = f * sizeof(float);
     return FOOLC_OK;
 }
 
@@ -118,10 +221,12 @@ static foolc_status dense_forward(const nn_layer *l, nn_step *st, const nn_args 
         return FOOLC_OK;
     }
     if (!foolc__nn_dense_rowmajor) {
-        float *t = a->tmp, *xt = t + (size_t)O * (size_t)cols(n);
-        FOOLC__CHECK(gemm(l, 'N', 'T', O, cols(n), NI, l->w, NI, padded(a->x, n, NI, xt), NI, 0,
-                          t, cols(n)));
-        transpose_out(t, O, n, l->b, a->y);
+        dense_impl *im = st->impl;
+        if (im->pf_ver != a->pver) {
+            dk_pack(l->w, (size_t)NI, 1, O, NI, im->pf);
+            im->pf_ver = a->pver;
+        }
+        dk_run(a->x, n, NI, im->pf, O, l->b, a->y);
         return FOOLC_OK;
     }
     for (int32_t r = 0; r < n; r++)
@@ -147,10 +252,12 @@ static foolc_status dense_backward_data(const nn_layer *l, nn_step *st, const nn
         return FOOLC_OK;
     }
     if (!foolc__nn_dense_rowmajor) {
-        float *t = a->tmp, *dyt = t + (size_t)NI * (size_t)cols(n);
-        FOOLC__CHECK(gemm(l, 'T', 'T', NI, cols(n), O, l->w, NI, padded(a->dy, n, O, dyt), O, 0,
-                          t, cols(n)));
-        transpose_out(t, NI, n, NULL, a->dx);
+        dense_impl *im = st->impl;
+        if (im->pb_ver != a->pver) {
+            dk_pack(l->w, 1, (size_t)NI, NI, O, im->pb);
+            im->pb_ver = a->pver;
+        }
+        dk_run(a->dy, n, O, im->pb, NI, NULL, a->dx);
         return FOOLC_OK;
     }
     if (n == 1)
@@ -196,6 +303,7 @@ const nn_kind foolc__nn_dense = {
     .bound = dense_bound,
     .flops = dense_flops,
     .plan = dense_plan,
+    .plan_free = dense_plan_free,
     .forward = dense_forward,
     .backward_data = dense_backward_data,
     .backward_weights = dense_backward_weights,
