@@ -7,7 +7,9 @@
 int cmd_info(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: foolc info MODEL.npz\n");
+        printf("usage: foolc info MODEL (.npz, or .onnx: docs/onnx.md)\n"
+               "Prints the architecture, input shape, classes, bounds, parameter count,\n"
+               "FLOPs per image, each layer's name, op and output shape, and the ops used.\n");
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     foolc_net *net;
@@ -21,6 +23,26 @@ int cmd_info(int argc, char **argv)
            argv[1], foolc_net_arch(net), in.c, in.h, in.w, foolc_net_classes(net),
            (double)lo, (double)hi, (long long)foolc_net_param_count(net),
            foolc_net_flops(net));
+    /* one line per layer: name, op, output shape; then the count of each op */
+    int32_t nl = foolc_net_layer_count(net);
+    printf("layers       %d\n", (int)nl);
+    const char *ops[64];
+    int counts[64], nops = 0;
+    for (int32_t i = 0; i < nl; i++) {
+        const char *name, *op;
+        foolc_shape s;
+        if (foolc_net_layer(net, i, &name, &op, &s) < 0) break;
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", (int)i);
+        printf("  %-32s %-14s %dx%dx%d\n", name ? name : idx, op, s.c, s.h, s.w);
+        int k = 0;
+        while (k < nops && strcmp(ops[k], op)) k++;
+        if (k == nops && nops < 64) ops[nops] = op, counts[nops++] = 0;
+        if (k < nops) counts[k]++;
+    }
+    printf("ops         ");
+    for (int k = 0; k < nops; k++) printf(" %s x%d%s", ops[k], counts[k], k + 1 < nops ? "," : "");
+    printf("\n");
     foolc_net_free(net);
     return CLI_OK;
 }

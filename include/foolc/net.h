@@ -47,6 +47,14 @@ FOOLC_API void foolc_net_bounds(const foolc_net *net, float *lo, float *hi);
  * unchanged): for models whose file does not carry it (ONNX; docs/onnx.md). Oracles filled
  * before keep the bounds they were given. Saved with the net (NPZ member "bounds"). */
 FOOLC_API FOOLC_WUR foolc_status foolc_net_set_bounds(foolc_net *net, float lo, float hi);
+/* The layers after the input (sequential layers, or the lines of a graph text): their
+ * number, and layer i's name (a graph line's output tensor; NULL for a sequential layer,
+ * whose name is its index), op ("conv2d", ...) and output shape (n = 1). Pointers are owned
+ * by net. FOOLC_E_INVALID for i out of range. */
+FOOLC_API int32_t foolc_net_layer_count(const foolc_net *net);
+FOOLC_API FOOLC_WUR foolc_status foolc_net_layer(const foolc_net *net, int32_t i,
+                                                 const char **name, const char **op,
+                                                 foolc_shape *out);
 /* Multiply-adds of one forward pass of one image, times two (FLOPs). */
 FOOLC_API double foolc_net_flops(const foolc_net *net);
 

@@ -138,6 +138,13 @@ expect 2 "\-\-png-norm and \-\-png-n need \-\-png" report --model "$t/m.npz" --p
 check "attack --help: --npz writes x, x_adv and labels" sh -c \
     "'$foolc' attack --help | grep -q 'x, x_adv and labels'"
 check "info" sh -c "'$foolc' info '$t/m.npz' | grep -q 'classes *10'"
+# ONNX models (docs/onnx.md): info lists each layer's name, op and shape; --bounds checked;
+# a refused model names the node and its op.
+o=$root/tests/data/onnx
+check "info onnx" sh -c "'$foolc' info '$o/gelu_mlp.onnx' | grep -q '^  logits  *logsoftmax  *10x1x1'"
+check "info onnx ops" sh -c "'$foolc' info '$o/resnet.onnx' | grep -q '^ops .*batchnorm x2'"
+expect 2 "\-\-bounds: expected LO,HI" report --model "$o/resnet.onnx" --bounds 1,0
+expect 1 "node 'my_lrn' (LRN)" info "$o/refuse_op.onnx"
 check "--set takes a value's name" sh -c "'$foolc' report --model '$t/m.npz' --data '$t/d.npz' \
     -n 4 --quiet --no-time --attacks bb-l2 --set bb-l2.init=pool,bb-l2.steps=20 |
     grep -q '^bb-l2 .*100.0%'"
