@@ -40,7 +40,19 @@ static int margin_row(void *user, int32_t a, int32_t s, const float *z, int32_t 
     return foolc_criterion_eval(run->crit, z, 1, k, &run->labels[s], t, NULL, loss, dz) < 0;
 }
 
-/* Cross-entropy with a stable log-sum-exp; descends -CE(label) or CE(target). */
+/* Below this cross-entropy the softmax has (nearly) rounded to one-hot: its gradient
+ * softmax - onehot would be 1 - p_cls, which underflows (to exactly zero in float for a
+ * logit gap of about 100, in double for 750; a model whose logits are scaled by 1e3 or a
+ * distilled net gets there). */
+#define CE_TINY 1e-20
+
+/* Cross-entropy with a stable log-sum-exp; descends -CE(label) or CE(target). Where
+ * CE < CE_TINY (cls's logit above every other by more than 46), the loss is continued by
+ * CE_TINY (1 + log(CE / CE_TINY)), monotone in CE with the same gradient direction and a
+ * continuous gradient, computed in log space: log CE = log sum_{j != cls} exp(z_j - z_cls)
+ * to within CE, and d log CE / dz_j = the softmax over the classes j != cls (minus one at
+ * cls), which never underflows. As the logits' scale grows it becomes the logit margin
+ * against the closest classes, the limit of the cross-entropy's direction. */
 static int ce_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
                   double *loss)
 {
@@ -51,10 +63,20 @@ static int ce_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, f
     double sign = targeted ? 1.0 : -1.0, zmax = z[0], sum = 0;
     for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
     for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
-    double lse = zmax + log(sum);
+    double lse = zmax + log(sum), ce = lse - (double)z[cls];
+    if (!(ce < CE_TINY)) {
+        for (int32_t j = 0; j < k; j++)
+            dz[j] = (float)(sign * (exp((double)z[j] - lse) - (j == cls)));
+        *loss = sign * ce;
+        return 0;
+    }
+    double om = -INFINITY, so = 0;   /* the log-sum-exp of the other classes */
+    for (int32_t j = 0; j < k; j++) if (j != cls && z[j] > om) om = z[j];
+    for (int32_t j = 0; j < k; j++) if (j != cls) so += exp((double)z[j] - om);
+    double log_ce = om + log(so) - (double)z[cls];
     for (int32_t j = 0; j < k; j++)
-        dz[j] = (float)(sign * (exp((double)z[j] - lse) - (j == cls)));
-    *loss = sign * (lse - (double)z[cls]);
+        dz[j] = (float)(sign * CE_TINY * (j == cls ? -1.0 : exp((double)z[j] - om) / so));
+    *loss = sign * CE_TINY * (1 + log_ce - log(CE_TINY));
     return 0;
 }
 

@@ -5,6 +5,7 @@
  * end the registry entries of deepfool-l2 and deepfool-linf. */
 #include "arena.h"
 #include "gradient.h"
+#include "minnorm/minnorm.h"
 #include "numeric.h"
 
 #include <math.h>
@@ -120,7 +121,7 @@ static foolc_status df_decide(df_state *s)
  * coordinates at a face of the box, as the PGD steps do, makes DeepFool take fewer steps
  * but end farther away on Fashion-MNIST CNNs: not done.) Returns 0 when no gradient is
  * usable. */
-static int df_move(df_state *s, int32_t a, const float *g, const float *f)
+static int df_move(df_state *s, int32_t a, const float *g, const float *f, const float *z)
 {
     foolc__run *run = s->run;
     const foolc__deepfool_opts *o = s->o;
@@ -138,7 +139,10 @@ static int df_move(df_state *s, int32_t a, const float *g, const float *f)
     }
     if (best < 0) return 0;
     const float *gb = g + (size_t)best * d;
-    double fb = fabs((double)f[best]) + 1e-4;
+    /* Foolbox's 1e-4 beyond the linearised boundary, in units of the logits' scale: a
+     * model whose logits are scaled up would otherwise creep towards a boundary the box
+     * keeps it from reaching (each step clipped a little short). */
+    double fb = fabs((double)f[best]) + 1e-4 * foolc__mn_logit_scale(z, run->k);
     float *p = s->ptot + (size_t)a * d, *xw = s->xc + (size_t)a * d;
     const float *x0 = run->x + (size_t)s->todo[a] * d;
     double c = o->norm == FOOLC_L2 ? fb / (bestn * bestn) : fb / bestn;
@@ -184,7 +188,7 @@ static foolc_status df_step(df_state *s, int *any)
         if (isadv) {
             s->found[a] = 1;
             s->act[a] = 0;
-        } else if (!df_move(s, a, s->bg + r0 * d, s->bf + r0)) {
+        } else if (!df_move(s, a, s->bg + r0 * d, s->bf + r0, s->bz + r0 * k)) {
             s->act[a] = 0;   /* no usable gradient: give up on this sample */
         }
         r0 += (size_t)s->rows;

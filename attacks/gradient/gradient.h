@@ -27,6 +27,7 @@ typedef struct foolc__search_opts {
     double growth;      /* growth factor until the first success */
     double eps_init;    /* first epsilon, relative to the sample's linear estimate */
     int32_t trim;       /* bisection steps towards the clean input at the end (0: none) */
+    int32_t polish;     /* then boundary polish steps, one candidate per class (0: none) */
 } foolc__search_opts;
 
 /* Runs the iterative attack o on run->todo: at the fixed epsilon, or minimising with the
@@ -56,6 +57,7 @@ typedef struct foolc__iter_config {
     double steps, rel_stepsize, random_start, restarts, loss, quantile, momentum;
     double candidates, overshoot;
     double apgd;        /* 1: APGD's step-size schedule (never exposed) */
+    double polish;      /* boundary polish steps after the search (foolc__mn_polish_classes) */
 } foolc__iter_config;
 
 #define FOOLC__IP(field, dflt, lo, hi, is_int, help) \
@@ -68,7 +70,9 @@ typedef struct foolc__iter_config {
     FOOLC__IP(growth, 1.5, 1.05, 100, 0, "growth factor of epsilon until the first success"), \
     FOOLC__IP(eps_init, 1, 1e-3, 1e3, 0,                                                   \
               "first epsilon, as a multiple of the linear estimate margin/|grad|_dual"),    \
-    FOOLC__IP(trim, 10, 0, 40, 1, "bisection steps towards the input after the search")
+    FOOLC__IP(trim, 10, 0, 40, 1, "bisection steps towards the input after the search"), \
+    FOOLC__IP(polish, 10, 0, 100, 1,                                                       \
+              "final boundary steps, one linearised class pair per other class")
 
 /* out = dflt, then every field listed in params taken from config. */
 void foolc__iter_config_get(const foolc__param *params, size_t n, const void *config,

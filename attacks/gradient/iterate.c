@@ -4,6 +4,7 @@
  * that makes it minimising; at the end the registry entries of PGD, BIM, MI-FGSM and APGD. */
 #include "arena.h"
 #include "gradient.h"
+#include "minnorm/minnorm.h"
 #include "numeric.h"
 
 #include <math.h>
@@ -377,6 +378,11 @@ foolc_status foolc__iter_run(foolc__run *run, const foolc__iter_opts *o,
     }
     foolc__free(scale);
     state_free(&s);
+    /* The search's result heads for the class its loss favoured, cross-entropy's often not
+     * the nearest boundary's: linearise every class pair at the result and step onto the
+     * nearest (exact on a linear model, with the box). */
+    if (st >= 0 && so->epsilon == 0)
+        st = foolc__mn_polish_classes(run, o->norm, so->polish, FOOLC__POLISH_MAX_CLASSES);
     return st;
 }
 
@@ -397,7 +403,8 @@ foolc_status foolc__iter_config_run(foolc__run *run, foolc_norm p, const foolc__
                           .loss = (foolc__loss)(int)c->loss, .momentum = c->momentum,
                           .quantile = c->quantile, .apgd = c->apgd != 0};
     foolc__search_opts s = {.epsilon = c->epsilon, .rtol = c->rtol, .growth = c->growth,
-                            .eps_init = c->eps_init, .trim = (int32_t)c->trim};
+                            .eps_init = c->eps_init, .trim = (int32_t)c->trim,
+                            .polish = (int32_t)c->polish};
     return foolc__iter_run(run, &o, &s);
 }
 
@@ -428,7 +435,8 @@ static const foolc__param pgd_l1_params[] = {
 };
 
 static const foolc__iter_config pgd_l1_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 0.05,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 50, .rel_stepsize = 0.05,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 FOOLC__ATTACK(pgd_l1, "pgd-l1", FOOLC_L1, FOOLC__GRAD, pgd_l1_params, foolc__iter_config,
               iter_entry_run, &pgd_l1_fixed,
@@ -448,7 +456,8 @@ static const foolc__param pgd_l2_params[] = {
 };
 
 static const foolc__iter_config pgd_l2_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 0.025,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 50, .rel_stepsize = 0.025,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 FOOLC__ATTACK(pgd_l2, "pgd-l2", FOOLC_L2, FOOLC__GRAD, pgd_l2_params, foolc__iter_config,
               iter_entry_run, &pgd_l2_fixed,
@@ -468,7 +477,8 @@ static const foolc__param pgd_linf_params[] = {
 };
 
 static const foolc__iter_config pgd_linf_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 40,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 40,
     .rel_stepsize = 0.01 / 0.3, .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99,
     .momentum = 0};
 FOOLC__ATTACK(pgd_linf, "pgd-linf", FOOLC_LINF, FOOLC__GRAD, pgd_linf_params, foolc__iter_config,
@@ -488,7 +498,8 @@ static const foolc__param bim_l1_params[] = {
 };
 
 static const foolc__iter_config bim_l1_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 FOOLC__ATTACK(bim_l1, "bim-l1", FOOLC_L1, FOOLC__GRAD, bim_l1_params, foolc__iter_config,
               iter_entry_run, &bim_l1_fixed,
@@ -505,7 +516,8 @@ static const foolc__param bim_l2_params[] = {
 };
 
 static const foolc__iter_config bim_l2_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 FOOLC__ATTACK(bim_l2, "bim-l2", FOOLC_L2, FOOLC__GRAD, bim_l2_params, foolc__iter_config,
               iter_entry_run, &bim_l2_fixed,
@@ -522,7 +534,8 @@ static const foolc__param bim_linf_params[] = {
 };
 
 static const foolc__iter_config bim_linf_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0};
 FOOLC__ATTACK(bim_linf, "bim-linf", FOOLC_LINF, FOOLC__GRAD, bim_linf_params, foolc__iter_config,
               iter_entry_run, &bim_linf_fixed,
@@ -540,7 +553,8 @@ static const foolc__param mifgsm_l2_params[] = {
 };
 
 static const foolc__iter_config mifgsm_l2_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 1};
 FOOLC__ATTACK(mifgsm_l2, "mifgsm-l2", FOOLC_L2, FOOLC__GRAD, mifgsm_l2_params, foolc__iter_config,
               iter_entry_run, &mifgsm_l2_fixed,
@@ -558,7 +572,8 @@ static const foolc__param mifgsm_linf_params[] = {
 };
 
 static const foolc__iter_config mifgsm_linf_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 10, .rel_stepsize = 0.2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 10, .rel_stepsize = 0.2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 1};
 FOOLC__ATTACK(mifgsm_linf, "mifgsm-linf", FOOLC_LINF, FOOLC__GRAD, mifgsm_linf_params,
               foolc__iter_config, iter_entry_run, &mifgsm_linf_fixed,
@@ -579,7 +594,8 @@ static const foolc__param apgd_l2_params[] = {
 };
 
 static const foolc__iter_config apgd_l2_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 50, .rel_stepsize = 2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0, .apgd = 1};
 FOOLC__ATTACK(apgd_l2, "apgd-l2", FOOLC_L2, FOOLC__GRAD, apgd_l2_params, foolc__iter_config,
               iter_entry_run, &apgd_l2_fixed,
@@ -600,7 +616,8 @@ static const foolc__param apgd_linf_params[] = {
 };
 
 static const foolc__iter_config apgd_linf_fixed = {
-    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .steps = 50, .rel_stepsize = 2,
+    .rtol = 0.01, .growth = 1.5, .eps_init = 1, .trim = 10, .polish = 10,
+    .steps = 50, .rel_stepsize = 2,
     .random_start = 0, .restarts = 1, .loss = 0, .quantile = 0.99, .momentum = 0, .apgd = 1};
 FOOLC__ATTACK(apgd_linf, "apgd-linf", FOOLC_LINF, FOOLC__GRAD, apgd_linf_params, foolc__iter_config,
               iter_entry_run, &apgd_linf_fixed,

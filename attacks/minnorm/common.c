@@ -59,6 +59,16 @@ double foolc__mn_safe(const float *z, int32_t k)
     return 2e-6 * (1 + m);
 }
 
+double foolc__mn_logit_scale(const float *z, int32_t k)
+{
+    double lo = z[0], hi = z[0];
+    for (int32_t j = 1; j < k; j++) {
+        lo = fmin(lo, (double)z[j]);
+        hi = fmax(hi, (double)z[j]);
+    }
+    return fmax(1.0, (hi - lo) / 100);
+}
+
 void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d)
 {
     const float sf = (float)s;
@@ -404,16 +414,46 @@ foolc_status foolc__mn_finish(foolc__run *run, int32_t steps)
 
 foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
 {
+    return foolc__mn_polish_classes(run, norm, steps, 0);
+}
+
+/* The c other classes (not label) with the largest logits z (k), by decreasing logit. */
+static void top_classes(const float *z, int32_t k, int32_t label, int32_t c, int32_t *cls)
+{
+    int32_t n = 0;
+    for (int32_t j = 0; j < k; j++) {
+        if (j == label || (n == c && !(z[j] > z[cls[c - 1]]))) continue;
+        int32_t q = n < c ? n++ : c - 1;
+        cls[q] = j;
+        for (; q > 0 && z[cls[q]] > z[cls[q - 1]]; q--) {
+            int32_t t = cls[q];
+            cls[q] = cls[q - 1];
+            cls[q - 1] = t;
+        }
+    }
+}
+
+/* Samples per block of the polish (its buffers are 4 images per candidate). */
+#define POLISH_BLOCK 64
+
+foolc_status foolc__mn_polish_classes(foolc__run *run, foolc_norm norm, int32_t steps,
+                                      int32_t classes)
+{
     if (steps <= 0) return FOOLC_OK;
     size_t d = run->d;
     int32_t k = run->k, m = foolc__mn_successes(run, NULL, NULL);
     if (m == 0) return FOOLC_OK;
-    size_t md = foolc__mul((size_t)m, d);
+    /* Candidates per sample: one (the criterion's margin) or one per class pair. */
+    int pairs = classes > 0 && k > 2 && foolc__run_crit_kind(run) == FOOLC__CRIT_MISCLASSIFICATION;
+    int32_t nc = !pairs ? 1 : classes < k - 1 ? classes : k - 1;
+    if (nc > FOOLC__POLISH_MAX_CLASSES) nc = FOOLC__POLISH_MAX_CLASSES;
+    int32_t bs = m < POLISH_BLOCK ? m : POLISH_BLOCK, mc = bs * nc;
+    size_t md = foolc__mul((size_t)mc, d);
     foolc__arena ar = {0};
     float *xs, *grad, *xb, *zb, *logits, *delta;
     void *work;
-    int32_t *sid, *slot;   /* slot: the row of xb, zb and mu that candidate q belongs to */
-    double *margin, *mu;
+    int32_t *all, *sid, *slot, *cls;   /* slot: the row of xb, zb and mu of candidate q */
+    double *margin, *pm, *mu;
     uint8_t *adv;
     foolc_status st = FOOLC_OK;
     for (int pass = 0; pass < 2; pass++) {
@@ -421,59 +461,95 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps)
         grad = foolc__arena_take(&ar, md, sizeof(float));
         xb = foolc__arena_take(&ar, md, sizeof(float));
         zb = foolc__arena_take(&ar, md, sizeof(float));
-        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)k), sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)mc, (size_t)k), sizeof(float));
         delta = foolc__arena_take(&ar, d, sizeof(float));
         work = foolc__arena_take(&ar, foolc__mn_plane_work(d), 1);
-        sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
-        slot = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
-        margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
-        mu = foolc__arena_take(&ar, (size_t)m, sizeof(double));
-        adv = foolc__arena_take(&ar, (size_t)m, 1);
+        all = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        sid = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        slot = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        cls = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        margin = foolc__arena_take(&ar, (size_t)mc, sizeof(double));
+        pm = foolc__arena_take(&ar, (size_t)mc, sizeof(double));
+        mu = foolc__arena_take(&ar, (size_t)mc, sizeof(double));
+        adv = foolc__arena_take(&ar, (size_t)mc, 1);
         if (pass == 0 && (st = foolc__arena_alloc(&ar, "boundary polish")) < 0) return st;
     }
-    int32_t na = foolc__mn_successes(run, xs, sid);
-    for (int32_t q = 0; q < na; q++) {
-        slot[q] = q;
-        mu[q] = 1;
-    }
-    for (int32_t it = 0; it < steps && na > 0; it++) {
-        if ((st = foolc__mn_margin_grad(run, xs, sid, na, NULL, INFINITY, grad, margin, adv,
-                                        logits)) < 0)
-            goto out;
-        int32_t keep = 0;
-        for (int32_t q = 0; q < na; q++) {
-            int32_t r = slot[q];
-            const float *x0 = run->x + (size_t)sid[q] * d, *g = grad + (size_t)q * d;
-            float *xq = xs + (size_t)q * d, *xr = xb + (size_t)r * d, *zr = zb + (size_t)r * d;
-            double safe = foolc__mn_safe(logits + (size_t)q * (size_t)k, k);
-            if (it == 0 || (adv[q] && margin[q] < -safe && foolc__run_offer(run, sid[q], xq))) {
-                /* A new best: linearise the margin there, m(z) = m + g.(z - xq); the
-                 * smallest delta (in the box) with m(x0 + delta) = -2 safe is the target. */
-                memcpy(xr, xq, d * sizeof(float));
-                double c = -2 * safe - margin[q];
-                for (size_t j = 0; j < d; j++) c -= (double)g[j] * ((double)x0[j] - xq[j]);
-                if (!foolc__mn_plane_proj(norm, x0, g, c, d, run->lo, run->hi, delta, work))
-                    continue;   /* the boundary is out of the box's reach: stop */
-                foolc__mn_clip_step(x0, delta, d, run->lo, run->hi, zr);
-                if (it > 0) mu[r] = fmin(1, 2 * mu[r]);
-            } else {
-                mu[r] *= 0.25;   /* curvature: a shorter step towards the same target */
-            }
-            for (size_t j = 0; j < d; j++) delta[j] = zr[j] - x0[j];
-            if (mu[r] < 1.0 / 256 ||
-                !(foolc__norm(norm, delta, d) < (double)run->res->distance[sid[q]]))
-                continue;   /* the target is no better than the best: stop */
-            float *o = xs + (size_t)keep * d;
-            for (size_t j = 0; j < d; j++) o[j] = (float)(xr[j] + mu[r] * ((double)zr[j] - xr[j]));
-            sid[keep] = sid[q];
-            slot[keep++] = r;
+    foolc__mn_successes(run, NULL, all);
+    foolc__pair pc = {run, NULL, cls};
+    for (int32_t b0 = 0; b0 < m; b0 += bs) {
+        int32_t na = m - b0 < bs ? m - b0 : bs;
+        for (int32_t a = 0; a < na; a++) {
+            sid[a] = all[b0 + a];
+            memcpy(xs + (size_t)a * d, run->res->x_adv + (size_t)sid[a] * d, d * sizeof(float));
         }
-        na = keep;
-    }
-    if (na > 0) {   /* the last candidates, unchecked so far */
-        if ((st = safe_adv(run, xs, sid, na, logits, adv, NULL)) < 0) goto out;
-        for (int32_t q = 0; q < na; q++)
-            if (adv[q]) foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+        if (pairs) {
+            /* The classes to try: every other one, or those with the largest logits at the
+             * best point (one forward pass). Candidate a * nc + q: sample a, class q. */
+            if (nc < k - 1 && (st = foolc__run_scores(run, xs, sid, na, logits)) < 0) goto out;
+            for (int32_t a = na - 1; a >= 0; a--) {
+                int32_t c[FOOLC__POLISH_MAX_CLASSES], y = run->labels[sid[a]];
+                if (nc < k - 1) top_classes(logits + (size_t)a * (size_t)k, k, y, nc, c);
+                else for (int32_t q = 0; q < nc; q++) c[q] = q < y ? q : q + 1;
+                for (int32_t q = nc - 1; q >= 0; q--) {
+                    int32_t r = a * nc + q;
+                    if (r != a) memcpy(xs + (size_t)r * d, xs + (size_t)a * d, d * sizeof(float));
+                    sid[r] = sid[a];
+                    cls[r] = c[q];
+                }
+            }
+            na *= nc;
+        }
+        for (int32_t q = 0; q < na; q++) {
+            slot[q] = q;
+            mu[q] = 1;
+        }
+        for (int32_t it = 0; it < steps && na > 0; it++) {
+            if (pairs) {
+                if ((st = foolc__run_grad_rows(run, xs, sid, na, foolc__pair_row, &pc, grad,
+                                               logits, NULL, pm)) < 0 ||
+                    (st = foolc__run_logits_adv(run, logits, sid, na, adv, margin)) < 0)
+                    goto out;
+            } else if ((st = foolc__mn_margin_grad(run, xs, sid, na, NULL, INFINITY, grad,
+                                                   margin, adv, logits)) < 0) {
+                goto out;
+            }
+            int32_t keep = 0;
+            for (int32_t q = 0; q < na; q++) {
+                int32_t r = slot[q];
+                const float *x0 = run->x + (size_t)sid[q] * d, *g = grad + (size_t)q * d;
+                float *xq = xs + (size_t)q * d, *xr = xb + (size_t)r * d, *zr = zb + (size_t)r * d;
+                double safe = foolc__mn_safe(logits + (size_t)q * (size_t)k, k);
+                if (it == 0 || (adv[q] && margin[q] < -safe && foolc__run_offer(run, sid[q], xq))) {
+                    /* A new best: linearise the margin there, m(z) = m + g.(z - xq); the
+                     * smallest delta (in the box) with m(x0 + delta) = -2 safe is the target. */
+                    memcpy(xr, xq, d * sizeof(float));
+                    double c = -2 * safe - (pairs ? pm[q] : margin[q]);
+                    for (size_t j = 0; j < d; j++) c -= (double)g[j] * ((double)x0[j] - xq[j]);
+                    if (!foolc__mn_plane_proj(norm, x0, g, c, d, run->lo, run->hi, delta, work))
+                        continue;   /* the boundary is out of the box's reach: stop */
+                    foolc__mn_clip_step(x0, delta, d, run->lo, run->hi, zr);
+                    if (it > 0) mu[r] = fmin(1, 2 * mu[r]);
+                } else {
+                    mu[r] *= 0.25;   /* curvature: a shorter step towards the same target */
+                }
+                for (size_t j = 0; j < d; j++) delta[j] = zr[j] - x0[j];
+                if (mu[r] < 1.0 / 256 ||
+                    !(foolc__norm(norm, delta, d) < (double)run->res->distance[sid[q]]))
+                    continue;   /* the target is no better than the best: stop */
+                float *o = xs + (size_t)keep * d;
+                for (size_t j = 0; j < d; j++)
+                    o[j] = (float)(xr[j] + mu[r] * ((double)zr[j] - xr[j]));
+                sid[keep] = sid[q];
+                cls[keep] = cls[q];
+                slot[keep++] = r;
+            }
+            na = keep;
+        }
+        if (na > 0) {   /* the last candidates, unchecked so far */
+            if ((st = safe_adv(run, xs, sid, na, logits, adv, NULL)) < 0) goto out;
+            for (int32_t q = 0; q < na; q++)
+                if (adv[q]) foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+        }
     }
 out:
     foolc__arena_free(&ar);

@@ -150,7 +150,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
     double kappa = cfg->confidence, half = 0.5 * ((double)run->hi - run->lo);
     foolc__arena ar = {0};
     float *w, *am, *av, *xs, *grad, *th, *logits;
-    double *c, *lower, *upper, *prev, *scale, *margin, *lr;
+    double *c, *lower, *upper, *prev, *scale, *margin, *lr, *sig;
     int32_t *act, *sid;
     uint8_t *alive, *found, *adv;
     foolc_status st = FOOLC_OK;
@@ -169,6 +169,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
         scale = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         lr = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        sig = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         act = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
         sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
         alive = foolc__arena_take(&ar, (size_t)m, 1);
@@ -180,6 +181,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
         c[a] = cfg->initial_const;
         lower[a] = 0;   /* the search over c (foolc__mn_const_next) */
         upper[a] = INFINITY;
+        sig[a] = 0;     /* the logit scale, from the first evaluation (at the clean input) */
     }
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
     for (int32_t b = 0; b < (int32_t)cfg->binary_search_steps; b++) {
@@ -213,13 +215,19 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                        th + (size_t)na * d, xs + (size_t)na * d);
                 act[na] = a;
                 sid[na] = run->todo[a];
-                scale[na] = c[a];
+                scale[na] = c[a] / (sig[a] > 0 ? sig[a] : 1);
                 na++;
             }
             if (na == 0) break;
             if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
                                             logits)) < 0)
                 goto out;
+            for (int32_t q = 0; q < na; q++) {   /* c weighs margin / logit scale */
+                int32_t a = act[q];
+                if (sig[a] > 0) continue;
+                sig[a] = foolc__mn_logit_scale(logits + (size_t)q * (size_t)run->k, run->k);
+                if (sig[a] != 1) foolc__mn_scale(grad + (size_t)q * d, 1 / sig[a], d);
+            }
             double b1 = 1 - pow(0.9, it + 1), b2 = 1 - pow(0.999, it + 1);
             for (int32_t q = 0; q < na; q++) {
                 int32_t a = act[q];
@@ -235,7 +243,7 @@ static foolc_status cw_run(foolc__run *run, const void *config)
                 size_t off = (size_t)a * d;
                 double l2 = cw_adam(d, xq, x0, g, tq, (float)half, (float)(lr[a] / b1),
                                     (float)(1 / b2), w + off, am + off, av + off);
-                double loss = l2 + c[a] * fmax(margin[q], -kappa);
+                double loss = l2 + c[a] / sig[a] * fmax(margin[q], -kappa);
                 if (cfg->abort_early && (it + 1) % chk == 0) {
                     /* A stalled loss is usually Adam circling the boundary: quarter the
                      * rate (twice) before giving up on this c. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct ddn_config {
-    double steps, init_epsilon, gamma, stepsize, loss, bisect;
+    double steps, init_epsilon, gamma, stepsize, loss, bisect, polish;
 } ddn_config;
 
 static const foolc__param ddn_params[] = {
@@ -24,6 +24,8 @@ static const foolc__param ddn_params[] = {
     FOOLC__PARAM(ddn_config, bisect, 20, 0, 50, 1,
                  "final search from the clean input towards the best adversarial, to a bracket "
                  "2^-bisect wide"),
+    FOOLC__PARAM(ddn_config, polish, 10, 0, 100, 1,
+                 "final boundary steps, one linearised class pair per other class"),
 };
 
 static foolc_status ddn_run(foolc__run *run, const void *config)
@@ -78,7 +80,9 @@ static foolc_status ddn_run(foolc__run *run, const void *config)
         }
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
     }
-    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
+    st = foolc__mn_polish_classes(run, FOOLC_L2, (int32_t)cfg->polish,
+                                  FOOLC__POLISH_MAX_CLASSES);
+    if (st >= 0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(delta);
     foolc__free(eps);

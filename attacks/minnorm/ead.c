@@ -10,7 +10,7 @@
 
 typedef struct ead_config {
     double steps, binary_search_steps, initial_stepsize, confidence, initial_const, regularization,
-        fista, abort_early, bisect;
+        fista, abort_early, bisect, polish;
 } ead_config;
 
 static const foolc__param ead_params[] = {
@@ -33,6 +33,8 @@ static const foolc__param ead_params[] = {
     FOOLC__PARAM(ead_config, bisect, 20, 0, 50, 1,
                  "final search from the clean input towards the best adversarial, to a bracket "
                  "2^-bisect wide"),
+    FOOLC__PARAM(ead_config, polish, 10, 0, 100, 1,
+                 "final boundary steps in L1, one linearised class pair per other class"),
 };
 
 /* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */
@@ -92,7 +94,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
     double kappa = cfg->confidence, beta = cfg->regularization;
     float *xk = foolc__malloc(foolc__mul(md, 4 * sizeof(float)) +
                               foolc__mul((size_t)m, (size_t)k * sizeof(float)));
-    double *c = foolc__malloc(foolc__mul((size_t)m, 6 * sizeof(double)));
+    double *c = foolc__malloc(foolc__mul((size_t)m, 7 * sizeof(double)));
     int32_t *act = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(int32_t) + 4));
     foolc_status st = FOOLC_OK;
     if (!xk || !c || !act) {
@@ -101,13 +103,14 @@ static foolc_status ead_run(foolc__run *run, const void *config)
     }
     float *yk = xk + md, *xs = yk + md, *grad = xs + md, *logits = grad + md;
     double *lower = c + m, *upper = lower + m, *prev = upper + m, *scale = prev + m;
-    double *margin = scale + m;
+    double *margin = scale + m, *sig = margin + m;
     int32_t *sid = act + m;
     uint8_t *alive = (uint8_t *)(sid + m), *found = alive + m, *adv = found + m;
     for (int32_t a = 0; a < m; a++) {
         c[a] = cfg->initial_const;
         lower[a] = 0;   /* the search over c (foolc__mn_const_next) */
         upper[a] = INFINITY;
+        sig[a] = 0;     /* the logit scale, from the first evaluation (the clean input) */
     }
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
     for (int32_t b = 0; b < (int32_t)cfg->binary_search_steps; b++) {
@@ -126,13 +129,19 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                 memcpy(xs + (size_t)na * d, yk + (size_t)a * d, d * sizeof(float));
                 act[na] = a;
                 sid[na] = run->todo[a];
-                scale[na] = c[a];
+                scale[na] = c[a] / (sig[a] > 0 ? sig[a] : 1);
                 na++;
             }
             if (na == 0) break;
             if ((st = foolc__mn_margin_grad(run, xs, sid, na, scale, kappa, grad, margin, adv,
                                             logits)) < 0)
                 goto out;
+            for (int32_t q = 0; q < na; q++) {   /* c weighs margin / logit scale */
+                int32_t a = act[q];
+                if (sig[a] > 0) continue;
+                sig[a] = foolc__mn_logit_scale(logits + (size_t)q * (size_t)k, k);
+                if (sig[a] != 1) foolc__mn_scale(grad + (size_t)q * d, 1 / sig[a], d);
+            }
             double alpha = cfg->initial_stepsize * sqrt(1.0 - (double)it / steps);
             double mom = cfg->fista ? (double)it / (it + 3.0) : 0.0;
             for (int32_t q = 0; q < na; q++) {
@@ -149,7 +158,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
                 ead_step(d, x0, g, (float)alpha, (float)beta, (float)mom, run->lo, run->hi, xa,
                          ya, &l2, &l1);
                 memcpy(xq, xa, d * sizeof(float));   /* x_k is checked below */
-                double loss = c[a] * fmax(margin[q], -kappa) + l2 + beta * l1;
+                double loss = c[a] / sig[a] * fmax(margin[q], -kappa) + l2 + beta * l1;
                 /* From y = x0 the shrinkage kept every value at x0: the next steps see the
                  * same point with smaller steps, so this c can never move: stop it now (the
                  * search over c raises it) instead of after two abort checks. */
@@ -176,7 +185,9 @@ static foolc_status ead_run(foolc__run *run, const void *config)
         }
         for (int32_t a = 0; a < m; a++) foolc__mn_const_next(&c[a], &lower[a], &upper[a], found[a]);
     }
-    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
+    st = foolc__mn_polish_classes(run, FOOLC_L1, (int32_t)cfg->polish,
+                                  FOOLC__POLISH_MAX_CLASSES);
+    if (st >= 0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(xk);
     foolc__free(c);

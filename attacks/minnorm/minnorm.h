@@ -23,6 +23,13 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
+/* The scale of a row of logits z (k) for losses that weigh a margin against a distance (C&W,
+ * EAD): max(1, (max_j z_j - min_j z_j) / 100). Their constant c multiplies margin / scale
+ * (the scale taken at the clean input), so that a model whose logits are multiplied by any
+ * factor (a saturated or distilled net) gives the same search over c; 1 on the usual
+ * logit ranges, where nothing changes. */
+double foolc__mn_logit_scale(const float *z, int32_t k);
+
 /* The search on the path from the clean input (t = 0) to xadv (t = 1) for the point
  * nearest the clean input that is adversarial with a safety margin: its margin must be
  * below -foolc__mn_safe, so the final point never sits so close to the boundary that the
@@ -45,6 +52,18 @@ foolc_status foolc__mn_finish(foolc__run *run, int32_t steps);
  * per step and sample; a sample stops when its next point would be no smaller than its
  * best. For attacks whose optimiser ends near, not on, the locally minimal point. */
 foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps);
+
+/* The same polish with, under the misclassification criterion and more than two classes,
+ * one candidate per other class (the `classes` ones with the largest logits at the best
+ * point, at most FOOLC__POLISH_MAX_CLASSES; all when classes >= k - 1, without the forward
+ * pass that ranks them): each linearises z_label - z_class instead of the criterion's
+ * margin, so a sample whose attack headed for a farther class still reaches the nearest
+ * boundary (exactly, on a linear model). classes = 0: foolc__mn_polish. Up to `classes`
+ * forward+backward images per sample in the first step; candidates whose target is no
+ * smaller than the sample's best stop, so later steps cost about one. */
+#define FOOLC__POLISH_MAX_CLASSES 32
+foolc_status foolc__mn_polish_classes(foolc__run *run, foolc_norm norm, int32_t steps,
+                                      int32_t classes);
 
 
 

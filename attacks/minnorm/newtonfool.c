@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct nf_config {
-    double steps, stepsize, bisect;
+    double steps, stepsize, bisect, polish;
 } nf_config;
 
 static const foolc__param nf_params[] = {
@@ -18,21 +18,36 @@ static const foolc__param nf_params[] = {
                  "eta: the step is at most eta * ||x0|| * ||grad p_y||"),
     FOOLC__PARAM(nf_config, bisect, 20, 0, 50, 1,
                  "final search towards the clean input, to a bracket 2^-bisect wide"),
+    FOOLC__PARAM(nf_config, polish, 10, 0, 100, 1,
+                 "final boundary steps, one linearised class pair per other class"),
 };
 
-/* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). */
+typedef struct nf_ctx {
+    const foolc__run *run;
+    uint8_t *sat;   /* per row: the softmax has saturated (below) */
+} nf_ctx;
+
+/* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). Where p_y has rounded
+ * to (nearly) one, 1 - p_y = S / (1 + S) with S = sum_{j != y} exp(z_j - z_y) < 1e-20 (a
+ * saturated or distilled net), that gradient underflows; such a row is marked saturated and
+ * seeds the log-odds l = log(p_y / (1 - p_y)) instead, whose gradient has the same direction
+ * (grad p_y = p_y (1 - p_y) grad l) and never underflows: dl/dz_y = 1, dl/dz_j = -softmax of
+ * the other classes. */
 static int prob_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
                     double *loss)
 {
-    (void)a;
-    const foolc__run *run = user;
-    int32_t y = run->labels[s];
-    double zmax = z[0], sum = 0;
+    const nf_ctx *c = user;
+    int32_t y = c->run->labels[s];
+    double zmax = z[0], sum = 0, om = -INFINITY, so = 0;
     for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
     for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
+    for (int32_t j = 0; j < k; j++) if (j != y && z[j] > om) om = z[j];
+    for (int32_t j = 0; j < k; j++) if (j != y) so += exp((double)z[j] - om);
     double py = exp((double)z[y] - zmax) / sum;
+    c->sat[a] = om + log(so) - (double)z[y] < log(1e-20);
     for (int32_t j = 0; j < k; j++)
-        dz[j] = (float)(py * ((j == y) - exp((double)z[j] - zmax) / sum));
+        dz[j] = (float)(c->sat[a] ? (j == y ? 1.0 : -exp((double)z[j] - om) / so)
+                                  : py * ((j == y) - exp((double)z[j] - zmax) / sum));
     *loss = py;
     return 0;
 }
@@ -49,7 +64,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
     float *x = foolc__malloc(foolc__mul(md, 3 * sizeof(float)) +
                              foolc__mul((size_t)m, (size_t)k * sizeof(float)));
     double *py = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(double)));
-    int32_t *act = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(int32_t) + 2));
+    int32_t *act = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(int32_t) + 3));
     foolc_status st = FOOLC_OK;
     if (!x || !py || !act) {
         st = foolc__nomem("newtonfool buffers");
@@ -58,7 +73,8 @@ static foolc_status nf_run(foolc__run *run, const void *config)
     float *xs = x + md, *grad = xs + md, *logits = grad + md;
     double *x0n = py + m;
     int32_t *sid = act + m, *pos = sid + m;
-    uint8_t *adv = (uint8_t *)(pos + m), *done = adv + m;
+    uint8_t *adv = (uint8_t *)(pos + m), *done = adv + m, *sat = done + m;
+    nf_ctx ctx = {run, sat};
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)run->todo[a] * d;
         memcpy(x + (size_t)a * d, x0, d * sizeof(float));
@@ -74,7 +90,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
             sid[na++] = run->todo[a];
         }
         if (na == 0) break;
-        if ((st = foolc__run_grad_rows(run, xs, sid, na, prob_row, run, grad, logits, NULL,
+        if ((st = foolc__run_grad_rows(run, xs, sid, na, prob_row, &ctx, grad, logits, NULL,
                                        py)) < 0)
             goto out;
         if ((st = foolc__run_logits_adv(run, logits, sid, na, adv, NULL)) < 0) goto out;
@@ -88,7 +104,10 @@ static foolc_status nf_run(foolc__run *run, const void *config)
                 continue;
             }
             double gn = foolc__norm(FOOLC_L2, g, d);
-            double del = fmin(cfg->stepsize * x0n[a] * gn, py[q] - 1.0 / k);
+            /* Saturated: g is grad l, and the step min(eta ||x0|| gn, p_y - 1/k) / gn along
+             * -grad p_y is eta ||x0|| (gn of p_y underflows). */
+            double del = sat[q] ? cfg->stepsize * x0n[a] * gn
+                                : fmin(cfg->stepsize * x0n[a] * gn, py[q] - 1.0 / k);
             if (!(gn > 0) || !(del > 0)) {
                 done[a] = 2;   /* stalled: extrapolated below */
                 continue;
@@ -124,7 +143,9 @@ static foolc_status nf_run(foolc__run *run, const void *config)
                 done[act[q]] = 1;
             }
     }
-    st = foolc__mn_finish(run, (int32_t)cfg->bisect);
+    st = foolc__mn_polish_classes(run, FOOLC_L2, (int32_t)cfg->polish,
+                                  FOOLC__POLISH_MAX_CLASSES);
+    if (st >= 0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
 out:
     foolc__free(x);
     foolc__free(py);
