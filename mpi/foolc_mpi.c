@@ -36,6 +36,14 @@ static void wait_msg(int source, MPI_Status *st)
     }
 }
 
+/* This thread's CPU seconds (rank 0's own cost, whatever else the machine runs). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Receives the message probed in st (payload malloc'd, NUL-terminated; *len its bytes). */
 static char *recv_msg(const MPI_Status *st, int *len)
 {
@@ -179,16 +187,22 @@ static int master_run(void *user, report_ctx *c)
         if (foolc_eval_chunk_info(ev, k, NULL, NULL, NULL, &d) >= 0) todo += !d;
     }
     int stopped = 0, rc = 0, quiet = report_quiet(c);
+    double busy = 0, cpu = 0; /* rank 0's own work: receiving, checking, recording, replying */
+    long long bytes = 0, samples = 0;
     if (!quiet)
         fprintf(stderr, "foolc-mpi: %d chunks to run on %d workers\n", todo, m->size - 1);
     while (stopped < m->size - 1) {
         MPI_Status st;
         wait_msg(MPI_ANY_SOURCE, &st);
         int w = st.MPI_SOURCE, len;
+        double t0 = MPI_Wtime(), c0 = cpu_now();
         char *msg = recv_msg(&st, &len);
         if (st.MPI_TAG == TAG_RESULT) {
-            int32_t chunk = -1;
+            int32_t chunk = -1, cnt = 0;
             foolc_status ls = foolc_eval_chunk_load(ev, msg, (size_t)len, 0, &chunk);
+            if (ls >= 0 && foolc_eval_chunk_info(ev, chunk, NULL, NULL, &cnt, NULL) >= 0)
+                samples += cnt;
+            bytes += len;
             if (ls < 0 || chunk != flight[w]) {
                 fprintf(stderr, "foolc-mpi: the record of chunk %d from rank %d: %s: %s\n",
                         flight[w], w, foolc_status_str(ls < 0 ? ls : FOOLC_E_INTERNAL),
@@ -221,8 +235,16 @@ static int master_run(void *user, report_ctx *c)
             MPI_Send(num, (int)strlen(num), MPI_CHAR, w, TAG_ASSIGN, MPI_COMM_WORLD);
             flight[w] = next++;
         }
+        busy += MPI_Wtime() - t0;
+        cpu += cpu_now() - c0;
     }
     free(flight);
+    /* rank 0's cost per sample record (docs/scale.md): wall time of its own work and the
+     * bytes it received, per sample of the chunks recorded */
+    if (!quiet && samples)
+        fprintf(stderr, "foolc-mpi: rank 0: %lld sample records, %.1f bytes, %.1f us wall and "
+                "%.1f us CPU each (receive, check, record, reply)\n", samples,
+                (double)bytes / samples, 1e6 * busy / samples, 1e6 * cpu / samples);
     return rc;
 }
 
