@@ -38,6 +38,8 @@ static void help(void)
            "  --png-n K       examples in the grid (default 8)\n"
            "  --png-norm P    the norm of the examples (default: the first reported norm)\n"
            "  --resume FILE   append results as chunks finish; rerun to continue after a kill\n"
+           "  --certify M     certified lower bounds beside the found distances (Linf, L2, L1;\n"
+           "                  built-in nets): ibp, crown or exact (docs/certify.md)\n"
            "  --no-time       leave wall seconds out (outputs comparable byte for byte)\n"
            "  --quiet         no progress on stderr\n"
            "--json, --csv or --svg '-' writes to standard output (the table then goes to\n"
@@ -46,7 +48,9 @@ static void help(void)
            "under ~/.cache/foolc) and prints the command that continues.\n"
            "Distances are minimal perturbations: quantiles over all N samples with failures\n"
            "counted as infinite; the mean over the successful ones. Exit status: 0 ok, 1 an\n"
-           "attack failed (results kept), 2 usage, 3 bad input file, 130 interrupted.\n");
+           "attack failed (results kept) or a certified radius is above a found\n"
+           "adversarial (a bug: the sample, norm and both numbers are named), 2 usage, 3 bad\n"
+           "input file, 130 interrupted.\n");
 }
 
 static const char *const k_default = "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2";
@@ -129,6 +133,8 @@ typedef struct report_opts {
     long n, seed, batch, budget, pool, png_n;
     foolc_norm norm;     /* --norm, when norm_name is set */
     foolc_norm png_norm; /* --png-norm, when png_norm_name is set */
+    const char *certify;      /* --certify, NULL when absent */
+    foolc_certify_opts cert;  /* its options (the evaluation's certify step borrows them) */
 } report_opts;
 
 struct report_ctx {
@@ -145,6 +151,7 @@ struct report_ctx {
     foolc_data data;   /* the test split */
     foolc_data pool;   /* the training split: starting points (--pool) */
     int resumed;       /* --resume is open */
+    int cert_failed;   /* the certify step stopped on an error (exit status 1) */
 };
 
 foolc_eval *report_eval(report_ctx *c) { return c->ev; }
@@ -263,6 +270,57 @@ static int run_attack(report_ctx *c, int t)
     return 0;
 }
 
+/* Runs step s of the evaluation (--certify) on every chunk not done before, after the
+ * attacks (whose best distances its searches start from). */
+static int run_step(report_ctx *c, int s)
+{
+    const int32_t t = foolc_eval_attacks(c->ev) + s;
+    const uint8_t *sd = foolc_eval_step_done(c->ev, s);
+    char name[64];
+    snprintf(name, sizeof name, "%s-%s", foolc_eval_step_name(c->ev, s),
+             c->r->cert_method ? c->r->cert_method : "");
+    int64_t todo = 0;
+    for (int32_t i = 0; i < c->r->n; i++) todo += !sd[i];
+    run_cb cb;
+    cli_progress_start(&cb.p, name, todo, c->o.quiet);
+    cb.base = 0;
+    if (todo == 0) {
+        if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", name);
+        return 0;
+    }
+    foolc_eval_set_progress(c->ev, on_progress, &cb);
+    int rc = 0;
+    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++) {
+        int32_t task, b, m;
+        int done;
+        if (foolc_eval_chunk_info(c->ev, k, &task, &b, &m, &done) < 0 || task != t || done)
+            continue;
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
+        cb.chunk = m;
+        foolc_status st = foolc_eval_run_chunk(c->ev, k);
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
+        if (foolc_eval_chunk_info(c->ev, k, NULL, NULL, NULL, &done) < 0 || !done) {
+            rc = cli_fail("report", st);
+            break;
+        }
+        if (st < 0) {
+            fprintf(stderr, "%sfoolc report: %s, samples %d-%d: %s: %s\n",
+                    cb.p.tty && !c->o.quiet ? "\n" : "", name, b, b + m - 1,
+                    foolc_status_str(st), foolc_errmsg());
+            rc = CLI_FAIL;
+        }
+        cb.base += m;
+        cli_progress_update(&cb.p, cb.base);
+    }
+    foolc_eval_set_progress(c->ev, NULL, NULL);
+    if (rc == CLI_FAIL) {
+        c->cert_failed = 1;
+        rc = 0;
+    }
+    cli_progress_end(&cb.p, rc ? "" : "done");
+    return rc;
+}
+
 /* --- The steps of foolc report, in order. */
 
 static int parse_options(cli_args *a, report_opts *o)
@@ -284,6 +342,7 @@ static int parse_options(cli_args *a, report_opts *o)
     o->quiet = cli_flag(a, "--quiet");
     o->all = cli_flag(a, "--all");
     o->no_time = cli_flag(a, "--no-time");
+    o->certify = cli_opt(a, "--certify", NULL);
     int rc;
     if ((rc = cli_opt_long(a, "-n", NULL, 1, 100000000L, &o->n)) ||
         (rc = cli_opt_long(a, "--seed", NULL, 0, 2147483647L, &o->seed)) ||
@@ -304,6 +363,14 @@ static int parse_options(cli_args *a, report_opts *o)
         fprintf(stderr, "foolc report: --png-norm: expected l0, l1, l2 or linf, got '%s'\n",
                 o->png_norm_name);
         return CLI_USAGE;
+    }
+    if (o->certify) {
+        foolc_certify_defaults(&o->cert);
+        if (foolc_certify_method_parse(o->certify, &o->cert.method) < 0) {
+            fprintf(stderr, "foolc report: --certify: expected ibp, crown or exact, got '%s'\n",
+                    o->certify);
+            return CLI_USAGE;
+        }
     }
     if ((o->png_norm_name || cli_opt(a, "--png-n", NULL)) && !o->png) {
         fprintf(stderr, "foolc report: --png-norm and --png-n need --png FILE\n");
@@ -381,6 +448,14 @@ static int load_inputs(report_ctx *c)
     for (int t = 0; st >= 0 && t < c->att.n; t++) st = foolc_eval_add_attack(c->ev, c->att.name[t]);
     if (st < 0) return cli_fail("report", st);
     if ((rc = apply_settings(c))) return rc;
+    if (o->certify) {
+        /* the model and the options checked now; the step borrows c->o.cert */
+        st = foolc_certify_oracle(foolc_model_oracle(c->model), NULL, NULL, NULL, 0,
+                                  &c->o.cert, NULL, NULL);
+        if (st >= 0) st = foolc_certify_eval_add(c->ev, &c->o.cert);
+        if (st < 0) return cli_fail_opt("report", "--certify", o->certify, st);
+        r->cert_method = foolc_certify_method_name(c->o.cert.method);
+    }
     r->ev = c->ev;
     r->model = o->model;
     r->data = o->data ? o->data : "fashion-mnist";
@@ -485,6 +560,7 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     put_number(h, cap, "batch", o->batch);
     put_number(h, cap, "budget", o->budget);
     put_number(h, cap, "pool", o->pool);
+    if (o->certify) put_field(h, cap, "certify", foolc_certify_method_name(o->cert.method));
 }
 
 #define HEADER_CAP 16384
@@ -533,6 +609,7 @@ static int run_attacks(report_ctx *c)
     rep_view(r);
     if (!rc && c->runner) rc = c->runner->run(c->runner->user, c);
     for (int t = 0; t < r->n_att && !rc && !c->runner; t++) rc = run_attack(c, t);
+    for (int s = 0; s < foolc_eval_steps(c->ev) && !rc && !c->runner; s++) rc = run_step(c, s);
     if (!rc && g_signal) rc = CLI_INTERRUPTED(g_signal);
     release_signals();
     return rc;
@@ -646,6 +723,9 @@ void rep_view(rep *r)
     for (int p = 0; p < NC; p++) r->norms[p] = norms >> p & 1;
     r->best = foolc_eval_best(ev);
     r->best_by = foolc_eval_best_by(ev);
+    r->cert = NULL;
+    for (int s = 0; s < foolc_eval_steps(ev); s++)
+        if (!strcmp(foolc_eval_step_name(ev, s), "certify")) r->cert = foolc_eval_step_values(ev, s);
     foolc_eval_grad_info(ev, &r->grad_checked, &r->grad_zero, &r->grad_nonfinite);
 }
 
@@ -670,6 +750,8 @@ static int write_outputs(const report_ctx *c)
     if (o->png && (rc2 = rep_png(r, o->png, (int)o->png_n, (foolc_norm)png_norm))) rc = rc2;
     for (int t = 0; t < r->n_att; t++)
         if (r->at[t].st < 0 && r->at[t].st != FOOLC_E_BUDGET && rc == CLI_OK) rc = CLI_FAIL;
+    if (rep_cert_check(r) && rc == CLI_OK) rc = CLI_FAIL;
+    if (c->cert_failed && rc == CLI_OK) rc = CLI_FAIL;
     return rc;
 }
 

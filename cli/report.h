@@ -46,6 +46,9 @@ typedef struct rep {
     double clean_acc;     /* over the whole split */
     int grad_checked;     /* gradient check done (the model offers gradients) */
     int32_t grad_zero, grad_nonfinite;
+    const double *cert;   /* --certify: n x 3 certified radii (linf, l2, l1; NaN where not
+                             computed), else NULL */
+    const char *cert_method;
 } rep;
 
 /* Fills r's view from r->ev (after the run). */
@@ -57,6 +60,12 @@ double rep_quantile(const rep *r, int t, int p, double q);
 double rep_mean(const rep *r, int t, int p);
 /* Diagnostics as text lines ("WARN ..." / "ok ..."); returns the number of lines. */
 int rep_diagnostics(const rep *r, char lines[][320], int max);
+
+/* --certify: the certified radius of sample i in norm p (NaN when none), and the check
+ * that none is above a found adversarial's distance beyond float tolerance (each such
+ * sample named on stderr with the norm and both numbers; returns how many). */
+double rep_cert(const rep *r, int32_t i, int p);
+int rep_cert_check(const rep *r);
 
 /* The writers; a path "-" is standard output (not for the PNG). */
 void rep_text(const rep *r, FILE *f);

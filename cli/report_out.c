@@ -55,6 +55,96 @@ int rep_diagnostics(const rep *r, char lines[][320], int max)
     return n < max ? n : max;
 }
 
+/* --- Certified lower bounds (--certify) */
+double rep_cert(const rep *r, int32_t i, int p)
+{
+    int k = p == FOOLC_LINF ? 0 : p == FOOLC_L2 ? 1 : p == FOOLC_L1 ? 2 : -1;
+    return r->cert && k >= 0 ? r->cert[(size_t)i * 3 + k] : NAN;
+}
+
+/* Whether norm p has certified radii. */
+static int cert_has(const rep *r, int p)
+{
+    for (int32_t i = 0; i < r->n; i++)
+        if (!isnan(rep_cert(r, i, p))) return 1;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Quantile q of the certified radii in norm p (NaN ones left out; linear interpolation). */
+static double cert_quantile(const rep *r, int p, double q)
+{
+    double *v = malloc((size_t)r->n * sizeof *v), out = NAN;
+    int32_t m = 0;
+    for (int32_t i = 0; v && i < r->n; i++)
+        if (!isnan(rep_cert(r, i, p))) v[m++] = rep_cert(r, i, p);
+    if (m > 0) {
+        qsort(v, (size_t)m, sizeof *v, cmp_double);
+        double pos = q * (m - 1);
+        int32_t lo = (int32_t)pos;
+        out = lo + 1 < m ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
+        if (lo + 1 < m && isinf(v[lo + 1])) out = pos > lo ? INFINITY : v[lo];
+    }
+    free(v);
+    return out;
+}
+
+/* The median over samples of found / certified (both finite, certified > 0). */
+static double cert_ratio(const rep *r, int p)
+{
+    double *v = malloc((size_t)r->n * sizeof *v), out = NAN;
+    int32_t m = 0;
+    for (int32_t i = 0; v && i < r->n; i++) {
+        double c = rep_cert(r, i, p), b = r->best[(size_t)i * NC + p];
+        if (c > 0 && isfinite(c) && isfinite(b)) v[m++] = b / c;
+    }
+    if (m > 0) {
+        qsort(v, (size_t)m, sizeof *v, cmp_double);
+        out = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    }
+    free(v);
+    return out;
+}
+
+/* Certified accuracy at eps: the fraction certified at eps, scaled as robust accuracy is
+ * (its value at 0 over the fraction of samples correctly classified). */
+static double cert_acc(const rep *r, int p, double eps)
+{
+    int32_t k = 0, ok0 = 0;
+    for (int32_t i = 0; i < r->n; i++) {
+        double c = rep_cert(r, i, p);
+        k += c > 0 && c >= eps;
+        ok0 += r->best[(size_t)i * NC + p] > 0;
+    }
+    double base = rep_robust(r, FOOLC_EVAL_BEST, p, 0);
+    return ok0 ? base * k / ok0 : 0;
+}
+
+int rep_cert_check(const rep *r)
+{
+    int bad = 0;
+    for (int p = 0; r->cert && p < NC; p++) {
+        if (!r->norms[p]) continue;
+        for (int32_t i = 0; i < r->n; i++) {
+            double c = rep_cert(r, i, p), b = r->best[(size_t)i * NC + p];
+            if (!(isfinite(b) && c > b * (1 + 1e-5) + 1e-6)) continue;
+            int t = r->best_by[(size_t)i * NC + p];
+            fprintf(stderr, "foolc report: sample %d (test index %d), %s: certified radius "
+                    "%.9g (%s) is above the adversarial found at %.9g (%s): a bug in the "
+                    "bounds, the engine or the attack\n", (int)i, r->index[i],
+                    foolc_norm_name((foolc_norm)p), c, r->cert_method, b,
+                    t >= 0 ? r->at[t].name : "?");
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static void att_sums(const rep *r, const rep_att *a, double *fw, double *bw, double *dc)
 {
     *fw = *bw = *dc = 0;
@@ -132,6 +222,25 @@ void rep_text(const rep *r, FILE *f)
             fprintf(f, "  %-17s", t < r->n_att ? r->at[t].name : "best-of-all");
             for (int e = 0; e < k; e++) fprintf(f, " %7.4f", rep_robust(r, tc, p, eps[e]));
             fprintf(f, "\n");
+        }
+        if (cert_has(r, p)) {
+            char name[40];
+            snprintf(name, sizeof name, "certified-%s", r->cert_method);
+            fprintf(f, "  %-17s", name);
+            for (int e = 0; e < k; e++) fprintf(f, " %7.4f", cert_acc(r, p, eps[e]));
+            fprintf(f, "\n");
+        }
+    }
+    if (r->cert) {
+        fprintf(f, "\ncertified lower bounds (%s) beside the best found:\n%-19s %-4s",
+                r->cert_method, "", "norm");
+        for (int q = 0; q < 5; q++) fprintf(f, " %9s", k_qname[q]);
+        fprintf(f, " %13s\n", "found/cert");
+        for (int p = 0; p < NC; p++) {
+            if (!r->norms[p] || !cert_has(r, p)) continue;
+            fprintf(f, "%-19s %-4s", "certified", foolc_norm_name((foolc_norm)p));
+            for (int q = 0; q < 5; q++) fprintf(f, " %9.4g", cert_quantile(r, p, k_q[q]));
+            fprintf(f, " %13.4g\n", cert_ratio(r, p));
         }
     }
     char lines[2 * NC + 2][320];
@@ -272,6 +381,10 @@ int rep_json(const rep *r, const char *path)
             fprintf(f, ", \"%s_attack\": ", foolc_norm_name((foolc_norm)p));
             if (r->best_by[q] >= 0) fprintf(f, "\"%s\"", r->at[r->best_by[q]].name);
             else fprintf(f, "null");
+            if (r->cert && cert_has(r, p)) {
+                fprintf(f, ", \"%s_certified\": ", foolc_norm_name((foolc_norm)p));
+                json_num(f, rep_cert(r, i, p));
+            }
         }
         fprintf(f, "}");
     }
@@ -292,6 +405,24 @@ int rep_json(const rep *r, const char *path)
             fprintf(f, "]");
         }
         fprintf(f, "}");
+    }
+    if (r->cert) {
+        fprintf(f, "},\n \"certified\": {\"method\": \"%s\"", r->cert_method);
+        for (int p = 0; p < NC; p++) {
+            if (!r->norms[p] || !cert_has(r, p)) continue;
+            double eps[REP_MAX_GRID];
+            int k = rep_grid(r, p, eps);
+            fprintf(f, ",\n  \"%s\": {\"radius\": {", foolc_norm_name((foolc_norm)p));
+            for (int q = 0; q < 5; q++) {
+                fprintf(f, "%s\"%s\": ", q ? ", " : "", k_qname[q]);
+                json_num(f, cert_quantile(r, p, k_q[q]));
+            }
+            fprintf(f, "}, \"median_found_over_certified\": ");
+            json_num(f, cert_ratio(r, p));
+            fprintf(f, ", \"accuracy\": [");
+            for (int e = 0; e < k; e++) fprintf(f, "%s%.9g", e ? ", " : "", cert_acc(r, p, eps[e]));
+            fprintf(f, "]}");
+        }
     }
     fprintf(f, "},\n \"diagnostics\": [");
     char lines[2 * NC + 2][320];
@@ -316,10 +447,12 @@ static void csv_row(FILE *f, const rep *r, const char *name, int p, int32_t i, c
     for (int q = 0; q < NC; q++)
         fprintf(f, ",%.9g", a ? (double)a->dist[(size_t)i * NC + q] : INFINITY);
     if (a)
-        fprintf(f, ",%llu,%llu,%llu,%s\n", (unsigned long long)a->q[i].forward,
+        fprintf(f, ",%llu,%llu,%llu,%s", (unsigned long long)a->q[i].forward,
                 (unsigned long long)a->q[i].backward, (unsigned long long)a->q[i].decided, by);
     else
-        fprintf(f, ",0,0,0,%s\n", by);
+        fprintf(f, ",0,0,0,%s", by);
+    if (r->cert) fprintf(f, ",%.9g", rep_cert(r, i, p));
+    fprintf(f, "\n");
 }
 
 int rep_csv(const rep *r, const char *path)
@@ -327,7 +460,7 @@ int rep_csv(const rep *r, const char *path)
     FILE *f = open_out("--csv", path);
     if (!f) return CLI_INPUT;
     fprintf(f, "attack,norm,index,label,success,adv_label,l0,l1,l2,linf,mse,forward,backward,"
-            "decided,found_by\n");
+            "decided,found_by%s\n", r->cert ? ",certified" : "");
     for (int t = 0; t < r->n_att; t++)
         for (int32_t i = 0; i < r->n; i++)
             csv_row(f, r, r->at[t].name, r->at[t].norm, i, &r->at[t], "");
@@ -406,6 +539,26 @@ int rep_svg(const rep *r, const char *path)
                     "stroke-width=\"2\"%s/><text x=\"%g\" y=\"%g\">%s</text>\n", x1 - 150,
                     ly - 4, x1 - 126, ly - 4, col, t < r->n_att ? "" : " stroke-dasharray=\"6 3\"",
                     x1 - 120, ly, t < r->n_att ? r->at[t].name : "best-of-all");
+        }
+        if (cert_has(r, p)) {
+            /* the certified-accuracy curve under the robust-accuracy curves, the band
+             * between it and best-of-all shaded (the truth lies inside) */
+            const int G = 240;
+            fprintf(f, "<path fill=\"#888\" fill-opacity=\"0.25\" stroke=\"none\" d=\"M%.2f %.2f",
+                    X(0.0), Y(rep_robust(r, FOOLC_EVAL_BEST, p, 0)));
+            for (int g = 0; g <= G; g++)
+                fprintf(f, " L%.2f %.2f", X(xmax * g / G), Y(rep_robust(r, FOOLC_EVAL_BEST, p, xmax * g / G)));
+            for (int g = G; g >= 0; g--)
+                fprintf(f, " L%.2f %.2f", X(xmax * g / G), Y(cert_acc(r, p, xmax * g / G)));
+            fprintf(f, " Z\"/>\n<path fill=\"none\" stroke=\"#444\" stroke-width=\"2\" "
+                    "stroke-dasharray=\"2 2\" d=\"M%.2f %.2f", X(0.0), Y(cert_acc(r, p, 0)));
+            for (int g = 1; g <= G; g++)
+                fprintf(f, " H%.2f V%.2f", X(xmax * g / G), Y(cert_acc(r, p, xmax * g / G)));
+            double ly = y0 + 16 + 16 * legend++;
+            fprintf(f, "\"/>\n<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#444\" "
+                    "stroke-width=\"2\" stroke-dasharray=\"2 2\"/><text x=\"%g\" y=\"%g\">"
+                    "certified (%s)</text>\n", x1 - 150, ly - 4, x1 - 126, ly - 4, x1 - 120, ly,
+                    r->cert_method);
         }
 #undef X
 #undef Y
