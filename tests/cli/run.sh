@@ -475,6 +475,27 @@ check "attack command" sh -c "cd '$t' && '$foolc' attack --model m.npz --data d.
     --attack deepfool-l2 --png one.png --npz one.npz | grep -q 'adversarial: label' &&
     head -c 8 one.png | od -c | grep -q 'P   N   G' && test -s one.npz"
 
+# --- --certify: certified radii beside the found distances (docs/certify.md).
+expect 2 "\-\-certify: expected ibp, crown or exact, got 'lp'" report --model "$t/m.npz" \
+    --certify lp
+check "--certify crown" sh -c "'$foolc' report --model '$t/m.npz' --data '$t/d.npz' -n 4 \
+    --quiet --attacks fmn-linf,ddn --certify crown --json '$t/cert.json' --csv '$t/cert.csv' \
+    --svg '$t/cert.svg' >'$t/cert.txt'"
+check "--certify: the text table" grep -q '^certified  *linf' "$t/cert.txt"
+check "--certify: the SVG curve" grep -q 'certified (crown)' "$t/cert.svg"
+check "--certify: the CSV column" sh -c "head -1 '$t/cert.csv' | grep -q ',certified\$'"
+if [ -n "$py" ]; then
+    check "--certify: both bounds per sample in JSON, certified <= found" "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['certified']['method'] == 'crown'
+for s in d['best']:
+    for p in ('linf', 'l2'):
+        c, f = s[p + '_certified'], s[p]
+        assert c is not None and c > 0 and (f is None or c <= f * (1 + 1e-5) + 1e-6), s
+" "$t/cert.json"
+fi
+
 # --- foolc-mpi: the same report over 1, 2 and 3 MPI ranks, a worker killed (tests/cli/mpi.sh).
 if sh "$root/tests/cli/mpi.sh" "$build" "$t/m.npz" "$t/d.npz"; then ok; else no "foolc-mpi"; fi
 
