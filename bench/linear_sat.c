@@ -46,26 +46,6 @@ static int wanted(const char *list, const char *name)
     return 0;
 }
 
-/* The linear configuration: model and n inputs, a fifth of the coordinates at 0, a tenth at
- * 1 (the box binds wherever the minimal perturbation pushes them outwards), labels the
- * model's predictions. */
-static void lin_config(lin_model *m, int32_t d, int32_t k, int n, float *x, int32_t *y)
-{
-    lin_random(m, d, k, 0.05, (uint64_t)(d * 10 + k));
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < d; j++) {
-            double h = lin_hash(999 + (uint64_t)(i * d + j)), u = 0.5 * (h + 1);
-            double v = 0.5 * (lin_hash(31 + (uint64_t)(i * d + j) * 3) + 1);
-            x[i * d + j] = (float)(u < 0.2 ? 0 : u < 0.3 ? 1 : v);
-        }
-        float z[LIN_MAXK];
-        lin_logits(m, x + (size_t)i * d, z);
-        int b = 0;
-        for (int j = 1; j < k; j++) if (z[j] > z[b]) b = j;
-        y[i] = b;
-    }
-}
-
 /* Runs attack `name` on model o; distances into dist (INFINITY on failure). */
 static double run_attack(const foolc_oracle *o, const char *name, const float *x,
                          const int32_t *y, int n, double *dist)
@@ -109,7 +89,7 @@ static void part_linear(int n, const char *only)
     for (int c = 0; c < 4; c++) {
         x[c] = malloc(sizeof(float) * (size_t)(n * cfg[c][0]));
         y[c] = malloc(sizeof(int32_t) * (size_t)n);
-        lin_config(&lm[c], cfg[c][0], cfg[c][1], n, x[c], y[c]);
+        lin_box_config(&lm[c], cfg[c][0], cfg[c][1], n, x[c], y[c]);
         for (int p = 0; p < 4; p++) {
             want[c][p] = malloc(sizeof(double) * (size_t)n);
             for (int i = 0; i < n; i++)
@@ -227,7 +207,7 @@ int main(int argc, char **argv)
     static lin_model lm;
     float *x = malloc(sizeof(float) * (size_t)(n * 64));
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    lin_config(&lm, 64, 10, n, x, y);
+    lin_box_config(&lm, 64, 10, n, x, y);
     foolc_oracle o = lin_oracle(&lm, 256, 0);
     sat_rows("linear model d=64 k=10", &o, x, y, n, only, NULL, NULL, NULL);
     free(x);

@@ -427,6 +427,121 @@ START_TEST(test_fashion_mnist)
 }
 END_TEST
 
+/* ---- issue 18: linear models with the box active, and saturated logits ---- */
+
+/* The configurations (inputs, classes) and every attack that searches a minimum, gradient
+ * ones (median <= 1.01, max <= 1.05 of the exact minimum) and decision ones (median <= 1.02;
+ * pointwise <= 1.10 in L0), with the configurations each is tested on. */
+static const int32_t k_cfg[4][2] = {{64, 2}, {64, 10}, {784, 2}, {784, 10}};
+#define LIN_N 6
+
+static const struct lin_case {
+    const char *name;
+    double med, max;
+    int cfgs;   /* bit c: configuration c */
+} k_lin[] = {
+    {"cw-l2", 1.01, 1.05, 15},       {"ead", 1.01, 1.05, 15},        {"ddn", 1.01, 1.05, 15},
+    {"newtonfool", 1.01, 1.05, 15},  {"fmn-l0", 1.01, 1.05, 15},     {"fmn-l1", 1.01, 1.05, 15},
+    {"fmn-l2", 1.01, 1.05, 15},      {"fmn-linf", 1.01, 1.05, 15},   {"fab-l1", 1.01, 1.05, 15},
+    {"fab-l2", 1.01, 1.05, 15},      {"fab-linf", 1.01, 1.05, 15},   {"pgd-linf", 1.01, 1.05, 15},
+    {"pgd-l2", 1.01, 1.05, 15},      {"pgd-l1", 1.01, 1.05, 15},     {"bim-linf", 1.01, 1.05, 15},
+    {"bim-l2", 1.01, 1.05, 15},      {"bim-l1", 1.01, 1.05, 15},     {"mifgsm-linf", 1.01, 1.05, 15},
+    {"mifgsm-l2", 1.01, 1.05, 15},   {"apgd-linf", 1.01, 1.05, 15},  {"apgd-l2", 1.01, 1.05, 15},
+    {"fgsm", 1.01, 1.05, 15},        {"fgm-l2", 1.01, 1.05, 15},     {"fgm-l1", 1.01, 1.05, 15},
+    {"deepfool-l2", 1.01, 1.05, 15}, {"deepfool-linf", 1.01, 1.05, 15},
+    /* Decision attacks, median only, on 64 inputs (with 784 hsj-l2 is 3.5 % and hsj-linf
+     * 10 % above the minimum, pointwise 1.7-2x in L0: docs/bench.md, issue 18 open). */
+    {"hsj-l2", 1.02, 1e9, 3},        {"hsj-linf", 1.02, 1e9, 3},     {"boundary", 1.02, 1e9, 3},
+};
+#define N_LIN ((int)(sizeof k_lin / sizeof k_lin[0]))
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Each attack on each configuration: all found, median and max of distance / exact minimum
+ * within the case's bounds, none below the minimum (float rounding aside). */
+START_TEST(test_linear_box_exact)
+{
+    const struct lin_case *lc = &k_lin[_i];
+    static lin_model lm;
+    static float x[LIN_N * 784];
+    int32_t y[LIN_N];
+    foolc_norm p;
+    ck_ok(foolc_attack_describe(lc->name, &p, NULL, NULL, NULL));
+    for (int c = 0; c < 4; c++) {
+        if (!(lc->cfgs >> c & 1)) continue;
+        int32_t d = k_cfg[c][0];
+        lin_box_config(&lm, d, k_cfg[c][1], LIN_N, x, y);
+        g_key = NULL;
+        run_one(&lm, lc->name, x, y, NULL, LIN_N, NULL, FOOLC_OK);
+        double r[LIN_N];
+        for (int i = 0; i < LIN_N; i++) {
+            double want = lin_box_min(&lm, x + (size_t)i * d, y[i], p);
+            ck_assert_msg(g_ok[i], "%s d=%d k=%d: sample %d not found", lc->name, d,
+                          k_cfg[c][1], i);
+            r[i] = g_dist[i] / want;
+            ck_assert_msg(r[i] >= 0.999, "%s d=%d k=%d: sample %d at %g below the minimum %g",
+                          lc->name, d, k_cfg[c][1], i, (double)g_dist[i], want);
+        }
+        qsort(r, LIN_N, sizeof r[0], cmp_double);
+        double med = 0.5 * (r[LIN_N / 2 - 1] + r[LIN_N / 2]);
+        ck_assert_msg(med <= lc->med && r[LIN_N - 1] <= lc->max,
+                      "%s d=%d k=%d: ratio median %.4f, max %.4f (bounds %g, %g)", lc->name, d,
+                      k_cfg[c][1], med, r[LIN_N - 1], lc->med, lc->max);
+    }
+}
+END_TEST
+
+/* Every gradient attack of the registry on a 10-class linear model whose logits are
+ * multiplied by 1e3 and by 1e30 (a softmax rounded to one-hot): every sample found, the
+ * median distance within 1 % of the unscaled one. Left out: the new attacks (issue 18,
+ * item 3) whose files are still being written and which do not meet this yet. */
+static const char *const k_sat_pending[] = {"cw-linf"};
+#define SAT_N 4
+START_TEST(test_saturated_logits)
+{
+    const char *name = foolc_attack_name(_i);
+    unsigned needs;
+    foolc_norm p;
+    ck_ok(foolc_attack_describe(name, &p, &needs, NULL, NULL));
+    if (!(needs & FOOLC_NEEDS_GRAD)) return;
+    for (size_t q = 0; q < sizeof k_sat_pending / sizeof k_sat_pending[0]; q++)
+        if (!strcmp(name, k_sat_pending[q])) return;
+    static lin_model lm;
+    float x[SAT_N * 64], buf[256 * LIN_MAXK];
+    int32_t y[SAT_N];
+    lin_box_config(&lm, 64, 10, SAT_N, x, y);
+    static const double scales[] = {1, 1e3, 1e30};
+    double base = 0;
+    for (int s = 0; s < 3; s++) {
+        lin_scaled w = {lin_oracle(&lm, 256, 0), scales[s], NULL, NULL, buf};
+        foolc_oracle o = lin_scaled_oracle(&w);
+        foolc_model *m;
+        foolc_attack *a;
+        ck_ok(foolc_model_new(&o, &m));
+        ck_ok(foolc_attack_new(name, &a));
+        foolc_result r = {g_xadv, g_dist, g_ok, g_q};
+        foolc_shape sh = {SAT_N, 1, 1, 64};
+        foolc_status st = foolc_attack_run(a, m, sh, x, y, NULL, 1, &r);
+        ck_assert_msg(st == FOOLC_OK, "%s at scale %g: %s (%s)", name, scales[s],
+                      foolc_status_str(st), foolc_errmsg());
+        double dd[SAT_N];
+        for (int i = 0; i < SAT_N; i++) dd[i] = g_dist[i];
+        qsort(dd, SAT_N, sizeof dd[0], cmp_double);
+        double med = 0.5 * (dd[SAT_N / 2 - 1] + dd[SAT_N / 2]);
+        if (s == 0) base = med;
+        else
+            ck_assert_msg(fabs(med / base - 1) <= 0.01, "%s at scale %g: median %g, unscaled %g",
+                          name, scales[s], med, base);
+        foolc_attack_free(a);
+        foolc_model_free(m);
+    }
+}
+END_TEST
+
 Suite *foolc_suite_attacks_grad(void);
 Suite *foolc_suite_attacks_grad(void)
 {
@@ -440,6 +555,11 @@ Suite *foolc_suite_attacks_grad(void)
     tcase_add_loop_test(tc, test_fixed_epsilon, 0, N_ATT);
     tcase_add_test(tc, test_deepfool_batched);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("linear-box-saturated");
+    tcase_set_timeout(tl, 60);
+    tcase_add_loop_test(tl, test_linear_box_exact, 0, N_LIN);
+    tcase_add_loop_test(tl, test_saturated_logits, 0, foolc_attack_count());
+    suite_add_tcase(s, tl);
     TCase *tn = tcase_create("fashion-mnist");
     tcase_set_timeout(tn, 60);
     tcase_add_unchecked_fixture(tn, net_setup, net_teardown);

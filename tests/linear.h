@@ -204,6 +204,27 @@ static inline double lin_box_min(const lin_model *m, const float *x, int y, fool
     return best;
 }
 
+/* The linear configurations of issue 18 (tests/check_attacks_grad.c, bench/linear_sat.c):
+ * a model of d inputs and k classes (weights of scale 0.05) and n inputs with a fifth of
+ * their coordinates at 0 and a tenth at 1, so that the box binds wherever the minimal
+ * perturbation pushes them outwards; labels y are the model's predictions. */
+static inline void lin_box_config(lin_model *m, int32_t d, int32_t k, int n, float *x, int32_t *y)
+{
+    lin_random(m, d, k, 0.05, (uint64_t)(d * 10 + k));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < d; j++) {
+            double u = 0.5 * (lin_hash(999 + (uint64_t)(i * d + j)) + 1);
+            double v = 0.5 * (lin_hash(31 + (uint64_t)(i * d + j) * 3) + 1);
+            x[i * d + j] = (float)(u < 0.2 ? 0 : u < 0.3 ? 1 : v);
+        }
+        float z[LIN_MAXK];
+        lin_logits(m, x + (size_t)i * d, z);
+        int b = 0;
+        for (int j = 1; j < k; j++) if (z[j] > z[b]) b = j;
+        y[i] = b;
+    }
+}
+
 /* A model whose logits (and so their gradients) are those of an inner oracle times s: the
  * same decisions, a softmax saturated for large s. The seed the library supplies sees the
  * scaled logits, and its d loss / d scaled logits is multiplied by s on the way back. */
