@@ -69,6 +69,7 @@ static foolc__exact_opts opts(foolc_norm norm, int mode)
     o.rtol = 1e-6;
     o.time_limit = 20;
     o.mode = mode;
+    o.crown = 1;
     return o;
 }
 
@@ -400,6 +401,28 @@ static void check_attacks(const char *arch, uint64_t seed, double scale)
             ex[nrm][s] = out.lower;
         }
     ck_assert_msg(solved > 0, "%s: no sample solved with a finite minimum", arch);
+    /* IBP's and CROWN's certified radii are below the exact minimum; foolc_certify with
+     * method EXACT gives the same interval */
+    for (int nrm = 0; nrm < 2; nrm++)
+        for (int meth = 0; meth < 3; meth++) {
+            foolc_certify_opts co;
+            foolc_certify_defaults(&co);
+            co.method = meth == 0 ? FOOLC_CERTIFY_IBP : meth == 1 ? FOOLC_CERTIFY_CROWN
+                                                                 : FOOLC_CERTIFY_EXACT;
+            co.norm = nrm ? FOOLC_L1 : FOOLC_LINF;
+            co.rtol = 1e-4;
+            co.time_limit = 3;
+            double rad[3], up[3];
+            foolc_status st = foolc_certify(net, x, y, NULL, N, &co, rad, up);
+            ck_assert_msg(st == FOOLC_OK || st == FOOLC_NOT_FOUND, "%s", foolc_errmsg());
+            for (int k = 0; k < N; k++) {
+                ck_assert_msg(rad[k] <= ex[nrm][k] * (1 + 2e-4) + 1e-6 || meth == 2,
+                              "%s %s sample %d: certified %.8g above the exact minimum %.8g",
+                              arch, foolc_certify_method_name(co.method), k, rad[k],
+                              ex[nrm][k]);
+                if (meth == 2) ck_assert(rad[k] <= up[k]);
+            }
+        }
     int compared = 0;
     for (size_t a = 0; a < sizeof atk / sizeof *atk; a++) {
         foolc_attack *at;

@@ -774,6 +774,25 @@ static int cls_cmp(const void *a, const void *b)
     return x->lp < y->lp ? -1 : x->lp > y->lp ? 1 : (x->j > y->j) - (x->j < y->j);
 }
 
+/* An upper bound of logit_j - logit_label over ball(R) ∩ box from the bounds of the last
+ * dense layer's input (tighter than the logits' own intervals); +inf when the last layer
+ * is not dense. */
+static double ex_gap_ub(ex *e, int32_t j)
+{
+    const nn_layer *l = &e->net->layers[e->L - 1];
+    if (l->kind != &foolc__nn_dense) return INFINITY;
+    const int64_t n = l->in.c;
+    const double *lo = e->lo[e->L - 1], *hi = e->hi[e->L - 1];
+    const float *wj = l->w + (size_t)j * n, *wy = l->w + (size_t)e->label * n;
+    double ub = (double)l->b[j] - l->b[e->label], mag = fabs(ub);
+    for (int64_t i = 0; i < n; i++) {
+        double w = (double)wj[i] - wy[i];
+        ub += w > 0 ? w * hi[i] : w * lo[i];
+        mag += fabs(w) * fmax(fabs(lo[i]), fabs(hi[i]));
+    }
+    return ub + 1e-6 * mag + 1e-9;
+}
+
 /* Sets row j of the per-class program active (the others free). */
 static void ex_only(ex *e, int32_t j)
 {
@@ -831,15 +850,21 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
     for (int32_t k = 0; k < m && st >= 0; k++) {
         if (c[k].done) continue;
         if (now() >= deadline) break;
+        /* a better distance than the program was built for: tighter big-M constants */
+        if (*best < 0.8 * e->R) st = ex_rebuild(e, *best, deadline);
+        if (st < 0) break;
+        /* no point of ball(R) reaches the class: its minimum is above R */
+        if (ex_gap_ub(e, c[k].j) < e->margin) {
+            c[k].lower = e->R;
+            c[k].done = 1;
+            continue;
+        }
         double cut = *best * (1 - 0.5 * e->o->rtol);
         if (c[k].lp >= cut) {
             c[k].lower = fmax(c[k].lp, fmin(cut, c[k].lower));
             c[k].done = 1;
             continue;
         }
-        /* a better distance than the program was built for: tighter big-M constants */
-        if (*best < 0.8 * e->R) st = ex_rebuild(e, *best, deadline);
-        if (st < 0) break;
         int res;
         double lp = 0, lower;
         ex_only(e, c[k].j);
@@ -856,6 +881,18 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
         if (st < 0) break;
         c[k].lower = fmax(lower, lp);
         c[k].done = 1;
+    }
+    /* the time ran out: the classes not reached get their LP relaxation as a lower bound,
+     * within a grace of a tenth of the limit */
+    double grace = deadline + 0.1 * e->o->time_limit;
+    for (int32_t k = 0; k < m && st >= 0; k++) {
+        if (c[k].done || now() >= grace) continue;
+        int res;
+        double lp = 0, cut = fmin(*best * (1 - 0.5 * e->o->rtol), e->R);
+        ex_only(e, c[k].j);
+        ex_cutoff(e, cut);
+        st = ex_lp(e, grace, &res, &lp);
+        if (st >= 0 && res >= 0) c[k].lower = fmax(c[k].lower, res == 1 ? lp : cut);
     }
     double lo = *best;
     for (int32_t k = 0; k < m; k++)

@@ -5,10 +5,11 @@
 
 #include "certify/certify_impl.h"
 
-/* 1 once lib/certify/bounds.c (foolc__cert_bounds) is in the library: the big-M constants
- * then come from CROWN's bounds intersected with the solver's own interval bounds. */
+/* 1: foolc_certify's EXACT takes CROWN's bounds (lib/certify/bounds.c, foolc__cert_bounds)
+ * for its big-M constants, intersected with the solver's own interval and LP bounds; 0
+ * builds exact.c without bounds.c. */
 #ifndef FOOLC__EXACT_USE_CROWN
-#define FOOLC__EXACT_USE_CROWN 0
+#define FOOLC__EXACT_USE_CROWN 1
 #endif
 
 /* How the misclassification region (a union over the classes j != label of
