@@ -6,21 +6,27 @@
 # directory than build-fuzz.
 set -u
 seconds=${1:-60}; shift
-targets=${*:-npz idx npy net args}
+targets=${*:-npz idx npy net onnx args}
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_BUILD:-$top/build-fuzz}
 case $out in /*) ;; *) out=$top/$out ;; esac
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 $SAN -I$top/include -I$top/lib \
- -I$top/attacks $(pkg-config --cflags openblas 2>/dev/null)"
-LIBS="-ldnnl $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz -lm -lpthread"
-mkdir -p "$out/obj"
+ -I$top/attacks -I$out/gen $(pkg-config --cflags openblas 2>/dev/null)"
+LIBS="-ldnnl $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lprotobuf-c -lglpk \
+ -lz -lm -lpthread"
+mkdir -p "$out/obj" "$out/gen"
+# The C for onnx.proto, generated as the Makefile does (lib/onnx/ includes it).
+if [ ! -f "$out/gen/onnx.pb-c.c" ] || [ /usr/include/onnx/onnx.proto -nt "$out/gen/onnx.pb-c.c" ]; then
+    protoc-c --c_out="$out/gen" -I/usr/include/onnx onnx.proto || exit 1
+fi
 objs=""
-# The library's sources, as the Makefile's LIB_SRC lists them.
-for src in "$top"/lib/*.c "$top"/lib/nn/*.c "$top"/lib/data/*.c "$top"/attacks/*/*.c \
-           "$top"/criteria/*.c "$top"/distances/*.c; do
+# The library's sources, as the Makefile's LIB_SRC lists them, and the generated C.
+for src in "$top"/lib/*.c "$top"/lib/*/*.c "$top"/attacks/*/*.c \
+           "$top"/criteria/*.c "$top"/distances/*.c "$out/gen/onnx.pb-c.c"; do
     o=$out/obj/$(echo "${src#$top/}" | tr / _).o
+    case $src in "$out"/*) o=$out/obj/gen_$(basename "$src").o ;; esac
     if [ ! -f "$o" ] || [ "$src" -nt "$o" ]; then
         $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$o" || exit 1
     fi

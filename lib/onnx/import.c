@@ -143,10 +143,15 @@ static int add_val(ox *c, const char *name, foolc_status *st)
     return id;
 }
 
+/* The product of r dims (>= 0), saturating at INT64_MAX. */
 static int64_t numel(const int64_t *d, int r)
 {
     int64_t n = 1;
-    for (int k = 0; k < r; k++) n *= d[k];
+    for (int k = 0; k < r; k++) {
+        if (d[k] <= 0) return 0;
+        if (n > INT64_MAX / d[k]) return INT64_MAX;
+        n *= d[k];
+    }
     return n;
 }
 
@@ -162,6 +167,12 @@ static void set_const(val *o, ox_tensor *t, unsigned char *sym)
     memset(t, 0, sizeof *t);
 }
 
+/* The most values a constant computed at load time (or a constant expanded to a tensor's
+ * shape) may have: a small file must not make the importer allocate gigabytes (a broadcast
+ * of (16384, 1) against (1, 16384) is 2^28 values from a few bytes). Set per conversion
+ * from the file's size. */
+static _Thread_local int64_t t_max_fold;
+
 static foolc_status new_tensor(ox_tensor *t, int isint, int rank, const int64_t *dims)
 {
     memset(t, 0, sizeof *t);
@@ -169,8 +180,10 @@ static foolc_status new_tensor(ox_tensor *t, int isint, int rank, const int64_t 
     for (int k = 0; k < rank; k++) t->dims[k] = dims[k];
     t->count = numel(dims, rank);
     t->isint = isint;
-    if (t->count > FOOLC_ONNX_MAX_VALUES)
-        return foolc__error(FOOLC_E_FORMAT, "onnx: a constant of more than 2^28 values");
+    if (t->count > t_max_fold)
+        return foolc__error(FOOLC_E_UNSUPPORTED, "onnx: a constant computed at load time would "
+                            "hold %lld values (at most %lld for this file)",
+                            (long long)t->count, (long long)t_max_fold);
     if (isint) t->i = foolc__malloc((size_t)t->count * sizeof(int64_t));
     else t->f = foolc__malloc((size_t)t->count * sizeof(float));
     if (!(isint ? (void *)t->i : (void *)t->f)) return foolc__nomem("a constant");
@@ -343,7 +356,7 @@ static void sanitize(const char *s, char *out, size_t len)
 
 static int name_taken(const ox *c, const char *name)
 {
-    if (!strcmp(name, "x")) return 1;
+    if (!strcmp(name, "x") || !strcmp(name, "input")) return 1;
     for (int i = 0; i < c->nl; i++)
         if (!strcmp(c->l[i].name, name)) return 1;
     return 0;
@@ -726,6 +739,7 @@ static int const_layout(const val *a, const val *k, float **data, int64_t *count
     }
     int per_c = kd3[1] == 1 && kd3[2] == 1;
     int64_t n = per_c ? d[0] : d[0] * d[1] * d[2];
+    if (n > t_max_fold) return -2;
     float *o = foolc__malloc((size_t)n * sizeof(float));
     if (!o) return -1;
     for (int64_t ci = 0; ci < d[0]; ci++)
@@ -768,6 +782,9 @@ static foolc_status op_binary(ox *c, int out)
     float *data;
     int64_t count;
     int mode = const_layout(&c->v[dy], &c->v[k], &data, &count);
+    if (mode == -2)
+        return nerr(c, FOOLC_E_UNSUPPORTED, "the constant '%s' expanded to the tensor's shape "
+                    "would hold more than %lld values", c->v[k].name, (long long)t_max_fold);
     if (mode < 0) return foolc__nomem("a constant");
     if (mode == 0)
         return nerr(c, FOOLC_E_UNSUPPORTED, "the constant '%s' would broadcast the image's "
@@ -803,8 +820,8 @@ static foolc_status op_prelu(ox *c, int out)
     float *data;
     int64_t count;
     int mode = const_layout(&c->v[a], &c->v[s], &data, &count);
-    if (mode < 0) return foolc__nomem("a constant");
-    if (mode == 0 || mode == 3) {
+    if (mode == -1) return foolc__nomem("a constant");
+    if (mode <= 0 || mode == 3) {
         foolc__free(data);
         return nerr(c, FOOLC_E_UNSUPPORTED, "slopes of shape other than one per channel or "
                     "one in all");
@@ -1841,6 +1858,9 @@ static foolc_status setup(ox *c)
     if (x->rank < 0)
         return foolc__error(FOOLC_E_UNSUPPORTED, "onnx: %s: input '%s' has no shape", c->src,
                             in->name);
+    if (numel(x->dims + 1, x->rank - 1) > FOOLC_ONNX_MAX_VALUES)
+        return foolc__error(FOOLC_E_UNSUPPORTED, "onnx: %s: input '%s' holds more than 2^28 "
+                            "values per image", c->src, in->name);
     x->defined = x->dyn = 1;
     x->line = -1;
     c->input = id;
@@ -1902,6 +1922,8 @@ static foolc_status convert_node(ox *c, const Onnx__NodeProto *n)
         }
     }
     FOOLC__CHECK(e->fn(c, out));
+    if (c->v[out].dyn && numel(c->v[out].dims + 1, c->v[out].rank - 1) > FOOLC_ONNX_MAX_VALUES)
+        return nerr(c, FOOLC_E_UNSUPPORTED, "its output holds more than 2^28 values per image");
     if (c->nl > OX_MAX_LINES)
         return nerr(c, FOOLC_E_UNSUPPORTED, "more than %d ops after folding", OX_MAX_LINES);
     if (!c->v[out].defined) return foolc__error(FOOLC_E_INTERNAL, "onnx: %s: op left its output "
@@ -2122,6 +2144,7 @@ foolc_status foolc__onnx_convert(const void *data, size_t size, const char *src,
     ox c;
     memset(&c, 0, sizeof c);
     c.src = src;
+    t_max_fold = (int64_t)(size > ((size_t)1 << 22) ? size : ((size_t)1 << 22));
     foolc_status st = check_model(&c, p.model);
     if (st == FOOLC_OK) {
         c.g = p.model->graph;
