@@ -30,8 +30,8 @@ static foolc_status gemm(const nn_layer *l, char ta, char tb, int32_t M, int32_t
  * in[r][t] * P[t][j], one fused multiply-add per term, in float) + bias[j], for every batch
  * size, position and thread count (it runs on the calling thread). P is W^T (forward) or W
  * (input gradient) packed once per parameter version in blocks of 16 outputs; a tile is 4
- * rows by 32 outputs, and a tail tile repeats its last row and block (extra work, the same
- * arithmetic). foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
+ * rows by 32 outputs (fewer rows: one row at a time, the same expression; an odd last block
+ * is computed twice). foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
  * (oneDNN's sgemm, OpenBLAS's gemv for one row) for bench/bench_net.c's side-by-side
  * figures only. */
 int foolc__nn_dense_rowmajor;
@@ -101,6 +101,26 @@ static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *
         const float *p1 = nj == 2 ? p0 + (size_t)T * DK_B : p0;
         for (int32_t r = 0; r < n; r += 4) {
             const int32_t nr = n - r < 4 ? n - r : 4;
+            float acc[4][2][DK_B];
+#if defined(DK_VEC)
+            if (nr < 4) {
+                /* Fewer than 4 rows: one row at a time, the same expression per output. */
+                for (int32_t i = 0; i < nr; i++) {
+                    const float *xi = in + (size_t)(r + i) * T;
+                    dk_v b0 = { 0 }, b1 = { 0 };
+                    for (int32_t t = 0; t < T; t++) {
+                        dk_v w0, w1;
+                        memcpy(&w0, p0 + (size_t)t * DK_B, sizeof w0);
+                        memcpy(&w1, p1 + (size_t)t * DK_B, sizeof w1);
+                        b0 += xi[t] * w0;
+                        b1 += xi[t] * w1;
+                    }
+                    memcpy(acc[i][0], &b0, sizeof b0);
+                    memcpy(acc[i][1], &b1, sizeof b1);
+                }
+                goto store;
+            }
+#endif
             const float *x0 = in + (size_t)r * T;
             const float *x1 = in + (size_t)(r + (nr > 1 ? 1 : 0)) * T;
             const float *x2 = in + (size_t)(r + (nr > 2 ? 2 : nr - 1)) * T;
@@ -121,7 +141,6 @@ static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *
                 a30 += x3[t] * w0;
                 a31 += x3[t] * w1;
             }
-            float acc[4][2][DK_B];
             memcpy(acc[0][0], &a00, sizeof a00);
             memcpy(acc[0][1], &a01, sizeof a01);
             memcpy(acc[1][0], &a10, sizeof a10);
@@ -131,13 +150,16 @@ static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *
             memcpy(acc[3][0], &a30, sizeof a30);
             memcpy(acc[3][1], &a31, sizeof a31);
 #else
-            float acc[4][2][DK_B] = { { { 0 } } };
+            memset(acc, 0, sizeof acc);
             const float *xs[4] = { x0, x1, x2, x3 }, *ps[2] = { p0, p1 };
             for (int32_t t = 0; t < T; t++)
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 2; j++)
                         for (int k = 0; k < DK_B; k++)
                             acc[i][j][k] += xs[i][t] * ps[j][(size_t)t * DK_B + k];
+#endif
+#if defined(DK_VEC)
+        store:
 #endif
             for (int32_t i = 0; i < nr; i++)
                 for (int32_t j = 0; j < nj; j++) {
