@@ -669,35 +669,38 @@ static foolc_status certified(cert_ctx *c, const float *x, int32_t label, int32_
             if (target >= 0 ? v > best : v < best) best = v;
         }
     } else {
-        const int64_t R = k - 1, n = k;
-        FOOLC__CHECK(crown_alloc(c, c->nl, R));
-        memset(c->A, 0, (size_t)(R * n) * sizeof *c->A);
-        memset(c->c, 0, (size_t)R * sizeof *c->c);
-        int64_t row = 0;
-        for (int32_t j = 0; j < k; j++) {
-            if (j == base) continue;
-            c->A[row * n + base] = target >= 0 ? -1 : 1;
-            c->A[row * n + j] = target >= 0 ? 1 : -1;
-            row++;
+        /* the k - 1 rows in blocks whose coefficient matrices stay within the budget (a
+         * net of many classes over a large input) */
+        const int64_t n = k, Rb = crown_cost(c, c->nl, 1) * (k - 1) <= CERT_BUDGET ? k - 1
+                                  : (CERT_BUDGET / crown_cost(c, c->nl, 1) > 0
+                                         ? CERT_BUDGET / crown_cost(c, c->nl, 1) : 1);
+        FOOLC__CHECK(crown_alloc(c, c->nl, Rb));
+        double *rp = foolc__calloc((size_t)(2 * Rb), sizeof *rp);
+        int32_t *cls = foolc__calloc((size_t)Rb, sizeof *cls);
+        foolc_status st = rp && cls ? FOOLC_OK : foolc__nomem("certify: bounds");
+        for (int32_t j0 = 0; st >= 0 && j0 < k;) {
+            int64_t R = 0;
+            for (; j0 < k && R < Rb; j0++)
+                if (j0 != base) cls[R++] = j0;
+            if (R == 0) break;
+            memset(c->A, 0, (size_t)(R * n) * sizeof *c->A);
+            memset(c->c, 0, (size_t)R * sizeof *c->c);
+            for (int64_t q = 0; q < R; q++) {
+                c->A[q * n + base] = target >= 0 ? -1 : 1;
+                c->A[q * n + cls[q]] = target >= 0 ? 1 : -1;
+            }
+            st = crown_back(c, c->nl, R, c->c, lb, ub, x, o->norm, r, o->lo, o->hi, rp, rp + R);
+            for (int64_t q = 0; st >= 0 && q < R; q++) {
+                const int32_t j = cls[q];
+                /* CROWN's row, or IBP's when that is better */
+                double v = rp[q] - (CERT_RTOL * rp[R + q] + CERT_ATOL);
+                double vi = target >= 0 ? zl[j] - zu[target] : zl[label] - zu[j];
+                if (vi > v) v = vi;
+                if (target >= 0 ? v > best : v < best) best = v;
+            }
         }
-        double res[2 * 64], *rp = res;
-        if (R > 64) {
-            rp = foolc__calloc((size_t)(2 * R), sizeof *rp);
-            if (!rp) return foolc__nomem("certify: bounds");
-        }
-        foolc_status st = crown_back(c, c->nl, R, c->c, lb, ub, x, o->norm, r, o->lo, o->hi,
-                                     rp, rp + R);
-        row = 0;
-        for (int32_t j = 0; st >= 0 && j < k; j++) {
-            if (j == base) continue;
-            /* CROWN's row, or IBP's when that is better */
-            double v = rp[row] - (CERT_RTOL * rp[R + row] + CERT_ATOL);
-            double vi = target >= 0 ? zl[j] - zu[target] : zl[label] - zu[j];
-            if (vi > v) v = vi;
-            if (target >= 0 ? v > best : v < best) best = v;
-            row++;
-        }
-        if (rp != res) foolc__free(rp);
+        foolc__free(rp);
+        foolc__free(cls);
         FOOLC__CHECK(st);
     }
     *ok = best > 0;
