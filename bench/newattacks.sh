@@ -11,7 +11,8 @@
 #     N        images (default 100); NETS default "cnn mlp" (~/.cache/foolc/NET.npz)
 #     ATTACKS  default "alma-l2 alma-l1 sdf vfga"
 # Outputs and the cached baseline go to $OUT (default /tmp/foolc-newattacks): base-NET.json
-# is reused when present (delete it after a change to the other attacks).
+# is reused when present (delete it after a change to the other attacks); with REUSE=1 the new
+# attacks' and the yardstick's outputs are reused too (only the comparison runs again).
 set -eu
 BUILD=${1:?build directory}
 ADVLIB=${2:?adversarial-library checkout}
@@ -19,6 +20,7 @@ N=${3:-100}
 NETS=${4:-cnn mlp}
 NEW=${5:-alma-l2 alma-l1 sdf vfga}
 OUT=${OUT:-/tmp/foolc-newattacks}
+REUSE=${REUSE:-0}
 FOOLC=$BUILD/foolc
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
@@ -41,9 +43,11 @@ for net in $NETS; do
         nice -n 5 "$FOOLC" report --model "$model" --attacks "$BASE" -n "$N" --quiet \
             --json "$OUT/base-$net.json" --resume "$OUT/base-$net.resume" > "$OUT/base-$net.txt"
     fi
-    nice -n 5 "$FOOLC" report --model "$model" --attacks "$NEWC" -n "$N" --quiet \
-        --json "$OUT/new-$net.json" > "$OUT/new-$net.txt"
-    if [ -n "$YARD" ]; then
+    if [ "$REUSE" != 1 ] || [ ! -s "$OUT/new-$net.json" ]; then
+        nice -n 5 "$FOOLC" report --model "$model" --attacks "$NEWC" -n "$N" --quiet \
+            --json "$OUT/new-$net.json" > "$OUT/new-$net.txt"
+    fi
+    if [ -n "$YARD" ] && { [ "$REUSE" != 1 ] || [ ! -s "$OUT/yard-$net.txt" ]; }; then
         nice -n 5 /usr/bin/python3 "$HERE/advlib_minnorm.py" "$model" --advlib "$ADVLIB" \
             -n "$N" -a "$YARD" --dump "$OUT/yard-$net" > "$OUT/yard-$net.txt"
         cat "$OUT/yard-$net.txt"
@@ -60,7 +64,8 @@ best = {b["index"]: b for b in base["best"]}
 secs = {a["name"]: a["seconds"] or 0 for a in base["attacks"]}
 print(f"{net}: {new['n']} images; previous best-of-all over {len(base['attacks'])} attacks")
 print(f"{'attack':10s} {'norm':5s} {'median':>9s} {'prev best':>9s} {'lowers':>6s} "
-      f"{'mean cut':>9s} {'max cut':>9s} {'ties':>5s} {'seconds':>8s} {'yardstick':>10s}")
+      f"{'mean cut':>9s} {'max cut':>9s} {'ties':>5s} {'fwd/bwd per img':>16s} {'seconds':>8s} "
+      f"{'yardstick':>10s}")
 for a in new["attacks"]:
     name, norm = a["name"], a["norm"]
     mine = [d(s[norm]) if s["success"] else inf for s in a["samples"]]
@@ -78,8 +83,9 @@ for a in new["attacks"]:
     pmed = (pv[(len(pv) - 1) // 2] + pv[len(pv) // 2]) / 2
     print(f"{name:10s} {norm:5s} {d(med):9.5g} {pmed:9.5g} {len(cuts):6d} "
           f"{(100 * sum(cuts) / len(cuts) if cuts else 0):8.2f}% "
-          f"{(100 * max(cuts) if cuts else 0):8.2f}% {ties:5d} {a['seconds'] or 0:8.1f} "
-          f"{yard:>10s}")
+          f"{(100 * max(cuts) if cuts else 0):8.2f}% {ties:5d} "
+          f"{a['queries_per_sample']['forward']:7.0f} /{a['queries_per_sample']['backward']:7.0f} "
+          f"{a['seconds'] or 0:8.1f} {yard:>10s}")
     if cuts:
         lowered = [(s["index"], v, p) for s, v, p in zip(a["samples"], mine, prev)
                    if v < p * (1 - 1e-4)]
