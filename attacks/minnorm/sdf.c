@@ -5,9 +5,9 @@
  * turned orthogonal to the boundary (the paper's SDF(inf, 1)). Repeated until the projected
  * point is itself adversarial or stops moving (rtol). Every adversarial point met is
  * offered; ends with the boundary polish and the final search of attacks/minnorm/common.c.
- * Untargeted runs under the
- * misclassification criterion linearise z_y - z_c for the `candidates` - 1 classes c with the
- * largest clean logits (one backward row each, as DeepFool); other criteria their margin. */
+ * Untargeted runs under the misclassification criterion linearise z_y - z_c for the
+ * `candidates` - 1 classes c with the largest clean logits (one backward row each, as
+ * DeepFool); other criteria their margin. */
 #include "arena.h"
 #include "minnorm.h"
 #include "numeric.h"
