@@ -18,8 +18,6 @@ static void help(void)
     printf("usage: foolc report --model M.npz [options]\n"
            "  --model M       an NPZ model file or an ONNX model (docs/onnx.md)\n"
            "  --bounds LO,HI  the model's input range (default: the file's, else [0, 1])\n"
-           "  --model M       an NPZ model file or an ONNX model (docs/onnx.md)\n"
-           "  --bounds LO,HI  the model's input range (default: the file's, else [0, 1])\n"
            "  --data D        fashion-mnist (default), an IDX directory or an .npz (x, y)\n"
            "  --attacks L     comma-separated attacks, or 'all' (default: fgsm, deepfool-linf,\n"
            "                  pgd-linf, deepfool-l2, pgd-l2 as registered); they run cheap first\n"
@@ -327,7 +325,6 @@ static int parse_options(cli_args *a, report_opts *o)
 {
     *o = (report_opts){.n = 100, .batch = 25, .pool = -1, .png_n = 8, .norm = FOOLC_L2};
     o->model = cli_opt(a, "--model", "-m");
-    cli_bounds_opt(cli_opt(a, "--bounds", NULL));
     cli_bounds_opt(cli_opt(a, "--bounds", NULL));
     o->data = cli_opt(a, "--data", NULL);
     o->attacks = cli_opt(a, "--attacks", NULL);
