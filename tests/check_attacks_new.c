@@ -1,4 +1,4 @@
-/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA) against the closed-form minima
+/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA, sigma-zero) against the closed-form minima
  * of linear models: two classes with the minimum well inside the box (every sample within
  * 1 %, never below), and ten classes over 64 inputs with the box active (median ratio
  * <= 1.01, every sample <= 1.10: the attacks follow the class nearest in logits, and on
@@ -24,11 +24,12 @@ static const struct { const char *name; foolc_norm norm; } k_new[] = {
     {"alma-l1", FOOLC_L1},
     {"sdf", FOOLC_L2},
     {"vfga", FOOLC_L0},
+    {"sigma-zero", FOOLC_L0},
 };
 
-/* The ten-class test runs the first N_BOX entries and leaves out vfga: it follows the
- * label's probability, which heads for no class in particular, and ends one or two
- * coordinates above the L0 minimum of the nearest class (3 against 2 on sample 0). */
+/* The ten-class test runs the first N_BOX entries and leaves out the L0 attacks: vfga
+ * follows the label's probability, which heads for no class in particular, and ends one or
+ * two coordinates above the L0 minimum of the nearest class (3 against 2 on sample 0). */
 #define N_BOX 3
 
 /* The exact minimal perturbation in norm p (L0, L1, L2, Linf) within [0, 1]^d that raises
