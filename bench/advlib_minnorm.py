@@ -17,7 +17,7 @@ Settings: the papers' (the library's defaults unless stated):
   sdf       sdf(steps=100, df_steps=100, overshoot=0.02, search_iter=10).
   cw-linf   carlini_wagner_linf() (its defaults).
   vfga      vfga(targeted=False) (its defaults: max_iter = every coordinate, n_samples=10).
-  sigma-zero sigma_zero() (its defaults).
+  sigma-zero sigma_zero() (its defaults: 1000 steps, eta 1, sigma 0.001, tau 0.3, tau_factor 0.01).
 
 The library's source is read from the directory given with --advlib (a checkout holding
 adv_lib/; never copied into this repository). Its optional imports that Debian lacks

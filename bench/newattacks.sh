@@ -9,7 +9,7 @@
 #     BUILD    a build directory (its foolc)
 #     ADVLIB   a checkout of adversarial-library (the directory holding adv_lib/)
 #     N        images (default 100); NETS default "cnn mlp" (~/.cache/foolc/NET.npz)
-#     ATTACKS  default "alma-l2 alma-l1 sdf vfga"
+#     ATTACKS  default "alma-l2 alma-l1 sdf vfga sigma-zero"
 # Outputs and the cached baseline go to $OUT (default /tmp/foolc-newattacks): base-NET.json
 # is reused when present (delete it after a change to the other attacks); with REUSE=1 the new
 # attacks' and the yardstick's outputs are reused too (only the comparison runs again).
@@ -18,7 +18,7 @@ BUILD=${1:?build directory}
 ADVLIB=${2:?adversarial-library checkout}
 N=${3:-100}
 NETS=${4:-cnn mlp}
-NEW=${5:-alma-l2 alma-l1 sdf vfga}
+NEW=${5:-alma-l2 alma-l1 sdf vfga sigma-zero}
 OUT=${OUT:-/tmp/foolc-newattacks}
 REUSE=${REUSE:-0}
 FOOLC=$BUILD/foolc
@@ -30,7 +30,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 ALL=$("$FOOLC" attacks | awk '/^[a-z0-9]/ {print $1}')
 BASE=
 for a in $ALL; do
-    case " $NEW alma-l1 alma-l2 sdf vfga " in *" $a "*) continue ;; esac
+    case " $NEW alma-l1 alma-l2 sdf vfga sigma-zero " in *" $a "*) continue ;; esac
     BASE=${BASE:+$BASE,}$a
 done
 NEWC=$(echo $NEW | tr ' ' ',')
