@@ -180,6 +180,9 @@ static void ex_free_arrays(ex *e)
 static foolc_status ex_alloc(ex *e)
 {
     foolc_net *net = e->net;
+    if (net->graph)
+        return foolc__error(FOOLC_E_UNSUPPORTED, "certify exact: graph nets are not encoded "
+                            "(sequential nets only)");
     e->L = net->L;
     if (e->L > 0 && net->layers[e->L - 1].kind == &foolc__nn_softmax) e->L--;
     for (int32_t i = 0; i < e->L; i++) {
