@@ -307,7 +307,8 @@ static void bench_net(const char *name, const char *arch, const int32_t *batches
  * ones (row-major, gemv for one row), which the library keeps behind an internal switch for
  * this bench only (lib/nn/nn.h; this program links the static library). Trials alternate
  * between the two, so both see the same load; the ratio is the median of the per-trial
- * ratios (new time / old time: above 1 is slower). */
+ * ratios (new time / old time: above 1 is slower), of wall-clock time and of this process's
+ * CPU time (on an oversubscribed machine the wall clock mostly measures the others). */
 extern int foolc__nn_dense_rowmajor;
 
 static void bench_invariance(const char *name, const char *arch, const int32_t *batches,
@@ -340,18 +341,21 @@ static void bench_invariance(const char *name, const char *arch, const int32_t *
             double t1 = now() - t0;
             long m = (long)ceil(min_time / TRIAL_SPLIT / (t1 > 1e-7 ? t1 : 1e-7));
             if (m < 1) m = 1;
-            static double tt[2][512], ratio[512];
+            static double tt[2][512], ratio[512], cratio[512];
             int nt = 0;
             cpu_snap c0 = cpu_now();
             while (nt < 512 && (nt < MIN_TRIALS || now() - c0.t < 2.0 * min_time)) {
+                double cpu[2];
                 for (int v = 0; v < 2; v++) {
                     foolc__nn_dense_rowmajor = 1 - v; /* old first, then new */
-                    double a = now();
+                    double a = now(), c = cpu_now().own;
                     for (long r = 0; r < m; r++)
                         if ((st = f(&j)) != FOOLC_OK) die("timed call", st);
                     tt[v][nt] = (now() - a) / (double)m;
+                    cpu[v] = cpu_now().own - c;
                 }
                 ratio[nt] = tt[1][nt] / tt[0][nt];
+                cratio[nt] = cpu[0] > 0.0 ? cpu[1] / cpu[0] : 1.0;
                 nt++;
             }
             foolc__nn_dense_rowmajor = 0;
@@ -363,9 +367,11 @@ static void bench_invariance(const char *name, const char *arch, const int32_t *
             }
             qsort(ratio, (size_t)nt, sizeof ratio[0], cmp_double);
             double rm = nt % 2 ? ratio[nt / 2] : 0.5 * (ratio[nt / 2 - 1] + ratio[nt / 2]);
-            printf("%-4s %-7s %6d %11.1f %11.1f %11.1f %11.1f %7.3f %6d %6.0f%%\n", name,
+            qsort(cratio, (size_t)nt, sizeof cratio[0], cmp_double);
+            double cm = nt % 2 ? cratio[nt / 2] : 0.5 * (cratio[nt / 2 - 1] + cratio[nt / 2]);
+            printf("%-4s %-7s %6d %11.1f %11.1f %11.1f %11.1f %7.3f %7.3f %6d %6.0f%%\n", name,
                    pass ? "fwd+dx" : "fwd", (int)batches[i], batches[i] / med[0],
-                   batches[i] / med[1], batches[i] / best[0], batches[i] / best[1], rm, nt,
+                   batches[i] / med[1], batches[i] / best[0], batches[i] / best[1], rm, cm, nt,
                    100.0 * o);
             fflush(stdout);
         }
@@ -464,13 +470,15 @@ int main(int argc, char **argv)
     if (invariance) {
         printf("libfoolc bench_net --invariance: img/s of the old (batch-dependent) and the "
                "batch-invariant dense products,\nmedian and best trial, >= %.2f s per point "
-               "each, trials interleaved; ratio = median of new time / old time\n",
+               "each, trials interleaved; ratio = median of new time / old time (wall clock;\n"
+               "cpu: this process's CPU time, steadier on a loaded machine)\n",
                min_time);
         printf("threads: OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s OMP_WAIT_POLICY=%s\n\n",
                env_or("OMP_NUM_THREADS"), env_or("OPENBLAS_NUM_THREADS"),
                env_or("OMP_WAIT_POLICY"));
-        printf("%-4s %-7s %6s %11s %11s %11s %11s %7s %6s %7s\n", "net", "pass", "batch",
-               "old img/s", "new img/s", "old best", "new best", "ratio", "trials", "others");
+        printf("%-4s %-7s %6s %11s %11s %11s %11s %7s %7s %6s %7s\n", "net", "pass", "batch",
+               "old img/s", "new img/s", "old best", "new best", "ratio", "cpu", "trials",
+               "others");
         for (int i = 0; i < 2; i++)
             if (strstr(nets, names[i]))
                 bench_invariance(names[i], archs[i], batches, nb, min_time);

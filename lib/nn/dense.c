@@ -29,9 +29,8 @@ static foolc_status gemm(const nn_layer *l, char ta, char tb, int32_t M, int32_t
  * own kernel, whose arithmetic is fixed per output: out[r][j] = (sum over t in order of
  * in[r][t] * P[t][j], one fused multiply-add per term, in float) + bias[j], for every batch
  * size, position and thread count (it runs on the calling thread). P is W^T (forward) or W
- * (input gradient) packed once per parameter version in blocks of 16 outputs; a tile is 4
- * rows by 32 outputs (fewer rows: one row at a time, the same expression; an odd last block
- * is computed twice). foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
+ * (input gradient) packed once per parameter version in blocks of 16 outputs; tiles of 8, 4
+ * or 1 rows by 32 outputs, every output by the same expression. foolc__nn_dense_rowmajor = 1 restores the old batch-dependent products
  * (oneDNN's sgemm, OpenBLAS's gemv for one row) for bench/bench_net.c's side-by-side
  * figures only. */
 int foolc__nn_dense_rowmajor;
@@ -89,7 +88,44 @@ static void dk_pack(const float *m, size_t sj, size_t st, int32_t J, int32_t T, 
             }
 }
 
-/* out (n x J) = in (n x T) times the packed P (T x J), plus bias (or NULL). */
+#if defined(DK_VEC)
+/* R rows (R <= 8, a constant after inlining) by 2 blocks from row pointer in (rows T
+ * apart): acc[i][j] = sum over t in order of in[i][t] * p_j[t], one expression per output. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define DK_UNROLL _Pragma("GCC unroll 8")
+#else
+#define DK_UNROLL
+#endif
+static inline __attribute__((always_inline)) void dk_tile(const float *restrict in, int32_t T,
+                                                          const float *restrict p0,
+                                                          const float *restrict p1, int R,
+                                                          float acc[][2][DK_B])
+{
+    dk_v a[8][2];
+    DK_UNROLL
+    for (int i = 0; i < R; i++) a[i][0] = a[i][1] = (dk_v){ 0 };
+    for (int32_t t = 0; t < T; t++) {
+        dk_v w0, w1;
+        memcpy(&w0, p0 + (size_t)t * DK_B, sizeof w0);
+        memcpy(&w1, p1 + (size_t)t * DK_B, sizeof w1);
+        DK_UNROLL
+        for (int i = 0; i < R; i++) {
+            const float xv = in[(size_t)i * (size_t)T + (size_t)t];
+            a[i][0] += xv * w0;
+            a[i][1] += xv * w1;
+        }
+    }
+    DK_UNROLL
+    for (int i = 0; i < R; i++) {
+        memcpy(acc[i][0], &a[i][0], sizeof a[i][0]);
+        memcpy(acc[i][1], &a[i][1], sizeof a[i][1]);
+    }
+}
+#endif
+
+/* out (n x J) = in (n x T) times the packed P (T x J), plus bias (or NULL): tiles of 8
+ * rows, then 4, then single rows, each by 2 blocks of 16 outputs (an odd last block is
+ * computed twice); every output by the same expression. */
 DK_CLONES DK_CONTRACT
 static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *restrict P,
                    int32_t J, const float *restrict bias, float *restrict out)
@@ -99,67 +135,22 @@ static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *
         const int32_t nj = jb + 1 < JB ? 2 : 1;
         const float *p0 = P + (size_t)jb * (size_t)T * DK_B;
         const float *p1 = nj == 2 ? p0 + (size_t)T * DK_B : p0;
-        for (int32_t r = 0; r < n; r += 4) {
-            const int32_t nr = n - r < 4 ? n - r : 4;
-            float acc[4][2][DK_B];
+        for (int32_t r = 0; r < n;) {
+            const int32_t nr = n - r >= 8 ? 8 : n - r >= 4 ? 4 : 1;
+            const float *x = in + (size_t)r * T;
+            float acc[8][2][DK_B];
 #if defined(DK_VEC)
-            if (nr < 4) {
-                /* Fewer than 4 rows: one row at a time, the same expression per output. */
-                for (int32_t i = 0; i < nr; i++) {
-                    const float *xi = in + (size_t)(r + i) * T;
-                    dk_v b0 = { 0 }, b1 = { 0 };
-                    for (int32_t t = 0; t < T; t++) {
-                        dk_v w0, w1;
-                        memcpy(&w0, p0 + (size_t)t * DK_B, sizeof w0);
-                        memcpy(&w1, p1 + (size_t)t * DK_B, sizeof w1);
-                        b0 += xi[t] * w0;
-                        b1 += xi[t] * w1;
-                    }
-                    memcpy(acc[i][0], &b0, sizeof b0);
-                    memcpy(acc[i][1], &b1, sizeof b1);
-                }
-                goto store;
-            }
-#endif
-            const float *x0 = in + (size_t)r * T;
-            const float *x1 = in + (size_t)(r + (nr > 1 ? 1 : 0)) * T;
-            const float *x2 = in + (size_t)(r + (nr > 2 ? 2 : nr - 1)) * T;
-            const float *x3 = in + (size_t)(r + nr - 1) * T;
-#if defined(DK_VEC)
-            dk_v a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 }, a20 = { 0 }, a21 = { 0 },
-                 a30 = { 0 }, a31 = { 0 };
-            for (int32_t t = 0; t < T; t++) {
-                dk_v w0, w1;
-                memcpy(&w0, p0 + (size_t)t * DK_B, sizeof w0);
-                memcpy(&w1, p1 + (size_t)t * DK_B, sizeof w1);
-                a00 += x0[t] * w0;
-                a01 += x0[t] * w1;
-                a10 += x1[t] * w0;
-                a11 += x1[t] * w1;
-                a20 += x2[t] * w0;
-                a21 += x2[t] * w1;
-                a30 += x3[t] * w0;
-                a31 += x3[t] * w1;
-            }
-            memcpy(acc[0][0], &a00, sizeof a00);
-            memcpy(acc[0][1], &a01, sizeof a01);
-            memcpy(acc[1][0], &a10, sizeof a10);
-            memcpy(acc[1][1], &a11, sizeof a11);
-            memcpy(acc[2][0], &a20, sizeof a20);
-            memcpy(acc[2][1], &a21, sizeof a21);
-            memcpy(acc[3][0], &a30, sizeof a30);
-            memcpy(acc[3][1], &a31, sizeof a31);
+            if (nr == 8) dk_tile(x, T, p0, p1, 8, acc);
+            else if (nr == 4) dk_tile(x, T, p0, p1, 4, acc);
+            else dk_tile(x, T, p0, p1, 1, acc);
 #else
             memset(acc, 0, sizeof acc);
-            const float *xs[4] = { x0, x1, x2, x3 }, *ps[2] = { p0, p1 };
             for (int32_t t = 0; t < T; t++)
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 2; j++)
-                        for (int k = 0; k < DK_B; k++)
-                            acc[i][j][k] += xs[i][t] * ps[j][(size_t)t * DK_B + k];
-#endif
-#if defined(DK_VEC)
-        store:
+                for (int32_t i = 0; i < nr; i++)
+                    for (int k = 0; k < DK_B; k++) {
+                        acc[i][0][k] += x[(size_t)i * T + t] * p0[(size_t)t * DK_B + k];
+                        acc[i][1][k] += x[(size_t)i * T + t] * p1[(size_t)t * DK_B + k];
+                    }
 #endif
             for (int32_t i = 0; i < nr; i++)
                 for (int32_t j = 0; j < nj; j++) {
@@ -170,6 +161,7 @@ static void dk_run(const float *restrict in, int32_t n, int32_t T, const float *
                     else
                         memcpy(o, acc[i][j], (size_t)m * sizeof *o);
                 }
+            r += nr;
         }
     }
 }
