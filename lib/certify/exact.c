@@ -1070,11 +1070,25 @@ foolc_status foolc__certify_exact(foolc_net *net, const float *x, const int32_t 
         if (st < 0) return foolc__error_prefix(st, "sample %d", (int)i);
         radius[i] = out.lower;
         if (upper) upper[i] = out.upper;
-        if (!out.solved) open++;
+        if (!out.solved) {
+            open++;
+#if FOOLC__EXACT_USE_CROWN
+            /* the limit hit: CROWN's certified radius may be the better lower end */
+            foolc_certify_opts co = *o;
+            double r;
+            co.method = FOOLC_CERTIFY_CROWN;
+            st = foolc__cert_radius(net, x + (size_t)i * d, labels[i], targets ? targets[i] : -1,
+                                    &co, out.upper, &r);
+            if (st == FOOLC_E_NOMEM) return st;
+            if (st >= 0 && r > radius[i]) radius[i] = fmin(r, out.upper);
+            foolc__error_clear();
+#endif
+        }
     }
     if (open) {
         foolc__error(FOOLC_NOT_FOUND, "certify: method 'exact' hit its time limit on %d of %d "
-                     "samples (their [radius, upper] is the solver's gap)", open, (int)n);
+                     "samples (each [radius, upper] stays open: the larger of the solver's bound and "
+                     "CROWN's radius, and the best verified adversarial)", open, (int)n);
         return FOOLC_NOT_FOUND;
     }
     return FOOLC_OK;
