@@ -104,7 +104,7 @@ FOOLC_API FOOLC_WUR foolc_status foolc_certify_oracle_sized(const foolc_oracle *
 /* Adds to the evaluation ev a step (foolc_eval_add_step) named "certify" with the columns
  * "linf", "l2" and "l1": per sample, the certified radius of o's method (o->norm and o->hint
  * are ignored) in each of those norms the evaluation reports (foolc_eval_norms; NaN in the
- * others), searched from the best distance the attacks found for the sample. o is borrowed:
+ * others, and in a norm the exact method does not solve), searched from the best distance the attacks found for the sample. o is borrowed:
  * it must outlive the evaluation. The evaluation's model must be a built-in net's oracle
  * (the step then fails with FOOLC_E_UNSUPPORTED; check first with foolc_certify_oracle and
  * n = 0, which checks the model and the options). Steps run after the attacks, so the found
