@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "certify/exact.h"
+#include "internal.h"
 
 #include <glpk.h>
 #include <math.h>
@@ -532,6 +533,36 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Every allocation failing in turn: FOOLC_E_NOMEM (or a result), never a crash; then the
+ * same answer as without failures. */
+START_TEST(test_alloc_failures)
+{
+    foolc_net *net = mknet_uniform("input c=1 h=1 w=3; flatten; dense out=4; relu; dense out=3");
+    float x[3] = {0.1f, -0.2f, 0.3f};
+    int32_t y = predict(net, x);
+    for (int nrm = 0; nrm < 2; nrm++) {
+        foolc__exact_opts o = opts(nrm ? FOOLC_L1 : FOOLC_LINF, FOOLC__EXACT_PER_CLASS);
+        o.lo = -1;
+        foolc__exact_out want, got;
+        ck_ok(foolc__exact_sample(net, x, y, -1, &o, &want, NULL));
+        int ok = 0;
+        for (uint64_t n = 1; n < 100000 && !ok; n++) {
+            foolc__alloc_fail_at(n);
+            foolc_status st = foolc__exact_sample(net, x, y, -1, &o, &got, NULL);
+            foolc__alloc_fail_at(0);
+            ck_assert_msg(st == FOOLC_OK || st == FOOLC_E_NOMEM, "allocation %d: %s", (int)n,
+                          foolc_errmsg());
+            if (st == FOOLC_OK) {
+                ok = 1;
+                ck_assert_double_eq_tol(got.lower, want.lower, 1e-9 + 1e-6 * want.lower);
+            }
+        }
+        ck_assert(ok);
+    }
+    foolc_net_free(net);
+}
+END_TEST
+
 Suite *foolc_suite_certify_exact(void);
 Suite *foolc_suite_certify_exact(void)
 {
@@ -545,6 +576,7 @@ Suite *foolc_suite_certify_exact(void)
     tcase_add_test(tc, test_attacks_not_below_conv);
     tcase_add_test(tc, test_time_limit_interval);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -154,12 +154,11 @@ typedef struct ex {
 
 static void ex_free_arrays(ex *e)
 {
-    if (e->lo)
-        for (int32_t t = 0; t <= e->L; t++) {
-            foolc__free(e->lo[t]);
-            foolc__free(e->hi[t]);
-            foolc__free(e->col[t]);
-        }
+    for (int32_t t = 0; t <= e->L; t++) {
+        if (e->lo) foolc__free(e->lo[t]);
+        if (e->hi) foolc__free(e->hi[t]);
+        if (e->col) foolc__free(e->col[t]);
+    }
     foolc__free(e->lo);
     foolc__free(e->hi);
     foolc__free(e->col);
@@ -470,13 +469,16 @@ static foolc_status ex_build(ex *e, double R, double deadline)
         {
             int *ind = foolc__malloc((size_t)(2 * d + 1) * sizeof *ind);
             double *val = foolc__malloc((size_t)(2 * d + 1) * sizeof *val);
-            if (ind && val) {
-                for (int k = 1; k <= 2 * d; k++) {
-                    ind[k] = e->pcol + k - 1;
-                    val[k] = 1;
-                }
-                glp_set_mat_row(e->P, e->cutrow, (int)(2 * d), ind, val);
+            if (!ind || !val) {
+                foolc__free(ind);
+                foolc__free(val);
+                return foolc__nomem("certify exact");
             }
+            for (int k = 1; k <= 2 * d; k++) {
+                ind[k] = e->pcol + k - 1;
+                val[k] = 1;
+            }
+            glp_set_mat_row(e->P, e->cutrow, (int)(2 * d), ind, val);
             foolc__free(ind);
             foolc__free(val);
         }
