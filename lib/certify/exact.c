@@ -1,5 +1,5 @@
 /* method=exact: the minimal Linf or L1 perturbation of a small built-in ReLU net as a
- * mixed-integer linear program on GLPK.
+ * mixed-integer linear program on GLPK (docs/certify.md, "Exact minima").
  *
  * Variables: the input x' (inside the ball of radius R around x and the box), for Linf a
  * scalar t >= |x'_i - x_i| (minimise t), for L1 x' = x + p - n with p, n >= 0 (minimise
@@ -8,23 +8,25 @@
  * equality row; flatten renames; a softmax last is dropped (it changes no argmax). A relu
  * with pre-activation bounds [l, u] is the identity when l >= 0, zero when u <= 0, else a
  * column z and a binary d with z >= a, z >= 0, z <= u d, z <= a - l (1 - d) (big-M). The
- * bounds are interval bounds over ball(R) ∩ box (for L1 the first affine layer also uses
- * |w . (x' - x)| <= R max|w|), intersected with the caller's (CROWN) bounds. maxpool2d is
- * refused (FOOLC_E_UNSUPPORTED).
+ * bounds hold over ball(R) ∩ box: interval bounds (for L1 the first affine layer also uses
+ * |w . (x' - x)| <= R max|w|) met with CROWN's (foolc__cert_bounds), then tightened by the
+ * LP relaxation of the layers before each relu layer. maxpool2d is refused
+ * (FOOLC_E_UNSUPPORTED). R: the caller's hint, or the distance FMN finds.
  *
- * Misclassification is the union over j != label of logit_j >= logit_label: one program
- * per class, classes in the order of their LP relaxations, each with the best verified
- * distance so far as a cutoff on the objective (a class whose relaxation is already above
- * it is skipped), and the program rebuilt with R = the best distance when that tightens the
- * big-M constants; or (FOOLC__EXACT_SELECTOR) one program where binaries s_j (sum 1) choose
- * the class: logit_j - logit_label >= -M_j (1 - s_j). A target is the intersection
- * logit_t >= logit_j for all j, one program.
+ * Misclassification is the union over j != label of logit_j - logit_label >= margin (a
+ * float step past the boundary): one program per class, classes by their clean logit gap
+ * with the attack's class first, each with the best verified distance so far as a cutoff
+ * on the objective; a class no point of ball(R) can reach is skipped without an LP, and
+ * the program is rebuilt with R = the best distance when that tightens the big-M
+ * constants. Or (FOOLC__EXACT_SELECTOR) one program where binaries s_j (sum 1) choose the
+ * class: logit_j - logit_label >= margin - M_j (1 - s_j). A target is the intersection
+ * logit_t - logit_j >= margin for all j, one program.
  *
  * Every incumbent is re-evaluated with the net (foolc_net_forward) and must be adversarial,
  * nudged outwards along x' - x when the float rounding puts it on the wrong side; only a
  * verified point's distance is ever an upper end. The lower end is the least over classes
- * of the solver's optimum, its best node bound when the time limit stops it, or its LP
- * relaxation when it was never branched on.
+ * of the solver's optimum, its best node bound when the time limit stops it, the LP
+ * relaxation of a class never branched on, or the cutoff a class was proved above.
  *
  * GLPK failures: glp_error_hook leaves by longjmp, the thread's GLPK environment is freed,
  * and the call returns FOOLC_E_BACKEND; GLPK 5 keeps its environment per thread
@@ -768,7 +770,7 @@ static foolc_status ex_mip(ex *e, double deadline, double lp, double cutoff, dou
 
 typedef struct cls {
     int32_t j;
-    double lp;        /* LP relaxation */
+    double key;       /* the order of the search */
     double lower;     /* lower bound on this class's minimum */
     int done;
 } cls;
@@ -776,7 +778,7 @@ typedef struct cls {
 static int cls_cmp(const void *a, const void *b)
 {
     const cls *x = a, *y = b;
-    return x->lp < y->lp ? -1 : x->lp > y->lp ? 1 : (x->j > y->j) - (x->j < y->j);
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->j > y->j) - (x->j < y->j);
 }
 
 /* An upper bound of logit_j - logit_label over ball(R) ∩ box from the bounds of the last
@@ -846,12 +848,11 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
     for (int32_t j = 0; j < K && st >= 0; j++) {
         if (j == e->label) continue;
         c[m].j = j;
-        c[m].lp = j == e->adv_class ? -INFINITY : (double)e->logits[e->label] - e->logits[j];
+        c[m].key = j == e->adv_class ? -INFINITY : (double)e->logits[e->label] - e->logits[j];
         c[m].lower = 0;
         m++;
     }
     if (st >= 0) qsort(c, (size_t)m, sizeof *c, cls_cmp);
-    for (int32_t k = 0; k < m; k++) c[k].lp = 0;
     for (int32_t k = 0; k < m && st >= 0; k++) {
         if (c[k].done) continue;
         if (now() >= deadline) break;
@@ -865,11 +866,6 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
             continue;
         }
         double cut = *best * (1 - 0.5 * e->o->rtol);
-        if (c[k].lp >= cut) {
-            c[k].lower = fmax(c[k].lp, fmin(cut, c[k].lower));
-            c[k].done = 1;
-            continue;
-        }
         int res;
         double lp = 0, lower;
         ex_only(e, c[k].j);
@@ -882,6 +878,11 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
             continue;
         }
         if (res < 0) break;
+        if (lp >= cut) {                 /* the relaxation alone proves it */
+            c[k].lower = lp;
+            c[k].done = 1;
+            continue;
+        }
         st = ex_mip(e, deadline, lp, fmin(cut, e->R), &lower, best, x_adv, &out->milps);
         if (st < 0) break;
         c[k].lower = fmax(lower, lp);
