@@ -201,7 +201,7 @@ install: all
 	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so.$(SOVER)
 	ln -sf libfoolc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfoolc.so
-	cp $(FOOLC) $(DESTDIR)$(PREFIX)/bin/
+	cp $(FOOLC) $(FOOLC_MPI) $(DESTDIR)$(PREFIX)/bin/
 	mkdir -p $(DESTDIR)$(PREFIX)/share/man/man1
 	cp docs/foolc.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' foolc.pc.in \
