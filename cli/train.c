@@ -14,6 +14,8 @@ static void help(void)
            "  --batch N      minibatch size (default 128)\n"
            "  --lr X         Adam learning rate (default 1e-3)\n"
            "  --seed S       initialisation and shuffling seed (default 1)\n"
+           "  --temperature T  train softmax(logits / T) (default 1; 100 with the net used\n"
+           "                 as it is: defensive distillation, a saturated softmax)\n"
            "  --quiet        no progress on stderr\n");
 }
 
@@ -48,7 +50,9 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_opt_long(&a, "--epochs", NULL, 1, 1000, &epochs)) ||
         (rc = cli_opt_long(&a, "--batch", NULL, 1, 65536, &batch)) ||
         (rc = cli_opt_long(&a, "--seed", NULL, 0, 2147483647L, &seed)) ||
-        (rc = cli_opt_double(&a, "--lr", 1e-9, 10, &o.lr)) || (rc = cli_args_leftover(&a, "train")))
+        (rc = cli_opt_double(&a, "--lr", 1e-9, 10, &o.lr)) ||
+        (rc = cli_opt_double(&a, "--temperature", 1e-3, 1e6, &o.temperature)) ||
+        (rc = cli_args_leftover(&a, "train")))
         goto out;
     if (!out || !*out) {
         fprintf(stderr, "foolc train: --out FILE is required\n");

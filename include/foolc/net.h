@@ -97,6 +97,9 @@ typedef struct foolc_train_opts {
     double eps;            /* default 1e-8 */
     double weight_decay;   /* L2 on weights, default 0 */
     uint64_t seed;         /* shuffling; the same seed gives the same weights */
+    double temperature;    /* the loss is the cross-entropy of softmax(logits / T), default
+                            * 1; a net trained at T = 100 and used as it is (T = 1) is
+                            * defensive distillation's, whose softmax saturates */
 } foolc_train_opts;
 FOOLC_API void foolc_train_defaults(foolc_train_opts *o);
 /* foolc_train_defaults and foolc_net_train are macros that pass sizeof(foolc_train_opts)

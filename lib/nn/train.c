@@ -26,6 +26,7 @@ static void train_defaults(foolc_train_opts *o)
     o->eps = 1e-8;
     o->weight_decay = 0.0;
     o->seed = 0;
+    o->temperature = 1.0;
 }
 
 foolc_status foolc_train_defaults_sized(foolc_train_opts *o, size_t size)
@@ -48,12 +49,14 @@ void foolc_train_defaults(foolc_train_opts *o)
 typedef struct xent {
     const int32_t *y;
     double loss;                 /* summed over the samples of the batch */
+    double inv_t;                /* 1 / temperature */
 } xent;
 
-/* d(mean cross-entropy)/d(logits) = (softmax - onehot) / n. */
+/* d(mean cross-entropy of softmax(logits / T))/d(logits) = (softmax - onehot) / (n T). */
 static int xent_seed(void *user, const float *logits, int32_t n, int32_t k, float *d)
 {
     xent *c = user;
+    const double it = c->inv_t;
     for (int32_t r = 0; r < n; r++) {
         const float *l = logits + (size_t)r * k;
         float *g = d + (size_t)r * k;
@@ -61,11 +64,11 @@ static int xent_seed(void *user, const float *logits, int32_t n, int32_t k, floa
         for (int32_t j = 1; j < k; j++)
             if (l[j] > m) m = l[j];
         double s = 0;
-        for (int32_t j = 0; j < k; j++) s += exp((double)l[j] - m);
-        double lse = m + log(s);
-        c->loss += lse - l[c->y[r]];
+        for (int32_t j = 0; j < k; j++) s += exp(((double)l[j] - m) * it);
+        double lse = m * it + log(s);
+        c->loss += lse - l[c->y[r]] * it;
         for (int32_t j = 0; j < k; j++)
-            g[j] = (float)((exp((double)l[j] - lse) - (j == c->y[r])) / n);
+            g[j] = (float)((exp((double)l[j] * it - lse) - (j == c->y[r])) * it / n);
     }
     return 0;
 }
@@ -89,6 +92,9 @@ static foolc_status check_opts(const foolc_train_opts *o)
     if (!isfinite(o->weight_decay) || !(o->weight_decay >= 0))
         return foolc__error(FOOLC_E_INVALID, "net: train: weight_decay must be >= 0, got %g",
                             o->weight_decay);
+    if (!(o->temperature >= 1e-3 && o->temperature <= 1e6))
+        return foolc__error(FOOLC_E_INVALID, "net: train: temperature must be in [0.001, "
+                            "1e6], got %g", o->temperature);
     return FOOLC_OK;
 }
 
@@ -182,7 +188,7 @@ foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
                        d * sizeof(float));
                 yb[r] = train->y[perm[b0 + r]];
             }
-            xent c = { yb, 0.0 };
+            xent c = { yb, 0.0, 1.0 / o->temperature };
             memset(g, 0, P * sizeof *g);
             t++;
             st = foolc__nn_run(net, xb, nb, 0, xent_seed, &c, NULL, NULL, g);
