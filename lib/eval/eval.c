@@ -393,6 +393,7 @@ foolc_status foolc__eval_freeze(foolc_eval *ev)
     if (!ev->cdone || !ev->meta || !ev->order || !ev->best || !ev->best_by)
         return foolc__nomem("eval");
     ev->frozen = 1;
+    ev->best_stale = 1;
     return FOOLC_OK;
 }
 
@@ -486,6 +487,7 @@ static foolc_status run_attack_chunk(foolc_eval *ev, eval_task *t, int32_t b, in
         if (cb->cancelled) st = foolc__error(FOOLC_E_CANCELLED, "eval: cancelled");
     }
     if (st >= 0) {
+        ev->best_stale = 1;
         if (foolc_model_decision(ev->model, xa, m, t->adv + b) < 0)
             for (int32_t i = b; i < b + m; i++) t->adv[i] = -1;
         if (t->xadv) memcpy(t->xadv + (size_t)b * ev->d, xa, (size_t)m * ev->d * sizeof *xa);
@@ -746,7 +748,8 @@ ACCESSOR(uint8_t, foolc_eval_done, done)
 
 static void update_best(foolc_eval *ev)
 {
-    if (!ev->best) return;
+    if (!ev->best || !ev->best_stale) return;
+    ev->best_stale = 0;
     size_t len = (size_t)ev->n * NC;
     for (size_t i = 0; i < len; i++) {
         ev->best[i] = INFINITY;

@@ -73,6 +73,7 @@ struct foolc_eval {
     /* figures */
     float *best;
     int32_t *best_by;
+    int best_stale;       /* results changed since best was computed */
     int grad_checked, grad_done;
     int32_t grad_zero, grad_nonfinite;
     char diag[EVAL_MAX_DIAG][EVAL_MSG];

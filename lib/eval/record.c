@@ -126,6 +126,7 @@ static int read_sample(foolc_eval *ev, char *line, int *t_out, int32_t *i_out)
     int t = find_task(ev, name);
     if (t < 0 || ev->t[t].step || i < 0 || i >= ev->n) return -1;
     eval_task *a = &ev->t[t];
+    ev->best_stale = 1;
     a->ok[i] = (uint8_t)(ok != 0);
     a->adv[i] = adv;
     for (int p = 0; p < NC; p++) a->dist[(size_t)i * NC + p] = (float)dist[p];
