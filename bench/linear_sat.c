@@ -7,16 +7,20 @@
  * problems within the box, tests/linear.h): median and max of the ratio per configuration.
  * Part 2 (--sat): every gradient attack on models whose logits are multiplied by 1e3 and
  * 1e30: the median distance over the unscaled median, on a 64-input 10-class linear model
- * and on each NET.npz given with --net (its first N correctly classified test images;
- * --distilled NET.npz adds a net trained at a softmax temperature, evaluated at 1, compared
- * with --net's first net).
+ * and on the NET.npz given with --net (its first N correctly classified test images);
+ * --distilled NET.npz: a net trained at softmax temperature T (-T, default 100) used as it
+ * is, against the same net with its logits divided by T.
  *
- *   build/bench/linear_sat [-n N] [-a a1,a2,...] [--sat] [--net NET.npz] [--distilled NET.npz]
+ *   build/bench/linear_sat [-n N] [-a a1,a2,...] [-s key=value ...] [-c mask] [--sat]
+ *                          [--net NET.npz] [--distilled NET.npz [-T T]]
+ * (-s sets a parameter on every attack that has it; -c runs the configurations of the bits
+ * set: 1 d=64 k=2, 2 d=64 k=10, 4 d=784 k=2, 8 d=784 k=10.)
  */
 #include "bench_common.h"
 #include "../tests/linear.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 static const char *const k_linear[] = {
@@ -24,6 +28,11 @@ static const char *const k_linear[] = {
     "fab-l1", "fab-l2", "fab-linf", "pgd-linf", "pgd-l2", "pgd-l1", "bim-linf", "bim-l2",
     "bim-l1", "mifgsm-linf", "mifgsm-l2", "apgd-linf", "apgd-l2", "fgsm", "fgm-l2", "fgm-l1",
     "deepfool-l2", "deepfool-linf", "hsj-l2", "hsj-linf", "boundary", "pointwise", NULL};
+
+/* Parameters set on every attack that has them (-s key=value), and the configurations run
+ * (-c mask: bit c for configuration c of part 1). */
+static const char *g_set[16];
+static int g_nset, g_cfgs = 15;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -55,6 +64,19 @@ static double run_attack(const foolc_oracle *o, const char *name, const float *x
     if (foolc_model_new(o, &m) || foolc_attack_new(name, &a)) {
         fprintf(stderr, "%s: %s\n", name, foolc_errmsg());
         exit(1);
+    }
+    for (int i = 0; i < g_nset; i++) {
+        char key[64];
+        const char *eq = strchr(g_set[i], '=');
+        double old;
+        if (!eq || eq - g_set[i] >= (ptrdiff_t)sizeof key) continue;
+        memcpy(key, g_set[i], (size_t)(eq - g_set[i]));
+        key[eq - g_set[i]] = 0;
+        if (foolc_attack_get(a, key, &old) == FOOLC_OK &&
+            foolc_attack_set_text(a, key, eq + 1) != FOOLC_OK) {
+            fprintf(stderr, "%s: %s\n", name, foolc_errmsg());
+            exit(1);
+        }
     }
     size_t d = (size_t)o->input.c * o->input.h * o->input.w;
     float *xa = malloc(sizeof(float) * d * (size_t)n), *ds = malloc(sizeof(float) * (size_t)n);
@@ -113,6 +135,10 @@ static void part_linear(int n, const char *only)
         printf("%-14s", k_linear[a]);
         double sec = 0;
         for (int c = 0; c < 4; c++) {
+            if (!(g_cfgs >> c & 1)) {
+                printf(" | %-18s", "-");
+                continue;
+            }
             foolc_oracle o = lin_oracle(&lm[c], 256, 0);
             sec += run_attack(&o, k_linear[a], x[c], y[c], n, dist);
             int fail = 0;
@@ -138,12 +164,11 @@ static void part_linear(int n, const char *only)
 /* Median distance of each gradient attack on oracle o at the scales, printed as the median
  * at scale 1 and each other scale's median over it. */
 static void sat_rows(const char *title, const foolc_oracle *o, const float *x, const int32_t *y,
-                     int n, const char *only, const foolc_oracle *distilled,
-                     const float *xd, const int32_t *yd)
+                     int n, const char *only, const double *scales, int ns)
 {
-    static const double scales[] = {1, 1e3, 1e30};
-    printf("%s, %d samples: median at scale 1, ratios of the medians at 1e3, 1e30%s "
-           "(failures)\n", title, n, distilled ? ", distilled" : "");
+    printf("%s, %d samples: median at scale %g, ratios of the medians at", title, n, scales[0]);
+    for (int s = 1; s < ns; s++) printf(" %g", scales[s]);
+    printf(" (failures)\n");
     double *dist = malloc(sizeof(double) * (size_t)n);
     for (int32_t a = 0; a < foolc_attack_count(); a++) {
         const char *name = foolc_attack_name(a);
@@ -153,7 +178,7 @@ static void sat_rows(const char *title, const foolc_oracle *o, const float *x, c
         if (!(needs & FOOLC_NEEDS_GRAD) || !wanted(only, name)) continue;
         printf("%-14s", name);
         double base = 0;
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < ns; s++) {
             lin_scaled w = {*o, scales[s], NULL, NULL, NULL};
             w.buf = malloc(sizeof(float) * (size_t)o->input.n * (size_t)o->n_classes);
             foolc_oracle so = lin_scaled_oracle(&w);
@@ -170,13 +195,6 @@ static void sat_rows(const char *title, const foolc_oracle *o, const float *x, c
             }
             if (fail) printf("(%d)", fail);
         }
-        if (distilled) {
-            run_attack(distilled, name, xd, yd, n, dist);
-            int fail = 0;
-            for (int i = 0; i < n; i++) fail += !isfinite(dist[i]);
-            printf(" | %-8.4f", median(dist, n) / base);
-            if (fail) printf("(%d)", fail);
-        }
         printf("\n");
         fflush(stdout);
     }
@@ -186,16 +204,20 @@ static void sat_rows(const char *title, const foolc_oracle *o, const float *x, c
 int main(int argc, char **argv)
 {
     int n = 20, sat = 0;
+    double temp = 100;
     const char *only = NULL, *netp = NULL, *distp = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-a") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--sat")) sat = 1;
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc && g_nset < 16) g_set[g_nset++] = argv[++i];
+        else if (!strcmp(argv[i], "-c") && i + 1 < argc) g_cfgs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--net") && i + 1 < argc) netp = argv[++i];
         else if (!strcmp(argv[i], "--distilled") && i + 1 < argc) distp = argv[++i];
+        else if (!strcmp(argv[i], "-T") && i + 1 < argc) temp = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [-n N] [-a a1,a2,...] [--sat] [--net NET.npz] "
-                    "[--distilled NET.npz]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n N] [-a a1,a2,...] [-s key=value] [-c mask] [--sat] "
+                    "[--net NET.npz] [--distilled NET.npz [-T T]]\n", argv[0]);
             return 2;
         }
     }
@@ -209,29 +231,29 @@ int main(int argc, char **argv)
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     lin_box_config(&lm, 64, 10, n, x, y);
     foolc_oracle o = lin_oracle(&lm, 256, 0);
-    sat_rows("linear model d=64 k=10", &o, x, y, n, only, NULL, NULL, NULL);
+    static const double scales[] = {1, 1e3, 1e30};
+    sat_rows("linear model d=64 k=10", &o, x, y, n, only, scales, 3);
     free(x);
     free(y);
-    if (netp) {
-        foolc_net *net, *dnet = NULL;
-        float *xn, *xd = NULL;
-        int32_t *yn, *yd = NULL, got, gotd = 0;
-        if (bench_load(argv[0], netp, n, &net, &xn, &yn, &got) ||
-            (distp && bench_load(argv[0], distp, n, &dnet, &xd, &yd, &gotd)))
-            return 1;
-        foolc_oracle no, dno;
-        if (foolc_net_oracle(net, 32, &no) || (dnet && foolc_net_oracle(dnet, 32, &dno))) {
+    /* A net's logits scaled; a distilled net (trained at temperature T) as it is, against
+     * the same net at temperature T (its logits / T), where its softmax is not saturated. */
+    const char *paths[2] = {netp, distp};
+    for (int p = 0; p < 2; p++) {
+        if (!paths[p]) continue;
+        foolc_net *net;
+        float *xn;
+        int32_t *yn, got;
+        foolc_oracle no;
+        if (bench_load(argv[0], paths[p], n, &net, &xn, &yn, &got)) return 1;
+        if (foolc_net_oracle(net, 32, &no)) {
             fprintf(stderr, "%s\n", foolc_errmsg());
             return 1;
         }
-        sat_rows(netp, &no, xn, yn, dnet && gotd < got ? gotd : got, only, dnet ? &dno : NULL,
-                 xd, yd);
+        const double dscales[] = {1 / temp, 1};
+        sat_rows(paths[p], &no, xn, yn, got, only, p ? dscales : scales, p ? 2 : 3);
         foolc_net_free(net);
-        foolc_net_free(dnet);
         free(xn);
-        free(xd);
         free(yn);
-        free(yd);
     }
     return 0;
 }
