@@ -955,9 +955,11 @@ static foolc_status ex_run(ex *e, foolc__exact_out *out, float *x_adv, double t0
     double deadline = isfinite(o->time_limit) ? t0 + o->time_limit : INFINITY;
     double best = INFINITY;
     double R = isfinite(o->radius) && o->radius > 0 ? o->radius * (1 + 1e-6) + 1e-9 : INFINITY;
-    if (!isfinite(R) && !o->no_attack) {
+    /* FMN's point: a verified upper end from the start (a hint is only a distance) and,
+     * when smaller than the hint or without one, the radius */
+    if (!o->no_attack) {
         FOOLC__CHECK(ex_attack(e, &best, x_adv));
-        if (isfinite(best)) R = best * (1 + 1e-6) + 1e-9;
+        if (isfinite(best) && !(best * (1 + 1e-6) + 1e-9 >= R)) R = best * (1 + 1e-6) + 1e-9;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         FOOLC__CHECK(ex_rebuild(e, R, deadline));

@@ -26,7 +26,7 @@ typedef struct foolc__exact_opts {
     double rtol;                /* the answer is exact when upper <= lower * (1 + rtol) */
     double time_limit;          /* seconds for this sample (> 0; inf: none) */
     int mode;                   /* enum foolc__exact_mode */
-    int no_attack;              /* 1: no FMN attack for an upper bound when radius is inf */
+    int no_attack;              /* 1: no FMN run for a first verified upper end */
     int crown;                  /* intersect the interval bounds with CROWN's
                                    (foolc__cert_bounds) */
 } foolc__exact_opts;
