@@ -5,6 +5,7 @@
  * record is refused naming its line; steps and the chunk hook; cancel drops the chunk; the
  * options' size; bad arguments. */
 #include "testutil.h"
+#include "internal.h"
 
 #include <math.h>
 
@@ -281,6 +282,48 @@ START_TEST(test_cancel_and_errors)
 }
 END_TEST
 
+/* Every allocation of a whole evaluation (set-up, run, save, load) failing in turn: a
+ * status, never a crash; under valgrind or ASan, no leak. */
+START_TEST(test_alloc_failures)
+{
+    samples();
+    foolc_model *m = lin_model();
+    uint64_t n;
+    for (n = 1; n < 2000; n++) {
+        foolc__alloc_fail_at(n);
+        foolc_eval_opts o;
+        foolc_eval *ev = NULL, *ev2 = NULL;
+        char *text = NULL;
+        size_t len = 0;
+        foolc_status st = foolc_eval_defaults(&o);
+        o.chunk = 6;
+        if (st >= 0) st = foolc_eval_new(m, &o, &ev);
+        if (st >= 0) st = foolc_eval_add_attack(ev, "deepfool-l2");
+        if (st >= 0) st = foolc_eval_add_attack(ev, "fgsm");
+        if (st >= 0) st = foolc_eval_set_samples(ev, g_x, g_y, NULL, N);
+        if (st >= 0) st = foolc_eval_run(ev);
+        if (st >= 0) st = foolc_eval_chunk_save(ev, 1, &text, &len);
+        if (st >= 0) st = foolc_eval_new(m, &o, &ev2);
+        if (st >= 0) st = foolc_eval_add_attack(ev2, "deepfool-l2");
+        if (st >= 0) st = foolc_eval_add_attack(ev2, "fgsm");
+        if (st >= 0) st = foolc_eval_set_samples(ev2, g_x, g_y, NULL, N);
+        if (st >= 0) st = foolc_eval_chunk_load(ev2, text, len, 1, NULL);
+        uint64_t made = foolc__alloc_fail_at(0);
+        foolc_free(text);
+        foolc_eval_free(ev);
+        foolc_eval_free(ev2);
+        if (made < n) { /* the failure was never reached: everything ran */
+            ck_assert(st >= 0);
+            break;
+        }
+        ck_assert_msg(st < 0, "allocation %llu failed but the calls succeeded",
+                      (unsigned long long)n);
+    }
+    ck_assert_int_lt(n, 2000);
+    foolc_model_free(m);
+}
+END_TEST
+
 Suite *foolc_suite_eval(void);
 Suite *foolc_suite_eval(void)
 {
@@ -291,6 +334,7 @@ Suite *foolc_suite_eval(void)
     tcase_add_test(tc, test_chunk_independent);
     tcase_add_test(tc, test_save_load_steps);
     tcase_add_test(tc, test_cancel_and_errors);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -259,6 +259,16 @@ static int feed(reader *r, char *line, int ln)
     return 1;
 }
 
+static void reader_free(reader *r)
+{
+    foolc__free(r->i);
+    foolc__free(r->ln);
+    foolc__free(r->seen);
+    r->i = NULL;
+    r->ln = NULL;
+    r->seen = NULL;
+}
+
 static foolc_status reader_init(reader *r, foolc_eval *ev, const char *where, int check)
 {
     memset(r, 0, sizeof *r);
@@ -270,14 +280,9 @@ static foolc_status reader_init(reader *r, foolc_eval *ev, const char *where, in
     r->i = foolc__malloc((size_t)ev->n * sizeof *r->i);
     r->ln = foolc__malloc((size_t)ev->n * sizeof *r->ln);
     r->seen = foolc__calloc((size_t)ev->n, 1);
-    return r->i && r->ln && r->seen ? FOOLC_OK : foolc__nomem("eval: records");
-}
-
-static void reader_free(reader *r)
-{
-    foolc__free(r->i);
-    foolc__free(r->ln);
-    foolc__free(r->seen);
+    if (r->i && r->ln && r->seen) return FOOLC_OK;
+    reader_free(r);
+    return foolc__nomem("eval: records");
 }
 
 static foolc_status need_records(foolc_eval *ev, const char *what)
