@@ -52,6 +52,10 @@ static double now(void)
 
 /* ---- the net as affine maps and relus ---------------------------------------------- */
 
+/* The radius a program is built for, from an adversarial's distance: 1 % more, so that
+ * the class rows' margin (a float step past the boundary) stays reachable inside it. */
+#define RSLACK(r) ((r) * 1.01 + 1e-9)
+
 static int is_affine(const nn_layer *l)
 {
     return l->kind == &foolc__nn_dense || l->kind == &foolc__nn_conv2d ||
@@ -857,10 +861,10 @@ static foolc_status ex_per_class(ex *e, double deadline, foolc__exact_out *out, 
         if (c[k].done) continue;
         if (now() >= deadline) break;
         /* a better distance than the program was built for: tighter big-M constants */
-        if (*best < 0.8 * e->R) st = ex_rebuild(e, *best, deadline);
+        if (*best < 0.8 * e->R) st = ex_rebuild(e, RSLACK(*best), deadline);
         if (st < 0) break;
         /* no point of ball(R) reaches the class: its minimum is above R */
-        if (ex_gap_ub(e, c[k].j) < e->margin) {
+        if (ex_gap_ub(e, c[k].j) < 0) {
             c[k].lower = e->R;
             c[k].done = 1;
             continue;
@@ -954,12 +958,12 @@ static foolc_status ex_run(ex *e, foolc__exact_out *out, float *x_adv, double t0
     const foolc__exact_opts *o = e->o;
     double deadline = isfinite(o->time_limit) ? t0 + o->time_limit : INFINITY;
     double best = INFINITY;
-    double R = isfinite(o->radius) && o->radius > 0 ? o->radius * (1 + 1e-6) + 1e-9 : INFINITY;
+    double R = isfinite(o->radius) && o->radius > 0 ? RSLACK(o->radius) : INFINITY;
     /* FMN's point: a verified upper end from the start (a hint is only a distance) and,
      * when smaller than the hint or without one, the radius */
     if (!o->no_attack) {
         FOOLC__CHECK(ex_attack(e, &best, x_adv));
-        if (isfinite(best) && !(best * (1 + 1e-6) + 1e-9 >= R)) R = best * (1 + 1e-6) + 1e-9;
+        if (isfinite(best) && !(RSLACK(best) >= R)) R = RSLACK(best);
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         FOOLC__CHECK(ex_rebuild(e, R, deadline));
