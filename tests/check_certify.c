@@ -580,6 +580,7 @@ START_TEST(test_bad_input)
                         "logits = dense(r) out=3", 1, &net));
     ck_status(foolc_certify(net, x, y, NULL, 2, &o, r, u), FOOLC_E_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "graph"));
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "dense"));
     foolc_net_free(net);
 }
 END_TEST

@@ -10,6 +10,7 @@
  * the ball ∩ box gives the lower bound (Linf: the box [max(lo, x - r), min(hi, x + r)],
  * exact; L2 and L1: the dual norm of the row, or that box when it gives more). */
 #include "certify_impl.h"
+#include "nn/graph.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -67,10 +68,21 @@ static int kind_of(const nn_layer *l)
 foolc_status foolc__cert_check_net(const foolc_net *net, const char *who)
 {
     if (!net) return foolc__error(FOOLC_E_INVALID, "%s: NULL net", who);
-    if (net->graph)
-        return foolc__error(FOOLC_E_UNSUPPORTED, "%s: graph nets are not supported yet (only "
-                            "sequential ones: dense, conv2d, relu, maxpool2d, avgpool2d, "
-                            "batchnorm, flatten, a final softmax)", who);
+    if (net->graph) {
+        /* name the first node that joins tensors (add, concat, ...), else the first */
+        const nn_graph *g = net->graph;
+        int32_t k = 0;
+        for (int32_t i = 0; i < g->N; i++)
+            if (g->nodes[i].nin > 1) {
+                k = i;
+                break;
+            }
+        return foolc__error(FOOLC_E_UNSUPPORTED, "%s: graph nets are not supported yet "
+                            "(line %d: %s = %s(...)); only sequential ones: dense, conv2d, "
+                            "relu, maxpool2d, avgpool2d, batchnorm, flatten, a final softmax",
+                            who, g->N ? (int)g->nodes[k].line : 0, g->N ? g->nodes[k].name : "",
+                            g->N ? foolc__nn_gop_name(g->nodes[k].op) : "");
+    }
     for (int32_t i = 0; i < net->L; i++) {
         const nn_layer *l = &net->layers[i];
         int k = kind_of(l);
