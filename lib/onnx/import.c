@@ -27,9 +27,9 @@
 static const char k_supported[] =
     "Add, AveragePool, BatchNormalization, Cast, Clip, Concat, Constant, ConstantOfShape, "
     "Conv, Div, Dropout, Elu, Erf, Flatten, Gather, Gemm, GlobalAveragePool, HardSigmoid, "
-    "HardSwish, Identity, LeakyRelu, LogSoftmax, MatMul, MaxPool, Mul, Pad, PRelu, Relu, "
-    "Reshape, Shape, Sigmoid, Slice, Softmax, Softplus, Squeeze, Sub, Tanh, Transpose, "
-    "Unsqueeze (Shape, Gather, Slice, Cast, ConstantOfShape and Squeeze/Unsqueeze only on "
+    "HardSwish, Identity, LeakyRelu, LogSoftmax, MatMul, MaxPool, Mul, Pad, PRelu, "
+    "ReduceMean (spatial), Relu, Reshape, Shape, Sigmoid, Slice, Softmax, Softplus, Squeeze, "
+    "Sub, Tanh, Transpose, Unsqueeze (Shape, Gather, Slice, Cast, ConstantOfShape and Squeeze/Unsqueeze only on "
     "shapes and constants)";
 
 /* Symbolic batch: an integer constant element may be the batch size (S_BATCH) or computed
@@ -998,6 +998,36 @@ static foolc_status op_gap(ox *c, int out)
     return FOOLC_OK;
 }
 
+/* ReduceMean over the spatial axes (2, 3) of (N, C, H, W): x.mean((2, 3)) in PyTorch, a
+ * global average pool (then a flatten without keepdims). Axes from opset 18 are an input. */
+static foolc_status op_reducemean(ox *c, int out)
+{
+    int a;
+    FOOLC__CHECK(need_dyn(c, 0, &a));
+    const val *va = &c->v[a];
+    FOOLC__CHECK(need_rank(c, va, 4, 4, "only (N, C, H, W)"));
+    int64_t axes[OX_MAX_RANK], keep;
+    int n;
+    FOOLC__CHECK(get_axes(c, 18, 1, axes, &n));
+    FOOLC__CHECK(attr_int(c, "keepdims", 1, &keep));
+    unsigned mask = 0;
+    for (int k = 0; k < n; k++) {
+        FOOLC__CHECK(norm_axis(c, &axes[k], 4, "axis"));
+        mask |= 1u << axes[k];
+    }
+    if (n < 0 || mask != 0xc)
+        return nerr(c, FOOLC_E_UNSUPPORTED, "attribute 'axes' (only 2 and 3: the spatial "
+                    "mean)");
+    line *l;
+    FOOLC__CHECK(add_line(c, out, "globalavgpool", 1, &a, &l));
+    int64_t d[4] = { 0, va->dims[1], 1, 1 };
+    set_dyn(c, out, 4, d);
+    if (!keep) {
+        c->v[out].rank = 2; /* (N, C): the same per-sample shape, c x 1 x 1 */
+    }
+    return FOOLC_OK;
+}
+
 static foolc_status op_bn(ox *c, int out)
 {
     int a, p[4];
@@ -1723,7 +1753,7 @@ static const op_entry k_ops[] = {
     { "GlobalAveragePool", op_gap }, { "HardSigmoid", op_hardsigmoid },
     { "HardSwish", op_hardswish }, { "Identity", op_identity }, { "LeakyRelu", op_leakyrelu },
     { "LogSoftmax", op_softmax }, { "MatMul", op_matmul }, { "MaxPool", op_pool },
-    { "Mul", op_binary }, { "Pad", op_pad }, { "PRelu", op_prelu }, { "Relu", op_relu },
+    { "Mul", op_binary }, { "Pad", op_pad }, { "ReduceMean", op_reducemean }, { "PRelu", op_prelu }, { "Relu", op_relu },
     { "Reshape", op_reshape }, { "Shape", op_shape }, { "Sigmoid", op_sigmoid },
     { "Slice", op_slice }, { "Softmax", op_softmax }, { "Softplus", op_softplus },
     { "Squeeze", op_squeeze }, { "Sub", op_binary }, { "Tanh", op_tanh },
