@@ -575,6 +575,52 @@ static int load_pool(report_ctx *c)
     return rc;
 }
 
+/* Whether attack `name` may take starting points (foolc_eval_set_starts): every attack
+ * outside the gradient and minimal-norm families may (decision-based attacks and the bb-*
+ * family draw their initial adversarials from the pool, directly or through an init attack);
+ * these never do. */
+static int takes_starts(const char *name)
+{
+    static const char *const never[] = {
+        "fgsm", "fgm-l1", "fgm-l2", "deepfool-l2", "deepfool-linf", "pgd-l1", "pgd-l2",
+        "pgd-linf", "bim-l1", "bim-l2", "bim-linf", "mifgsm-l2", "mifgsm-linf", "apgd-l2",
+        "apgd-linf", "alma-l1", "alma-l2", "cw-l2", "ddn", "ead", "fab-l1", "fab-l2",
+        "fab-linf", "fmn-l0", "fmn-l1", "fmn-l2", "fmn-linf", "newtonfool", "sdf",
+        "sigma-zero", "vfga"};
+    for (size_t k = 0; k < sizeof never / sizeof *never; k++)
+        if (!strcmp(name, never[k])) return 0;
+    return 1;
+}
+
+int report_worker_samples(report_ctx *c, const uint64_t *ids, int32_t n)
+{
+    const foolc_data *d = &c->data;
+    size_t dim = (size_t)d->shape.c * d->shape.h * d->shape.w;
+    if (n < 1 || !ids) return cli_fail("report", FOOLC_E_INVALID);
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] >= (uint64_t)d->shape.n) {
+            fprintf(stderr, "foolc report: sample id %llu is outside the test split (%d "
+                    "images)\n", (unsigned long long)ids[i], (int)d->shape.n);
+            return CLI_INPUT;
+        }
+    float *x = malloc((size_t)n * dim * sizeof *x);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    foolc_status st = x && y ? FOOLC_OK : FOOLC_E_NOMEM;
+    for (int32_t i = 0; st >= 0 && i < n; i++) {
+        memcpy(x + (size_t)i * dim, d->x + (size_t)ids[i] * dim, dim * sizeof *x);
+        y[i] = d->y[ids[i]];
+    }
+    if (st >= 0) st = foolc_eval_set_samples(c->ev, x, y, ids, n);
+    free(x);
+    free(y);
+    if (st < 0) return cli_fail("report", st);
+    int pool = 0, rc;
+    for (int t = 0; t < c->att.n; t++) pool |= takes_starts(c->att.name[t]);
+    if (pool && (rc = load_pool(c))) return rc;
+    if ((st = foolc_eval_start(c->ev)) < 0) return cli_fail("report", st);
+    return 0;
+}
+
 /* --resume: reads and checks the chunks done before and opens the file for the next ones. */
 static int open_resume(report_ctx *c)
 {
@@ -774,12 +820,14 @@ int report_main(int argc, char **argv, const report_runner *runner)
         rc = CLI_FAIL;
     else if (cli_flag(&a, "--help") || cli_flag(&a, "-h"))
         help();
-    else if (!(rc = parse_options(&a, &c.o)) && (worker || !(rc = check_paths(&c.o))) &&
-             !(rc = load_inputs(&c)) && !(rc = pick_samples(&c)) && !(rc = load_pool(&c)) &&
-             (worker || !(rc = open_resume(&c)))) {
+    else if (worker) { /* the samples come from rank 0: report_worker_samples */
+        if (!(rc = parse_options(&a, &c.o)) && !(rc = load_inputs(&c)))
+            rc = runner->run(runner->user, &c);
+    } else if (!(rc = parse_options(&a, &c.o)) && !(rc = check_paths(&c.o)) &&
+               !(rc = load_inputs(&c)) && !(rc = pick_samples(&c)) && !(rc = load_pool(&c)) &&
+               !(rc = open_resume(&c))) {
         foolc_status st = foolc_eval_start(c.ev);
         if (st < 0) rc = cli_fail("report", st);
-        else if (worker) rc = runner->run(runner->user, &c);
         else if (!(rc = run_attacks(&c))) rc = write_outputs(&c);
     }
     if (rc >= 128 && !worker) rc = interrupted(&c, rc);

@@ -79,9 +79,11 @@ int rep_png(const rep *r, const char *path, int count, foolc_norm p);
 /* --- The command, shared by foolc report and foolc-mpi (mpi/foolc_mpi.c). */
 typedef struct report_ctx report_ctx;
 /* Who runs the chunks. The default (no runner) runs them here, in order, with progress. A
- * runner's run is called once the evaluation is set up (on rank 0: after --resume was read
- * and the gradient check; on a worker, which writes nothing and opens no resume file, after
- * the samples are picked) and returns 0 or an exit code (its message printed). */
+ * runner's run is called once the evaluation is set up (on rank 0: after the samples were
+ * picked, --resume read and the gradient check) and returns 0 or an exit code (its message
+ * printed). On a worker, which writes nothing and opens no resume file, run is called once
+ * the model, the test split and the attacks are loaded, before any sample is picked: it gets
+ * rank 0's sample ids and gives them to report_worker_samples. */
 typedef struct report_runner {
     int worker;
     int (*run)(void *user, report_ctx *c);
@@ -95,5 +97,10 @@ foolc_eval *report_eval(report_ctx *c);
 int report_quiet(const report_ctx *c);
 int report_signalled(void);
 int report_fail(const char *what, foolc_status st);
+/* A worker's samples: the test images of these ids (rank 0's foolc_eval_ids, in order),
+ * with no labelling of the split; the training split is loaded (--pool) only when an attack
+ * may take starting points; then the evaluation is started. 0 or an exit code (its message
+ * printed). */
+int report_worker_samples(report_ctx *c, const uint64_t *ids, int32_t n);
 
 #endif

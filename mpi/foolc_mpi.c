@@ -1,7 +1,10 @@
 /* foolc-mpi: `foolc report` spread over MPI ranks (docs/scale.md).
  *   mpirun -np K foolc-mpi report --model M.npz [the options of foolc report]
- * Every rank sets up the same evaluation (model, data, attacks, samples). Rank 0 reads the
- * resume file, checks the gradients, then hands out chunks one at a time to the workers as
+ * Every rank loads the model, the test split and the attacks. Rank 0 alone picks the samples
+ * (labelling the whole split), reads the resume file and checks the gradients; each worker
+ * then gets the picked sample ids from it and takes those images of its test split (the
+ * same evaluation, without the labelling; the training split only when an attack may take
+ * starting points). Rank 0 then hands out chunks one at a time to the workers as
  * they ask (one sample can cost 100x another) and records the chunk each worker returns (the
  * resume record format, include/foolc/eval.h: foolc_eval_chunk_save / _load), appending it
  * to --resume; it alone writes the report and its files, the same bytes as a single process
@@ -19,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TAG_READY = 1, TAG_ERR, TAG_RESULT, TAG_ASSIGN, TAG_STOP };
+enum { TAG_READY = 1, TAG_ERR, TAG_RESULT, TAG_ASSIGN, TAG_STOP, TAG_SAMPLES };
 
 /* Waits for a message (any tag) from source, sleeping between polls: a blocking receive in
  * OpenMPI spins, and a spinning rank steals the core a worker needs. */
@@ -85,10 +88,29 @@ static void wait_stop(void)
 
 typedef struct mpi_ctx {
     int rank, size;
+    double cpu0;      /* the process's CPU seconds when report_main was called */
     int entered;      /* the runner was called */
     int saved_stderr; /* a worker's stderr while it sets up (its messages are captured) */
     FILE *captured;
 } mpi_ctx;
+
+/* The process's CPU seconds (the set-up's cost: FOOLC_MPI_TIMING). */
+static double cpu_process(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* With FOOLC_MPI_TIMING set (non-empty, not 0): the CPU seconds of this rank's set-up, from
+ * report_main's start to its first chunk (docs/scale.md). */
+static void print_setup(const mpi_ctx *m)
+{
+    const char *e = getenv("FOOLC_MPI_TIMING");
+    if (e && *e && strcmp(e, "0"))
+        fprintf(stderr, "foolc-mpi: rank %d: set-up %.3f s CPU\n", m->rank,
+                cpu_process() - m->cpu0);
+}
 
 /* A worker's stderr goes to a file while it sets up: a failure is sent to rank 0, which
  * prints it once (else every rank would print the same message). */
@@ -121,12 +143,46 @@ static char *release_stderr(mpi_ctx *m)
     return text;
 }
 
-/* A worker: ready, then runs each chunk assigned and returns its record, until stopped. */
+/* A worker, its model, test split and attacks loaded: asks rank 0 for the sample ids (the
+ * first TAG_READY; the answer is TAG_SAMPLES, or a stop), takes those samples, then says it
+ * is ready (a second TAG_READY) and runs each chunk assigned and returns its record, until
+ * stopped. A failure to set up returns its exit code with stderr still captured: main sends
+ * the message to rank 0. */
 static int worker_run(void *user, report_ctx *c)
 {
     mpi_ctx *m = user;
+    MPI_Send(NULL, 0, MPI_CHAR, 0, TAG_READY, MPI_COMM_WORLD);
+    MPI_Status st0;
+    wait_msg(0, &st0);
+    int len0;
+    char *ids_text = recv_msg(&st0, &len0);
+    if (st0.MPI_TAG == TAG_STOP) {
+        free(ids_text);
+        m->entered = 1;
+        free(release_stderr(m));
+        return 0;
+    }
+    int32_t nid = 0;
+    for (const char *p = ids_text; *p; p++) nid += *p == ' ';
+    uint64_t *ids = malloc(((size_t)nid + 1) * sizeof *ids);
+    if (!ids) {
+        free(ids_text);
+        return report_fail("foolc-mpi", FOOLC_E_NOMEM);
+    }
+    nid = 0;
+    for (char *p = ids_text, *end; *p; p = end) { /* "id id ... id " */
+        ids[nid] = strtoull(p, &end, 10);
+        if (end == p || *end != ' ') break;
+        nid++;
+        end++;
+    }
+    free(ids_text);
+    int src = report_worker_samples(c, ids, nid);
+    free(ids);
+    if (src) return src;
     m->entered = 1;
     free(release_stderr(m));
+    print_setup(m);
     foolc_eval *ev = report_eval(c);
     MPI_Send(NULL, 0, MPI_CHAR, 0, TAG_READY, MPI_COMM_WORLD);
     for (;;) {
@@ -177,10 +233,26 @@ static int master_run(void *user, report_ctx *c)
 {
     mpi_ctx *m = user;
     m->entered = 1;
+    print_setup(m);
     foolc_eval *ev = report_eval(c);
     int32_t nc = foolc_eval_chunk_count(ev), next = 0, todo = 0, got = 0;
     int *flight = malloc((size_t)m->size * sizeof *flight);
-    if (!flight) return report_fail("foolc-mpi", FOOLC_E_NOMEM);
+    char *given = calloc((size_t)m->size, 1); /* the worker has its samples */
+    /* the samples' ids, "id id ... id ", for each worker's first message */
+    int32_t ns = foolc_eval_samples(ev);
+    const uint64_t *sid = foolc_eval_ids(ev);
+    size_t cap = (size_t)ns * 21 + 1, used = 0;
+    char *ids = malloc(cap);
+    if (!flight || !given || !ids) {
+        free(flight);
+        free(given);
+        free(ids);
+        return report_fail("foolc-mpi", FOOLC_E_NOMEM);
+    }
+    ids[0] = '\0';
+    for (int32_t i = 0; i < ns; i++)
+        used += (size_t)snprintf(ids + used, cap - used, "%llu ", (unsigned long long)sid[i]);
+    if (used > 0x7fffffff) used = 0; /* never: 2^31 bytes of ids */
     for (int w = 0; w < m->size; w++) flight[w] = -1;
     for (int32_t k = 0; k < nc; k++) {
         int d = 0;
@@ -226,7 +298,10 @@ static int master_run(void *user, report_ctx *c)
             if (foolc_eval_chunk_info(ev, next, NULL, NULL, NULL, &d) >= 0 && !d) break;
             next++;
         }
-        if (rc || report_signalled() || next >= nc || st.MPI_TAG == TAG_ERR) {
+        if (st.MPI_TAG == TAG_READY && !given[w] && !rc && !report_signalled() && next < nc) {
+            MPI_Send(ids, (int)used, MPI_CHAR, w, TAG_SAMPLES, MPI_COMM_WORLD);
+            given[w] = 1;
+        } else if (rc || report_signalled() || next >= nc || st.MPI_TAG == TAG_ERR) {
             MPI_Send(NULL, 0, MPI_CHAR, w, TAG_STOP, MPI_COMM_WORLD);
             stopped++;
         } else {
@@ -239,6 +314,8 @@ static int master_run(void *user, report_ctx *c)
         cpu += cpu_now() - c0;
     }
     free(flight);
+    free(given);
+    free(ids);
     /* rank 0's cost per sample record (docs/scale.md): wall time of its own work and the
      * bytes it received, per sample of the chunks recorded */
     if (!quiet && samples)
@@ -274,9 +351,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
     MPI_Init(&argc, &argv);
-    mpi_ctx m = {0, 1, 0, -1, NULL};
+    mpi_ctx m = {0, 1, 0, 0, -1, NULL};
     MPI_Comm_rank(MPI_COMM_WORLD, &m.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &m.size);
+    m.cpu0 = cpu_process();
     int rc = 0;
     if (help) { /* rank 0 prints the usage; no work */
         int report = argc >= 2 && !strcmp(argv[1], "report");
