@@ -1,10 +1,10 @@
-/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA, sigma-zero) against the closed-form minima
- * of linear models: two classes with the minimum well inside the box (every sample within
- * 1 %, never below), and ten classes over 64 inputs with the box active (median ratio
- * <= 1.01, every sample <= 1.10: the attacks follow the class nearest in logits, and on
- * one sample alma-l1 ends at 1.051 on the boundary of a class that is not the nearest in
- * L1), where the minimum is the smallest of the per-class half-space minima within the
- * box. */
+/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA, sigma-zero) against the
+ * closed-form minima of linear models: two classes with the minimum well inside the box
+ * (every sample within 1 %, never below; L0 exact), and ten classes over 64 inputs with the
+ * box active (median ratio <= 1.01, every sample <= 1.10: the attacks follow the class
+ * nearest in logits, and on one sample alma-l1 ends at 1.051 on the boundary of a class
+ * that is not the nearest in L1), where the minimum is the smallest of the per-class
+ * half-space minima within the box. */
 #include "testutil.h"
 #include "linear.h"
 
