@@ -3,6 +3,7 @@
 # single-process foolc report (text, JSON, CSV; --no-time) on a small report with cheap
 # attacks and a randomized one; a worker rank killed with SIGKILL mid-run ends the job, and
 # --resume then gives those bytes too, having kept the chunks recorded before the kill;
+# gradient attacks with --all give those bytes too (workers take rank 0's sample ids);
 # a worker that cannot set up ends the job with its message and a non-zero status.
 # usage: sh tests/cli/mpi.sh BUILD_DIR MODEL.npz DATA.npz   (tests/cli/run.sh calls it)
 # Without foolc-mpi or a working mpirun: a SKIP line (a failure under CI=true).
@@ -42,6 +43,19 @@ for k in 1 2 3; do
     rc=$?
     if [ $rc = 0 ]; then same "K=$k" "$t/k$k"; else no "K=$k: exit $rc: $(tail -5 "$t/k$k/err")"; fi
 done
+# Gradient attacks only (the workers then load no training split) and --all (every one of
+# the first -n images, misclassified ones too): rank 0's picks reach the workers; with
+# FOOLC_MPI_TIMING each rank prints its set-up cost.
+G="report --model $model --data $data -n 7 --batch 3 --all --no-time --quiet --attacks fgsm,deepfool-l2"
+# shellcheck disable=SC2086
+"$foolc" $G --json "$t/g.json" --csv "$t/g.csv" >"$t/g.txt" 2>/dev/null
+mkdir -p "$t/g3"
+# shellcheck disable=SC2086
+FOOLC_MPI_TIMING=1 mpirun -np 3 -x FOOLC_MPI_TIMING "$mpi" $G $(out "$t/g3") >"$t/g3/r.txt" 2>"$t/g3/err"
+rc=$?
+if [ $rc = 0 ] && cmp -s "$t/g.txt" "$t/g3/r.txt" && cmp -s "$t/g.json" "$t/g3/r.json" &&
+    cmp -s "$t/g.csv" "$t/g3/r.csv" && [ "$(grep -c 'set-up .* s CPU' "$t/g3/err")" = 3 ]; then ok
+else no "gradient attacks, --all, K=3: exit $rc: $(tail -5 "$t/g3/err")"; fi
 # A worker killed mid-run: the job ends; --resume (with another K) gives the same bytes.
 mkdir -p "$t/kill"
 # shellcheck disable=SC2086
