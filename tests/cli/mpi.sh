@@ -4,7 +4,8 @@
 # attacks and a randomized one; a worker rank killed with SIGKILL mid-run ends the job, and
 # --resume then gives those bytes too, having kept the chunks recorded before the kill;
 # gradient attacks with --all give those bytes too (workers take rank 0's sample ids);
-# a worker that cannot set up ends the job with its message and a non-zero status.
+# a worker that cannot set up ends the job with its message and a non-zero status (before
+# or after it got the sample ids: a missing training split matters only to boundary).
 # usage: sh tests/cli/mpi.sh BUILD_DIR MODEL.npz DATA.npz   (tests/cli/run.sh calls it)
 # Without foolc-mpi or a working mpirun: a SKIP line (a failure under CI=true).
 build=$1 model=$2 data=$3
@@ -101,5 +102,25 @@ timeout 120 mpirun -np 1 "$mpi" report --model "$model" -n 2 --quiet --attacks f
 rc=$?
 if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "foolc-mpi: rank 1 failed (exit status 3).*--data" "$t/e.err"
 then ok; else no "a worker's error: exit $rc: $(head -5 "$t/e.err")"; fi
+# A worker whose training split is missing fails once it has the sample ids, when an attack
+# takes starting points (boundary); with gradient attacks alone it needs none.
+mkdir -p "$t/tonly"
+for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    for d in "${FOOLC_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"/$f*; do
+        [ -e "$d" ] && ln -sf "$d" "$t/tonly/"
+    done
+done
+for a in "fgsm,boundary --set boundary.steps=20" fgsm; do
+    # shellcheck disable=SC2086
+    timeout 120 mpirun -np 2 "$mpi" report --model "$model" -n 2 --quiet --attacks $a : \
+        -np 1 -x FOOLC_FASHION_MNIST_DIR="$t/tonly" "$mpi" report --model "$model" -n 2 \
+        --quiet --attacks $a >"$t/p.txt" 2>"$t/p.err"
+    rc=$?
+    if [ "$a" = fgsm ]; then
+        if [ "$rc" = 0 ]; then ok; else no "gradient attacks, no training split: exit $rc: $(head -3 "$t/p.err")"; fi
+    elif [ "$rc" != 0 ] && [ "$rc" != 124 ] &&
+        grep -q "foolc-mpi: rank 2 failed (exit status 3).*train-images" "$t/p.err"; then ok
+    else no "a worker without the training split: exit $rc: $(head -3 "$t/p.err")"; fi
+done
 echo "mpi: $pass passed, $fail failed"
 [ "$fail" = 0 ]
