@@ -15,9 +15,6 @@
 #include <math.h>
 #include <string.h>
 
-/* The random direction of a sample whose first gradient vanishes (foolc__rng_for). */
-#define ALMA_STREAM 0xA1A0u
-
 typedef struct alma_config {
     double steps, lr_init, lr_reduction, init_lr_distance, mu_init, rho_init, check_steps,
         tau, gamma, alpha, loss, polish, bisect;
@@ -152,7 +149,7 @@ static foolc_status alma_run(foolc__run *run, const void *config)
             if (it == 0 && cfg->init_lr_distance > 0) {
                 if (!(sqrt(gn) > 1e-6)) {   /* no usable gradient: a random direction */
                     foolc__rng r;
-                    foolc__rng_for(&r, run, sid[a], ALMA_STREAM);
+                    foolc__rng_for(&r, run, sid[a], FOOLC__STREAM_ALMA);
                     double s2 = 0;
                     for (size_t j = 0; j < d; j++) {
                         g[j] = foolc__rng_normal(&r);

@@ -14,9 +14,6 @@
 #include <math.h>
 #include <string.h>
 
-/* + the step: the folded-Gaussian draws (foolc__rng_for). */
-#define VFGA_STREAM 0xF6A00000u
-
 typedef struct vfga_config {
     double max_iter, n_samples;
 } vfga_config;
@@ -112,7 +109,7 @@ static foolc_status vfga_chunk(foolc__run *run, const vfga_config *cfg, const in
                 }
             }
             foolc__rng r;
-            foolc__rng_for(&r, run, sid[q], VFGA_STREAM + (uint64_t)it);
+            foolc__rng_for(&r, run, sid[q], FOOLC__STREAM_VFGA + (uint64_t)it);
             for (int32_t c = 0; c < nc; c++) {
                 float *o = cand + ((size_t)q * (size_t)nc + (size_t)c) * d;
                 memcpy(o, x, d * sizeof(float));
