@@ -19,7 +19,7 @@ const char *foolc_status_str(foolc_status s)
     case FOOLC_NOT_FOUND: return "no adversarial found for some samples";
     case FOOLC_E_INVALID: return "invalid argument";
     case FOOLC_E_NOMEM: return "out of memory";
-    case FOOLC_E_UNSUPPORTED: return "the model does not offer what is needed";
+    case FOOLC_E_UNSUPPORTED: return "not supported (by the model, the engine or this build)";
     case FOOLC_E_ORACLE: return "a model callback failed";
     case FOOLC_E_BACKEND: return "back end (oneDNN) failure";
     case FOOLC_E_VERSION: return "unsupported version";

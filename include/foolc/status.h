@@ -16,7 +16,7 @@ typedef enum foolc_status {
     FOOLC_NOT_FOUND = 1,       /* ran fine, but some samples have no adversarial */
     FOOLC_E_INVALID = -1,      /* NULL pointer, bad shape or bounds, unknown name or key */
     FOOLC_E_NOMEM = -2,        /* an allocation failed */
-    FOOLC_E_UNSUPPORTED = -3,  /* the model lacks a capability the caller needs */
+    FOOLC_E_UNSUPPORTED = -3,  /* a capability the model, the engine or this build lacks */
     FOOLC_E_ORACLE = -4,       /* a model callback returned non-zero */
     FOOLC_E_BACKEND = -5,      /* oneDNN or another back end failed */
     FOOLC_E_VERSION = -6,      /* a struct or file of a version this library cannot read */

@@ -41,7 +41,8 @@ class NoMemoryError(FoolcError, MemoryError):
 
 
 class UnsupportedError(FoolcError):
-    """FOOLC_E_UNSUPPORTED: the model lacks what the attack or criterion needs."""
+    """FOOLC_E_UNSUPPORTED: a capability the model, the engine or this build lacks (an attack's
+    needs, an ONNX op, a layer a method cannot bound)."""
     status = Status.E_UNSUPPORTED
 
 
