@@ -56,6 +56,7 @@ static char *recv_msg(const MPI_Status *st, int *len)
     if (!buf) {
         fprintf(stderr, "foolc-mpi: out of memory receiving %d bytes\n", n);
         MPI_Abort(MPI_COMM_WORLD, CLI_FAIL);
+        exit(CLI_FAIL);   /* MPI_Abort does not return; the compiler cannot know */
     }
     MPI_Recv(buf, n, MPI_CHAR, st->MPI_SOURCE, st->MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     buf[n] = '\0';
@@ -68,7 +69,10 @@ static void send_err(int rc, const char *text)
 {
     size_t len = strlen(text) + 16;
     char *m = malloc(len);
-    if (!m) MPI_Abort(MPI_COMM_WORLD, CLI_FAIL);
+    if (!m) {
+        MPI_Abort(MPI_COMM_WORLD, CLI_FAIL);
+        exit(CLI_FAIL);   /* MPI_Abort does not return; the compiler cannot know */
+    }
     snprintf(m, len, "%d %s", rc, text);
     MPI_Send(m, (int)strlen(m), MPI_CHAR, 0, TAG_ERR, MPI_COMM_WORLD);
     free(m);

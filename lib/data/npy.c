@@ -382,7 +382,7 @@ foolc_status foolc__npy_read(foolc__src *s, uint64_t size, foolc_array *out)
     npy_type t;
     npy_header h;
     int64_t count;
-    uint64_t nbytes;
+    uint64_t nbytes = 0;   /* set by read_head (gcc -O3 cannot see it) */
     foolc_array shape;
     memset(out, 0, sizeof *out);
     FOOLC__CHECK(read_head(s, size, &shape, &t, &h, &count, &nbytes));

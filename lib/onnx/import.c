@@ -384,8 +384,11 @@ static foolc_status add_line(ox *c, int out, const char *op, int nin, const int 
     sanitize(c->v[out].name, base, sizeof base);
     if (!base[0]) snprintf(base, sizeof base, "t");
     snprintf(l->name, sizeof l->name, "%s", base);
-    for (int k = 2; name_taken(c, l->name) && k < 1000000; k++)
-        snprintf(l->name, sizeof l->name, "%s_%d", base, k);
+    /* base leaves room for "_" and six digits: the name is never cut. */
+    for (int k = 2; name_taken(c, l->name) && k < 1000000; k++) {
+        int w = snprintf(l->name, sizeof l->name, "%s_%d", base, k);
+        if (w < 0 || (size_t)w >= sizeof l->name) break;
+    }
     c->nl++;
     val *o = &c->v[out];
     o->defined = 1;
