@@ -19,6 +19,11 @@ if ! command -v mpirun >/dev/null 2>&1; then
 # Root may run mpirun when told so; more ranks than cores are fine here.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# Under ASan (make check-asan) the ranks' leak check is off: OpenMPI's components (loaded
+# with dlopen and unloaded before LeakSanitizer reports, so their frames cannot be
+# suppressed by name) keep about 120 KB of allocations to exit. ASan's other checks stay on;
+# the library's leaks are checked by every other test.
+if [ -n "${ASAN_OPTIONS:-}" ]; then export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"; fi
 t=$(mktemp -d "${TMPDIR:-/tmp}/foolc-mpi.XXXXXX") || exit 1
 trap '[ -n "$FOOLC_KEEP" ] || rm -rf "$t"' EXIT
 if ! mpirun -np 2 true >"$t/probe" 2>&1; then
