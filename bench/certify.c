@@ -16,19 +16,6 @@ static const char *const attacks_linf[] = { "fmn-linf", "fab-linf", "apgd-linf",
 static const char *const attacks_l2[] = { "fmn-l2", "ddn", "fab-l2", "cw-l2", NULL };
 static const char *const attacks_l1[] = { "fmn-l1", "ead", "fab-l1", NULL };
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    if (n == 0) return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* best[i] = the smallest distance any of the attacks found for sample i (inf: none). */
 static int found(foolc_net *net, const char *const *names, const float *x, const int32_t *y,
                  int32_t n, double *best)
@@ -118,11 +105,11 @@ int main(int argc, char **argv)
                 if (isfinite(best[i]) && rad[i] > 0) ratio[m++] = best[i] / rad[i];
                 if (rad[i] > best[i] * (1 + 1e-5) + 1e-6) bad++;
             }
-            double mr = median(ratio, m);
+            double mr = bench_median_d(ratio, m);
             memcpy(tmp, rad, (size_t)n * sizeof *tmp);
-            double mc = median(tmp, n);
+            double mc = bench_median_d(tmp, n);
             memcpy(tmp, best, (size_t)n * sizeof *tmp);
-            double mf = median(tmp, n);
+            double mf = bench_median_d(tmp, n);
             printf("| %s | %s | %.3g | %.4g | %.4g | %.3g | %d |\n", foolc_norm_name(norms[k]),
                    mn, t, mc, mf, mr, bad);
             fflush(stdout);

@@ -34,19 +34,6 @@ static int family(const char *name)
     return FAM_MINNORM;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    if (n == 0) return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* fbest[f * n + i]: the best distance of family f on sample i (inf: none found). */
 static int run_attacks(foolc_net *net, foolc_norm norm, const float *x, const int32_t *y,
                        int32_t n, double *fbest)
@@ -142,7 +129,7 @@ int main(int argc, char **argv)
         if (rc) break;
         memcpy(tmp, sec, (size_t)n * sizeof *tmp);
         printf("%s: exact solved %d of %d within %g s; median %.3g s per sample\n", nn, solved,
-               (int)n, limit, median(tmp, n));
+               (int)n, limit, bench_median_d(tmp, n));
         printf("| %s family | found on solved | median found / exact | max | within 1%% |\n", nn);
         printf("| --- | --- | --- | --- | --- |\n");
         for (int f = 0; f < FAM_COUNT; f++) {
@@ -159,7 +146,7 @@ int main(int argc, char **argv)
                 hit += r <= 1.01;
             }
             printf("| %s | %d of %d | %.4g | %.4g | %d |\n", fam_name[f], m, cnt,
-                   median(tmp, m), mx, hit);
+                   bench_median_d(tmp, m), mx, hit);
         }
     }
     free(fbest);

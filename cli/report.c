@@ -222,6 +222,49 @@ static void attack_summary(const rep *r, int t, char *out, size_t cap)
              foolc_norm_name(a->norm), rep_quantile(r, t, a->norm, 0.5));
 }
 
+/* Runs task t of the evaluation (an attack, or a step after the attacks) on every chunk not
+ * done before (--resume), with its progress line under name. A chunk's error is printed
+ * (what, its samples, the status, then note) and counted in *errors, and the other chunks
+ * go on; the return value is an error of the command itself (a signal, a chunk left
+ * undone). */
+static int run_task(report_ctx *c, int32_t t, const char *name, int64_t todo, const char *what,
+                    const char *note, run_cb *cb, int *errors)
+{
+    *errors = 0;
+    cli_progress_start(&cb->p, name, todo, c->o.quiet);
+    cb->base = 0;
+    if (todo == 0) {
+        if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", name);
+        return 0;
+    }
+    foolc_eval_set_progress(c->ev, on_progress, cb);
+    int rc = 0;
+    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++) {
+        int32_t task, b, m;
+        int done;
+        if (foolc_eval_chunk_info(c->ev, k, &task, &b, &m, &done) < 0 || task != t || done)
+            continue;
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
+        cb->chunk = m;
+        foolc_status st = foolc_eval_run_chunk(c->ev, k);
+        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; } /* the chunk is dropped */
+        if (foolc_eval_chunk_info(c->ev, k, NULL, NULL, NULL, &done) < 0 || !done) {
+            rc = cli_fail("report", st);
+            break;
+        }
+        if (st < 0) {
+            fprintf(stderr, "%sfoolc report: %s, samples %d-%d: %s: %s%s\n",
+                    cb->p.tty && !c->o.quiet ? "\n" : "", what, b, b + m - 1,
+                    foolc_status_str(st), foolc_errmsg(), note);
+            ++*errors;
+        }
+        cb->base += m;
+        cli_progress_update(&cb->p, cb->base);
+    }
+    foolc_eval_set_progress(c->ev, NULL, NULL);
+    return rc;
+}
+
 /* Runs attack t on every chunk of --batch samples not done before (--resume). An attack
  * error is reported and kept in the attack's status; the return value is an error of the
  * command itself. */
@@ -231,37 +274,12 @@ static int run_attack(report_ctx *c, int t)
     rep_att *a = &r->at[t];
     int64_t todo = 0;
     for (int32_t i = 0; i < r->n; i++) todo += !a->done[i];
+    char what[96];
+    snprintf(what, sizeof what, "attack %s", a->name);
     run_cb cb;
-    cli_progress_start(&cb.p, a->name, todo, c->o.quiet);
-    cb.base = 0;
-    if (todo == 0) {
-        if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", a->name);
-        return 0;
-    }
-    foolc_eval_set_progress(c->ev, on_progress, &cb);
-    int rc = 0;
-    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++) {
-        int32_t task, b, m;
-        int done;
-        if (foolc_eval_chunk_info(c->ev, k, &task, &b, &m, &done) < 0 || task != t || done)
-            continue;
-        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
-        cb.chunk = m;
-        foolc_status st = foolc_eval_run_chunk(c->ev, k);
-        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; } /* the chunk is dropped */
-        if (foolc_eval_chunk_info(c->ev, k, NULL, NULL, NULL, &done) < 0 || !done) {
-            rc = cli_fail("report", st);
-            break;
-        }
-        if (st < 0)
-            fprintf(stderr, "%sfoolc report: attack %s, samples %d-%d: %s: %s (results found "
-                    "so far are kept)\n", cb.p.tty && !c->o.quiet ? "\n" : "", a->name, b,
-                    b + m - 1, foolc_status_str(st), foolc_errmsg());
-        cb.base += m;
-        cli_progress_update(&cb.p, cb.base);
-    }
-    foolc_eval_set_progress(c->ev, NULL, NULL);
-    if (rc) return rc;
+    int errors, rc = run_task(c, t, a->name, todo, what, " (results found so far are kept)",
+                              &cb, &errors);
+    if (rc || todo == 0) return rc;
     char summary[160];
     attack_summary(r, t, summary, sizeof summary);
     cli_progress_end(&cb.p, summary);
@@ -269,7 +287,8 @@ static int run_attack(report_ctx *c, int t)
 }
 
 /* Runs step s of the evaluation (--certify) on every chunk not done before, after the
- * attacks (whose best distances its searches start from). */
+ * attacks (whose best distances its searches start from). A chunk's error marks the
+ * certification failed (c->cert_failed) without ending the command. */
 static int run_step(report_ctx *c, int s)
 {
     const int32_t t = foolc_eval_attacks(c->ev) + s;
@@ -280,41 +299,9 @@ static int run_step(report_ctx *c, int s)
     int64_t todo = 0;
     for (int32_t i = 0; i < c->r->n; i++) todo += !sd[i];
     run_cb cb;
-    cli_progress_start(&cb.p, name, todo, c->o.quiet);
-    cb.base = 0;
-    if (todo == 0) {
-        if (!c->o.quiet) fprintf(stderr, "%s: done before (--resume)\n", name);
-        return 0;
-    }
-    foolc_eval_set_progress(c->ev, on_progress, &cb);
-    int rc = 0;
-    for (int32_t k = 0, nc = foolc_eval_chunk_count(c->ev); k < nc; k++) {
-        int32_t task, b, m;
-        int done;
-        if (foolc_eval_chunk_info(c->ev, k, &task, &b, &m, &done) < 0 || task != t || done)
-            continue;
-        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
-        cb.chunk = m;
-        foolc_status st = foolc_eval_run_chunk(c->ev, k);
-        if (g_signal) { rc = CLI_INTERRUPTED(g_signal); break; }
-        if (foolc_eval_chunk_info(c->ev, k, NULL, NULL, NULL, &done) < 0 || !done) {
-            rc = cli_fail("report", st);
-            break;
-        }
-        if (st < 0) {
-            fprintf(stderr, "%sfoolc report: %s, samples %d-%d: %s: %s\n",
-                    cb.p.tty && !c->o.quiet ? "\n" : "", name, b, b + m - 1,
-                    foolc_status_str(st), foolc_errmsg());
-            rc = CLI_FAIL;
-        }
-        cb.base += m;
-        cli_progress_update(&cb.p, cb.base);
-    }
-    foolc_eval_set_progress(c->ev, NULL, NULL);
-    if (rc == CLI_FAIL) {
-        c->cert_failed = 1;
-        rc = 0;
-    }
+    int errors, rc = run_task(c, t, name, todo, name, "", &cb, &errors);
+    if (todo == 0) return rc;
+    if (errors) c->cert_failed = 1;
     cli_progress_end(&cb.p, rc ? "" : "done");
     return rc;
 }

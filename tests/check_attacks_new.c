@@ -32,71 +32,6 @@ static const struct { const char *name; foolc_norm norm; } k_new[] = {
  * two coordinates above the L0 minimum of the nearest class (3 against 2 on sample 0). */
 #define N_BOX 3
 
-/* The exact minimal perturbation in norm p (L0, L1, L2, Linf) within [0, 1]^d that raises
- * class j's logit to class y's: a . delta >= f, a = W_j - W_y, f = z_y - z_j; coordinate i
- * moves towards sign(a_i) by at most cap_i. L1: coordinates by decreasing |a_i| up to their
- * caps; L0: by decreasing |a_i| cap_i, whole;
- * L2: delta_i = min(lam |a_i|, cap_i) (KKT), Linf: min(t, cap_i), lam or t by bisection.
- * INFINITY when the box cannot reach the plane. */
-static double plane_min(const lin_model *m, const float *x, int y, int j, foolc_norm p)
-{
-    double a[DK], cap[DK], f, reach = 0;
-    float z[LIN_MAXK];
-    int d = m->d, used[DK];
-    lin_logits(m, x, z);
-    f = (double)z[y] - z[j];
-    if (f <= 0) return 0;
-    for (int i = 0; i < d; i++) {
-        double ai = m->W[j][i] - m->W[y][i];
-        a[i] = fabs(ai);
-        cap[i] = ai > 0 ? 1.0 - x[i] : ai < 0 ? x[i] : 0;
-        reach += a[i] * cap[i];
-        used[i] = 0;
-    }
-    if (reach < f) return INFINITY;
-    if (p == FOOLC_L1 || p == FOOLC_L0) {
-        /* L0: coordinates by decreasing |a_i| cap_i, each pushed to its cap. */
-        double dist = 0, left = f;
-        for (;;) {
-            int b = -1;
-            for (int i = 0; i < d; i++)
-                if (!used[i] && cap[i] > 0 &&
-                    (b < 0 || (p == FOOLC_L1 ? a[i] > a[b] : a[i] * cap[i] > a[b] * cap[b])))
-                    b = i;
-            if (b < 0) return INFINITY;
-            used[b] = 1;
-            if (a[b] * cap[b] >= left) return p == FOOLC_L1 ? dist + left / a[b] : dist + 1;
-            dist += p == FOOLC_L1 ? cap[b] : 1;
-            left -= a[b] * cap[b];
-        }
-    }
-    double lo = 0, hi = 1;
-    if (p == FOOLC_L2) {
-        double amin = INFINITY;
-        for (int i = 0; i < d; i++)
-            if (a[i] > 0 && cap[i] > 0 && a[i] < amin) amin = a[i];
-        hi = 1 / amin + 1;
-    }
-    for (int it = 0; it < 200; it++) {
-        double t = 0.5 * (lo + hi), gain = 0;
-        for (int i = 0; i < d; i++) gain += a[i] * fmin(p == FOOLC_LINF ? t : t * a[i], cap[i]);
-        if (gain >= f) hi = t;
-        else lo = t;
-    }
-    if (p == FOOLC_LINF) return hi;
-    double n2 = 0;
-    for (int i = 0; i < d; i++) n2 += pow(fmin(hi * a[i], cap[i]), 2);
-    return sqrt(n2);
-}
-
-static double box_min(const lin_model *m, const float *x, int y, foolc_norm p)
-{
-    double best = INFINITY;
-    for (int j = 0; j < m->k; j++)
-        if (j != y) best = fmin(best, plane_min(m, x, y, j, p));
-    return best;
-}
-
 static void run_attack(const char *name, foolc_model *m, const float *x, const int32_t *y,
                        int32_t n, int32_t d)
 {
@@ -147,7 +82,7 @@ START_TEST(test_two_class)
     ck_ok(foolc_model_new(&o, &m));
     run_attack(name, m, x, y, N2, D2);
     for (int i = 0; i < N2; i++) {
-        double want = box_min(&m2, x + i * D2, y[i], p);
+        double want = lin_box_min(&m2, x + i * D2, y[i], p);
         ck_assert(g_ok[i]);
         ck_assert_msg(g_dist[i] >= want * (1 - 1e-5), "%s sample %d below the minimum: %g < %g",
                       name, i, (double)g_dist[i], want);
@@ -183,7 +118,7 @@ START_TEST(test_ten_class_box)
     run_attack(name, m, x, y, NK, DK);
     double ratio[NK];
     for (int i = 0; i < NK; i++) {
-        double want = box_min(&mk, x + i * DK, y[i], p);
+        double want = lin_box_min(&mk, x + i * DK, y[i], p);
         ck_assert_msg(isfinite(want) && want > 0, "fixture: sample %d minimum %g", i, want);
         ck_assert_msg(g_ok[i], "%s sample %d not found", name, i);
         ratio[i] = g_dist[i] / want;

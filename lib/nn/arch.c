@@ -25,18 +25,16 @@ foolc_status foolc__nn_lerr(foolc_status st, const nn_layer *l, const char *fmt,
     return foolc__error(st, "net: layer %d (%s): %s", (int)l->index, l->kind->name, msg);
 }
 
-static int is_space(char c)
+int foolc__nn_is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* The next non-blank segment of the text: [*beg, *end), ending at ';', '\n', '#' (a comment
- * to the end of the line) or the end of the text. Returns 0 when there is none. */
-static int next_segment(const char **p, const char **beg, const char **end)
+int foolc__nn_next_segment(const char **p, const char **beg, const char **end)
 {
     const char *s = *p;
     for (;;) {
-        while (*s == ';' || *s == '\n' || is_space(*s)) s++;
+        while (*s == ';' || *s == '\n' || foolc__nn_is_space(*s)) s++;
         if (*s == '#') {
             while (*s && *s != '\n') s++;
             continue;
@@ -48,7 +46,7 @@ static int next_segment(const char **p, const char **beg, const char **end)
         *beg = s;
         while (*s && *s != ';' && *s != '\n' && *s != '#') s++;
         *end = s;
-        while (*end > *beg && is_space((*end)[-1])) (*end)--;
+        while (*end > *beg && foolc__nn_is_space((*end)[-1])) (*end)--;
         *p = s;
         return 1;
     }
@@ -58,10 +56,10 @@ static int next_segment(const char **p, const char **beg, const char **end)
 static int next_token(const char **p, const char *end, char *buf, size_t len)
 {
     const char *s = *p;
-    while (s < end && is_space(*s)) s++;
+    while (s < end && foolc__nn_is_space(*s)) s++;
     if (s >= end) return 0;
     size_t k = 0;
-    while (s < end && !is_space(*s)) {
+    while (s < end && !foolc__nn_is_space(*s)) {
         if (k + 1 < len) buf[k++] = *s;
         s++;
     }
@@ -219,11 +217,11 @@ foolc_status foolc__nn_parse(const char *arch, foolc_net *net)
     if (foolc__nn_graph_is(arch)) return foolc__nn_graph_parse(arch, net);
     const char *p = arch, *beg, *end;
     int32_t count = 0;
-    while (next_segment(&p, &beg, &end)) count++;
+    while (foolc__nn_next_segment(&p, &beg, &end)) count++;
     if (count == 0) return foolc__error(FOOLC_E_INVALID, "net: the architecture text is empty");
 
     p = arch;
-    next_segment(&p, &beg, &end);
+    foolc__nn_next_segment(&p, &beg, &end);
     char name[64];
     const char *q = beg;
     next_token(&q, end, name, sizeof name);
@@ -245,7 +243,7 @@ foolc_status foolc__nn_parse(const char *arch, foolc_net *net)
     int64_t np = 0, ns = 0;
     for (int32_t i = 0; i < net->L; i++) {
         nn_layer *l = &net->layers[i];
-        next_segment(&p, &beg, &end);
+        foolc__nn_next_segment(&p, &beg, &end);
         q = beg;
         next_token(&q, end, name, sizeof name);
         l->index = i;

@@ -82,38 +82,11 @@ const char *foolc__nn_gop_name(nn_gop op) { return (int)op >= 0 && op < G_COUNT 
 
 /* ---- text helpers -------------------------------------------------------------------- */
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static int next_segment(const char **p, const char **beg, const char **end)
-{
-    const char *s = *p;
-    for (;;) {
-        while (*s == ';' || *s == '\n' || is_space(*s)) s++;
-        if (*s == '#') {
-            while (*s && *s != '\n') s++;
-            continue;
-        }
-        if (!*s) {
-            *p = s;
-            return 0;
-        }
-        *beg = s;
-        while (*s && *s != ';' && *s != '\n' && *s != '#') s++;
-        *end = s;
-        while (*end > *beg && is_space((*end)[-1])) (*end)--;
-        *p = s;
-        return 1;
-    }
-}
-
 int foolc__nn_graph_is(const char *arch)
 {
     const char *p = arch, *beg, *end;
     int first = 1;
-    while (next_segment(&p, &beg, &end)) {
+    while (foolc__nn_next_segment(&p, &beg, &end)) {
         if (!first && memchr(beg, '(', (size_t)(end - beg))) return 1;
         first = 0;
     }
@@ -122,8 +95,8 @@ int foolc__nn_graph_is(const char *arch)
 
 static void trim(const char **b, const char **e)
 {
-    while (*b < *e && is_space(**b)) (*b)++;
-    while (*e > *b && is_space((*e)[-1])) (*e)--;
+    while (*b < *e && foolc__nn_is_space(**b)) (*b)++;
+    while (*e > *b && foolc__nn_is_space((*e)[-1])) (*e)--;
 }
 
 static int valid_name(const char *b, const char *e)
@@ -183,7 +156,7 @@ static foolc_status split_line(gparse *gp, int32_t i)
     if (!lp) {
         char first[64];
         size_t k = 0;
-        for (const char *s = l->beg; s < l->end && !is_space(*s) && k + 1 < sizeof first; s++)
+        for (const char *s = l->beg; s < l->end && !foolc__nn_is_space(*s) && k + 1 < sizeof first; s++)
             first[k++] = *s;
         first[k] = '\0';
         if (strcmp(first, "input") == 0) return gerr(gp, "'input' may only be the first line");
@@ -257,10 +230,10 @@ static foolc_status parse_opts(const gparse *gp, const gop_info *oi, gopts *o)
     const char *s = gp->cur->opts, *end = gp->cur->end;
     char tok[160];
     for (;;) {
-        while (s < end && is_space(*s)) s++;
+        while (s < end && foolc__nn_is_space(*s)) s++;
         if (s >= end) break;
         size_t k = 0;
-        while (s < end && !is_space(*s)) {
+        while (s < end && !foolc__nn_is_space(*s)) {
             if (k + 1 < sizeof tok) tok[k++] = *s;
             s++;
         }
@@ -804,7 +777,7 @@ foolc_status foolc__nn_graph_parse(const char *arch, foolc_net *net)
     memset(&gp, 0, sizeof gp);
     const char *p = arch, *beg, *end;
     int32_t count = 0;
-    while (next_segment(&p, &beg, &end)) count++;
+    while (foolc__nn_next_segment(&p, &beg, &end)) count++;
     if (count - 1 > NN_GRAPH_MAX_NODES)
         return foolc__error(FOOLC_E_INVALID, "net: %d lines after the input, at most %d are "
                             "allowed", (int)(count - 1), NN_GRAPH_MAX_NODES);
@@ -819,7 +792,7 @@ foolc_status foolc__nn_graph_parse(const char *arch, foolc_net *net)
     net->graph = g;
     p = arch;
     for (int32_t i = 0; i < count; i++) {
-        next_segment(&p, &beg, &end);
+        foolc__nn_next_segment(&p, &beg, &end);
         gp.lines[i].beg = beg;
         gp.lines[i].end = end;
     }
@@ -828,9 +801,9 @@ foolc_status foolc__nn_graph_parse(const char *arch, foolc_net *net)
         const char *q = gp.lines[0].beg;
         char name[16];
         size_t k = 0;
-        while (q < gp.lines[0].end && !is_space(*q) && k + 1 < sizeof name) name[k++] = *q++;
+        while (q < gp.lines[0].end && !foolc__nn_is_space(*q) && k + 1 < sizeof name) name[k++] = *q++;
         name[k] = '\0';
-        if (strcmp(name, "input") != 0 || (q < gp.lines[0].end && !is_space(*q)))
+        if (strcmp(name, "input") != 0 || (q < gp.lines[0].end && !foolc__nn_is_space(*q)))
             st = foolc__error(FOOLC_E_INVALID, "net: the first line must be 'input c=.. h=.. "
                               "w=..', got '%s'", name);
         else

@@ -182,6 +182,11 @@ struct foolc_net {
 };
 
 /* "net: layer i (name): ..." as this thread's error; returns st. */
+/* The architecture text's lexing, shared by the sequential (arch.c) and graph (graph.c)
+ * parsers: blanks other than newline, and the next non-blank segment [*beg, *end) ending at
+ * ';', '\n', '#' (a comment to the end of the line) or the end of the text (0: none left). */
+int foolc__nn_is_space(char c);
+int foolc__nn_next_segment(const char **p, const char **beg, const char **end);
 foolc_status foolc__nn_lerr(foolc_status st, const nn_layer *l, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
