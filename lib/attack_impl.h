@@ -172,6 +172,12 @@ typedef enum foolc__crit_kind {
 } foolc__crit_kind;
 foolc__crit_kind foolc__run_crit_kind(const foolc__run *run);
 
+/* The temperature T of a row of logits z (k): their standard deviation over the classes
+ * over that of a typical classifier (5), 1 for constant logits; the mean of z in *mean (may
+ * be NULL). Losses of (z - mean) / T do not change when the logits are multiplied by any
+ * positive factor (lib/loss.c). */
+double foolc__logit_temp(const float *z, int32_t k, double *mean);
+
 /* A loss on one row of logits z (k): row a of the call, for sample s; writes dloss/dlogits
  * (dz, k) and the loss. Returns 0, or non-zero to fail the model call. */
 typedef int (*foolc__row_fn)(void *user, int32_t a, int32_t s, const float *z, int32_t k,
