@@ -1,0 +1,346 @@
+/* PDPGD, primal-dual proximal gradient descent (Matyasko and Chau, arXiv:2106.01538), in
+ * L0, L1, L2 and Linf: the Lagrangian lambda_0 ||delta|| + lambda_1 softplus(margin) of the
+ * constrained problem min ||delta|| s.t. margin(x0 + delta) <= 0 is minimised in delta by
+ * Adam on the classification term followed by proximal Adam (a few fixed-point steps of the
+ * norm's proximal operator in Adam's metric, arXiv:1910.10094), and maximised in the dual:
+ * log(lambda_1 / lambda_0) grows by a decaying step while the point is not adversarial and
+ * shrinks while it is, the weights smoothed by a moving average. The primal step size decays
+ * exponentially. The margin is the criterion's, divided by the scale of the clean logits
+ * (foolc__mn_logit_scale), so that scaled or saturated logits give the same iterates. Every
+ * adversarial iterate is offered; the attack ends with the class-pair boundary polish and
+ * the final search of attacks/minnorm/common.c (L1, L2, Linf) or, in L0, with an L0 polish
+ * (per class pair, the fewest coordinates pushed to the box, ranked by the margin change
+ * each can make, then a pruning of the best point), exact on models linear in the input. */
+#include "arena.h"
+#include "minnorm.h"
+#include "numeric.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pdpgd_config {
+    double steps, primal_lr, primal_lr_decrease, dual_ratio_init, dual_lr, dual_lr_decrease,
+        dual_ema, dual_min_ratio, proximal_steps, prox_tol, polish, bisect;
+} pdpgd_config;
+
+/* ---- the proximal operators of mu ||.|| (in place, d values) ---- */
+
+static void prox(foolc_norm p, float *v, size_t d, double mu, double *work)
+{
+    if (p == FOOLC_L0) {          /* hard thresholding at sqrt(2 mu) */
+        double t = sqrt(2 * mu);
+        for (size_t j = 0; j < d; j++)
+            if (!(fabs((double)v[j]) >= t)) v[j] = 0;
+    } else if (p == FOOLC_L1) {   /* soft thresholding */
+        for (size_t j = 0; j < d; j++) {
+            double a = fabs((double)v[j]) - mu;
+            v[j] = a > 0 ? (float)copysign(a, v[j]) : 0.0f;
+        }
+    } else if (p == FOOLC_L2) {   /* block soft thresholding */
+        double n = foolc__norm(FOOLC_L2, v, d);
+        foolc__mn_scale(v, n > mu ? 1 - mu / n : 0, d);
+    } else {                      /* Moreau: v - (projection of v onto the L1 ball of radius mu) */
+        float *u = (float *)(work + d);
+        memcpy(u, v, d * sizeof(float));
+        foolc__project_ball(FOOLC_L1, u, d, mu, work);
+        for (size_t j = 0; j < d; j++) v[j] -= u[j];
+    }
+}
+
+/* ---- the L0 polish ---- */
+
+typedef struct rank_item {
+    double key;
+    int32_t j;
+} rank_item;
+
+static int cmp_rank(const void *a, const void *b)
+{
+    const rank_item *x = a, *y = b;
+    return x->key > y->key ? -1 : x->key < y->key ? 1 : (x->j > y->j) - (x->j < y->j);
+}
+
+/* Samples per block of the L0 polish. */
+#define L0_BLOCK 32
+
+/* For every successful sample and candidate (under misclassification with more than two
+ * classes, each other class c with the pair margin z_y - z_c; otherwise the criterion's
+ * margin), the gradient g of the margin at the best point ranks the coordinates by
+ * |g_j| * room_j (room: how far the box lets x0_j move the way that lowers the margin);
+ * a bisection over how many of the top ones are pushed to the box finds the fewest that are
+ * adversarial (exact for a model linear in the input). Then (pass 1) the best point is
+ * pruned: its changed coordinates ranked by |g_j delta_j| (g: the criterion's margin
+ * gradient there), a bisection over how many keep their values. */
+static foolc_status l0_polish(foolc__run *run)
+{
+    size_t d = run->d;
+    int32_t k = run->k, m = foolc__mn_successes(run, NULL, NULL);
+    if (m == 0) return FOOLC_OK;
+    int pairs = k > 2 && foolc__run_crit_kind(run) == FOOLC__CRIT_MISCLASSIFICATION;
+    int32_t nc = pairs ? k - 1 : 1;
+    if (nc > FOOLC__POLISH_MAX_CLASSES) nc = FOOLC__POLISH_MAX_CLASSES;
+    int32_t bs = m < L0_BLOCK ? m : L0_BLOCK, mc = bs * nc;
+    size_t md = foolc__mul((size_t)mc, d);
+    foolc__arena ar = {0};
+    float *xs, *grad, *logits, *xb;
+    rank_item *tmp;
+    int32_t *all, *sid, *cls, *order, *lo, *hi, *row;
+    uint8_t *adv;
+    foolc_status st = FOOLC_OK;
+    for (int pass = 0; pass < 2; pass++) {
+        xs = foolc__arena_take(&ar, md, sizeof(float));
+        grad = foolc__arena_take(&ar, md, sizeof(float));
+        xb = foolc__arena_take(&ar, foolc__mul((size_t)bs, d), sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)mc, (size_t)k), sizeof(float));
+        tmp = foolc__arena_take(&ar, d, sizeof(rank_item));
+        order = foolc__arena_take(&ar, md, sizeof(int32_t));
+        all = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        sid = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        cls = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        lo = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        hi = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        row = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
+        adv = foolc__arena_take(&ar, (size_t)mc, 1);
+        if (pass == 0 && (st = foolc__arena_alloc(&ar, "pdpgd-l0 polish")) < 0) return st;
+    }
+    foolc__mn_successes(run, NULL, all);
+    foolc__pair pc = {run, NULL, cls};
+    for (int32_t b0 = 0; b0 < m && st >= 0; b0 += bs) {
+        int32_t na = m - b0 < bs ? m - b0 : bs;
+        for (int32_t step = 0; step < 2 && st >= 0; step++) {
+            int32_t rows = step == 0 ? na * nc : na;
+            int32_t ncand = step == 0 ? nc : 1;
+            for (int32_t a = 0; a < na; a++) {
+                int32_t s = all[b0 + a], y = run->labels[s];
+                memcpy(xb + (size_t)a * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
+                for (int32_t q = 0; q < ncand; q++) {
+                    int32_t r = a * ncand + q;
+                    memcpy(xs + (size_t)r * d, xb + (size_t)a * d, d * sizeof(float));
+                    sid[r] = s;
+                    cls[r] = q < y ? q : q + 1;
+                }
+            }
+            if (step == 0 && pairs)
+                st = foolc__run_grad_rows(run, xs, sid, rows, foolc__pair_row, &pc, grad, logits,
+                                          NULL, NULL);
+            else
+                st = foolc__mn_margin_grad(run, xs, sid, rows, NULL, INFINITY, grad, NULL, NULL,
+                                           logits);
+            if (st < 0) break;
+            for (int32_t r = 0; r < rows; r++) {
+                int32_t a = r / ncand;
+                const float *x0 = run->x + (size_t)sid[r] * d, *g = grad + (size_t)r * d;
+                const float *xa = xb + (size_t)a * d;
+                for (size_t j = 0; j < d; j++) {
+                    double gj = g[j], room = gj < 0 ? (double)run->hi - x0[j]
+                                             : gj > 0 ? (double)x0[j] - run->lo : 0;
+                    double dj = (double)xa[j] - x0[j];
+                    tmp[j].key = step == 0 ? fabs(gj) * room
+                                           : dj != 0 ? fabs(gj * dj) + 1e-30 : 0;
+                    tmp[j].j = (int32_t)j;
+                }
+                qsort(tmp, d, sizeof *tmp, cmp_rank);
+                for (size_t j = 0; j < d; j++) order[(size_t)r * d + j] = tmp[j].j;
+                double best = run->res->distance[sid[r]];
+                lo[r] = 0;
+                hi[r] = best < (double)d ? (int32_t)best : (int32_t)d;
+            }
+            for (;;) {
+                int32_t nt = 0;
+                for (int32_t r = 0; r < rows; r++) {
+                    /* A candidate's bracket shrinks to the sample's best as others succeed. */
+                    double best = run->res->distance[sid[r]];
+                    if (best < hi[r]) hi[r] = (int32_t)best;
+                    if (hi[r] - lo[r] <= 1) continue;
+                    int32_t mid = lo[r] + (hi[r] - lo[r]) / 2, a = r / ncand;
+                    const float *x0 = run->x + (size_t)sid[r] * d, *g = grad + (size_t)r * d;
+                    const float *xa = xb + (size_t)a * d;
+                    float *o = xs + (size_t)nt * d;
+                    memcpy(o, x0, d * sizeof(float));
+                    for (int32_t t = 0; t < mid; t++) {
+                        int32_t j = order[(size_t)r * d + (size_t)t];
+                        if (step == 1) o[j] = xa[j];
+                        else if (g[j] < 0) o[j] = run->hi;
+                        else if (g[j] > 0) o[j] = run->lo;
+                    }
+                    row[nt] = r;
+                    cls[nt++] = sid[r];   /* cls is free here: the ids of the tested rows */
+                }
+                if (nt == 0) break;
+                if ((st = foolc__run_is_adv(run, xs, cls, nt, adv, NULL)) < 0) break;
+                for (int32_t t = 0; t < nt; t++) {
+                    int32_t r = row[t], mid = lo[r] + (hi[r] - lo[r]) / 2;
+                    if (adv[t]) {
+                        foolc__run_offer(run, cls[t], xs + (size_t)t * d);
+                        hi[r] = mid;
+                    } else {
+                        lo[r] = mid;
+                    }
+                }
+            }
+        }
+    }
+    foolc__arena_free(&ar);
+    return st;
+}
+
+/* ---- the attack ---- */
+
+static foolc_status pdpgd_run(foolc__run *run, const void *config)
+{
+    const pdpgd_config *cfg = config;
+    foolc_norm p = run->norm;
+    size_t d = run->d;
+    int32_t m = run->n_todo, steps = (int32_t)cfg->steps, psteps = (int32_t)cfg->proximal_steps;
+    size_t md = foolc__mul((size_t)m, d);
+    foolc__arena ar = {0};
+    float *delta, *xs, *grad, *ma, *va, *z, *zn, *logits, *hq;
+    double *work, *margin, *lscale, *lam, *lam0, *lam1;
+    int32_t *sid;
+    uint8_t *adv;
+    foolc_status st;
+    for (int pass = 0; pass < 2; pass++) {
+        delta = foolc__arena_take(&ar, md, sizeof(float));
+        xs = foolc__arena_take(&ar, md, sizeof(float));
+        grad = foolc__arena_take(&ar, md, sizeof(float));
+        ma = foolc__arena_take(&ar, md, sizeof(float));
+        va = foolc__arena_take(&ar, md, sizeof(float));
+        z = foolc__arena_take(&ar, d, sizeof(float));
+        zn = foolc__arena_take(&ar, d, sizeof(float));
+        hq = foolc__arena_take(&ar, d, sizeof(float));
+        logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)run->k), sizeof(float));
+        work = foolc__arena_take(&ar, 2 * d, sizeof(double));   /* d doubles + d floats */
+        margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lscale = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lam = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lam0 = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        lam1 = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
+        adv = foolc__arena_take(&ar, (size_t)m, 1);
+        if (pass == 0 && (st = foolc__arena_alloc(&ar, "pdpgd buffers")) < 0) return st;
+    }
+    memset(delta, 0, md * sizeof(float));
+    memset(ma, 0, md * sizeof(float));
+    memset(va, 0, md * sizeof(float));
+    /* The dual variables: lambda = (0, lam) in log space, their softmax (lam0, lam1)
+     * smoothed by the moving average; lam starts at -log(dual_ratio_init). */
+    const double lmax = -log(cfg->dual_min_ratio);
+    for (int32_t a = 0; a < m; a++) {
+        sid[a] = run->todo[a];
+        lam[a] = -log(cfg->dual_ratio_init);
+        lam0[a] = 1 / (1 + exp(lam[a]));
+        lam1[a] = 1 - lam0[a];
+        lscale[a] = 1;
+    }
+    const double b1 = 0.9, b2 = 0.999;
+    for (int32_t it = 0; it < steps; it++) {
+        for (int32_t a = 0; a < m; a++)
+            foolc__mn_clip_step(run->x + (size_t)sid[a] * d, delta + (size_t)a * d, d,
+                                run->lo, run->hi, xs + (size_t)a * d);
+        if ((st = foolc__mn_margin_grad(run, xs, sid, m, NULL, INFINITY, grad, margin, adv,
+                                        logits)) < 0)
+            goto out;
+        double bc1 = 1 - pow(b1, it + 1), bc2 = sqrt(1 - pow(b2, it + 1));
+        double lr = cfg->primal_lr * pow(cfg->primal_lr_decrease, (double)it / steps);
+        double frac = steps > 1 ? (double)(steps - 1 - it) / (steps - 1) : 0;
+        double theta = cfg->dual_lr * (frac * (1 - cfg->dual_lr_decrease) + cfg->dual_lr_decrease);
+        for (int32_t a = 0; a < m; a++) {
+            float *da = delta + (size_t)a * d, *mq = ma + (size_t)a * d, *vq = va + (size_t)a * d;
+            const float *ga = grad + (size_t)a * d, *x0 = run->x + (size_t)sid[a] * d;
+            if (it == 0) lscale[a] = foolc__mn_logit_scale(logits + (size_t)a * run->k, run->k);
+            if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
+            /* d softplus(margin / scale) / d delta = sigmoid(margin / scale) / scale * grad. */
+            double u = margin[a] / lscale[a];
+            double w = (u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u))) / lscale[a];
+            /* Adam on the classification term, then back into the box. */
+            double psi = 0;
+            for (size_t j = 0; j < d; j++) {
+                double gj = w * ga[j];
+                double mm = b1 * mq[j] + (1 - b1) * gj, vv = b2 * vq[j] + (1 - b2) * gj * gj;
+                double den = sqrt(vv) / bc2 + 1e-8;
+                mq[j] = (float)mm;
+                vq[j] = (float)vv;
+                hq[j] = (float)den;
+                psi = fmax(psi, den);
+                da[j] = (float)(da[j] - lr / bc1 * mm / den);
+            }
+            foolc__mn_box(x0, da, d, run->lo, run->hi);
+            /* Proximal Adam: z <- prox_{mu ||.||}(z - H (z - delta)) with H = den / max den
+             * and mu the dual ratio times lr / max den, a few times or until z moves by less
+             * than prox_tol (relative, L2). */
+            double mu = lam0[a] / lam1[a] * lr / psi;
+            for (size_t j = 0; j < d; j++) hq[j] = (float)(hq[j] / psi);
+            memcpy(z, da, d * sizeof(float));
+            for (int32_t t = 0; t < psteps; t++) {
+                for (size_t j = 0; j < d; j++) zn[j] = z[j] - hq[j] * (z[j] - da[j]);
+                prox(p, zn, d, mu, work);
+                foolc__mn_box(x0, zn, d, run->lo, run->hi);
+                double ch = 0, nz = 0;
+                for (size_t j = 0; j < d; j++) {
+                    double e = (double)zn[j] - z[j];
+                    ch += e * e;
+                    nz += (double)zn[j] * zn[j];
+                }
+                memcpy(z, zn, d * sizeof(float));
+                if (!(ch > cfg->prox_tol * cfg->prox_tol * nz)) break;
+            }
+            memcpy(da, z, d * sizeof(float));
+            /* Dual ascent on log(lambda_1 / lambda_0), then the moving average. */
+            double sg = margin[a] > 0 ? 1 : margin[a] < 0 ? -1 : 0;
+            lam[a] = foolc__clamp(lam[a] + theta * sg, -lmax, lmax);
+            double s0 = 1 / (1 + exp(lam[a]));
+            lam0[a] = cfg->dual_ema * lam0[a] + (1 - cfg->dual_ema) * s0;
+            lam1[a] = cfg->dual_ema * lam1[a] + (1 - cfg->dual_ema) * (1 - s0);
+        }
+        if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
+    }
+    if (p == FOOLC_L0) {
+        st = cfg->polish > 0 ? l0_polish(run) : FOOLC_OK;
+    } else {
+        st = foolc__mn_polish_classes(run, p, (int32_t)cfg->polish, FOOLC__POLISH_MAX_CLASSES);
+        if (st >= 0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);
+    }
+out:
+    foolc__arena_free(&ar);
+    return st;
+}
+
+/* ---- registry entries ---- */
+
+/* The reference implementation's settings (adversarial-library's pdpgd defaults). */
+#define PDPGD_PARAMS                                                                         \
+    FOOLC__PARAM(pdpgd_config, steps, 500, 1, 100000, 1,                                     \
+                 "iterations (one forward+backward each)"),                                  \
+    FOOLC__PARAM(pdpgd_config, primal_lr, 0.1, 1e-6, 100, 0, "first primal step size (Adam)"), \
+    FOOLC__PARAM(pdpgd_config, primal_lr_decrease, 0.01, 1e-6, 1, 0,                         \
+                 "the primal step size decays exponentially to this fraction"),              \
+    FOOLC__PARAM(pdpgd_config, dual_ratio_init, 0.01, 1e-6, 1, 0,                            \
+                 "first ratio lambda_0 / lambda_1 (smaller: more weight on the margin)"),    \
+    FOOLC__PARAM(pdpgd_config, dual_lr, 0.1, 0, 10, 0, "first dual step size"),              \
+    FOOLC__PARAM(pdpgd_config, dual_lr_decrease, 0.1, 0, 1, 0,                               \
+                 "the dual step size falls linearly to this fraction"),                      \
+    FOOLC__PARAM(pdpgd_config, dual_ema, 0.9, 0, 0.9999, 0,                                  \
+                 "weight of the dual variables' moving average"),                            \
+    FOOLC__PARAM(pdpgd_config, dual_min_ratio, 1e-6, 1e-12, 0.5, 0,                          \
+                 "bound on lambda_0 / lambda_1 and its inverse"),                            \
+    FOOLC__PARAM(pdpgd_config, proximal_steps, 5, 1, 100, 1,                                 \
+                 "proximal Adam's fixed-point steps per iteration at most"),                 \
+    FOOLC__PARAM(pdpgd_config, prox_tol, 0.01, 0, 1, 0,                                      \
+                 "proximal steps stop when they move by less (relative, L2)"),               \
+    FOOLC__PARAM(pdpgd_config, polish, 10, 0, 100, 1,                                        \
+                 "final boundary steps from the best adversarial (L0: the L0 polish on/off); " \
+                 "0 = none"),                                                                 \
+    FOOLC__PARAM(pdpgd_config, bisect, 20, 0, 50, 1,                                         \
+                 "final search towards the clean input, to a bracket 2^-bisect wide")
+
+static const foolc__param pdpgd_params[] = {PDPGD_PARAMS};
+
+FOOLC__ATTACK(pdpgd_l0, "pdpgd-l0", FOOLC_L0, FOOLC__GRAD, pdpgd_params, pdpgd_config,
+              pdpgd_run, NULL, "primal-dual proximal gradient descent (L0): hard thresholding");
+FOOLC__ATTACK(pdpgd_l1, "pdpgd-l1", FOOLC_L1, FOOLC__GRAD, pdpgd_params, pdpgd_config,
+              pdpgd_run, NULL, "primal-dual proximal gradient descent (L1): soft thresholding");
+FOOLC__ATTACK(pdpgd_l2, "pdpgd-l2", FOOLC_L2, FOOLC__GRAD, pdpgd_params, pdpgd_config,
+              pdpgd_run, NULL, "primal-dual proximal gradient descent (L2)");
+FOOLC__ATTACK(pdpgd_linf, "pdpgd-linf", FOOLC_LINF, FOOLC__GRAD, pdpgd_params, pdpgd_config,
+              pdpgd_run, NULL, "primal-dual proximal gradient descent (Linf)");
