@@ -1,10 +1,12 @@
-/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA, sigma-zero) against the
- * closed-form minima of linear models: two classes with the minimum well inside the box
- * (every sample within 1 %, never below; L0 exact), and ten classes over 64 inputs with the
- * box active (median ratio <= 1.01, every sample <= 1.10: the attacks follow the class
- * nearest in logits, and on one sample alma-l1 ends at 1.051 on the boundary of a class
- * that is not the nearest in L1), where the minimum is the smallest of the per-class
- * half-space minima within the box. */
+/* The newest minimum-norm attacks (ALMA, SuperDeepFool, VFGA, sigma-zero, PDPGD, the
+ * trust-region attack) against the closed-form minima of linear models: two classes with the
+ * minimum well inside the box (every sample within 1 %, never below; L0 exact), and ten
+ * classes over 64 inputs with the box active (median ratio <= 1.01, every sample <= 1.10:
+ * the attacks follow the class nearest in logits, and on one sample alma-l1 ends at 1.051 on
+ * the boundary of a class that is not the nearest in L1), where the minimum is the smallest
+ * of the per-class half-space minima within the box. PDPGD and the trust-region attack also
+ * on issue 18's four configurations (64 and 784 inputs, 2 and 10 classes, the box active:
+ * median <= 1.01, max <= 1.05), as tests/check_attacks_grad.c does for the older attacks. */
 #include "testutil.h"
 #include "linear.h"
 
@@ -19,18 +21,25 @@ static float g_xadv[NK * DK], g_dist[NK];
 static uint8_t g_ok[NK];
 static foolc_counts g_q[NK];
 
-static const struct { const char *name; foolc_norm norm; } k_new[] = {
-    {"alma-l2", FOOLC_L2},
-    {"alma-l1", FOOLC_L1},
-    {"sdf", FOOLC_L2},
-    {"vfga", FOOLC_L0},
-    {"sigma-zero", FOOLC_L0},
-};
-
-/* The ten-class test runs the first N_BOX entries and leaves out the L0 attacks: vfga
+/* box: the entry also runs the ten-class test, which leaves out vfga and sigma-zero: vfga
  * follows the label's probability, which heads for no class in particular, and ends one or
- * two coordinates above the L0 minimum of the nearest class (3 against 2 on sample 0). */
-#define N_BOX 3
+ * two coordinates above the L0 minimum of the nearest class (3 against 2 on sample 0).
+ * The entries from FIRST_ISSUE18 on also run the four configurations of issue 18. */
+static const struct { const char *name; foolc_norm norm; int box; } k_new[] = {
+    {"alma-l2", FOOLC_L2, 1},
+    {"alma-l1", FOOLC_L1, 1},
+    {"sdf", FOOLC_L2, 1},
+    {"vfga", FOOLC_L0, 0},
+    {"sigma-zero", FOOLC_L0, 0},
+    {"pdpgd-l0", FOOLC_L0, 1},
+    {"pdpgd-l1", FOOLC_L1, 1},
+    {"pdpgd-l2", FOOLC_L2, 1},
+    {"pdpgd-linf", FOOLC_LINF, 1},
+    {"tr-l2", FOOLC_L2, 1},
+    {"tr-linf", FOOLC_LINF, 1},
+};
+#define N_NEW ((int)(sizeof k_new / sizeof k_new[0]))
+#define FIRST_ISSUE18 5
 
 static void run_attack(const char *name, foolc_model *m, const float *x, const int32_t *y,
                        int32_t n, int32_t d)
@@ -98,6 +107,7 @@ START_TEST(test_ten_class_box)
 {
     const char *name = k_new[_i].name;
     foolc_norm p = k_new[_i].norm;
+    if (!k_new[_i].box) return;
     static lin_model mk;
     float x[NK * DK];
     int32_t y[NK];
@@ -134,15 +144,61 @@ START_TEST(test_ten_class_box)
 }
 END_TEST
 
+/* Issue 18's linear configurations (tests/linear.h, lin_box_config): 64 and 784 inputs, 2
+ * and 10 classes, a fifth of the coordinates at 0 and a tenth at 1 so that the box binds.
+ * Every sample found, none below its exact minimum, the median ratio <= 1.01 and the
+ * largest <= 1.05 per configuration. */
+#define LIN_N 6
+START_TEST(test_issue18_box)
+{
+    static const int32_t cfg[4][2] = {{64, 2}, {64, 10}, {784, 2}, {784, 10}};
+    const char *name = k_new[FIRST_ISSUE18 + _i].name;
+    foolc_norm p = k_new[FIRST_ISSUE18 + _i].norm;
+    static lin_model lm;
+    static float x[LIN_N * 784], xadv[LIN_N * 784];
+    float dist[LIN_N];
+    uint8_t ok[LIN_N];
+    foolc_counts q[LIN_N];
+    int32_t y[LIN_N];
+    for (int c = 0; c < 4; c++) {
+        int32_t d = cfg[c][0], k = cfg[c][1];
+        lin_box_config(&lm, d, k, LIN_N, x, y);
+        foolc_oracle o = lin_oracle(&lm, 8, 0);
+        foolc_model *m;
+        foolc_attack *a;
+        ck_ok(foolc_model_new(&o, &m));
+        ck_ok(foolc_attack_new(name, &a));
+        foolc_result r = {xadv, dist, ok, q};
+        foolc_shape s = {LIN_N, 1, 1, d};
+        ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 1, &r));
+        double ratio[LIN_N];
+        for (int i = 0; i < LIN_N; i++) {
+            double want = lin_box_min(&lm, x + (size_t)i * d, y[i], p);
+            ck_assert_msg(ok[i], "%s d=%d k=%d: sample %d not found", name, d, k, i);
+            ratio[i] = dist[i] / want;
+            ck_assert_msg(ratio[i] >= 0.999, "%s d=%d k=%d: sample %d at %g below the minimum %g",
+                          name, d, k, i, (double)dist[i], want);
+        }
+        qsort(ratio, LIN_N, sizeof *ratio, cmp_dbl);
+        double med = 0.5 * (ratio[LIN_N / 2 - 1] + ratio[LIN_N / 2]);
+        ck_assert_msg(med <= 1.01 && ratio[LIN_N - 1] <= 1.05,
+                      "%s d=%d k=%d: ratio median %.4f, max %.4f", name, d, k, med,
+                      ratio[LIN_N - 1]);
+        foolc_attack_free(a);
+        foolc_model_free(m);
+    }
+}
+END_TEST
+
 Suite *foolc_suite_attacks_new(void);
 Suite *foolc_suite_attacks_new(void)
 {
     Suite *s = suite_create("attacks_new");
     TCase *tc = tcase_create("linear");
     tcase_set_timeout(tc, 120);
-    int n = (int)(sizeof k_new / sizeof k_new[0]);
-    tcase_add_loop_test(tc, test_two_class, 0, n);
-    tcase_add_loop_test(tc, test_ten_class_box, 0, N_BOX);
+    tcase_add_loop_test(tc, test_two_class, 0, N_NEW);
+    tcase_add_loop_test(tc, test_ten_class_box, 0, N_NEW);
+    tcase_add_loop_test(tc, test_issue18_box, 0, N_NEW - FIRST_ISSUE18);
     suite_add_tcase(s, tc);
     return s;
 }
