@@ -16,6 +16,10 @@ static void help(void)
            "  --seed S       initialisation and shuffling seed (default 1)\n"
            "  --temperature T  train softmax(logits / T) (default 1; 100 with the net used\n"
            "                 as it is: defensive distillation, a saturated softmax)\n"
+           "  --adv-eps E    PGD adversarial training in Linf: every minibatch replaced by PGD\n"
+           "                 points within E of its images (default 0: off)\n"
+           "  --adv-steps K  PGD steps per minibatch (default 7)\n"
+           "  --adv-step A   PGD step size (default 2.5 * E / K)\n"
            "  --quiet        no progress on stderr\n");
 }
 
@@ -46,12 +50,15 @@ int cmd_train(int argc, char **argv)
     int quiet = cli_flag(&a, "--quiet");
     foolc_train_opts o;
     foolc_train_defaults(&o);
-    long epochs = 4, batch = o.batch, seed = 1;
+    long epochs = 4, batch = o.batch, seed = 1, adv_steps = o.adv_steps;
     if ((rc = cli_opt_long(&a, "--epochs", NULL, 1, 1000, &epochs)) ||
         (rc = cli_opt_long(&a, "--batch", NULL, 1, 65536, &batch)) ||
         (rc = cli_opt_long(&a, "--seed", NULL, 0, 2147483647L, &seed)) ||
         (rc = cli_opt_double(&a, "--lr", 1e-9, 10, &o.lr)) ||
         (rc = cli_opt_double(&a, "--temperature", 1e-3, 1e6, &o.temperature)) ||
+        (rc = cli_opt_double(&a, "--adv-eps", 0, 1e6, &o.adv_eps)) ||
+        (rc = cli_opt_long(&a, "--adv-steps", NULL, 1, 10000, &adv_steps)) ||
+        (rc = cli_opt_double(&a, "--adv-step", 0, 1e6, &o.adv_step)) ||
         (rc = cli_args_leftover(&a, "train")))
         goto out;
     if (!out || !*out) {
@@ -74,6 +81,7 @@ int cmd_train(int argc, char **argv)
     o.epochs = (int32_t)epochs;
     o.batch = (int32_t)batch;
     o.seed = (uint64_t)seed;
+    o.adv_steps = (int32_t)adv_steps;
     foolc_status st;
     if ((st = foolc_data_load(data, "train", &train)) < 0 ||
         (st = foolc_data_load(data, "test", &test)) < 0) {

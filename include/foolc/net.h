@@ -100,6 +100,13 @@ typedef struct foolc_train_opts {
     double temperature;    /* the loss is the cross-entropy of softmax(logits / T), default
                             * 1; a net trained at T = 100 and used as it is (T = 1) is
                             * defensive distillation's, whose softmax saturates */
+    /* PGD adversarial training (Madry et al., arXiv:1706.06083), Linf: with adv_eps > 0
+     * every minibatch is replaced by PGD points within adv_eps of its images (in the
+     * net's bounds): a uniform random start keyed by (seed, epoch, image index), then
+     * adv_steps signed-gradient steps of adv_step on the training loss, each projected. */
+    double adv_eps;        /* default 0: plain training */
+    int32_t adv_steps;     /* default 7 */
+    double adv_step;       /* default 0: 2.5 * adv_eps / adv_steps */
 } foolc_train_opts;
 FOOLC_API void foolc_train_defaults(foolc_train_opts *o);
 /* foolc_train_defaults and foolc_net_train are macros that pass sizeof(foolc_train_opts)
