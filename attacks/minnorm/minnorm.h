@@ -65,6 +65,17 @@ foolc_status foolc__mn_polish(foolc__run *run, foolc_norm norm, int32_t steps);
 foolc_status foolc__mn_polish_classes(foolc__run *run, foolc_norm norm, int32_t steps,
                                       int32_t classes);
 
+/* The L0 polish of every successful sample among todo (pdpgd.c): for each candidate (under
+ * misclassification with more than two classes, each other class c with the pair margin
+ * z_y - z_c, at most FOOLC__POLISH_MAX_CLASSES; otherwise the criterion's margin), the
+ * margin's gradient g at the best point ranks the coordinates by |g_j| * room_j (how far
+ * the box lets x0_j move the way that lowers the margin), and a bisection over how many of
+ * the top ones are pushed to the box finds the fewest that are adversarial (exact for a
+ * model linear in the input); then the best point is pruned: its changed coordinates ranked
+ * by |g_j delta_j| (the criterion's margin gradient there), a bisection over how many keep
+ * their values. About one backward and log2(d) forward images per candidate. */
+foolc_status foolc__mn_l0_polish(foolc__run *run);
+
 
 
 /* v += s g; v *= f; delta = clip(x0 + delta, lo, hi) - x0 (d floats each, in float). */
