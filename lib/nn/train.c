@@ -28,6 +28,9 @@ static void train_defaults(foolc_train_opts *o)
     o->weight_decay = 0.0;
     o->seed = 0;
     o->temperature = 1.0;
+    o->adv_eps = 0.0;
+    o->adv_steps = 7;
+    o->adv_step = 0.0;
 }
 
 foolc_status foolc_train_defaults_sized(foolc_train_opts *o, size_t size)
@@ -96,6 +99,15 @@ static foolc_status check_opts(const foolc_train_opts *o)
     if (!(o->temperature >= 1e-3 && o->temperature <= 1e6))
         return foolc__error(FOOLC_E_INVALID, "net: train: temperature must be in [0.001, "
                             "1e6], got %g", o->temperature);
+    if (!(o->adv_eps >= 0 && o->adv_eps <= 1e30))
+        return foolc__error(FOOLC_E_INVALID, "net: train: adv_eps must be >= 0 and finite, "
+                            "got %g", o->adv_eps);
+    if (o->adv_eps > 0 && (o->adv_steps < 1 || o->adv_steps > 10000))
+        return foolc__error(FOOLC_E_INVALID, "net: train: adv_steps must be in [1, 10000], "
+                            "got %d", (int)o->adv_steps);
+    if (!(o->adv_step >= 0 && o->adv_step <= 1e30))
+        return foolc__error(FOOLC_E_INVALID, "net: train: adv_step must be >= 0 and finite "
+                            "(0: 2.5 * adv_eps / adv_steps), got %g", o->adv_step);
     return FOOLC_OK;
 }
 
@@ -122,6 +134,43 @@ static void adam(float *p, const float *g, float *m, float *v, int64_t count,
         v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
         p[j] -= step * m[j] / (sqrtf(v[j]) * isc2 + eps);
     }
+}
+
+/* PGD adversarial training: replaces the nb images of xb (clean copies in x0, of data set
+ * indices idx) by Linf PGD points within o->adv_eps of them and the bounds [lo, hi]: a
+ * uniform start keyed by (seed, epoch, index), then adv_steps signed steps on the training
+ * loss (the input gradient dx), each projected. The weights are not touched. */
+static foolc_status adv_batch(foolc_net *net, const foolc_train_opts *o, int32_t epoch,
+                              const int32_t *idx, const int32_t *yb, int32_t nb, size_t d,
+                              float *xb, const float *x0, float *dx)
+{
+    float lo, hi;
+    foolc_net_bounds(net, &lo, &hi);
+    const float eps = (float)o->adv_eps;
+    const float step = (float)(o->adv_step > 0 ? o->adv_step
+                                               : 2.5 * o->adv_eps / o->adv_steps);
+    const uint64_t key = foolc__rng_key(o->seed ^ 0xAD5E75A1D0C0FFEEull, (uint64_t)epoch);
+    for (int32_t r = 0; r < nb; r++) {
+        const uint64_t base = (uint64_t)idx[r] * (uint64_t)d;
+        float *x = xb + (size_t)r * d;
+        const float *c = x0 + (size_t)r * d;
+        for (size_t j = 0; j < d; j++) {
+            float u = (float)(2.0 * foolc__rng_at_uniform(key, base + j) - 1.0);
+            float v = c[j] + eps * u;
+            x[j] = v < lo ? lo : v > hi ? hi : v;
+        }
+    }
+    for (int32_t s = 0; s < o->adv_steps; s++) {
+        xent c = { yb, 0.0, 1.0 / o->temperature };
+        FOOLC__CHECK(foolc__nn_run(net, xb, nb, 0, xent_seed, &c, NULL, dx, NULL));
+        for (size_t j = 0; j < (size_t)nb * d; j++) {
+            float v = xb[j] + (dx[j] > 0 ? step : dx[j] < 0 ? -step : 0.0f);
+            float a = x0[j] - eps, b = x0[j] + eps;
+            v = v < a ? a : v > b ? b : v;
+            xb[j] = v < lo ? lo : v > hi ? hi : v;
+        }
+    }
+    return FOOLC_OK;
 }
 
 foolc_status foolc_net_train(foolc_net *net, const foolc_data *train, const foolc_train_opts *o,
@@ -165,8 +214,12 @@ foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
     float *xb = foolc__calloc(foolc__mul((size_t)B, d), sizeof *xb);
     float *g = foolc__calloc(P + 1, sizeof *g), *m = foolc__calloc(P + 1, sizeof *m);
     float *v = foolc__calloc(P + 1, sizeof *v), *prev = foolc__calloc(P + 1, sizeof *prev);
+    const int adv = o->adv_eps > 0;
+    float *x0 = adv ? foolc__calloc(foolc__mul((size_t)B, d), sizeof *x0) : NULL;
+    float *dx = adv ? foolc__calloc(foolc__mul((size_t)B, d), sizeof *dx) : NULL;
     foolc_status st = FOOLC_OK;
-    if (!perm || !yb || !xb || !g || !m || !v || !prev) st = foolc__nomem("training buffers");
+    if (!perm || !yb || !xb || !g || !m || !v || !prev || (adv && (!x0 || !dx)))
+        st = foolc__nomem("training buffers");
     /* A net with batchnorm trains with batch statistics (graph_train.c). */
     nn_gtrain *gt = NULL;
     if (st == FOOLC_OK && foolc__nn_has_batchnorm(net)) st = foolc__nn_gtrain_new(net, B, &gt);
@@ -191,6 +244,15 @@ foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
                 memcpy(xb + (size_t)r * d, train->x + (size_t)perm[b0 + r] * d,
                        d * sizeof(float));
                 yb[r] = train->y[perm[b0 + r]];
+            }
+            if (adv) {
+                memcpy(x0, xb, (size_t)nb * d * sizeof *x0);
+                st = adv_batch(net, o, e, perm + b0, yb, nb, d, xb, x0, dx);
+                if (st != FOOLC_OK) {
+                    foolc__error_prefix(st, "net: train: epoch %d, PGD before step %lld",
+                                        (int)e + 1, (long long)t + 1);
+                    break;
+                }
             }
             xent c = { yb, 0.0, 1.0 / o->temperature };
             memset(g, 0, P * sizeof *g);
@@ -245,6 +307,8 @@ foolc_status foolc_net_train_sized(foolc_net *net, const foolc_data *train,
     foolc__free(v);
     foolc__free(prev);
     foolc__nn_gtrain_free(gt);
+    foolc__free(x0);
+    foolc__free(dx);
     return st;
 }
 
