@@ -64,15 +64,8 @@ static int cmp_rank(const void *a, const void *b)
 /* Samples per block of the L0 polish. */
 #define L0_BLOCK 32
 
-/* For every successful sample and candidate (under misclassification with more than two
- * classes, each other class c with the pair margin z_y - z_c; otherwise the criterion's
- * margin), the gradient g of the margin at the best point ranks the coordinates by
- * |g_j| * room_j (room: how far the box lets x0_j move the way that lowers the margin);
- * a bisection over how many of the top ones are pushed to the box finds the fewest that are
- * adversarial (exact for a model linear in the input). Then (pass 1) the best point is
- * pruned: its changed coordinates ranked by |g_j delta_j| (g: the criterion's margin
- * gradient there), a bisection over how many keep their values. */
-static foolc_status l0_polish(foolc__run *run)
+/* The L0 polish (minnorm.h; also sigma-zero's and VFGA's end). */
+foolc_status foolc__mn_l0_polish(foolc__run *run)
 {
     size_t d = run->d;
     int32_t k = run->k, m = foolc__mn_successes(run, NULL, NULL);
@@ -296,7 +289,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
     }
     if (p == FOOLC_L0) {
-        st = cfg->polish > 0 ? l0_polish(run) : FOOLC_OK;
+        st = cfg->polish > 0 ? foolc__mn_l0_polish(run) : FOOLC_OK;
     } else {
         st = foolc__mn_polish_classes(run, p, (int32_t)cfg->polish, FOOLC__POLISH_MAX_CLASSES);
         if (st >= 0) st = foolc__mn_finish(run, (int32_t)cfg->bisect);

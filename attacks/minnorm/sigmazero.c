@@ -4,7 +4,8 @@
  * each step a per-sample threshold tau zeroes the components smaller than it, and moves by
  * tau_factor times the step size: up while the point is adversarial (sparser), down while
  * it is not. One forward+backward per step and sample; the smallest adversarial seen (in
- * L0) is the result. */
+ * L0) is kept, then (polish) the L0 polish of attacks/minnorm/pdpgd.c (per class pair, the
+ * fewest coordinates pushed to the box, then a pruning of the best point). */
 #include "arena.h"
 #include "minnorm.h"
 #include "numeric.h"
@@ -13,7 +14,7 @@
 #include <string.h>
 
 typedef struct sigmazero_config {
-    double steps, eta, sigma, tau, tau_factor;
+    double steps, eta, sigma, tau, tau_factor, polish;
 } sigmazero_config;
 
 static const foolc__param sigmazero_params[] = {
@@ -26,6 +27,8 @@ static const foolc__param sigmazero_params[] = {
                  "first threshold below which components are zeroed (times the box width)"),
     FOOLC__PARAM(sigmazero_config, tau_factor, 0.01, 0, 1, 0,
                  "the threshold moves by this times the step size per step"),
+    FOOLC__PARAM(sigmazero_config, polish, 1, 0, 1, 1,
+                 "[off|on] the final L0 polish (per class pair, then a pruning)"),
 };
 
 static foolc_status sigmazero_run(foolc__run *run, const void *config)
@@ -99,7 +102,7 @@ static foolc_status sigmazero_run(foolc__run *run, const void *config)
         eta = eta_next;
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;
     }
-    st = FOOLC_OK;
+    st = cfg->polish > 0 ? foolc__mn_l0_polish(run) : FOOLC_OK;
 out:
     foolc__arena_free(&ar);
     return st;
