@@ -2,8 +2,9 @@
  * one node per line of the text, evaluated in text order. The parser (graph.c) builds the
  * nodes with their shapes and members; graph_ops.c holds each op's forward rule, input
  * gradient and weight gradient, in a reference form (double accumulators) and a fast form
- * (float loops; convolutions and dense layers on oneDNN's sgemm, one image per call);
- * graph_run.c runs a pass with the NaN/Inf checks. */
+ * (float loops; dense layers on oneDNN's sgemm, one image per call; convolutions on oneDNN
+ * primitives in graph_dnnl.c); graph_run.c runs a pass in chunks of images, on OpenMP
+ * threads, with the NaN/Inf checks. */
 #ifndef FOOLC_NN_GRAPH_H
 #define FOOLC_NN_GRAPH_H
 
@@ -12,6 +13,7 @@
 #define NN_GRAPH_MAX_NODES 1024
 #define NN_GRAPH_NAME 64
 #define NN_GRAPH_CHUNK_BYTES (512u << 10) /* fast backend: images per chunk of a pass */
+#define NN_GRAPH_CHUNK_MAX 64        /* ... and at most this many (a power of two) */
 
 typedef enum nn_gop {
     G_CONV, G_DENSE, G_ADD, G_SUB, G_MUL, G_DIV, G_RELU, G_LEAKYRELU, G_PRELU, G_SIGMOID,
@@ -91,20 +93,23 @@ foolc_status foolc__nn_gop_backward(const nn_graph *g, const nn_gnode *nd, int f
                                     const float *const *xs, const float *y, const float *dy,
                                     float *const *dxs, float *dw, float *db, void *tmp);
 
-/* graph_dnnl.c: oneDNN convolutions of one image (see there). prepare creates the node's
- * state (with the backward-data primitive when bwd) and raises *tmp to the scratch a call
- * needs; forward writes y, backward_data adds into dx. */
+/* graph_dnnl.c: oneDNN convolutions of mb images (see there), kept per node in a cache keyed
+ * by (mb, slot): slot is the thread of the pass that runs them (each has its own entries).
+ * prepare makes the entry (with the backward-data primitive when bwd, room for folded
+ * weights when foldable) and raises *tmp to the scratch a call needs; forward writes y,
+ * backward_data adds into dx, both for exactly mb = n images of a prepared entry. */
 foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     int bwd, void **impl, size_t *tmp);
+                                     int bwd, int foldable, int32_t mb, int32_t slot,
+                                     void **impl, size_t *tmp);
 void foolc__nn_gconv_free(void *impl);
-foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     const nn_gnode *bn, void *impl, uint64_t pver, int32_t n,
-                                     const float *x, float *y, void *tmp);
 /* bn (may be NULL): a batchnorm folded into the convolution (forward: y is bn's output;
  * backward: dy is bn's output gradient). */
-foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
-                                           const nn_gnode *nd, const nn_gnode *bn, void *impl,
-                                           uint64_t pver, int32_t n, const float *dy, float *dx,
+foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, const nn_gnode *bn,
+                                     void *impl, uint64_t pver, int32_t n, int32_t slot,
+                                     const float *x, float *y, void *tmp);
+foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd,
+                                           const nn_gnode *bn, void *impl, uint64_t pver,
+                                           int32_t n, int32_t slot, const float *dy, float *dx,
                                            void *tmp);
 
 #endif

@@ -1,9 +1,14 @@
 /* oneDNN convolutions for graph nets (fast backend): forward and backward-data primitives
- * made once per node for one image (mb = 1, so an image's bits never depend on its batch),
- * with the formats oneDNN prefers (blocked, JIT kernels) and reorders from and to the plain
- * NCHW tensors the other graph ops use; weights reordered once per parameter version. The
- * input gradient is added into the tensor's gradient by a reorder with a sum post-op. When
- * no weight gradient is asked for, a batchnorm that alone reads a convolution's output is
+ * made for a minibatch of mb images (a chunk of a pass, graph_run.c) and kept per node in a
+ * small cache keyed by (mb, thread slot), with the formats oneDNN prefers (blocked, JIT
+ * kernels) and reorders from and to the plain NCHW tensors the other graph ops use; weights
+ * reordered once per parameter version. Every entry has its own memory objects, stream and
+ * reordered weights, so the threads of a pass (one slot each) share nothing. Entries are
+ * made with OpenMP's thread count set to 1 (graph_run.c) and run on the calling thread: the
+ * JIT kernels split nothing inside an image, and an image's bits are the same for every mb,
+ * position and thread count (measured, and tested by tests/check_graph.c). The input
+ * gradient is added into the tensor's gradient by a reorder with a sum post-op. When no
+ * weight gradient is asked for, a batchnorm that alone reads a convolution's output is
  * folded into its weights and bias (graph_run.c).
  * Groups (depthwise included), dilation, stride and asymmetric pads are oneDNN's own. */
 #include "nn/graph.h"
@@ -12,6 +17,8 @@
 #include <string.h>
 
 typedef struct gconv {
+    int32_t mb, slot;            /* the cache key: images per call, thread slot */
+    dnnl_stream_t strm;          /* this entry's own stream */
     dnnl_primitive_desc_t fpd;
     dnnl_primitive_t fwd, bwd_d;
     dnnl_memory_t f_src, f_wei, f_bias, f_dst, f_scr, d_dsrc, d_wei, d_ddst, d_scr;
@@ -22,6 +29,7 @@ typedef struct gconv {
     float *zero_bias;            /* a zero bias for bias=0 */
     float *fold_w, *fold_b;      /* weights and bias with the next batchnorm folded in */
     uint64_t fold_ver;
+    int fold_ok;                 /* fold_w / fold_b hold fold_ver's values */
     int wf_tag, wd_tag;          /* what wf / wd were reordered from: 1 plain, 2 folded */
     int has_bwd;
     size_t scratch, b_src, b_dst, b_ddy, b_dx;
@@ -30,6 +38,7 @@ typedef struct gconv {
 static void gconv_free(gconv *c)
 {
     if (!c) return;
+    if (c->strm) dnnl_stream_destroy(c->strm);
     if (c->fpd) dnnl_primitive_desc_destroy(c->fpd);
     if (c->fwd) dnnl_primitive_destroy(c->fwd);
     if (c->bwd_d) dnnl_primitive_destroy(c->bwd_d);
@@ -46,7 +55,55 @@ static void gconv_free(gconv *c)
     foolc__free(c);
 }
 
-void foolc__nn_gconv_free(void *impl) { gconv_free(impl); }
+/* A node's entries. */
+typedef struct gcache {
+    int32_t count, cap;
+    gconv **e;
+} gcache;
+
+void foolc__nn_gconv_free(void *impl)
+{
+    gcache *k = impl;
+    if (!k) return;
+    for (int32_t i = 0; i < k->count; i++) gconv_free(k->e[i]);
+    foolc__free(k->e);
+    foolc__free(k);
+}
+
+static gconv *find(const gcache *k, int32_t mb, int32_t slot)
+{
+    for (int32_t i = 0; k && i < k->count; i++)
+        if (k->e[i]->mb == mb && k->e[i]->slot == slot) return k->e[i];
+    return NULL;
+}
+
+/* A primitive of this entry on its own stream; the handles of mem set first. */
+static foolc_status run_prim(const gconv *c, dnnl_primitive_t p, int nargs, const int *arg,
+                             dnnl_memory_t *mem, void *const *ptr, const char *what, int32_t L)
+{
+    dnnl_exec_arg_t args[8];
+    int k = 0;
+    for (int i = 0; i < nargs && k < 8; i++) {
+        if (!mem[i]) continue;
+        FOOLC__CHECK(foolc__dnnl(dnnl_memory_set_data_handle(mem[i], ptr[i]),
+                                 "dnnl_memory_set_data_handle", what, L));
+        args[k].arg = arg[i];
+        args[k].memory = mem[i];
+        k++;
+    }
+    FOOLC__CHECK(foolc__dnnl(dnnl_primitive_execute(p, c->strm, k, args),
+                             "dnnl_primitive_execute", what, L));
+    return foolc__dnnl(dnnl_stream_wait(c->strm), "dnnl_stream_wait", what, L);
+}
+
+static foolc_status reorder_run(const gconv *c, const nn_reorder *r, const void *src, void *dst,
+                                void *scratch, int32_t L)
+{
+    int arg[3] = { DNNL_ARG_FROM, DNNL_ARG_TO, DNNL_ARG_SCRATCHPAD };
+    dnnl_memory_t mem[3] = { r->a, r->b, r->sa };
+    void *ptr[3] = { (void *)src, dst, scratch };
+    return run_prim(c, r->fwd, 3, arg, mem, ptr, "reorder", L);
+}
 
 static size_t msz(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md); }
 
@@ -64,15 +121,17 @@ static void upd(size_t *a, size_t b)
 }
 
 static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd, int bwd,
-                          gconv *c)
+                          int foldable, gconv *c)
 {
     const nn_dims in = g->dims[nd->in[0]];
-    const int32_t L = nd->line - 2, G = nd->groups;
+    const int32_t L = nd->line - 2, G = nd->groups, mb = c->mb;
     const char *what = "conv2d (graph)";
-    foolc__nn_md_plain(&c->plain_in, 1, in);
-    foolc__nn_md_plain(&c->plain_out, 1, nd->od);
+    FOOLC__CHECK(foolc__dnnl(dnnl_stream_create(&c->strm, fx->eng, dnnl_stream_default_flags),
+                             "dnnl_stream_create", what, L));
+    foolc__nn_md_plain(&c->plain_in, mb, in);
+    foolc__nn_md_plain(&c->plain_out, mb, nd->od);
     dnnl_memory_desc_t any_src, any_dst, any_w, bias;
-    dnnl_dims_t sd = { 1, in.c, in.h, in.w }, dd = { 1, nd->out, nd->od.h, nd->od.w };
+    dnnl_dims_t sd = { mb, in.c, in.h, in.w }, dd = { mb, nd->out, nd->od.h, nd->od.w };
     dnnl_dims_t bd = { nd->out };
     FOOLC__CHECK(foolc__dnnl(dnnl_memory_desc_init_by_tag(&any_src, 4, sd, dnnl_f32,
                                                           dnnl_format_tag_any),
@@ -130,6 +189,11 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
         c->zero_bias = foolc__calloc((size_t)nd->out, sizeof(float));
         if (!c->zero_bias) return foolc__nomem("a convolution's zero bias");
     }
+    if (foldable) {
+        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
+        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
+        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
+    }
     if (!bwd) return FOOLC_OK;
     dnnl_convolution_desc_t bdsc;
     FOOLC__CHECK(foolc__dnnl(dnnl_dilated_convolution_backward_data_desc_init(
@@ -161,22 +225,47 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
 }
 
 foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     int bwd, void **impl, size_t *tmp)
+                                     int bwd, int foldable, int32_t mb, int32_t slot,
+                                     void **impl, size_t *tmp)
 {
-    gconv *c = *impl;
+    gcache *k = *impl;
+    if (!k) {
+        k = foolc__calloc(1, sizeof *k);
+        if (!k) return foolc__nomem("a convolution");
+        *impl = k;
+    }
+    gconv *c = find(k, mb, slot);
     if (c && bwd && !c->has_bwd) {
+        int32_t at = 0;
+        while (k->e[at] != c) at++;
         gconv_free(c);
-        *impl = c = NULL;
+        k->e[at] = k->e[--k->count];
+        c = NULL;
+    }
+    if (c && foldable && !c->fold_w) {
+        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
+        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
+        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
+        c->fold_ok = 0;
     }
     if (!c) {
+        if (k->count == k->cap) {
+            const int32_t cap = k->cap ? 2 * k->cap : 8;
+            gconv **e = foolc__realloc(k->e, (size_t)cap * sizeof *e);
+            if (!e) return foolc__nomem("a convolution");
+            k->e = e;
+            k->cap = cap;
+        }
         c = foolc__calloc(1, sizeof *c);
         if (!c) return foolc__nomem("a convolution");
-        foolc_status s = build(fx, g, nd, bwd, c);
+        c->mb = mb;
+        c->slot = slot;
+        foolc_status s = build(fx, g, nd, bwd, foldable, c);
         if (s != FOOLC_OK) {
             gconv_free(c);
             return s;
         }
-        *impl = c;
+        k->e[k->count++] = c;
     }
     size_t need = 64 + ((c->scratch + 63) & ~(size_t)63) + ((c->b_src + 63) & ~(size_t)63) +
                   ((c->b_dst + 63) & ~(size_t)63) + ((c->b_ddy + 63) & ~(size_t)63) +
@@ -192,12 +281,12 @@ static unsigned char *carve(unsigned char **p, size_t bytes)
     return at;
 }
 
-static foolc_status refresh(const nn_fast *fx, const nn_gnode *nd, nn_reorder *r, float *buf,
+static foolc_status refresh(const gconv *c, const nn_gnode *nd, const nn_reorder *r, float *buf,
                             uint64_t *ver, int *tag, const float *src, int want,
                             uint64_t pver, void *scratch)
 {
     if (!buf || (*ver == pver && *tag == want)) return FOOLC_OK;
-    FOOLC__CHECK(foolc__nn_reorder_run(fx, r, 0, src, buf, scratch, nd->line - 2));
+    FOOLC__CHECK(reorder_run(c, r, src, buf, scratch, nd->line - 2));
     *ver = pver;
     *tag = want;
     return FOOLC_OK;
@@ -207,12 +296,9 @@ static foolc_status refresh(const nn_fast *fx, const nn_gnode *nd, nn_reorder *r
  * weights and bias: w' = w s, b' = (b - mean) s + beta with s = gamma / sqrt(var + eps). */
 static foolc_status fold(gconv *c, const nn_gnode *nd, const nn_gnode *bn, uint64_t pver)
 {
-    if (c->fold_w && c->fold_ver == pver) return FOOLC_OK;
-    if (!c->fold_w) {
-        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
-        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
-        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
-    }
+    if (!c->fold_w) return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no folded weights",
+                                        (int)nd->line);
+    if (c->fold_ok && c->fold_ver == pver) return FOOLC_OK;
     const int64_t per = nd->nw / nd->out;
     for (int32_t o = 0; o < nd->out; o++) {
         const double sc = (double)bn->w[o] / sqrt((double)bn->var[o] + bn->eps);
@@ -220,52 +306,55 @@ static foolc_status fold(gconv *c, const nn_gnode *nd, const nn_gnode *bn, uint6
             c->fold_w[o * per + j] = (float)((double)nd->w[o * per + j] * sc);
         c->fold_b[o] = (float)(((nd->b ? (double)nd->b[o] : 0.0) - bn->mean[o]) * sc + bn->b[o]);
     }
+    c->fold_ok = 1;
     c->fold_ver = pver;
     return FOOLC_OK;
 }
 
-foolc_status foolc__nn_gconv_forward(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
-                                     const nn_gnode *bn, void *impl, uint64_t pver, int32_t n,
+foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, const nn_gnode *bn,
+                                     void *impl, uint64_t pver, int32_t n, int32_t slot,
                                      const float *x, float *y, void *tmp)
 {
-    gconv *c = impl;
+    gconv *c = find(impl, n, slot);
     const int32_t L = nd->line - 2;
+    if (!c)
+        return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no convolution for %d images",
+                            (int)nd->line, (int)n);
+    (void)g;
     unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
     void *scratch = carve(&p, c->scratch);
     unsigned char *bs = carve(&p, c->b_src), *bd = carve(&p, c->b_dst);
     if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
     const float *wsrc = bn ? c->fold_w : nd->w;
     const float *bsrc = bn ? c->fold_b : nd->b ? nd->b : c->zero_bias;
-    FOOLC__CHECK(refresh(fx, nd, &c->wf_r, c->wf, &c->wf_ver, &c->wf_tag, wsrc, bn ? 2 : 1,
+    FOOLC__CHECK(refresh(c, nd, &c->wf_r, c->wf, &c->wf_ver, &c->wf_tag, wsrc, bn ? 2 : 1,
                          pver, scratch));
-    const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
     int arg[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                    DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[5] = { c->f_src, c->f_wei, c->f_bias, c->f_dst, c->f_scr };
-    for (int32_t s = 0; s < n; s++) {
-        const void *src = x + s * isz;
-        if (c->r_src.fwd) {
-            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_src, 0, src, bs, scratch, L));
-            src = bs;
-        }
-        void *dst = c->r_dst.fwd ? (void *)bd : (void *)(y + s * osz);
-        void *ptr[5] = { (void *)src, c->wf ? c->wf : (void *)wsrc, (void *)bsrc, dst,
-                         scratch };
-        FOOLC__CHECK(foolc__nn_run_prim(fx, c->fwd, 5, arg, mem, ptr, "conv2d (graph) forward",
-                                        L));
-        if (c->r_dst.fwd)
-            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_dst, 0, bd, y + s * osz, scratch, L));
+    const void *src = x;
+    if (c->r_src.fwd) {
+        FOOLC__CHECK(reorder_run(c, &c->r_src, src, bs, scratch, L));
+        src = bs;
     }
+    void *dst = c->r_dst.fwd ? (void *)bd : (void *)y;
+    void *ptr[5] = { (void *)src, c->wf ? c->wf : (void *)wsrc, (void *)bsrc, dst, scratch };
+    FOOLC__CHECK(run_prim(c, c->fwd, 5, arg, mem, ptr, "conv2d (graph) forward", L));
+    if (c->r_dst.fwd) FOOLC__CHECK(reorder_run(c, &c->r_dst, bd, y, scratch, L));
     return FOOLC_OK;
 }
 
-foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
-                                           const nn_gnode *nd, const nn_gnode *bn, void *impl,
-                                           uint64_t pver, int32_t n, const float *dy, float *dx,
+foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd,
+                                           const nn_gnode *bn, void *impl, uint64_t pver,
+                                           int32_t n, int32_t slot, const float *dy, float *dx,
                                            void *tmp)
 {
-    gconv *c = impl;
+    gconv *c = find(impl, n, slot);
     const int32_t L = nd->line - 2;
+    if (!c || !c->has_bwd)
+        return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no convolution gradient for %d "
+                            "images", (int)nd->line, (int)n);
+    (void)g;
     unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
     void *scratch = carve(&p, c->scratch);
     (void)carve(&p, c->b_src);
@@ -273,21 +362,16 @@ foolc_status foolc__nn_gconv_backward_data(const nn_fast *fx, const nn_graph *g,
     unsigned char *by = carve(&p, c->b_ddy), *bx = carve(&p, c->b_dx);
     if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
     const float *wsrc = bn ? c->fold_w : nd->w;
-    FOOLC__CHECK(refresh(fx, nd, &c->wd_r, c->wd, &c->wd_ver, &c->wd_tag, wsrc, bn ? 2 : 1,
+    FOOLC__CHECK(refresh(c, nd, &c->wd_r, c->wd, &c->wd_ver, &c->wd_tag, wsrc, bn ? 2 : 1,
                          pver, scratch));
-    const size_t isz = (size_t)nn_numel(g->dims[nd->in[0]]), osz = (size_t)nn_numel(nd->od);
     int arg[4] = { DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[4] = { c->d_dsrc, c->d_wei, c->d_ddst, c->d_scr };
-    for (int32_t s = 0; s < n; s++) {
-        const void *d = dy + s * osz;
-        if (c->r_ddy.fwd) {
-            FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_ddy, 0, d, by, scratch, L));
-            d = by;
-        }
-        void *ptr[4] = { bx, c->wd ? c->wd : (void *)wsrc, (void *)d, scratch };
-        FOOLC__CHECK(foolc__nn_run_prim(fx, c->bwd_d, 4, arg, mem, ptr,
-                                        "conv2d (graph) backward data", L));
-        FOOLC__CHECK(foolc__nn_reorder_run(fx, &c->r_dx, 0, bx, dx + s * isz, scratch, L));
+    const void *d = dy;
+    if (c->r_ddy.fwd) {
+        FOOLC__CHECK(reorder_run(c, &c->r_ddy, d, by, scratch, L));
+        d = by;
     }
-    return FOOLC_OK;
+    void *ptr[4] = { bx, c->wd ? c->wd : (void *)wsrc, (void *)d, scratch };
+    FOOLC__CHECK(run_prim(c, c->bwd_d, 4, arg, mem, ptr, "conv2d (graph) backward data", L));
+    return reorder_run(c, &c->r_dx, bx, dx, scratch, L);
 }
