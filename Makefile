@@ -54,7 +54,7 @@ LDFLAGS ?=
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
              -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
 PUBLIC_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude
-LIBS     = -ldnnl $(BLAS_LIBS) -lprotobuf-c -lglpk -lz -lm -lpthread
+LIBS     = -ldnnl $(BLAS_LIBS) -lprotobuf-c -lglpk -lz -lm -lpthread -lgomp
 
 LIB_SRC  = $(wildcard lib/*.c lib/*/*.c attacks/*/*.c criteria/*.c distances/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -90,6 +90,10 @@ all: $(STATIC) $(SHARED) $(FOOLC) $(FOOLC_MPI) $(EX_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# graph_run.c spreads a graph pass's chunks of images over OpenMP threads (libgomp, the
+# runtime oneDNN already uses; docs/net.md, "Running graph nets").
+$(BUILD)/obj/lib/nn/graph_run.o: ALL_CFLAGS += -fopenmp
 
 $(BUILD)/obj/cli/%.o: cli/%.c
 	@mkdir -p $(dir $@)
