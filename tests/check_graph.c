@@ -12,6 +12,7 @@
 #include "nn/graph.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
@@ -289,6 +290,56 @@ START_TEST(test_graph_batch_invariance)
         free(x); free(lb); free(l1); free(r); free(dxb); free(dx1);
         foolc_net_free(net);
     }
+}
+END_TEST
+
+/* Batch invariance of the fast backend's chunks and threads: a residual net with strided,
+ * 1x1, depthwise, dilated and asymmetrically padded convolutions (oneDNN primitives made for
+ * chunks of 1 to 64 images), folded and unfolded batchnorms, pooling and concat gives every
+ * image alone the bits it gets in batches of 2, 7, 64 and 128 at several places, with one
+ * and with two OpenMP threads (graph_run.c: a pass's chunks on threads). */
+START_TEST(test_graph_chunk_thread_invariance)
+{
+    static const char *arch =
+        "input c=3 h=16 w=16; c1 = conv2d(x) out=16 k=3 p=1 bias=0; b1 = batchnorm(c1); "
+        "r1 = relu(b1); a1 = conv2d(r1) out=32 k=3 s=2 p=1; a1r = relu(a1); "
+        "a2 = conv2d(a1r) out=32 k=3 p=1,2,3,2 d=2 bias=0; a2b = batchnorm(a2); "
+        "p1 = conv2d(r1) out=32 k=1 s=2 bias=0; p1b = batchnorm(p1); s1 = add(a2b, p1b); "
+        "o1 = relu(s1); dw = conv2d(o1) out=32 k=3 p=1 groups=32; dwr = relu(dw); "
+        "m1 = maxpool2d(dwr) k=2; q1 = avgpool2d(o1) k=2; cat = concat(m1, q1) axis=0; "
+        "g = globalavgpool(cat); f = flatten(g); logits = dense(f) out=10";
+    foolc_net *net = gnet(arch, 11);
+    const int32_t T = 140, k = foolc_net_classes(net);
+    const size_t d = in_size(net);
+    float *x = malloc(T * d * sizeof *x), *r = malloc((size_t)T * k * sizeof *r);
+    float *l1 = malloc((size_t)T * k * sizeof *l1), *d1 = malloc(T * d * sizeof *d1);
+    float *lb = malloc((size_t)T * k * sizeof *lb), *db = malloc(T * d * sizeof *db);
+    g_rng = 5;
+    fill(x, T * d, 0, 1);
+    fill(r, (size_t)T * k, -1, 1);
+    for (int32_t s = 0; s < T; s++)
+        ck_ok(foolc_net_grad(net, x + s * d, 1, seed_r, r + (size_t)s * k, l1 + (size_t)s * k,
+                             d1 + s * d, NULL));
+    static const int32_t sizes[] = { 2, 7, 64, 128 }, offs[] = { 0, 5, 12 };
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+            for (size_t o = 0; o < sizeof offs / sizeof *offs; o++) {
+                const int32_t n = sizes[a], at = offs[o];
+                const float *rr = r + (size_t)at * k;
+                ck_ok(foolc_net_grad(net, x + at * d, n, seed_r, (void *)rr, lb, db, NULL));
+                ck_assert_msg(!memcmp(lb, l1 + (size_t)at * k, (size_t)n * k * sizeof *lb),
+                              "logits of a batch of %d at %d (%d threads)", (int)n, (int)at, th);
+                ck_assert_msg(!memcmp(db, d1 + at * d, n * d * sizeof *db),
+                              "dx of a batch of %d at %d (%d threads)", (int)n, (int)at, th);
+                ck_ok(foolc_net_forward(net, x + at * d, n, lb));
+                ck_assert_msg(!memcmp(lb, l1 + (size_t)at * k, (size_t)n * k * sizeof *lb),
+                              "forward of a batch of %d at %d (%d threads)", (int)n, (int)at,
+                              th);
+            }
+    }
+    free(x); free(r); free(l1); free(d1); free(lb); free(db);
+    foolc_net_free(net);
 }
 END_TEST
 
@@ -624,6 +675,7 @@ Suite *foolc_suite_graph(void)
     tcase_add_loop_test(tc, test_graph_fd, 0, N_OPS + N_GRAPHS);
     tcase_add_loop_test(tc, test_graph_fast_vs_ref, 0, N_OPS + N_GRAPHS);
     tcase_add_loop_test(tc, test_graph_batch_invariance, 0, N_GRAPHS);
+    tcase_add_test(tc, test_graph_chunk_thread_invariance);
     tcase_add_test(tc, test_graph_chain_matches_sequential);
     tcase_add_test(tc, test_graph_nonfinite);
     tcase_set_timeout(tc, 120);
