@@ -21,7 +21,8 @@ Settings: the papers' (the library's defaults unless stated):
   pdpgd-l0, pdpgd-l1, pdpgd-l2, pdpgd-linf
             pdpgd(norm=0|1|2|inf) (its defaults: 500 steps, primal_lr 0.1 decaying to 1 %,
             dual_ratio_init 0.01, dual_lr 0.1, dual_ema 0.9, 5 proximal steps; the proximal
-            operator of the norm itself).
+            operator of the norm itself, but for pdpgd-l0 the L2/3 one, proximal_operator=23,
+            which the library advises for L0; pdpgd-l0-hard: its default, hard thresholding).
   tr-l2, tr-linf
             tr(p=2|inf, adaptive=True) (its defaults otherwise: 100 iterations, eps 0.001,
             c 9): the trust-region attack with the paper's adaptive radius (the library's
@@ -74,7 +75,8 @@ def make_attacks(A, penalties, alma_steps):
         "cw-linf": ("linf", lambda m, x, y: A.carlini_wagner_linf(m, x, y)),
         "vfga": ("l0", lambda m, x, y: A.vfga(m, x, y, targeted=False)),
         "sigma-zero": ("l0", lambda m, x, y: A.sigma_zero(m, x, y)),
-        "pdpgd-l0": ("l0", lambda m, x, y: A.pdpgd(m, x, y, norm=0)),
+        "pdpgd-l0": ("l0", lambda m, x, y: A.pdpgd(m, x, y, norm=0, proximal_operator=23)),
+        "pdpgd-l0-hard": ("l0", lambda m, x, y: A.pdpgd(m, x, y, norm=0)),
         "pdpgd-l1": ("l1", lambda m, x, y: A.pdpgd(m, x, y, norm=1)),
         "pdpgd-l2": ("l2", lambda m, x, y: A.pdpgd(m, x, y, norm=2)),
         "pdpgd-linf": ("linf", lambda m, x, y: A.pdpgd(m, x, y, norm=float("inf"))),
