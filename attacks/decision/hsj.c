@@ -15,16 +15,24 @@
 #define HSJ_RESERVED 40
 #define MAX_BISECT 64
 
+/* The parameters (the registry table at the end). */
+typedef struct hsj_config {
+    double steps, init_evals, max_evals, gamma, max_queries, init, init_directions, init_steps,
+        init_draws, max_halvings, refine;
+} hsj_config;
+
 typedef struct hsj {
     foolc__run *run;
-    const foolc__hsj_config *c;
+    const hsj_config *c;
     int linf;
     int32_t m;
     size_t d;
     float *xadv, *upd, *chunk;     /* m*d, m*d, CHUNK*d */
+    float *v;                      /* m*d offsets from the input, before the box (see project) */
+    int virt;                      /* step_search keeps v outside the box (the refinement) */
     double *s1, *s0;               /* m*d sums of sign * probe and of probes */
     double *dist, *lo, *hi, *thr, *eps, *delta;
-    int32_t *act, *sid, *pos, *evals, *npos, *left;
+    int32_t *act, *sid, *pos, *evals, *npos, *left, *coord;
     uint8_t *adv, *alive;
     foolc__rng *rng;
 } hsj;
@@ -40,14 +48,20 @@ static double distance(const hsj *h, const float *x0, const float *x)
     return h->linf ? r : sqrt(r);
 }
 
-/* The point at t on the way from x0 to x: the blend (L2) or x clipped to the Linf ball of
- * radius t around x0 (Linf). */
-static void project(const hsj *h, const float *x0, const float *x, double t, float *out)
+/* Row a's point at t on the way from x0 to its xadv: the blend (L2) or xadv clipped to the
+ * Linf ball of radius t around x0 (Linf); in the refinement (virt), x0 + t v clipped to the
+ * box, v the offset kept outside it. */
+static void project(const hsj *h, const float *x0, int32_t a, double t, float *out)
 {
+    const float *x = h->xadv + (size_t)a * h->d, *v = h->v + (size_t)a * h->d;
+    double lo = h->run->lo, hi = h->run->hi;
     for (size_t j = 0; j < h->d; j++) {
-        if (h->linf) {
-            double v = x[j], a = x0[j] - t, b = x0[j] + t;
-            out[j] = (float)(v < a ? a : v > b ? b : v);
+        if (h->virt) {
+            double y = x0[j] + t * v[j];
+            out[j] = (float)(y < lo ? lo : y > hi ? hi : y);
+        } else if (h->linf) {
+            double y = x[j], b0 = x0[j] - t, b1 = x0[j] + t;
+            out[j] = (float)(y < b0 ? b0 : y > b1 ? b1 : y);
         } else {
             out[j] = (float)((1.0 - t) * x0[j] + t * x[j]);
         }
@@ -58,7 +72,7 @@ static void project(const hsj *h, const float *x0, const float *x, double t, flo
 static void hsj_point(void *ctx, const foolc__run *run, int32_t a, double t, float *out)
 {
     const hsj *h = ctx;
-    project(h, run->x + (size_t)run->todo[a] * h->d, h->xadv + (size_t)a * h->d, t, out);
+    project(h, run->x + (size_t)run->todo[a] * h->d, a, t, out);
 }
 
 static int may(const hsj *h, int32_t a, uint64_t cost)
@@ -90,8 +104,10 @@ static foolc_status bisect(hsj *h, const int32_t *list, int32_t n)
         const float *x0 = run->x + (size_t)i * d;
         float *xa = h->xadv + (size_t)a * d;
         if (h->hi[a] < hi0[a]) {
-            project(h, x0, xa, h->hi[a], h->chunk);
+            project(h, x0, a, h->hi[a], h->chunk);
             memcpy(xa, h->chunk, d * sizeof(float));
+            if (h->virt)
+                for (size_t j = 0; j < d; j++) h->v[(size_t)a * d + j] *= (float)h->hi[a];
         }
         h->dist[a] = distance(h, x0, xa);
         foolc__run_offer(run, i, xa);
@@ -198,11 +214,13 @@ static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
             int32_t nc = na - q0 < CHUNK ? na - q0 : CHUNK;
             for (int32_t q = 0; q < nc; q++) {
                 int32_t a = h->act[q0 + q];
-                const float *xa = h->xadv + (size_t)a * d, *u = h->upd + (size_t)a * d;
+                const float *x0 = run->x + (size_t)run->todo[a] * d;
+                const float *xa = h->xadv + (size_t)a * d, *v = h->v + (size_t)a * d;
+                const float *u = h->upd + (size_t)a * d;
                 float *p = h->chunk + (size_t)q * d;
                 for (size_t j = 0; j < d; j++) {
-                    double v = xa[j] + h->eps[a] * u[j];
-                    p[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+                    double y = (h->virt ? x0[j] + v[j] : xa[j]) + h->eps[a] * u[j];
+                    p[j] = y < run->lo ? run->lo : y > run->hi ? run->hi : (float)y;
                 }
                 h->sid[q] = run->todo[a];
             }
@@ -210,6 +228,10 @@ static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
             for (int32_t q = 0; q < nc; q++) {
                 int32_t a = h->act[q0 + q];
                 if (h->adv[q]) {
+                    float *v = h->v + (size_t)a * d;
+                    const float *u = h->upd + (size_t)a * d;
+                    if (h->virt)
+                        for (size_t j = 0; j < d; j++) v[j] = (float)(v[j] + h->eps[a] * u[j]);
                     memcpy(h->xadv + (size_t)a * d, h->chunk + (size_t)q * d,
                            d * sizeof(float));
                     foolc__run_offer(run, run->todo[a], h->xadv + (size_t)a * d);
@@ -224,9 +246,146 @@ static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
     return FOOLC_OK;
 }
 
+/* The final refinement's line searches: bisection steps per coordinate, the compensation's
+ * range over its rough estimate, the step along the refined normal (times the distance). */
+#define REFINE_BITS 8
+#define REFINE_RANGE 4.0
+#define REFINE_STEP 4.0
+
+/* The point (1 - c) x_b + c x0 with coordinate j moved by dj (clipped to the box) into p;
+ * returns the move of coordinate j after clipping. */
+static double refine_point(const hsj *h, const float *x0, const float *xb, double c, size_t j,
+                           double dj, float *p)
+{
+    double lo = h->run->lo, hi = h->run->hi;
+    for (size_t k = 0; k < h->d; k++) p[k] = (float)(xb[k] + c * ((double)x0[k] - xb[k]));
+    double b = p[j], y = b + dj;
+    p[j] = (float)(y < lo ? lo : y > hi ? hi : y);
+    return (double)p[j] - b;
+}
+
+/* Line-search estimate of the boundary normal at each listed sample's point x_b (the `refine`
+ * rounds after the iterations), far more exact per query than the sign probes: coordinate j
+ * moves by s = |x_b - x0|_2 / sqrt(d) to the side with more room in the box (the other side
+ * when that one leaves the adversarial region), and a bisection of REFINE_BITS steps finds
+ * the compensation c towards the clean input, (1 - c) x_b + c x0 + s e_j on the boundary. On
+ * a locally flat boundary every move's effect a_j s equals c times the common effect of the
+ * segment towards x0, so a_j is proportional to c / s. A coordinate that can only move
+ * towards the clean side (at a face of the box, the normal pointing out of it) gets the
+ * outward sign and a unit component. Leaves the direction in upd (unit over the measured
+ * coordinates in L2, the signs in Linf); uses s1 and s0 as scratch. */
+static foolc_status refine_normal(hsj *h, const int32_t *list, int32_t n)
+{
+    foolc__run *run = h->run;
+    size_t d = h->d;
+    double sq = sqrt((double)d);
+    /* Per sample: the move s (in eps) and the compensation's range (in thr), from the
+     * last sign-probe estimate still in s1. */
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = list[q];
+        const float *x0 = run->x + (size_t)run->todo[a] * d, *xb = h->xadv + (size_t)a * d;
+        const double *g = h->s1 + (size_t)a * d;
+        double r = 0, nr = 0, gm = 0;
+        for (size_t j = 0; j < d; j++) {
+            double e = (double)xb[j] - x0[j];
+            r += e * e;
+            nr += g[j] * g[j];
+            gm = fabs(g[j]) > gm ? fabs(g[j]) : gm;
+        }
+        h->eps[a] = sqrt(r) / sq;
+        h->thr[a] = nr > 0 ? fmin(1.0, REFINE_RANGE * gm / sqrt(nr) / sq) : 1.0;
+    }
+    /* Phase 0: the side of each coordinate (its move into s0, 0 when it has none, the
+     * outward sign then in s1); phases 1..REFINE_BITS: the bisection of c (its lower end
+     * in s1, the bracket's width thr / 2^(phase - 1) shared by the sample's coordinates). */
+    for (int phase = 0; phase <= REFINE_BITS; phase++) {
+        int32_t q = 0;
+        size_t j = 0;
+        while (q < n) {
+            int32_t nc = 0;
+            while (nc < CHUNK && q < n) {
+                int32_t a = list[q];
+                if (j >= d) {
+                    q++;
+                    j = 0;
+                    continue;
+                }
+                const float *x0 = run->x + (size_t)run->todo[a] * d;
+                const float *xb = h->xadv + (size_t)a * d;
+                float *p = h->chunk + (size_t)nc * d;
+                double *dj = h->s0 + (size_t)a * d + j, *lo = h->s1 + (size_t)a * d + j;
+                if (phase == 0) {
+                    double up = run->hi - (double)xb[j], dn = (double)xb[j] - run->lo;
+                    *dj = up >= dn ? fmin(h->eps[a], up) : -fmin(h->eps[a], dn);
+                    refine_point(h, x0, xb, 0, j, *dj, p);
+                } else {
+                    if (*dj == 0) {
+                        j++;
+                        continue;
+                    }
+                    if (phase == 1) *lo = 0;
+                    double w = ldexp(h->thr[a], -(phase - 1));
+                    refine_point(h, x0, xb, *lo + 0.5 * w, j, *dj, p);
+                }
+                h->sid[nc] = run->todo[a];
+                h->pos[nc] = a;
+                h->coord[nc] = (int32_t)j;
+                nc++;
+                j++;
+            }
+            if (nc == 0) break;
+            FOOLC__CHECK(foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL));
+            for (int32_t r = 0; r < nc; r++) {
+                int32_t a = h->pos[r];
+                size_t k = (size_t)h->coord[r];
+                const float *xb = h->xadv + (size_t)a * d;
+                double *dj = h->s0 + (size_t)a * d + k, *lo = h->s1 + (size_t)a * d + k;
+                if (phase == 0) {
+                    if (h->adv[r]) continue;
+                    /* The other side, or none (then the outward sign). */
+                    double up = run->hi - (double)xb[k], dn = (double)xb[k] - run->lo;
+                    double o = *dj > 0 ? -fmin(h->eps[a], dn) : fmin(h->eps[a], up);
+                    if (fabs(o) > 1e-3 * h->eps[a]) {
+                        *dj = o;
+                    } else {
+                        *lo = *dj > 0 ? -1.0 : 1.0;
+                        *dj = 0;
+                    }
+                } else if (h->adv[r]) {
+                    *lo += 0.5 * ldexp(h->thr[a], -(phase - 1));
+                }
+            }
+        }
+    }
+    /* The normal: c / (the move after clipping) per measured coordinate. */
+    for (int32_t q = 0; q < n; q++) {
+        int32_t a = list[q];
+        const float *x0 = run->x + (size_t)run->todo[a] * d, *xb = h->xadv + (size_t)a * d;
+        double *g = h->s1 + (size_t)a * d, *dj = h->s0 + (size_t)a * d, nr = 0;
+        double w = ldexp(h->thr[a], -REFINE_BITS);
+        float *u = h->upd + (size_t)a * d;
+        for (size_t j = 0; j < d; j++) {
+            if (dj[j] == 0) continue;
+            double c = g[j] + 0.5 * w, y = (double)xb[j] + c * ((double)x0[j] - xb[j]);
+            double z = y + dj[j];
+            z = z < run->lo ? run->lo : z > run->hi ? run->hi : z;
+            double mv = (double)(float)z - (double)(float)y;
+            g[j] = mv != 0 ? c / mv : 0;
+            nr += g[j] * g[j];
+        }
+        nr = sqrt(nr) + 1e-300;
+        for (size_t j = 0; j < d; j++) {
+            if (dj[j] == 0) u[j] = (float)g[j];
+            else if (h->linf) u[j] = (float)(g[j] > 0 ? 1 : g[j] < 0 ? -1 : 0);
+            else u[j] = (float)(g[j] / nr);
+        }
+    }
+    return FOOLC_OK;
+}
+
 static foolc_status hsj_run(foolc__run *run, const void *config)
 {
-    const foolc__hsj_config *c = config;
+    const hsj_config *c = config;
     int linf = run->norm == FOOLC_LINF;
     int32_t m = run->n_todo;
     size_t d = run->d, md = foolc__mul((size_t)m, d);
@@ -236,9 +395,10 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     h.linf = linf;
     h.m = m;
     h.d = d;
-    size_t nint = (size_t)m * 6 + CHUNK * 2;
+    size_t nint = (size_t)m * 6 + CHUNK * 3;
     h.xadv = foolc__malloc(foolc__mul(md, sizeof(float)));
     h.upd = foolc__malloc(foolc__mul(md, sizeof(float)));
+    h.v = foolc__malloc(foolc__mul(md, sizeof(float)));
     h.chunk = foolc__malloc(foolc__mul(foolc__mul(CHUNK, d), sizeof(float)));
     h.s1 = foolc__malloc(foolc__mul(2 * md, sizeof(double)));
     h.dist = foolc__malloc((size_t)m * 6 * sizeof(double));
@@ -246,7 +406,7 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     h.adv = foolc__malloc((size_t)m * 2 + CHUNK);
     h.rng = foolc__malloc((size_t)m * sizeof *h.rng);
     foolc_status st = FOOLC_OK;
-    if (!h.xadv || !h.upd || !h.chunk || !h.s1 || !h.dist || !h.act || !h.adv || !h.rng) {
+    if (!h.xadv || !h.upd || !h.v || !h.chunk || !h.s1 || !h.dist || !h.act || !h.adv || !h.rng) {
         st = foolc__nomem("hopskipjump");
         goto out;
     }
@@ -262,7 +422,9 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     h.evals = h.pos + (m > CHUNK ? m : CHUNK);
     h.npos = h.evals + m;
     h.left = h.npos + m;
+    memset(h.evals, 0, (size_t)m * sizeof(int32_t));
     int32_t *list = h.left + m;
+    h.coord = list + m;
     h.alive = h.adv + CHUNK;
     uint8_t *ok = h.alive + m;
 
@@ -310,9 +472,37 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
         if ((st = bisect(&h, list, n)) < 0) goto out;
         if ((st = foolc__run_progress(run, t + 1, (int64_t)c->steps)) < 0) goto out;
     }
+    /* The refinement: line-search normals, each followed by a long step and a bisection,
+     * for the samples that had an estimate and whose budget allows it. */
+    for (int32_t r = 0; r < (int32_t)c->refine; r++) {
+        n = 0;
+        for (int32_t a = 0; a < m; a++) {
+            if (!ok[a] || h.evals[a] == 0) continue;
+            if (c->max_queries > 0 &&
+                c->max_queries - (double)foolc__run_used(run, run->todo[a]) <
+                    (REFINE_BITS + 1.0) * dd + HSJ_RESERVED)
+                continue;
+            list[n++] = a;
+        }
+        if (n == 0) break;
+        if ((st = refine_normal(&h, list, n)) < 0) goto out;
+        /* In L2 the offset goes on outside the box: a coordinate at a face whose normal points
+         * out of it stays there when the bisection scales the offset, as at the minimum of a
+         * flat boundary, where the offset is min(lambda a_j, room_j) per coordinate. */
+        h.virt = !linf;
+        for (int32_t q = 0; q < n; q++) {
+            int32_t a = list[q];
+            const float *x0 = run->x + (size_t)run->todo[a] * d, *xa = h.xadv + (size_t)a * d;
+            for (size_t j = 0; j < d; j++) h.v[(size_t)a * d + j] = xa[j] - x0[j];
+        }
+        for (int32_t q = 0; q < n; q++) h.eps[list[q]] = REFINE_STEP * h.dist[list[q]];
+        if ((st = step_search(&h, list, n)) < 0) goto out;
+        if ((st = bisect(&h, list, n)) < 0) goto out;
+    }
 out:
     foolc__free(h.xadv);
     foolc__free(h.upd);
+    foolc__free(h.v);
     foolc__free(h.chunk);
     foolc__free(h.s1);
     foolc__free(h.dist);
@@ -325,35 +515,38 @@ out:
 /* ---- registry entries ---- */
 
 static const foolc__param hsj_params[] = {
-    FOOLC__PARAM(foolc__hsj_config, steps, 64, 1, 100, 1,
+    FOOLC__PARAM(hsj_config, steps, 64, 1, 100, 1,
                  "iterations (gradient estimate, step, bisection) per sample"),
-    FOOLC__PARAM(foolc__hsj_config, init_evals, 100, 1, 200, 1,
+    FOOLC__PARAM(hsj_config, init_evals, 100, 1, 200, 1,
                  "probes of the first gradient estimate; iteration t uses init_evals * sqrt(t + "
                  "1)"),
-    FOOLC__PARAM(foolc__hsj_config, max_evals, 10000, 1, 100000, 1,
+    FOOLC__PARAM(hsj_config, max_evals, 10000, 1, 100000, 1,
                  "probes of one gradient estimate at most"),
-    FOOLC__PARAM(foolc__hsj_config, gamma, 1, 1e-3, 1000, 0,
+    FOOLC__PARAM(hsj_config, gamma, 1, 1e-3, 1000, 0,
                  "bisection threshold and probe radius factor (theta = gamma / d^1.5 in L2, gamma "
                  "/ d^2 in Linf)"),
-    FOOLC__PARAM(foolc__hsj_config, max_queries, 0, 0, 1e12, 1,
+    FOOLC__PARAM(hsj_config, max_queries, 0, 0, 1e12, 1,
                  "model images per sample at most, starting point included; 0 means no limit"),
-    FOOLC__PARAM(foolc__hsj_config, init, 0, 0, 2, 1,
+    FOOLC__PARAM(hsj_config, init, 0, 0, 2, 1,
                  "starting point [noise|pool|attack]: 0 blended uniform noise, 1 the closest "
                  "adversarial pool image (foolc_attack_set_starts; the batch itself without one), "
                  "2 the attack set by foolc_attack_set_init (default blended-noise)"),
-    FOOLC__PARAM(foolc__hsj_config, init_directions, 1000, 1, 100000, 1,
+    FOOLC__PARAM(hsj_config, init_directions, 1000, 1, 100000, 1,
                  "uniform-noise draws (init 0) or closest pool images (init 1) per sample"),
-    FOOLC__PARAM(foolc__hsj_config, init_steps, 10, 1, 10000, 1,
+    FOOLC__PARAM(hsj_config, init_steps, 10, 1, 10000, 1,
                  "linear-scan steps of the blended-noise starting point"),
-    FOOLC__PARAM(foolc__hsj_config, init_draws, 4, 1, 100, 1,
+    FOOLC__PARAM(hsj_config, init_draws, 4, 1, 100, 1,
                  "noise images blended per sample (init 0); the closest start is kept"),
-    FOOLC__PARAM(foolc__hsj_config, max_halvings, 30, 1, 60, 1,
+    FOOLC__PARAM(hsj_config, max_halvings, 30, 1, 60, 1,
                  "halvings of the geometric step search per sample before the step is skipped"),
+    FOOLC__PARAM(hsj_config, refine, 1, 0, 10, 1,
+                 "final rounds of line-search normal estimates (about 9 d images each), each "
+                 "followed by a step and a bisection, when the budget allows (0: none)"),
 };
 
-FOOLC__ATTACK(hsj_l2, "hsj-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, hsj_params, foolc__hsj_config,
+FOOLC__ATTACK(hsj_l2, "hsj-l2", FOOLC_L2, FOOLC_NEEDS_DECISION, hsj_params, hsj_config,
               hsj_run, NULL,
               "HopSkipJump: boundary search with sign-probe gradient estimates (L2)");
-FOOLC__ATTACK(hsj_linf, "hsj-linf", FOOLC_LINF, FOOLC_NEEDS_DECISION, hsj_params, foolc__hsj_config,
+FOOLC__ATTACK(hsj_linf, "hsj-linf", FOOLC_LINF, FOOLC_NEEDS_DECISION, hsj_params, hsj_config,
               hsj_run, NULL,
               "HopSkipJump: boundary search with sign-probe gradient estimates (Linf)");
