@@ -27,17 +27,19 @@ static inline double bench_cpu(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The timing shim: forwards each callback to the wrapped oracle and sums its time. */
+/* The timing shim: forwards each callback to the wrapped oracle and sums its wall time
+ * (seconds) and the process's CPU time (cpu) spent in it. */
 typedef struct bench_shim {
     foolc_oracle inner;
-    double seconds;
+    double seconds, cpu;
 } bench_shim;
 
 static inline int bench_shim_scores(void *user, const float *x, int32_t n, float *logits)
 {
     bench_shim *s = user;
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu();
     int rc = s->inner.scores(s->inner.user, x, n, logits);
+    s->cpu += bench_cpu() - c0;
     s->seconds += bench_now() - t0;
     return rc;
 }
@@ -46,8 +48,9 @@ static inline int bench_shim_vg(void *user, const float *x, int32_t n, foolc_see
                                 void *seed_user, float *logits, float *grad)
 {
     bench_shim *s = user;
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu();
     int rc = s->inner.value_and_grad(s->inner.user, x, n, seed, seed_user, logits, grad);
+    s->cpu += bench_cpu() - c0;
     s->seconds += bench_now() - t0;
     return rc;
 }
@@ -93,6 +96,7 @@ static inline foolc_oracle bench_dshim_oracle(bench_dshim *s, foolc_oracle inner
 {
     s->t.inner = inner;
     s->t.seconds = 0;
+    s->t.cpu = 0;
     s->cap = inner.input.n;
     s->logits = malloc((size_t)s->cap * (size_t)inner.n_classes * sizeof(float));
     foolc_oracle o = inner;

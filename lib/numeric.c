@@ -1,10 +1,12 @@
 /* Numeric utilities every attack family uses, written once (lib/numeric.h). */
-#include "numeric.h"
-
-/* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. */
+/* FP exceptions are never trapped here: telling gcc so lets it if-convert the clamps. Set
+ * before the headers, so that their inline helpers (foolc__clamp) carry the same options and
+ * gcc inlines them (it does not inline across differing optimize options). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
+
+#include "numeric.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -80,23 +82,76 @@ float foolc__kth_largest(float *a, size_t n, size_t k)
     return a[k];
 }
 
-/* The step direction for descending a loss with gradient g at x: Linf sign(-g); L2 -g/|g|_2;
- * L1 the signs of -g on the coordinates above the quantile of |g|, scaled to L1 norm 1
- * (Tramèr & Boneh's SLIDE). For L1 and L2, coordinates at a face of the box that the step
- * would push outwards are left out. Returns 0 when the direction is zero. */
-static int cmp_float_asc(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct bp {
     float t, c2, u2;     /* saturation time cap/|u|, cap^2, u^2 of one coordinate */
 } bp;
 
-static int cmp_bp(const void *a, const void *b)
+/* A float's bits as an unsigned key in the order of the values (-0 and +0 one key, as the
+ * comparisons see them; no NaN here). */
+static inline uint32_t float_key(float f)
 {
-    return cmp_float_asc(&((const bp *)a)->t, &((const bp *)b)->t);
+    uint32_t u;
+    if (f == 0) f = 0;   /* -0 -> +0 */
+    memcpy(&u, &f, sizeof u);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+/* Sorts n items (type T, its first member a float key, read by KEY) by increasing key,
+ * stably (equal keys keep their order, as glibc's merge sort kept them): LSD radix sort on
+ * the key's 4 bytes, skipping the bytes all keys share. tmp holds n items. Returns the
+ * sorted array: v or tmp. O(n), no comparisons. */
+#define FOOLC__RADIX_SORT(NAME, T, KEY)                                                      \
+    static T *NAME(T *v, T *tmp, size_t n)                                                  \
+    {                                                                                        \
+        uint32_t cnt[4][256];                                                                \
+        memset(cnt, 0, sizeof cnt);                                                          \
+        for (size_t i = 0; i < n; i++) {                                                     \
+            uint32_t k = float_key(KEY(v[i]));                                               \
+            cnt[0][k & 255]++;                                                               \
+            cnt[1][(k >> 8) & 255]++;                                                        \
+            cnt[2][(k >> 16) & 255]++;                                                       \
+            cnt[3][k >> 24]++;                                                               \
+        }                                                                                    \
+        T *src = v, *dst = tmp;                                                              \
+        for (int b = 0; b < 4; b++) {                                                        \
+            uint32_t *c = cnt[b], sum = 0;                                                   \
+            if (c[(float_key(KEY(src[0])) >> (8 * b)) & 255] == n) continue;                 \
+            for (int i = 0; i < 256; i++) {                                                  \
+                uint32_t t = c[i];                                                           \
+                c[i] = sum;                                                                  \
+                sum += t;                                                                    \
+            }                                                                                \
+            for (size_t i = 0; i < n; i++) dst[c[(float_key(KEY(src[i])) >> (8 * b)) & 255]++] = src[i]; \
+            T *t = src;                                                                      \
+            src = dst;                                                                       \
+            dst = t;                                                                         \
+        }                                                                                    \
+        return src;                                                                          \
+    }
+#define FOOLC__KEY_SELF(x) (x)
+#define FOOLC__KEY_T(x) ((x).t)
+FOOLC__RADIX_SORT(radix_sort_float, float, FOOLC__KEY_SELF)
+FOOLC__RADIX_SORT(radix_sort_bp, bp, FOOLC__KEY_T)
+
+/* v = clip(v, max(lo, x0 - eps), min(hi, x0 + eps)) in double, per coordinate (in blocks,
+ * selects instead of fmax/fmin: the same values). */
+#define LINF_COORD(j)                                                                          \
+    do {                                                                                       \
+        double a_ = x0[j] - eps, b_ = x0[j] + eps, v_ = v[j];                                  \
+        a_ = a_ > lo ? a_ : lo;                                                                \
+        b_ = b_ < hi ? b_ : hi;                                                                \
+        double c_ = v_ > b_ ? b_ : v_;                                                         \
+        v[j] = (float)(v_ < a_ ? a_ : c_);                                                     \
+    } while (0)
+
+FOOLC__VEC
+static void project_linf(const float *restrict x0, float *restrict v, size_t d, double eps,
+                         double lo, double hi)
+{
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) LINF_COORD(j + k);
+    for (; j < d; j++) LINF_COORD(j);
 }
 
 /* The exact projection of v onto {|u - x0|_p <= eps} ∩ [lo, hi]^d (p = L2 or L1) in place,
@@ -106,15 +161,13 @@ static int cmp_bp(const void *a, const void *b)
  * cap_j / |u_j|; the L1 projection is x0 + sign(u) min(max(|u| - lam, 0), cap) where
  * sum_j min(max(|u_j| - lam, 0), cap_j) = eps, piecewise linear in lam with breakpoints
  * |u_j| and |u_j| - cap_j. When clip(v) already lies in the ball it is the answer. work
- * holds 3 d floats. */
+ * holds FOOLC__PROJECT_WORK(d) floats: the breakpoints and room to sort them (radix_sort,
+ * the order a stable comparison sort gives, so the sweep adds in the same order). */
 void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double eps, float lo,
                     float hi, float *work)
 {
     if (p == FOOLC_LINF) {
-        for (size_t j = 0; j < d; j++) {
-            double a = fmax((double)lo, x0[j] - eps), b = fmin((double)hi, x0[j] + eps);
-            v[j] = (float)foolc__clamp(v[j], a, b);
-        }
+        project_linf(x0, v, d, eps, lo, hi);
         return;
     }
     double g0 = 0;   /* the norm of clip(v) - x0 */
@@ -140,7 +193,7 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
             sfree += u * u;
             n++;
         }
-        qsort(w, n, sizeof *w, cmp_bp);
+        if (n > 0) w = radix_sort_bp(w, w + d, n);
         /* Coordinates saturate in the order of their breakpoints; between two of them
          * F(t) = ssat + t^2 sfree. */
         double e2 = eps * eps, ssat = 0, t;
@@ -158,7 +211,7 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
         return;
     }
     /* L1: sweep lam downwards over the merged breakpoints. */
-    float *a = work, *b = work + d;
+    float *a = work, *b = work + d, *tmp = work + 2 * d;
     size_t n = 0;
     for (size_t j = 0; j < d; j++) {
         double u = fabs((double)v[j] - x0[j]);
@@ -168,8 +221,11 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
         b[n] = (float)(u - cap);
         n++;
     }
-    qsort(a, n, sizeof(float), cmp_float_asc);
-    qsort(b, n, sizeof(float), cmp_float_asc);
+    if (n > 0) {
+        a = radix_sort_float(a, tmp, n);
+        if (a == tmp) tmp = work;   /* the room left free */
+        b = radix_sort_float(b, tmp, n);
+    }
     size_t ia = n, ib = n;   /* next (largest remaining) breakpoint of each kind */
     double g = 0, lam = n ? a[n - 1] : 0, slope = 0;
     while (ia > 0 || ib > 0) {
@@ -231,7 +287,7 @@ void foolc__order_desc(int32_t *ord, const float *key, size_t n)
 /* The k-th largest (1-based, 1 <= k <= d) of |v_j|: for small k (FMN-L0's usual radius)
  * by one scan that keeps the k largest in a sorted array (almost every value fails the
  * first comparison); else by quickselect on a copy in work (d doubles). */
-static double kth_magnitude(const float *v, size_t d, size_t k, double *work)
+double foolc__kth_magnitude(const float *v, size_t d, size_t k, double *work)
 {
     enum { SMALL = 32 };
     if (k > SMALL) {
@@ -276,7 +332,7 @@ void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double 
     if (p == FOOLC_L0) {
         size_t keep = r <= 0 ? 0 : r >= (double)d ? d : (size_t)floor(r);
         if (foolc__norm(FOOLC_L0, delta, d) <= (double)keep) return;
-        double thr = keep > 0 ? kth_magnitude(delta, d, keep, work) : INFINITY;
+        double thr = keep > 0 ? foolc__kth_magnitude(delta, d, keep, work) : INFINITY;
         size_t above = 0;
         for (size_t j = 0; j < d; j++) above += fabs((double)delta[j]) > thr;
         size_t ties = keep - above;   /* values equal to thr kept in index order */

@@ -17,6 +17,31 @@ static inline double foolc__clamp(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* FOOLC__VEC on a function with per-element loops lets gcc turn its comparisons into
+ * selects (the library never reads floating-point exception flags, so no-trapping-math
+ * changes no value) and builds one clone per ISA (AVX-512, AVX2, baseline). Loops whose
+ * elements are independent give the same bits in every clone; sums must keep one order
+ * per lane without contraction. No clones under ThreadSanitizer: the clones' resolver runs
+ * while the loader relocates, before TSan's runtime is up. */
+#if defined(__SANITIZE_THREAD__)
+#define FOOLC__NO_CLONES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FOOLC__NO_CLONES 1
+#endif
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && !defined(FOOLC__NO_CLONES)
+#define FOOLC__VEC                                                                          \
+    __attribute__((optimize("no-trapping-math"),                                           \
+                   target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define FOOLC__VEC __attribute__((optimize("no-trapping-math")))
+#endif
+#else
+#define FOOLC__VEC
+#endif
+
 /* Per-element loops run in blocks of FOOLC__BLOCK floats with a fixed trip count, which
  * gcc -O2 vectorises (its cheap cost model skips loops of unknown length); the tail is
  * scalar. Sums accumulate in double, one partial sum per lane. */
@@ -31,12 +56,17 @@ double foolc__dual_norm(foolc_norm p, const float *v, size_t d);
  * (v is reordered): O(n) expected. */
 float foolc__kth_largest(float *v, size_t n, size_t k);
 
+/* The k-th largest (1 <= k <= d) of |v_j| (v unchanged): for k <= 32 by one scan that
+ * keeps the k largest in order (most values fail the first comparison), else by
+ * quickselect on a copy in work (d doubles). */
+double foolc__kth_magnitude(const float *v, size_t d, size_t k, double *work);
+
 /* Sorts ord (indices into key) by decreasing key: a heap sort, no allocation. */
 void foolc__order_desc(int32_t *ord, const float *key, size_t n);
 
 /* The exact Euclidean projection of v onto {u : |u - x0|_p <= eps} ∩ [lo, hi]^d in place
  * (p = Linf, L2 or L1), by sorting breakpoints. work: FOOLC__PROJECT_WORK(d) floats. */
-#define FOOLC__PROJECT_WORK(d) (3 * (size_t)(d))
+#define FOOLC__PROJECT_WORK(d) (6 * (size_t)(d))
 void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double eps, float lo,
                     float hi, float *work);
 

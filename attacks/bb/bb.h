@@ -5,6 +5,7 @@
 #define FOOLC_BB_H
 
 #include "attack_impl.h"
+#include "numeric.h"
 
 #include <stddef.h>
 
@@ -47,29 +48,9 @@ typedef struct foolc__bb_config {
                  "relative improvement that counts as progress for patience")
 
 /* The solvers' per-coordinate loops run in blocks of FOOLC__BLOCK (lib/numeric.h) with one
- * partial sum per lane. FOOLC__BB_VEC lets gcc turn their comparisons into selects (the
- * library never reads floating-point exception flags, so no-trapping-math changes no value)
- * and builds one clone per ISA; every clone sums each lane in the same order without
- * contraction, so all give the same bits. No clones under ThreadSanitizer: the clones'
- * resolver runs while the loader relocates, before TSan's runtime is up. */
-#if defined(__SANITIZE_THREAD__)
-#define FOOLC__BB_NO_CLONES 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FOOLC__BB_NO_CLONES 1
-#endif
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#if defined(__x86_64__) && !defined(FOOLC__BB_NO_CLONES)
-#define FOOLC__BB_VEC                                                                              \
-    __attribute__((optimize("no-trapping-math"),                                                  \
-                   target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define FOOLC__BB_VEC __attribute__((optimize("no-trapping-math")))
-#endif
-#else
-#define FOOLC__BB_VEC
-#endif
+ * partial sum per lane, under FOOLC__VEC (lib/numeric.h: selects, one clone per ISA; every
+ * clone sums each lane in the same order without contraction, so all give the same bits). */
+#define FOOLC__BB_VEC FOOLC__VEC
 
 /* The L0 and L1 solvers bisect log tau (the price of a changed coordinate or of L1 mass)
  * until the bracket is narrower than BB_TAU_TOL (5 % in tau: 10 bisections, where 24 ran

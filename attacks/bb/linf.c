@@ -44,20 +44,81 @@ typedef struct reach_ctx {
     const double *ab, *k;
 } reach_ctx;
 
-static double reach_fn(void *ctx, double e, double *slope)
+#define REACH_COORD(i, F, S)                                                                       \
+    do {                                                                                           \
+        int in_ = k[i] > e;                                                                        \
+        F += ab[i] * (in_ ? e : k[i]);                                                             \
+        S += in_ ? ab[i] : 0.0;                                                                    \
+    } while (0)
+
+FOOLC__BB_VEC
+static double reach_block(size_t d, const double *restrict ab, const double *restrict k,
+                          double e, double *slope)
 {
-    const reach_ctx *r = ctx;
-    double f = 0, s = 0;
-    for (size_t i = 0; i < r->d; i++) {
-        if (r->k[i] > e) {
-            f += r->ab[i] * e;
-            s += r->ab[i];
-        } else {
-            f += r->ab[i] * r->k[i];
-        }
+    double fa[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, f = 0, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t j = 0; j < FOOLC__BLOCK; j++) REACH_COORD(i + j, fa[j], sa[j]);
+    for (; i < d; i++) REACH_COORD(i, f, s);
+    for (size_t j = 0; j < FOOLC__BLOCK; j++) {
+        f += fa[j];
+        s += sa[j];
     }
     *slope = s;
     return f;
+}
+
+static double reach_fn(void *ctx, double e, double *slope)
+{
+    const reach_ctx *r = ctx;
+    return reach_block(r->d, r->ab, r->k, e, slope);
+}
+
+FOOLC__BB_VEC
+static double dot_block(size_t d, const double *restrict a, const double *restrict b)
+{
+    double acc[FOOLC__BLOCK] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t j = 0; j < FOOLC__BLOCK; j++) acc[j] += a[i + j] * b[i + j];
+    for (; i < d; i++) s += a[i] * b[i];
+    for (size_t j = 0; j < FOOLC__BLOCK; j++) s += acc[j];
+    return s;
+}
+
+/* The solver's set-up sums: out = {sum |b_i|, sum |b_i| k_i, max |u_i|}, with ab = |b| and
+ * k the room of x0 in the direction sg b (clipped at 0). */
+#define SETUP_COORD(i, SAB, FM, UM)                                                                \
+    do {                                                                                           \
+        double x0_ = x[i] + u[i], b_ = b[i];                                                       \
+        double k_ = sg * b_ > 0 ? hi - x0_ : lo < x0_ ? x0_ - lo : 0;                              \
+        k_ = k_ < 0 ? 0 : k_;                                                                      \
+        ab[i] = fabs(b_);                                                                          \
+        k[i] = k_;                                                                                 \
+        SAB += fabs(b_);                                                                           \
+        FM += fabs(b_) * k_;                                                                       \
+        UM = fabs(u[i]) > UM ? fabs(u[i]) : UM;                                                    \
+    } while (0)
+
+FOOLC__BB_VEC
+static void setup_block(size_t d, const double *restrict x, const double *restrict u,
+                        const double *restrict b, double lo, double hi, double sg,
+                        double *restrict ab, double *restrict k, double out[3])
+{
+    double a0[FOOLC__BLOCK] = {0}, a1[FOOLC__BLOCK] = {0}, a2[FOOLC__BLOCK] = {0}, s0 = 0,
+           s1 = 0, s2 = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t j = 0; j < FOOLC__BLOCK; j++) SETUP_COORD(i + j, a0[j], a1[j], a2[j]);
+    for (; i < d; i++) SETUP_COORD(i, s0, s1, s2);
+    for (size_t j = 0; j < FOOLC__BLOCK; j++) {
+        s0 += a0[j];
+        s1 += a1[j];
+        s2 = a2[j] > s2 ? a2[j] : s2;
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
 }
 
 static void bb_linf_solve(foolc__bb_prob *p)
@@ -68,18 +129,10 @@ static void bb_linf_solve(foolc__bb_prob *p)
     /* Smallest eps at which the boundary is reachable at all (ignoring the radius): the
      * root of the concave, piecewise-linear F(eps) = |c - b . u|, by a bracketed Newton
      * search (exact within a linear piece). */
-    double width = p->hi - p->lo, bu = 0, sab = 0, fmaxv = 0, umax = 0;
-    for (size_t i = 0; i < d; i++) bu += p->b[i] * p->u[i];
-    double t = p->c - bu, sg = t >= 0 ? 1 : -1;
-    for (size_t i = 0; i < d; i++) {
-        double x0 = p->x[i] + p->u[i];
-        ab[i] = fabs(p->b[i]);
-        k[i] = sg * p->b[i] > 0 ? p->hi - x0 : p->lo < x0 ? x0 - p->lo : 0;
-        if (k[i] < 0) k[i] = 0;
-        sab += ab[i];
-        fmaxv += ab[i] * k[i];
-        umax = fmax(umax, fabs(p->u[i]));
-    }
+    double width = p->hi - p->lo, bu = dot_block(d, p->b, p->u);
+    double t = p->c - bu, sg = t >= 0 ? 1 : -1, sums[3];
+    setup_block(d, p->x, p->u, p->b, p->lo, p->hi, sg, ab, k, sums);
+    double sab = sums[0], fmaxv = sums[1], umax = sums[2];
     double eh = 0;
     if (fabs(t) > 0 && sab > 0) {
         reach_ctx rc = {d, ab, k};

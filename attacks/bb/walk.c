@@ -51,16 +51,67 @@ static double g_beta(size_t d, const double *restrict b, const double *restrict 
     return g;
 }
 
+/* The range [gmin, gmax] of b . delta over the bounds, |b|^2 and sum |b_i| (h_i - l_i). */
+#define RANGE_COORD(i, GMIN, GMAX, BB, SC)                                                         \
+    do {                                                                                           \
+        double b_ = b[i], lo_ = b_ > 0 ? l[i] : h[i], hi_ = b_ > 0 ? h[i] : l[i];                  \
+        GMIN += b_ * lo_;                                                                          \
+        GMAX += b_ * hi_;                                                                          \
+        BB += b_ * b_;                                                                             \
+        SC += fabs(b_) * (h[i] - l[i]);                                                            \
+    } while (0)
+
+FOOLC__BB_VEC
+static void range_sums(size_t d, const double *restrict b, const double *restrict l,
+                       const double *restrict h, double out[4])
+{
+    double a0[FOOLC__BLOCK] = {0}, a1[FOOLC__BLOCK] = {0}, a2[FOOLC__BLOCK] = {0},
+           a3[FOOLC__BLOCK] = {0}, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) RANGE_COORD(i + k, a0[k], a1[k], a2[k], a3[k]);
+    for (; i < d; i++) RANGE_COORD(i, s0, s1, s2, s3);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        s0 += a0[k];
+        s1 += a1[k];
+        s2 += a2[k];
+        s3 += a3[k];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* delta = clip(beta b, l, h); returns |delta|^2. */
+#define CLIP_COORD(i, N2)                                                                          \
+    do {                                                                                           \
+        double v_ = beta * b[i];                                                                   \
+        v_ = v_ < l[i] ? l[i] : v_;                                                                \
+        v_ = v_ > h[i] ? h[i] : v_;                                                                \
+        delta[i] = v_;                                                                             \
+        N2 += v_ * v_;                                                                             \
+    } while (0)
+
+FOOLC__BB_VEC
+static double clip_step(size_t d, const double *restrict b, const double *restrict l,
+                        const double *restrict h, double beta, double *restrict delta)
+{
+    double na[FOOLC__BLOCK] = {0}, n2 = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) CLIP_COORD(i + k, na[k]);
+    for (; i < d; i++) CLIP_COORD(i, n2);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    return n2;
+}
+
 int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
                             double c, double *beta_io, double *delta, double *norm2)
 {
-    double gmin = 0, gmax = 0, bb = 0, scale = 0;
-    for (size_t i = 0; i < d; i++) {
-        gmin += b[i] * (b[i] > 0 ? l[i] : h[i]);
-        gmax += b[i] * (b[i] > 0 ? h[i] : l[i]);
-        bb += b[i] * b[i];
-        scale += fabs(b[i]) * (h[i] - l[i]);
-    }
+    double sums[4];
+    range_sums(d, b, l, h, sums);
+    double gmin = sums[0], gmax = sums[1], bb = sums[2], scale = sums[3];
     double tol = 1e-12 * (fabs(c) + scale) + 1e-300;
     if (c > gmax + tol || c < gmin - tol) return 0;
     double beta;
@@ -101,12 +152,7 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
         beta = nb;
         g = g_beta(d, b, l, h, beta, &slope);
     }
-    double n2 = 0;
-    for (size_t i = 0; i < d; i++) {
-        delta[i] = foolc__clamp(beta * b[i], l[i], h[i]);
-        n2 += delta[i] * delta[i];
-    }
-    *norm2 = n2;
+    *norm2 = clip_step(d, b, l, h, beta, delta);
     if (beta_io) *beta_io = beta;
     return 1;
 }

@@ -44,7 +44,10 @@ static int direction(foolc_norm p, const float *g, const float *x, float lo, flo
     size_t keep = (size_t)ceil((1 - quantile) * (double)d);
     if (keep < 1) keep = 1;
     if (keep > nz) keep = nz;
-    float thr = foolc__kth_largest(work, nz, keep);
+    /* The keep-th largest |dir_j|: the same value among all d as among the nz non-zero
+     * ones (keep <= nz), by one scan when keep is small (the default quantile's). */
+    float thr = keep <= 32 ? (float)foolc__kth_magnitude(dir, d, keep, NULL)
+                           : foolc__kth_largest(work, nz, keep);
     size_t cnt = 0;
     for (size_t j = 0; j < d; j++) cnt += dir[j] != 0 && fabsf(dir[j]) >= thr;
     float w = 1.0f / (float)cnt;
