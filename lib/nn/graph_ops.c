@@ -474,8 +474,26 @@ static void pool_bwd(const nn_gnode *nd, nn_dims in, int32_t n, const float *x,
 
 /* ---- vectorisable loops of the fast form (blocks of 16 the compiler unrolls into SIMD) -- */
 
+/* Compiled for AVX-512, AVX2 and the baseline, chosen at load time (as conv.c's clones; not
+ * under ThreadSanitizer). -std=c11 turns contraction off, so every clone rounds the same
+ * IEEE operations alike: the same bits on every ISA. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__has_attribute) && \
+    !defined(__SANITIZE_THREAD__)
+#if __has_attribute(target_clones)
+#define V_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+#endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#undef V_CLONES
+#endif
+#endif
+#ifndef V_CLONES
+#define V_CLONES
+#endif
+
 #define VB 16
-static void v_relu(float *restrict y, const float *restrict x, size_t n)
+V_CLONES static void v_relu(float *restrict y, const float *restrict x, size_t n)
 {
     size_t j = 0;
     for (; j + VB <= n; j += VB)
@@ -483,7 +501,7 @@ static void v_relu(float *restrict y, const float *restrict x, size_t n)
     for (; j < n; j++) y[j] = x[j] > 0.0f ? x[j] : 0.0f;
 }
 
-static void v_relu_back(float *restrict dx, const float *restrict x, const float *restrict dy,
+V_CLONES static void v_relu_back(float *restrict dx, const float *restrict x, const float *restrict dy,
                         size_t n)
 {
     size_t j = 0;
@@ -493,7 +511,7 @@ static void v_relu_back(float *restrict dx, const float *restrict x, const float
 }
 
 /* y = x * a + b */
-static void v_affine(float *restrict y, const float *restrict x, size_t n, float a, float b)
+V_CLONES static void v_affine(float *restrict y, const float *restrict x, size_t n, float a, float b)
 {
     size_t j = 0;
     for (; j + VB <= n; j += VB)
@@ -502,7 +520,7 @@ static void v_affine(float *restrict y, const float *restrict x, size_t n, float
 }
 
 /* dx += dy * a */
-static void v_axpy(float *restrict dx, const float *restrict dy, size_t n, float a)
+V_CLONES static void v_axpy(float *restrict dx, const float *restrict dy, size_t n, float a)
 {
     size_t j = 0;
     for (; j + VB <= n; j += VB)
@@ -511,7 +529,7 @@ static void v_axpy(float *restrict dx, const float *restrict dy, size_t n, float
 }
 
 /* y = a op b, op 0 add, 1 sub, 2 mul */
-static void v_binop(float *restrict y, const float *restrict a, const float *restrict b,
+V_CLONES static void v_binop(float *restrict y, const float *restrict a, const float *restrict b,
                     size_t n, int op)
 {
     size_t j = 0;
