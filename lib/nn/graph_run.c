@@ -51,27 +51,51 @@ typedef struct gnf {
     float value;
 } gnf;
 
-static void flag(gnf *nf, const float *v, int32_t s0, int32_t n, size_t stride, int32_t node)
+/* Whether v[0..len) holds a NaN or an infinity: (bits & 0x7fffffff) + 0x00800000 reaches the
+ * sign bit exactly when the exponent is all ones; OR-ed over 16-lane vectors (AVX-512,
+ * AVX2 or baseline clones chosen at load time, as conv.c's; integers: no rounding). */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__has_attribute) && \
+    !defined(__SANITIZE_THREAD__)
+#if __has_attribute(target_clones)
+#define GR_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+#endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#undef GR_CLONES
+#endif
+#endif
+#ifndef GR_CLONES
+#define GR_CLONES
+#endif
+#if defined(__GNUC__)
+typedef uint32_t gr_v __attribute__((vector_size(64)));
+#endif
+
+GR_CLONES static int any_nonfinite(const float *v, size_t len)
 {
-    /* The largest |v| as float bits: NaN and Inf are at or above 0x7f800000 (vectorises). */
-    uint32_t m = 0, mk[16] = { 0 };
-    const size_t len = (size_t)n * stride;
+    uint32_t a = 0;
     size_t j = 0;
-    for (; j + 16 <= len; j += 16)
-        for (int k = 0; k < 16; k++) {
-            uint32_t b;
-            memcpy(&b, &v[j + k], sizeof b);
-            b &= 0x7fffffffu;
-            mk[k] = b > mk[k] ? b : mk[k];
-        }
+#if defined(__GNUC__)
+    gr_v acc = { 0 };
+    for (; j + 16 <= len; j += 16) {
+        gr_v b;
+        memcpy(&b, v + j, sizeof b);
+        acc |= (b & 0x7fffffffu) + 0x00800000u;
+    }
+    for (int k = 0; k < 16; k++) a |= acc[k];
+#endif
     for (; j < len; j++) {
         uint32_t b;
         memcpy(&b, &v[j], sizeof b);
-        b &= 0x7fffffffu;
-        m = b > m ? b : m;
+        a |= (b & 0x7fffffffu) + 0x00800000u;
     }
-    for (int k = 0; k < 16; k++) m = mk[k] > m ? mk[k] : m;
-    if (m < 0x7f800000u) return;
+    return (a >> 31) != 0;
+}
+
+static void flag(gnf *nf, const float *v, int32_t s0, int32_t n, size_t stride, int32_t node)
+{
+    if (!any_nonfinite(v, (size_t)n * stride)) return;
     for (int32_t s = 0; s < n; s++) {
         if (nf->bad[s0 + s]) continue;
         const float *r = v + (size_t)s * stride;
@@ -108,10 +132,31 @@ typedef struct grun {
     const float *x;
     float *dx, *dparams;
     unsigned char *A;
-    const size_t *act_off, *grad_off;
-    size_t tmp_off, tmp_stride;
+    const size_t *act_off, *grad_off;     /* persistent: in A; local: in the slot's region */
+    const unsigned char *act_loc, *grad_loc;
+    size_t slot_off, slot_stride;         /* the slots' regions: scratch, local tensors */
     const int32_t *fused, *c0s, *cms;
 } grun;
+
+/* Tensor t (its gradient when grad) of the chunk that starts at image c0, on slot: a local
+ * tensor holds only the chunk's images, in the slot's region (reused chunk after chunk, so
+ * it stays in cache); a persistent one holds every image. */
+static float *tens(const grun *r, int grad, int32_t t, int32_t slot, int32_t c0)
+{
+    if (!grad && t == 0) return (float *)r->x + (size_t)c0 * (size_t)nn_numel(r->g->dims[0]);
+    const size_t off = grad ? r->grad_off[t] : r->act_off[t];
+    if (grad ? r->grad_loc[t] : r->act_loc[t])
+        return (float *)(r->A + r->slot_off + (size_t)slot * r->slot_stride + off);
+    return (float *)(r->A + off) + (size_t)c0 * (size_t)nn_numel(r->g->dims[t]);
+}
+
+/* Ops whose output is finite whenever their inputs are (already checked): not flagged. */
+static int keeps_finite(nn_gop op)
+{
+    return op == G_RELU || op == G_CLIP || op == G_SIGMOID || op == G_TANH ||
+           op == G_HARDSIGMOID || op == G_IDENTITY || op == G_FLATTEN || op == G_RESHAPE ||
+           op == G_TRANSPOSE || op == G_CONCAT;
+}
 
 /* One thread's part: its status and message, its NaN/Inf record. */
 typedef struct gslot {
@@ -120,23 +165,20 @@ typedef struct gslot {
     char msg[512];
 } gslot;
 
-#define ACT(r, t) ((t) == 0 ? (r)->x : (const float *)((r)->A + (r)->act_off[t]))
-
 static foolc_status fwd_chunk(const grun *r, int32_t k, int32_t slot, gnf *nf)
 {
     const nn_graph *g = r->g;
     const int32_t c0 = r->c0s[k], cm = r->cms[k];
-    void *scratch = r->A + r->tmp_off + (size_t)slot * r->tmp_stride;
+    void *scratch = r->A + r->slot_off + (size_t)slot * r->slot_stride;
     const float *xs[NN_GRAPH_MAX_NODES];
     nf->cur = k;
     for (int32_t i = 0; i < g->N; i++) {
         const nn_gnode *nd = &g->nodes[i];
         if (r->fused[i] == -2) continue;
-        for (int32_t j = 0; j < nd->nin; j++)
-            xs[j] = ACT(r, nd->in[j]) + (size_t)c0 * (size_t)nn_numel(g->dims[nd->in[j]]);
+        for (int32_t j = 0; j < nd->nin; j++) xs[j] = tens(r, 0, nd->in[j], slot, c0);
         const int32_t out = r->fused[i] >= 0 ? r->fused[i] : i;
         const size_t osz = (size_t)nn_numel(g->nodes[out].od);
-        float *y = (float *)(r->A + r->act_off[out + 1]) + (size_t)c0 * osz;
+        float *y = tens(r, 0, out + 1, slot, c0);
         if (r->fast && nd->op == G_CONV)
             FOOLC__CHECK(foolc__nn_gconv_forward(g, nd,
                                                  r->fused[i] >= 0 ? &g->nodes[r->fused[i]] : NULL,
@@ -144,7 +186,7 @@ static foolc_status fwd_chunk(const grun *r, int32_t k, int32_t slot, gnf *nf)
                                                  scratch));
         else
             FOOLC__CHECK(foolc__nn_gop_forward(g, nd, r->fast, cm, xs, y, scratch));
-        flag(nf, y, c0, cm, osz, out);
+        if (!keeps_finite(g->nodes[out].op)) flag(nf, y, c0, cm, osz, out);
     }
     return FOOLC_OK;
 }
@@ -154,28 +196,23 @@ static foolc_status bwd_chunk(const grun *r, int32_t k, int32_t slot)
     const nn_graph *g = r->g;
     const int32_t N = g->N, c0 = r->c0s[k], cm = r->cms[k];
     const size_t din = (size_t)nn_numel(g->dims[0]);
-    void *scratch = r->A + r->tmp_off + (size_t)slot * r->tmp_stride;
+    void *scratch = r->A + r->slot_off + (size_t)slot * r->slot_stride;
     const float *xs[NN_GRAPH_MAX_NODES];
     float *dxs[NN_GRAPH_MAX_NODES];
-    for (int32_t t = 1; t < N; t++) {
-        const size_t tsz = (size_t)nn_numel(g->dims[t]);
-        memset((float *)(r->A + r->grad_off[t]) + (size_t)c0 * tsz, 0,
-               (size_t)cm * tsz * sizeof(float));
-    }
+    for (int32_t t = 1; t < N; t++)
+        memset(tens(r, 1, t, slot, c0), 0, (size_t)cm * (size_t)nn_numel(g->dims[t]) * sizeof(float));
     if (r->dx) memset(r->dx + (size_t)c0 * din, 0, (size_t)cm * din * sizeof *r->dx);
     for (int32_t i = N - 1; i >= 0; i--) {
         const nn_gnode *nd = &g->nodes[i];
         if (r->fused[i] == -2) continue;
         for (int32_t j = 0; j < nd->nin; j++) {
-            const size_t o = (size_t)c0 * (size_t)nn_numel(g->dims[nd->in[j]]);
-            xs[j] = ACT(r, nd->in[j]) + o;
-            dxs[j] = nd->in[j] == 0 ? (r->dx ? r->dx + o : NULL)
-                                    : (float *)(r->A + r->grad_off[nd->in[j]]) + o;
+            const int32_t t = nd->in[j];
+            xs[j] = tens(r, 0, t, slot, c0);
+            dxs[j] = t == 0 ? (r->dx ? r->dx + (size_t)c0 * din : NULL) : tens(r, 1, t, slot, c0);
         }
         const int32_t out = r->fused[i] >= 0 ? r->fused[i] : i;
-        const size_t oo = (size_t)c0 * (size_t)nn_numel(nd->od);
-        const float *yc = (const float *)(r->A + r->act_off[i + 1]) + oo;
-        const float *dyc = (const float *)(r->A + r->grad_off[out + 1]) + oo;
+        const float *yc = tens(r, 0, i + 1, slot, c0);
+        const float *dyc = tens(r, 1, out + 1, slot, c0);
         float *dw = r->dparams && nd->nw ? r->dparams + nd->woff : NULL;
         float *db = r->dparams && nd->nb ? r->dparams + nd->boff : NULL;
         if (r->fast && nd->op == G_CONV) {
@@ -309,27 +346,31 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         fused[j] = -2;
         any_fused = 1;
     }
-    /* Layout: activations of tensors 1..N, gradients of 1..N, node scratch per thread,
-     * chunk offsets and sizes, flags. */
-    size_t off = 0, tmp = 0;
-    size_t act_off[NN_GRAPH_MAX_NODES + 1], grad_off[NN_GRAPH_MAX_NODES + 1];
-    for (int32_t t = 1; t <= N; t++) {
-        act_off[t] = off;
-        off += al64((size_t)n * (size_t)nn_numel(g->dims[t]) * sizeof(float));
-    }
-    if (back)
-        for (int32_t t = 1; t <= N; t++) {
-            grad_off[t] = off;
-            off += al64((size_t)n * (size_t)nn_numel(g->dims[t]) * sizeof(float));
-        }
+    /* Layout: the persistent tensors (every image), then one region per slot (thread): node
+     * scratch and the local tensors (the chunk's images). Without a backward pass only the
+     * logits persist; with one, every activation persists (the backward pass reads them)
+     * and every gradient but the logits' is local (a chunk's backward pass is its own). */
     if (fast) FOOLC__CHECK(foolc__nn_fast_init(net));
+    size_t tmp = 0;
     for (int32_t i = 0; i < N; i++) {
         size_t b = foolc__nn_gop_tmp(g, &g->nodes[i], m);
         tmp = b > tmp ? b : tmp;
     }
     if (fast) FOOLC__CHECK(prepare(net, fused, back, dx, sizes, nsizes, nt, &tmp));
-    const size_t tmp_off = off, tmp_stride = al64(tmp);
-    off += (size_t)nt * tmp_stride;
+    size_t off = 0, loc = al64(tmp);
+    size_t act_off[NN_GRAPH_MAX_NODES + 1], grad_off[NN_GRAPH_MAX_NODES + 1];
+    unsigned char act_loc[NN_GRAPH_MAX_NODES + 1], grad_loc[NN_GRAPH_MAX_NODES + 1];
+    for (int32_t t = 1; t <= N; t++) {
+        const size_t per = (size_t)nn_numel(g->dims[t]) * sizeof(float);
+        act_loc[t] = !back && t < N;
+        act_off[t] = act_loc[t] ? loc : off;
+        *(act_loc[t] ? &loc : &off) += al64((act_loc[t] ? (size_t)m : (size_t)n) * per);
+        grad_loc[t] = t < N;
+        grad_off[t] = grad_loc[t] ? loc : off;
+        if (back) *(grad_loc[t] ? &loc : &off) += al64((grad_loc[t] ? (size_t)m : (size_t)n) * per);
+    }
+    const size_t slot_off = off, slot_stride = al64(loc);
+    off += (size_t)nt * slot_stride;
     const size_t chunk_off = off;
     off += al64(2 * (size_t)nch * sizeof(int32_t));
     const size_t bad_off = off;
@@ -342,8 +383,8 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         c0s[k] = c0;
         c0 += cms[k];
     }
-    grun r = { g, net, fast, x, dx, dparams, A, act_off, grad_off, tmp_off, tmp_stride,
-               fused, c0s, cms };
+    grun r = { g, net, fast, x, dx, dparams, A, act_off, grad_off, act_loc, grad_loc,
+               slot_off, slot_stride, fused, c0s, cms };
     gslot sl[GRUN_MAX_SLOTS];
     gnf nf;
 again:
