@@ -508,6 +508,41 @@ START_TEST(test_edges)
 }
 END_TEST
 
+/* Every allocation failing in turn: FOOLC_E_NOMEM before any step (the parameters and
+ * statistics stay as they were), until the run succeeds with the bytes of a run without
+ * failures. Graph and sequential (whose graph twin allocates a net of its own). */
+START_TEST(test_alloc_fail)
+{
+    foolc_data tr;
+    synth(&tr, 40, 12);
+    foolc_net *net = NULL, *ref = NULL;
+    ck_ok(foolc_net_new(k_train_nets[_i], 2, &net));
+    ck_ok(foolc_net_new(k_train_nets[_i], 2, &ref));
+    foolc_train_opts o;
+    foolc_train_defaults(&o);
+    o.epochs = 1;
+    o.batch = 16;
+    ck_ok(foolc_net_train(ref, &tr, &o, NULL, NULL, NULL));
+    int ok = 0;
+    for (uint64_t f = 1; f < 2000 && !ok; f++) {
+        foolc__alloc_fail_at(f);
+        foolc_status st = foolc_net_train(net, &tr, &o, NULL, NULL, NULL);
+        foolc__alloc_fail_at(0);
+        if (st == FOOLC_OK) {
+            ok = 1;
+            break;
+        }
+        ck_assert_msg(st == FOOLC_E_NOMEM, "allocation %llu: %d (%s)", (unsigned long long)f,
+                      (int)st, foolc_errmsg());
+    }
+    ck_assert(ok);
+    ck_assert(memcmp(net->params, ref->params, (size_t)net->n_params * sizeof(float)) == 0);
+    ck_assert(memcmp(net->stats, ref->stats, (size_t)net->n_stats * sizeof(float)) == 0);
+    free(tr.x), free(tr.y);
+    foolc_net_free(net), foolc_net_free(ref);
+}
+END_TEST
+
 Suite *foolc_suite_graph_train(void);
 Suite *foolc_suite_graph_train(void)
 {
@@ -522,6 +557,7 @@ Suite *foolc_suite_graph_train(void)
     tcase_add_loop_test(tc, test_train_runs, 0, 2);
     tcase_add_test(tc, test_sequential_as_graph);
     tcase_add_test(tc, test_edges);
+    tcase_add_loop_test(tc, test_alloc_fail, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
