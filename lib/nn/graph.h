@@ -94,22 +94,27 @@ foolc_status foolc__nn_gop_backward(const nn_graph *g, const nn_gnode *nd, int f
                                     float *const *dxs, float *dw, float *db, void *tmp);
 
 /* graph_dnnl.c: oneDNN convolutions of mb images (see there), kept per node in a cache keyed
- * by (mb, slot): slot is the thread of the pass that runs them (each has its own entries).
+ * by (mb, slot, lay): slot is the thread of the pass that runs them (each has its own
+ * entries); lay = (input block << 8) | output block gives the formats of the input and
+ * output tensors (block 0: plain NCHW; 16 or 8: nChw16c / nChw8c, graph_run.c).
  * prepare makes the entry (with the backward-data primitive when bwd, room for folded
  * weights when foldable) and raises *tmp to the scratch a call needs; forward writes y,
  * backward_data adds into dx, both for exactly mb = n images of a prepared entry. */
 foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
                                      int bwd, int foldable, int32_t mb, int32_t slot,
-                                     void **impl, size_t *tmp);
+                                     int32_t lay, void **impl, size_t *tmp);
 void foolc__nn_gconv_free(void *impl);
+/* The channel block of the output format oneDNN chose for the node's first entry (16, 8;
+ * 1 plain; 0 other or no entry). */
+int foolc__nn_gconv_dst_block(const void *impl);
 /* bn (may be NULL): a batchnorm folded into the convolution (forward: y is bn's output;
  * backward: dy is bn's output gradient). */
 foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, const nn_gnode *bn,
                                      void *impl, uint64_t pver, int32_t n, int32_t slot,
-                                     const float *x, float *y, void *tmp);
+                                     int32_t lay, const float *x, float *y, void *tmp);
 foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd,
                                            const nn_gnode *bn, void *impl, uint64_t pver,
-                                           int32_t n, int32_t slot, const float *dy, float *dx,
-                                           void *tmp);
+                                           int32_t n, int32_t slot, int32_t lay, const float *dy,
+                                           float *dx, void *tmp);
 
 #endif

@@ -17,12 +17,12 @@
 #include <string.h>
 
 typedef struct gconv {
-    int32_t mb, slot;            /* the cache key: images per call, thread slot */
+    int32_t mb, slot, lay;       /* the cache key: images per call, thread slot, layouts */
     dnnl_stream_t strm;          /* this entry's own stream */
     dnnl_primitive_desc_t fpd;
     dnnl_primitive_t fwd, bwd_d;
     dnnl_memory_t f_src, f_wei, f_bias, f_dst, f_scr, d_dsrc, d_wei, d_ddst, d_scr;
-    dnnl_memory_desc_t plain_in, plain_out, plain_w, src_md, dst_md, dsrc_md, ddst_md;
+    dnnl_memory_desc_t plain_in, plain_out, plain_w, /* the tensors' own formats ("user") */ src_md, dst_md, dsrc_md, ddst_md;
     nn_reorder r_src, r_dst, r_ddy, r_dx, wf_r, wd_r;
     float *wf, *wd;              /* reordered weights (NULL: plain serves) */
     uint64_t wf_ver, wd_ver;
@@ -70,11 +70,30 @@ void foolc__nn_gconv_free(void *impl)
     foolc__free(k);
 }
 
-static gconv *find(const gcache *k, int32_t mb, int32_t slot)
+static gconv *find(const gcache *k, int32_t mb, int32_t slot, int32_t lay)
 {
     for (int32_t i = 0; k && i < k->count; i++)
-        if (k->e[i]->mb == mb && k->e[i]->slot == slot) return k->e[i];
+        if (k->e[i]->mb == mb && k->e[i]->slot == slot && k->e[i]->lay == lay) return k->e[i];
     return NULL;
+}
+
+/* The md of mb images of d: plain NCHW (block 0 or 1) or channel-blocked nChw16c / nChw8c. */
+static void user_md(dnnl_memory_desc_t *md, int32_t mb, nn_dims d, int block)
+{
+    if (block == 16 || block == 8) {
+        dnnl_dims_t dims = { mb, d.c, d.h, d.w };
+        if (dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32,
+                                         block == 16 ? dnnl_nChw16c : dnnl_nChw8c) ==
+            dnnl_success)
+            return;
+    }
+    foolc__nn_md_plain(md, mb, d);
+}
+
+int foolc__nn_gconv_dst_block(const void *impl)
+{
+    const gcache *k = impl;
+    return k && k->count ? foolc__nn_md_block(&k->e[0]->dst_md) : 0;
 }
 
 /* A primitive of this entry on its own stream; the handles of mem set first. */
@@ -128,8 +147,8 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
     const char *what = "conv2d (graph)";
     FOOLC__CHECK(foolc__dnnl(dnnl_stream_create(&c->strm, fx->eng, dnnl_stream_default_flags),
                              "dnnl_stream_create", what, L));
-    foolc__nn_md_plain(&c->plain_in, mb, in);
-    foolc__nn_md_plain(&c->plain_out, mb, nd->od);
+    user_md(&c->plain_in, mb, in, c->lay >> 8);
+    user_md(&c->plain_out, mb, nd->od, c->lay & 255);
     dnnl_memory_desc_t any_src, any_dst, any_w, bias;
     dnnl_dims_t sd = { mb, in.c, in.h, in.w }, dd = { mb, nd->out, nd->od.h, nd->od.w };
     dnnl_dims_t bd = { nd->out };
@@ -226,7 +245,7 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
 
 foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
                                      int bwd, int foldable, int32_t mb, int32_t slot,
-                                     void **impl, size_t *tmp)
+                                     int32_t lay, void **impl, size_t *tmp)
 {
     gcache *k = *impl;
     if (!k) {
@@ -234,7 +253,7 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
         if (!k) return foolc__nomem("a convolution");
         *impl = k;
     }
-    gconv *c = find(k, mb, slot);
+    gconv *c = find(k, mb, slot, lay);
     if (c && bwd && !c->has_bwd) {
         int32_t at = 0;
         while (k->e[at] != c) at++;
@@ -260,6 +279,7 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
         if (!c) return foolc__nomem("a convolution");
         c->mb = mb;
         c->slot = slot;
+        c->lay = lay;
         foolc_status s = build(fx, g, nd, bwd, foldable, c);
         if (s != FOOLC_OK) {
             gconv_free(c);
@@ -313,9 +333,9 @@ static foolc_status fold(gconv *c, const nn_gnode *nd, const nn_gnode *bn, uint6
 
 foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, const nn_gnode *bn,
                                      void *impl, uint64_t pver, int32_t n, int32_t slot,
-                                     const float *x, float *y, void *tmp)
+                                     int32_t lay, const float *x, float *y, void *tmp)
 {
-    gconv *c = find(impl, n, slot);
+    gconv *c = find(impl, n, slot, lay);
     const int32_t L = nd->line - 2;
     if (!c)
         return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no convolution for %d images",
@@ -346,10 +366,10 @@ foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, cons
 
 foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd,
                                            const nn_gnode *bn, void *impl, uint64_t pver,
-                                           int32_t n, int32_t slot, const float *dy, float *dx,
-                                           void *tmp)
+                                           int32_t n, int32_t slot, int32_t lay, const float *dy,
+                                           float *dx, void *tmp)
 {
-    gconv *c = find(impl, n, slot);
+    gconv *c = find(impl, n, slot, lay);
     const int32_t L = nd->line - 2;
     if (!c || !c->has_bwd)
         return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no convolution gradient for %d "

@@ -136,6 +136,7 @@ typedef struct grun {
     const unsigned char *act_loc, *grad_loc;
     size_t slot_off, slot_stride;         /* the slots' regions: scratch, local tensors */
     const int32_t *fused, *c0s, *cms;
+    const int32_t *clay;                  /* per convolution: its entries' layout key */
 } grun;
 
 /* Tensor t (its gradient when grad) of the chunk that starts at image c0, on slot: a local
@@ -182,8 +183,8 @@ static foolc_status fwd_chunk(const grun *r, int32_t k, int32_t slot, gnf *nf)
         if (r->fast && nd->op == G_CONV)
             FOOLC__CHECK(foolc__nn_gconv_forward(g, nd,
                                                  r->fused[i] >= 0 ? &g->nodes[r->fused[i]] : NULL,
-                                                 g->impl[i], r->net->pver, cm, slot, xs[0], y,
-                                                 scratch));
+                                                 g->impl[i], r->net->pver, cm, slot, r->clay[i],
+                                                 xs[0], y, scratch));
         else
             FOOLC__CHECK(foolc__nn_gop_forward(g, nd, r->fast, cm, xs, y, scratch));
         if (!keeps_finite(g->nodes[out].op)) flag(nf, y, c0, cm, osz, out);
@@ -224,7 +225,7 @@ static foolc_status bwd_chunk(const grun *r, int32_t k, int32_t slot)
             if (dxs[0])
                 FOOLC__CHECK(foolc__nn_gconv_backward_data(
                     g, nd, r->fused[i] >= 0 ? &g->nodes[r->fused[i]] : NULL, g->impl[i],
-                    r->net->pver, cm, slot, dyc, dxs[0], scratch));
+                    r->net->pver, cm, slot, r->clay[i], dyc, dxs[0], scratch));
             continue;
         }
         FOOLC__CHECK(foolc__nn_gop_backward(g, nd, r->fast, cm, xs, yc, dyc, dxs, dw, db,
@@ -266,10 +267,76 @@ static foolc_status run_chunks(const grun *r, int back, int32_t nch, int32_t nt,
     return FOOLC_OK;
 }
 
+static int dims_eq(nn_dims a, nn_dims b) { return a.c == b.c && a.h == b.h && a.w == b.w; }
+
+/* Ops that compute each element from the elements at the same place alone (and their
+ * gradients likewise): they run on channel-blocked tensors as on plain ones. */
+static int elementwise(const nn_graph *g, const nn_gnode *nd)
+{
+    switch (nd->op) {
+    case G_RELU: case G_LEAKYRELU: case G_SIGMOID: case G_TANH: case G_CLIP: case G_ELU:
+    case G_SOFTPLUS: case G_ERF: case G_HARDSIGMOID: case G_HARDSWISH: case G_IDENTITY:
+        return 1;
+    case G_ADD: case G_SUB: case G_MUL: case G_DIV:
+        if (nd->cmode == G_C_VALUE || nd->cmode == G_C_SCALAR) return 1;
+        if (nd->cmode != G_C_TENSOR || nd->nin != 2) return 0;
+        return dims_eq(g->dims[nd->in[0]], nd->od) && dims_eq(g->dims[nd->in[1]], nd->od);
+    default:
+        return 0;
+    }
+}
+
+/* Tensor formats (lay[t]: 0 plain NCHW, else the channel block of nChw16c / nChw8c): a
+ * convolution's output keeps oneDNN's blocked format when every reader takes it — another
+ * convolution (its reorder reads any format) or an element-wise op whose inputs and output
+ * are all blocked alike; everything else (pools, batchnorm, dense, concat, the logits ...)
+ * reads plain tensors. Saves the reorders to and from plain NCHW around each convolution. */
+static void layouts(const nn_graph *g, const int32_t *fused, const int *cblock,
+                    unsigned char *lay)
+{
+    const int32_t N = g->N;
+    memset(lay, 0, (size_t)N + 1);
+    for (int32_t i = 0; i < N; i++) {
+        const nn_gnode *nd = &g->nodes[i];
+        if (nd->op == G_CONV) {
+            const int32_t o = (fused[i] >= 0 ? fused[i] : i) + 1;
+            const int b = cblock[i];
+            if (o < N && (b == 16 || b == 8) && g->dims[o].c % b == 0) lay[o] = (unsigned char)b;
+        } else if (fused[i] != -2 && elementwise(g, nd)) {
+            int b = 0;
+            for (int32_t j = 0; j < nd->nin; j++) {
+                const int lj = nd->in[j] ? lay[nd->in[j]] : 0;
+                b = j == 0 ? lj : b == lj ? b : 0;
+            }
+            lay[i + 1] = (unsigned char)b;
+        }
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        if (lay[N]) lay[N] = 0, changed = 1;
+        for (int32_t i = 0; i < N; i++) {
+            const nn_gnode *nd = &g->nodes[i];
+            if (fused[i] == -2 || nd->op == G_CONV) continue;
+            const int ew = elementwise(g, nd);
+            int all = lay[i + 1] != 0;
+            for (int32_t j = 0; j < nd->nin; j++)
+                if (!nd->in[j] || lay[nd->in[j]] != lay[i + 1]) all = 0;
+            if (ew && all) continue;
+            /* Not element-wise, or mixed formats: everything plain around it. */
+            if (lay[i + 1]) lay[i + 1] = 0, changed = 1;
+            for (int32_t j = 0; j < nd->nin; j++)
+                if (nd->in[j] && lay[nd->in[j]]) lay[nd->in[j]] = 0, changed = 1;
+        }
+    }
+}
+
 /* The convolutions' entries for every chunk size and slot, made with OpenMP's thread count
- * set to 1 (the primitives are then planned for the one thread that runs them). */
-static foolc_status prepare(foolc_net *net, const int32_t *fused, int back, const float *dx,
-                            const int32_t *sizes, int nsizes, int32_t nt, size_t *tmp)
+ * set to 1 (the primitives are then planned for the one thread that runs them); with
+ * blocked (when allowed) the tensor formats first (a probe entry per convolution tells the
+ * format oneDNN picks), clay[i] the layout key of convolution i. */
+static foolc_status prepare(foolc_net *net, const int32_t *fused, int blocked, int back,
+                            const float *dx, const int32_t *sizes, int nsizes, int32_t nt,
+                            size_t *tmp, int32_t *clay)
 {
     nn_graph *g = net->graph;
 #ifdef _OPENMP
@@ -277,13 +344,28 @@ static foolc_status prepare(foolc_net *net, const int32_t *fused, int back, cons
     omp_set_num_threads(1);
 #endif
     foolc_status st = FOOLC_OK;
+    int cblock[NN_GRAPH_MAX_NODES];
+    unsigned char lay[NN_GRAPH_MAX_NODES + 1];
+    for (int32_t i = 0; st == FOOLC_OK && i < g->N; i++) {
+        cblock[i] = 0;
+        if (g->nodes[i].op != G_CONV || !blocked) continue;
+        if (foolc__nn_gconv_dst_block(g->impl[i]) == 0) {
+            size_t probe = 0;
+            st = foolc__nn_gconv_prepare(net->fast, g, &g->nodes[i], 0, 0, sizes[0], 0, 0,
+                                         &g->impl[i], &probe);
+        }
+        cblock[i] = foolc__nn_gconv_dst_block(g->impl[i]);
+    }
+    if (st == FOOLC_OK) layouts(g, fused, cblock, lay);
     for (int32_t i = 0; st == FOOLC_OK && i < g->N; i++) {
         if (g->nodes[i].op != G_CONV) continue;
         const int bwd = back && dx_needed(g, i, dx);
+        const int32_t o = (fused[i] >= 0 ? fused[i] : i) + 1;
+        clay[i] = g->nodes[i].in[0] ? (int32_t)lay[g->nodes[i].in[0]] << 8 | lay[o] : lay[o];
         for (int z = 0; st == FOOLC_OK && z < nsizes; z++)
             for (int32_t t = 0; st == FOOLC_OK && t < nt; t++)
                 st = foolc__nn_gconv_prepare(net->fast, g, &g->nodes[i], bwd, fused[i] >= 0,
-                                             sizes[z], t, &g->impl[i], tmp);
+                                             sizes[z], t, clay[i], &g->impl[i], tmp);
     }
 #ifdef _OPENMP
     omp_set_num_threads(save);
@@ -306,9 +388,11 @@ static int32_t chunk_images(const nn_graph *g, int back, int32_t n, int32_t T)
     return p;
 }
 
-foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int32_t first,
-                                 foolc_seed_fn seed, void *seed_user, float *logits,
-                                 float *dx, float *dparams)
+/* A pass; plain: no folding and no blocked formats (the run again that names the node that
+ * overflowed exactly: *retry set instead of the error when a folded pass met one). */
+static foolc_status run(foolc_net *net, const float *x, int32_t n, int32_t first,
+                        foolc_seed_fn seed, void *seed_user, float *logits, float *dx,
+                        float *dparams, int plain, int *retry)
 {
     nn_graph *g = net->graph;
     const int32_t N = g->N;
@@ -334,10 +418,10 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
     /* Without weight gradients (the attack path) a batchnorm that alone reads a convolution's
      * output is folded into the convolution: fused[i] is that batchnorm's node for conv i,
      * and for the batchnorm j, fused[j] = -2 (skipped). */
-    int32_t fused[NN_GRAPH_MAX_NODES], nofuse[NN_GRAPH_MAX_NODES];
+    int32_t fused[NN_GRAPH_MAX_NODES], clay[NN_GRAPH_MAX_NODES];
     int any_fused = 0;
-    for (int32_t i = 0; i < N; i++) fused[i] = nofuse[i] = -1;
-    for (int32_t j = 0; fast && !dparams && j < N; j++) {
+    for (int32_t i = 0; i < N; i++) fused[i] = -1, clay[i] = 0;
+    for (int32_t j = 0; fast && !dparams && !plain && j < N; j++) {
         const nn_gnode *bn = &g->nodes[j];
         const int32_t src = bn->in[0] - 1;
         if (bn->op != G_BN || src < 0 || g->nodes[src].op != G_CONV || g->nodes[src].uses != 1)
@@ -356,7 +440,9 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         size_t b = foolc__nn_gop_tmp(g, &g->nodes[i], m);
         tmp = b > tmp ? b : tmp;
     }
-    if (fast) FOOLC__CHECK(prepare(net, fused, back, dx, sizes, nsizes, nt, &tmp));
+    if (fast)
+        FOOLC__CHECK(prepare(net, fused, !dparams && !plain, back, dx, sizes, nsizes, nt, &tmp,
+                             clay));
     size_t off = 0, loc = al64(tmp);
     size_t act_off[NN_GRAPH_MAX_NODES + 1], grad_off[NN_GRAPH_MAX_NODES + 1];
     unsigned char act_loc[NN_GRAPH_MAX_NODES + 1], grad_loc[NN_GRAPH_MAX_NODES + 1];
@@ -384,10 +470,9 @@ foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int3
         c0 += cms[k];
     }
     grun r = { g, net, fast, x, dx, dparams, A, act_off, grad_off, act_loc, grad_loc,
-               slot_off, slot_stride, fused, c0s, cms };
+               slot_off, slot_stride, fused, c0s, cms, clay };
     gslot sl[GRUN_MAX_SLOTS];
     gnf nf;
-again:
     memset(A + bad_off, 0, (size_t)n);
     for (int32_t t = 0; t < nt; t++) {
         memset(&sl[t].nf, 0, sizeof sl[t].nf);
@@ -408,11 +493,10 @@ again:
         }
         nf.count += sl[t].nf.count;
     }
-    if (nf.count && any_fused) {
+    if (nf.count && (any_fused || !plain) && fast) {
         /* Name the node that overflowed exactly: again without folding. */
-        any_fused = 0;
-        r.fused = nofuse;
-        goto again;
+        *retry = 1;
+        return FOOLC_OK;
     }
     float *lg = (float *)(A + act_off[N]);
     const size_t lbytes = (size_t)n * (size_t)classes * sizeof(float);
@@ -466,4 +550,15 @@ again:
         return FOOLC_OK;
     }
     return run_chunks(&r, 1, nch, nt, sl);
+}
+
+foolc_status foolc__nn_graph_run(foolc_net *net, const float *x, int32_t n, int32_t first,
+                                 foolc_seed_fn seed, void *seed_user, float *logits,
+                                 float *dx, float *dparams)
+{
+    int retry = 0;
+    foolc_status st = run(net, x, n, first, seed, seed_user, logits, dx, dparams, 0, &retry);
+    if (st == FOOLC_OK && retry)
+        st = run(net, x, n, first, seed, seed_user, logits, dx, dparams, 1, &retry);
+    return st;
 }
