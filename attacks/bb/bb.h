@@ -121,7 +121,9 @@ int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
  * the bracket, bisection otherwise, until |fn - c| <= tol, the bracket is narrower than
  * xtol relative to its ends (where fn jumps across c) or maxit evaluations. Returns
  * the best t; *below and *above (may be NULL) receive the bracket ends, fn <= c at the
- * first and fn >= c at the second (equal to t when it is exact). */
+ * first and fn >= c at the second (equal to t when it is exact). fn must be deterministic:
+ * it is not evaluated twice at a point, so what it leaves in ctx is the last evaluation's,
+ * which need not be at the returned t. */
 typedef double (*foolc__bb_fn)(void *ctx, double t, double *slope);
 double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
                       double xtol, int maxit, double *below, double *above);

@@ -18,6 +18,7 @@ typedef struct l0_ctx {
     const double *l, *h;
     double tau;      /* price of a changed coordinate, in units of the quadratic term */
     double *out;     /* delta of the last evaluation, d */
+    double last;     /* kappa of the last evaluation (out holds its delta) */
 } l0_ctx;
 
 /* delta_i minimising tau [delta != u_i] + [delta != u_i] (delta - kappa b_i)^2
@@ -62,6 +63,7 @@ static double l0_delta(void *ctx, double kappa, double *slope)
 {
     l0_ctx *c = ctx;
     const foolc__bb_prob *p = c->p;
+    c->last = kappa;
     return l0_block(p->d, p->b, p->u, c->l, c->h, kappa, c->tau, c->out, slope);
 }
 
@@ -183,7 +185,7 @@ static void bb_l0_solve(foolc__bb_prob *p)
     size_t best_cnt = count_changed(p, best);
     double lt = 2 * log(width) - 30, ht = 2 * log(width) + 3, kappa = bb > 0 ? p->c / bb : 0;
     double tol = 1e-9 * (fabs(p->c) + 1e-12 * scale);
-    l0_ctx c = {p, l, h, 0, dt};
+    l0_ctx c = {p, l, h, 0, dt, NAN};
     for (int it = 0; it < 24 && ht - lt > BB_TAU_TOL; it++) {
         double mt = 0.5 * (lt + ht), s, kb, ka;
         c.tau = exp(mt);
@@ -191,7 +193,7 @@ static void bb_l0_solve(foolc__bb_prob *p)
                                BB_L0_KAPPA_TOL, 60, &kb, &ka);
         /* At a jump take the side that reaches c, then land on it exactly. */
         kappa = p->c >= 0 ? ka : kb;
-        l0_delta(&c, kappa, &s);
+        if (kappa != c.last) l0_delta(&c, kappa, &s);   /* out holds the last evaluation's */
         double n2 = l0_touchup(p, l, h, dt, r2, best + d), bd = 0;
         for (size_t i = 0; i < d; i++) bd += p->b[i] * dt[i];
         if (n2 <= r2 && fabs(bd - p->c) <= 1e-6 * (fabs(p->c) + 1e-9 * scale)) {

@@ -18,6 +18,7 @@ typedef struct l1_ctx {
     const double *l, *h;
     double tau;      /* L1 weight relative to the quadratic term: 2 / (2 mu) */
     double *out;     /* delta of the last evaluation, d */
+    double last;     /* kappa of the last evaluation (out holds its delta) */
 } l1_ctx;
 
 /* delta_i minimising (delta - kappa b_i)^2 + tau |delta - u_i| inside [l_i, h_i] into
@@ -59,6 +60,7 @@ static double l1_delta(void *ctx, double kappa, double *slope)
 {
     l1_ctx *c = ctx;
     const foolc__bb_prob *p = c->p;
+    c->last = kappa;
     return l1_block(p->d, p->b, p->u, c->l, c->h, kappa, 0.5 * c->tau, c->out, slope);
 }
 
@@ -112,13 +114,13 @@ static void bb_l1_solve(foolc__bb_prob *p)
     memcpy(best, p->delta, d * sizeof(double));
     double lt = log(4 * width) - 30, ht = log(4 * width) + 2, kappa = bb > 0 ? p->c / bb : 0;
     double tol = 1e-9 * (fabs(p->c) + 1e-12 * scale);
-    l1_ctx c = {p, l, h, 0, dt};
+    l1_ctx c = {p, l, h, 0, dt, NAN};
     for (int it = 0; it < 24 && ht - lt > BB_TAU_TOL; it++) {
         double mt = 0.5 * (lt + ht), s;
         c.tau = exp(mt);
         kappa = foolc__bb_root(l1_delta, &c, p->c, kappa, fabs(kappa) * 0.5 + 1e-12, tol, 1e-9,
                                60, NULL, NULL);
-        l1_delta(&c, kappa, &s);
+        if (kappa != c.last) l1_delta(&c, kappa, &s);   /* the root's last evaluation */
         double n2 = 0, bd = 0;
         for (size_t i = 0; i < d; i++) {
             n2 += dt[i] * dt[i];

@@ -227,7 +227,7 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
                       double xtol, int maxit, double *below, double *above)
 {
     double slope, t = t0, g = fn(ctx, t, &slope), tl = -INFINITY, th = INFINITY;
-    double step = step0 > 0 ? step0 : 1;
+    double step = step0 > 0 ? step0 : 1, gth = g, sth = slope;   /* fn and slope at th */
     int n = 1;
     /* Bracket: walk away from t0 with doubling steps. */
     if (g < c) {
@@ -235,7 +235,12 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
         for (double tt = t + step; n < maxit; tt += step, step *= 2) {
             double s2, g2 = fn(ctx, tt, &s2);
             n++;
-            if (g2 >= c) { th = tt; break; }
+            if (g2 >= c) {
+                th = tt;
+                gth = g2;
+                sth = s2;
+                break;
+            }
             tl = tt;
         }
     } else if (g > c) {
@@ -245,6 +250,8 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
             n++;
             if (g2 <= c) { tl = tt; break; }
             th = tt;
+            gth = g2;
+            sth = s2;
         }
     } else {
         tl = th = t;
@@ -254,9 +261,13 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
         if (above) *above = isinf(th) ? tl : th;
         return isinf(th) ? tl : th;
     }
-    /* Newton inside the bracket (exact within a linear piece), bisection otherwise. */
+    /* Newton inside the bracket (exact within a linear piece), bisection otherwise, from th
+     * with the values the bracket's walk computed there (counted as one evaluation, as
+     * when it was evaluated again: fn is deterministic, so the same steps follow; the
+     * callers' buffers then hold the last evaluation's, which need not be th's). */
     t = th;
-    g = fn(ctx, t, &slope);
+    g = gth;
+    slope = sth;
     n++;
     /* Also stops once the bracket is below xtol relative: a function with a jump across c
      * has no root, and bisecting it further only refines where the jump is. */
