@@ -295,9 +295,11 @@ END_TEST
 
 /* Batch invariance of the fast backend's chunks and threads: a residual net with strided,
  * 1x1, depthwise, dilated and asymmetrically padded convolutions (oneDNN primitives made for
- * chunks of 1 to 64 images), folded and unfolded batchnorms, pooling and concat gives every
- * image alone the bits it gets in batches of 2, 7, 64 and 128 at several places, with one
- * and with two OpenMP threads (graph_run.c: a pass's chunks on threads). */
+ * chunks of 1 to 64 images, tensors kept in oneDNN's blocked format between convolutions and
+ * element-wise ops), folded and unfolded batchnorms, pooling and concat gives every image
+ * alone the bits it gets in batches of 2, 7, 64 and 128 at several places, with one and with
+ * two OpenMP threads (graph_run.c: a pass's chunks on threads); it agrees with the reference
+ * backend; an overflow inside the blocked part is named by its line. */
 START_TEST(test_graph_chunk_thread_invariance)
 {
     static const char *arch =
@@ -338,6 +340,25 @@ START_TEST(test_graph_chunk_thread_invariance)
                               th);
             }
     }
+    omp_set_num_threads(1);
+    foolc_net *ref = gnet(arch, 11);
+    ck_ok(foolc_net_set_backend(ref, FOOLC_BACKEND_REFERENCE));
+    ck_ok(foolc_net_grad(ref, x, 9, seed_r, r, lb, db, NULL));
+    ck_assert_msg(max_rel(l1, lb, (size_t)9 * k) < 1e-5, "logits against the reference %g",
+                  max_rel(l1, lb, (size_t)9 * k));
+    ck_assert_msg(max_rel(d1, db, 9 * d) < 1e-4, "dx against the reference %g",
+                  max_rel(d1, db, 9 * d));
+    foolc_net_free(ref);
+    /* a2 (blocked input and output, its batchnorm folded) overflows on sample 3. */
+    nn_gnode *a2 = &net->graph->nodes[5];
+    ck_assert_str_eq(a2->name, "a2");
+    for (int64_t j = 0; j < a2->nw; j++) a2->w[j] = 1e30f;
+    net->pver++;
+    for (size_t j = 0; j < d; j++) x[3 * d + j] = 1e12f;
+    ck_status(foolc_net_forward(net, x, 7, lb), FOOLC_E_NONFINITE);
+    ck_assert_msg(strstr(foolc_errmsg(), "line 7 (a2 = conv2d): sample 3 reaches"), "%s",
+                  foolc_errmsg());
+    ck_assert(isnan(lb[3 * k]) && isfinite(lb[2 * k]) && isfinite(lb[4 * k]));
     free(x); free(r); free(l1); free(d1); free(lb); free(db);
     foolc_net_free(net);
 }
