@@ -477,7 +477,7 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     for (int32_t r = 0; r < (int32_t)c->refine; r++) {
         n = 0;
         for (int32_t a = 0; a < m; a++) {
-            if (!ok[a] || h.evals[a] == 0) continue;
+            if (!ok[a] || h.evals[a] == 0 || !(h.dist[a] > 0)) continue;
             if (c->max_queries > 0 &&
                 c->max_queries - (double)foolc__run_used(run, run->todo[a]) <
                     (REFINE_BITS + 1.0) * dd + HSJ_RESERVED)

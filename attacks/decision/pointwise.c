@@ -430,6 +430,7 @@ static foolc_status rank(pw *p)
     /* Who: a point, and the budget for the worst case of both measures. */
     for (int32_t a = 0; a < m; a++) {
         kq1[a] = kq2[a] = -1;
+        k.np[a] = k.klo[a] = k.khi[a] = 0;
         if (p->ok[a] && foolc__run_may(run, run->todo[a], c->max_queries,
                                        (uint64_t)(2 * (BASE_STEPS + (RANK_BITS + 2) * (double)d) +
                                                   64)))
