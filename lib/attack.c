@@ -430,6 +430,7 @@ static void run_free(foolc__run *run)
     foolc__free(run->s_logits);
     foolc__free(run->s_labels);
     foolc__free(run->s_margin);
+    foolc__free(run->temp);
 }
 
 foolc_status foolc__run_subattack(foolc__run *run, const char *name, const int32_t *idx,

@@ -138,6 +138,10 @@ struct foolc__run {
     int uncounted;                   /* verifying: queries are not attributed */
     int nested;                      /* an init attack's run: its reports repeat the parent's
                                       * last progress (cancel checks only) */
+    double *temp;                    /* per sample (n): the logits' temperature of the
+                                      * tempered losses, fixed at the sample's first one, 0
+                                      * before (lib/loss.c: foolc__run_temps); NULL until
+                                      * an attack needs it */
     /* scratch owned by the run, grown on demand */
     float *s_logits;
     size_t s_logits_cap;
@@ -177,6 +181,15 @@ foolc__crit_kind foolc__run_crit_kind(const foolc__run *run);
  * be NULL). Losses of (z - mean) / T do not change when the logits are multiplied by any
  * positive factor (lib/loss.c). */
 double foolc__logit_temp(const float *z, int32_t k, double *mean);
+/* Makes run->temp ready (n zeros, once per run): every attack that evaluates a tempered
+ * loss through its own row function calls it first (foolc__run_grad does). */
+foolc_status foolc__run_temps(foolc__run *run);
+/* Sample s's temperature: run->temp[s], set from the logits z (k) when still 0, which is
+ * the sample's first tempered loss (the clean input for every attack that has one). A loss
+ * of (z - mean z) / T with this T is a fixed function of the logits per sample, and does
+ * not change when they are multiplied by a positive factor. */
+double foolc__run_temp(const foolc__run *run, int32_t s, const float *z, int32_t k,
+                       double *mean);
 
 /* A loss on one row of logits z (k): row a of the call, for sample s; writes dloss/dlogits
  * (dz, k) and the loss. Returns 0, or non-zero to fail the model call. */
