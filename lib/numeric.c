@@ -154,6 +154,23 @@ static void project_linf(const float *restrict x0, float *restrict v, size_t d, 
     for (; j < d; j++) LINF_COORD(j);
 }
 
+/* v = clip(x0 + t (v - x0), lo, hi) in double, per coordinate. */
+#define SCALE_COORD(j)                                                                         \
+    do {                                                                                       \
+        double y_ = x0[j] + t * ((double)v[j] - x0[j]);                                        \
+        v[j] = (float)(y_ < lo ? lo : y_ > hi ? hi : y_);                                      \
+    } while (0)
+
+FOOLC__VEC
+static void scale_clip(const float *restrict x0, float *restrict v, size_t d, double t,
+                       double lo, double hi)
+{
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) SCALE_COORD(j + k);
+    for (; j < d; j++) SCALE_COORD(j);
+}
+
 /* The exact projection of v onto {|u - x0|_p <= eps} ∩ [lo, hi]^d (p = L2 or L1) in place,
  * by sorting breakpoints instead of bisecting: with u = v - x0 and cap_j the room of
  * coordinate j in the direction of u_j, the L2 projection is clip(x0 + t u) where
@@ -193,21 +210,58 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
             sfree += u * u;
             n++;
         }
-        if (n > 0) w = radix_sort_bp(w, w + d, n);
         /* Coordinates saturate in the order of their breakpoints; between two of them
-         * F(t) = ssat + t^2 sfree. */
-        double e2 = eps * eps, ssat = 0, t;
+         * F(t) = ssat + t^2 sfree. The sweep stops at the first breakpoint beyond the
+         * root, usually below 1 (clip(v) lies outside the ball), so only the breakpoints
+         * below 1 are sorted, then the smallest of the others (the first in a stable
+         * order) is tried; when the sweep needs more, all are sorted and it runs again.
+         * Either way it visits the breakpoints in the order of a stable sort of all. */
+        bp *cand = w + d;
+        size_t m = 0;
+        for (size_t q = 0; q < n; q++)
+            if (w[q].t < 1.0f) cand[m++] = w[q];
+        bp *sw = m > 0 ? radix_sort_bp(cand, cand + d, m) : cand;
+        double e2 = eps * eps, sfree0 = sfree, ssat = 0, t = 1;
         size_t k = 0;
-        for (; k < n; k++) {
-            double tk = w[k].t;
+        int found = 0;
+        for (; k < m; k++) {
+            double tk = sw[k].t;
             if (ssat + tk * tk * sfree >= e2) break;
-            ssat += w[k].c2;
-            sfree -= w[k].u2;
+            ssat += sw[k].c2;
+            sfree -= sw[k].u2;
         }
-        if (k < n && sfree > 0) t = sqrt(fmax(e2 - ssat, 0) / sfree);
-        else t = n > 0 ? w[n - 1].t : 1;
-        for (size_t j = 0; j < d; j++)
-            v[j] = (float)foolc__clamp(x0[j] + t * ((double)v[j] - x0[j]), lo, hi);
+        if (k < m) {
+            found = 1;
+        } else if (m == n) {
+            if (n > 0) t = sw[n - 1].t;
+        } else {
+            size_t qmin = n;
+            for (size_t q = 0; q < n; q++)
+                if (!(w[q].t < 1.0f) && (qmin == n || w[q].t < w[qmin].t)) qmin = q;
+            double tk = w[qmin].t;
+            if (ssat + tk * tk * sfree >= e2) {
+                found = 1;
+            } else {   /* the rare case: sort all and sweep again */
+                sw = radix_sort_bp(w, w + d, n);
+                ssat = 0;
+                sfree = sfree0;
+                for (k = 0; k < n; k++) {
+                    tk = sw[k].t;
+                    if (ssat + tk * tk * sfree >= e2) break;
+                    ssat += sw[k].c2;
+                    sfree -= sw[k].u2;
+                }
+                if (k < n) found = 1;
+                else t = sw[n - 1].t;
+            }
+        }
+        if (found && sfree > 0) {
+            t = sqrt(fmax(e2 - ssat, 0) / sfree);
+        } else if (found) {   /* the largest breakpoint, as the last of the sorted ones */
+            t = w[0].t;
+            for (size_t q = 1; q < n; q++) t = w[q].t > t ? w[q].t : t;
+        }
+        scale_clip(x0, v, d, t, lo, hi);
         return;
     }
     /* L1: sweep lam downwards over the merged breakpoints. */

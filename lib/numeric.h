@@ -66,7 +66,7 @@ void foolc__order_desc(int32_t *ord, const float *key, size_t n);
 
 /* The exact Euclidean projection of v onto {u : |u - x0|_p <= eps} ∩ [lo, hi]^d in place
  * (p = Linf, L2 or L1), by sorting breakpoints. work: FOOLC__PROJECT_WORK(d) floats. */
-#define FOOLC__PROJECT_WORK(d) (6 * (size_t)(d))
+#define FOOLC__PROJECT_WORK(d) (9 * (size_t)(d))
 void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double eps, float lo,
                     float hi, float *work);
 
