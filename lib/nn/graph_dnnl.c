@@ -243,6 +243,39 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
     return FOOLC_OK;
 }
 
+/* Pooling (forward only; the input gradient stays the C rule of graph_ops.c, which finds
+ * the first maximum of each window in x): oneDNN's pooling on plain NCHW tensors of mb
+ * images, max or average with or without the padding counted. Where oneDNN offers no
+ * primitive for the window the entry has none and the C rule runs. */
+static foolc_status build_pool(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
+                               gconv *c)
+{
+    const nn_dims in = g->dims[nd->in[0]];
+    const int32_t L = nd->line - 2;
+    const char *what = "pooling (graph)";
+    FOOLC__CHECK(foolc__dnnl(dnnl_stream_create(&c->strm, fx->eng, dnnl_stream_default_flags),
+                             "dnnl_stream_create", what, L));
+    foolc__nn_md_plain(&c->plain_in, c->mb, in);
+    foolc__nn_md_plain(&c->plain_out, c->mb, nd->od);
+    dnnl_dims_t k = { nd->kh, nd->kw }, st = { nd->sh, nd->sw }, dil = { 0, 0 };
+    dnnl_dims_t pl = { nd->pt, nd->pl }, pr = { nd->pb, nd->pr };
+    const dnnl_alg_kind_t alg = nd->op == G_MAXPOOL ? dnnl_pooling_max
+                                : nd->count_pad ? dnnl_pooling_avg_include_padding
+                                                : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_v2_desc_t pd;
+    if (dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, alg, &c->plain_in,
+                                          &c->plain_out, st, k, dil, pl, pr) != dnnl_success ||
+        dnnl_primitive_desc_create(&c->fpd, &pd, fx->attr, fx->eng, NULL) != dnnl_success) {
+        c->fpd = NULL;
+        return FOOLC_OK;
+    }
+    FOOLC__CHECK(foolc__dnnl(dnnl_primitive_create(&c->fwd, c->fpd), "dnnl_primitive_create",
+                             what, L));
+    FOOLC__CHECK(foolc__nn_mem(fx, &c->plain_in, &c->f_src, L));
+    FOOLC__CHECK(foolc__nn_mem(fx, &c->plain_out, &c->f_dst, L));
+    return foolc__nn_scratch_mem(fx, c->fpd, &c->f_scr, &c->scratch, L);
+}
+
 foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd,
                                      int bwd, int foldable, int32_t mb, int32_t slot,
                                      int32_t lay, void **impl, size_t *tmp)
@@ -280,7 +313,8 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
         c->mb = mb;
         c->slot = slot;
         c->lay = lay;
-        foolc_status s = build(fx, g, nd, bwd, foldable, c);
+        foolc_status s = nd->op == G_CONV ? build(fx, g, nd, bwd, foldable, c)
+                                          : build_pool(fx, g, nd, c);
         if (s != FOOLC_OK) {
             gconv_free(c);
             return s;
@@ -340,9 +374,15 @@ foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, cons
     if (!c)
         return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no convolution for %d images",
                             (int)nd->line, (int)n);
-    (void)g;
     unsigned char *p = (unsigned char *)(((uintptr_t)tmp + 63) & ~(uintptr_t)63);
     void *scratch = carve(&p, c->scratch);
+    if (nd->op != G_CONV) {
+        if (!c->fwd) return foolc__nn_gop_forward(g, nd, 1, n, &x, y, tmp);
+        int parg[3] = { DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD };
+        dnnl_memory_t pmem[3] = { c->f_src, c->f_dst, c->f_scr };
+        void *pptr[3] = { (void *)x, y, scratch };
+        return run_prim(c, c->fwd, 3, parg, pmem, pptr, "pooling (graph) forward", L);
+    }
     unsigned char *bs = carve(&p, c->b_src), *bd = carve(&p, c->b_dst);
     if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
     const float *wsrc = bn ? c->fold_w : nd->w;

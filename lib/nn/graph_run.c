@@ -180,7 +180,7 @@ static foolc_status fwd_chunk(const grun *r, int32_t k, int32_t slot, gnf *nf)
         const int32_t out = r->fused[i] >= 0 ? r->fused[i] : i;
         const size_t osz = (size_t)nn_numel(g->nodes[out].od);
         float *y = tens(r, 0, out + 1, slot, c0);
-        if (r->fast && nd->op == G_CONV)
+        if (r->fast && (nd->op == G_CONV || nd->op == G_MAXPOOL || nd->op == G_AVGPOOL))
             FOOLC__CHECK(foolc__nn_gconv_forward(g, nd,
                                                  r->fused[i] >= 0 ? &g->nodes[r->fused[i]] : NULL,
                                                  g->impl[i], r->net->pver, cm, slot, r->clay[i],
@@ -358,6 +358,13 @@ static foolc_status prepare(foolc_net *net, const int32_t *fused, int blocked, i
     }
     if (st == FOOLC_OK) layouts(g, fused, cblock, lay);
     for (int32_t i = 0; st == FOOLC_OK && i < g->N; i++) {
+        if (g->nodes[i].op == G_MAXPOOL || g->nodes[i].op == G_AVGPOOL) {
+            for (int z = 0; st == FOOLC_OK && z < nsizes; z++)
+                for (int32_t t = 0; st == FOOLC_OK && t < nt; t++)
+                    st = foolc__nn_gconv_prepare(net->fast, g, &g->nodes[i], 0, 0, sizes[z], t,
+                                                 0, &g->impl[i], tmp);
+            continue;
+        }
         if (g->nodes[i].op != G_CONV) continue;
         const int bwd = back && dx_needed(g, i, dx);
         const int32_t o = (fused[i] >= 0 ? fused[i] : i) + 1;
