@@ -166,17 +166,23 @@ static double l0_touchup(const foolc__bb_prob *p, const double *l, const double 
     return best_n2;
 }
 
-static size_t count_changed(const foolc__bb_prob *p, const double *dl)
+FOOLC__BB_VEC
+static size_t count_block(size_t d, const double *restrict dl, const double *restrict u)
 {
     size_t n = 0;
-    for (size_t i = 0; i < p->d; i++) n += dl[i] != p->u[i];
+    for (size_t i = 0; i < d; i++) n += dl[i] != u[i];
     return n;
+}
+
+static size_t count_changed(const foolc__bb_prob *p, const double *dl)
+{
+    return count_block(p->d, dl, p->u);
 }
 
 static void bb_l0_solve(foolc__bb_prob *p)
 {
     size_t d = p->d;
-    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d, bb, scale;
+    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d, *work = best + d, bb, scale;
     if (foolc__bb_sparse_start(p, l, h, dt, l0_greedy, &bb, &scale)) return;
     /* tau -> 0 gives the smallest L2 step, large tau resets every coordinate it can:
      * bisect log tau for the most resets whose step fits the radius. */
@@ -194,14 +200,17 @@ static void bb_l0_solve(foolc__bb_prob *p)
         /* At a jump take the side that reaches c, then land on it exactly. */
         kappa = p->c >= 0 ? ka : kb;
         if (kappa != c.last) l0_delta(&c, kappa, &s);   /* out holds the last evaluation's */
-        double n2 = l0_touchup(p, l, h, dt, r2, best + d), bd = 0;
+        double n2 = l0_touchup(p, l, h, dt, r2, work), bd = 0;
         for (size_t i = 0; i < d; i++) bd += p->b[i] * dt[i];
         if (n2 <= r2 && fabs(bd - p->c) <= 1e-6 * (fabs(p->c) + 1e-9 * scale)) {
             lt = mt;
             size_t cnt = count_changed(p, dt);
             if (cnt <= best_cnt) {
                 best_cnt = cnt;
-                memcpy(best, dt, d * sizeof(double));
+                double *t = best;   /* dt becomes the best; the old best's room the next dt */
+                best = dt;
+                dt = c.out = t;
+                c.last = NAN;
             }
         } else {
             ht = mt;

@@ -128,7 +128,10 @@ static void bb_l1_solve(foolc__bb_prob *p)
         }
         if (n2 <= r2 && fabs(bd - p->c) <= 1e-6 * (fabs(p->c) + 1e-9 * scale)) {
             lt = mt;
-            memcpy(best, dt, d * sizeof(double));
+            double *t = best;   /* dt becomes the best; the old best's room the next dt */
+            best = dt;
+            dt = c.out = t;
+            c.last = NAN;
         } else {
             ht = mt;
         }
