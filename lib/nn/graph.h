@@ -107,8 +107,11 @@ void foolc__nn_gconv_free(void *impl);
 /* The channel block of the output format oneDNN chose for the node's first entry (16, 8;
  * 1 plain; 0 other or no entry). */
 int foolc__nn_gconv_dst_block(const void *impl);
-/* bn (may be NULL): a batchnorm folded into the convolution (forward: y is bn's output;
- * backward: dy is bn's output gradient). */
+/* Makes the node's folded and reordered weights current for pver (before a pass's threads
+ * start: the entries share them). bn (may be NULL): a batchnorm folded into the convolution
+ * (forward: y is bn's output; backward: dy is bn's output gradient). */
+foolc_status foolc__nn_gconv_weights(const nn_gnode *nd, const nn_gnode *bn, void *impl,
+                                     uint64_t pver);
 foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, const nn_gnode *bn,
                                      void *impl, uint64_t pver, int32_t n, int32_t slot,
                                      int32_t lay, const float *x, float *y, void *tmp);

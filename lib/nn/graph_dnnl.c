@@ -24,13 +24,9 @@ typedef struct gconv {
     dnnl_memory_t f_src, f_wei, f_bias, f_dst, f_scr, d_dsrc, d_wei, d_ddst, d_scr;
     dnnl_memory_desc_t plain_in, plain_out, plain_w, /* the tensors' own formats ("user") */ src_md, dst_md, dsrc_md, ddst_md;
     nn_reorder r_src, r_dst, r_ddy, r_dx, wf_r, wd_r;
-    float *wf, *wd;              /* reordered weights (NULL: plain serves) */
-    uint64_t wf_ver, wd_ver;
+    struct wcopy *wf, *wd;       /* reordered weights, shared by the node's entries (NULL:
+                                    the plain weights serve) */
     float *zero_bias;            /* a zero bias for bias=0 */
-    float *fold_w, *fold_b;      /* weights and bias with the next batchnorm folded in */
-    uint64_t fold_ver;
-    int fold_ok;                 /* fold_w / fold_b hold fold_ver's values */
-    int wf_tag, wd_tag;          /* what wf / wd were reordered from: 1 plain, 2 folded */
     int has_bwd;
     size_t scratch, b_src, b_dst, b_ddy, b_dx;
 } gconv;
@@ -47,18 +43,28 @@ static void gconv_free(gconv *c)
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) foolc__nn_mem_free(m[i]);
     nn_reorder *r[] = { &c->r_src, &c->r_dst, &c->r_ddy, &c->r_dx, &c->wf_r, &c->wd_r };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) foolc__nn_reorder_free(r[i]);
-    foolc__free(c->wf);
-    foolc__free(c->wd);
     foolc__free(c->zero_bias);
-    foolc__free(c->fold_w);
-    foolc__free(c->fold_b);
     foolc__free(c);
 }
 
-/* A node's entries. */
+/* Weights in one of oneDNN's formats, for every entry that reads that format. */
+typedef struct wcopy {
+    dnnl_memory_desc_t md;
+    float *buf;
+    uint64_t ver;
+    int tag;                     /* what buf was reordered from: 0 nothing, 1 plain, 2 folded */
+} wcopy;
+
+/* A node's entries, and what they share: the weights with the batchnorm folded in, the
+ * reordered copies (made before a pass's threads start: graph_run.c's prepare). */
 typedef struct gcache {
     int32_t count, cap;
     gconv **e;
+    float *fold_w, *fold_b;      /* weights and bias with the next batchnorm folded in */
+    uint64_t fold_ver;
+    int fold_ok;                 /* fold_w / fold_b hold fold_ver's values */
+    int32_t nw;
+    wcopy w[8];
 } gcache;
 
 void foolc__nn_gconv_free(void *impl)
@@ -66,7 +72,10 @@ void foolc__nn_gconv_free(void *impl)
     gcache *k = impl;
     if (!k) return;
     for (int32_t i = 0; i < k->count; i++) gconv_free(k->e[i]);
+    for (int32_t i = 0; i < k->nw; i++) foolc__free(k->w[i].buf);
     foolc__free(k->e);
+    foolc__free(k->fold_w);
+    foolc__free(k->fold_b);
     foolc__free(k);
 }
 
@@ -126,12 +135,28 @@ static foolc_status reorder_run(const gconv *c, const nn_reorder *r, const void 
 
 static size_t msz(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md); }
 
-static foolc_status wbuf(const gconv *c, const dnnl_memory_desc_t *md, float **out)
+/* The node's copy of the weights in format md (made on first use); NULL when the plain
+ * weights serve. */
+static foolc_status wbuf(gcache *k, const gconv *c, const dnnl_memory_desc_t *md, wcopy **out)
 {
     *out = NULL;
     if (foolc__nn_md_eq(md, &c->plain_w)) return FOOLC_OK;
-    *out = foolc__malloc(msz(md));
-    return *out ? FOOLC_OK : foolc__nomem("reordered convolution weights");
+    for (int32_t i = 0; i < k->nw; i++)
+        if (foolc__nn_md_eq(md, &k->w[i].md)) {
+            *out = &k->w[i];
+            return FOOLC_OK;
+        }
+    if (k->nw == (int32_t)(sizeof k->w / sizeof k->w[0]))
+        return foolc__error(FOOLC_E_INTERNAL, "net: too many weight formats for a convolution");
+    wcopy *w = &k->w[k->nw];
+    w->buf = foolc__malloc(msz(md));
+    if (!w->buf) return foolc__nomem("reordered convolution weights");
+    w->md = *md;
+    w->ver = 0;
+    w->tag = 0;
+    k->nw++;
+    *out = w;
+    return FOOLC_OK;
 }
 
 static void upd(size_t *a, size_t b)
@@ -140,7 +165,7 @@ static void upd(size_t *a, size_t b)
 }
 
 static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *nd, int bwd,
-                          int foldable, gconv *c)
+                          gcache *k, gconv *c)
 {
     const nn_dims in = g->dims[nd->in[0]];
     const int32_t L = nd->line - 2, G = nd->groups, mb = c->mb;
@@ -193,7 +218,7 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
     FOOLC__CHECK(foolc__nn_mem(fx, &bias, &c->f_bias, L));
     FOOLC__CHECK(foolc__nn_mem(fx, &c->dst_md, &c->f_dst, L));
     FOOLC__CHECK(foolc__nn_scratch_mem(fx, c->fpd, &c->f_scr, &c->scratch, L));
-    FOOLC__CHECK(wbuf(c, wmd, &c->wf));
+    FOOLC__CHECK(wbuf(k, c, wmd, &c->wf));
     if (c->wf) {
         FOOLC__CHECK(foolc__nn_reorder_make(fx, &c->plain_w, wmd, 0, 0, L, &c->wf_r));
         upd(&c->scratch, c->wf_r.scratch_bytes);
@@ -207,11 +232,6 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
     if (!nd->b) {
         c->zero_bias = foolc__calloc((size_t)nd->out, sizeof(float));
         if (!c->zero_bias) return foolc__nomem("a convolution's zero bias");
-    }
-    if (foldable) {
-        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
-        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
-        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
     }
     if (!bwd) return FOOLC_OK;
     dnnl_convolution_desc_t bdsc;
@@ -228,7 +248,7 @@ static foolc_status build(const nn_fast *fx, const nn_graph *g, const nn_gnode *
     if (s == FOOLC_OK) s = foolc__nn_mem(fx, bw, &c->d_wei, L);
     if (s == FOOLC_OK) s = foolc__nn_mem(fx, &c->ddst_md, &c->d_ddst, L);
     if (s == FOOLC_OK) s = foolc__nn_scratch_mem(fx, bpd, &c->d_scr, &c->scratch, L);
-    if (s == FOOLC_OK) s = wbuf(c, bw, &c->wd);
+    if (s == FOOLC_OK) s = wbuf(k, c, bw, &c->wd);
     if (s == FOOLC_OK && c->wd) s = foolc__nn_reorder_make(fx, &c->plain_w, bw, 0, 0, L, &c->wd_r);
     dnnl_primitive_desc_destroy(bpd);
     FOOLC__CHECK(s);
@@ -294,11 +314,11 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
         k->e[at] = k->e[--k->count];
         c = NULL;
     }
-    if (c && foldable && !c->fold_w) {
-        c->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
-        c->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
-        if (!c->fold_w || !c->fold_b) return foolc__nomem("folded convolution weights");
-        c->fold_ok = 0;
+    if (foldable && !k->fold_w) {
+        k->fold_w = foolc__malloc((size_t)nd->nw * sizeof(float));
+        k->fold_b = foolc__malloc((size_t)nd->out * sizeof(float));
+        if (!k->fold_w || !k->fold_b) return foolc__nomem("folded convolution weights");
+        k->fold_ok = 0;
     }
     if (!c) {
         if (k->count == k->cap) {
@@ -313,7 +333,7 @@ foolc_status foolc__nn_gconv_prepare(const nn_fast *fx, const nn_graph *g, const
         c->mb = mb;
         c->slot = slot;
         c->lay = lay;
-        foolc_status s = nd->op == G_CONV ? build(fx, g, nd, bwd, foldable, c)
+        foolc_status s = nd->op == G_CONV ? build(fx, g, nd, bwd, k, c)
                                           : build_pool(fx, g, nd, c);
         if (s != FOOLC_OK) {
             gconv_free(c);
@@ -335,33 +355,66 @@ static unsigned char *carve(unsigned char **p, size_t bytes)
     return at;
 }
 
-static foolc_status refresh(const gconv *c, const nn_gnode *nd, const nn_reorder *r, float *buf,
-                            uint64_t *ver, int *tag, const float *src, int want,
-                            uint64_t pver, void *scratch)
+static foolc_status refresh(const gconv *c, const nn_gnode *nd, const nn_reorder *r, wcopy *w,
+                            const float *src, int want, uint64_t pver)
 {
-    if (!buf || (*ver == pver && *tag == want)) return FOOLC_OK;
-    FOOLC__CHECK(reorder_run(c, r, src, buf, scratch, nd->line - 2));
-    *ver = pver;
-    *tag = want;
+    if (!w || (w->ver == pver && w->tag == want)) return FOOLC_OK;
+    void *scratch = NULL;
+    if (r->scratch_bytes && !(scratch = foolc__malloc(r->scratch_bytes)))
+        return foolc__nomem("a weight reorder's scratchpad");
+    foolc_status st = reorder_run(c, r, src, w->buf, scratch, nd->line - 2);
+    foolc__free(scratch);
+    FOOLC__CHECK(st);
+    w->ver = pver;
+    w->tag = want;
     return FOOLC_OK;
 }
 
 /* Folds batchnorm bn (which reads this convolution's output and nothing else does) into the
  * weights and bias: w' = w s, b' = (b - mean) s + beta with s = gamma / sqrt(var + eps). */
-static foolc_status fold(gconv *c, const nn_gnode *nd, const nn_gnode *bn, uint64_t pver)
+static foolc_status fold(gcache *k, const nn_gnode *nd, const nn_gnode *bn, uint64_t pver)
 {
-    if (!c->fold_w) return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no folded weights",
+    if (!k->fold_w) return foolc__error(FOOLC_E_INTERNAL, "net: line %d: no folded weights",
                                         (int)nd->line);
-    if (c->fold_ok && c->fold_ver == pver) return FOOLC_OK;
+    if (k->fold_ok && k->fold_ver == pver) return FOOLC_OK;
     const int64_t per = nd->nw / nd->out;
     for (int32_t o = 0; o < nd->out; o++) {
         const double sc = (double)bn->w[o] / sqrt((double)bn->var[o] + bn->eps);
         for (int64_t j = 0; j < per; j++)
-            c->fold_w[o * per + j] = (float)((double)nd->w[o * per + j] * sc);
-        c->fold_b[o] = (float)(((nd->b ? (double)nd->b[o] : 0.0) - bn->mean[o]) * sc + bn->b[o]);
+            k->fold_w[o * per + j] = (float)((double)nd->w[o * per + j] * sc);
+        k->fold_b[o] = (float)(((nd->b ? (double)nd->b[o] : 0.0) - bn->mean[o]) * sc + bn->b[o]);
     }
-    c->fold_ok = 1;
-    c->fold_ver = pver;
+    k->fold_ok = 1;
+    k->fold_ver = pver;
+    return FOOLC_OK;
+}
+
+foolc_status foolc__nn_gconv_weights(const nn_gnode *nd, const nn_gnode *bn, void *impl,
+                                     uint64_t pver)
+{
+    gcache *k = impl;
+    if (!k || nd->op != G_CONV) return FOOLC_OK;
+    if (bn) FOOLC__CHECK(fold(k, nd, bn, pver));
+    const float *wsrc = bn ? k->fold_w : nd->w;
+    for (int32_t i = 0; i < k->count; i++) {
+        gconv *c = k->e[i];
+        FOOLC__CHECK(refresh(c, nd, &c->wf_r, c->wf, wsrc, bn ? 2 : 1, pver));
+        if (c->has_bwd) FOOLC__CHECK(refresh(c, nd, &c->wd_r, c->wd, wsrc, bn ? 2 : 1, pver));
+    }
+    return FOOLC_OK;
+}
+
+/* The weights an entry reads (checked to be this pass's: foolc__nn_gconv_weights ran). */
+static foolc_status weights(const gcache *k, const nn_gnode *nd, const nn_gnode *bn,
+                            const wcopy *w, uint64_t pver, const float **out)
+{
+    const float *wsrc = bn ? k->fold_w : nd->w;
+    if (bn && !(k->fold_ok && k->fold_ver == pver)) wsrc = NULL;
+    if (w) wsrc = w->ver == pver && w->tag == (bn ? 2 : 1) ? w->buf : NULL;
+    if (!wsrc)
+        return foolc__error(FOOLC_E_INTERNAL, "net: line %d: convolution weights not prepared",
+                            (int)nd->line);
+    *out = wsrc;
     return FOOLC_OK;
 }
 
@@ -384,11 +437,10 @@ foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, cons
         return run_prim(c, c->fwd, 3, parg, pmem, pptr, "pooling (graph) forward", L);
     }
     unsigned char *bs = carve(&p, c->b_src), *bd = carve(&p, c->b_dst);
-    if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
-    const float *wsrc = bn ? c->fold_w : nd->w;
-    const float *bsrc = bn ? c->fold_b : nd->b ? nd->b : c->zero_bias;
-    FOOLC__CHECK(refresh(c, nd, &c->wf_r, c->wf, &c->wf_ver, &c->wf_tag, wsrc, bn ? 2 : 1,
-                         pver, scratch));
+    const gcache *k = impl;
+    const float *wts;
+    FOOLC__CHECK(weights(k, nd, bn, c->wf, pver, &wts));
+    const float *bsrc = bn ? k->fold_b : nd->b ? nd->b : c->zero_bias;
     int arg[5] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                    DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[5] = { c->f_src, c->f_wei, c->f_bias, c->f_dst, c->f_scr };
@@ -398,7 +450,7 @@ foolc_status foolc__nn_gconv_forward(const nn_graph *g, const nn_gnode *nd, cons
         src = bs;
     }
     void *dst = c->r_dst.fwd ? (void *)bd : (void *)y;
-    void *ptr[5] = { (void *)src, c->wf ? c->wf : (void *)wsrc, (void *)bsrc, dst, scratch };
+    void *ptr[5] = { (void *)src, (void *)wts, (void *)bsrc, dst, scratch };
     FOOLC__CHECK(run_prim(c, c->fwd, 5, arg, mem, ptr, "conv2d (graph) forward", L));
     if (c->r_dst.fwd) FOOLC__CHECK(reorder_run(c, &c->r_dst, bd, y, scratch, L));
     return FOOLC_OK;
@@ -420,10 +472,8 @@ foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd
     (void)carve(&p, c->b_src);
     (void)carve(&p, c->b_dst);
     unsigned char *by = carve(&p, c->b_ddy), *bx = carve(&p, c->b_dx);
-    if (bn) FOOLC__CHECK(fold(c, nd, bn, pver));
-    const float *wsrc = bn ? c->fold_w : nd->w;
-    FOOLC__CHECK(refresh(c, nd, &c->wd_r, c->wd, &c->wd_ver, &c->wd_tag, wsrc, bn ? 2 : 1,
-                         pver, scratch));
+    const float *wts;
+    FOOLC__CHECK(weights(impl, nd, bn, c->wd, pver, &wts));
     int arg[4] = { DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST, DNNL_ARG_SCRATCHPAD };
     dnnl_memory_t mem[4] = { c->d_dsrc, c->d_wei, c->d_ddst, c->d_scr };
     const void *d = dy;
@@ -431,7 +481,7 @@ foolc_status foolc__nn_gconv_backward_data(const nn_graph *g, const nn_gnode *nd
         FOOLC__CHECK(reorder_run(c, &c->r_ddy, d, by, scratch, L));
         d = by;
     }
-    void *ptr[4] = { bx, c->wd ? c->wd : (void *)wsrc, (void *)d, scratch };
+    void *ptr[4] = { bx, (void *)wts, (void *)d, scratch };
     FOOLC__CHECK(run_prim(c, c->bwd_d, 4, arg, mem, ptr, "conv2d (graph) backward data", L));
     return reorder_run(c, &c->r_dx, bx, dx, scratch, L);
 }

@@ -373,6 +373,9 @@ static foolc_status prepare(foolc_net *net, const int32_t *fused, int blocked, i
             for (int32_t t = 0; st == FOOLC_OK && t < nt; t++)
                 st = foolc__nn_gconv_prepare(net->fast, g, &g->nodes[i], bwd, fused[i] >= 0,
                                              sizes[z], t, clay[i], &g->impl[i], tmp);
+        if (st == FOOLC_OK)
+            st = foolc__nn_gconv_weights(&g->nodes[i], fused[i] >= 0 ? &g->nodes[fused[i]] : NULL,
+                                         g->impl[i], net->pver);
     }
 #ifdef _OPENMP
     omp_set_num_threads(save);
