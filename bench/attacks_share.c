@@ -107,7 +107,7 @@ int main(int argc, char **argv)
            "pool %d, %d run%s per attack; share = CPU outside the model / CPU of the run\n",
            path ? path : "~/.cache/foolc/cnn.npz", n, max_batch, pool_n, reps,
            reps > 1 ? "s (interleaved), smallest share" : "");
-    printf("%-16s %-5s %8s %10s %9s %9s %8s %8s %8s %8s\n", "attack", "norm", "success",
+    printf("%-19s %-5s %8s %10s %9s %9s %8s %8s %8s %8s\n", "attack", "norm", "success",
            "median", "fwd/img", "bwd/img", "cpu s", "model s", "outside", "");
     fflush(stdout);
     for (int rep = 0; rep < reps; rep++) {
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
             qsort(dist, (size_t)n, sizeof(float), bench_cmp_float);   /* failures are +inf */
             r->med = n % 2 ? dist[n / 2] : 0.5 * ((double)dist[n / 2 - 1] + dist[n / 2]);
             if (reps == 1) {
-                printf("%-16s %-5s %7.1f%% %10.5g %9.1f %9.1f %8.2f %8.2f %7.1f%% %8s\n",
+                printf("%-19s %-5s %7.1f%% %10.5g %9.1f %9.1f %8.2f %8.2f %7.1f%% %8s\n",
                        r->name, foolc_norm_name(r->norm), 100.0 * r->found / n, r->med,
                        r->fwd / n, r->bwd / n, r->cpu, r->model, r->share,
                        r->share <= limit ? "PASS" : "OVER");
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
         row *r = &rows[t];
         over += r->share > limit;
         if (reps > 1)
-            printf("%-16s %-5s %7.1f%% %10.5g %9.1f %9.1f %8.2f %8.2f %7.1f%% %8s\n", r->name,
+            printf("%-19s %-5s %7.1f%% %10.5g %9.1f %9.1f %8.2f %8.2f %7.1f%% %8s\n", r->name,
                    foolc_norm_name(r->norm), 100.0 * r->found / n, r->med, r->fwd / n,
                    r->bwd / n, r->cpu, r->model, r->share, r->share <= limit ? "PASS" : "OVER");
         foolc_attack_free(r->a);

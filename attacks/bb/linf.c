@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef foolc__bb_config bb_linf_config;
 
@@ -152,7 +153,7 @@ static void bb_linf_solve(foolc__bb_prob *p)
      * r, so eps = max |u| + r is feasible; the Newton searches start from the last root.
      * Bisection to 1e-5 of the box width (regula falsi measured more evaluations: the
      * Newton searches' warm starts like small moves). */
-    double el = eh;
+    double el = eh, *best = NULL, *spare = k + d;   /* w's sixth row */
     eh = fmin(width, umax + p->r);
     for (int it = 0; it < 50 && eh - el > 1e-5 * width; it++) {
         double e = 0.5 * (el + eh);
@@ -160,11 +161,14 @@ static void bb_linf_solve(foolc__bb_prob *p)
         if (foolc__bb_min_norm_warm(d, p->b, l, h, p->c, &beta, dt, &n2) &&
             n2 <= p->r * p->r) {
             eh = e;
-            for (size_t i = 0; i < d; i++) p->delta[i] = dt[i];
+            best = dt;   /* kept; the next tries go to the other buffer */
+            dt = spare;
+            spare = best;
         } else {
             el = e;
         }
     }
+    if (best) memcpy(p->delta, best, d * sizeof(double));
 }
 
 static foolc_status bb_linf_run(foolc__run *run, const void *config)
