@@ -29,6 +29,7 @@ typedef struct hsj {
     size_t d;
     float *xadv, *upd, *chunk;     /* m*d, m*d, CHUNK*d */
     float *v;                      /* m*d offsets from the input, before the box (see project) */
+    float *keep;                   /* 4*m*d: the refinement's start and best (xadv, v) */
     int virt;                      /* step_search keeps v outside the box (the refinement) */
     double *s1, *s0;               /* m*d sums of sign * probe and of probes */
     double *dist, *lo, *hi, *thr, *eps, *delta;
@@ -247,10 +248,12 @@ static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
 }
 
 /* The final refinement's line searches: bisection steps per coordinate, the compensation's
- * range over its rough estimate, the step along the refined normal (times the distance). */
+ * range over its rough estimate; the steps along the refined normal tried (times the
+ * distance; each from the same point, followed by a bisection, the closest result kept: the
+ * longest is best on a flat boundary, the shorter ones on a curved one). */
 #define REFINE_BITS 8
 #define REFINE_RANGE 4.0
-#define REFINE_STEP 4.0
+static const double k_refine_steps[] = {4.0, 1.0, 0.25};
 
 /* The point (1 - c) x_b + c x0 with coordinate j moved by dj (clipped to the box) into p;
  * returns the move of coordinate j after clipping. */
@@ -401,12 +404,13 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
     h.v = foolc__malloc(foolc__mul(md, sizeof(float)));
     h.chunk = foolc__malloc(foolc__mul(foolc__mul(CHUNK, d), sizeof(float)));
     h.s1 = foolc__malloc(foolc__mul(2 * md, sizeof(double)));
-    h.dist = foolc__malloc((size_t)m * 6 * sizeof(double));
+    h.dist = foolc__malloc((size_t)m * 7 * sizeof(double));
+    h.keep = c->refine > 0 ? foolc__malloc(foolc__mul(4 * md, sizeof(float))) : NULL;
     h.act = foolc__malloc((nint + (size_t)m) * sizeof(int32_t));
     h.adv = foolc__malloc((size_t)m * 2 + CHUNK);
     h.rng = foolc__malloc((size_t)m * sizeof *h.rng);
     foolc_status st = FOOLC_OK;
-    if (!h.xadv || !h.upd || !h.v || !h.chunk || !h.s1 || !h.dist || !h.act || !h.adv || !h.rng) {
+    if ((c->refine > 0 && !h.keep) || !h.xadv || !h.upd || !h.v || !h.chunk || !h.s1 || !h.dist || !h.act || !h.adv || !h.rng) {
         st = foolc__nomem("hopskipjump");
         goto out;
     }
@@ -495,14 +499,48 @@ static foolc_status hsj_run(foolc__run *run, const void *config)
             const float *x0 = run->x + (size_t)run->todo[a] * d, *xa = h.xadv + (size_t)a * d;
             for (size_t j = 0; j < d; j++) h.v[(size_t)a * d + j] = xa[j] - x0[j];
         }
-        for (int32_t q = 0; q < n; q++) h.eps[list[q]] = REFINE_STEP * h.dist[list[q]];
-        if ((st = step_search(&h, list, n)) < 0) goto out;
-        if ((st = bisect(&h, list, n)) < 0) goto out;
+        float *sx = h.keep, *sv = sx + md, *bx = sv + md, *bv = bx + md;
+        double *sd = h.delta, *bd = h.lo + 5 * (size_t)m;   /* delta is free; bd: see below */
+        for (int32_t q = 0; q < n; q++) {
+            size_t o = (size_t)list[q] * d;
+            memcpy(sx + o, h.xadv + o, d * sizeof(float));
+            memcpy(sv + o, h.v + o, d * sizeof(float));
+            memcpy(bx + o, h.xadv + o, d * sizeof(float));
+            memcpy(bv + o, h.v + o, d * sizeof(float));
+            sd[list[q]] = bd[list[q]] = h.dist[list[q]];
+        }
+        for (size_t f = 0; f < sizeof k_refine_steps / sizeof *k_refine_steps; f++) {
+            for (int32_t q = 0; q < n; q++) {
+                int32_t a = list[q];
+                size_t o = (size_t)a * d;
+                memcpy(h.xadv + o, sx + o, d * sizeof(float));
+                memcpy(h.v + o, sv + o, d * sizeof(float));
+                h.eps[a] = k_refine_steps[f] * sd[a];
+            }
+            if ((st = step_search(&h, list, n)) < 0) goto out;
+            if ((st = bisect(&h, list, n)) < 0) goto out;
+            for (int32_t q = 0; q < n; q++) {
+                int32_t a = list[q];
+                size_t o = (size_t)a * d;
+                if (!(h.dist[a] < bd[a])) continue;
+                bd[a] = h.dist[a];
+                memcpy(bx + o, h.xadv + o, d * sizeof(float));
+                memcpy(bv + o, h.v + o, d * sizeof(float));
+            }
+        }
+        for (int32_t q = 0; q < n; q++) {
+            int32_t a = list[q];
+            size_t o = (size_t)a * d;
+            memcpy(h.xadv + o, bx + o, d * sizeof(float));
+            memcpy(h.v + o, bv + o, d * sizeof(float));
+            h.dist[a] = bd[a];
+        }
     }
 out:
     foolc__free(h.xadv);
     foolc__free(h.upd);
     foolc__free(h.v);
+    foolc__free(h.keep);
     foolc__free(h.chunk);
     foolc__free(h.s1);
     foolc__free(h.dist);
