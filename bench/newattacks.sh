@@ -34,7 +34,9 @@ for a in $ALL; do
     BASE=${BASE:+$BASE,}$a
 done
 NEWC=$(echo $NEW | tr ' ' ',')
-YARD=$(echo $NEW | tr ' ' '\n' | grep -E '^(alma-l2|alma-l1|sdf|cw-linf|vfga|sigma-zero)$' |
+# The attacks bench/advlib_minnorm.py runs.
+ADVLIB_ATTS='alma-l2|alma-l1|sdf|cw-linf|vfga|sigma-zero|pdpgd-l[012]|pdpgd-linf|tr-l2|tr-linf'
+YARD=$(echo $NEW | tr ' ' '\n' | grep -E "^($ADVLIB_ATTS)\$" |
        tr '\n' ',' | sed 's/,$//')
 
 for net in $NETS; do
