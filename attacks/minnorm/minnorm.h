@@ -67,7 +67,8 @@ foolc_status foolc__mn_polish_classes(foolc__run *run, foolc_norm norm, int32_t 
 
 /* The L0 polish of every successful sample among todo (pdpgd.c): for each candidate (under
  * misclassification with more than two classes, each other class c with the pair margin
- * z_y - z_c, at most FOOLC__POLISH_MAX_CLASSES; otherwise the criterion's margin), the
+ * z_y - z_c, at most FOOLC__POLISH_MAX_CLASSES: then those with the largest logits at the
+ * best point, one forward pass; otherwise the criterion's margin), the
  * margin's gradient g at the best point ranks the coordinates by |g_j| * room_j (how far
  * the box lets x0_j move the way that lowers the margin), and a bisection over how many of
  * the top ones are pushed to the box finds the fewest that are adversarial (exact for a

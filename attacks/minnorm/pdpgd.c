@@ -126,15 +126,34 @@ foolc_status foolc__mn_l0_polish(foolc__run *run)
         for (int32_t step = 0; step < 2 && st >= 0; step++) {
             int32_t rows = step == 0 ? na * nc : na;
             int32_t ncand = step == 0 ? nc : 1;
+            int top = step == 0 && pairs && nc < k - 1;   /* rank the classes first */
             for (int32_t a = 0; a < na; a++) {
+                sid[a] = all[b0 + a];
+                memcpy(xb + (size_t)a * d, run->res->x_adv + (size_t)sid[a] * d,
+                       d * sizeof(float));
+            }
+            if (top && (st = foolc__run_scores(run, xb, sid, na, logits)) < 0) break;
+            for (int32_t a = na - 1; a >= 0; a--) {
                 int32_t s = all[b0 + a], y = run->labels[s];
-                memcpy(xb + (size_t)a * d, run->res->x_adv + (size_t)s * d, d * sizeof(float));
+                const float *z = logits + (size_t)a * (size_t)k;
                 for (int32_t q = 0; q < ncand; q++) {
-                    int32_t r = a * ncand + q;
-                    memcpy(xs + (size_t)r * d, xb + (size_t)a * d, d * sizeof(float));
-                    sid[r] = s;
-                    cls[r] = q < y ? q : q + 1;
+                    int32_t r = a * ncand + q, c = q < y ? q : q + 1;
+                    if (top) {   /* the q-th largest logit but y's, ties to the lower index */
+                        c = -1;
+                        for (int32_t j = 0; j < k; j++) {
+                            if (j == y) continue;
+                            int used = 0;
+                            for (int32_t t = a * ncand; t < r; t++) used |= cls[t] == j;
+                            if (!used && (c < 0 || z[j] > z[c])) c = j;
+                        }
+                    }
+                    cls[r] = c;
                 }
+            }
+            for (int32_t r = rows - 1; r >= 0; r--) {
+                int32_t a = r / ncand;
+                sid[r] = all[b0 + a];
+                memcpy(xs + (size_t)r * d, xb + (size_t)a * d, d * sizeof(float));
             }
             if (step == 0 && pairs)
                 st = foolc__run_grad_rows(run, xs, sid, rows, foolc__pair_row, &pc, grad, logits,
