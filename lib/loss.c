@@ -1,5 +1,6 @@
-/* Losses on logits and their gradients, written once: cross-entropy (stable log-sum-exp),
- * the criterion's margin, DLR and class pairs as per-row functions, and the one routine
+/* Losses on logits and their gradients, written once: cross-entropy (of the logits at the
+ * sample's temperature, with a stable log-sum-exp), the criterion's margin, DLR and class
+ * pairs as per-row functions, the logits' temperature, and the one routine
  * that turns a per-row loss into input gradients with the queries attributed per sample.
  * Every attack's gradient goes through foolc__run_grad_rows. */
 #include "attack_impl.h"
@@ -40,19 +41,63 @@ static int margin_row(void *user, int32_t a, int32_t s, const float *z, int32_t 
     return foolc_criterion_eval(run->crit, z, 1, k, &run->labels[s], t, NULL, loss, dz) < 0;
 }
 
+/* The logits' temperature: their standard deviation over the classes divided by
+ * FOOLC__LOGIT_STD, the spread of a typical trained classifier's logits (the reference
+ * Fashion-MNIST CNN and MLP: 4.9 at their test images). The cross-entropy and NewtonFool's
+ * probability are taken of the logits over it, (z - mean z) / T, whose spread is
+ * FOOLC__LOGIT_STD where T was taken (per sample: foolc__run_temp): multiplying a model's logits by any c > 0 (1e3, 1e30, a net distilled at
+ * temperature 100 and used at 1) multiplies T by c and leaves these losses, their
+ * directions and so every path through them as they were (up to rounding). Constant logits
+ * (no spread) keep T = 1. */
+#define FOOLC__LOGIT_STD 5.0
+
+double foolc__logit_temp(const float *z, int32_t k, double *mean)
+{
+    double m = 0, v = 0;
+    for (int32_t j = 0; j < k; j++) m += z[j];
+    m /= k;
+    for (int32_t j = 0; j < k; j++) v += ((double)z[j] - m) * ((double)z[j] - m);
+    double t = sqrt(v / k) / FOOLC__LOGIT_STD;
+    if (mean) *mean = m;
+    return t > 0 && isfinite(t) ? t : 1;
+}
+
+foolc_status foolc__run_temps(foolc__run *run)
+{
+    if (run->temp) return FOOLC_OK;
+    run->temp = foolc__calloc((size_t)run->n, sizeof *run->temp);
+    return run->temp ? FOOLC_OK : foolc__nomem("logit temperatures");
+}
+
+/* Fixed per sample (at its first tempered loss, the clean input for every attack here)
+ * rather than taken at each point: with two classes the spread at a point is the margin
+ * itself, and a cross-entropy tempered by it would be constant on each side of the
+ * boundary. */
+double foolc__run_temp(const foolc__run *run, int32_t s, const float *z, int32_t k,
+                       double *mean)
+{
+    double t = foolc__logit_temp(z, k, mean);
+    if (!(run->temp[s] > 0)) run->temp[s] = t;
+    return run->temp[s];
+}
+
 /* Below this cross-entropy the softmax has (nearly) rounded to one-hot: its gradient
  * softmax - onehot would be 1 - p_cls, which underflows (to exactly zero in float for a
- * logit gap of about 100, in double for 750; a model whose logits are scaled by 1e3 or a
- * distilled net gets there). */
+ * logit gap of about 100, in double for 750). Where T was taken the tempered gap is at most
+ * FOOLC__LOGIT_STD sqrt(k): this needs hundreds of classes, or a point whose logits have
+ * spread far more than the clean input's. */
 #define CE_TINY 1e-20
 
-/* Cross-entropy with a stable log-sum-exp; descends -CE(label) or CE(target). Where
- * CE < CE_TINY (cls's logit above every other by more than 46), the loss is continued by
- * CE_TINY (1 + log(CE / CE_TINY)), monotone in CE with the same gradient direction and a
- * continuous gradient, computed in log space: log CE = log sum_{j != cls} exp(z_j - z_cls)
- * to within CE, and d log CE / dz_j = the softmax over the classes j != cls (minus one at
- * cls), which never underflows. As the logits' scale grows it becomes the logit margin
- * against the closest classes, the limit of the cross-entropy's direction. */
+/* Cross-entropy of the tempered logits u = (z - mean z) / T (T the sample's temperature,
+ * foolc__run_temp), with a stable log-sum-exp; descends -CE(label) or CE(target). The seed is
+ * d CE / du = softmax(u) - onehot, T times the gradient with T held constant: the
+ * cross-entropy's direction at temperature T, in the logits' own units (as the margin's),
+ * so that no factor 1/T (1e-30 for logits of 1e30) takes it towards float's underflow; the
+ * attacks' steps use directions only. Where CE < CE_TINY (cls's tempered logit above every
+ * other by more than 46), the loss is continued by CE_TINY (1 + log(CE / CE_TINY)), monotone in CE with the same
+ * gradient direction and a continuous gradient, computed in log space:
+ * log CE = log sum_{j != cls} exp(u_j - u_cls) to within CE, and d log CE / du_j = the
+ * softmax over the classes j != cls (minus one at cls), which never underflows. */
 static int ce_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
                   double *loss)
 {
@@ -60,22 +105,25 @@ static int ce_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, f
     const foolc__run *run = user;
     int targeted = run->targets && foolc_criterion_needs_targets(run->crit);
     int32_t cls = targeted ? run->targets[s] : run->labels[s];
-    double sign = targeted ? 1.0 : -1.0, zmax = z[0], sum = 0;
-    for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
-    for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
-    double lse = zmax + log(sum), ce = lse - (double)z[cls];
+    double mean, it = 1 / foolc__run_temp(run, s, z, k, &mean);
+    double sign = targeted ? 1.0 : -1.0, umax = -INFINITY, sum = 0;
+#define U(j) (((double)z[j] - mean) * it)
+    for (int32_t j = 0; j < k; j++) umax = U(j) > umax ? U(j) : umax;
+    for (int32_t j = 0; j < k; j++) sum += exp(U(j) - umax);
+    double lse = umax + log(sum), ce = lse - U(cls);
     if (!(ce < CE_TINY)) {
         for (int32_t j = 0; j < k; j++)
-            dz[j] = (float)(sign * (exp((double)z[j] - lse) - (j == cls)));
+            dz[j] = (float)(sign * (exp(U(j) - lse) - (j == cls)));
         *loss = sign * ce;
         return 0;
     }
     double om = -INFINITY, so = 0;   /* the log-sum-exp of the other classes */
-    for (int32_t j = 0; j < k; j++) if (j != cls && z[j] > om) om = z[j];
-    for (int32_t j = 0; j < k; j++) if (j != cls) so += exp((double)z[j] - om);
-    double log_ce = om + log(so) - (double)z[cls];
+    for (int32_t j = 0; j < k; j++) if (j != cls && U(j) > om) om = U(j);
+    for (int32_t j = 0; j < k; j++) if (j != cls) so += exp(U(j) - om);
+    double log_ce = om + log(so) - U(cls);
     for (int32_t j = 0; j < k; j++)
-        dz[j] = (float)(sign * CE_TINY * (j == cls ? -1.0 : exp((double)z[j] - om) / so));
+        dz[j] = (float)(sign * CE_TINY * (j == cls ? -1.0 : exp(U(j) - om) / so));
+#undef U
     *loss = sign * CE_TINY * (1 + log_ce - log(CE_TINY));
     return 0;
 }
@@ -196,5 +244,6 @@ foolc_status foolc__run_grad(foolc__run *run, const float *xs, const int32_t *id
             run->k >= (kind == FOOLC__CRIT_TARGETED ? 4 : 3))
             fn = dlr_row;
     }
+    if (fn == ce_row) FOOLC__CHECK(foolc__run_temps(run));
     return foolc__run_grad_rows(run, xs, idx, m, fn, run, grad, logits, loss_out, NULL);
 }

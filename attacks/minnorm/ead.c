@@ -110,7 +110,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
         c[a] = cfg->initial_const;
         lower[a] = 0;   /* the search over c (foolc__mn_const_next) */
         upper[a] = INFINITY;
-        sig[a] = 0;     /* the logit scale, from the first evaluation (the clean input) */
+        sig[a] = 0;     /* the logits' temperature at the first evaluation (the clean input) */
     }
     int32_t chk = steps >= 10 ? (steps + 9) / 10 : steps;
     for (int32_t b = 0; b < (int32_t)cfg->binary_search_steps; b++) {
@@ -139,7 +139,7 @@ static foolc_status ead_run(foolc__run *run, const void *config)
             for (int32_t q = 0; q < na; q++) {   /* c weighs margin / logit scale */
                 int32_t a = act[q];
                 if (sig[a] > 0) continue;
-                sig[a] = foolc__mn_logit_scale(logits + (size_t)q * (size_t)k, k);
+                sig[a] = foolc__logit_temp(logits + (size_t)q * (size_t)k, k, NULL);
                 if (sig[a] != 1) foolc__mn_scale(grad + (size_t)q * d, 1 / sig[a], d);
             }
             double alpha = cfg->initial_stepsize * sqrt(1.0 - (double)it / steps);

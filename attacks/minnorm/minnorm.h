@@ -23,11 +23,12 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
-/* The scale of a row of logits z (k) for losses that weigh a margin against a distance (C&W,
- * EAD): max(1, (max_j z_j - min_j z_j) / 100). Their constant c multiplies margin / scale
- * (the scale taken at the clean input), so that a model whose logits are multiplied by any
- * factor (a saturated or distilled net) gives the same search over c; 1 on the usual
- * logit ranges, where nothing changes. */
+/* The scale of a row of logits z (k), max(1, (max_j z_j - min_j z_j) / 100): DeepFool's
+ * overshoot is in its units, PDPGD weighs margin / scale; 1 on the usual logit ranges, where
+ * nothing changes, and proportional to the logits' scale on a model whose logits are
+ * multiplied by a large factor (a saturated or distilled net). (C&W and EAD weigh
+ * margin / T, T the logits' temperature at the clean input, foolc__logit_temp: proportional
+ * at every scale.) */
 double foolc__mn_logit_scale(const float *z, int32_t k);
 
 /* The search on the path from the clean input (t = 0) to xadv (t = 1) for the point

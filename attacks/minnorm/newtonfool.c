@@ -25,29 +25,40 @@ static const foolc__param nf_params[] = {
 typedef struct nf_ctx {
     const foolc__run *run;
     uint8_t *sat;   /* per row: the softmax has saturated (below) */
+    double *temp;   /* per row: the logits' temperature T */
 } nf_ctx;
 
-/* Seed of p_y = softmax(z)[label]: dp_y/dz_j = p_y (1[j = y] - p_j). Where p_y has rounded
- * to (nearly) one, 1 - p_y = S / (1 + S) with S = sum_{j != y} exp(z_j - z_y) < 1e-20 (a
- * saturated or distilled net), that gradient underflows; such a row is marked saturated and
- * seeds the log-odds l = log(p_y / (1 - p_y)) instead, whose gradient has the same direction
- * (grad p_y = p_y (1 - p_y) grad l) and never underflows: dl/dz_y = 1, dl/dz_j = -softmax of
- * the other classes. */
+/* Seed of p_y = softmax(u)[label], u = (z - mean z) / T the logits at the sample's
+ * temperature (foolc__run_temp, fixed at the clean input), so that the steps do
+ * not change when the logits are multiplied by any positive factor (the probabilities of a
+ * net whose logits are multiplied by 1e3, or of a distilled one, are those of the plain
+ * net): dp_y/dz_j = p_y (1[j = y] - p_j) / T (the seed leaves out the 1/T, 1e-30 for
+ * logits of 1e30, which would take it towards float's underflow: the input gradient is
+ * divided by T afterwards). Where p_y has rounded to (nearly) one,
+ * 1 - p_y = S / (1 + S) with S = sum_{j != y} exp(u_j - u_y) < 1e-20 (possible with
+ * hundreds of classes), that gradient underflows; such a row is marked saturated and seeds
+ * the log-odds l = log(p_y / (1 - p_y)) instead, whose gradient has the same direction
+ * (grad p_y = p_y (1 - p_y) grad l) and never underflows: dl/du_y = 1, dl/du_j = -softmax
+ * of the other classes. */
 static int prob_row(void *user, int32_t a, int32_t s, const float *z, int32_t k, float *dz,
                     double *loss)
 {
     const nf_ctx *c = user;
     int32_t y = c->run->labels[s];
-    double zmax = z[0], sum = 0, om = -INFINITY, so = 0;
-    for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
-    for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
-    for (int32_t j = 0; j < k; j++) if (j != y && z[j] > om) om = z[j];
-    for (int32_t j = 0; j < k; j++) if (j != y) so += exp((double)z[j] - om);
-    double py = exp((double)z[y] - zmax) / sum;
-    c->sat[a] = om + log(so) - (double)z[y] < log(1e-20);
+    double mean, t = foolc__run_temp(c->run, s, z, k, &mean), it = 1 / t;
+    c->temp[a] = t;
+#define U(j) (((double)z[j] - mean) * it)
+    double umax = -INFINITY, sum = 0, om = -INFINITY, so = 0;
+    for (int32_t j = 0; j < k; j++) umax = U(j) > umax ? U(j) : umax;
+    for (int32_t j = 0; j < k; j++) sum += exp(U(j) - umax);
+    for (int32_t j = 0; j < k; j++) if (j != y && U(j) > om) om = U(j);
+    for (int32_t j = 0; j < k; j++) if (j != y) so += exp(U(j) - om);
+    double py = exp(U(y) - umax) / sum;
+    c->sat[a] = om + log(so) - U(y) < log(1e-20);
     for (int32_t j = 0; j < k; j++)
-        dz[j] = (float)(c->sat[a] ? (j == y ? 1.0 : -exp((double)z[j] - om) / so)
-                                  : py * ((j == y) - exp((double)z[j] - zmax) / sum));
+        dz[j] = (float)(c->sat[a] ? (j == y ? 1.0 : -exp(U(j) - om) / so)
+                                  : py * ((j == y) - exp(U(j) - umax) / sum));
+#undef U
     *loss = py;
     return 0;
 }
@@ -63,7 +74,7 @@ static foolc_status nf_run(foolc__run *run, const void *config)
     size_t md = foolc__mul((size_t)m, d);
     float *x = foolc__malloc(foolc__mul(md, 3 * sizeof(float)) +
                              foolc__mul((size_t)m, (size_t)k * sizeof(float)));
-    double *py = foolc__malloc(foolc__mul((size_t)m, 2 * sizeof(double)));
+    double *py = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(double)));
     int32_t *act = foolc__malloc(foolc__mul((size_t)m, 3 * sizeof(int32_t) + 3));
     foolc_status st = FOOLC_OK;
     if (!x || !py || !act) {
@@ -71,10 +82,11 @@ static foolc_status nf_run(foolc__run *run, const void *config)
         goto out;
     }
     float *xs = x + md, *grad = xs + md, *logits = grad + md;
-    double *x0n = py + m;
+    double *x0n = py + m, *temp = x0n + m;
     int32_t *sid = act + m, *pos = sid + m;
     uint8_t *adv = (uint8_t *)(pos + m), *done = adv + m, *sat = done + m;
-    nf_ctx ctx = {run, sat};
+    nf_ctx ctx = {run, sat, temp};
+    if ((st = foolc__run_temps(run)) < 0) goto out;
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)run->todo[a] * d;
         memcpy(x + (size_t)a * d, x0, d * sizeof(float));
@@ -97,12 +109,13 @@ static foolc_status nf_run(foolc__run *run, const void *config)
         for (int32_t q = 0; q < na; q++) {
             int32_t a = act[q];
             float *xa = x + (size_t)a * d;
-            const float *g = grad + (size_t)q * d;
+            float *g = grad + (size_t)q * d;
             if (adv[q]) {
                 foolc__run_offer(run, sid[q], xs + (size_t)q * d);
                 done[a] = 1;
                 continue;
             }
+            if (temp[q] != 1) foolc__mn_scale(g, 1 / temp[q], d);
             double gn = foolc__norm(FOOLC_L2, g, d);
             /* Saturated: g is grad l, and the step min(eta ||x0|| gn, p_y - 1/k) / gn along
              * -grad p_y is eta ||x0|| (gn of p_y underflows). */

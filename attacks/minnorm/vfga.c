@@ -30,17 +30,20 @@ static const foolc__param vfga_params[] = {
 };
 
 /* What the candidates are ranked by, lower being more adversarial: the label's
- * log-probability (misclassification), minus the target's (targeted), else the criterion's
- * margin (mg). */
+ * log-probability (misclassification), minus the target's (targeted), of the logits at the
+ * sample's temperature (foolc__run_temp, as the cross-entropy of the gradient: the ranking
+ * does not change when the logits are multiplied by a positive factor, where the plain
+ * softmax of logits scaled by 1e3 rounds every candidate to log-probability 0), else the
+ * criterion's margin (mg). */
 static double vfga_value(const foolc__run *run, foolc__crit_kind kind, const float *z,
                          int32_t s, double mg)
 {
     if (kind == FOOLC__CRIT_OTHER) return mg;
     int32_t k = run->k, c = kind == FOOLC__CRIT_TARGETED ? run->targets[s] : run->labels[s];
-    double zmax = z[0], sum = 0;
-    for (int32_t j = 1; j < k; j++) zmax = z[j] > zmax ? z[j] : zmax;
-    for (int32_t j = 0; j < k; j++) sum += exp((double)z[j] - zmax);
-    double logp = (double)z[c] - zmax - log(sum);
+    double mean, it = 1 / foolc__run_temp(run, s, z, k, &mean), umax = -INFINITY, sum = 0;
+    for (int32_t j = 0; j < k; j++) umax = fmax(umax, ((double)z[j] - mean) * it);
+    for (int32_t j = 0; j < k; j++) sum += exp(((double)z[j] - mean) * it - umax);
+    double logp = ((double)z[c] - mean) * it - umax - log(sum);
     return kind == FOOLC__CRIT_TARGETED ? -logp : logp;
 }
 
@@ -187,7 +190,7 @@ static foolc_status vfga_run(foolc__run *run, const void *config)
     const vfga_config *cfg = config;
     int32_t per = 4096 / (int32_t)(2 * cfg->n_samples);
     if (per < 1) per = 1;
-    foolc_status st = FOOLC_OK;
+    foolc_status st = foolc__run_temps(run);
     for (int32_t b = 0; b < run->n_todo && st >= 0; b += per)
         st = vfga_chunk(run, cfg, run->todo + b, run->n_todo - b < per ? run->n_todo - b : per);
     if (st >= 0 && cfg->polish > 0) st = foolc__mn_l0_polish(run);
