@@ -196,6 +196,7 @@ demo-run: all
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@echo "== bench/auto.sh"; sh bench/auto.sh -b $(BUILD)/foolc -o $(BUILD)/bench-results/auto
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/include/foolc $(DESTDIR)$(PREFIX)/lib/pkgconfig \

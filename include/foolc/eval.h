@@ -63,6 +63,14 @@ FOOLC_API void foolc_eval_free(foolc_eval *ev);
  * added within a class): attack index t below refers to that order once all are added.
  * FOOLC_E_INVALID for an unknown name or one added twice. */
 FOOLC_API FOOLC_WUR foolc_status foolc_eval_add_attack(foolc_eval *ev, const char *name);
+/* Named attack sets, as comma-separated lists of registered attacks (NULL for an unknown
+ * name; "all", every registered attack, is foolc_attack_count / foolc_attack_name):
+ * "auto" (foolc report's default: the union of the four below), "auto-l0", "auto-l1",
+ * "auto-l2", "auto-linf" (per norm the ensemble measured to reach 99.5 % of the best of
+ * "all" at a fraction of its time, docs/eval.md, "The auto set"), "quick" (fgsm,
+ * deepfool-linf, pgd-linf, deepfool-l2, pgd-l2: the earlier default). Add each with
+ * foolc_eval_add_attack; the evaluation orders them cheap first. */
+FOOLC_API const char *foolc_eval_attack_set(const char *name);
 /* Sets a parameter of an added attack from text (as foolc_attack_set_text: a number, or
  * one of the names of an enumerated parameter). Checked now. */
 FOOLC_API FOOLC_WUR foolc_status foolc_eval_set(foolc_eval *ev, const char *attack,

@@ -145,6 +145,26 @@ static int cost_rank(const char *name, unsigned needs)
     return needs & FOOLC_NEEDS_GRAD ? 5 : 7;
 }
 
+/* Named sets (include/foolc/eval.h). The auto-* lists are measured (docs/eval.md, "The auto
+ * set": bench/auto_pick.py on `foolc report --attacks all` of the reference CNN and MLP
+ * and an adversarially trained CNN); "auto" is their union. */
+static const struct { const char *name, *list; } k_sets[] = {
+    {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2"},
+    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1,pointwise"},
+    {"auto-l1", "bim-l1,bb-l0,alma-l1,bb-l1,ead,pointwise"},
+    {"auto-l2", "bb-l2,alma-l2"},
+    {"auto-linf", "apgd-linf,bb-linf"},
+    {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,alma-l1,bb-l1,bb-linf,"
+             "ead,pointwise"},
+};
+
+const char *foolc_eval_attack_set(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof k_sets / sizeof k_sets[0]; i++)
+        if (!strcmp(name, k_sets[i].name)) return k_sets[i].list;
+    return NULL;
+}
+
 static int find_task(const foolc_eval *ev, const char *name)
 {
     for (int k = 0; k < ev->n_task; k++)

@@ -22,8 +22,8 @@ _NC = len(NORMS)
 #: Quantiles reported per curve, as in foolc report.
 QUANTILES: Tuple[Tuple[str, float], ...] = (("q10", 0.1), ("q25", 0.25), ("median", 0.5),
                                              ("q75", 0.75), ("q90", 0.9))
-#: The default attacks of foolc report.
-DEFAULT_ATTACKS = ("fgsm", "deepfool-linf", "pgd-linf", "deepfool-l2", "pgd-l2")
+#: The earlier default attacks of foolc report (the set "quick").
+QUICK_ATTACKS = ("fgsm", "deepfool-linf", "pgd-linf", "deepfool-l2", "pgd-l2")
 #: FOOLC_EVAL_BEST: the best-of-all curve.
 BEST = -1
 
@@ -53,6 +53,7 @@ _PROTOS: Dict[str, Tuple[Any, List[Any]]] = {
     "foolc_eval_ids": (C.POINTER(C.c_uint64), [_vp]),
     "foolc_eval_clean": (None, [_vp, _IP, _IP]),
     "foolc_eval_attacks": (C.c_int32, [_vp]),
+    "foolc_eval_attack_set": (C.c_char_p, [C.c_char_p]),
     "foolc_eval_attack_name": (C.c_char_p, [_vp, C.c_int32]),
     "foolc_eval_attack_norm": (C.c_int, [_vp, C.c_int32]),
     "foolc_eval_attack_needs": (C.c_uint, [_vp, C.c_int32]),
@@ -200,7 +201,8 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
              ids: ArrayLike | None = None, grad_check: bool = True,
              resume: str | os.PathLike[str] | None = None,
              progress: Callable[[int, int], Any] | None = None) -> Evaluation:
-    """Runs attacks (default: foolc report's) over samples and returns an Evaluation.
+    """Runs attacks (default: foolc report's, attack_set("auto"), under norm auto-NORM)
+    over samples and returns an Evaluation.
 
     Samples: x and labels (ids: per-sample ids keying the random draws, default 0..n-1), or
     data (a data-set spec as foolc.load_data takes; its test split): the first n images the
@@ -220,7 +222,8 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
                             progress=progress)
     if (x is None) == (data is None):
         raise errors.InvalidArgumentError("evaluate: give x and labels, or data")
-    names = list(DEFAULT_ATTACKS if attacks is None else attacks)
+    names = list(attacks) if attacks is not None else \
+        attack_set("auto" if norm is None else "auto-" + norm_name(parse_norm(norm)))
     o = EvalOpts()
     check(lib.foolc_eval_defaults_sized(C.byref(o), C.sizeof(o)), "evaluate")
     o.seed, o.chunk, o.budget = int(seed), int(chunk), int(budget)
@@ -228,10 +231,7 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
     if norm is not None:
         o.norms = 1 << parse_norm(norm)
         want = norm_name(parse_norm(norm))
-        if attacks is None:
-            names = [a for a in names if norm_name(_attack_norm(a)) == want] or \
-                [a for a in _all_names() if norm_name(_attack_norm(a)) == want]
-        for a in names:
+        for a in names if attacks is not None else []:  # auto-P: measured in norm P
             if norm_name(_attack_norm(a)) != want:
                 raise errors.InvalidArgumentError(f"evaluate: attack {a!r} is not of norm "
                                                   f"{want}")
@@ -320,6 +320,18 @@ def _attack_norm(name: str) -> int:
     return int(norm.value)
 
 
+def attack_set(name: str) -> Tuple[str, ...]:
+    """A named set of attacks (foolc_eval_attack_set): "auto" (the default of evaluate and
+    foolc report), "auto-l0" ... "auto-linf" (one norm's), "quick" (QUICK_ATTACKS), or
+    "all" (every registered attack)."""
+    if name == "all":
+        return tuple(_all_names())
+    lst = lib.foolc_eval_attack_set(name.encode()) if HAVE_EVAL else None
+    if lst is None:
+        raise errors.InvalidArgumentError(f"attack_set: unknown set {name!r}")
+    return tuple(lst.decode().split(","))
+
+
 def _all_names() -> List[str]:
     return [lib.foolc_attack_name(i).decode() for i in range(lib.foolc_attack_count())]
 
@@ -329,4 +341,4 @@ def _load(spec: str | os.PathLike[str]) -> Tuple[NDArray[np.float32], NDArray[np
     return load_data(spec, "test")
 
 
-__all__ = ["evaluate", "Evaluation", "Curve", "QUANTILES", "DEFAULT_ATTACKS"]
+__all__ = ["evaluate", "Evaluation", "Curve", "QUANTILES", "QUICK_ATTACKS", "attack_set"]

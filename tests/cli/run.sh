@@ -128,6 +128,17 @@ expect 2 "\-\-set 'boundary.steps=9': boundary is not among the attacks run (fgs
     report --model "$t/m.npz" --attacks fgsm,pgd-l2 --set pgd-l2.steps=3,boundary.steps=9
 expect 2 "\-\-set 'pgd-l2.steps=3': pgd-l2 is not the attack run (fgsm)" attack \
     --model "$t/m.npz" --attack fgsm --set pgd-l2.steps=3
+# Named sets (issue 18, item 4): auto is the default (under --norm P, auto-P); a set may
+# repeat an attack listed or in another set; quick is the earlier default.
+check "the default is auto" sh -c "[ \"\$('$foolc' report --model '$t/m.npz' --set fgsm.rtol=0.1 2>&1)\" = \
+    \"\$('$foolc' report --model '$t/m.npz' --attacks auto --set fgsm.rtol=0.1 2>&1)\" ]"
+check "--norm l2's default is auto-l2" sh -c "[ \"\$('$foolc' report --model '$t/m.npz' --norm l2 \
+    --set fgsm.rtol=0.1 2>&1)\" = \"\$('$foolc' report --model '$t/m.npz' --norm l2 --attacks auto-l2 \
+    --set fgsm.rtol=0.1 2>&1)\" ]"
+expect 2 "vfga is not among the attacks run (fgsm, deepfool-linf, pgd-linf, deepfool-l2, pgd-l2)" \
+    report --model "$t/m.npz" --attacks quick,fgsm,quick --set vfga.max_iter=3
+expect 2 "unknown argument '\-\-adv-eps'" report --model "$t/m.npz" --adv-eps 0.1
+expect 2 "\-\-adv-steps: expected a whole number" train --out "$t/x.npz" --adv-eps 0.1 --adv-steps 0
 # No attack minimises MSE.
 expect 2 "\-\-norm: expected l0, l1, l2 or linf, got 'mse'" attacks --norm mse
 # --png-norm needs --png and a norm an attack minimises.
