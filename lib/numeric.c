@@ -361,6 +361,23 @@ double foolc__kth_magnitude(const float *v, size_t d, size_t k, double *work)
     return top[k - 1];
 }
 
+/* delta_j = sign(delta_j) max(|delta_j| - theta, 0), per coordinate in blocks. */
+#define SOFT_COORD(j)                                                                          \
+    do {                                                                                       \
+        double a_ = fabs((double)delta[j]) - theta;                                            \
+        float m_ = (float)a_;                                                                  \
+        delta[j] = a_ > 0 ? (delta[j] > 0 ? m_ : -m_) : 0.0f;                                  \
+    } while (0)
+
+FOOLC__VEC
+static void soft_threshold(float *restrict delta, size_t d, double theta)
+{
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) SOFT_COORD(j + k);
+    for (; j < d; j++) SOFT_COORD(j);
+}
+
 void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
 {
     if (p == FOOLC_L2) {
@@ -429,8 +446,5 @@ void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double 
         n = kept;
         theta = (s - r) / (double)n;
     }
-    for (size_t j = 0; j < d; j++) {
-        double a = fabs((double)delta[j]) - theta;
-        delta[j] = a > 0 ? (float)(delta[j] > 0 ? a : -a) : 0.0f;
-    }
+    soft_threshold(delta, d, theta);
 }
