@@ -117,7 +117,8 @@ class TrainOpts(C.Structure):
     _fields_ = [("epochs", C.c_int32), ("batch", C.c_int32), ("lr", C.c_double),
                 ("beta1", C.c_double), ("beta2", C.c_double), ("eps", C.c_double),
                 ("weight_decay", C.c_double), ("seed", C.c_uint64),
-                ("temperature", C.c_double)]
+                ("temperature", C.c_double), ("adv_eps", C.c_double),
+                ("adv_steps", C.c_int32), ("adv_step", C.c_double)]
 
 
 # ---- prototypes --------------------------------------------------------------------------

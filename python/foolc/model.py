@@ -509,8 +509,10 @@ class Net(Owner):
         return float(acc.value)
 
     def train(self, x: ArrayLike, y: ArrayLike, epochs: int = 5, batch: int = 128,
-              lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0) -> float:
-        """Trains with Adam on softmax cross-entropy; returns the last epoch's mean loss."""
+              lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
+              adv_eps: float = 0.0, adv_steps: int = 7) -> float:
+        """Trains with Adam on softmax cross-entropy; returns the last epoch's mean loss.
+        adv_eps > 0: PGD adversarial training in Linf (adv_steps steps per minibatch)."""
         handle = self._handle()
         xs = _arrays.images(x, self.input_shape)
         ys = _arrays.labels(y, xs.shape[0], self.n_classes)
@@ -520,6 +522,7 @@ class Net(Owner):
         o = TrainOpts()
         lib.foolc_train_defaults(C.byref(o))
         o.epochs, o.batch, o.lr, o.weight_decay, o.seed = epochs, batch, lr, weight_decay, seed
+        o.adv_eps, o.adv_steps = adv_eps, adv_steps
         loss = C.c_double()
         check(lib.foolc_net_train(handle, C.byref(d), C.byref(o), NO_PROGRESS, None,
                                   C.byref(loss)), "Net.train")
