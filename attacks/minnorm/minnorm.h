@@ -24,9 +24,9 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
 double foolc__mn_safe(const float *z, int32_t k);
 
 /* The scale of a row of logits z (k), max(1, (max_j z_j - min_j z_j) / 100): DeepFool's
- * overshoot is in its units, PDPGD weighs margin / scale; 1 on the usual logit ranges, where
+ * overshoot is in its units; 1 on the usual logit ranges, where
  * nothing changes, and proportional to the logits' scale on a model whose logits are
- * multiplied by a large factor (a saturated or distilled net). (C&W and EAD weigh
+ * multiplied by a large factor (a saturated or distilled net). (C&W, EAD and PDPGD weigh
  * margin / T, T the logits' temperature at the clean input, foolc__logit_temp: proportional
  * at every scale.) */
 double foolc__mn_logit_scale(const float *z, int32_t k);

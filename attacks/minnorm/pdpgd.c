@@ -5,8 +5,8 @@
  * norm's proximal operator in Adam's metric, arXiv:1910.10094), and maximised in the dual:
  * log(lambda_1 / lambda_0) grows by a decaying step while the point is not adversarial and
  * shrinks while it is, the weights smoothed by a moving average. The primal step size decays
- * exponentially. The margin is the criterion's, divided by the scale of the clean logits
- * (foolc__mn_logit_scale), so that scaled or saturated logits give the same iterates. Every
+ * exponentially. The margin is the criterion's, divided by the temperature of the clean
+ * logits (foolc__logit_temp), so that scaled or saturated logits give the same iterates. Every
  * adversarial iterate is offered; the attack ends with the class-pair boundary polish and
  * the final search of attacks/minnorm/common.c (L1, L2, Linf) or, in L0 (whose proximal
  * operator is by default the L2/3 quasi-norm's, as the reference implementation advises:
@@ -282,7 +282,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         for (int32_t a = 0; a < m; a++) {
             float *da = delta + (size_t)a * d, *mq = ma + (size_t)a * d, *vq = va + (size_t)a * d;
             const float *ga = grad + (size_t)a * d, *x0 = run->x + (size_t)sid[a] * d;
-            if (it == 0) lscale[a] = foolc__mn_logit_scale(logits + (size_t)a * run->k, run->k);
+            if (it == 0) lscale[a] = foolc__logit_temp(logits + (size_t)a * run->k, run->k, NULL);
             if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
             /* d softplus(margin / scale) / d delta = sigmoid(margin / scale) / scale * grad. */
             double u = margin[a] / lscale[a];
