@@ -19,15 +19,61 @@ double foolc__box_diameter(const foolc__run *run, foolc_norm p)
     return p == FOOLC_L2 ? w * sqrt((double)run->d) : p == FOOLC_L1 ? w * (double)run->d : w;
 }
 
+/* dir = -g, with (when faces) the coordinates at a face of the box that it would push
+ * outwards set to 0; returns the count of non-zero coordinates. In blocks (FOOLC__VEC). */
+#define FACE_COORD(j, NZ)                                                                    \
+    do {                                                                                     \
+        float v_ = -g[j];                                                                    \
+        int out_ = (x[j] <= lo && v_ < 0) | (x[j] >= hi && v_ > 0);                          \
+        v_ = faces && out_ ? 0.0f : v_;                                                      \
+        dir[j] = v_;                                                                         \
+        NZ += v_ != 0;                                                                       \
+    } while (0)
+
+FOOLC__VEC
+static size_t face_step(int faces, const float *restrict g, const float *restrict x, float lo,
+                        float hi, size_t d, float *restrict dir)
+{
+    size_t nz = 0, j = 0;
+    uint32_t cnt[FOOLC__BLOCK] = {0};
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) FACE_COORD(j + k, cnt[k]);
+    for (; j < d; j++) FACE_COORD(j, nz);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) nz += cnt[k];
+    return nz;
+}
+
+/* APGD's mix: x' = first ? z : x + 0.75 (z - x) + 0.25 (x - x_prev), x_prev = x. */
+#define MIX_COORD(j)                                                                         \
+    do {                                                                                     \
+        float nx_ = first ? z[j] : xc[j] + 0.75f * (z[j] - xc[j]) + 0.25f * (xc[j] - xp[j]); \
+        xp[j] = xc[j];                                                                       \
+        xc[j] = nx_;                                                                         \
+    } while (0)
+
+FOOLC__VEC
+static void apgd_mix(int first, const float *restrict z, float *restrict xc,
+                     float *restrict xp, size_t d)
+{
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) MIX_COORD(j + k);
+    for (; j < d; j++) MIX_COORD(j);
+}
+
 static int direction(foolc_norm p, const float *g, const float *x, float lo, float hi,
                      size_t d, double quantile, float *dir, float *work)
 {
     size_t nz = 0;
-    for (size_t j = 0; j < d; j++) {
-        float v = -g[j];
-        if (p != FOOLC_LINF && ((x[j] <= lo && v < 0) || (x[j] >= hi && v > 0))) v = 0;
-        dir[j] = v;
-        if (v != 0) work[nz++] = fabsf(v);
+    if (p == FOOLC_L1) {   /* the non-zero magnitudes, for the quantile below */
+        for (size_t j = 0; j < d; j++) {
+            float v = -g[j];
+            if ((x[j] <= lo && v < 0) || (x[j] >= hi && v > 0)) v = 0;
+            dir[j] = v;
+            if (v != 0) work[nz++] = fabsf(v);
+        }
+    } else {
+        nz = face_step(p != FOOLC_LINF, g, x, lo, hi, d, dir);
     }
     if (nz == 0) return 0;
     if (p == FOOLC_LINF) {
@@ -174,11 +220,7 @@ static foolc_status pgd_step(iter_state *s, const foolc__run *run, int32_t a, co
     float eta = (float)s->eta[a];
     for (size_t j = 0; j < d; j++) z[j] = xc[j] + eta * s->dir[j];
     foolc__project(o->norm, x0, z, d, eps, run->lo, run->hi, s->pw);
-    for (size_t j = 0; j < d; j++) {
-        float nx = first ? z[j] : xc[j] + 0.75f * (z[j] - xc[j]) + 0.25f * (xc[j] - xp[j]);
-        xp[j] = xc[j];
-        xc[j] = nx;
-    }
+    apgd_mix(first, z, xc, xp, d);
     foolc__project(o->norm, x0, xc, d, eps, run->lo, run->hi, s->pw);
     return FOOLC_OK;
 }
