@@ -10,21 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_resnet =
-    "input c=1 h=28 w=28; c1 = conv2d(x) out=16 k=3 p=1 bias=0; b1 = batchnorm(c1); "
-    "r1 = relu(b1); "
-    "a1 = conv2d(r1) out=32 k=3 s=2 p=1 bias=0; a1b = batchnorm(a1); a1r = relu(a1b); "
-    "a2 = conv2d(a1r) out=32 k=3 p=1 bias=0; a2b = batchnorm(a2); "
-    "p1 = conv2d(r1) out=32 k=1 s=2 bias=0; p1b = batchnorm(p1); s1 = add(a2b, p1b); "
-    "o1 = relu(s1); "
-    "d1 = conv2d(o1) out=64 k=3 s=2 p=1 bias=0; d1b = batchnorm(d1); d1r = relu(d1b); "
-    "d2 = conv2d(d1r) out=64 k=3 p=1 bias=0; d2b = batchnorm(d2); "
-    "p2 = conv2d(o1) out=64 k=1 s=2 bias=0; p2b = batchnorm(p2); s2 = add(d2b, p2b); "
-    "o2 = relu(s2); g = globalavgpool(o2); f = flatten(g); logits = dense(f) out=10";
-static const char *const k_cnn =
-    "input c=1 h=28 w=28; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; "
-    "conv2d out=64 k=3 p=1; relu; maxpool2d k=2; flatten; dense out=128; relu; dense out=10";
-
 static int seed_first(void *u, const float *logits, int32_t n, int32_t k, float *dl)
 {
     (void)u;
@@ -94,7 +79,7 @@ int main(int argc, char **argv)
     foolc_status st;
     size_t ml = strlen(model);
     if (ml > 4 && !strcmp(model + ml - 4, ".npz")) st = foolc_net_load(model, &net);
-    else st = foolc_net_new(!strcmp(model, "resnet") ? k_resnet : !strcmp(model, "cnn") ? k_cnn
+    else st = foolc_net_new(foolc_net_preset(model) ? foolc_net_preset(model)
                             : model, 42, &net);
     if (st != FOOLC_OK) {
         fprintf(stderr, "bench_graph: %s: %s\n", model, foolc_errmsg());

@@ -17,12 +17,6 @@
 #define MIN_TRIALS 5
 #define TRIAL_SPLIT 25
 
-static const char *const k_cnn =
-    "input c=1 h=28 w=28; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; "
-    "conv2d out=64 k=3 p=1; relu; maxpool2d k=2; flatten; dense out=128; relu; dense out=10";
-static const char *const k_mlp =
-    "input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=256; relu; dense out=10";
-
 typedef struct row {
     char net[8], pass[16];
     int32_t batch;
@@ -466,7 +460,7 @@ int main(int argc, char **argv)
     if (!(min_time > 0.0) || train_batch < 1 || sgemm_n < 64) { usage(); return 2; }
 
     double rss[2] = { 0, 0 };
-    const char *names[2] = { "cnn", "mlp" }, *archs[2] = { k_cnn, k_mlp };
+    const char *names[2] = { "cnn", "mlp" }, *archs[2] = { foolc_net_preset("cnn"), foolc_net_preset("mlp") };
     if (invariance) {
         printf("libfoolc bench_net --invariance: img/s of the old (batch-dependent) and the "
                "batch-invariant dense products,\nmedian and best trial, >= %.2f s per point "

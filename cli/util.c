@@ -170,26 +170,8 @@ int cli_fail(const char *what, foolc_status st)
 
 const char *cli_arch(const char *name)
 {
-    if (!strcmp(name, "cnn"))
-        return "input c=1 h=28 w=28; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; "
-               "conv2d out=64 k=3 p=1; relu; maxpool2d k=2; flatten; dense out=128; relu; "
-               "dense out=10";
-    if (!strcmp(name, "mlp"))
-        return "input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=256; relu; "
-               "dense out=10";
-    if (!strcmp(name, "resnet")) /* a graph net (docs/net.md, "Training"): a 32-channel stem
-                                     * and max pool, an identity block at 14x14, a block down
-                                     * to 64 channels at 7x7 with a projection, flatten, dense */
-        return "input c=1 h=28 w=28; c1 = conv2d(x) out=32 k=3 p=1 bias=0; b1 = batchnorm(c1); "
-               "r1 = relu(b1); m1 = maxpool2d(r1) k=2; "
-               "a1 = conv2d(m1) out=32 k=3 p=1 bias=0; a1b = batchnorm(a1); a1r = relu(a1b); "
-               "a2 = conv2d(a1r) out=32 k=3 p=1 bias=0; a2b = batchnorm(a2); s1 = add(a2b, m1); "
-               "o1 = relu(s1); "
-               "d1 = conv2d(o1) out=64 k=3 s=2 p=1 bias=0; d1b = batchnorm(d1); d1r = relu(d1b); "
-               "d2 = conv2d(d1r) out=64 k=3 p=1 bias=0; d2b = batchnorm(d2); "
-               "p2 = conv2d(o1) out=64 k=1 s=2 bias=0; p2b = batchnorm(p2); s2 = add(d2b, p2b); "
-               "o2 = relu(s2); f = flatten(o2); logits = dense(f) out=10";
-    return name;
+    const char *text = foolc_net_preset(name);
+    return text ? text : name;
 }
 
 int cli_fail_opt(const char *cmd, const char *flag, const char *value, foolc_status st)

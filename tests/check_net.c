@@ -538,6 +538,32 @@ START_TEST(test_bad_arch)
 }
 END_TEST
 
+/* The presets: each builds, has the documented parameter count, input and classes; unknown
+ * names and NULL give NULL. */
+START_TEST(test_presets)
+{
+    static const struct { const char *name; int64_t params; int graph; } k[] = {
+        {"cnn", 320 + 18496 + 401536 + 1290, 0},
+        {"mlp", 200960 + 65792 + 2570, 0},
+        {"resnet", 108010, 1},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        const char *text = foolc_net_preset(k[i].name);
+        ck_assert_msg(text != NULL, "%s", k[i].name);
+        foolc_net *net = mknet(text, 3);
+        ck_assert_int_eq(foolc_net_param_count(net), k[i].params);
+        ck_assert_int_eq(foolc_net_classes(net), 10);
+        foolc_shape s = foolc_net_input(net);
+        ck_assert(s.c == 1 && s.h == 28 && s.w == 28);
+        ck_assert_int_eq(strstr(foolc_net_arch(net), " = ") != NULL, k[i].graph);
+        foolc_net_free(net);
+    }
+    ck_assert_ptr_null(foolc_net_preset("vgg"));
+    ck_assert_ptr_null(foolc_net_preset("CNN"));
+    ck_assert_ptr_null(foolc_net_preset(NULL));
+}
+END_TEST
+
 START_TEST(test_arch_text)
 {
     ck_status(foolc_net_new(NULL, 1, NULL), FOOLC_E_INVALID);
@@ -1369,6 +1395,7 @@ Suite *foolc_suite_net(void)
     tc = tcase_create("arch");
     tcase_add_loop_test(tc, test_bad_arch, 0, (int)(sizeof k_bad / sizeof k_bad[0]));
     tcase_add_test(tc, test_arch_text);
+    tcase_add_test(tc, test_presets);
     tcase_add_test(tc, test_init);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

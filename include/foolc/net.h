@@ -25,6 +25,14 @@ typedef struct foolc_net foolc_net;
  * nn.Sequential: "i.weight", "i.bias" (conv OIHW, dense (out, in)); batchnorm also
  * "i.running_mean", "i.running_var". */
 
+/* The architecture text of a named preset, or NULL for an unknown name: "cnn" (the reference
+ * CNN, two conv/pool stages and two dense layers), "mlp" (784-256-256-10) and "resnet" (a
+ * graph net: a 32-channel stem and max pool, an identity residual block at 14x14, a block
+ * down to 64 channels at 7x7 with a 1x1 projection shortcut, batchnorm after every
+ * convolution, flatten, dense); all for 1x28x28 inputs and 10 classes. `foolc train --arch`
+ * takes these names. The text is static: do not free it. */
+FOOLC_API const char *foolc_net_preset(const char *name);
+
 /* A new net with weights drawn for the seed (Kaiming-uniform, as PyTorch's defaults).
  * Errors: FOOLC_E_INVALID with the offending layer and option named, FOOLC_E_NOMEM. */
 FOOLC_API FOOLC_WUR foolc_status foolc_net_new(const char *arch, uint64_t seed,

@@ -83,6 +83,29 @@ void foolc_net_free(foolc_net *net)
 
 const char *foolc_net_arch(const foolc_net *net) { return net && net->arch ? net->arch : ""; }
 
+const char *foolc_net_preset(const char *name)
+{
+    if (!name) return NULL;
+    if (!strcmp(name, "cnn"))
+        return "input c=1 h=28 w=28; conv2d out=32 k=3 p=1; relu; maxpool2d k=2; "
+               "conv2d out=64 k=3 p=1; relu; maxpool2d k=2; flatten; dense out=128; relu; "
+               "dense out=10";
+    if (!strcmp(name, "mlp"))
+        return "input c=1 h=28 w=28; flatten; dense out=256; relu; dense out=256; relu; "
+               "dense out=10";
+    if (!strcmp(name, "resnet")) /* docs/net.md, "Training" */
+        return "input c=1 h=28 w=28; c1 = conv2d(x) out=32 k=3 p=1 bias=0; b1 = batchnorm(c1); "
+               "r1 = relu(b1); m1 = maxpool2d(r1) k=2; "
+               "a1 = conv2d(m1) out=32 k=3 p=1 bias=0; a1b = batchnorm(a1); a1r = relu(a1b); "
+               "a2 = conv2d(a1r) out=32 k=3 p=1 bias=0; a2b = batchnorm(a2); s1 = add(a2b, m1); "
+               "o1 = relu(s1); "
+               "d1 = conv2d(o1) out=64 k=3 s=2 p=1 bias=0; d1b = batchnorm(d1); d1r = relu(d1b); "
+               "d2 = conv2d(d1r) out=64 k=3 p=1 bias=0; d2b = batchnorm(d2); "
+               "p2 = conv2d(o1) out=64 k=1 s=2 bias=0; p2b = batchnorm(p2); s2 = add(d2b, p2b); "
+               "o2 = relu(s2); f = flatten(o2); logits = dense(f) out=10";
+    return NULL;
+}
+
 foolc_shape foolc_net_input(const foolc_net *net)
 {
     foolc_shape s = { 0, 0, 0, 0 };

@@ -177,6 +177,7 @@ _PROTOS: dict[str, tuple[Any, list[Any]]] = {
     "foolc_data_free": (None, [C.POINTER(Data)]),
     # the built-in engine
     "foolc_net_new": (st, [cs, C.c_uint64, C.POINTER(vp)]),
+    "foolc_net_preset": (cs, [cs]),
     "foolc_net_load": (st, [cs, C.POINTER(vp)]),
     "foolc_net_save": (st, [vp, cs]),
     "foolc_net_free": (None, [vp]),

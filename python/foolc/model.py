@@ -357,10 +357,12 @@ class Net(Owner):
 
     def __init__(self, arch: str, seed: int = 0) -> None:
         """A new net with weights drawn for the seed; arch is the architecture text of
-        docs/net.md, e.g. "input c=1 h=28 w=28; flatten; dense out=10"."""
+        docs/net.md, e.g. "input c=1 h=28 w=28; flatten; dense out=10", or a preset's
+        name: "cnn", "mlp" or "resnet" (foolc_net_preset)."""
         self._models: weakref.WeakSet[Model] = weakref.WeakSet()
         h = C.c_void_p()
-        check(lib.foolc_net_new(enc(arch), int(seed), C.byref(h)), "Net")
+        text = lib.foolc_net_preset(enc(arch))
+        check(lib.foolc_net_new(text if text else enc(arch), int(seed), C.byref(h)), "Net")
         self._own(h, lib.foolc_net_free)
 
     @classmethod

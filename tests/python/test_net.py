@@ -60,6 +60,13 @@ class TestNet(unittest.TestCase):
             foolc.Net.load("/nonexistent/m.npz")
         with self.assertRaises(foolc.InvalidArgumentError):
             foolc.Net("input c=1 h=28 w=28; dense out=banana")
+        # a preset's name gives the preset's text
+        r = foolc.Net("resnet", seed=2)
+        self.assertEqual(r.n_classes, 10)
+        self.assertIn("add(", r.arch)
+        self.assertEqual(foolc.Net("mlp", seed=2).arch,
+                         foolc.Net("input c=1 h=28 w=28; flatten; dense out=256; relu; "
+                                   "dense out=256; relu; dense out=10", seed=2).arch)
 
     def test_same_bytes_as_direct_c_call(self):
         res = foolc.Attack("fgsm", rtol=1e-4)(self.net, self.x, self.y, seed=7)
