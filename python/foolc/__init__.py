@@ -27,7 +27,7 @@ from .attack import (QUERIES_DTYPE, Attack, AttackInfo, AttackResult, Criterion,
 from .certify import certify
 from .data import load_data
 from .distance import NORMS, distance, parse_norm, project
-from .eval import Evaluation, evaluate
+from .eval import Evaluation, attack_set, evaluate
 from .errors import (BackendError, BudgetError, CancelledError, ClosedError, FoolcError,
                      FoolcIOError, FormatError, InternalError, InvalidArgumentError,
                      NoMemoryError, NonFiniteError, OracleError, UnsupportedError, VersionError)
@@ -46,7 +46,7 @@ __all__ = [
     "CancelledError", "BudgetError", "NonFiniteError", "FoolcIOError", "FormatError",
     "InternalError", "ClosedError", "library_path", "library_version",
     "library_version_number", "constants", "Status", "Needs", "Norm", "Backend",
-    "certify", "evaluate", "Evaluation",
+    "attack_set", "certify", "evaluate", "Evaluation",
 ]
 
 

@@ -24,6 +24,9 @@ QUANTILES: Tuple[Tuple[str, float], ...] = (("q10", 0.1), ("q25", 0.25), ("media
                                              ("q75", 0.75), ("q90", 0.9))
 #: The earlier default attacks of foolc report (the set "quick").
 QUICK_ATTACKS = ("fgsm", "deepfool-linf", "pgd-linf", "deepfool-l2", "pgd-l2")
+#: The name this tuple had while it was the default (kept for older callers; the default is
+#: now attack_set("auto")).
+DEFAULT_ATTACKS = QUICK_ATTACKS
 #: FOOLC_EVAL_BEST: the best-of-all curve.
 BEST = -1
 

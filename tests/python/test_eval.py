@@ -105,6 +105,22 @@ class TestEvaluate(unittest.TestCase):
                            progress=lambda done, total: True)
 
 
+class TestAttackSets(unittest.TestCase):
+    def test_named_sets(self):
+        every = set(foolc.attack_set("all"))
+        auto = foolc.attack_set("auto")
+        self.assertTrue(auto and set(auto) <= every)
+        per_norm = set()
+        for norm in ("l0", "l1", "l2", "linf"):
+            part = foolc.attack_set("auto-" + norm)
+            self.assertTrue(part and set(part) <= set(auto), norm)
+            per_norm |= set(part)
+        self.assertEqual(per_norm, set(auto))
+        self.assertEqual(foolc.attack_set("quick"), foolc.eval.QUICK_ATTACKS)
+        with self.assertRaises(foolc.InvalidArgumentError):
+            foolc.attack_set("fastest")
+
+
 class TestAgainstReport(unittest.TestCase):
     """The figures of foolc report --json on the same net and data set."""
 
