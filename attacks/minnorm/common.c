@@ -59,6 +59,12 @@ double foolc__mn_safe(const float *z, int32_t k)
     return 2e-6 * (1 + m);
 }
 
+int foolc__mn_cmp_rank(const void *a, const void *b)
+{
+    const foolc__mn_rank *x = a, *y = b;
+    return x->key > y->key ? -1 : x->key < y->key ? 1 : (x->j > y->j) - (x->j < y->j);
+}
+
 double foolc__mn_logit_scale(const float *z, int32_t k)
 {
     double lo = z[0], hi = z[0];

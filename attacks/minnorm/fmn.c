@@ -18,17 +18,6 @@ static double room(const foolc__run *run, float x0, float g)
     return g < 0 ? (double)run->hi - x0 : g > 0 ? (double)x0 - run->lo : 0;
 }
 
-typedef struct rank_item {
-    double key;
-    int32_t j;
-} rank_item;
-
-static int cmp_rank(const void *a, const void *b)
-{
-    const rank_item *x = a, *y = b;
-    return x->key > y->key ? -1 : x->key < y->key ? 1 : (x->j > y->j) - (x->j < y->j);
-}
-
 /* L0 polish, two passes of a per-sample bisection over how many top-ranked coordinates
  * are changed. Pass 0 ranks every coordinate by the margin change it can make within its
  * box room, |g_j| * room_j (g: the gradient at x0), and pushes the top ones to the box:
@@ -38,7 +27,7 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
                               float *xs, int pass)
 {
     size_t d = run->d;
-    rank_item *tmp = foolc__malloc(foolc__mul(d, sizeof(rank_item)) +
+    foolc__mn_rank *tmp = foolc__malloc(foolc__mul(d, sizeof(foolc__mn_rank)) +
                                    foolc__mul((size_t)m, 3 * sizeof(int32_t) + 1) +
                                    foolc__mul(foolc__mul((size_t)m, d), sizeof(int32_t)));
     if (!tmp) return foolc__nomem("fmn-l0 polish");
@@ -53,7 +42,7 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
                          : dj != 0 ? fabs((double)g[j] * dj) + 1e-30 : 0;
             tmp[j].j = (int32_t)j;
         }
-        qsort(tmp, d, sizeof *tmp, cmp_rank);
+        qsort(tmp, d, sizeof *tmp, foolc__mn_cmp_rank);
         for (size_t j = 0; j < d; j++) order[(size_t)a * d + j] = tmp[j].j;
         lo[a] = 0;
         double best = run->res->distance[sid[a]];

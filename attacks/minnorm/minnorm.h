@@ -23,6 +23,14 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
+/* A coordinate j with its ranking key; foolc__mn_cmp_rank (qsort) orders by key, largest
+ * first, ties by j ascending (a total order: the same ranking on every platform). */
+typedef struct foolc__mn_rank {
+    double key;
+    int32_t j;
+} foolc__mn_rank;
+int foolc__mn_cmp_rank(const void *a, const void *b);
+
 /* The scale of a row of logits z (k), max(1, (max_j z_j - min_j z_j) / 100): DeepFool's
  * overshoot is in its units; 1 on the usual logit ranges, where
  * nothing changes, and proportional to the logits' scale on a model whose logits are

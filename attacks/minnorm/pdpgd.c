@@ -72,17 +72,6 @@ static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *w
 
 /* ---- the L0 polish ---- */
 
-typedef struct rank_item {
-    double key;
-    int32_t j;
-} rank_item;
-
-static int cmp_rank(const void *a, const void *b)
-{
-    const rank_item *x = a, *y = b;
-    return x->key > y->key ? -1 : x->key < y->key ? 1 : (x->j > y->j) - (x->j < y->j);
-}
-
 /* Samples per block of the L0 polish. */
 #define L0_BLOCK 32
 
@@ -99,7 +88,7 @@ foolc_status foolc__mn_l0_polish(foolc__run *run)
     size_t md = foolc__mul((size_t)mc, d);
     foolc__arena ar = {0};
     float *xs, *grad, *logits, *xb;
-    rank_item *tmp;
+    foolc__mn_rank *tmp;
     int32_t *all, *sid, *cls, *order, *lo, *hi, *row;
     uint8_t *adv;
     foolc_status st = FOOLC_OK;
@@ -108,7 +97,7 @@ foolc_status foolc__mn_l0_polish(foolc__run *run)
         grad = foolc__arena_take(&ar, md, sizeof(float));
         xb = foolc__arena_take(&ar, foolc__mul((size_t)bs, d), sizeof(float));
         logits = foolc__arena_take(&ar, foolc__mul((size_t)mc, (size_t)k), sizeof(float));
-        tmp = foolc__arena_take(&ar, d, sizeof(rank_item));
+        tmp = foolc__arena_take(&ar, d, sizeof(foolc__mn_rank));
         order = foolc__arena_take(&ar, md, sizeof(int32_t));
         all = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
         sid = foolc__arena_take(&ar, (size_t)mc, sizeof(int32_t));
@@ -174,7 +163,7 @@ foolc_status foolc__mn_l0_polish(foolc__run *run)
                                            : dj != 0 ? fabs(gj * dj) + 1e-30 : 0;
                     tmp[j].j = (int32_t)j;
                 }
-                qsort(tmp, d, sizeof *tmp, cmp_rank);
+                qsort(tmp, d, sizeof *tmp, foolc__mn_cmp_rank);
                 for (size_t j = 0; j < d; j++) order[(size_t)r * d + j] = tmp[j].j;
                 double best = run->res->distance[sid[r]];
                 lo[r] = 0;
