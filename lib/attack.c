@@ -33,6 +33,8 @@ struct foolc_attack {
     const float *starts_x;            /* borrowed starting-point pool, or NULL */
     const int32_t *starts_y;
     int32_t n_starts;
+    const float *sample_x;            /* borrowed per-sample starts (n_sample rows), or NULL */
+    int32_t n_sample;
 };
 
 int32_t foolc_attack_count(void) { return N_ATTACKS; }
@@ -205,6 +207,18 @@ foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x, const int3
     a->starts_x = n > 0 ? x : NULL;
     a->starts_y = n > 0 ? y : NULL;
     a->n_starts = n;
+    return FOOLC_OK;
+}
+
+foolc_status foolc_attack_set_sample_starts(foolc_attack *a, const float *x, int32_t n)
+{
+    foolc__error_clear();
+    if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
+    if (n < 0 || (n > 0 && !x))
+        return foolc__error(FOOLC_E_INVALID, "%s: per-sample starts: %s", a->vt->name,
+                            n < 0 ? "negative count" : "NULL x with n > 0");
+    a->sample_x = n > 0 ? x : NULL;
+    a->n_sample = n;
     return FOOLC_OK;
 }
 
@@ -541,6 +555,9 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     if (a->ids && a->n_ids != s.n)
         return foolc__error(FOOLC_E_INVALID, "%s: %d sample ids set for a run of %d samples",
                             a->vt->name, a->n_ids, s.n);
+    if (a->sample_x && a->n_sample != s.n)
+        return foolc__error(FOOLC_E_INVALID, "%s: %d per-sample starts set for a run of %d "
+                            "samples", a->vt->name, a->n_sample, s.n);
     foolc__error_clear();
     size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
     int32_t n = s.n;
@@ -563,6 +580,7 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     run.starts_x = a->starts_x;
     run.starts_y = a->starts_y;
     run.n_starts = a->n_starts;
+    run.sample_x = a->sample_x;
     uint8_t *adv0 = (uint8_t *)(run.todo + n);
 
     /* Samples already adversarial at x cost nothing more: distance 0. */

@@ -155,6 +155,9 @@ struct foolc__run {
     const float *starts_x;           /* n_starts rows of d floats */
     const int32_t *starts_y;         /* their labels, or NULL */
     int32_t n_starts;
+    /* Per-sample starts (foolc_attack_set_sample_starts): row i is sample i's, n rows of d
+     * floats, not yet checked (attacks/decision/common.c: foolc__dec_sample_starts). */
+    const float *sample_x;
 };
 
 /* ---- losses (lib/loss.c): the one place where a loss becomes a gradient ---- */

@@ -468,10 +468,10 @@ static const char *init_name(const foolc__run *run)
  * the attack where no noise is adversarial unless `second`, the second walk of init=best,
  * which has run the attack already): xs rows and ok flags; the reason for failures goes to
  * why. */
-static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, foolc__start mode,
-                                int second,
-                                const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
-                                char *why, size_t why_len)
+static foolc_status own_starts(foolc__run *run, const foolc__bb_config *cfg, foolc__start mode,
+                               int second,
+                               const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
+                               char *why, size_t why_len)
 {
     int32_t tries = (int32_t)cfg->init_tries;
     for (int32_t a = 0; a < m; a++) {
@@ -534,6 +534,35 @@ out:
     foolc__free(fid);
     foolc__free(fx);
     return st;
+}
+
+typedef struct own_ctx {
+    const foolc__bb_config *cfg;
+    foolc__start mode;
+    char *why;
+    size_t why_len;
+} own_ctx;
+
+static foolc_status own_thunk(void *ctx, foolc__run *run, const int32_t *sid, int32_t m,
+                              float *xs, uint8_t *ok)
+{
+    const own_ctx *c = ctx;
+    return own_starts(run, c->cfg, c->mode, 0, sid, m, xs, ok, c->why, c->why_len);
+}
+
+/* The first walk starts from the caller's per-sample starts where they are usable
+ * (foolc__dec_sample_starts) and from the mode's own start elsewhere; the second walk of
+ * init=best always from its own (blended noise). */
+static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, foolc__start mode,
+                                int second,
+                                const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
+                                char *why, size_t why_len)
+{
+    if (second || !run->sample_x)
+        return own_starts(run, cfg, mode, second, sid, m, xs, ok, why, why_len);
+    own_ctx c = {cfg, mode, why, why_len};
+    snprintf(why, why_len, "no usable per-sample start");
+    return foolc__dec_with_sample_starts(run, sid, m, 0, xs, ok, own_thunk, &c);
 }
 
 /* ---- the loop ---- */

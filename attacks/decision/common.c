@@ -447,10 +447,92 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                         FOOLC__STREAM_BLENDED);
 }
 
-foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, foolc__start mode,
-                              int32_t directions, int32_t steps, int32_t draws, double max_q,
-                              float *xadv, uint8_t *ok)
+foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
+                                      double max_q, float *xadv, uint8_t *ok)
 {
+    if (!run->sample_x || m == 0) return FOOLC_OK;
+    size_t d = run->d;
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
+    int32_t *sid = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
+    uint8_t *adv = foolc__malloc((size_t)m);
+    foolc_status st = xs && sid && adv ? FOOLC_OK : foolc__nomem("per-sample starts");
+    int32_t *pos = sid + m, nc = 0;
+    for (int32_t a = 0; st >= 0 && a < m; a++) {
+        int32_t i = idx[a];
+        const float *r = run->sample_x + (size_t)i * d, *x0 = run->x + (size_t)i * d;
+        if (ok[a] || !foolc__run_may(run, i, max_q, 1)) continue;
+        int usable = 1, moved = 0;
+        for (size_t j = 0; usable && j < d; j++) {
+            usable = r[j] >= run->lo && r[j] <= run->hi; /* NaN fails too */
+            moved |= r[j] != x0[j];
+        }
+        if (!usable || !moved) continue;
+        memcpy(xs + (size_t)nc * d, r, d * sizeof(float));
+        sid[nc] = i;
+        pos[nc++] = a;
+    }
+    if (st >= 0 && nc > 0) st = foolc__run_is_adv(run, xs, sid, nc, adv, NULL);
+    for (int32_t q = 0; st >= 0 && q < nc; q++) {
+        if (!adv[q]) continue;
+        ok[pos[q]] = 1;
+        memcpy(xadv + (size_t)pos[q] * d, xs + (size_t)q * d, d * sizeof(float));
+        foolc__run_offer(run, sid[q], xs + (size_t)q * d);
+    }
+    foolc__free(xs);
+    foolc__free(sid);
+    foolc__free(adv);
+    return st;
+}
+
+foolc_status foolc__dec_with_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
+                                           double max_q, float *xadv, uint8_t *ok,
+                                           foolc__own_start_fn own, void *ctx)
+{
+    if (!run->sample_x) return own(ctx, run, idx, m, xadv, ok);
+    size_t d = run->d;
+    for (int32_t a = 0; a < m; a++) {
+        ok[a] = 0;
+        memcpy(xadv + (size_t)a * d, run->x + (size_t)idx[a] * d, d * sizeof(float));
+    }
+    FOOLC__CHECK(foolc__dec_sample_starts(run, idx, m, max_q, xadv, ok));
+    int32_t nr = 0;
+    for (int32_t a = 0; a < m; a++) nr += !ok[a];
+    if (nr == 0) return FOOLC_OK;
+    if (nr == m) return own(ctx, run, idx, m, xadv, ok);
+    /* The others, compacted, then scattered back. */
+    int32_t *rid = foolc__malloc((size_t)nr * sizeof(int32_t));
+    float *rx = foolc__malloc(foolc__mul(foolc__mul((size_t)nr, d), sizeof(float)));
+    uint8_t *rok = foolc__malloc((size_t)nr);
+    foolc_status st = rid && rx && rok ? FOOLC_OK : foolc__nomem("own starts");
+    nr = 0;
+    for (int32_t a = 0; st >= 0 && a < m; a++)
+        if (!ok[a]) rid[nr++] = idx[a];
+    if (st >= 0) st = own(ctx, run, rid, nr, rx, rok);
+    for (int32_t a = 0, q = 0; st >= 0 && a < m; a++) {
+        if (ok[a]) continue;
+        ok[a] = rok[q];
+        memcpy(xadv + (size_t)a * d, rx + (size_t)q * d, d * sizeof(float));
+        q++;
+    }
+    foolc__free(rid);
+    foolc__free(rx);
+    foolc__free(rok);
+    return st;
+}
+
+typedef struct dec_own_ctx {
+    foolc__start mode;
+    int32_t directions, steps, draws;
+    double max_q;
+} dec_own_ctx;
+
+static foolc_status dec_own_start(void *ctx, foolc__run *run, const int32_t *idx, int32_t m,
+                                  float *xadv, uint8_t *ok)
+{
+    const dec_own_ctx *c = ctx;
+    foolc__start mode = c->mode;
+    int32_t directions = c->directions, steps = c->steps, draws = c->draws;
+    double max_q = c->max_q;
     char why[200];
     size_t d = run->d;
     int own = 0;
@@ -507,6 +589,15 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, fo
     }
     foolc__dec_missing(run, idx, m, ok, why);
     return FOOLC_OK;
+}
+
+/* The per-sample starts where usable, the mode's own start for the other samples. */
+foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, foolc__start mode,
+                              int32_t directions, int32_t steps, int32_t draws, double max_q,
+                              float *xadv, uint8_t *ok)
+{
+    dec_own_ctx c = {mode, directions, steps, draws, max_q};
+    return foolc__dec_with_sample_starts(run, idx, m, max_q, xadv, ok, dec_own_start, &c);
 }
 
 void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,

@@ -86,6 +86,24 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, fo
 
 
 
+/* The caller's per-sample starts (foolc_attack_set_sample_starts, run->sample_x): for the
+ * samples idx[a] with ok[a] == 0 whose row is finite, inside the box, not the clean input
+ * and may spend one more image under max_q (0: no limit), one batched query; the
+ * adversarial rows are copied to xadv row a, flagged in ok and offered. Nothing without
+ * per-sample starts. */
+foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
+                                      double max_q, float *xadv, uint8_t *ok);
+/* An attack's own start for samples idx (m): fills xadv rows and ok flags (the clean input
+ * and 0 where it found none). */
+typedef foolc_status (*foolc__own_start_fn)(void *ctx, foolc__run *run, const int32_t *idx,
+                                            int32_t m, float *xadv, uint8_t *ok);
+/* Starts with the per-sample starts first: the samples whose row is usable
+ * (foolc__dec_sample_starts) start there, own() runs on the others only (all of them
+ * without per-sample starts); xadv and ok as own() fills them. */
+foolc_status foolc__dec_with_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
+                                           double max_q, float *xadv, uint8_t *ok,
+                                           foolc__own_start_fn own, void *ctx);
+
 /* HopSkipJump's (hsj.c) and the additive noise attacks' (noise.c) configs. */
 typedef struct foolc__hsj_config {
     double steps, init_evals, max_evals, gamma, max_queries, init, init_directions, init_steps,
