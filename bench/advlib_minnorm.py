@@ -8,7 +8,9 @@ the papers) once on the whole batch and prints, per attack: success (re-checked:
 misclassified and in the box), median distance in the attack's norm (failures count as
 +inf), mean over successes, images forward / with an input gradient per image, and wall
 seconds. With --dump PREFIX it writes PREFIX-<attack>.txt: one line per image, its index in
-the test split and its distance (inf for a failure).
+the test split and its distance (inf for a failure); with --json F every attack's distances
+in every norm, per image (bench/union.py's points format, rewritten after each attack);
+--indices F.json attacks the images of a `foolc report --json` file instead.
 
 Settings: the papers' (the library's defaults unless stated):
   alma-l2   alma(penalty=P2, distance='l2', init_lr_distance=0.1, num_steps=STEPS) and
@@ -27,6 +29,19 @@ Settings: the papers' (the library's defaults unless stated):
             tr(p=2|inf, adaptive=True) (its defaults otherwise: 100 iterations, eps 0.001,
             c 9): the trust-region attack with the paper's adaptive radius (the library's
             default, a fixed radius of 0.001 per step, reaches at most 0.11 in L2 in 100 steps).
+  fmn-l0, fmn-l1, fmn-l2, fmn-linf
+            fmn(norm=0|1|2|inf, steps=FMN) (FMN: --fmn-steps, default 1000, the FMN paper's
+            runs; the library's default is 10; alpha 1 -> 0, gamma 0.05 -> 0.001 as default).
+  ddn       ddn(steps=DDN) (DDN: --ddn-steps, default 1000, the DDN paper's MNIST setting;
+            gamma 0.05, init_norm 1).
+  fab-l1, fab-l2, fab-linf
+            fab(norm=1|2|inf) (its defaults: 100 iterations, alpha_max 0.1, beta 0.9, eta
+            1.05, no restarts).
+  cw-l2     carlini_wagner_l2(max_iterations=CW) (CW: --cw-steps, default 1000 as in
+            bench/foolbox_minnorm.py; the library's 10000 is too slow on this CPU; 9 binary
+            search steps, lr 0.01, initial const 1e-3).
+  df-l2, df-linf
+            df(norm=2|inf) (DeepFool, 100 steps, overshoot 0.02).
 
 The library's source is read from the directory given with --advlib (a checkout holding
 adv_lib/; never copied into this repository). Its optional imports that Debian lacks
@@ -44,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import foolc_torch  # noqa: E402
+import union  # noqa: E402
 from foolbox_fgsm import Counted  # noqa: E402
 
 
@@ -64,7 +80,7 @@ def import_advlib(path):
     return attacks, all_penalties
 
 
-def make_attacks(A, penalties, alma_steps):
+def make_attacks(A, penalties, alma_steps, fmn_steps=1000, ddn_steps=1000, cw_steps=1000):
     p2 = penalties["P2"]
     return {
         "alma-l2": ("l2", lambda m, x, y: A.alma(m, x, y, penalty=p2, distance="l2",
@@ -82,6 +98,17 @@ def make_attacks(A, penalties, alma_steps):
         "pdpgd-linf": ("linf", lambda m, x, y: A.pdpgd(m, x, y, norm=float("inf"))),
         "tr-l2": ("l2", lambda m, x, y: A.tr(m, x, y, p=2, adaptive=True)),
         "tr-linf": ("linf", lambda m, x, y: A.tr(m, x, y, p=float("inf"), adaptive=True)),
+        "fmn-l0": ("l0", lambda m, x, y: A.fmn(m, x, y, norm=0, steps=fmn_steps)),
+        "fmn-l1": ("l1", lambda m, x, y: A.fmn(m, x, y, norm=1, steps=fmn_steps)),
+        "fmn-l2": ("l2", lambda m, x, y: A.fmn(m, x, y, norm=2, steps=fmn_steps)),
+        "fmn-linf": ("linf", lambda m, x, y: A.fmn(m, x, y, norm=float("inf"), steps=fmn_steps)),
+        "ddn": ("l2", lambda m, x, y: A.ddn(m, x, y, steps=ddn_steps)),
+        "fab-l1": ("l1", lambda m, x, y: A.fab(m, x, y, norm=1)),
+        "fab-l2": ("l2", lambda m, x, y: A.fab(m, x, y, norm=2)),
+        "fab-linf": ("linf", lambda m, x, y: A.fab(m, x, y, norm=float("inf"))),
+        "cw-l2": ("l2", lambda m, x, y: A.carlini_wagner_l2(m, x, y, max_iterations=cw_steps)),
+        "df-l2": ("l2", lambda m, x, y: A.df(m, x, y, norm=2)),
+        "df-linf": ("linf", lambda m, x, y: A.df(m, x, y, norm=float("inf"))),
     }
 
 
@@ -96,8 +123,13 @@ def main():
     ap.add_argument("model", nargs="?", default=os.path.expanduser("~/.cache/foolc/cnn.npz"))
     ap.add_argument("--advlib", required=True, help="directory holding adv_lib/")
     ap.add_argument("-n", type=int, default=100)
-    ap.add_argument("-a", default="alma-l2,alma-l1,sdf")
+    ap.add_argument("-a", default="alma-l2,alma-l1,sdf", help="attacks, comma-separated, or "
+                    "all (every one above but pdpgd-l0-hard)")
     ap.add_argument("--alma-steps", type=int, default=1000)
+    ap.add_argument("--fmn-steps", type=int, default=1000)
+    ap.add_argument("--ddn-steps", type=int, default=1000)
+    ap.add_argument("--cw-steps", type=int, default=1000)
+    union.add_args(ap)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed before each attack")
     ap.add_argument("--dump", metavar="PREFIX",
@@ -112,17 +144,19 @@ def main():
     for prm in model.parameters():
         prm.requires_grad_(False)
     xs, ys = foolc_torch.fashion_mnist("test", a.data)
-    idx = foolc_torch.first_correct(torch, model, xs, ys, a.n)
+    idx = union.select(torch, model, xs, ys, a.n, a.indices)
     x = torch.from_numpy(np.ascontiguousarray(xs[idx]))
     y = torch.from_numpy(ys[idx].astype(np.int64))
     n = len(idx)
     counted = Counted(torch, model)
-    atts = make_attacks(A, penalties, a.alma_steps)
+    atts = make_attacks(A, penalties, a.alma_steps, a.fmn_steps, a.ddn_steps, a.cw_steps)
+    out = union.Points(a.json, "adv-lib", a.model, idx)
     print(f"adversarial-library from {a.advlib}; PyTorch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {a.model}; {n} images")
     print(f"{'attack':12s} {'norm':5s} {'success':>8s} {'median':>10s} {'mean':>10s} "
           f"{'fwd/img':>9s} {'bwd/img':>9s} {'wall s':>8s} {'cpu s':>8s}")
-    for name in a.a.split(","):
+    names = [k for k in atts if k != "pdpgd-l0-hard"] if a.a == "all" else a.a.split(",")
+    for name in names:
         norm, run = atts[name]
         torch.manual_seed(a.seed)
         counted.forward = counted.backward = 0
@@ -134,6 +168,8 @@ def main():
         inbox = ((xa >= lo) & (xa <= hi)).flatten(1).all(1)
         ok = ((pred != y) & inbox).numpy()
         dist = np.where(ok, norms(x, xa)[norm], math.inf)
+        out.add(name, norm, union.all_norms(x, xa, ok), secs, cpu,
+                forward=counted.forward / n, backward=counted.backward / n)
         if a.dump:
             with open(f"{a.dump}-{name}.txt", "w") as f:
                 for i, v in zip(idx, dist):

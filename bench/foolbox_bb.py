@@ -10,7 +10,10 @@ none, the smallest adversarial FGSM step, as libfoolc's fallback, since BB's ass
 otherwise abort the batch), on the whole batch at once as a user would. The numba compilation of the solvers is timed apart (a
 first run on one image), so "wall s" is the attack alone. Every image Foolbox sends
 through the model is counted. Results are re-checked (prediction, box) and distances are
-computed from the returned points (L0: coordinates that differ at all).
+computed from the returned points (L0: coordinates that differ at all). --json F writes
+every attack's per-image distances in every norm (bench/union.py's points format; its
+seconds leave the numba compilation out); --indices F.json attacks the images of a
+`foolc report --json` file.
 
 Foolbox is never part of this repository: its source is read from $FOOLBOX_SRC (default
 /work/foolbox-src). Run with Debian's /usr/bin/python3 (python3-torch, python3-eagerpy,
@@ -26,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import foolc_torch  # noqa: E402
+import union  # noqa: E402
 from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
 
 ATTACKS = {"l2": "L2BrendelBethgeAttack", "linf": "LinfinityBrendelBethgeAttack",
@@ -75,13 +79,15 @@ def main():
     ap.add_argument("-n", type=int, default=100, help="images (default 100)")
     ap.add_argument("-a", default="l2,linf,l1,l0", help="norms, comma-separated")
     ap.add_argument("--steps", type=int, default=1000, help="Foolbox's steps (default 1000)")
+    union.add_args(ap)
     args = ap.parse_args()
     fb, _ = import_foolbox()
     import torch
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "2"))))
     net, _, (lo, hi) = foolc_torch.load_model(args.model)
     xs, ys = foolc_torch.fashion_mnist("test")
-    keep = foolc_torch.first_correct(torch, net, xs, ys, args.n)
+    keep = union.select(torch, net, xs, ys, args.n, args.indices)
+    out = union.Points(args.json, "foolbox", args.model, keep)
     x = torch.from_numpy(xs[keep])
     y = torch.from_numpy(ys[keep])
     print(f"model {args.model}, {len(keep)} images (first correctly classified test images), "
@@ -102,12 +108,15 @@ def main():
             compile_s = time.time() - t0
             cnt.forward = cnt.backward = 0
             attack = getattr(fb.attacks, ATTACKS[norm])(steps=args.steps)
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             start, n_fallback = starts(fb, torch, fmodel, net, x, y)
             adv = attack.run(fmodel, x, fb.criteria.Misclassification(y), starting_points=start)
-            wall = time.time() - t0
+            wall, cpu = time.time() - t0, time.process_time() - c0
         d = distances(torch, net, x, adv, y, lo, hi, norm)
         ok = np.isfinite(d)
+        out.add(f"bb-{norm}", norm, union.all_norms(x, adv, ok), wall, cpu,
+                compile_seconds=compile_s, forward=cnt.forward / len(keep),
+                backward=cnt.backward / len(keep), fgsm_starts=n_fallback)
         print(f"fb-bb-{norm:<6} {norm:<5} {100 * ok.mean():7.1f}% {np.median(d):10.5f} "
               f"{d[ok].mean() if ok.any() else math.nan:10.5f} {cnt.forward / len(keep):9.1f} "
               f"{cnt.backward / len(keep):9.1f} {wall:8.2f} {compile_s:9.2f}  "

@@ -16,6 +16,9 @@ costs int(100 * sqrt(t + 1)) probes in iteration t plus its step search and bise
 whose cost is measured on the first iterations. Every image Foolbox sends through the model
 is counted; a run evaluates the whole batch, so queries per image = counted / images.
 Results are re-checked (prediction, box) and distances computed from the returned points.
+--json F writes every run's per-image distances in every norm, as attack NAME@BUDGET
+(bench/union.py's points format; images beyond --n25 at the large budgets are null);
+--indices F.json attacks the images of a `foolc report --json` file.
 
 Foolbox is never part of this repository: its source is read from $FOOLBOX_SRC (default
 /work/foolbox-src). Run with Debian's /usr/bin/python3 (python3-torch, python3-eagerpy,
@@ -31,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import foolc_torch  # noqa: E402
+import union  # noqa: E402
 from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
 
 
@@ -64,6 +68,7 @@ def main():
     ap.add_argument("-q", default="1000,5000,25000", help="per-sample query budgets")
     ap.add_argument("-a", default="boundary,hsj-l2,hsj-linf", help="attacks")
     ap.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
+    union.add_args(ap)
     ap.add_argument("--data", default=os.environ.get("FOOLC_FASHION_MNIST_DIR")
                     or foolc_torch.FASHION_DIR, help="Fashion-MNIST directory (IDX .gz)")
     a = ap.parse_args()
@@ -74,7 +79,8 @@ def main():
 
     model, arch, (lo, hi) = foolc_torch.load_model(a.model)
     xs, ys = foolc_torch.fashion_mnist("test", a.data)
-    idx = foolc_torch.first_correct(torch, model, xs, ys, a.n)
+    idx = union.select(torch, model, xs, ys, a.n, a.indices)
+    out = union.Points(a.json, "foolbox", a.model, idx)
     counted = Counted(torch, model)
     fmodel = fb.PyTorchModel(counted.module, bounds=(lo, hi))
     d = int(np.prod(xs.shape[1:]))
@@ -119,6 +125,10 @@ def main():
             q = counted.forward / m
             dist = verified(torch, model, x, x_adv, y, lo, hi, norm)
             ok = np.isfinite(dist)
+            nd = union.all_norms(x, x_adv, ok)
+            pad = {p: np.concatenate([v, np.full(len(idx) - m, math.inf)]) for p, v in nd.items()}
+            out.add(f"{name}@{budget}", norm, pad, wall, cpu, queries=q, steps=steps,
+                    images=m)
             print(f"{name:20s} {norm:5s} {budget:8d} {m:6d} {100 * ok.mean():7.1f}% "
                   f"{np.median(dist):10.5f} {q:11.0f} {wall:8.2f} {cpu:8.2f}  {steps}", flush=True)
 

@@ -8,6 +8,9 @@ Fixed-epsilon attacks (FGSM, FGM, BIM, PGD, MI-FGSM) run over an ascending geome
 grid (ratio --ratio, from --lo to the box diameter in the norm); each chunk of the grid runs
 only on the samples no earlier chunk solved, and per sample the smallest distance among its
 successes is kept. DeepFool is a minimisation attack: its own output (epsilons=None).
+--json F writes every attack's per-image distances in every norm of the point kept
+(bench/union.py's points format); --indices F.json attacks the images of a
+`foolc report --json` file.
 
 Foolbox is never part of this repository: its source is read from $FOOLBOX_SRC (default
 /work/foolbox-src); run with Debian's /usr/bin/python3 (python3-torch, python3-eagerpy).
@@ -22,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import foolc_torch  # noqa: E402
+import union  # noqa: E402
 from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
 
 # name (as in libfoolc), Foolbox class, norm, lowest epsilon of the grid
@@ -57,6 +61,7 @@ def run_grid(fb, torch, model, fmodel, att, x, y, p, lo, hi_box, ratio, chunk):
     grid = list(np.exp(np.arange(math.log(lo), math.log(top), math.log(ratio))))
     n = len(x)
     best = np.full(n, math.inf)
+    xbest = x.clone()
     todo = np.arange(n)
     for c0 in range(0, len(grid), chunk):
         eps = [float(e) for e in grid[c0:c0 + chunk]]
@@ -68,12 +73,13 @@ def run_grid(fb, torch, model, fmodel, att, x, y, p, lo, hi_box, ratio, chunk):
                 ok = (model(xpcs[k]).argmax(1) != yb).numpy() & success[k]
             dk = norms(torch, xb, xpcs[k], p)
             for j, i in enumerate(todo):
-                if ok[j]:
-                    best[i] = min(best[i], dk[j])
+                if ok[j] and dk[j] < best[i]:
+                    best[i] = dk[j]
+                    xbest[i] = xpcs[k][j]
         todo = np.flatnonzero(~np.isfinite(best))
         if len(todo) == 0:
             break
-    return best
+    return best, xbest
 
 
 def main():
@@ -85,21 +91,25 @@ def main():
     ap.add_argument("--chunk", type=int, default=8, help="epsilons per Foolbox call")
     ap.add_argument("--lo-mult", type=float, default=1.0, help="multiplies the grid's "
                     "lowest epsilon (1e-3 Linf, 1e-2 L2, 1e-1 L1), to skip hopeless ones")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    union.add_args(ap)
     ap.add_argument("--data", default=os.environ.get("FOOLC_FASHION_MNIST_DIR")
                     or foolc_torch.FASHION_DIR)
     a = ap.parse_args()
     fb, src = import_foolbox()
     import torch
+    torch.set_num_threads(a.threads)
 
     model, arch, (lo, hi) = foolc_torch.load_model(a.model)
     xs, ys = foolc_torch.fashion_mnist("test", a.data)
-    idx = foolc_torch.first_correct(torch, model, xs, ys, a.n)
+    idx = union.select(torch, model, xs, ys, a.n, a.indices)
     x = torch.from_numpy(np.ascontiguousarray(xs[idx]))
     y = torch.from_numpy(ys[idx].astype(np.int64))
     n = len(idx)
     counted = Counted(torch, model)
     fmodel = fb.PyTorchModel(counted.module, bounds=(lo, hi))
     want = a.attacks.split(",") if a.attacks else [t[0] for t in ATTACKS]
+    out = union.Points(a.json, "foolbox", a.model, idx)
     print(f"Foolbox {fb.__version__} from {src}; PyTorch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {a.model}; {n} images; grid ratio "
           f"{a.ratio}")
@@ -110,7 +120,7 @@ def main():
             continue
         att = getattr(fb.attacks, cls)()
         counted.forward = counted.backward = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if elo is None:
             _, xa, _ = att(fmodel, x, fb.criteria.Misclassification(y), epsilons=None)
             with torch.no_grad():
@@ -118,10 +128,12 @@ def main():
             inbox = ((xa >= lo) & (xa <= hi)).flatten(1).all(1).numpy()
             dist = np.where(ok & inbox, norms(torch, x, xa, p), math.inf)
         else:
-            dist = run_grid(fb, torch, model, fmodel, att, x, y, p, elo * a.lo_mult, hi - lo,
-                            a.ratio, a.chunk)
-        secs = time.perf_counter() - t0
+            dist, xa = run_grid(fb, torch, model, fmodel, att, x, y, p, elo * a.lo_mult,
+                                hi - lo, a.ratio, a.chunk)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         okm = np.isfinite(dist)
+        out.add(name, p, union.all_norms(x, xa, okm), secs, cpu,
+                forward=counted.forward / n, backward=counted.backward / n)
         print(f"{name:<14} {p:<5} {100 * okm.mean():7.1f}% {np.median(dist):10.5f} "
               f"{dist[okm].mean() if okm.any() else math.nan:10.5f} "
               f"{counted.forward / n:9.1f} {counted.backward / n:9.1f} {secs:8.2f}",

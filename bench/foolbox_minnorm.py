@@ -6,7 +6,9 @@ first N Fashion-MNIST test images the model classifies correctly (as bench/attac
 does), runs each Foolbox attack once on the whole batch with epsilons=None (the unbounded
 minimum-norm result) and prints, per attack: success (re-checked: misclassified and in the
 box), median distance in the attack's norm (failures count as +inf), mean over successes,
-median L2, images forward / with an input gradient per image, and wall seconds.
+median L2, images forward / with an input gradient per image, and wall seconds. --json F
+writes every attack's per-image distances in every norm (bench/union.py's points format);
+--indices F.json attacks the images of a `foolc report --json` file.
 
 Settings (Foolbox 3.3.4's defaults unless stated):
   cw-l2     L2CarliniWagnerAttack(binary_search_steps=9, steps=STEPS, stepsize=0.01,
@@ -31,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import foolc_torch  # noqa: E402
+import union  # noqa: E402
 from foolbox_fgsm import Counted, import_foolbox  # noqa: E402
 
 
@@ -61,6 +64,7 @@ def main():
     ap.add_argument("--cw-steps", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=100, help="DDN and FMN steps (default 100)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    union.add_args(ap)
     ap.add_argument("--dump", metavar="PREFIX",
                     help="write each attack's per-image distances to PREFIX-<attack>.txt")
     ap.add_argument("--data", default=os.environ.get("FOOLC_FASHION_MNIST_DIR")
@@ -71,13 +75,14 @@ def main():
     torch.set_num_threads(a.threads)
     model, arch, (lo, hi) = foolc_torch.load_model(a.model)
     xs, ys = foolc_torch.fashion_mnist("test", a.data)
-    idx = foolc_torch.first_correct(torch, model, xs, ys, a.n)
+    idx = union.select(torch, model, xs, ys, a.n, a.indices)
     x = torch.from_numpy(np.ascontiguousarray(xs[idx]))
     y = torch.from_numpy(ys[idx].astype(np.int64))
     n = len(idx)
     counted = Counted(torch, model)
     fmodel = fb.PyTorchModel(counted.module, bounds=(lo, hi))
     atts = make_attacks(fb, a.cw_steps, a.steps)
+    out = union.Points(a.json, "foolbox", a.model, idx)
     print(f"Foolbox {fb.__version__} from {src}; PyTorch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {a.model}; {n} images")
     print(f"{'attack':12s} {'norm':5s} {'success':>8s} {'median':>10s} {'mean':>10s} "
@@ -96,6 +101,8 @@ def main():
         nm = norms(torch, x, xa)
         dist = np.where(ok, nm[norm], math.inf)
         l2 = np.where(ok, nm["l2"], math.inf)
+        out.add(name, norm, union.all_norms(x, xa, ok), secs, cpu,
+                forward=counted.forward / n, backward=counted.backward / n)
         if a.dump:
             np.savetxt(f"{a.dump}-{name}.txt", dist, fmt="%.9g")
         print(f"{name:12s} {norm:5s} {100 * ok.mean():7.1f}% {np.median(dist):10.5f} "
