@@ -40,6 +40,8 @@ static void help(void)
            "  --resume FILE   append results as chunks finish; rerun to continue after a kill\n"
            "  --certify M     certified lower bounds beside the found distances (Linf, L2, L1;\n"
            "                  built-in nets): ibp, crown or exact (docs/certify.md)\n"
+           "  --no-warm-start every attack from its own start (default: bb-*, boundary and\n"
+           "                  hsj-* start each sample from the best point so far in their norm)\n"
            "  --no-time       leave wall seconds out (outputs comparable byte for byte)\n"
            "  --quiet         no progress on stderr\n"
            "--json, --csv or --svg '-' writes to standard output (the table then goes to\n"
@@ -168,7 +170,7 @@ typedef struct report_opts {
     const char *model, *data, *attacks, *norm_name, *set; /* NULL when absent */
     const char *json, *csv, *svg, *png, *resume;          /* NULL when absent */
     const char *png_norm_name;                            /* NULL when absent */
-    int quiet, all, no_time;
+    int quiet, all, no_time, no_warm;
     long n, seed, batch, budget, pool, png_n;
     foolc_norm norm;     /* --norm, when norm_name is set */
     foolc_norm png_norm; /* --png-norm, when png_norm_name is set */
@@ -367,6 +369,7 @@ static int parse_options(cli_args *a, report_opts *o)
     o->quiet = cli_flag(a, "--quiet");
     o->all = cli_flag(a, "--all");
     o->no_time = cli_flag(a, "--no-time");
+    o->no_warm = cli_flag(a, "--no-warm-start");
     o->certify = cli_opt(a, "--certify", NULL);
     int rc;
     if ((rc = cli_opt_long(a, "-n", NULL, 1, 100000000L, &o->n)) ||
@@ -468,6 +471,7 @@ static int load_inputs(report_ctx *c)
     eo.seed = (uint64_t)o->seed;
     eo.chunk = (int32_t)o->batch;
     eo.budget = (uint64_t)o->budget;
+    eo.warm_start = !o->no_warm;
     if (o->norm_name) eo.norms = 1u << o->norm;
     if (st >= 0) st = foolc_eval_new(c->model, &eo, &c->ev);
     for (int t = 0; st >= 0 && t < c->att.n; t++) st = foolc_eval_add_attack(c->ev, c->att.name[t]);
@@ -585,6 +589,7 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     put_number(h, cap, "batch", o->batch);
     put_number(h, cap, "budget", o->budget);
     put_number(h, cap, "pool", o->pool);
+    put_field(h, cap, "warm", o->no_warm ? "0" : "1");
     if (o->certify) put_field(h, cap, "certify", foolc_certify_method_name(o->cert.method));
 }
 

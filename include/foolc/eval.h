@@ -41,6 +41,11 @@ typedef struct foolc_eval_opts {
                          * of the attacks */
     int32_t keep_x_adv; /* non-zero (default): keep every attack's points (n*c*h*w floats
                          * per attack); without them chunks cannot be saved */
+    int32_t warm_start; /* non-zero (default): the attacks that walk from an adversarial
+                         * point (bb-*, boundary, hsj-*) start each sample from its best
+                         * point so far in their norm, among the attacks before them
+                         * (foolc_attack_set_sample_starts; docs/eval.md, "Warm starts");
+                         * needs keep_x_adv. 0: every attack from its own start */
 } foolc_eval_opts;
 
 FOOLC_API FOOLC_WUR foolc_status foolc_eval_defaults_sized(foolc_eval_opts *o, size_t size);
@@ -133,6 +138,13 @@ FOOLC_API int32_t foolc_eval_chunk_count(const foolc_eval *ev);
 FOOLC_API FOOLC_WUR foolc_status foolc_eval_chunk_info(const foolc_eval *ev, int32_t c,
                                                        int32_t *task, int32_t *first,
                                                        int32_t *count, int *done);
+/* The chunks that must be recorded before chunk c runs (with warm starts, an attack that
+ * takes them needs the earlier attacks' chunks of the same samples): writes up to cap of
+ * them to needs (may be NULL with cap 0) and returns how many there are (0 for none or a
+ * chunk out of range). foolc_eval_run_chunk refuses (FOOLC_E_INVALID) a chunk whose needs
+ * are not all recorded; foolc_eval_run runs the chunks in an order that meets them. */
+FOOLC_API int32_t foolc_eval_chunk_needs(const foolc_eval *ev, int32_t c, int32_t *needs,
+                                         int32_t cap);
 /* The check of the clean input gradients (a margin loss): how many samples have an
  * all-zero or a non-finite gradient. Skipped (not an error) when the model offers no
  * gradients. foolc_eval_run does it once when the options ask for it. */

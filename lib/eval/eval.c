@@ -17,6 +17,7 @@ static void defaults(foolc_eval_opts *o)
     o->chunk = 25;
     o->grad_check = 1;
     o->keep_x_adv = 1;
+    o->warm_start = 1;
 }
 
 foolc_status foolc_eval_defaults_sized(foolc_eval_opts *o, size_t size)
@@ -452,6 +453,77 @@ foolc_status foolc_eval_chunk_info(const foolc_eval *ev, int32_t c, int32_t *tas
 
 /* --- Running. */
 
+/* The attacks that take warm starts (foolc_attack_set_sample_starts): those that walk from
+ * an adversarial point. */
+static int takes_warm(const eval_task *t)
+{
+    return !t->step && (!strncmp(t->name, "bb-", 3) || !strcmp(t->name, "boundary") ||
+                        !strncmp(t->name, "hsj-", 4));
+}
+
+static int warm_on(const foolc_eval *ev, int k)
+{
+    return ev->o.warm_start && ev->o.keep_x_adv && k > 0 && k < ev->n_att &&
+           takes_warm(&ev->t[k]);
+}
+
+int32_t foolc_eval_chunk_needs(const foolc_eval *ev, int32_t c, int32_t *needs, int32_t cap)
+{
+    if (!ev || c < 0 || c >= foolc_eval_chunk_count(ev)) return 0;
+    int32_t per = (ev->n + ev->o.chunk - 1) / ev->o.chunk;
+    int k = (int)(c / per);
+    if (!warm_on(ev, k)) return 0;
+    for (int j = 0; j < k && needs; j++)
+        if (j < cap) needs[j] = j * per + c % per;
+    return k;
+}
+
+/* Attack k's warm starts for samples b..b+m-1: per sample, the point of the attacks before
+ * it (in the evaluation's order) closest in its norm (the first on ties), NaN rows where
+ * none broke the sample; *out NULL when the attack takes none. Every earlier attack's
+ * chunk of these samples must be recorded: their records hold the points, so the starts
+ * are the same after a resume, over processes and whatever the chunk size. */
+static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, float **out)
+{
+    *out = NULL;
+    if (!warm_on(ev, k)) return FOOLC_OK;
+    eval_task *t = &ev->t[k];
+    for (int j = 0; j < k; j++)
+        for (int32_t i = b; i < b + m; i++)
+            if (!ev->t[j].done[i])
+                return foolc__error(FOOLC_E_INVALID, "eval: attack %s on samples %d-%d: its "
+                                    "warm starts need attack %s's results for sample %d "
+                                    "first (chunk %d; foolc_eval_chunk_needs), or warm_start "
+                                    "0", t->name, (int)b, (int)(b + m - 1), ev->t[j].name,
+                                    (int)i, (int)(j * ev->per_task + i / ev->o.chunk));
+    size_t d = ev->d;
+    float *ws = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof *ws));
+    if (!ws) return foolc__nomem("eval: warm starts");
+    int any = 0;
+    for (int32_t i = b; i < b + m; i++) {
+        float best = INFINITY;
+        int src = -1;
+        for (int j = 0; j < k; j++) {
+            const eval_task *u = &ev->t[j];
+            float v = u->dist[(size_t)i * NC + t->norm];
+            if (u->ok[i] && v < best) {
+                best = v;
+                src = j;
+            }
+        }
+        float *row = ws + (size_t)(i - b) * d;
+        if (src >= 0) {
+            memcpy(row, ev->t[src].xadv + (size_t)i * d, d * sizeof *row);
+            any = 1;
+        } else {
+            for (size_t j = 0; j < d; j++) row[j] = NAN;
+        }
+    }
+    if (any) *out = ws;
+    else foolc__free(ws);
+    return FOOLC_OK;
+}
+
 typedef struct chunk_cb {
     foolc_eval *ev;
     int64_t base, chunk, total;
@@ -487,8 +559,11 @@ static foolc_status run_attack_chunk(foolc_eval *ev, eval_task *t, int32_t b, in
     float *xa = foolc__malloc((size_t)m * ev->d * sizeof *xa);
     uint8_t *ok = foolc__malloc((size_t)m);
     foolc_counts *q = foolc__calloc((size_t)m, sizeof *q);
+    float *ws = NULL;
     foolc_status st = dist && xa && ok && q ? FOOLC_OK : foolc__nomem("eval: chunk");
+    if (st >= 0) st = warm_starts(ev, (int)(t - ev->t), b, m, &ws);
     if (st >= 0) st = foolc_attack_set_ids(t->att, ev->ids + b, m);
+    if (st >= 0 && ws) st = foolc_attack_set_sample_starts(t->att, ws, m);
     if (st >= 0) {
         foolc_attack_set_progress(t->att, on_progress, cb);
         foolc_result res = {xa, dist, ok, q};
@@ -503,7 +578,9 @@ static foolc_status run_attack_chunk(foolc_eval *ev, eval_task *t, int32_t b, in
         if (*ast < 0) *msg = dup_str(foolc_errmsg());
         (void)foolc_model_set_budget(ev->model, 0);
         foolc_attack_set_progress(t->att, NULL, NULL);
-        if (foolc_attack_set_ids(t->att, NULL, 0) < 0) st = FOOLC_E_INTERNAL;
+        if (foolc_attack_set_ids(t->att, NULL, 0) < 0 ||
+            foolc_attack_set_sample_starts(t->att, NULL, 0) < 0)
+            st = FOOLC_E_INTERNAL;
         if (cb->cancelled) st = foolc__error(FOOLC_E_CANCELLED, "eval: cancelled");
     }
     if (st >= 0) {
@@ -522,6 +599,7 @@ static foolc_status run_attack_chunk(foolc_eval *ev, eval_task *t, int32_t b, in
                              : INFINITY;
         }
     }
+    foolc__free(ws);
     foolc__free(dist);
     foolc__free(xa);
     foolc__free(ok);

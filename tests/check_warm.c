@@ -1,0 +1,343 @@
+/* Per-sample warm starts: foolc_attack_set_sample_starts (errors, borrowing, a row that is
+ * not usable ignored per sample, a usable one giving a result at least as close, the same
+ * bytes whatever the batch) and the evaluation's warm starts (each sample's best point so
+ * far offered to bb-*, boundary and hsj-*: the same bytes whatever the chunk size and after
+ * a resume; the chunk order they need). The model is a small two-layer net with tanh
+ * units and hand-written gradients, per image (no batch effects). */
+#include "testutil.h"
+
+#include <math.h>
+
+#define D 12
+#define H 6
+#define K 3
+#define N 9
+
+static float g_w1[H][D], g_w2[K][H];
+
+static void weights(void)
+{
+    uint64_t r = 17;
+    for (int h = 0; h < H; h++)
+        for (int j = 0; j < D; j++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            g_w1[h][j] = ((float)(r >> 40) / (float)(1 << 24) - 0.5f) * 2.0f;
+        }
+    for (int k = 0; k < K; k++)
+        for (int h = 0; h < H; h++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            g_w2[k][h] = ((float)(r >> 40) / (float)(1 << 24) - 0.5f) * 3.0f;
+        }
+}
+
+static void forward(const float *x, double *a, float *z)
+{
+    for (int h = 0; h < H; h++) {
+        double s = 0;
+        for (int j = 0; j < D; j++) s += g_w1[h][j] * (x[j] - 0.5);
+        a[h] = tanh(s);
+    }
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (int h = 0; h < H; h++) s += g_w2[k][h] * a[h];
+        z[k] = (float)s;
+    }
+}
+
+static int net_scores(void *user, const float *x, int32_t n, float *z)
+{
+    (void)user;
+    double a[H];
+    for (int32_t i = 0; i < n; i++) forward(x + (size_t)i * D, a, z + (size_t)i * K);
+    return 0;
+}
+
+static int net_vag(void *user, const float *x, int32_t n, foolc_seed_fn seed, void *su,
+                   float *z, float *g)
+{
+    (void)user;
+    if (n > 64) return 1;
+    double a[64][H];
+    for (int32_t i = 0; i < n; i++) forward(x + (size_t)i * D, a[i], z + (size_t)i * K);
+    float dz[64 * K];
+    if (seed(su, z, n, K, dz)) return 1;
+    for (int32_t i = 0; i < n; i++) {
+        double da[H];
+        for (int h = 0; h < H; h++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += g_w2[k][h] * dz[i * K + k];
+            da[h] = s * (1 - a[i][h] * a[i][h]);
+        }
+        for (int j = 0; j < D; j++) {
+            double s = 0;
+            for (int h = 0; h < H; h++) s += g_w1[h][j] * da[h];
+            g[(size_t)i * D + j] = (float)s;
+        }
+    }
+    return 0;
+}
+
+static foolc_model *net_model(void)
+{
+    weights();
+    foolc_oracle o = {FOOLC_ORACLE_VERSION, {64, 1, 1, D}, K, 0, 1, NULL, net_scores, net_vag,
+                      NULL};
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    return m;
+}
+
+static float g_x[N * D];
+static int32_t g_y[N];
+
+static void samples(void)
+{
+    uint64_t r = 5;
+    for (int i = 0; i < N * D; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        g_x[i] = (float)(r >> 40) / (float)(1 << 24);
+    }
+    float z[N * K];
+    net_scores(NULL, g_x, N, z);
+    for (int i = 0; i < N; i++) {
+        g_y[i] = 0;
+        for (int k = 1; k < K; k++) if (z[i * K + k] > z[i * K + g_y[i]]) g_y[i] = k;
+    }
+}
+
+typedef struct out {
+    float xa[N * D], dist[N];
+    uint8_t ok[N];
+    foolc_counts q[N];
+} out;
+
+/* Attack `name` (with `steps` steps where it has them) on samples b..b+n-1, with per-sample
+ * starts `st` (rows of those samples; NULL: none). */
+static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
+                        const float *st, out *o)
+{
+    foolc_attack *a;
+    ck_ok(foolc_attack_new(name, &a));
+    double v;
+    if (foolc_attack_get(a, "steps", &v) >= 0) ck_ok(foolc_attack_set(a, "steps", 30));
+    foolc_attack_set_first_id(a, (uint64_t)b);
+    if (st) ck_ok(foolc_attack_set_sample_starts(a, st, n));
+    foolc_result res = {o->xa + b * D, o->dist + b, o->ok + b, o->q + b};
+    foolc_shape sh = {n, 1, 1, D};
+    foolc_status s = foolc_attack_run(a, m, sh, g_x + b * D, g_y + b, NULL, 3, &res);
+    foolc_attack_free(a);
+    return s;
+}
+
+START_TEST(test_api_errors)
+{
+    samples();
+    foolc_model *m = net_model();
+    float st[N * D];
+    memcpy(st, g_x, sizeof st);
+    ck_status(foolc_attack_set_sample_starts(NULL, st, N), FOOLC_E_INVALID);
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("bb-l2", &a));
+    ck_status(foolc_attack_set_sample_starts(a, st, -1), FOOLC_E_INVALID);
+    ck_status(foolc_attack_set_sample_starts(a, NULL, 2), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "NULL x"));
+    ck_ok(foolc_attack_set_sample_starts(a, NULL, 0)); /* clears */
+    ck_ok(foolc_attack_set_sample_starts(a, st, N - 1));
+    out o;
+    foolc_result res = {o.xa, o.dist, o.ok, NULL};
+    foolc_shape sh = {N, 1, 1, D};
+    ck_status(foolc_attack_run(a, m, sh, g_x, g_y, NULL, 3, &res), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "per-sample starts"));
+    ck_ok(foolc_attack_set_sample_starts(a, NULL, 0));
+    ck_assert(foolc_attack_run(a, m, sh, g_x, g_y, NULL, 3, &res) >= 0);
+    /* Attacks without a start of their own take the call and ignore the rows. */
+    foolc_attack *f;
+    ck_ok(foolc_attack_new("fgsm", &f));
+    ck_ok(foolc_attack_set_sample_starts(f, st, N));
+    ck_assert(foolc_attack_run(f, m, sh, g_x, g_y, NULL, 3, &res) >= 0);
+    foolc_attack_free(f);
+    foolc_attack_free(a);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* Rows that are not usable (NaN, outside the box, the clean input, not adversarial) leave
+ * their samples' results as without starts; a usable one gives a result at least as close
+ * as the start; the same bytes when the samples run in other batches. */
+static void check_rows(const char *name)
+{
+    samples();
+    foolc_model *m = net_model();
+    static out plain, warm, split, good;
+    ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
+    ck_assert(run(m, name, 0, N, NULL, &plain) >= 0);
+    float st[N * D];
+    memcpy(st, good.xa, sizeof st);
+    for (int j = 0; j < D; j++) st[0 * D + j] = NAN;             /* none */
+    st[1 * D + 3] = 1.5f;                                          /* outside the box */
+    memcpy(st + 2 * D, g_x + 2 * D, D * sizeof(float));           /* the clean input */
+    for (int j = 0; j < D; j++)                                    /* barely moved: clean */
+        st[3 * D + j] = g_x[3 * D + j] + 1e-4f * (good.xa[3 * D + j] - g_x[3 * D + j]);
+    ck_assert(run(m, name, 0, N, st, &warm) >= 0);
+    /* batches of 4, 4 and 1 with their rows */
+    ck_assert(run(m, name, 0, 4, st, &split) >= 0);
+    ck_assert(run(m, name, 4, 4, st + 4 * D, &split) >= 0);
+    ck_assert(run(m, name, 8, 1, st + 8 * D, &split) >= 0);
+    ck_assert_mem_eq(warm.xa, split.xa, sizeof warm.xa);
+    ck_assert_mem_eq(warm.dist, split.dist, sizeof warm.dist);
+    ck_assert_mem_eq(warm.q, split.q, sizeof warm.q);
+    for (int i = 0; i < 4; i++) { /* ignored: as without starts */
+        ck_assert_msg(warm.dist[i] == plain.dist[i], "%s sample %d: %g vs %g", name, i,
+                      (double)warm.dist[i], (double)plain.dist[i]);
+        ck_assert_mem_eq(warm.xa + i * D, plain.xa + i * D, D * sizeof(float));
+    }
+    int used = 0;
+    for (int i = 4; i < N; i++) {
+        if (!good.ok[i]) continue;
+        used++;
+        ck_assert(warm.ok[i]);
+        ck_assert_msg(warm.dist[i] <= good.dist[i], "%s sample %d: %g from a start at %g",
+                      name, i, (double)warm.dist[i], (double)good.dist[i]);
+    }
+    ck_assert_int_gt(used, 2);
+    foolc_model_free(m);
+}
+
+START_TEST(test_rows_bb) { check_rows("bb-l2"); }
+END_TEST
+START_TEST(test_rows_boundary) { check_rows("boundary"); }
+END_TEST
+START_TEST(test_rows_hsj) { check_rows("hsj-linf"); }
+END_TEST
+
+/* An evaluation whose last attacks take warm starts. */
+static foolc_eval *make(foolc_model *m, int32_t chunk, int warm)
+{
+    foolc_eval_opts o;
+    ck_ok(foolc_eval_defaults(&o));
+    ck_assert_int_eq(o.warm_start, 1);
+    o.chunk = chunk;
+    o.seed = 2;
+    o.warm_start = warm;
+    foolc_eval *ev;
+    ck_ok(foolc_eval_new(m, &o, &ev));
+    ck_ok(foolc_eval_add_attack(ev, "fgsm"));
+    ck_ok(foolc_eval_add_attack(ev, "deepfool-l2"));
+    ck_ok(foolc_eval_add_attack(ev, "bb-l2"));
+    ck_ok(foolc_eval_add_attack(ev, "boundary"));
+    ck_ok(foolc_eval_set(ev, "bb-l2", "steps", "40"));
+    ck_ok(foolc_eval_set(ev, "boundary", "steps", "30"));
+    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
+    return ev;
+}
+
+static void same(foolc_eval *a, foolc_eval *b)
+{
+    for (int32_t t = 0; t < foolc_eval_attacks(a); t++) {
+        ck_assert_mem_eq(foolc_eval_dist(a, t), foolc_eval_dist(b, t),
+                         N * FOOLC_NORM_COUNT * sizeof(float));
+        ck_assert_mem_eq(foolc_eval_x_adv(a, t), foolc_eval_x_adv(b, t), N * D * sizeof(float));
+        ck_assert_mem_eq(foolc_eval_queries(a, t), foolc_eval_queries(b, t),
+                         N * sizeof(foolc_counts));
+    }
+}
+
+START_TEST(test_eval_chunks)
+{
+    samples();
+    foolc_model *m = net_model();
+    foolc_eval *a = make(m, 2, 1), *b = make(m, 4, 1), *c = make(m, N, 1), *off = make(m, 4, 0);
+    ck_assert(foolc_eval_run(a) >= 0 && foolc_eval_run(b) >= 0 && foolc_eval_run(c) >= 0 &&
+              foolc_eval_run(off) >= 0);
+    same(a, b);
+    same(a, c);
+    /* bb-l2 (attack 2): each sample at least as close in L2 as the best before it. */
+    ck_assert_str_eq(foolc_eval_attack_name(a, 2), "bb-l2");
+    int differ = 0;
+    for (int32_t i = 0; i < N; i++) {
+        float before = INFINITY;
+        for (int32_t t = 0; t < 2; t++)
+            if (foolc_eval_success(a, t)[i])
+                before = fminf(before, foolc_eval_dist(a, t)[i * FOOLC_NORM_COUNT + FOOLC_L2]);
+        ck_assert(foolc_eval_dist(a, 2)[i * FOOLC_NORM_COUNT + FOOLC_L2] <= before);
+        ck_assert(foolc_eval_dist(a, 3)[i * FOOLC_NORM_COUNT + FOOLC_L2] <= before);
+        differ |= memcmp(foolc_eval_x_adv(a, 3) + i * D, foolc_eval_x_adv(off, 3) + i * D,
+                         D * sizeof(float)) != 0;
+    }
+    ck_assert(differ); /* the switch does something */
+    /* The order the warm starts need: boundary's chunks after the earlier attacks'. */
+    int32_t needs[8];
+    int32_t per = (N + 3) / 4;
+    ck_assert_int_eq(foolc_eval_chunk_needs(b, 0, needs, 8), 0);
+    ck_assert_int_eq(foolc_eval_chunk_needs(b, 3 * per + 1, needs, 8), 3);
+    for (int j = 0; j < 3; j++) ck_assert_int_eq(needs[j], j * per + 1);
+    ck_assert_int_eq(foolc_eval_chunk_needs(off, 3 * per + 1, needs, 8), 0);
+    ck_assert_int_eq(foolc_eval_chunk_needs(b, 999, needs, 8), 0);
+    foolc_eval *d = make(m, 4, 1);
+    ck_status(foolc_eval_run_chunk(d, 3 * per + 1), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "warm starts need"));
+    int done = 1;
+    ck_ok(foolc_eval_chunk_info(d, 3 * per + 1, NULL, NULL, NULL, &done));
+    ck_assert(!done);
+    foolc_eval_free(a);
+    foolc_eval_free(b);
+    foolc_eval_free(c);
+    foolc_eval_free(d);
+    foolc_eval_free(off);
+    foolc_model_free(m);
+}
+END_TEST
+
+START_TEST(test_eval_resume)
+{
+    samples();
+    foolc_model *m = net_model();
+    char path[] = "/tmp/foolc_warm_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(path);
+    foolc_eval *whole = make(m, 4, 1), *first = make(m, 4, 1), *rest = make(m, 4, 1);
+    ck_assert(foolc_eval_run(whole) >= 0);
+    /* the first run stops after bb-l2's first chunk; the second resumes */
+    ck_ok(foolc_eval_resume(first, path, "warm test"));
+    int32_t per = (N + 3) / 4;
+    for (int32_t c = 0; c <= 2 * per; c++) ck_assert(foolc_eval_run_chunk(first, c) >= 0);
+    foolc_eval_free(first);
+    ck_ok(foolc_eval_resume(rest, path, "warm test"));
+    ck_assert(foolc_eval_run(rest) >= 0);
+    same(whole, rest);
+    /* chunks loaded from text elsewhere, out of order, then the rest run here */
+    foolc_eval *load = make(m, 4, 1);
+    for (int32_t c = 2 * per - 1; c >= 0; c--) {
+        char *text;
+        size_t len;
+        ck_ok(foolc_eval_chunk_save(whole, c, &text, &len));
+        ck_ok(foolc_eval_chunk_load(load, text, len, 1, NULL));
+        foolc_free(text);
+    }
+    ck_assert(foolc_eval_run(load) >= 0);
+    same(whole, load);
+    foolc_eval_free(whole);
+    foolc_eval_free(rest);
+    foolc_eval_free(load);
+    unlink(path);
+    foolc_model_free(m);
+}
+END_TEST
+
+Suite *foolc_suite_warm(void);
+Suite *foolc_suite_warm(void)
+{
+    Suite *s = suite_create("warm");
+    TCase *tc = tcase_create("warm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_api_errors);
+    tcase_add_test(tc, test_rows_bb);
+    tcase_add_test(tc, test_rows_boundary);
+    tcase_add_test(tc, test_rows_hsj);
+    tcase_add_test(tc, test_eval_chunks);
+    tcase_add_test(tc, test_eval_resume);
+    suite_add_tcase(s, tc);
+    return s;
+}
