@@ -69,8 +69,10 @@ static double l0_delta(void *ctx, double kappa, double *slope)
 
 /* Without the trust region: start at x0 (delta = u) and change the coordinates that can
  * move b . delta the most (|b_i| times their room in the box) until c is reached. Only the
- * first L0_GREEDY_TOP keys are ordered unless the greedy needs more. */
-#define L0_GREEDY_TOP 64
+ * first L0_GREEDY_TOP keys are ordered, then L0_GREEDY_TOP2, unless the greedy needs more
+ * (each stage gives the same order; the small first one is far cheaper). */
+#define L0_GREEDY_TOP 16
+#define L0_GREEDY_TOP2 64
 static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *h,
                         double *dl)
 {
@@ -83,7 +85,7 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
         key[i].key = fabs(b * room);
         key[i].i = (int32_t)i;
     }
-    for (size_t top = L0_GREEDY_TOP;; top = d) {
+    for (size_t top = L0_GREEDY_TOP;; top = top < L0_GREEDY_TOP2 ? L0_GREEDY_TOP2 : d) {
         size_t nk = foolc__bb_top_desc(key, d, top);
         double e = e0;
         size_t q = 0;

@@ -66,8 +66,11 @@ static double l1_delta(void *ctx, double kappa, double *slope)
 
 /* Without the trust region the problem is a fractional knapsack: start at x0 (delta = u)
  * and cover the missing b . delta with the coordinates of largest |b_i| first. Only the
- * first L1_GREEDY_TOP keys are ordered unless the greedy needs more. */
-#define L1_GREEDY_TOP 64
+ * first L1_GREEDY_TOP keys are ordered, then L1_GREEDY_TOP2, unless the greedy needs more
+ * (on the reference CNN it needs at most 16 keys in 95 % of the steps; keeping the top 16
+ * costs a tenth of keeping the top 64, and every stage gives the same order). */
+#define L1_GREEDY_TOP 16
+#define L1_GREEDY_TOP2 64
 static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *h,
                         double *dl)
 {
@@ -75,7 +78,7 @@ static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *
     foolc__bb_key *key = p->iw;
     double e0 = p->c, n2 = 0;
     for (size_t i = 0; i < d; i++) e0 -= p->b[i] * p->u[i];
-    for (size_t top = L1_GREEDY_TOP;; top = d) {
+    for (size_t top = L1_GREEDY_TOP;; top = top < L1_GREEDY_TOP2 ? L1_GREEDY_TOP2 : d) {
         for (size_t i = 0; i < d; i++) {
             key[i].key = fabs(p->b[i]);
             key[i].i = (int32_t)i;
