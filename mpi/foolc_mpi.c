@@ -8,7 +8,10 @@
  * they ask (one sample can cost 100x another) and records the chunk each worker returns (the
  * resume record format, include/foolc/eval.h: foolc_eval_chunk_save / _load), appending it
  * to --resume; it alone writes the report and its files, the same bytes as a single process
- * (--no-time). With K = 1 it is foolc report. Rank 0 computes nothing itself: run one rank
+ * (--no-time). A chunk that needs others first (warm starts: foolc_eval_chunk_needs) is
+ * handed out once they are recorded, preceded by their records (TAG_RECORD) where the
+ * worker lacks them; a worker with nothing ready waits. With K = 1 it is foolc report.
+ * Rank 0 computes nothing itself: run one rank
  * more than the cores (it sleeps while it waits).
  * Errors: a worker that cannot set up (a bad model file...) or whose evaluation fails sends
  * its message to rank 0, which prints it, stops every worker and exits non-zero. A rank that
@@ -22,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TAG_READY = 1, TAG_ERR, TAG_RESULT, TAG_ASSIGN, TAG_STOP, TAG_SAMPLES };
+enum { TAG_READY = 1, TAG_ERR, TAG_RESULT, TAG_ASSIGN, TAG_STOP, TAG_SAMPLES, TAG_RECORD };
 
 /* Waits for a message (any tag) from source, sleeping between polls: a blocking receive in
  * OpenMPI spins, and a spinning rank steals the core a worker needs. */
@@ -194,6 +197,19 @@ static int worker_run(void *user, report_ctx *c)
         wait_msg(0, &st);
         int len;
         char *msg = recv_msg(&st, &len);
+        if (st.MPI_TAG == TAG_RECORD) { /* a chunk the next one needs (warm starts) */
+            foolc_status ls = foolc_eval_chunk_load(ev, msg, (size_t)len, 0, NULL);
+            free(msg);
+            if (ls < 0) {
+                char text[600];
+                snprintf(text, sizeof text, "loading a needed chunk: %s: %s",
+                         foolc_status_str(ls), foolc_errmsg());
+                send_err(CLI_FAIL, text);
+                wait_stop();
+                return CLI_FAIL;
+            }
+            continue;
+        }
         int chunk = atoi(msg);
         free(msg);
         if (st.MPI_TAG == TAG_STOP) return 0;
@@ -230,6 +246,58 @@ static int worker_run(void *user, report_ctx *c)
     }
 }
 
+/* The first chunk from `from` on that is neither recorded nor in flight and whose needs
+ * are recorded: *ready gets it (-1: none ready); returns whether any chunk is left to hand
+ * out at all. */
+static int next_chunk(foolc_eval *ev, int32_t nc, int32_t from, const int *flight, int size,
+                      int32_t *needs, int32_t *ready)
+{
+    int left = 0;
+    *ready = -1;
+    for (int32_t k = from; k < nc; k++) {
+        int d = 1, busy = 0;
+        if (foolc_eval_chunk_info(ev, k, NULL, NULL, NULL, &d) < 0 || d) continue;
+        for (int w = 0; w < size; w++) busy |= flight[w] == k;
+        if (busy) continue;
+        left = 1;
+        int32_t nn = foolc_eval_chunk_needs(ev, k, needs, nc), ok = 1;
+        for (int32_t j = 0; j < nn && ok; j++)
+            if (foolc_eval_chunk_info(ev, needs[j], NULL, NULL, NULL, &ok) < 0) ok = 0;
+        if (ok) {
+            *ready = k;
+            return 1;
+        }
+    }
+    return left;
+}
+
+/* Sends worker w the records of the chunks chunk k needs that it lacks (has: nc flags per
+ * worker), then k. Returns 0, or an exit code when a record cannot be saved. */
+static int assign(foolc_eval *ev, int w, int32_t k, int32_t nc, int32_t *needs, char *has)
+{
+    int32_t nn = foolc_eval_chunk_needs(ev, k, needs, nc);
+    for (int32_t j = 0; j < nn; j++) {
+        char *w_has = has + (size_t)w * (size_t)nc + (size_t)needs[j];
+        if (*w_has) continue;
+        char *text;
+        size_t tlen;
+        foolc_status ss = foolc_eval_chunk_save(ev, needs[j], &text, &tlen);
+        if (ss < 0 || tlen > (size_t)0x7fffffff) {
+            fprintf(stderr, "foolc-mpi: chunk %d: saving its record: %s: %s\n", needs[j],
+                    foolc_status_str(ss), foolc_errmsg());
+            if (ss >= 0) foolc_free(text);
+            return CLI_FAIL;
+        }
+        MPI_Send(text, (int)tlen, MPI_CHAR, w, TAG_RECORD, MPI_COMM_WORLD);
+        foolc_free(text);
+        *w_has = 1;
+    }
+    char num[16];
+    snprintf(num, sizeof num, "%d", k);
+    MPI_Send(num, (int)strlen(num), MPI_CHAR, w, TAG_ASSIGN, MPI_COMM_WORLD);
+    return 0;
+}
+
 /* Rank 0: hands out the chunks not recorded, in order, to whichever worker asks; records
  * the results. Stops handing out at the first worker error (or a signal) and ends once
  * every worker has been stopped. */
@@ -241,16 +309,20 @@ static int master_run(void *user, report_ctx *c)
     foolc_eval *ev = report_eval(c);
     int32_t nc = foolc_eval_chunk_count(ev), next = 0, todo = 0, got = 0;
     int *flight = malloc((size_t)m->size * sizeof *flight);
-    char *given = calloc((size_t)m->size, 1); /* the worker has its samples */
+    char *given = calloc((size_t)m->size, 2); /* the worker has its samples; waits */
+    char *has = calloc((size_t)m->size * (size_t)nc + 1, 1); /* chunks each worker holds */
+    int32_t *needs = malloc(((size_t)nc + 1) * sizeof *needs);
     /* the samples' ids, "id id ... id ", for each worker's first message */
     int32_t ns = foolc_eval_samples(ev);
     const uint64_t *sid = foolc_eval_ids(ev);
     size_t cap = (size_t)ns * 21 + 1, used = 0;
     char *ids = malloc(cap);
-    if (!flight || !given || !ids) {
+    if (!flight || !given || !ids || !has || !needs) {
         free(flight);
         free(given);
         free(ids);
+        free(has);
+        free(needs);
         return report_fail("foolc-mpi", FOOLC_E_NOMEM);
     }
     ids[0] = '\0';
@@ -285,6 +357,7 @@ static int master_run(void *user, report_ctx *c)
                         ls < 0 ? foolc_errmsg() : "another chunk than the one handed out");
                 if (!rc) rc = ls == FOOLC_E_IO ? CLI_INPUT : CLI_FAIL;
             }
+            if (flight[w] >= 0) has[(size_t)w * (size_t)nc + (size_t)flight[w]] = 1;
             flight[w] = -1;
             got++;
             if (!quiet) fprintf(stderr, "foolc-mpi: %d of %d chunks\n", got, todo);
@@ -302,17 +375,44 @@ static int master_run(void *user, report_ctx *c)
             if (foolc_eval_chunk_info(ev, next, NULL, NULL, NULL, &d) >= 0 && !d) break;
             next++;
         }
-        if (st.MPI_TAG == TAG_READY && !given[w] && !rc && !report_signalled() && next < nc) {
+        int32_t ready;
+        int left = next_chunk(ev, nc, next, flight, m->size, needs, &ready);
+        char *waits = given + m->size;
+        if (st.MPI_TAG == TAG_READY && !given[w] && !rc && !report_signalled() && left) {
             MPI_Send(ids, (int)used, MPI_CHAR, w, TAG_SAMPLES, MPI_COMM_WORLD);
             given[w] = 1;
-        } else if (rc || report_signalled() || next >= nc || st.MPI_TAG == TAG_ERR) {
+        } else if (rc || report_signalled() || !left || st.MPI_TAG == TAG_ERR) {
             MPI_Send(NULL, 0, MPI_CHAR, w, TAG_STOP, MPI_COMM_WORLD);
             stopped++;
+        } else if (ready < 0) {
+            waits[w] = 1; /* nothing ready: answered when a chunk it may need arrives */
         } else {
-            char num[16];
-            snprintf(num, sizeof num, "%d", next);
-            MPI_Send(num, (int)strlen(num), MPI_CHAR, w, TAG_ASSIGN, MPI_COMM_WORLD);
-            flight[w] = next++;
+            int arc = assign(ev, w, ready, nc, needs, has);
+            if (arc && !rc) rc = arc;
+            flight[w] = arc ? -1 : ready;
+            if (arc) {
+                MPI_Send(NULL, 0, MPI_CHAR, w, TAG_STOP, MPI_COMM_WORLD);
+                stopped++;
+            }
+        }
+        /* The waiting workers: a chunk may be ready now, or there is nothing left. */
+        for (int v = 1; v < m->size; v++) {
+            if (!waits[v]) continue;
+            left = next_chunk(ev, nc, next, flight, m->size, needs, &ready);
+            if (rc || report_signalled() || !left) {
+                MPI_Send(NULL, 0, MPI_CHAR, v, TAG_STOP, MPI_COMM_WORLD);
+                stopped++;
+                waits[v] = 0;
+            } else if (ready >= 0) {
+                int arc = assign(ev, v, ready, nc, needs, has);
+                if (arc && !rc) rc = arc;
+                flight[v] = arc ? -1 : ready;
+                waits[v] = 0;
+                if (arc) {
+                    MPI_Send(NULL, 0, MPI_CHAR, v, TAG_STOP, MPI_COMM_WORLD);
+                    stopped++;
+                }
+            }
         }
         busy += MPI_Wtime() - t0;
         cpu += cpu_now() - c0;
@@ -320,6 +420,8 @@ static int master_run(void *user, report_ctx *c)
     free(flight);
     free(given);
     free(ids);
+    free(has);
+    free(needs);
     /* rank 0's cost per sample record (docs/scale.md): wall time of its own work and the
      * bytes it received, per sample of the chunks recorded */
     if (!quiet && samples)
