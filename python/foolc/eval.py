@@ -34,7 +34,8 @@ BEST = -1
 class EvalOpts(C.Structure):
     """foolc_eval_opts; fields are only ever appended (passed with its size)."""
     _fields_ = [("seed", C.c_uint64), ("chunk", C.c_int32), ("grad_check", C.c_int32),
-                ("budget", C.c_uint64), ("norms", C.c_uint32), ("keep_x_adv", C.c_int32)]
+                ("budget", C.c_uint64), ("norms", C.c_uint32), ("keep_x_adv", C.c_int32),
+                ("warm_start", C.c_int32)]
 
 
 _vp, _st = C.c_void_p, C.c_int
@@ -203,7 +204,8 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
              starts: Tuple[ArrayLike, ArrayLike | None] | None = None,
              ids: ArrayLike | None = None, grad_check: bool = True,
              resume: str | os.PathLike[str] | None = None,
-             progress: Callable[[int, int], Any] | None = None) -> Evaluation:
+             progress: Callable[[int, int], Any] | None = None,
+             warm_start: bool = True) -> Evaluation:
     """Runs attacks (default: foolc report's, attack_set("auto"), under norm auto-NORM)
     over samples and returns an Evaluation.
 
@@ -214,7 +216,8 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
     (as foolc report's training split); norm: report only that norm; chunk: samples per
     attack call; budget: images per sample of a chunk (0: none); resume: a resume file
     (foolc_eval_resume; its header names these arguments). progress(done, total) -> True
-    stops (CancelledError). With the same arguments foolc report gives the same figures."""
+    stops (CancelledError). warm_start: bb-*, boundary and hsj-* start each sample from its
+    best point so far in their norm (foolc_eval_opts.warm_start; False: their own starts). With the same arguments foolc report gives the same figures."""
     if not HAVE_EVAL:
         raise errors.UnsupportedError("evaluate: this libfoolc lacks foolc_eval; rebuild it")
     if isinstance(model, Net):
@@ -222,7 +225,7 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
             return evaluate(served, x, labels, data=data, n=n, all=all, attacks=attacks,
                             params=params, seed=seed, chunk=chunk, budget=budget, norm=norm,
                             starts=starts, ids=ids, grad_check=grad_check, resume=resume,
-                            progress=progress)
+                            progress=progress, warm_start=warm_start)
     if (x is None) == (data is None):
         raise errors.InvalidArgumentError("evaluate: give x and labels, or data")
     names = list(attacks) if attacks is not None else \
@@ -231,6 +234,7 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
     check(lib.foolc_eval_defaults_sized(C.byref(o), C.sizeof(o)), "evaluate")
     o.seed, o.chunk, o.budget = int(seed), int(chunk), int(budget)
     o.grad_check = 1 if grad_check else 0
+    o.warm_start = 1 if warm_start else 0
     if norm is not None:
         o.norms = 1 << parse_norm(norm)
         want = norm_name(parse_norm(norm))
@@ -290,7 +294,7 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
             if resume is not None:
                 header = (f"python-evaluate attacks={','.join(names)} params={params!r} "
                           f"seed={seed} chunk={chunk} budget={budget} norm={norm} n={n} "
-                          f"all={int(all)}").replace("\n", " ")
+                          f"all={int(all)} warm={int(warm_start)}").replace("\n", " ")
                 check(lib.foolc_eval_resume(h, enc(os.fspath(resume)), enc(header)),
                       "evaluate: resume")
             lib.foolc_eval_set_progress(h, prog_cb, None)
