@@ -46,19 +46,75 @@ static double prox_l23(double t, double mu)
     return copysign(u * u * u / 8, t);
 }
 
+/* The per-element loops below run in blocks of FOOLC__BLOCK (FOOLC__VEC; every element on
+ * its own, so the same bits in every clone). */
+#define PD_VEC FOOLC__VEC
+#define PD_B FOOLC__BLOCK
+
+/* v_j = sign(v_j) max(|v_j| - mu, 0), soft thresholding (L1's proximal operator). */
+#define PD_SOFT(j)                                                                          \
+    do {                                                                                    \
+        double a_ = fabs((double)v[j]) - mu;                                                \
+        float m_ = (float)a_;                                                               \
+        v[j] = a_ > 0 ? (v[j] > 0 ? m_ : -m_) : 0.0f;                                       \
+    } while (0)
+
+/* Hard thresholding (L0's) at t; the L2/3 operator's cheap first test: 0 where the cubic
+ * has no real root (a2 < 0, the same expression as prox_l23's, so the survivors are the
+ * ones prox_l23 computes). */
+#define PD_HARD(j) v[j] = fabs((double)v[j]) >= t ? v[j] : 0.0f
+#define PD_L23_TEST(j)                                                                      \
+    do {                                                                                    \
+        double t_ = v[j];                                                                   \
+        v[j] = t_ * t_ * t_ * t_ / 256 - c >= 0 ? v[j] : 0.0f;                              \
+    } while (0)
+
+PD_VEC static void prox_soft(float *restrict v, size_t d, double mu)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) PD_SOFT(j + k);
+    for (; j < d; j++) PD_SOFT(j);
+}
+
+PD_VEC static void prox_hard(float *restrict v, size_t d, double t)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) PD_HARD(j + k);
+    for (; j < d; j++) PD_HARD(j);
+}
+
+/* Zeroes the coordinates below the L2/3 threshold (c = 8 mu^3 / 729), then runs prox_l23 on
+ * the rest (at the threshold's scale: a few coordinates). */
+PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu)
+{
+    const double c = 8 * mu * mu * mu / 729;
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) PD_L23_TEST(j + k);
+    for (; j < d; j++) PD_L23_TEST(j);
+    for (j = 0; j < d; j++)
+        if (v[j] != 0.0f) v[j] = (float)prox_l23(v[j], mu);
+}
+
+/* v -= u. */
+PD_VEC static void pd_sub(float *restrict v, const float *restrict u, size_t d)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) v[j + k] -= u[j + k];
+    for (; j < d; j++) v[j] -= u[j];
+}
+
 static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *work)
 {
     if (p == FOOLC_L0 && l23) {   /* the L2/3 quasi-norm's, a smoother stand-in for L0 */
-        for (size_t j = 0; j < d; j++) v[j] = (float)prox_l23(v[j], mu);
+        prox_l23_all(v, d, mu);
     } else if (p == FOOLC_L0) {   /* hard thresholding at sqrt(2 mu) */
-        double t = sqrt(2 * mu);
-        for (size_t j = 0; j < d; j++)
-            if (!(fabs((double)v[j]) >= t)) v[j] = 0;
+        prox_hard(v, d, sqrt(2 * mu));
     } else if (p == FOOLC_L1) {   /* soft thresholding */
-        for (size_t j = 0; j < d; j++) {
-            double a = fabs((double)v[j]) - mu;
-            v[j] = a > 0 ? (float)copysign(a, v[j]) : 0.0f;
-        }
+        prox_soft(v, d, mu);
     } else if (p == FOOLC_L2) {   /* block soft thresholding */
         double n = foolc__norm(FOOLC_L2, v, d);
         foolc__mn_scale(v, n > mu ? 1 - mu / n : 0, d);
@@ -66,8 +122,101 @@ static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *w
         float *u = (float *)(work + d);
         memcpy(u, v, d * sizeof(float));
         foolc__project_ball(FOOLC_L1, u, d, mu, work);
-        for (size_t j = 0; j < d; j++) v[j] -= u[j];
+        pd_sub(v, u, d);
     }
+}
+
+/* Adam's step on the classification term (gradient w * g) in three passes: the moments m
+ * and v (kept in double in tm, tv), their square roots (a scalar loop: gcc vectorises no
+ * sqrt that may set errno, and no optimize attribute lifts that), then the denominator
+ * h = sqrt(v) / bc2 + 1e-8 and delta -= step * m / h; returns max h. */
+#define PD_MOMENTS(j)                                                                       \
+    do {                                                                                    \
+        double gj = w * g[j];                                                               \
+        double mm = 0.9 * mq[j] + (1 - 0.9) * gj, vv = 0.999 * vq[j] + (1 - 0.999) * gj * gj; \
+        mq[j] = (float)mm;                                                                  \
+        vq[j] = (float)vv;                                                                  \
+        tm[j] = mm;                                                                         \
+        tv[j] = vv;                                                                         \
+    } while (0)
+#define PD_ADAM(j, mx)                                                                      \
+    do {                                                                                    \
+        double den = tv[j] / bc2 + 1e-8;                                                    \
+        hq[j] = (float)den;                                                                 \
+        mx = den > mx ? den : mx;                                                           \
+        da[j] = (float)(da[j] - step * tm[j] / den);                                        \
+    } while (0)
+
+PD_VEC static void moments(float *restrict mq, float *restrict vq, double *restrict tm,
+                           double *restrict tv, const float *restrict g, size_t d, double w)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) PD_MOMENTS(j + k);
+    for (; j < d; j++) PD_MOMENTS(j);
+}
+
+PD_VEC static double adam_step(float *restrict da, float *restrict hq, const double *restrict tm,
+                               const double *restrict tv, size_t d, double bc2, double step)
+{
+    double mx[PD_B] = {0}, psi = 0;
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) PD_ADAM(j + k, mx[k]);
+    for (; j < d; j++) PD_ADAM(j, psi);
+    for (size_t k = 0; k < PD_B; k++) psi = mx[k] > psi ? mx[k] : psi;
+    return psi;
+}
+
+static double adam(float *da, float *mq, float *vq, float *hq, const float *g, size_t d,
+                   double w, double bc2, double step, double *tm, double *tv)
+{
+    moments(mq, vq, tm, tv, g, d, w);
+    for (size_t j = 0; j < d; j++) tv[j] = sqrt(tv[j]);
+    return adam_step(da, hq, tm, tv, d, bc2, step);
+}
+
+/* h /= psi. */
+PD_VEC static void pd_div(float *restrict h, size_t d, double psi)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) h[j + k] = (float)(h[j + k] / psi);
+    for (; j < d; j++) h[j] = (float)(h[j] / psi);
+}
+
+/* The fixed point's next point zn = z - h (z - delta). */
+PD_VEC static void pd_point(float *restrict zn, const float *restrict z, const float *restrict h,
+                            const float *restrict da, size_t d)
+{
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) zn[j + k] = z[j + k] - h[j + k] * (z[j + k] - da[j + k]);
+    for (; j < d; j++) zn[j] = z[j] - h[j] * (z[j] - da[j]);
+}
+
+/* Whether zn moved from z by more than tol relative to its L2 norm (sums per lane). */
+PD_VEC static int pd_moved(const float *restrict zn, const float *restrict z, size_t d,
+                           double tol)
+{
+    double ca[PD_B] = {0}, na[PD_B] = {0}, ch = 0, nz = 0;
+    size_t j = 0;
+    for (; j + PD_B <= d; j += PD_B)
+        for (size_t k = 0; k < PD_B; k++) {
+            double e = (double)zn[j + k] - z[j + k];
+            ca[k] += e * e;
+            na[k] += (double)zn[j + k] * zn[j + k];
+        }
+    for (; j < d; j++) {
+        double e = (double)zn[j] - z[j];
+        ch += e * e;
+        nz += (double)zn[j] * zn[j];
+    }
+    for (size_t k = 0; k < PD_B; k++) {
+        ch += ca[k];
+        nz += na[k];
+    }
+    return ch > tol * tol * nz;
 }
 
 /* ---- the L0 polish ---- */
@@ -256,7 +405,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         lam1[a] = 1 - lam0[a];
         lscale[a] = 1;
     }
-    const double b1 = 0.9, b2 = 0.999;
+    const double b1 = 0.9, b2 = 0.999;   /* Adam's, also in PD_ADAM */
     for (int32_t it = 0; it < steps; it++) {
         for (int32_t a = 0; a < m; a++)
             foolc__mn_clip_step(run->x + (size_t)sid[a] * d, delta + (size_t)a * d, d,
@@ -277,38 +426,27 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
             double u = margin[a] / lscale[a];
             double w = (u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u))) / lscale[a];
             /* Adam on the classification term, then back into the box. */
-            double psi = 0;
-            for (size_t j = 0; j < d; j++) {
-                double gj = w * ga[j];
-                double mm = b1 * mq[j] + (1 - b1) * gj, vv = b2 * vq[j] + (1 - b2) * gj * gj;
-                double den = sqrt(vv) / bc2 + 1e-8;
-                mq[j] = (float)mm;
-                vq[j] = (float)vv;
-                hq[j] = (float)den;
-                psi = fmax(psi, den);
-                da[j] = (float)(da[j] - lr / bc1 * mm / den);
-            }
+            double psi = adam(da, mq, vq, hq, ga, d, w, bc2, lr / bc1, work, work + d);
             foolc__mn_box(x0, da, d, run->lo, run->hi);
             /* Proximal Adam: z <- prox_{mu ||.||}(z - H (z - delta)) with H = den / max den
              * and mu the dual ratio times lr / max den, a few times or until z moves by less
-             * than prox_tol (relative, L2). */
+             * than prox_tol (relative, L2). The first point is delta itself. */
             double mu = lam0[a] / lam1[a] * lr / psi;
-            for (size_t j = 0; j < d; j++) hq[j] = (float)(hq[j] / psi);
-            memcpy(z, da, d * sizeof(float));
+            pd_div(hq, d, psi);
+            float *zc = z, *zx = zn;
+            memcpy(zc, da, d * sizeof(float));
             for (int32_t t = 0; t < psteps; t++) {
-                for (size_t j = 0; j < d; j++) zn[j] = z[j] - hq[j] * (z[j] - da[j]);
-                prox(p, cfg->l0_prox > 0, zn, d, mu, work);
-                foolc__mn_box(x0, zn, d, run->lo, run->hi);
-                double ch = 0, nz = 0;
-                for (size_t j = 0; j < d; j++) {
-                    double e = (double)zn[j] - z[j];
-                    ch += e * e;
-                    nz += (double)zn[j] * zn[j];
-                }
-                memcpy(z, zn, d * sizeof(float));
-                if (!(ch > cfg->prox_tol * cfg->prox_tol * nz)) break;
+                if (t == 0) memcpy(zx, da, d * sizeof(float));
+                else pd_point(zx, zc, hq, da, d);
+                prox(p, cfg->l0_prox > 0, zx, d, mu, work);
+                foolc__mn_box(x0, zx, d, run->lo, run->hi);
+                int moved = pd_moved(zx, zc, d, cfg->prox_tol);
+                float *sw = zc;
+                zc = zx;
+                zx = sw;
+                if (!moved) break;
             }
-            memcpy(da, z, d * sizeof(float));
+            memcpy(da, zc, d * sizeof(float));
             /* Dual ascent on log(lambda_1 / lambda_0), then the moving average. */
             double sg = margin[a] > 0 ? 1 : margin[a] < 0 ? -1 : 0;
             lam[a] = foolc__clamp(lam[a] + theta * sg, -lmax, lmax);
