@@ -70,9 +70,11 @@ typedef struct foolc__bb_prob {
     const double *b;     /* boundary normal estimate */
     double c, r, lo, hi;
     double *delta;       /* out, d */
-    double *w;           /* scratch: 6 * d doubles */
+    double *w;           /* scratch: FOOLC__BB_SCRATCH * d doubles */
     void *iw;            /* scratch: 2 * d index/key pairs (foolc__bb_key) */
 } foolc__bb_prob;
+
+#define FOOLC__BB_SCRATCH 10
 
 typedef struct foolc__bb_key {
     double key;
@@ -135,5 +137,32 @@ void foolc__bb_sort_desc(foolc__bb_key *k, size_t n);
  * input order), without sorting the rest: one pass for small m. Returns min(m, n); the
  * keys past it are then unspecified. k has room for 2 n keys. */
 size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m);
+
+/* The coordinates an L1 or L0 step can move, in an order that makes the moving ones a
+ * prefix. The walk's u = x0 - x is sparse (x0 is restored exactly on most coordinates:
+ * about 15 of the CNN's 784 are not in bb-l1's steps), and a coordinate with u_i = 0 moves
+ * only when |kappa b_i| exceeds a threshold of the solver's multipliers. So: first the nnz
+ * coordinates with u_i != 0, then those with u_i = 0 and b_i != 0 in buckets of
+ * decreasing |b_i| (half octaves; input order within a bucket), gathered (b, u, l, h).
+ * The solvers evaluate their per-coordinate closed forms on a prefix (nnz plus the
+ * buckets that can reach the threshold) instead of all d. */
+#define FOOLC__BB_BUCKETS 256
+typedef struct foolc__bb_sparse {
+    size_t nnz, nc;             /* nc = nnz + the u_i = 0, b_i != 0 coordinates */
+    int kmin, kmax;             /* bucket range (smaller buckets are put in kmin's) */
+    size_t cum[FOOLC__BB_BUCKETS];  /* u_i = 0 coordinates in buckets kmax .. kmax - j */
+    const int32_t *idx;         /* nc coordinate indices */
+    double *b, *u, *l, *h;      /* gathered, nc each */
+} foolc__bb_sparse;
+
+/* Builds the order and gathers into gather (4 d doubles); idx: d int32 of scratch. */
+void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const double *l,
+                           const double *h, double *gather, int32_t *idx);
+/* The length of the prefix holding every coordinate with |b_i| >= t (and a few below:
+ * those with u_i = 0 beyond it have |b_i| < 0.75 t). */
+size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t);
+/* out (d) = 0, then the first n gathered values v put back at their coordinates. */
+void foolc__bb_sparse_scatter(const foolc__bb_sparse *s, const double *v, size_t n, size_t d,
+                              double *out);
 
 #endif

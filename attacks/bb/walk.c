@@ -345,6 +345,90 @@ size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m)
     return m;
 }
 
+/* ---- the sparse candidates of the L1 and L0 solvers ---- */
+
+/* The bucket of |v| >= 0 (or NaN): its exponent and first mantissa bit, half octaves in
+ * the order of |v| (NaN and infinity above every finite value). */
+static int bb_bucket(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return (int)((u >> 51) & 0xfff);
+}
+
+void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const double *l,
+                           const double *h, double *gather, int32_t *idx)
+{
+    size_t d = p->d, nnz = 0, nz = 0;
+    int kmax = -1, kmin = 1 << 30;
+    for (size_t i = 0; i < d; i++) {
+        if (p->u[i] != 0) {
+            idx[nnz++] = (int32_t)i;
+        } else if (p->b[i] != 0) {
+            int k = bb_bucket(fabs(p->b[i]));
+            kmax = k > kmax ? k : kmax;
+            kmin = k < kmin ? k : kmin;
+            nz++;
+        }
+    }
+    if (nz && kmin < kmax - (FOOLC__BB_BUCKETS - 1)) kmin = kmax - (FOOLC__BB_BUCKETS - 1);
+    size_t cnt[FOOLC__BB_BUCKETS] = {0};
+    if (nz)
+        for (size_t i = 0; i < d; i++)
+            if (p->u[i] == 0 && p->b[i] != 0) {
+                int k = bb_bucket(fabs(p->b[i]));
+                cnt[kmax - (k < kmin ? kmin : k)]++;
+            }
+    /* Counting sort by bucket, largest |b| first, input order within a bucket. */
+    size_t pos = nnz;
+    for (int j = 0; j < FOOLC__BB_BUCKETS; j++) {
+        size_t c = cnt[j];
+        cnt[j] = pos;
+        pos += c;
+        s->cum[j] = pos - nnz;
+    }
+    if (nz)
+        for (size_t i = 0; i < d; i++)
+            if (p->u[i] == 0 && p->b[i] != 0) {
+                int k = bb_bucket(fabs(p->b[i]));
+                idx[cnt[kmax - (k < kmin ? kmin : k)]++] = (int32_t)i;
+            }
+    size_t nc = nnz + nz;
+    s->nnz = nnz;
+    s->nc = nc;
+    s->kmin = kmin;
+    s->kmax = kmax;
+    s->idx = idx;
+    s->b = gather;
+    s->u = gather + d;
+    s->l = gather + 2 * d;
+    s->h = gather + 3 * d;
+    for (size_t j = 0; j < nc; j++) {
+        size_t i = (size_t)idx[j];
+        s->b[j] = p->b[i];
+        s->u[j] = p->u[i];
+        s->l[j] = l[i];
+        s->h[j] = h[i];
+    }
+}
+
+size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t)
+{
+    size_t nz = s->nc - s->nnz;
+    if (nz == 0) return s->nnz;
+    int kq = bb_bucket(t) - 1;   /* one bucket of slack below t's: rounding */
+    if (kq > s->kmax) return s->nnz;
+    if (kq <= s->kmin) return s->nc;
+    return s->nnz + s->cum[s->kmax - kq];
+}
+
+void foolc__bb_sparse_scatter(const foolc__bb_sparse *s, const double *v, size_t n, size_t d,
+                              double *out)
+{
+    memset(out, 0, d * sizeof(double));
+    for (size_t j = 0; j < n; j++) out[s->idx[j]] = v[j];
+}
+
 /* ---- the norm's path from the input to a starting point ---- */
 
 /* The point at t in [0, 1] on the path from x0 (t = 0) to x1 (t = 1) that suits the norm:
@@ -613,7 +697,7 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
     int32_t interval = cfg->lr_num_decay > 0 ? (int32_t)(steps / cfg->lr_num_decay) : 0;
     if (cfg->lr_num_decay > 0 && interval < 1) interval = 1;
     double lr = cfg->lr, scale = (double)run->hi - run->lo;
-    double *px = w + 6 * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
+    double *px = w + FOOLC__BB_SCRATCH * d, *pu = px + d, *pb = pu + d, *pdel = pb + d;
     foolc__bb_prob prob = {.d = d, .x = px, .u = pu, .b = pb, .lo = run->lo, .hi = run->hi,
                            .delta = pdel, .w = w, .iw = b->iw};
     for (int32_t step = 1; step <= steps && na > 0; step++) {
@@ -706,7 +790,7 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
     b.loss = foolc__malloc((size_t)m * sizeof(float));
     b.bm = foolc__malloc(foolc__mul(md, sizeof(double)));
     b.ref = foolc__malloc((size_t)m * sizeof(double));
-    b.w = foolc__malloc(foolc__mul(d, 10 * sizeof(double)));
+    b.w = foolc__malloc(foolc__mul(d, (FOOLC__BB_SCRATCH + 4) * sizeof(double)));
     b.iw = foolc__malloc(foolc__mul(2 * d, sizeof(foolc__bb_key)));
     b.ok = foolc__calloc((size_t)m, 3);
     foolc_status st = FOOLC_OK;
