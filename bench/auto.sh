@@ -6,7 +6,9 @@
 # and auto's seconds as a share of all's, and fails (exit 1) where a net misses 99.5 % in
 # a norm or takes more than 15 % of the time (docs/eval.md, "The auto set"). The runs'
 # JSON stay in DIR (default build/bench-results/auto). Slow: `all` takes ~6 s per CNN image
-# on an idle core. Run with OMP_NUM_THREADS=1 (set here when unset).
+# on an idle core. Run with OMP_NUM_THREADS=1 (set here when unset). The seconds column is
+# the attacks' wall seconds; below each row the processes' CPU seconds (user + system, from
+# /usr/bin/time where installed), fairer on a loaded machine.
 set -e
 n=30
 foolc=build/foolc
@@ -35,11 +37,19 @@ for net in "$@"; do
         echo "| $name | (missing: $net) | | | | | |"
         continue
     fi
-    "$foolc" report --model "$net" -n "$n" --attacks auto --quiet \
-        --json "$out/$name.auto.json" > /dev/null || [ $? -eq 1 ]
-    "$foolc" report --model "$net" -n "$n" --attacks all --quiet \
-        --json "$out/$name.all.json" > /dev/null || [ $? -eq 1 ]
+    for set in auto all; do
+        tm=
+        [ -x /usr/bin/time ] && tm="/usr/bin/time -f %U+%S -o $out/$name.$set.cpu"
+        $tm "$foolc" report --model "$net" -n "$n" --attacks $set --quiet \
+            --json "$out/$name.$set.json" > /dev/null || [ $? -eq 1 ]
+    done
     /usr/bin/python3 "$here/auto_pick.py" compare "$name" "$out/$name.auto.json" \
         "$out/$name.all.json" || rc=1
+    if [ -f "$out/$name.auto.cpu" ] && [ -f "$out/$name.all.cpu" ]; then
+        /usr/bin/python3 -c "import sys
+a, b = (sum(map(float, open(f).read().split()[-1].split('+'))) for f in sys.argv[1:])
+print('|  | CPU seconds: auto %.0f, all %.0f, share %.3f | | | | | |' % (a, b, a / b))" \
+            "$out/$name.auto.cpu" "$out/$name.all.cpu" 2>/dev/null || true
+    fi
 done
 exit $rc
