@@ -161,6 +161,8 @@ void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const d
 /* The length of the prefix holding every coordinate with |b_i| >= t (and a few below:
  * those with u_i = 0 beyond it have |b_i| < 0.75 t). */
 size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t);
+/* The end of the bucket holding gathered position j (nnz for j < nnz). */
+size_t foolc__bb_sparse_bucket_end(const foolc__bb_sparse *s, size_t j);
 /* out (d) = 0, then the first n gathered values v put back at their coordinates. */
 void foolc__bb_sparse_scatter(const foolc__bb_sparse *s, const double *v, size_t n, size_t d,
                               double *out);

@@ -6,6 +6,7 @@
 #include "numeric.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -14,19 +15,21 @@ typedef foolc__bb_config bb_l0_config;
 static const foolc__param bb_l0_params[] = {FOOLC__BB_PARAMS(1)};
 
 typedef struct l0_ctx {
-    const foolc__bb_prob *p;
-    const double *l, *h;
+    const foolc__bb_sparse *s;
     double tau;      /* price of a changed coordinate, in units of the quadratic term */
-    double *out;     /* delta of the last evaluation, d */
+    double *out;     /* gathered delta of the last evaluation: its first n entries */
+    size_t n;
     double last;     /* kappa of the last evaluation (out holds its delta) */
+    double g, n2;    /* its b . delta and the squared norm of its changed coordinates */
 } l0_ctx;
 
 /* delta_i minimising tau [delta != u_i] + [delta != u_i] (delta - kappa b_i)^2
  * + [delta == u_i] (u_i^2 - 2 kappa b_i u_i) inside [l_i, h_i]: the trust region holds the
  * coordinates that move, not those reset to x0 (a reset is exact, not a step along the
  * linearisation, and with it counted no reset of a large change would ever fit). Into
- * out[i]; adds b_i delta_i to G and b_i^2 to S when delta_i moves freely. */
-#define L0_COORD(i, G, S)                                                                          \
+ * out[i]; adds b_i delta_i to G, delta_i^2 to N when it changes and b_i^2 to S when
+ * delta_i moves freely. */
+#define L0_COORD(i, G, S, N)                                                                       \
     do {                                                                                           \
         double v_ = kappa * b[i], u_ = u[i];                                                       \
         double mv_ = v_ <= l[i] ? l[i] : v_;                                                       \
@@ -37,34 +40,42 @@ typedef struct l0_ctx {
         fb_ = v_ < h[i] ? fb_ : 0.0;                                                               \
         S += keep_ <= move_ ? 0.0 : fb_;                                                           \
         G += b[i] * dl_;                                                                           \
+        N += dl_ != u_ ? dl_ * dl_ : 0.0;                                                          \
         out[i] = dl_;                                                                              \
     } while (0)
 
 FOOLC__BB_VEC
 static double l0_block(size_t d, const double *restrict b, const double *restrict u,
                        const double *restrict l, const double *restrict h, double kappa,
-                       double tau, double *restrict out, double *slope)
+                       double tau, double *restrict out, double *slope, double *norm2)
 {
-    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, g = 0, s = 0;
+    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, na[FOOLC__BLOCK] = {0}, g = 0, s = 0,
+           n = 0;
     size_t i = 0;
     for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) L0_COORD(i + k, ga[k], sa[k]);
-    for (; i < d; i++) L0_COORD(i, g, s);
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) L0_COORD(i + k, ga[k], sa[k], na[k]);
+    for (; i < d; i++) L0_COORD(i, g, s, n);
     for (size_t k = 0; k < FOOLC__BLOCK; k++) {
         g += ga[k];
         s += sa[k];
+        n += na[k];
     }
     *slope = s;
+    *norm2 = n;
     return g;
 }
 
-/* b . delta(kappa) for the coordinates above (into c->out) and its slope. */
+/* b . delta(kappa) for the coordinates above (into c->out) and its slope, on the prefix of
+ * the sparse order that can change: a coordinate with u_i = 0 is kept while
+ * (kappa b_i)^2 <= tau. */
 static double l0_delta(void *ctx, double kappa, double *slope)
 {
     l0_ctx *c = ctx;
-    const foolc__bb_prob *p = c->p;
+    const foolc__bb_sparse *s = c->s;
     c->last = kappa;
-    return l0_block(p->d, p->b, p->u, c->l, c->h, kappa, c->tau, c->out, slope);
+    c->n = foolc__bb_sparse_count(s, sqrt(c->tau) / fabs(kappa));
+    c->g = l0_block(c->n, s->b, s->u, s->l, s->h, kappa, c->tau, c->out, slope, &c->n2);
+    return c->g;
 }
 
 /* Without the trust region: start at x0 (delta = u) and change the coordinates that can
@@ -142,29 +153,53 @@ static void touch_costs(size_t d, const double *restrict b, const double *restri
     for (; i < d; i++) TOUCH_COORD(i);
 }
 
-/* Lands on b . delta = c by changing one coordinate, preferring one already changed (the
- * count stays) and then the smallest norm (then the lowest index); returns the resulting
- * squared norm. work: 2 d doubles. */
-static double l0_touchup(const foolc__bb_prob *p, const double *l, const double *h, double *dl,
-                         double r2, double *work)
+/* Lands on b . delta = c by changing one coordinate of the last evaluation (c->out),
+ * preferring one already changed (the count stays) and then the smallest norm (then the
+ * lowest index); returns the resulting squared norm. The coordinates past the evaluated
+ * prefix are at u_i = 0 and cost a change: they are tried (largest |b_i| first: the
+ * smallest move) only when no cheaper one fits. work: 2 d doubles. */
+static double l0_touchup(l0_ctx *c, double target, double r2, double *work)
 {
-    size_t d = p->d, bi = d;
-    double bd = 0, n2 = 0, best_n2 = INFINITY, best_cost = 2, *m2 = work, *cost = work + d;
-    for (size_t i = 0; i < d; i++) {
-        bd += p->b[i] * dl[i];
-        n2 += dl[i] != p->u[i] ? dl[i] * dl[i] : 0;
-    }
-    double e = p->c - bd;
+    const foolc__bb_sparse *s = c->s;
+    size_t n = c->n, bi = SIZE_MAX;
+    double e = target - c->g, n2 = c->n2, best_n2 = INFINITY, best_cost = 2;
+    double *m2 = work, *cost = work + s->nc;
     if (e == 0) return n2;
-    touch_costs(d, p->b, p->u, l, h, dl, e, n2, r2, m2, cost);
-    for (size_t i = 0; i < d; i++)
-        if (cost[i] < best_cost || (cost[i] == best_cost && m2[i] < best_n2)) {
-            best_cost = cost[i];
-            best_n2 = m2[i];
-            bi = i;
+    touch_costs(n, s->b, s->u, s->l, s->h, c->out, e, n2, r2, m2, cost);
+    int32_t bidx = INT32_MAX;
+    for (size_t j = 0; j < n; j++)
+        if (cost[j] < best_cost ||
+            (cost[j] == best_cost &&
+             (m2[j] < best_n2 || (m2[j] == best_n2 && s->idx[j] < bidx)))) {
+            best_cost = cost[j];
+            best_n2 = m2[j];
+            bi = j;
+            bidx = s->idx[j];
         }
-    if (bi == d) return n2;
-    dl[bi] += e / p->b[bi];
+    /* The tail is in buckets of decreasing |b_i|, so the move grows from one bucket to the
+     * next: the search ends with the first bucket that holds a candidate. */
+    size_t end = s->nc;
+    if (best_cost >= 2)
+        for (size_t j = n; j < end; j++) {
+            double nd = e / s->b[j], m = n2 + (nd != 0 ? nd * nd : 0.0);
+            if (!(nd >= s->l[j] && nd <= s->h[j] && m <= r2)) continue;
+            double cj = nd != 0 ? 2 : 1;
+            if (cj < best_cost ||
+                (cj == best_cost && (m < best_n2 || (m == best_n2 && s->idx[j] < bidx)))) {
+                best_cost = cj;
+                best_n2 = m;
+                bi = j;
+                bidx = s->idx[j];
+                if (end == s->nc) end = foolc__bb_sparse_bucket_end(s, j);
+            }
+        }
+    if (bi == SIZE_MAX) return n2;
+    if (bi >= n) {
+        for (size_t j = n; j < bi; j++) c->out[j] = 0;
+        c->out[bi] = 0;
+        c->n = bi + 1;
+    }
+    c->out[bi] += e / s->b[bi];
     return best_n2;
 }
 
@@ -176,24 +211,22 @@ static size_t count_block(size_t d, const double *restrict dl, const double *res
     return n;
 }
 
-static size_t count_changed(const foolc__bb_prob *p, const double *dl)
-{
-    return count_block(p->d, dl, p->u);
-}
-
 static void bb_l0_solve(foolc__bb_prob *p)
 {
     size_t d = p->d;
-    double *l = p->w, *h = l + d, *dt = h + d, *best = dt + d, *work = best + d, bb, scale;
+    double *l = p->w, *h = l + d, *dt = h + d, *gather = dt + d, *best = gather + 4 * d,
+           *work = best + d, bb, scale;
     if (foolc__bb_sparse_start(p, l, h, dt, l0_greedy, &bb, &scale)) return;
-    /* tau -> 0 gives the smallest L2 step, large tau resets every coordinate it can:
-     * bisect log tau for the most resets whose step fits the radius. */
+    foolc__bb_sparse sp;
+    foolc__bb_sparse_init(&sp, p, l, h, gather, p->iw);
+    /* tau -> 0 gives the smallest L2 step (in p->delta), large tau resets every coordinate
+     * it can: bisect log tau for the most resets whose step fits the radius. */
     double r2 = p->r * p->r, width = p->hi - p->lo;
-    memcpy(best, p->delta, d * sizeof(double));
-    size_t best_cnt = count_changed(p, best);
+    size_t best_cnt = count_block(d, p->delta, p->u), best_n = 0;
+    int found = 0;
     double lt = 2 * log(width) - 30, ht = 2 * log(width) + 3, kappa = bb > 0 ? p->c / bb : 0;
     double tol = 1e-9 * (fabs(p->c) + 1e-12 * scale);
-    l0_ctx c = {p, l, h, 0, dt, NAN};
+    l0_ctx c = {&sp, 0, dt, 0, NAN, 0, 0};
     for (int it = 0; it < 24 && ht - lt > BB_TAU_TOL; it++) {
         double mt = 0.5 * (lt + ht), s, kb, ka;
         c.tau = exp(mt);
@@ -202,23 +235,25 @@ static void bb_l0_solve(foolc__bb_prob *p)
         /* At a jump take the side that reaches c, then land on it exactly. */
         kappa = p->c >= 0 ? ka : kb;
         if (kappa != c.last) l0_delta(&c, kappa, &s);   /* out holds the last evaluation's */
-        double n2 = l0_touchup(p, l, h, dt, r2, work), bd = 0;
-        for (size_t i = 0; i < d; i++) bd += p->b[i] * dt[i];
+        double n2 = l0_touchup(&c, p->c, r2, work), bd = 0;
+        for (size_t j = 0; j < c.n; j++) bd += sp.b[j] * c.out[j];
         if (n2 <= r2 && fabs(bd - p->c) <= 1e-6 * (fabs(p->c) + 1e-9 * scale)) {
             lt = mt;
-            size_t cnt = count_changed(p, dt);
+            size_t cnt = count_block(c.n, c.out, sp.u);
             if (cnt <= best_cnt) {
                 best_cnt = cnt;
-                double *t = best;   /* dt becomes the best; the old best's room the next dt */
-                best = dt;
-                dt = c.out = t;
-                c.last = NAN;
+                double *t = best;   /* out becomes the best; the old best's room the next out */
+                best = c.out;
+                c.out = t;
+                best_n = c.n;
+                found = 1;
             }
         } else {
             ht = mt;
         }
+        c.last = NAN;   /* the touch-up changed out */
     }
-    memcpy(p->delta, best, d * sizeof(double));
+    if (found) foolc__bb_sparse_scatter(&sp, best, best_n, d, p->delta);
 }
 
 static foolc_status bb_l0_run(foolc__run *run, const void *config)

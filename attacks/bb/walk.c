@@ -422,6 +422,13 @@ size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t)
     return s->nnz + s->cum[s->kmax - kq];
 }
 
+size_t foolc__bb_sparse_bucket_end(const foolc__bb_sparse *s, size_t j)
+{
+    if (j < s->nnz) return s->nnz;
+    int k = bb_bucket(fabs(s->b[j]));
+    return s->nnz + s->cum[s->kmax - (k < s->kmin ? s->kmin : k)];
+}
+
 void foolc__bb_sparse_scatter(const foolc__bb_sparse *s, const double *v, size_t n, size_t d,
                               double *out)
 {
