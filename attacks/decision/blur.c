@@ -3,6 +3,7 @@
  * over sigma and a bisection in the bracket found. The blur is separable, per channel, with
  * mirrored borders. */
 #include "decision.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -33,21 +34,69 @@ static int32_t reflect(int64_t i, int32_t n)
 }
 
 typedef struct blur_ctx {
-    double *kern;     /* 2 * radius_max + 1 weights */
-    double *line;     /* one row or column */
-    int32_t rmax;
+    double *kern;      /* 2 * rmax + 1 weights of the current sigma */
+    double *acc;       /* one row of sums (side doubles) */
+    float *plane;      /* one channel (H * W), the pass's source */
+    float *ext;        /* one row, mirrored past its ends (W + 2 * rmax) */
+    int32_t *rows;     /* reflect(i - rmax, H) for i in [0, H + 2 * rmax) */
+    int32_t *cols;     /* reflect(i - rmax, W) for i in [0, W + 2 * rmax) */
+    double sigma;      /* the kernel's sigma (0: none yet) */
+    int32_t rmax, r;
 } blur_ctx;
 
-/* Blurs n values spaced `stride` apart in place along one axis. */
-static void blur_line(float *v, int32_t n, size_t stride, const double *k, int32_t r,
-                      double *tmp)
+/* acc[i] += k * src[i] in double for i < n: per element, so every clone of its caller gives
+ * the bits of the scalar loop. */
+#define ACC_ROW(acc, src, k, n)                                                               \
+    do {                                                                                       \
+        double *restrict a_ = (acc);                                                           \
+        const float *restrict s_ = (src);                                                      \
+        double k_ = (k);                                                                       \
+        int32_t i_ = 0;                                                                        \
+        for (; i_ + FOOLC__BLOCK <= (n); i_ += FOOLC__BLOCK)                                   \
+            for (int32_t b_ = 0; b_ < FOOLC__BLOCK; b_++) a_[i_ + b_] += k_ * (double)s_[i_ + b_]; \
+        for (; i_ < (n); i_++) a_[i_] += k_ * (double)s_[i_];                                  \
+    } while (0)
+
+FOOLC__VEC
+static void clip_row(float *restrict o, size_t d, float lo, float hi)
 {
-    for (int32_t i = 0; i < n; i++) tmp[i] = v[(size_t)i * stride];
-    for (int32_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int32_t t = -r; t <= r; t++) s += k[t + r] * tmp[reflect((int64_t)i + t, n)];
-        v[(size_t)i * stride] = (float)s;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) {
+            float v = o[j + b];
+            o[j + b] = v < lo ? lo : v > hi ? hi : v;
+        }
+    for (; j < d; j++) o[j] = o[j] < lo ? lo : o[j] > hi ? hi : o[j];
+}
+
+/* Blurs one H x W channel in place: along the columns, then along the rows. Each output is
+ * the sum over the taps t = -r..r in that order of k[t] times the mirrored neighbour, in
+ * double, rounded to float after each pass; the sums run over a row of outputs at once (the
+ * same order per output as one output at a time). */
+FOOLC__VEC
+static void blur_plane(blur_ctx *c, float *img, int32_t H, int32_t W)
+{
+    int32_t r = c->r;
+    const double *k = c->kern;
+    if (H > 1) {
+        memcpy(c->plane, img, (size_t)H * (size_t)W * sizeof(float));
+        for (int32_t y = 0; y < H; y++) {
+            for (int32_t x = 0; x < W; x++) c->acc[x] = 0;
+            for (int32_t t = -r; t <= r; t++)
+                ACC_ROW(c->acc, c->plane + (size_t)c->rows[y + t + c->rmax] * (size_t)W, k[t + r],
+                        W);
+            float *o = img + (size_t)y * W;
+            for (int32_t x = 0; x < W; x++) o[x] = (float)c->acc[x];
+        }
     }
+    if (W > 1)
+        for (int32_t y = 0; y < H; y++) {
+            float *o = img + (size_t)y * W;
+            for (int32_t i = 0; i < W + 2 * r; i++) c->ext[i] = o[c->cols[i + c->rmax - r]];
+            for (int32_t x = 0; x < W; x++) c->acc[x] = 0;
+            for (int32_t t = -r; t <= r; t++) ACC_ROW(c->acc, c->ext + t + r, k[t + r], W);
+            for (int32_t x = 0; x < W; x++) o[x] = (float)c->acc[x];
+        }
 }
 
 static foolc_status blur_make(void *ctx, foolc__run *run, const int32_t *idx,
@@ -61,22 +110,20 @@ static foolc_status blur_make(void *ctx, foolc__run *run, const int32_t *idx,
         float *o = out + (size_t)a * d;
         memcpy(o, run->x + (size_t)idx[a] * d, d * sizeof(float));
         double sg = eps[a];
-        int32_t r = (int32_t)ceil(4.0 * sg);
-        r = r > c->rmax ? c->rmax : r;
-        double sum = 0;
-        for (int32_t t = -r; t <= r; t++) sum += c->kern[t + r] = exp(-0.5 * t * t / (sg * sg));
-        for (int32_t t = -r; t <= r; t++) c->kern[t + r] /= sum;
-        for (int32_t ch = 0; ch < C; ch++) {
-            float *img = o + (size_t)ch * (size_t)H * (size_t)W;
-            if (H > 1)
-                for (int32_t x = 0; x < W; x++)
-                    blur_line(img + x, H, (size_t)W, c->kern, r, c->line);
-            if (W > 1)
-                for (int32_t y = 0; y < H; y++)
-                    blur_line(img + (size_t)y * W, W, 1, c->kern, r, c->line);
+        if (sg != c->sigma) {
+            /* The scan offers every sample the same sigmas: the kernel of the last is kept. */
+            int32_t r = (int32_t)ceil(4.0 * sg);
+            r = r > c->rmax ? c->rmax : r;
+            double sum = 0;
+            for (int32_t t = -r; t <= r; t++)
+                sum += c->kern[t + r] = exp(-0.5 * t * t / (sg * sg));
+            for (int32_t t = -r; t <= r; t++) c->kern[t + r] /= sum;
+            c->r = r;
+            c->sigma = sg;
         }
-        for (size_t j = 0; j < d; j++)
-            o[j] = o[j] < run->lo ? run->lo : o[j] > run->hi ? run->hi : o[j];
+        for (int32_t ch = 0; ch < C; ch++)
+            blur_plane(c, o + (size_t)ch * (size_t)H * (size_t)W, H, W);
+        clip_row(o, d, run->lo, run->hi);
     }
     return FOOLC_OK;
 }
@@ -86,18 +133,33 @@ static foolc_status blur_run(foolc__run *run, const void *config)
     const blur_config *c = config;
     int32_t side = run->shape.h > run->shape.w ? run->shape.h : run->shape.w;
     double smax = c->max_sigma > 0 ? c->max_sigma : side;
-    blur_ctx bc;
+    int32_t H = run->shape.h, W = run->shape.w;
+    blur_ctx bc = {.sigma = 0};
     /* Kernels reach at most four times the larger side: beyond that the mirrored image
      * repeats and the weights are negligible. */
     bc.rmax = (int32_t)fmin(ceil(4.0 * smax), 4.0 * side);
+    size_t nr = (size_t)H + 2 * (size_t)bc.rmax, nc = (size_t)W + 2 * (size_t)bc.rmax;
     bc.kern = foolc__malloc((2 * (size_t)bc.rmax + 1 + (size_t)side) * sizeof(double));
-    if (!bc.kern) return foolc__nomem("blur kernel");
-    bc.line = bc.kern + 2 * (size_t)bc.rmax + 1;
+    bc.plane = foolc__malloc(foolc__mul(foolc__mul((size_t)H, (size_t)W) + nc, sizeof(float)));
+    bc.rows = foolc__malloc((nr + nc) * sizeof(int32_t));
+    if (!bc.kern || !bc.plane || !bc.rows) {
+        foolc__free(bc.kern);
+        foolc__free(bc.plane);
+        foolc__free(bc.rows);
+        return foolc__nomem("blur kernel");
+    }
+    bc.acc = bc.kern + 2 * (size_t)bc.rmax + 1;
+    bc.ext = bc.plane + (size_t)H * (size_t)W;
+    bc.cols = bc.rows + nr;
+    for (size_t i = 0; i < nr; i++) bc.rows[i] = reflect((int64_t)i - bc.rmax, H);
+    for (size_t i = 0; i < nc; i++) bc.cols[i] = reflect((int64_t)i - bc.rmax, W);
     foolc__scan_opts o = {.emax = smax, .steps = (int32_t)c->steps, .rtol = c->rtol,
                           .max_q = c->max_queries, .report = 1};
     foolc_status st = foolc__dec_scan(run, run->todo, run->n_todo, &o, blur_make, &bc, NULL,
                                       NULL);
     foolc__free(bc.kern);
+    foolc__free(bc.plane);
+    foolc__free(bc.rows);
     return st;
 }
 
