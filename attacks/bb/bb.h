@@ -103,6 +103,8 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
 /* The largest step towards the boundary: maximises sign(c) b . delta subject to the box
  * and ||delta||_2 <= r (delta = clip(t sign(c) b) for the right t >= 0). */
 void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h);
+/* sum a_i b_i, one partial sum per lane (FOOLC__BB_VEC). */
+double foolc__bb_dot(size_t d, const double *a, const double *b);
 /* Fills l and h with the box bounds of delta: lo - x and hi - x. */
 void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h);
 /* The generic first stage of every solver: when the boundary cannot be reached inside the
@@ -155,7 +157,8 @@ typedef struct foolc__bb_sparse {
     double *b, *u, *l, *h;      /* gathered, nc each */
 } foolc__bb_sparse;
 
-/* Builds the order and gathers into gather (4 d doubles); idx: d int32 of scratch. */
+/* Builds the order and gathers into gather (4 d doubles); idx: 2 d int32 of scratch (the
+ * order in the first d). */
 void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const double *l,
                            const double *h, double *gather, int32_t *idx);
 /* The length of the prefix holding every coordinate with |b_i| >= t (and a few below:

@@ -78,6 +78,20 @@ static double l0_delta(void *ctx, double kappa, double *slope)
     return c->g;
 }
 
+/* sum of dl_i^2 over the coordinates that differ from u_i. */
+FOOLC__BB_VEC
+static double changed_norm2(size_t d, const double *restrict dl, const double *restrict u)
+{
+    double acc[FOOLC__BLOCK] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++)
+            acc[k] += dl[i + k] != u[i + k] ? dl[i + k] * dl[i + k] : 0.0;
+    for (; i < d; i++) s += dl[i] != u[i] ? dl[i] * dl[i] : 0.0;
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += acc[k];
+    return s;
+}
+
 /* Without the trust region: start at x0 (delta = u) and change the coordinates that can
  * move b . delta the most (|b_i| times their room in the box) until c is reached. Only the
  * first L0_GREEDY_TOP keys are ordered, then L0_GREEDY_TOP2, unless the greedy needs more
@@ -89,8 +103,7 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
 {
     size_t d = p->d;
     foolc__bb_key *key = p->iw;
-    double e0 = p->c, n2 = 0;
-    for (size_t i = 0; i < d; i++) e0 -= p->b[i] * p->u[i];
+    double e0 = p->c - foolc__bb_dot(d, p->b, p->u);
     for (size_t i = 0; i < d; i++) {
         double b = p->b[i], room = (e0 > 0) == (b > 0) ? h[i] - p->u[i] : l[i] - p->u[i];
         key[i].key = fabs(b * room);
@@ -123,8 +136,7 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
             key[i].i = (int32_t)i;
         }
     }
-    for (size_t i = 0; i < d; i++) n2 += dl[i] != p->u[i] ? dl[i] * dl[i] : 0;
-    return n2;
+    return changed_norm2(d, dl, p->u);
 }
 
 /* For every coordinate i: the squared norm m2[i] after moving dl_i alone by e / b_i onto

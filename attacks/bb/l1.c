@@ -86,8 +86,7 @@ static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *
 {
     size_t d = p->d;
     foolc__bb_key *key = p->iw;
-    double e0 = p->c, n2 = 0;
-    for (size_t i = 0; i < d; i++) e0 -= p->b[i] * p->u[i];
+    double e0 = p->c - foolc__bb_dot(d, p->b, p->u);
     for (size_t top = L1_GREEDY_TOP;; top = top < L1_GREEDY_TOP2 ? L1_GREEDY_TOP2 : d) {
         for (size_t i = 0; i < d; i++) {
             key[i].key = fabs(p->b[i]);
@@ -112,8 +111,7 @@ static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *
         }
         if (e == 0 || q < nk || nk == d) break;
     }
-    for (size_t i = 0; i < d; i++) n2 += dl[i] * dl[i];
-    return n2;
+    return foolc__bb_dot(d, dl, dl);
 }
 
 static void bb_l1_solve(foolc__bb_prob *p)

@@ -13,14 +13,32 @@
 
 /* ---- pieces the solvers share ---- */
 
+FOOLC__BB_VEC
+static void box_block(size_t d, const double *restrict x, double lo, double hi,
+                      double *restrict l, double *restrict h)
+{
+    for (size_t i = 0; i < d; i++) {
+        double a = lo - x[i], c = hi - x[i];
+        l[i] = a > 0 ? 0 : a;   /* x is in the box up to rounding */
+        h[i] = c < 0 ? 0 : c;
+    }
+}
+
 void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
 {
-    for (size_t i = 0; i < p->d; i++) {
-        l[i] = p->lo - p->x[i];
-        h[i] = p->hi - p->x[i];
-        if (l[i] > 0) l[i] = 0;   /* x is in the box up to rounding */
-        if (h[i] < 0) h[i] = 0;
-    }
+    box_block(p->d, p->x, p->lo, p->hi, l, h);
+}
+
+FOOLC__BB_VEC
+double foolc__bb_dot(size_t d, const double *restrict a, const double *restrict b)
+{
+    double acc[FOOLC__BLOCK] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i < d; i++) s += a[i] * b[i];
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += acc[k];
+    return s;
 }
 
 /* g(beta) = b . clip(beta b, l, h) and its slope (sum of b_i^2 over unclipped i). */
@@ -106,10 +124,10 @@ static double clip_step(size_t d, const double *restrict b, const double *restri
     return n2;
 }
 
-int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
-                            double c, double *beta_io, double *delta, double *norm2)
+/* foolc__bb_min_norm_warm, also giving its range sums (gmin, gmax, |b|^2, scale). */
+static int min_norm_sums(size_t d, const double *b, const double *l, const double *h, double c,
+                         double *beta_io, double *delta, double *norm2, double sums[4])
 {
-    double sums[4];
     range_sums(d, b, l, h, sums);
     double gmin = sums[0], gmax = sums[1], bb = sums[2], scale = sums[3];
     double tol = 1e-12 * (fabs(c) + scale) + 1e-300;
@@ -157,6 +175,13 @@ int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const do
     return 1;
 }
 
+int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
+                            double c, double *beta_io, double *delta, double *norm2)
+{
+    double sums[4];
+    return min_norm_sums(d, b, l, h, c, beta_io, delta, norm2, sums);
+}
+
 int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
                        double *delta, double *norm2)
 {
@@ -196,31 +221,37 @@ void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *
     for (size_t i = 0; i < d; i++) p->delta[i] = foolc__clamp(tl * s * p->b[i], l[i], h[i]);
 }
 
+/* foolc__bb_unreachable, also giving the range sums of the box. */
+static int unreachable_sums(foolc__bb_prob *p, double *l, double *h, double sums[4])
+{
+    foolc__bb_box(p, l, h);
+    double n2;
+    if (min_norm_sums(p->d, p->b, l, h, p->c, NULL, p->delta, &n2, sums) &&
+        n2 <= p->r * p->r)
+        return 0;
+    foolc__bb_progress(p, l, h);
+    return 1;
+}
+
 int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
                            foolc__bb_greedy_fn greedy, double *bb, double *scale)
 {
     size_t d = p->d;
-    if (foolc__bb_unreachable(p, l, h)) return 1;   /* p->delta: the smallest L2 step */
+    double sums[4];
+    if (unreachable_sums(p, l, h, sums)) return 1;   /* p->delta: the smallest L2 step */
     if (greedy(p, l, h, dt) <= p->r * p->r) {
         memcpy(p->delta, dt, d * sizeof(double));
         return 1;
     }
-    *bb = *scale = 0;
-    for (size_t i = 0; i < d; i++) {
-        *bb += p->b[i] * p->b[i];
-        *scale += fabs(p->b[i]) * (h[i] - l[i]);
-    }
+    *bb = sums[2];
+    *scale = sums[3];
     return 0;
 }
 
 int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h)
 {
-    foolc__bb_box(p, l, h);
-    double n2;
-    if (foolc__bb_min_norm(p->d, p->b, l, h, p->c, p->delta, &n2) && n2 <= p->r * p->r)
-        return 0;
-    foolc__bb_progress(p, l, h);
-    return 1;
+    double sums[4];
+    return unreachable_sums(p, l, h, sums);
 }
 
 double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double step0, double tol,
@@ -360,25 +391,32 @@ void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const d
                            const double *h, double *gather, int32_t *idx)
 {
     size_t d = p->d, nnz = 0, nz = 0;
-    int kmax = -1, kmin = 1 << 30;
+    int32_t *key = idx + d, kmax = -1, kmin = INT32_MAX;
+    s->b = gather;
+    s->u = gather + d;
+    s->l = gather + 2 * d;
+    s->h = gather + 3 * d;
     for (size_t i = 0; i < d; i++) {
+        int32_t k = -1;
         if (p->u[i] != 0) {
-            idx[nnz++] = (int32_t)i;
+            idx[nnz] = (int32_t)i;
+            s->b[nnz] = p->b[i];
+            s->u[nnz] = p->u[i];
+            s->l[nnz] = l[i];
+            s->h[nnz++] = h[i];
         } else if (p->b[i] != 0) {
-            int k = bb_bucket(fabs(p->b[i]));
+            k = bb_bucket(fabs(p->b[i]));
             kmax = k > kmax ? k : kmax;
             kmin = k < kmin ? k : kmin;
             nz++;
         }
+        key[i] = k;
     }
     if (nz && kmin < kmax - (FOOLC__BB_BUCKETS - 1)) kmin = kmax - (FOOLC__BB_BUCKETS - 1);
     size_t cnt[FOOLC__BB_BUCKETS] = {0};
     if (nz)
         for (size_t i = 0; i < d; i++)
-            if (p->u[i] == 0 && p->b[i] != 0) {
-                int k = bb_bucket(fabs(p->b[i]));
-                cnt[kmax - (k < kmin ? kmin : k)]++;
-            }
+            if (key[i] >= 0) cnt[kmax - (key[i] < kmin ? kmin : key[i])]++;
     /* Counting sort by bucket, largest |b| first, input order within a bucket. */
     size_t pos = nnz;
     for (int j = 0; j < FOOLC__BB_BUCKETS; j++) {
@@ -389,27 +427,19 @@ void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const d
     }
     if (nz)
         for (size_t i = 0; i < d; i++)
-            if (p->u[i] == 0 && p->b[i] != 0) {
-                int k = bb_bucket(fabs(p->b[i]));
-                idx[cnt[kmax - (k < kmin ? kmin : k)]++] = (int32_t)i;
+            if (key[i] >= 0) {
+                size_t q = cnt[kmax - (key[i] < kmin ? kmin : key[i])]++;
+                idx[q] = (int32_t)i;
+                s->b[q] = p->b[i];
+                s->u[q] = 0;
+                s->l[q] = l[i];
+                s->h[q] = h[i];
             }
-    size_t nc = nnz + nz;
     s->nnz = nnz;
-    s->nc = nc;
+    s->nc = nnz + nz;
     s->kmin = kmin;
     s->kmax = kmax;
     s->idx = idx;
-    s->b = gather;
-    s->u = gather + d;
-    s->l = gather + 2 * d;
-    s->h = gather + 3 * d;
-    for (size_t j = 0; j < nc; j++) {
-        size_t i = (size_t)idx[j];
-        s->b[j] = p->b[i];
-        s->u[j] = p->u[i];
-        s->l[j] = l[i];
-        s->h[j] = h[i];
-    }
 }
 
 size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t)
@@ -658,6 +688,51 @@ static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, fo
 
 /* ---- the loop ---- */
 
+/* One step's problem: the boundary normal averaged over steps (bq = g at the first), x,
+ * u = x0 - x and b in double; returns |u|^2. */
+FOOLC__BB_VEC
+static double step_setup(size_t d, const float *restrict g, const float *restrict x,
+                         const float *restrict x0, int first, double mom, double *restrict bq,
+                         double *restrict px, double *restrict pu, double *restrict pb)
+{
+    double acc[FOOLC__BLOCK] = {0}, un = 0;
+    size_t j = 0;
+#define STEP_COORD(j, UN)                                                                          \
+    do {                                                                                           \
+        double b_ = first ? (double)g[j] : mom * bq[j] + (1 - mom) * g[j];                         \
+        double u_ = (double)x0[j] - x[j];                                                          \
+        bq[j] = b_;                                                                                \
+        pb[j] = b_;                                                                                \
+        px[j] = x[j];                                                                              \
+        pu[j] = u_;                                                                                \
+        UN += u_ * u_;                                                                             \
+    } while (0)
+    if (first) {   /* bq is not read: it holds no value yet */
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) STEP_COORD(j + k, acc[k]);
+        for (; j < d; j++) STEP_COORD(j, un);
+    } else {
+        for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+            for (size_t k = 0; k < FOOLC__BLOCK; k++) STEP_COORD(j + k, acc[k]);
+        for (; j < d; j++) STEP_COORD(j, un);
+    }
+#undef STEP_COORD
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) un += acc[k];
+    return un;
+}
+
+/* xo = clip(x + delta) in float (x where the sum is NaN). */
+FOOLC__BB_VEC
+static void step_apply(size_t d, const double *restrict x, const double *restrict delta,
+                       const float *restrict xq, float lo, float hi, float *restrict xo)
+{
+    for (size_t j = 0; j < d; j++) {
+        double v = x[j] + delta[j];
+        float f = v == v ? (float)v : xq[j];
+        xo[j] = f < lo ? lo : f > hi ? hi : f;
+    }
+}
+
 /* How far behind the run's best a second walk may be, `patience` steps in, and go on. */
 #define BB_BEHIND 1.1
 
@@ -751,29 +826,16 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
             if (run->res->distance[i] == 0) continue;
             /* The boundary normal, averaged over steps. */
             double *bq = bm + (size_t)a * d;
-            for (size_t j = 0; j < d; j++) {
-                double g = gq[j];
-                bq[j] = step == 1 ? g : cfg->momentum * bq[j] + (1 - cfg->momentum) * g;
-                px[j] = xq[j];
-                pu[j] = (double)x0[j] - xq[j];
-                pb[j] = bq[j];
-            }
+            double un = step_setup(d, gq, xq, x0, step == 1, cfg->momentum, bq, px, pu, pb);
             /* The target margin: past the boundary by (overshoot - 1) times the current
              * margin from outside, back towards it by as much from inside, and never
              * closer to it than floor_m on the adversarial side. */
             double target = mg >= 0 ? -(cfg->overshoot - 1) * mg : (cfg->overshoot - 1) * mg;
             if (target > -floor_m) target = -floor_m;
             prob.c = target - mg;
-            double un = 0;
-            for (size_t j = 0; j < d; j++) un += pu[j] * pu[j];
             prob.r = lr * fmax(sqrt(un), 1e-6 * scale);
             solve(&prob);
-            float *xo = xs + (size_t)a * d;
-            for (size_t j = 0; j < d; j++) {
-                double v = px[j] + pdel[j];
-                float f = v == v ? (float)v : xq[j];
-                xo[j] = f < run->lo ? run->lo : f > run->hi ? run->hi : f;
-            }
+            step_apply(d, px, pdel, xq, run->lo, run->hi, xs + (size_t)a * d);
             act[keep++] = a;
         }
         na = keep;
