@@ -35,27 +35,14 @@ static int32_t reflect(int64_t i, int32_t n)
 
 typedef struct blur_ctx {
     double *kern;      /* 2 * rmax + 1 weights of the current sigma */
-    double *acc;       /* one row of sums (side doubles) */
-    float *plane;      /* one channel (H * W), the pass's source */
-    float *ext;        /* one row, mirrored past its ends (W + 2 * rmax) */
+    float *plane;      /* one channel (H rows of wp), the pass's source */
+    float *ext;        /* one row, mirrored past its ends (wp + 2 * rmax) */
     int32_t *rows;     /* reflect(i - rmax, H) for i in [0, H + 2 * rmax) */
     int32_t *cols;     /* reflect(i - rmax, W) for i in [0, W + 2 * rmax) */
+    double *mr, *mc;   /* folded kernels (H x H, W x W transposed), when fold is set */
     double sigma;      /* the kernel's sigma (0: none yet) */
-    int32_t rmax, r;
+    int32_t rmax, r, fold, wp;   /* wp: W rounded up to FOOLC__BLOCK */
 } blur_ctx;
-
-/* acc[i] += k * src[i] in double for i < n: per element, so every clone of its caller gives
- * the bits of the scalar loop. */
-#define ACC_ROW(acc, src, k, n)                                                               \
-    do {                                                                                       \
-        double *restrict a_ = (acc);                                                           \
-        const float *restrict s_ = (src);                                                      \
-        double k_ = (k);                                                                       \
-        int32_t i_ = 0;                                                                        \
-        for (; i_ + FOOLC__BLOCK <= (n); i_ += FOOLC__BLOCK)                                   \
-            for (int32_t b_ = 0; b_ < FOOLC__BLOCK; b_++) a_[i_ + b_] += k_ * (double)s_[i_ + b_]; \
-        for (; i_ < (n); i_++) a_[i_] += k_ * (double)s_[i_];                                  \
-    } while (0)
 
 FOOLC__VEC
 static void clip_row(float *restrict o, size_t d, float lo, float hi)
@@ -71,31 +58,80 @@ static void clip_row(float *restrict o, size_t d, float lo, float hi)
 
 /* Blurs one H x W channel in place: along the columns, then along the rows. Each output is
  * the sum over the taps t = -r..r in that order of k[t] times the mirrored neighbour, in
- * double, rounded to float after each pass; the sums run over a row of outputs at once (the
- * same order per output as one output at a time). */
+ * double, rounded to float after each pass. With c->fold (a kernel longer than a side), the
+ * taps that mirror onto the same value are added first (blur_fold), and each output sums
+ * over the side's values in index order: min(2 r + 1, n) products instead of 2 r + 1. The
+ * sums run over blocks of FOOLC__BLOCK neighbouring outputs held in registers (the same
+ * order per output as one output at a time), on rows of wp = W rounded up to a block (the
+ * lanes past W are computed and dropped). */
 FOOLC__VEC
 static void blur_plane(blur_ctx *c, float *img, int32_t H, int32_t W)
 {
-    int32_t r = c->r;
+    int32_t r = c->r, Wp = c->wp, rm = c->rmax;
     const double *k = c->kern;
     if (H > 1) {
-        memcpy(c->plane, img, (size_t)H * (size_t)W * sizeof(float));
+        for (int32_t y = 0; y < H; y++)
+            memcpy(c->plane + (size_t)y * Wp, img + (size_t)y * W, (size_t)W * sizeof(float));
         for (int32_t y = 0; y < H; y++) {
-            for (int32_t x = 0; x < W; x++) c->acc[x] = 0;
-            for (int32_t t = -r; t <= r; t++)
-                ACC_ROW(c->acc, c->plane + (size_t)c->rows[y + t + c->rmax] * (size_t)W, k[t + r],
-                        W);
             float *o = img + (size_t)y * W;
-            for (int32_t x = 0; x < W; x++) o[x] = (float)c->acc[x];
+            const double *my = c->mr + (size_t)y * H;
+            for (int32_t xb = 0; xb < Wp; xb += FOOLC__BLOCK) {
+                double s[FOOLC__BLOCK] = {0};
+                if (c->fold) {
+                    for (int32_t j = 0; j < H; j++) {
+                        if (my[j] == 0) continue;
+                        const float *p = c->plane + (size_t)j * Wp + xb;
+                        for (int32_t b = 0; b < FOOLC__BLOCK; b++) s[b] += my[j] * (double)p[b];
+                    }
+                } else {
+                    for (int32_t t = -r; t <= r; t++) {
+                        const float *p = c->plane + (size_t)c->rows[y + t + rm] * Wp + xb;
+                        for (int32_t b = 0; b < FOOLC__BLOCK; b++)
+                            s[b] += k[t + r] * (double)p[b];
+                    }
+                }
+                for (int32_t b = 0; b < FOOLC__BLOCK; b++)
+                    if (xb + b < W) o[xb + b] = (float)s[b];
+            }
         }
     }
     if (W > 1)
         for (int32_t y = 0; y < H; y++) {
             float *o = img + (size_t)y * W;
-            for (int32_t i = 0; i < W + 2 * r; i++) c->ext[i] = o[c->cols[i + c->rmax - r]];
-            for (int32_t x = 0; x < W; x++) c->acc[x] = 0;
-            for (int32_t t = -r; t <= r; t++) ACC_ROW(c->acc, c->ext + t + r, k[t + r], W);
-            for (int32_t x = 0; x < W; x++) o[x] = (float)c->acc[x];
+            if (c->fold) memcpy(c->ext, o, (size_t)W * sizeof(float));
+            else
+                for (int32_t i = 0; i < W + 2 * r; i++) c->ext[i] = o[c->cols[i + rm - r]];
+            for (int32_t xb = 0; xb < Wp; xb += FOOLC__BLOCK) {
+                double s[FOOLC__BLOCK] = {0};
+                if (c->fold) {
+                    for (int32_t j = 0; j < W; j++) {
+                        const double *w = c->mc + (size_t)j * Wp + xb;
+                        double v = (double)c->ext[j];
+                        for (int32_t b = 0; b < FOOLC__BLOCK; b++) s[b] += w[b] * v;
+                    }
+                } else {
+                    for (int32_t t = -r; t <= r; t++) {
+                        const float *p = c->ext + t + r + xb;
+                        for (int32_t b = 0; b < FOOLC__BLOCK; b++)
+                            s[b] += k[t + r] * (double)p[b];
+                    }
+                }
+                for (int32_t b = 0; b < FOOLC__BLOCK; b++)
+                    if (xb + b < W) o[xb + b] = (float)s[b];
+            }
+        }
+}
+
+/* The folded kernel of one side n: m[o * ld + j] (m[j * ld + o] with trans) = the sum over
+ * the taps t = -r..r, in that order, of k[t] where the mirror of o + t is j. */
+static void blur_fold(const blur_ctx *c, double *m, int32_t n, int32_t ld, const int32_t *mirror,
+                      int trans)
+{
+    memset(m, 0, (size_t)n * (size_t)ld * sizeof(double));
+    for (int32_t o = 0; o < n; o++)
+        for (int32_t t = -c->r; t <= c->r; t++) {
+            int32_t j = mirror[o + t + c->rmax];
+            m[trans ? (size_t)j * ld + o : (size_t)o * ld + j] += c->kern[t + c->r];
         }
 }
 
@@ -120,6 +156,11 @@ static foolc_status blur_make(void *ctx, foolc__run *run, const int32_t *idx,
             for (int32_t t = -r; t <= r; t++) c->kern[t + r] /= sum;
             c->r = r;
             c->sigma = sg;
+            c->fold = 2 * r + 1 > (H > W ? H : W);
+            if (c->fold) {
+                blur_fold(c, c->mr, H, H, c->rows, 0);
+                blur_fold(c, c->mc, W, c->wp, c->cols, 1);
+            }
         }
         for (int32_t ch = 0; ch < C; ch++)
             blur_plane(c, o + (size_t)ch * (size_t)H * (size_t)W, H, W);
@@ -138,19 +179,25 @@ static foolc_status blur_run(foolc__run *run, const void *config)
     /* Kernels reach at most four times the larger side: beyond that the mirrored image
      * repeats and the weights are negligible. */
     bc.rmax = (int32_t)fmin(ceil(4.0 * smax), 4.0 * side);
+    bc.wp = (W + FOOLC__BLOCK - 1) / FOOLC__BLOCK * FOOLC__BLOCK;
     size_t nr = (size_t)H + 2 * (size_t)bc.rmax, nc = (size_t)W + 2 * (size_t)bc.rmax;
-    bc.kern = foolc__malloc((2 * (size_t)bc.rmax + 1 + (size_t)side) * sizeof(double));
-    bc.plane = foolc__malloc(foolc__mul(foolc__mul((size_t)H, (size_t)W) + nc, sizeof(float)));
+    size_t wp = (size_t)bc.wp, ne = wp + 2 * (size_t)bc.rmax;
+    bc.kern = foolc__malloc((2 * (size_t)bc.rmax + 1) * sizeof(double));
+    bc.plane = foolc__malloc(foolc__mul(foolc__mul((size_t)H, wp) + ne, sizeof(float)));
     bc.rows = foolc__malloc((nr + nc) * sizeof(int32_t));
-    if (!bc.kern || !bc.plane || !bc.rows) {
+    bc.mr = foolc__malloc(((size_t)H * H + (size_t)W * wp) * sizeof(double));
+    if (!bc.kern || !bc.plane || !bc.rows || !bc.mr) {
         foolc__free(bc.kern);
         foolc__free(bc.plane);
         foolc__free(bc.rows);
+        foolc__free(bc.mr);
         return foolc__nomem("blur kernel");
     }
-    bc.acc = bc.kern + 2 * (size_t)bc.rmax + 1;
-    bc.ext = bc.plane + (size_t)H * (size_t)W;
+    bc.ext = bc.plane + (size_t)H * wp;
+    /* The pad lanes read zeros (their sums are dropped). */
+    memset(bc.plane, 0, (foolc__mul((size_t)H, wp) + ne) * sizeof(float));
     bc.cols = bc.rows + nr;
+    bc.mc = bc.mr + (size_t)H * H;
     for (size_t i = 0; i < nr; i++) bc.rows[i] = reflect((int64_t)i - bc.rmax, H);
     for (size_t i = 0; i < nc; i++) bc.cols[i] = reflect((int64_t)i - bc.rmax, W);
     foolc__scan_opts o = {.emax = smax, .steps = (int32_t)c->steps, .rtol = c->rtol,
@@ -160,6 +207,7 @@ static foolc_status blur_run(foolc__run *run, const void *config)
     foolc__free(bc.kern);
     foolc__free(bc.plane);
     foolc__free(bc.rows);
+    foolc__free(bc.mr);
     return st;
 }
 
