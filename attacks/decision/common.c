@@ -327,10 +327,7 @@ out:
     return st;
 }
 
-typedef struct pool_cand {
-    double dist;
-    int32_t row;
-} pool_cand;
+typedef foolc__pool_cand pool_cand;
 
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                              int first_only, double max_q, float *xs, int32_t *pos,
@@ -355,34 +352,9 @@ foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int
     }
     int32_t *sid = cnt + m, *act = sid + m;
     uint8_t *done = adv + m;
-    for (int32_t a = 0; a < m; a++) {
-        int32_t i = idx[a], c = 0;
-        const float *x0 = run->x + (size_t)i * d;
-        pool_cand *ca = cs + (size_t)a * (size_t)k;
-        for (int32_t p = 0; p < np; p++) {
-            if (self && p == i) continue;
-            if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
-                continue;
-            /* Partial sums only grow: stop as soon as the row cannot enter the list. */
-            double worst = c == k ? ca[c - 1].dist : INFINITY, s = 0;
-            const float *xp = px + (size_t)p * d;
-            size_t j = 0;
-            for (; j < d && s < worst; j++) {
-                double v = (double)xp[j] - x0[j];
-                s += v * v;
-            }
-            if (j < d || !(s < worst)) continue;
-            int32_t q = c < k ? c++ : k - 1;
-            while (q > 0 && ca[q - 1].dist > s) {
-                ca[q] = ca[q - 1];
-                q--;
-            }
-            ca[q].dist = s;
-            ca[q].row = p;
-        }
-        cnt[a] = c;
-        done[a] = 0;
-    }
+    /* The k closest rows of another class per sample (nearest.c). */
+    if ((st = foolc__dec_nearest(run, idx, m, k, px, py, np, self, cs, cnt)) < 0) goto out;
+    for (int32_t a = 0; a < m; a++) done[a] = 0;
     /* The t-th closest of every sample in one query; the rows go straight into xs after
      * the ones found so far (found rows never overtake the rows still to be checked). */
     for (int32_t t = 0; t < k; t++) {

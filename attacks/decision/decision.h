@@ -124,6 +124,20 @@ typedef struct foolc__noise_config {
 foolc_status foolc__dec_pool(foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                              int first_only, double max_q, float *xs, int32_t *pos,
                              int32_t *nf, int *own);
+/* A pool image ranked for a sample: its row and squared L2 distance (in double). */
+typedef struct foolc__pool_cand {
+    double dist;
+    int32_t row;
+} foolc__pool_cand;
+/* nearest.c: per sample idx[a], the k rows of the pool px (np rows; labels py or NULL) closest
+ * to it in L2 whose label differs from its own (equals its target when targeted; with self
+ * the pool is the run's inputs and row idx[a] is skipped), by increasing squared distance
+ * summed in double over the coordinates in order (ties: the lower row first), into
+ * cs[a * k ...] with their count in cnt[a]. Float dot products with an error bound prune
+ * the rows; the exact sums of the rest give the list a scan of every row gives. */
+foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                                const float *px, const int32_t *py, int32_t np, int self,
+                                foolc__pool_cand *cs, int32_t *cnt);
 /* Records FOOLC_NOT_FOUND with the samples idx[a] whose ok[a] is 0 (the first 16) and why,
  * when there are any; the status stays the caller's to return. */
 void foolc__dec_missing(const foolc__run *run, const int32_t *idx, int32_t m,
