@@ -20,33 +20,45 @@
 #define NEAR_LANES 16     /* float partial sums per dot product */
 #define NEAR_CHUNK 64     /* pool rows per chunk (200 KB at d = 784) */
 
-/* g[a] = x_a . p (a < NEAR_GROUP) and *pp = p . p in float, NEAR_LANES partial sums each
- * (any order of the sums keeps the error within the bound of near_bound). */
+/* g[a] = x_a . p (a < NEAR_GROUP = 4) and *pp = p . p in float, NEAR_LANES partial sums
+ * each, held in registers (any order of the sums keeps the error within the bound of
+ * foolc__dec_nearest). */
 FOOLC__VEC
 static void near_dots(const float *const *x, const float *restrict p, size_t d, float *g,
                       float *pp)
 {
-    float s[NEAR_GROUP][NEAR_LANES] = {{0}}, q[NEAR_LANES] = {0};
+    const float *restrict x0 = x[0], *restrict x1 = x[1], *restrict x2 = x[2],
+                *restrict x3 = x[3];
+    float s0[NEAR_LANES] = {0}, s1[NEAR_LANES] = {0}, s2[NEAR_LANES] = {0},
+          s3[NEAR_LANES] = {0}, q[NEAR_LANES] = {0};
     size_t j = 0;
-    for (; j + NEAR_LANES <= d; j += NEAR_LANES) {
-        for (int b = 0; b < NEAR_LANES; b++) q[b] += p[j + b] * p[j + b];
-        for (int a = 0; a < NEAR_GROUP; a++) {
-            const float *restrict xa = x[a] + j;
-            for (int b = 0; b < NEAR_LANES; b++) s[a][b] += xa[b] * p[j + b];
+    for (; j + NEAR_LANES <= d; j += NEAR_LANES)
+        for (int b = 0; b < NEAR_LANES; b++) {
+            float v = p[j + b];
+            q[b] += v * v;
+            s0[b] += x0[j + b] * v;
+            s1[b] += x1[j + b] * v;
+            s2[b] += x2[j + b] * v;
+            s3[b] += x3[j + b] * v;
         }
-    }
     for (; j < d; j++) {
-        q[0] += p[j] * p[j];
-        for (int a = 0; a < NEAR_GROUP; a++) s[a][0] += x[a][j] * p[j];
+        float v = p[j];
+        q[0] += v * v;
+        s0[0] += x0[j] * v;
+        s1[0] += x1[j] * v;
+        s2[0] += x2[j] * v;
+        s3[0] += x3[j] * v;
     }
-    float t = 0;
-    for (int b = 0; b < NEAR_LANES; b++) t += q[b];
-    *pp = t;
-    for (int a = 0; a < NEAR_GROUP; a++) {
-        t = 0;
-        for (int b = 0; b < NEAR_LANES; b++) t += s[a][b];
-        g[a] = t;
+    float t[5] = {0};
+    for (int b = 0; b < NEAR_LANES; b++) {
+        t[0] += s0[b];
+        t[1] += s1[b];
+        t[2] += s2[b];
+        t[3] += s3[b];
+        t[4] += q[b];
     }
+    for (int a = 0; a < NEAR_GROUP; a++) g[a] = t[a];
+    *pp = t[4];
 }
 
 /* The exact double distance of the original scan, stopping once it reaches worst. */
