@@ -36,3 +36,19 @@ double foolc__rng_normal(foolc__rng *r)
     double u1 = 1.0 - foolc__rng_uniform(r), u2 = foolc__rng_uniform(r);
     return sqrt(-2.0 * log(u1)) * cos(2 * FOOLC__PI * u2);
 }
+
+/* foolc__rng_u64's values n at a time: each is a function of (key, counter) alone, so the
+ * blocks give the bits of the one-at-a-time calls in every clone (integer arithmetic). */
+FOOLC__VEC
+void foolc__rng_fill_u64(foolc__rng *r, uint64_t *out, size_t n)
+{
+    uint64_t key = r->key, c = r->ctr;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++)
+            out[j + b] = foolc__mix64((key ^ foolc__mix64(c + j + b + FOOLC__GOLDEN)) +
+                                      FOOLC__GOLDEN);
+    for (; j < n; j++)
+        out[j] = foolc__mix64((key ^ foolc__mix64(c + j + FOOLC__GOLDEN)) + FOOLC__GOLDEN);
+    r->ctr = c + n;
+}

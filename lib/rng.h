@@ -9,6 +9,7 @@
 #ifndef FOOLC_RNG_H
 #define FOOLC_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define FOOLC__GOLDEN 0x9E3779B97F4A7C15ull   /* 2^64 / golden ratio: SplitMix64's step */
@@ -38,5 +39,11 @@ static inline double foolc__rng_at_uniform(uint64_t key, uint64_t ctr)
 {
     return (double)(foolc__rng_at(key, ctr) >> 11) * 0x1.0p-53;
 }
+
+/* Bulk draws of an attack's stream (struct foolc__rng, lib/attack_impl.h), in blocks
+ * vectorised per ISA: out[0..n) receives the next n values of foolc__rng_u64 (the same
+ * values in the same order; the stream advances by n). */
+struct foolc__rng;
+void foolc__rng_fill_u64(struct foolc__rng *r, uint64_t *out, size_t n);
 
 #endif
