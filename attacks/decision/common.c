@@ -3,6 +3,8 @@
  * scale, and the blended-uniform-noise starting point (foolc__init_blended). Every loop is
  * batched over the samples still active; a sample that is done costs no more queries. */
 #include "decision.h"
+#include "numeric.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -18,22 +20,49 @@ int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t
     return nb;
 }
 
+/* The pairs (u, v) of NORMAL_BUF draws and u^2 + v^2, in blocks (exact in every clone:
+ * 24-bit integers to float, and products and a sum of floats each rounded once). */
+#define NORMAL_BUF 128
+FOOLC__VEC
+static void normal_pairs(const uint64_t *restrict z, float *restrict u, float *restrict v,
+                         float *restrict s, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        u[j] = (float)(z[j] >> 40) * 0x1.0p-23f - 1.0f;
+        v[j] = (float)((z[j] >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
+        s[j] = u[j] * u[j] + v[j] * v[j];
+    }
+}
+
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n)
 {
     /* Marsaglia's polar method on two 24-bit uniforms from one 64-bit draw: no
-     * trigonometry, one logarithm per pair (directions need no more precision). */
+     * trigonometry, one logarithm per pair (directions need no more precision). The draws
+     * come in blocks (foolc__rng_fill_u64) and the stream is set back past the last one
+     * used, so the values and the stream's state are those of one draw at a time. */
+    uint64_t z[NORMAL_BUF];
+    float fu[NORMAL_BUF], fv[NORMAL_BUF], fs[NORMAL_BUF];
+    size_t nb = 0, pos = 0;
     for (size_t j = 0; j < n; j += 2) {
         float u, v, s;
         do {
-            uint64_t z = foolc__rng_u64(r);
-            u = (float)(z >> 40) * 0x1.0p-23f - 1.0f;
-            v = (float)((z >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
-            s = u * u + v * v;
+            if (pos == nb) {
+                /* About 4/pi draws per pair: enough for the pairs left, within the buffer. */
+                size_t want = (n - j + 1) / 2 * 4 / 3 + 8;
+                nb = want < NORMAL_BUF ? want : NORMAL_BUF;
+                foolc__rng_fill_u64(r, z, nb);
+                normal_pairs(z, fu, fv, fs, nb);
+                pos = 0;
+            }
+            u = fu[pos];
+            v = fv[pos];
+            s = fs[pos++];
         } while (s >= 1.0f || s == 0.0f);
         float f = sqrtf(-2.0f * logf(s) / s);
         out[j] = u * f;
         if (j + 1 < n) out[j + 1] = v * f;
     }
+    r->ctr -= nb - pos;
 }
 
 /* ---- linear scan, then bisection ---- */

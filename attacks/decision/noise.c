@@ -3,9 +3,15 @@
  * the smallest adversarial size), blended uniform noise (the default starting point of the
  * boundary walkers) and salt-and-pepper noise in L0; the registry entries follow each. */
 #include "decision.h"
+#include "numeric.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stddef.h>
+
+/* Draws come in chunks of this many 64-bit values (foolc__rng_fill_u64: the values of one
+ * draw at a time). */
+#define DRAW_CHUNK 256
 
 /* ---- additive noise ---- */
 
@@ -30,32 +36,65 @@ typedef struct noise_ctx {
     int gaussian, linf;
 } noise_ctx;
 
+/* dir[j] = 2 u - 1 with u = foolc__rng_uniform's value of z[j]. */
+FOOLC__VEC
+static void uniform_from(const uint64_t *restrict z, float *restrict dir, size_t n)
+{
+    for (size_t j = 0; j < n; j++) dir[j] = (float)(2.0 * ((double)(z[j] >> 11) * 0x1.0p-53) - 1.0);
+}
+
+/* max |v_j| (any order gives the same value). */
+FOOLC__VEC
+static double max_abs(const float *restrict v, size_t d)
+{
+    double m = 0;
+    for (size_t j = 0; j < d; j++) {
+        double a = fabs((double)v[j]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+FOOLC__VEC
+static void div_by(float *restrict v, size_t d, double nr)
+{
+    for (size_t j = 0; j < d; j++) v[j] = (float)(v[j] / nr);
+}
+
 static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
 {
     const noise_ctx *c = ctx;
     size_t d = run->d;
     if (c->gaussian) foolc__dec_normal(r, dir, d);
     else
-        for (size_t j = 0; j < d; j++) dir[j] = (float)(2.0 * foolc__rng_uniform(r) - 1.0);
+        for (size_t j0 = 0; j0 < d; j0 += DRAW_CHUNK) {
+            uint64_t z[DRAW_CHUNK];
+            size_t nb = d - j0 < DRAW_CHUNK ? d - j0 : DRAW_CHUNK;
+            foolc__rng_fill_u64(r, z, nb);
+            uniform_from(z, dir + j0, nb);
+        }
     double nr = 0;
-    for (size_t j = 0; j < d; j++) {
-        double v = fabs((double)dir[j]);
-        if (c->linf) nr = v > nr ? v : nr;
-        else nr += v * v;
+    if (c->linf) nr = max_abs(dir, d);
+    else {
+        /* One sum in coordinate order (the same bits as before). */
+        for (size_t j = 0; j < d; j++) nr += (double)dir[j] * dir[j];
+        nr = sqrt(nr);
     }
-    nr = c->linf ? nr : sqrt(nr);
-    if (nr > 0)
-        for (size_t j = 0; j < d; j++) dir[j] = (float)(dir[j] / nr);
+    if (nr > 0) div_by(dir, d, nr);
 }
 
+FOOLC__VEC
 static void noise_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
                         double eps, float *out)
 {
     (void)ctx;
-    const float *x0 = run->x + (size_t)sample * run->d;
+    const float *restrict x0 = run->x + (size_t)sample * run->d;
+    const float *restrict dr = dir;
+    float *restrict o = out;
+    double lo = run->lo, hi = run->hi;
     for (size_t j = 0; j < run->d; j++) {
-        double v = x0[j] + eps * dir[j];
-        out[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
+        double v = x0[j] + eps * dr[j];
+        o[j] = (float)(v < lo ? lo : v > hi ? hi : v);
     }
 }
 
@@ -145,24 +184,38 @@ static const foolc__param sp_params[] = {
 
 /* dir[j] = +(1 + u) for salt, -(1 + u) for pepper, u uniform in [0, 1): value j is set at
  * probability p when u < p. */
-static void sp_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
+FOOLC__VEC
+static void sp_from(const uint64_t *restrict z, float *restrict dir, size_t n)
 {
-    (void)ctx;
-    for (size_t j = 0; j < run->d; j++) {
-        uint64_t z = foolc__rng_u64(r);
-        double u = (double)(z >> 11) * 0x1.0p-53;
-        dir[j] = (float)((z & 1) ? 1.0 + u : -1.0 - u);
+    for (size_t j = 0; j < n; j++) {
+        double u = (double)(z[j] >> 11) * 0x1.0p-53;
+        dir[j] = (float)((z[j] & 1) ? 1.0 + u : -1.0 - u);
     }
 }
 
+static void sp_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
+{
+    (void)ctx;
+    for (size_t j0 = 0; j0 < run->d; j0 += DRAW_CHUNK) {
+        uint64_t z[DRAW_CHUNK];
+        size_t nb = run->d - j0 < DRAW_CHUNK ? run->d - j0 : DRAW_CHUNK;
+        foolc__rng_fill_u64(r, z, nb);
+        sp_from(z, dir + j0, nb);
+    }
+}
+
+FOOLC__VEC
 static void sp_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
                      double p, float *out)
 {
     (void)ctx;
-    const float *x0 = run->x + (size_t)sample * run->d;
+    const float *restrict x0 = run->x + (size_t)sample * run->d;
+    const float *restrict dr = dir;
+    float *restrict o = out;
+    float lo = run->lo, hi = run->hi;
     for (size_t j = 0; j < run->d; j++) {
-        double u = fabs((double)dir[j]) - 1.0;
-        out[j] = u < p ? (dir[j] > 0 ? run->hi : run->lo) : x0[j];
+        double u = fabs((double)dr[j]) - 1.0;
+        o[j] = u < p ? (dr[j] > 0 ? hi : lo) : x0[j];
     }
 }
 
