@@ -97,9 +97,22 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
 int foolc__bb_min_norm(size_t d, const double *b, const double *l, const double *h, double c,
                        double *delta, double *norm2);
 /* The same, with the Newton search started from *beta_io (when finite and non-zero) and
- * the root written back: for a sequence of nearby problems. */
+ * the root written back: for a sequence of nearby problems. delta may be NULL (only
+ * *norm2, the same value, and the root). */
 int foolc__bb_min_norm_warm(size_t d, const double *b, const double *l, const double *h,
                             double c, double *beta_io, double *delta, double *norm2);
+/* foolc__bb_min_norm_warm without delta, for callers that computed the range sums
+ * (gmin, gmax, |b|^2, sum |b_i| (h_i - l_i), each in FOOLC__BLOCK lanes as
+ * foolc__bb_dot sums) and the first Newton point's values in their own pass: first =
+ * {beta0, g, slope, n2, lo, hi, nc} with g = b . clip(beta0 b, l, h), slope = sum b_i^2
+ * over the unclipped, n2 = |clip|^2, beta0 = foolc__bb_beta0(c, |b|^2, beta_io), [lo, hi]
+ * the linear piece of g around beta0 and nc the clipped coordinates' part of n2. A Newton
+ * step well inside the piece is the root (its norm by the piece's formula); else the
+ * search goes on as foolc__bb_min_norm_warm's. */
+int foolc__bb_min_norm_first(size_t d, const double *b, const double *l, const double *h,
+                             double c, const double sums[4], const double first[7],
+                             double *beta_io, double *norm2);
+double foolc__bb_beta0(double c, double bb, const double *beta_io);
 /* The largest step towards the boundary: maximises sign(c) b . delta subject to the box
  * and ||delta||_2 <= r (delta = clip(t sign(c) b) for the right t >= 0). */
 void foolc__bb_progress(const foolc__bb_prob *p, const double *l, const double *h);

@@ -38,6 +38,81 @@ static void cube(const foolc__bb_prob *p, double eps, double *l, double *h)
     cube_block(p->d, p->x, p->u, p->lo, p->hi, eps, l, h);
 }
 
+/* One pass for a test of eps: the cube's bounds (into l, h), their range sums (gmin, gmax,
+ * -, scale) and, at beta, g = b . clip(beta b), its slope and |clip|^2 (into first[1..3]),
+ * each summed in the lanes and the order of walk.c's range_sums and g_beta (the same
+ * bits as their three passes); and the linear piece of g around beta (first[4..5]: the
+ * nearest betas, ib = 1 / b, where a coordinate's clipping changes) with the clipped
+ * coordinates' part of |clip|^2 (first[6]), for foolc__bb_min_norm_first. */
+#define TEST_COORD(i, GMIN, GMAX, SC, G, S, N, PL, PH)                                             \
+    do {                                                                                           \
+        CUBE_COORD(i);                                                                             \
+        double b_ = b[i], lo_ = b_ > 0 ? l[i] : h[i], hi_ = b_ > 0 ? h[i] : l[i];                  \
+        GMIN += b_ * lo_;                                                                          \
+        GMAX += b_ * hi_;                                                                          \
+        SC += fabs(b_) * (h[i] - l[i]);                                                            \
+        double v_ = beta * b_, w_;                                                                 \
+        int free_ = (v_ > l[i]) & (v_ < h[i]);                                                     \
+        w_ = v_ < l[i] ? l[i] : v_;                                                                \
+        w_ = w_ > h[i] ? h[i] : w_;                                                                \
+        v_ = v_ <= l[i] ? l[i] : v_;                                                               \
+        v_ = v_ >= h[i] ? h[i] : v_;                                                               \
+        S += free_ ? b_ * b_ : 0.0;                                                                \
+        G += b_ * v_;                                                                              \
+        N += w_ * w_;                                                                              \
+        /* The betas where this coordinate's clipping changes: l_i / b_i and h_i / b_i. */        \
+        double qa_ = l[i] * ib[i], qb_ = h[i] * ib[i];                                             \
+        double fl_ = qa_ < qb_ ? qa_ : qb_, fh_ = qa_ < qb_ ? qb_ : qa_;                           \
+        double pl_ = beta > fh_ ? fh_ : -INFINITY, ph_ = beta < fl_ ? fl_ : INFINITY;              \
+        pl_ = free_ ? fl_ : pl_;                                                                   \
+        ph_ = free_ ? fh_ : ph_;                                                                   \
+        pl_ = b_ != 0 ? pl_ : -INFINITY;                                                           \
+        ph_ = b_ != 0 ? ph_ : INFINITY;                                                            \
+        PL = pl_ > PL ? pl_ : PL;                                                                  \
+        PH = ph_ < PH ? ph_ : PH;                                                                  \
+    } while (0)
+
+FOOLC__BB_VEC
+static void test_block(size_t d, const double *restrict x, const double *restrict u,
+                       const double *restrict b, const double *restrict ib, double lo,
+                       double hi, double eps, double beta, double *restrict l,
+                       double *restrict h, double sums[4], double first[7])
+{
+    double a0[FOOLC__BLOCK] = {0}, a1[FOOLC__BLOCK] = {0}, a3[FOOLC__BLOCK] = {0},
+           ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, na[FOOLC__BLOCK] = {0},
+           pla[FOOLC__BLOCK], pha[FOOLC__BLOCK];
+    double s0 = 0, s1 = 0, s3 = 0, g = 0, s = 0, n = 0, pl = -INFINITY, ph = INFINITY;
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        pla[k] = -INFINITY;
+        pha[k] = INFINITY;
+    }
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++)
+            TEST_COORD(i + k, a0[k], a1[k], a3[k], ga[k], sa[k], na[k], pla[k], pha[k]);
+    for (; i < d; i++) TEST_COORD(i, s0, s1, s3, g, s, n, pl, ph);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        s0 += a0[k];
+        s1 += a1[k];
+        s3 += a3[k];
+        g += ga[k];
+        s += sa[k];
+        n += na[k];
+        pl = pla[k] > pl ? pla[k] : pl;
+        ph = pha[k] < ph ? pha[k] : ph;
+    }
+    first[4] = pl;
+    first[5] = ph;
+    first[6] = n - beta * beta * s;   /* the clipped coordinates' part of n */
+    sums[0] = s0;
+    sums[1] = s1;
+    sums[3] = s3;
+    first[0] = beta;
+    first[1] = g;
+    first[2] = s;
+    first[3] = n;
+}
+
 /* F(e) = sum_i |b_i| min(e, k_i): how far b . delta can move from b . u inside the cube of
  * radius e around x0 (and the box), k_i the room of x0_i in the direction that helps. */
 typedef struct reach_ctx {
@@ -47,9 +122,10 @@ typedef struct reach_ctx {
 
 #define REACH_COORD(i, F, S)                                                                       \
     do {                                                                                           \
-        int in_ = k[i] > e;                                                                        \
-        F += ab[i] * (in_ ? e : k[i]);                                                             \
-        S += in_ ? ab[i] : 0.0;                                                                    \
+        double k_ = k[i], ab_ = ab[i];                                                             \
+        double m_ = k_ > e ? e : k_, s_ = k_ > e ? ab_ : 0.0;                                      \
+        F += ab_ * m_;                                                                             \
+        S += s_;                                                                                   \
     } while (0)
 
 FOOLC__BB_VEC
@@ -153,22 +229,30 @@ static void bb_linf_solve(foolc__bb_prob *p)
      * r, so eps = max |u| + r is feasible; the Newton searches start from the last root.
      * Bisection to 1e-5 of the box width (regula falsi measured more evaluations: the
      * Newton searches' warm starts like small moves). */
-    double el = eh, *best = NULL, *spare = k + d;   /* w's sixth row */
+    double el = eh, best_e = NAN, best_beta = NAN, tsum[4], first[7], *ib = k + 2 * d;
+    tsum[2] = foolc__bb_dot(d, p->b, p->b);
+    for (size_t i = 0; i < d; i++) ib[i] = p->b[i] != 0 ? 1 / p->b[i] : 0;
     eh = fmin(width, umax + p->r);
     for (int it = 0; it < 50 && eh - el > 1e-5 * width; it++) {
         double e = 0.5 * (el + eh);
-        cube(p, e, l, h);
-        if (foolc__bb_min_norm_warm(d, p->b, l, h, p->c, &beta, dt, &n2) &&
+        /* The tests need the step's norm only; the best one's step is computed again at the
+         * end from its eps and root (the same search from its own result: the same step).
+         * The cube, its sums and the first Newton point in one pass. */
+        test_block(d, p->x, p->u, p->b, ib, p->lo, p->hi, e,
+                   foolc__bb_beta0(p->c, tsum[2], &beta), l, h, tsum, first);
+        if (foolc__bb_min_norm_first(d, p->b, l, h, p->c, tsum, first, &beta, &n2) &&
             n2 <= p->r * p->r) {
             eh = e;
-            best = dt;   /* kept; the next tries go to the other buffer */
-            dt = spare;
-            spare = best;
+            best_e = e;
+            best_beta = beta;
         } else {
             el = e;
         }
     }
-    if (best) memcpy(p->delta, best, d * sizeof(double));
+    if (best_e == best_e) {
+        cube(p, best_e, l, h);
+        foolc__bb_min_norm_warm(d, p->b, l, h, p->c, &best_beta, p->delta, &n2);
+    }
 }
 
 static foolc_status bb_linf_run(foolc__run *run, const void *config)

@@ -13,15 +13,22 @@
 
 /* ---- pieces the solvers share ---- */
 
+/* x is in the box up to rounding: l <= 0 <= h. */
+#define BOX_COORD(i)                                                                               \
+    do {                                                                                           \
+        double a_ = lo - x[i], c_ = hi - x[i];                                                     \
+        l[i] = a_ > 0 ? 0 : a_;                                                                    \
+        h[i] = c_ < 0 ? 0 : c_;                                                                    \
+    } while (0)
+
 FOOLC__BB_VEC
 static void box_block(size_t d, const double *restrict x, double lo, double hi,
                       double *restrict l, double *restrict h)
 {
-    for (size_t i = 0; i < d; i++) {
-        double a = lo - x[i], c = hi - x[i];
-        l[i] = a > 0 ? 0 : a;   /* x is in the box up to rounding */
-        h[i] = c < 0 ? 0 : c;
-    }
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) BOX_COORD(i + k);
+    for (; i < d; i++) BOX_COORD(i);
 }
 
 void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h)
@@ -41,32 +48,87 @@ double foolc__bb_dot(size_t d, const double *restrict a, const double *restrict 
     return s;
 }
 
-/* g(beta) = b . clip(beta b, l, h) and its slope (sum of b_i^2 over unclipped i). */
-#define G_BETA_COORD(i, G, S)                                                                      \
+/* g(beta) = b . clip(beta b, l, h), its slope (sum of b_i^2 over unclipped i) and
+ * |clip(beta b, l, h)|^2 (as clip_step sums it). */
+#define G_BETA_COORD(i, G, S, N)                                                                   \
     do {                                                                                           \
-        double v_ = beta * b[i];                                                                   \
+        double v_ = beta * b[i], w_;                                                               \
         int free_ = (v_ > l[i]) & (v_ < h[i]);                                                     \
+        w_ = v_ < l[i] ? l[i] : v_;                                                                \
+        w_ = w_ > h[i] ? h[i] : w_;                                                                \
         v_ = v_ <= l[i] ? l[i] : v_;                                                               \
         v_ = v_ >= h[i] ? h[i] : v_;                                                               \
         S += free_ ? b[i] * b[i] : 0.0;                                                            \
         G += b[i] * v_;                                                                            \
+        N += w_ * w_;                                                                              \
     } while (0)
 
 FOOLC__BB_VEC
 static double g_beta(size_t d, const double *restrict b, const double *restrict l,
-                     const double *restrict h, double beta, double *slope)
+                     const double *restrict h, double beta, double *slope, double *norm2)
 {
-    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, g = 0, s = 0;
+    double ga[FOOLC__BLOCK] = {0}, sa[FOOLC__BLOCK] = {0}, na[FOOLC__BLOCK] = {0}, g = 0, s = 0,
+           n = 0;
     size_t i = 0;
     for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) G_BETA_COORD(i + k, ga[k], sa[k]);
-    for (; i < d; i++) G_BETA_COORD(i, g, s);
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) G_BETA_COORD(i + k, ga[k], sa[k], na[k]);
+    for (; i < d; i++) G_BETA_COORD(i, g, s, n);
     for (size_t k = 0; k < FOOLC__BLOCK; k++) {
         g += ga[k];
         s += sa[k];
+        n += na[k];
     }
     *slope = s;
+    *norm2 = n;
     return g;
+}
+
+/* Up: h where b_i > 0, l where b_i < 0, 0 clamped where b_i = 0; down: l where b_i > 0,
+ * else h. */
+#define CORNER_COORD(i, N, STORE)                                                                  \
+    do {                                                                                           \
+        double z_ = l[i] > 0 ? l[i] : 0.0;                                                         \
+        z_ = h[i] < z_ ? h[i] : z_;                                                                \
+        double vu_ = b[i] < 0 ? l[i] : z_;                                                         \
+        vu_ = b[i] > 0 ? h[i] : vu_;                                                               \
+        double vd_ = b[i] > 0 ? l[i] : h[i];                                                       \
+        double v_ = up ? vu_ : vd_;                                                                \
+        STORE;                                                                                     \
+        N += v_ * v_;                                                                              \
+    } while (0)
+
+FOOLC__BB_VEC
+static double corner_norm(size_t d, const double *restrict b, const double *restrict l,
+                          const double *restrict h, int up)
+{
+    double na[FOOLC__BLOCK] = {0}, n2 = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) CORNER_COORD(i + k, na[k], (void)0);
+    for (; i < d; i++) CORNER_COORD(i, n2, (void)0);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    return n2;
+}
+
+FOOLC__BB_VEC
+static double corner_fill(size_t d, const double *restrict b, const double *restrict l,
+                          const double *restrict h, int up, double *restrict delta)
+{
+    double na[FOOLC__BLOCK] = {0}, n2 = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) CORNER_COORD(i + k, na[k], delta[i + k] = v_);
+    for (; i < d; i++) CORNER_COORD(i, n2, delta[i] = v_);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    return n2;
+}
+
+/* The corner in b's direction (up) or against it: every coordinate at its limit (0
+ * clamped where b_i = 0) into delta (when not NULL); returns |delta|^2. */
+static double corner_step(size_t d, const double *b, const double *l, const double *h, int up,
+                          double *delta)
+{
+    return delta ? corner_fill(d, b, l, h, up, delta) : corner_norm(d, b, l, h, up);
 }
 
 /* The range [gmin, gmax] of b . delta over the bounds, |b|^2 and sum |b_i| (h_i - l_i). */
@@ -124,36 +186,28 @@ static double clip_step(size_t d, const double *restrict b, const double *restri
     return n2;
 }
 
-/* foolc__bb_min_norm_warm, also giving its range sums (gmin, gmax, |b|^2, scale). */
-static int min_norm_sums(size_t d, const double *b, const double *l, const double *h, double c,
-                         double *beta_io, double *delta, double *norm2, double sums[4])
+/* Newton steps on the non-decreasing, piecewise-linear g from beta (g, slope and n2 its
+ * values there; exact within a linear piece), kept inside the bracket the steps have
+ * found; where a step leaves it, bisection once both ends are known, else a doubling step
+ * outwards. From a warm start near the root this takes two or three evaluations. */
+static void min_norm_newton(size_t d, const double *b, const double *l, const double *h,
+                            double c, double tol, double bb, double beta, double g,
+                            double slope, double n2, const double *piece,
+                            double *beta_io, double *delta, double *norm2)
 {
-    range_sums(d, b, l, h, sums);
-    double gmin = sums[0], gmax = sums[1], bb = sums[2], scale = sums[3];
-    double tol = 1e-12 * (fabs(c) + scale) + 1e-300;
-    if (c > gmax + tol || c < gmin - tol) return 0;
-    double beta;
-    if (c >= gmax - tol || c <= gmin + tol) {
-        /* A corner of the bounds: every coordinate at its limit in b's direction. */
-        int up = c >= gmax - tol;
-        double n2 = 0;
-        for (size_t i = 0; i < d; i++) {
-            delta[i] = (b[i] > 0) == up ? h[i] : b[i] != 0 ? l[i] : foolc__clamp(0, l[i], h[i]);
-            n2 += delta[i] * delta[i];
-        }
-        *norm2 = n2;
-        return 1;
-    }
-    /* Newton steps on the non-decreasing, piecewise-linear g from b0 (exact within a
-     * linear piece), kept inside the bracket the steps have found; where a step leaves it,
-     * bisection once both ends are known, else a doubling step outwards. From a warm start
-     * near the root this takes two or three evaluations. */
-    double slope, b0 = bb > 0 ? c / bb : 0;
-    if (beta_io && isfinite(*beta_io) && *beta_io != 0) b0 = *beta_io;
-    double g = g_beta(d, b, l, h, b0, &slope);
     double bl = -INFINITY, bh = INFINITY;
-    double step = fabs(b0) > 0 ? fabs(b0) : 1.0 / (sqrt(bb) + 1e-300);
-    beta = b0;
+    if (piece && !delta && fabs(g - c) > tol && slope > 0) {
+        /* The caller gave the linear piece of g around beta, [piece[0], piece[1]], and the
+         * clipped coordinates' |delta|^2, piece[2]: a Newton step well inside it is the
+         * root, with |delta|^2 = piece[2] + nb^2 slope, without evaluating g there. */
+        double nb = beta + (c - g) / slope, m = 1e-9 * fabs(nb) + 1e-300;
+        if (nb > piece[0] + m && nb < piece[1] - m) {
+            if (beta_io) *beta_io = nb;
+            *norm2 = piece[2] + nb * nb * slope;
+            return;
+        }
+    }
+    double step = fabs(beta) > 0 ? fabs(beta) : 1.0 / (sqrt(bb) + 1e-300);
     for (int it = 0; it < 400; it++) {
         if (fabs(g - c) <= tol) break;
         if (g < c) bl = beta; else bh = beta;
@@ -168,10 +222,61 @@ static int min_norm_sums(size_t d, const double *b, const double *l, const doubl
         }
         if (nb == beta) break;
         beta = nb;
-        g = g_beta(d, b, l, h, beta, &slope);
+        g = g_beta(d, b, l, h, beta, &slope, &n2);
     }
-    *norm2 = clip_step(d, b, l, h, beta, delta);
+    *norm2 = delta ? clip_step(d, b, l, h, beta, delta) : n2;
     if (beta_io) *beta_io = beta;
+}
+
+/* The reach test and the corner of the smallest step; returns -1 when c is out of reach,
+ * 1 at a corner (*norm2 set, delta filled when not NULL), else 0 with *tol set. */
+static int min_norm_ends(size_t d, const double *b, const double *l, const double *h,
+                         double c, const double sums[4], double *delta, double *norm2,
+                         double *tol)
+{
+    double gmin = sums[0], gmax = sums[1], scale = sums[3];
+    *tol = 1e-12 * (fabs(c) + scale) + 1e-300;
+    if (c > gmax + *tol || c < gmin - *tol) return -1;
+    if (c >= gmax - *tol || c <= gmin + *tol) {
+        /* A corner of the bounds: every coordinate at its limit in b's direction. */
+        *norm2 = corner_step(d, b, l, h, c >= gmax - *tol, delta);
+        return 1;
+    }
+    return 0;
+}
+
+/* The first Newton point: the warm start when finite and non-zero, else c / |b|^2. */
+double foolc__bb_beta0(double c, double bb, const double *beta_io)
+{
+    double b0 = bb > 0 ? c / bb : 0;
+    if (beta_io && isfinite(*beta_io) && *beta_io != 0) b0 = *beta_io;
+    return b0;
+}
+
+/* foolc__bb_min_norm_warm, also giving its range sums (gmin, gmax, |b|^2, scale). */
+static int min_norm_sums(size_t d, const double *b, const double *l, const double *h, double c,
+                         double *beta_io, double *delta, double *norm2, double sums[4])
+{
+    double tol;
+    range_sums(d, b, l, h, sums);
+    int end = min_norm_ends(d, b, l, h, c, sums, delta, norm2, &tol);
+    if (end) return end > 0;
+    double slope, n2, b0 = foolc__bb_beta0(c, sums[2], beta_io);
+    double g = g_beta(d, b, l, h, b0, &slope, &n2);
+    min_norm_newton(d, b, l, h, c, tol, sums[2], b0, g, slope, n2, NULL, beta_io, delta,
+                    norm2);
+    return 1;
+}
+
+int foolc__bb_min_norm_first(size_t d, const double *b, const double *l, const double *h,
+                             double c, const double sums[4], const double first[7],
+                             double *beta_io, double *norm2)
+{
+    double tol;
+    int end = min_norm_ends(d, b, l, h, c, sums, NULL, norm2, &tol);
+    if (end) return end > 0;
+    min_norm_newton(d, b, l, h, c, tol, sums[2], first[0], first[1], first[2], first[3],
+                    first + 4, beta_io, NULL, norm2);
     return 1;
 }
 
@@ -697,24 +802,26 @@ static double step_setup(size_t d, const float *restrict g, const float *restric
 {
     double acc[FOOLC__BLOCK] = {0}, un = 0;
     size_t j = 0;
-#define STEP_COORD(j, UN)                                                                          \
+#define STEP_COORD(j, UN, B)                                                                       \
     do {                                                                                           \
-        double b_ = first ? (double)g[j] : mom * bq[j] + (1 - mom) * g[j];                         \
-        double u_ = (double)x0[j] - x[j];                                                          \
+        double b_ = B, u_ = (double)x0[j] - x[j];                                                  \
         bq[j] = b_;                                                                                \
         pb[j] = b_;                                                                                \
         px[j] = x[j];                                                                              \
         pu[j] = u_;                                                                                \
         UN += u_ * u_;                                                                             \
     } while (0)
+    double m1 = 1 - mom;
     if (first) {   /* bq is not read: it holds no value yet */
         for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-            for (size_t k = 0; k < FOOLC__BLOCK; k++) STEP_COORD(j + k, acc[k]);
-        for (; j < d; j++) STEP_COORD(j, un);
+            for (size_t k = 0; k < FOOLC__BLOCK; k++)
+                STEP_COORD(j + k, acc[k], (double)g[j + k]);
+        for (; j < d; j++) STEP_COORD(j, un, (double)g[j]);
     } else {
         for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-            for (size_t k = 0; k < FOOLC__BLOCK; k++) STEP_COORD(j + k, acc[k]);
-        for (; j < d; j++) STEP_COORD(j, un);
+            for (size_t k = 0; k < FOOLC__BLOCK; k++)
+                STEP_COORD(j + k, acc[k], mom * bq[j + k] + m1 * g[j + k]);
+        for (; j < d; j++) STEP_COORD(j, un, mom * bq[j] + m1 * g[j]);
     }
 #undef STEP_COORD
     for (size_t k = 0; k < FOOLC__BLOCK; k++) un += acc[k];
@@ -726,11 +833,18 @@ FOOLC__BB_VEC
 static void step_apply(size_t d, const double *restrict x, const double *restrict delta,
                        const float *restrict xq, float lo, float hi, float *restrict xo)
 {
-    for (size_t j = 0; j < d; j++) {
-        double v = x[j] + delta[j];
-        float f = v == v ? (float)v : xq[j];
-        xo[j] = f < lo ? lo : f > hi ? hi : f;
-    }
+#define APPLY_COORD(j)                                                                             \
+    do {                                                                                           \
+        double v_ = x[j] + delta[j];                                                               \
+        float f_ = v_ == v_ ? (float)v_ : xq[j];                                                   \
+        f_ = f_ < lo ? lo : f_;                                                                    \
+        xo[j] = f_ > hi ? hi : f_;                                                                 \
+    } while (0)
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) APPLY_COORD(j + k);
+    for (; j < d; j++) APPLY_COORD(j);
+#undef APPLY_COORD
 }
 
 /* How far behind the run's best a second walk may be, `patience` steps in, and go on. */
