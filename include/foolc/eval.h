@@ -41,9 +41,9 @@ typedef struct foolc_eval_opts {
                          * of the attacks */
     int32_t keep_x_adv; /* non-zero (default): keep every attack's points (n*c*h*w floats
                          * per attack); without them chunks cannot be saved */
-    int32_t warm_start; /* non-zero (default): the attacks that walk from an adversarial
-                         * point (bb-*, boundary, hsj-*) start each sample from its best
-                         * point so far in their norm, among the attacks before them
+    int32_t warm_start; /* non-zero (default): the Brendel-Bethge attacks (bb-*) start
+                         * each sample from its best point so far in their norm, among
+                         * the attacks before them
                          * (foolc_attack_set_sample_starts; docs/eval.md, "Warm starts");
                          * needs keep_x_adv. 0: every attack from its own start */
 } foolc_eval_opts;

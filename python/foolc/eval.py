@@ -216,7 +216,7 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
     (as foolc report's training split); norm: report only that norm; chunk: samples per
     attack call; budget: images per sample of a chunk (0: none); resume: a resume file
     (foolc_eval_resume; its header names these arguments). progress(done, total) -> True
-    stops (CancelledError). warm_start: bb-*, boundary and hsj-* start each sample from its
+    stops (CancelledError). warm_start: bb-* start each sample from its
     best point so far in their norm (foolc_eval_opts.warm_start; False: their own starts). With the same arguments foolc report gives the same figures."""
     if not HAVE_EVAL:
         raise errors.UnsupportedError("evaluate: this libfoolc lacks foolc_eval; rebuild it")
