@@ -27,11 +27,17 @@ FOOLC__VEC
 static void normal_pairs(const uint64_t *restrict z, float *restrict u, float *restrict v,
                          float *restrict s, size_t n)
 {
-    for (size_t j = 0; j < n; j++) {
-        u[j] = (float)(z[j] >> 40) * 0x1.0p-23f - 1.0f;
-        v[j] = (float)((z[j] >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
-        s[j] = u[j] * u[j] + v[j] * v[j];
-    }
+#define PAIR_AT(j)                                                                             \
+    do {                                                                                       \
+        u[j] = (float)(int32_t)(z[j] >> 40) * 0x1.0p-23f - 1.0f;                               \
+        v[j] = (float)(int32_t)((z[j] >> 16) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;                 \
+        s[j] = u[j] * u[j] + v[j] * v[j];                                                      \
+    } while (0)
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) PAIR_AT(j + b);
+    for (; j < n; j++) PAIR_AT(j);
+#undef PAIR_AT
 }
 
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n)

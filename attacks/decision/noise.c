@@ -9,6 +9,10 @@
 #include <math.h>
 #include <stddef.h>
 
+/* (double)(z >> 11), exactly, from two int32 conversions (which vectorise in every ISA,
+ * unlike 64-bit ones): 31 high bits times 2^22 plus 22 low bits. */
+#define U53(z) ((double)(int32_t)((z) >> 33) * 0x1.0p22 + (double)(int32_t)(((z) >> 11) & 0x3FFFFFu))
+
 /* Draws come in chunks of this many 64-bit values (foolc__rng_fill_u64: the values of one
  * draw at a time). */
 #define DRAW_CHUNK 256
@@ -40,25 +44,40 @@ typedef struct noise_ctx {
 FOOLC__VEC
 static void uniform_from(const uint64_t *restrict z, float *restrict dir, size_t n)
 {
-    for (size_t j = 0; j < n; j++) dir[j] = (float)(2.0 * ((double)(z[j] >> 11) * 0x1.0p-53) - 1.0);
+#define UNIFORM_AT(j) dir[j] = (float)(2.0 * (U53(z[j]) * 0x1.0p-53) - 1.0)
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) UNIFORM_AT(j + b);
+    for (; j < n; j++) UNIFORM_AT(j);
+#undef UNIFORM_AT
 }
 
 /* max |v_j| (any order gives the same value). */
 FOOLC__VEC
 static double max_abs(const float *restrict v, size_t d)
 {
-    double m = 0;
-    for (size_t j = 0; j < d; j++) {
+    double m[FOOLC__BLOCK] = {0}, r = 0;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) {
+            double a = fabs((double)v[j + b]);
+            m[b] = a > m[b] ? a : m[b];
+        }
+    for (; j < d; j++) {
         double a = fabs((double)v[j]);
-        m = a > m ? a : m;
+        r = a > r ? a : r;
     }
-    return m;
+    for (size_t b = 0; b < FOOLC__BLOCK; b++) r = m[b] > r ? m[b] : r;
+    return r;
 }
 
 FOOLC__VEC
 static void div_by(float *restrict v, size_t d, double nr)
 {
-    for (size_t j = 0; j < d; j++) v[j] = (float)(v[j] / nr);
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) v[j + b] = (float)(v[j + b] / nr);
+    for (; j < d; j++) v[j] = (float)(v[j] / nr);
 }
 
 static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
@@ -83,19 +102,28 @@ static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *d
     if (nr > 0) div_by(dir, d, nr);
 }
 
+/* out = clip(x0 + eps dir) in double, per coordinate. */
 FOOLC__VEC
+static void add_clip(const float *restrict x0, const float *restrict dr, double eps, double lo,
+                     double hi, float *restrict o, size_t d)
+{
+    size_t j = 0;
+#define APPLY_AT(j)                                                                            \
+    do {                                                                                       \
+        double v_ = x0[j] + eps * dr[j];                                                       \
+        o[j] = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                      \
+    } while (0)
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) APPLY_AT(j + b);
+    for (; j < d; j++) APPLY_AT(j);
+#undef APPLY_AT
+}
+
 static void noise_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
                         double eps, float *out)
 {
     (void)ctx;
-    const float *restrict x0 = run->x + (size_t)sample * run->d;
-    const float *restrict dr = dir;
-    float *restrict o = out;
-    double lo = run->lo, hi = run->hi;
-    for (size_t j = 0; j < run->d; j++) {
-        double v = x0[j] + eps * dr[j];
-        o[j] = (float)(v < lo ? lo : v > hi ? hi : v);
-    }
+    add_clip(run->x + (size_t)sample * run->d, dir, eps, run->lo, run->hi, out, run->d);
 }
 
 static foolc_status noise_run(foolc__run *run, const void *config)
@@ -187,10 +215,16 @@ static const foolc__param sp_params[] = {
 FOOLC__VEC
 static void sp_from(const uint64_t *restrict z, float *restrict dir, size_t n)
 {
-    for (size_t j = 0; j < n; j++) {
-        double u = (double)(z[j] >> 11) * 0x1.0p-53;
-        dir[j] = (float)((z[j] & 1) ? 1.0 + u : -1.0 - u);
-    }
+#define SP_AT(j)                                                                               \
+    do {                                                                                       \
+        double u_ = U53(z[j]) * 0x1.0p-53;                                                     \
+        dir[j] = (float)((z[j] & 1) ? 1.0 + u_ : -1.0 - u_);                                   \
+    } while (0)
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) SP_AT(j + b);
+    for (; j < n; j++) SP_AT(j);
+#undef SP_AT
 }
 
 static void sp_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
@@ -204,19 +238,28 @@ static void sp_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *dir)
     }
 }
 
+/* out[j] = the box's end of dir[j]'s sign where |dir[j]| - 1 < p, else x0[j]. */
 FOOLC__VEC
+static void sp_set(const float *restrict x0, const float *restrict dr, double p, float lo,
+                   float hi, float *restrict o, size_t d)
+{
+    size_t j = 0;
+#define SPA_AT(j)                                                                              \
+    do {                                                                                       \
+        float e_ = dr[j] > 0 ? hi : lo;                                                        \
+        o[j] = fabs((double)dr[j]) - 1.0 < p ? e_ : x0[j];                                     \
+    } while (0)
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) SPA_AT(j + b);
+    for (; j < d; j++) SPA_AT(j);
+#undef SPA_AT
+}
+
 static void sp_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
                      double p, float *out)
 {
     (void)ctx;
-    const float *restrict x0 = run->x + (size_t)sample * run->d;
-    const float *restrict dr = dir;
-    float *restrict o = out;
-    float lo = run->lo, hi = run->hi;
-    for (size_t j = 0; j < run->d; j++) {
-        double u = fabs((double)dr[j]) - 1.0;
-        o[j] = u < p ? (dr[j] > 0 ? hi : lo) : x0[j];
-    }
+    sp_set(run->x + (size_t)sample * run->d, dir, p, run->lo, run->hi, out, run->d);
 }
 
 static foolc_status sp_run(foolc__run *run, const void *config)
