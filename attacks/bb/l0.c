@@ -92,6 +92,26 @@ static double changed_norm2(size_t d, const double *restrict dl, const double *r
     return s;
 }
 
+/* The greedy's keys |b_i| times the room of coordinate i in the direction that helps. */
+#define KEY_COORD(i)                                                                               \
+    do {                                                                                           \
+        double hr_ = h[i] - u[i], lr_ = l[i] - u[i];                                               \
+        double ru_ = b[i] > 0 ? hr_ : lr_, rd_ = b[i] > 0 ? lr_ : hr_;                             \
+        double room_ = up ? ru_ : rd_;                                                             \
+        kv[i] = fabs(b[i] * room_);                                                                \
+    } while (0)
+
+FOOLC__BB_VEC
+static void greedy_keys(size_t d, const double *restrict b, const double *restrict u,
+                        const double *restrict l, const double *restrict h, int up,
+                        double *restrict kv)
+{
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) KEY_COORD(i + k);
+    for (; i < d; i++) KEY_COORD(i);
+}
+
 /* Without the trust region: start at x0 (delta = u) and change the coordinates that can
  * move b . delta the most (|b_i| times their room in the box) until c is reached. Only the
  * first L0_GREEDY_TOP keys are ordered, then L0_GREEDY_TOP2, unless the greedy needs more
@@ -104,9 +124,10 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
     size_t d = p->d;
     foolc__bb_key *key = p->iw;
     double e0 = p->c - foolc__bb_dot(d, p->b, p->u);
+    double *kv = (double *)(key + d);   /* the keys' scratch half */
+    greedy_keys(d, p->b, p->u, l, h, e0 > 0, kv);
     for (size_t i = 0; i < d; i++) {
-        double b = p->b[i], room = (e0 > 0) == (b > 0) ? h[i] - p->u[i] : l[i] - p->u[i];
-        key[i].key = fabs(b * room);
+        key[i].key = kv[i];
         key[i].i = (int32_t)i;
     }
     for (size_t top = L0_GREEDY_TOP;; top = top < L0_GREEDY_TOP2 ? L0_GREEDY_TOP2 : d) {
@@ -130,9 +151,9 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
         if (e == 0 || q < nk || nk == d) break;
         /* The top keys did not suffice: order them all (the keys are rebuilt, as the
          * partial order left the rest unspecified). */
+        greedy_keys(d, p->b, p->u, l, h, e0 > 0, kv);
         for (size_t i = 0; i < d; i++) {
-            double b = p->b[i], room = (e0 > 0) == (b > 0) ? h[i] - p->u[i] : l[i] - p->u[i];
-            key[i].key = fabs(b * room);
+            key[i].key = kv[i];
             key[i].i = (int32_t)i;
         }
     }
@@ -191,6 +212,10 @@ static double l0_touchup(l0_ctx *c, double target, double r2, double *work)
     /* The tail is in buckets of decreasing |b_i|, so the move grows from one bucket to the
      * next: the search ends with the first bucket that holds a candidate. */
     size_t end = s->nc;
+    int got = 0;
+    /* A move of e / b_j fits the radius only where |b_j| >= |e| / sqrt(r2 - n2). */
+    if (best_cost >= 2 && end > n)
+        end = r2 > n2 ? foolc__bb_sparse_count(s, fabs(e) / sqrt(r2 - n2)) : n;
     if (best_cost >= 2)
         for (size_t j = n; j < end; j++) {
             double nd = e / s->b[j], m = n2 + (nd != 0 ? nd * nd : 0.0);
@@ -202,7 +227,11 @@ static double l0_touchup(l0_ctx *c, double target, double r2, double *work)
                 best_n2 = m;
                 bi = j;
                 bidx = s->idx[j];
-                if (end == s->nc) end = foolc__bb_sparse_bucket_end(s, j);
+                if (!got) {
+                    size_t be = foolc__bb_sparse_bucket_end(s, j);
+                    end = be < end ? be : end;
+                    got = 1;
+                }
             }
         }
     if (bi == SIZE_MAX) return n2;
