@@ -111,6 +111,11 @@ def load(path, tool_name=None):
     with open(path) as f:
         doc = json.load(f)
     atts = {}
+    model = os.path.realpath(os.path.expanduser(doc.get("model") or "?"))
+    if load.model is None:
+        load.model = model
+    elif model != load.model:
+        sys.exit(f"union: {path}: model {model}, not {load.model} as the files before")
     if "foolc_report" in doc:
         tool = tool_name or "libfoolc"
         for a in doc["attacks"]:
@@ -127,6 +132,9 @@ def load(path, tool_name=None):
         atts[a["name"]] = {"idx": rows, "seconds": a.get("seconds"), "cpu": a.get("cpu"),
                            "status": "ok"}
     return tool, atts
+
+
+load.model = None
 
 
 def merge(into, atts, path):
@@ -160,6 +168,7 @@ def main():
     ap.add_argument("points", nargs="*", help="bench/foolbox_*.py / advlib_minnorm.py --json")
     ap.add_argument("--foolc", action="append", required=True, help="foolc report --json (all)")
     ap.add_argument("--auto", action="append", help="foolc report --json of --attacks auto")
+    ap.add_argument("-n", type=int, default=0, help="only the first N of libfoolc's images")
     ap.add_argument("--rtol", type=float, default=1e-4)
     ap.add_argument("--target", type=float, default=0.95, help="share of images (0.95)")
     ap.add_argument("--drop", default="", help="attacks (tool:name) to leave out")
@@ -188,8 +197,16 @@ def main():
             del tools[t][name]
 
     sets = [set().union(*(at["idx"] for at in atts.values())) for atts in tools.values()]
-    images = sorted(set.intersection(*sets))
     ours_all = set().union(*(at["idx"] for at in tools["libfoolc all"].values()))
+    if a.n:
+        ours_all = set(sorted(ours_all)[:a.n])
+        sets.append(ours_all)
+    images = sorted(set.intersection(*sets))
+    for t in order:
+        for name, at in tools[t].items():
+            lack = [i for i in images if i not in at["idx"]]
+            if lack:
+                print(f"note: {t}:{name} lacks {len(lack)} of the images")
     if len(images) < len(ours_all):
         print(f"note: {len(images)} of libfoolc's {len(ours_all)} images are in every file; "
               f"the figures are over those")
