@@ -45,5 +45,11 @@ static inline double foolc__rng_at_uniform(uint64_t key, uint64_t ctr)
  * values in the same order; the stream advances by n). */
 struct foolc__rng;
 void foolc__rng_fill_u64(struct foolc__rng *r, uint64_t *out, size_t n);
+/* n standard normal floats by Box-Muller on the stream's next ceil(n / 2) values (both of a
+ * pair's normals used; the stream advances by ceil(n / 2)), vectorised: the logarithm, sine
+ * and cosine are polynomials in float (relative error below 1e-6) evaluated with the same
+ * operations in every clone, so the same bits on every ISA. Draw k of a call is a function of
+ * (key, counter) alone, independent of how the caller batches. */
+void foolc__rng_fill_normal(struct foolc__rng *r, float *out, size_t n);
 
 #endif
