@@ -69,6 +69,7 @@ typedef struct foolc__bb_prob {
     const double *u;     /* x0 - x */
     const double *b;     /* boundary normal estimate */
     double c, r, lo, hi;
+    double uu;           /* |u|^2 */
     double *delta;       /* out, d */
     double *w;           /* scratch: FOOLC__BB_SCRATCH * d doubles */
     void *iw;            /* scratch: 2 * d index/key pairs (foolc__bb_key) */
@@ -125,8 +126,9 @@ void foolc__bb_box(const foolc__bb_prob *p, double *l, double *h);
  * hold the box bounds). */
 int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
 /* The first stages of the L0 and L1 solvers: returns 1 when the problem is solved already,
- * by the progress step (unreachable) or by the greedy step (written to dt by greedy, which
- * returns its squared L2 norm) when it fits the trust region; else 0, with delta holding
+ * by the progress step (unreachable) or by the greedy step (greedy returns its squared L2
+ * norm and writes the step to p->delta only when it fits the trust region; dt is its
+ * scratch, d doubles) when it fits; else 0, with delta holding
  * the smallest L2 step (a feasible fallback), *bb = |b|^2 and *scale = sum |b_i| (h_i -
  * l_i) for the search over the solver's family of steps. */
 typedef double (*foolc__bb_greedy_fn)(const foolc__bb_prob *p, const double *l, const double *h,

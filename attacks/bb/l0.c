@@ -78,20 +78,6 @@ static double l0_delta(void *ctx, double kappa, double *slope)
     return c->g;
 }
 
-/* sum of dl_i^2 over the coordinates that differ from u_i. */
-FOOLC__BB_VEC
-static double changed_norm2(size_t d, const double *restrict dl, const double *restrict u)
-{
-    double acc[FOOLC__BLOCK] = {0}, s = 0;
-    size_t i = 0;
-    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++)
-            acc[k] += dl[i + k] != u[i + k] ? dl[i + k] * dl[i + k] : 0.0;
-    for (; i < d; i++) s += dl[i] != u[i] ? dl[i] * dl[i] : 0.0;
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += acc[k];
-    return s;
-}
-
 /* The greedy's keys |b_i| times the room of coordinate i in the direction that helps. */
 #define KEY_COORD(i)                                                                               \
     do {                                                                                           \
@@ -119,11 +105,11 @@ static void greedy_keys(size_t d, const double *restrict b, const double *restri
 #define L0_GREEDY_TOP 16
 #define L0_GREEDY_TOP2 64
 static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *h,
-                        double *dl)
+                        double *mv)
 {
-    size_t d = p->d;
+    size_t d = p->d, nm = 0;
     foolc__bb_key *key = p->iw;
-    double e0 = p->c - foolc__bb_dot(d, p->b, p->u);
+    double e0 = p->c - foolc__bb_dot(d, p->b, p->u), n2 = 0;
     double *kv = (double *)(key + d);   /* the keys' scratch half */
     greedy_keys(d, p->b, p->u, l, h, e0 > 0, kv);
     for (size_t i = 0; i < d; i++) {
@@ -134,20 +120,24 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
         size_t nk = foolc__bb_top_desc(key, d, top);
         double e = e0;
         size_t q = 0;
-        memcpy(dl, p->u, d * sizeof(double));
+        /* The moved coordinates' new values into mv (key q's coordinate), the others stay
+         * at u_i (unchanged: no part of the norm). */
+        n2 = 0;
         for (; q < nk && e != 0; q++) {
             size_t i = (size_t)key[q].i;
-            double b = p->b[i];
+            double b = p->b[i], u = p->u[i];
             if (key[q].key == 0) break;
-            double room = (e > 0) == (b > 0) ? h[i] - dl[i] : l[i] - dl[i];
+            double room = (e > 0) == (b > 0) ? h[i] - u : l[i] - u;
             if (key[q].key >= fabs(e)) {
-                dl[i] += e / b;
+                mv[q] = u + e / b;
                 e = 0;
             } else {
-                dl[i] += room;
+                mv[q] = u + room;
                 e -= b * room;
             }
+            n2 += mv[q] != u ? mv[q] * mv[q] : 0.0;
         }
+        nm = q;
         if (e == 0 || q < nk || nk == d) break;
         /* The top keys did not suffice: order them all (the keys are rebuilt, as the
          * partial order left the rest unspecified). */
@@ -157,7 +147,11 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
             key[i].i = (int32_t)i;
         }
     }
-    return changed_norm2(d, dl, p->u);
+    if (n2 <= p->r * p->r) {   /* the step is used: write it */
+        memcpy(p->delta, p->u, d * sizeof(double));
+        for (size_t q = 0; q < nm; q++) p->delta[key[q].i] = mv[q];
+    }
+    return n2;
 }
 
 /* For every coordinate i: the squared norm m2[i] after moving dl_i alone by e / b_i onto

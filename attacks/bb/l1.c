@@ -82,11 +82,11 @@ static double l1_delta(void *ctx, double kappa, double *slope)
 #define L1_GREEDY_TOP 16
 #define L1_GREEDY_TOP2 64
 static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *h,
-                        double *dl)
+                        double *mv)
 {
-    size_t d = p->d;
+    size_t d = p->d, nm = 0;
     foolc__bb_key *key = p->iw;
-    double e0 = p->c - foolc__bb_dot(d, p->b, p->u);
+    double e0 = p->c - foolc__bb_dot(d, p->b, p->u), n2 = p->uu;
     for (size_t top = L1_GREEDY_TOP;; top = top < L1_GREEDY_TOP2 ? L1_GREEDY_TOP2 : d) {
         for (size_t i = 0; i < d; i++) {
             key[i].key = fabs(p->b[i]);
@@ -94,24 +94,32 @@ static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *
         }
         size_t nk = foolc__bb_top_desc(key, d, top), q = 0;
         double e = e0;
-        memcpy(dl, p->u, d * sizeof(double));
+        /* The moved coordinates' new values into mv (key q's coordinate), the others stay
+         * at u_i; the norm from |u|^2. */
+        n2 = p->uu;
         for (; q < nk && e != 0; q++) {
             size_t i = (size_t)key[q].i;
-            double b = p->b[i];
+            double b = p->b[i], u = p->u[i];
             if (b == 0) break;
-            double room = (e > 0) == (b > 0) ? h[i] - dl[i] : l[i] - dl[i];
+            double room = (e > 0) == (b > 0) ? h[i] - u : l[i] - u;
             double gain = b * room;
             if (fabs(gain) >= fabs(e)) {
-                dl[i] += e / b;
+                mv[q] = u + e / b;
                 e = 0;
             } else {
-                dl[i] += room;
+                mv[q] = u + room;
                 e -= gain;
             }
+            n2 += mv[q] * mv[q] - u * u;
         }
+        nm = q;
         if (e == 0 || q < nk || nk == d) break;
     }
-    return foolc__bb_dot(d, dl, dl);
+    if (n2 <= p->r * p->r) {   /* the step is used: write it */
+        memcpy(p->delta, p->u, d * sizeof(double));
+        for (size_t q = 0; q < nm; q++) p->delta[key[q].i] = mv[q];
+    }
+    return n2;
 }
 
 static void bb_l1_solve(foolc__bb_prob *p)

@@ -341,13 +341,9 @@ static int unreachable_sums(foolc__bb_prob *p, double *l, double *h, double sums
 int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
                            foolc__bb_greedy_fn greedy, double *bb, double *scale)
 {
-    size_t d = p->d;
     double sums[4];
     if (unreachable_sums(p, l, h, sums)) return 1;   /* p->delta: the smallest L2 step */
-    if (greedy(p, l, h, dt) <= p->r * p->r) {
-        memcpy(p->delta, dt, d * sizeof(double));
-        return 1;
-    }
+    if (greedy(p, l, h, dt) <= p->r * p->r) return 1;   /* greedy wrote p->delta */
     *bb = sums[2];
     *scale = sums[3];
     return 0;
@@ -948,6 +944,7 @@ static foolc_status walk(foolc__run *run, const foolc__bb_config *cfg, foolc__bb
             if (target > -floor_m) target = -floor_m;
             prob.c = target - mg;
             prob.r = lr * fmax(sqrt(un), 1e-6 * scale);
+            prob.uu = un;
             solve(&prob);
             step_apply(d, px, pdel, xq, run->lo, run->hi, xs + (size_t)a * d);
             act[keep++] = a;
