@@ -3,7 +3,8 @@
 
 Reads per-sample files of one net and one set of images:
   --foolc F.json     `foolc report --attacks all --json F.json` (repeatable: the parts of one
-                     run split over processes are joined by attack name)
+                     run split over processes are joined by attack name; a resume file of a
+                     stopped run is read too, with --indices R.json naming its images)
   --auto F.json      optional: `foolc report --attacks auto --json` on the same images
   POINTS.json ...    bench/foolbox_*.py --json and bench/advlib_minnorm.py --json files
                      (format below; any number, any tool)
@@ -105,9 +106,34 @@ def num(v):
     return math.inf if v is None else float(v)
 
 
-def load(path, tool_name=None):
+def load_resume(path, indices):
+    """A `foolc report` resume file (docs/eval.md, "The record format"): the chunks a run
+    recorded before it was stopped; positions map to test-set indices through indices."""
+    atts = {}
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) >= 10 and w[0] == "s":
+                a = atts.setdefault(w[1], {"idx": {}, "seconds": 0.0, "cpu": None,
+                                           "status": "ok"})
+                ok = w[3] != "0"
+                a["idx"][int(indices[int(w[2])])] = [
+                    float.fromhex(v) if ok else math.inf for v in w[5:9]]
+            elif len(w) == 6 and w[0] == "c":
+                atts.setdefault(w[1], {"idx": {}, "seconds": 0.0, "cpu": None,
+                                       "status": "ok"})["seconds"] += float.fromhex(w[5])
+    return atts
+
+
+def load(path, tool_name=None, indices=None):
     """One file as (tool, {attack: {"idx": {index: row}, "seconds", "cpu"}}); a row is
     the attack's four distances at that image."""
+    with open(path) as f:
+        head = f.read(13)
+    if head == "foolc-resume ":
+        if indices is None:
+            sys.exit(f"union: {path} is a resume file: give --indices (its images)")
+        return tool_name or "libfoolc", load_resume(path, indices)
     with open(path) as f:
         doc = json.load(f)
     atts = {}
@@ -169,6 +195,8 @@ def main():
     ap.add_argument("--foolc", action="append", required=True, help="foolc report --json (all)")
     ap.add_argument("--auto", action="append", help="foolc report --json of --attacks auto")
     ap.add_argument("-n", type=int, default=0, help="only the first N of libfoolc's images")
+    ap.add_argument("--indices", help="for a resume file given as --foolc/--auto: a foolc "
+                    "report --json of the same images (their test-set indices, in order)")
     ap.add_argument("--rtol", type=float, default=1e-4)
     ap.add_argument("--target", type=float, default=0.95, help="share of images (0.95)")
     ap.add_argument("--drop", default="", help="attacks (tool:name) to leave out")
@@ -178,8 +206,13 @@ def main():
     tools = {}   # tool -> {attack: ...}
     order = []
 
+    res_idx = None
+    if a.indices:
+        with open(a.indices) as f:
+            res_idx = [int(r["index"]) for r in json.load(f)["best"]]
+
     def take(path, name=None):
-        tool, atts = load(path, name)
+        tool, atts = load(path, name, res_idx)
         if tool not in tools:
             tools[tool] = {}
             order.append(tool)
