@@ -186,6 +186,7 @@ struct report_ctx {
     rep *r;
     att_list att;      /* --attacks */
     char *names;       /* the attack list that att.name points into */
+    char *set_params;  /* the named sets' parameters applied (foolc_eval_attack_set_params) */
     foolc_net *net;
     foolc_model *model;
     foolc_eval *ev;
@@ -433,6 +434,58 @@ static int check_paths(const report_opts *o)
 }
 
 /* Applies --set (checked before) to the evaluation's attacks. */
+/* The parameters of the named sets in --attacks (default auto, or auto-P under --norm)
+ * for the attacks that run, set before --set's (which take precedence); c->set_params
+ * keeps them for the resume header. */
+static int apply_set_params(report_ctx *c)
+{
+    const report_opts *o = &c->o;
+    char dflt[16];
+    snprintf(dflt, sizeof dflt, "auto%s%s", o->norm_name ? "-" : "",
+             o->norm_name ? foolc_norm_name(o->norm) : "");
+    const char *list = o->attacks ? o->attacks : dflt;
+    char *in = strdup(list);
+    size_t cap = 1, used = 0;
+    for (char *save = NULL, *tok = in ? strtok_r(in, ",", &save) : NULL; tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        const char *sp = foolc_eval_attack_set_params(tok);
+        cap += (sp ? strlen(sp) : 0) + 1;
+    }
+    free(in);
+    in = strdup(list);
+    c->set_params = calloc(cap, 1);
+    if (!in || !c->set_params) {
+        free(in);
+        return cli_fail("report", FOOLC_E_NOMEM);
+    }
+    for (char *save = NULL, *tok = strtok_r(in, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        const char *sp = foolc_eval_attack_set_params(tok);
+        for (const char *p = sp; p && *p;) {
+            size_t len = strcspn(p, ",");
+            char ent[256], *eq, *dot;
+            snprintf(ent, sizeof ent, "%.*s", (int)len, p);
+            p += len + (p[len] == ',');
+            if (!(eq = strchr(ent, '=')) || (*eq = '\0', !(dot = strrchr(ent, '.')))) continue;
+            *dot = '\0';
+            int here = 0;
+            for (int t = 0; t < foolc_eval_attacks(c->ev); t++)
+                here |= !strcmp(foolc_eval_attack_name(c->ev, t), ent);
+            if (!here) continue;
+            foolc_status st = foolc_eval_set(c->ev, ent, dot + 1, eq + 1);
+            if (st < 0) {
+                free(in);
+                return cli_fail_opt("report", "--attacks", tok, st);
+            }
+            int w = snprintf(c->set_params + used, cap - used, "%s%s.%s=%s",
+                             used ? "," : "", ent, dot + 1, eq + 1);
+            if (w > 0) used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+        }
+    }
+    free(in);
+    return 0;
+}
+
 static int apply_settings(report_ctx *c)
 {
     const char *spec = c->o.set;
@@ -476,7 +529,7 @@ static int load_inputs(report_ctx *c)
     if (st >= 0) st = foolc_eval_new(c->model, &eo, &c->ev);
     for (int t = 0; st >= 0 && t < c->att.n; t++) st = foolc_eval_add_attack(c->ev, c->att.name[t]);
     if (st < 0) return cli_fail("report", st);
-    if ((rc = apply_settings(c))) return rc;
+    if ((rc = apply_set_params(c)) || (rc = apply_settings(c))) return rc;
     if (o->certify) {
         /* the model and the options checked now; the step borrows c->o.cert */
         st = foolc_certify_oracle(foolc_model_oracle(c->model), NULL, NULL, NULL, 0,
@@ -590,6 +643,7 @@ static void resume_header(const report_ctx *c, char *h, size_t cap)
     put_number(h, cap, "budget", o->budget);
     put_number(h, cap, "pool", o->pool);
     put_field(h, cap, "warm", o->no_warm ? "0" : "1");
+    put_field(h, cap, "set_params", c->set_params ? c->set_params : "");
     if (o->certify) put_field(h, cap, "certify", foolc_certify_method_name(o->cert.method));
 }
 
@@ -837,6 +891,7 @@ static void report_free(report_ctx *c)
     free(c->r);
     foolc_eval_free(c->ev);
     free(c->names);
+    free(c->set_params);
     foolc_model_free(c->model);
     foolc_net_free(c->net);
     foolc_data_free(&c->data);

@@ -329,6 +329,43 @@ START_TEST(test_eval_resume)
 }
 END_TEST
 
+/* The named sets' parameters: every entry sets a valid parameter of an attack of its set. */
+START_TEST(test_set_params)
+{
+    ck_assert_ptr_null(foolc_eval_attack_set_params("nope"));
+    ck_assert_ptr_null(foolc_eval_attack_set_params(NULL));
+    ck_assert_str_eq(foolc_eval_attack_set_params("quick"), "");
+    const char *sets[] = {"auto", "auto-l0", "auto-l1", "auto-l2", "auto-linf", "quick"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
+        const char *sp = foolc_eval_attack_set_params(sets[i]);
+        const char *list = foolc_eval_attack_set(sets[i]);
+        ck_assert_ptr_nonnull(sp);
+        for (const char *p = sp; *p;) {
+            size_t len = strcspn(p, ",");
+            char ent[128], *eq, *dot;
+            snprintf(ent, sizeof ent, "%.*s", (int)len, p);
+            p += len + (p[len] == ',');
+            ck_assert_ptr_nonnull(eq = strchr(ent, '='));
+            *eq = '\0';
+            ck_assert_ptr_nonnull(dot = strrchr(ent, '.'));
+            *dot = '\0';
+            char pat[160];
+            snprintf(pat, sizeof pat, ",%s,", ent);
+            char wrapped[1024];
+            snprintf(wrapped, sizeof wrapped, ",%s,", list);
+            ck_assert_msg(strstr(wrapped, pat), "%s: %s is not in the set", sets[i], ent);
+            foolc_attack *a;
+            ck_ok(foolc_attack_new(ent, &a));
+            ck_ok(foolc_attack_set_text(a, dot + 1, eq + 1));
+            foolc_attack_free(a);
+            any++;
+        }
+    }
+    ck_assert_int_gt(any, 0);
+}
+END_TEST
+
 Suite *foolc_suite_warm(void);
 Suite *foolc_suite_warm(void)
 {
@@ -341,6 +378,7 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_rows_hsj);
     tcase_add_test(tc, test_eval_chunks);
     tcase_add_test(tc, test_eval_resume);
+    tcase_add_test(tc, test_set_params);
     suite_add_tcase(s, tc);
     return s;
 }

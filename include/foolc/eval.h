@@ -76,6 +76,11 @@ FOOLC_API FOOLC_WUR foolc_status foolc_eval_add_attack(foolc_eval *ev, const cha
  * deepfool-linf, pgd-linf, deepfool-l2, pgd-l2: the earlier default). Add each with
  * foolc_eval_add_attack; the evaluation orders them cheap first. */
 FOOLC_API const char *foolc_eval_attack_set(const char *name);
+/* The parameters a named set runs its attacks with, in foolc report's --set syntax
+ * ("attack.key=value,...", "" for none; NULL for an unknown name): "auto" and "auto-l2"
+ * run boundary with steps=10000. Set them (foolc_eval_set) on the set's attacks that were
+ * added, before settings of your own, which then take precedence. */
+FOOLC_API const char *foolc_eval_attack_set_params(const char *name);
 /* Sets a parameter of an added attack from text (as foolc_attack_set_text: a number, or
  * one of the names of an enumerated parameter). Checked now. */
 FOOLC_API FOOLC_WUR foolc_status foolc_eval_set(foolc_eval *ev, const char *attack,

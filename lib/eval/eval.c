@@ -149,20 +149,27 @@ static int cost_rank(const char *name, unsigned needs)
 /* Named sets (include/foolc/eval.h). The auto-* lists are measured (docs/eval.md, "The auto
  * set": bench/auto_pick.py on `foolc report --attacks all` of the reference CNN and MLP
  * and an adversarially trained CNN); "auto" is their union. */
-static const struct { const char *name, *list; } k_sets[] = {
-    {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2"},
-    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1,pointwise"},
-    {"auto-l1", "bim-l1,bb-l0,alma-l1,bb-l1,ead,pointwise"},
-    {"auto-l2", "bb-l2,alma-l2"},
-    {"auto-linf", "apgd-linf,bb-linf"},
+static const struct { const char *name, *list, *params; } k_sets[] = {
+    {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2", NULL},
+    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1,pointwise", NULL},
+    {"auto-l1", "bim-l1,bb-l0,alma-l1,bb-l1,ead,pointwise", NULL},
+    {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary", "boundary.steps=10000"},
+    {"auto-linf", "apgd-linf,bb-linf", NULL},
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,alma-l1,bb-l1,bb-linf,"
-             "ead,pointwise"},
+             "ead,pointwise,apgd-l2,mifgsm-l2,boundary", "boundary.steps=10000"},
 };
 
 const char *foolc_eval_attack_set(const char *name)
 {
     for (size_t i = 0; name && i < sizeof k_sets / sizeof k_sets[0]; i++)
         if (!strcmp(name, k_sets[i].name)) return k_sets[i].list;
+    return NULL;
+}
+
+const char *foolc_eval_attack_set_params(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof k_sets / sizeof k_sets[0]; i++)
+        if (!strcmp(name, k_sets[i].name)) return k_sets[i].params ? k_sets[i].params : "";
     return NULL;
 }
 

@@ -58,6 +58,7 @@ _PROTOS: Dict[str, Tuple[Any, List[Any]]] = {
     "foolc_eval_clean": (None, [_vp, _IP, _IP]),
     "foolc_eval_attacks": (C.c_int32, [_vp]),
     "foolc_eval_attack_set": (C.c_char_p, [C.c_char_p]),
+    "foolc_eval_attack_set_params": (C.c_char_p, [C.c_char_p]),
     "foolc_eval_attack_name": (C.c_char_p, [_vp, C.c_int32]),
     "foolc_eval_attack_norm": (C.c_int, [_vp, C.c_int32]),
     "foolc_eval_attack_needs": (C.c_uint, [_vp, C.c_int32]),
@@ -228,8 +229,10 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
                             progress=progress, warm_start=warm_start)
     if (x is None) == (data is None):
         raise errors.InvalidArgumentError("evaluate: give x and labels, or data")
-    names = list(attacks) if attacks is not None else \
-        attack_set("auto" if norm is None else "auto-" + norm_name(parse_norm(norm)))
+    set_name = "auto" if norm is None else "auto-" + norm_name(parse_norm(norm))
+    names = list(attacks) if attacks is not None else attack_set(set_name)
+    set_params = "" if attacks is not None else \
+        (lib.foolc_eval_attack_set_params(enc(set_name)) or b"").decode()
     o = EvalOpts()
     check(lib.foolc_eval_defaults_sized(C.byref(o), C.sizeof(o)), "evaluate")
     o.seed, o.chunk, o.budget = int(seed), int(chunk), int(budget)
@@ -260,6 +263,11 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
         try:
             for a in names:
                 check(lib.foolc_eval_add_attack(h, enc(a)), "evaluate")
+            for ent in filter(None, set_params.split(",")):  # the set's, before params
+                key, val = ent.split("=", 1)
+                a, k = key.rsplit(".", 1)
+                if a in names:
+                    check(lib.foolc_eval_set(h, enc(a), enc(k), enc(val)), "evaluate")
             for a, kv in (params or {}).items():
                 for k, v in kv.items():
                     check(lib.foolc_eval_set(h, enc(a), enc(k), enc(str(v))), "evaluate")
@@ -294,7 +302,8 @@ def evaluate(model: Model | Net, x: ArrayLike | None = None, labels: ArrayLike |
             if resume is not None:
                 header = (f"python-evaluate attacks={','.join(names)} params={params!r} "
                           f"seed={seed} chunk={chunk} budget={budget} norm={norm} n={n} "
-                          f"all={int(all)} warm={int(warm_start)}").replace("\n", " ")
+                          f"all={int(all)} warm={int(warm_start)} "
+                          f"set_params={set_params}").replace("\n", " ")
                 check(lib.foolc_eval_resume(h, enc(os.fspath(resume)), enc(header)),
                       "evaluate: resume")
             lib.foolc_eval_set_progress(h, prog_cb, None)
