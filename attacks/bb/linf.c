@@ -152,6 +152,21 @@ static double reach_fn(void *ctx, double e, double *slope)
 }
 
 FOOLC__BB_VEC
+static double linf_dist(size_t d, const double *restrict a, const double *restrict b)
+{
+    double acc[FOOLC__BLOCK] = {0}, m = 0;
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t j = 0; j < FOOLC__BLOCK; j++) {
+            double v = fabs(a[i + j] - b[i + j]);
+            acc[j] = v > acc[j] ? v : acc[j];
+        }
+    for (; i < d; i++) m = fabs(a[i] - b[i]) > m ? fabs(a[i] - b[i]) : m;
+    for (size_t j = 0; j < FOOLC__BLOCK; j++) m = acc[j] > m ? acc[j] : m;
+    return m;
+}
+
+FOOLC__BB_VEC
 static double dot_block(size_t d, const double *restrict a, const double *restrict b)
 {
     double acc[FOOLC__BLOCK] = {0}, s = 0;
@@ -225,23 +240,37 @@ static void bb_linf_solve(foolc__bb_prob *p)
         return;
     }
     /* Otherwise the smallest eps whose smallest step also fits the trust region. The box's
-     * smallest step (in p->delta, found feasible above) moves no coordinate by more than
-     * r, so eps = max |u| + r is feasible; the Newton searches start from the last root.
+     * smallest step (in p->delta, found feasible above) is in the cube of radius
+     * max |delta - u| (and moves no coordinate by more than r, so eps = max |u| + r is
+     * feasible too): the bisection starts from the smaller; the Newton searches start from
+     * the last roots (extrapolated from the last two).
      * Bisection to 1e-5 of the box width (regula falsi measured more evaluations: the
      * Newton searches' warm starts like small moves). */
     double el = eh, best_e = NAN, best_beta = NAN, tsum[4], first[7], *ib = k + 2 * d;
     tsum[2] = foolc__bb_dot(d, p->b, p->b);
     for (size_t i = 0; i < d; i++) ib[i] = p->b[i] != 0 ? 1 / p->b[i] : 0;
-    eh = fmin(width, umax + p->r);
+    eh = fmin(width, fmin(umax + p->r, linf_dist(d, p->delta, p->u)));
+    double e1 = NAN, b1 = NAN, e2 = NAN, b2 = NAN;   /* the last two tests' eps and root */
     for (int it = 0; it < 50 && eh - el > 1e-5 * width; it++) {
-        double e = 0.5 * (el + eh);
+        double e = 0.5 * (el + eh), bw = beta;
+        if (e1 == e1 && e2 == e2 && e1 != e2) {
+            double pr = b1 + (e - e1) * (b1 - b2) / (e1 - e2);
+            if (isfinite(pr) && pr != 0 && (pr > 0) == (b1 > 0)) bw = pr;
+        }
         /* The tests need the step's norm only; the best one's step is computed again at the
          * end from its eps and root (the same search from its own result: the same step).
          * The cube, its sums and the first Newton point in one pass. */
         test_block(d, p->x, p->u, p->b, ib, p->lo, p->hi, e,
-                   foolc__bb_beta0(p->c, tsum[2], &beta), l, h, tsum, first);
-        if (foolc__bb_min_norm_first(d, p->b, l, h, p->c, tsum, first, &beta, &n2) &&
-            n2 <= p->r * p->r) {
+                   foolc__bb_beta0(p->c, tsum[2], &bw), l, h, tsum, first);
+        int ok = foolc__bb_min_norm_first(d, p->b, l, h, p->c, tsum, first, &bw, &n2);
+        if (ok && bw != beta) {
+            e2 = e1;
+            b2 = b1;
+            e1 = e;
+            b1 = bw;
+        }
+        beta = bw;
+        if (ok && n2 <= p->r * p->r) {
             eh = e;
             best_e = e;
             best_beta = beta;
