@@ -792,33 +792,24 @@ out:
     return st;
 }
 
-typedef struct own_ctx {
-    const foolc__bb_config *cfg;
-    foolc__start mode;
-    char *why;
-    size_t why_len;
-} own_ctx;
-
-static foolc_status own_thunk(void *ctx, foolc__run *run, const int32_t *sid, int32_t m,
-                              float *xs, uint8_t *ok)
-{
-    const own_ctx *c = ctx;
-    return own_starts(run, c->cfg, c->mode, 0, sid, m, xs, ok, c->why, c->why_len);
-}
-
-/* The first walk starts from the caller's per-sample starts where they are usable
- * (foolc__dec_sample_starts) and from the mode's own start elsewhere; the second walk of
- * init=best always from its own (blended noise). */
+/* Starting points of a walk: the mode's own (walks 0 and 1, `second` 0 or 1), or for the
+ * walk from the caller's per-sample starts (`second` 2, WARM_WALK) only those rows that are
+ * usable (foolc__dec_sample_starts); the other samples sit that walk out. */
+#define WARM_WALK 2
 static foolc_status init_starts(foolc__run *run, const foolc__bb_config *cfg, foolc__start mode,
                                 int second,
                                 const int32_t *sid, int32_t m, float *xs, uint8_t *ok,
                                 char *why, size_t why_len)
 {
-    if (second || !run->sample_x)
+    if (second != WARM_WALK)
         return own_starts(run, cfg, mode, second, sid, m, xs, ok, why, why_len);
-    own_ctx c = {cfg, mode, why, why_len};
+    for (int32_t a = 0; a < m; a++) {
+        ok[a] = 0;
+        memcpy(xs + (size_t)a * run->d, run->x + (size_t)sid[a] * run->d,
+               run->d * sizeof(float));
+    }
     snprintf(why, why_len, "no usable per-sample start");
-    return foolc__dec_with_sample_starts(run, sid, m, 0, xs, ok, own_thunk, &c);
+    return foolc__dec_sample_starts(run, sid, m, 0, xs, ok);
 }
 
 /* ---- the loop ---- */
@@ -1031,6 +1022,12 @@ foolc_status foolc__bb_run(foolc__run *run, const foolc__bb_config *cfg,
                    sizeof why)) < 0)
         goto out;
     if (best && (st = walk(run, cfg, solve, FOOLC__START_NOISE, 1, &b, why2, sizeof why2)) < 0)
+        goto out;
+    /* With per-sample starts, one more walk from them (foolc_attack_set_sample_starts):
+     * the walks above as without them, so a start only adds. */
+    char why3[160];
+    if (run->sample_x &&
+        (st = walk(run, cfg, solve, mode, WARM_WALK, &b, why3, sizeof why3)) < 0)
         goto out;
     snprintf(both, sizeof both, "%s%s%s", why, best ? "; " : "", why2);
     foolc__dec_missing(run, b.sid, m, b.found, both);
