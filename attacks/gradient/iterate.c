@@ -61,23 +61,45 @@ static void apgd_mix(int first, const float *restrict z, float *restrict xc,
     for (; j < d; j++) MIX_COORD(j);
 }
 
+/* Linf's direction: the sign of dir, per coordinate. */
+#define SIGN_COORD(j) dir[j] = dir[j] > 0 ? 1.0f : dir[j] < 0 ? -1.0f : 0.0f
+
+FOOLC__VEC
+static void sign_step(float *restrict dir, size_t d)
+{
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) SIGN_COORD(j + k);
+    for (; j < d; j++) SIGN_COORD(j);
+}
+
+/* The sparse L1 step: the coordinates with |dir_j| >= thr (non-zero) get sign(dir_j) / their
+ * count, the others 0. */
+#define TOP_COUNT(j, C) C += dir[j] != 0 && fabsf(dir[j]) >= thr
+#define TOP_COORD(j) dir[j] = dir[j] != 0 && fabsf(dir[j]) >= thr ? (dir[j] > 0 ? w : -w) : 0.0f
+
+FOOLC__VEC
+static void top_step(float *restrict dir, size_t d, float thr)
+{
+    uint32_t cnt[FOOLC__BLOCK] = {0};
+    size_t c = 0, j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) TOP_COUNT(j + k, cnt[k]);
+    for (; j < d; j++) TOP_COUNT(j, c);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) c += cnt[k];
+    const float w = 1.0f / (float)c;
+    for (j = 0; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) TOP_COORD(j + k);
+    for (; j < d; j++) TOP_COORD(j);
+}
+
 static int direction(foolc_norm p, const float *g, const float *x, float lo, float hi,
                      size_t d, double quantile, float *dir, float *work)
 {
-    size_t nz = 0;
-    if (p == FOOLC_L1) {   /* the non-zero magnitudes, for the quantile below */
-        for (size_t j = 0; j < d; j++) {
-            float v = -g[j];
-            if ((x[j] <= lo && v < 0) || (x[j] >= hi && v > 0)) v = 0;
-            dir[j] = v;
-            if (v != 0) work[nz++] = fabsf(v);
-        }
-    } else {
-        nz = face_step(p != FOOLC_LINF, g, x, lo, hi, d, dir);
-    }
+    size_t nz = face_step(p != FOOLC_LINF, g, x, lo, hi, d, dir);
     if (nz == 0) return 0;
     if (p == FOOLC_LINF) {
-        for (size_t j = 0; j < d; j++) dir[j] = dir[j] > 0 ? 1.0f : dir[j] < 0 ? -1.0f : 0.0f;
+        sign_step(dir, d);
         return 1;
     }
     if (p == FOOLC_L2) {
@@ -91,14 +113,18 @@ static int direction(foolc_norm p, const float *g, const float *x, float lo, flo
     if (keep < 1) keep = 1;
     if (keep > nz) keep = nz;
     /* The keep-th largest |dir_j|: the same value among all d as among the nz non-zero
-     * ones (keep <= nz), by one scan when keep is small (the default quantile's). */
-    float thr = keep <= 32 ? (float)foolc__kth_magnitude(dir, d, keep, NULL)
-                           : foolc__kth_largest(work, nz, keep);
-    size_t cnt = 0;
-    for (size_t j = 0; j < d; j++) cnt += dir[j] != 0 && fabsf(dir[j]) >= thr;
-    float w = 1.0f / (float)cnt;
-    for (size_t j = 0; j < d; j++)
-        dir[j] = dir[j] != 0 && fabsf(dir[j]) >= thr ? (dir[j] > 0 ? w : -w) : 0.0f;
+     * ones (keep <= nz), by one scan when keep is small (the default quantile's), else by
+     * quickselect on the non-zero magnitudes. */
+    float thr;
+    if (keep <= 32) {
+        thr = (float)foolc__kth_magnitude(dir, d, keep, NULL);
+    } else {
+        size_t q = 0;
+        for (size_t j = 0; j < d; j++)
+            if (dir[j] != 0) work[q++] = fabsf(dir[j]);
+        thr = foolc__kth_largest(work, nz, keep);
+    }
+    top_step(dir, d, thr);
     return 1;
 }
 
