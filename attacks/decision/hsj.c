@@ -4,6 +4,7 @@
  * batched over the samples still active, with per-sample thresholds and a per-sample cap on
  * every loop, so no sample can hold up the others. */
 #include "decision.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -116,6 +117,41 @@ static foolc_status bisect(hsj *h, const int32_t *list, int32_t n)
     return st;
 }
 
+/* p = clip(xa + f p) in place. Element-wise: the same bits in every clone. */
+FOOLC__VEC
+static void probe_at(const float *restrict xa, float *restrict p, double f, float lo, float hi,
+                     size_t d)
+{
+    size_t j = 0;
+#define PROBE_AT(j)                                                                            \
+    do {                                                                                       \
+        double v_ = xa[j] + f * p[j];                                                          \
+        p[j] = v_ < lo ? lo : v_ > hi ? hi : (float)v_;                                        \
+    } while (0)
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) PROBE_AT(j + b);
+    for (; j < d; j++) PROBE_AT(j);
+#undef PROBE_AT
+}
+
+/* s1 += sg u, s0 += u with u = (p - xa) inv, per coordinate. */
+FOOLC__VEC
+static void probe_sums(const float *restrict p, const float *restrict xa, double inv, double sg,
+                       double *restrict s1, double *restrict s0, size_t d)
+{
+    size_t j = 0;
+#define SUMS_AT(j)                                                                             \
+    do {                                                                                       \
+        double u_ = ((double)p[j] - xa[j]) * inv;                                              \
+        s1[j] += sg * u_;                                                                      \
+        s0[j] += u_;                                                                           \
+    } while (0)
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) SUMS_AT(j + b);
+    for (; j < d; j++) SUMS_AT(j);
+#undef SUMS_AT
+}
+
 /* Sign-probe estimate of the boundary normal at xadv for the listed samples, batched in
  * chunks across samples; leaves the unit direction in upd. */
 static foolc_status estimate(hsj *h, const int32_t *list, int32_t n)
@@ -149,11 +185,7 @@ static foolc_status estimate(hsj *h, const int32_t *list, int32_t n)
                 foolc__dec_normal(&h->rng[a], p, d);
             double nr = 0;
             for (size_t j = 0; j < d; j++) nr += (double)p[j] * p[j];
-            double f = h->delta[a] / (sqrt(nr) + 1e-12);
-            for (size_t j = 0; j < d; j++) {
-                double v = xa[j] + f * p[j];
-                p[j] = v < lo ? lo : v > hi ? hi : (float)v;
-            }
+            probe_at(xa, p, h->delta[a] / (sqrt(nr) + 1e-12), lo, hi, d);
             h->sid[nc] = run->todo[a];
             h->pos[nc] = a;
             nc++;
@@ -167,11 +199,7 @@ static foolc_status estimate(hsj *h, const int32_t *list, int32_t n)
             double *s1 = h->s1 + (size_t)a * d, *s0 = h->s0 + (size_t)a * d;
             double sg = h->adv[r] ? 1.0 : -1.0, inv = 1.0 / (h->delta[a] + 1e-8);
             h->npos[a] += h->adv[r];
-            for (size_t j = 0; j < d; j++) {
-                double u = ((double)p[j] - xa[j]) * inv;
-                s1[j] += sg * u;
-                s0[j] += u;
-            }
+            probe_sums(p, xa, inv, sg, s1, s0, d);
         }
     }
     for (int32_t r = 0; r < n; r++) {
