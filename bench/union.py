@@ -164,9 +164,16 @@ load.model = None
 
 
 def merge(into, atts, path):
+    """Joins the parts of a run; an attack found twice keeps the record over more images
+    (a stopped run's last attack may be partial), the later one on a tie."""
     for name, a in atts.items():
         if name in into:
-            print(f"note: {path}: {name} again, the later file's kept", file=sys.stderr)
+            keep = len(a["idx"]) >= len(into[name]["idx"])
+            print(f"note: {path}: {name} again ({len(a['idx'])} images, before "
+                  f"{len(into[name]['idx'])}): the {'later' if keep else 'earlier'} kept",
+                  file=sys.stderr)
+            if not keep:
+                continue
         into[name] = a
 
 
