@@ -128,11 +128,11 @@ int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
 /* The first stages of the L0 and L1 solvers: returns 1 when the problem is solved already,
  * by the progress step (unreachable) or by the greedy step (greedy returns its squared L2
  * norm and writes the step to p->delta only when it fits the trust region; dt is its
- * scratch, d doubles) when it fits; else 0, with delta holding
+ * scratch, 2 d doubles) when it fits; else 0, with delta holding
  * the smallest L2 step (a feasible fallback), *bb = |b|^2 and *scale = sum |b_i| (h_i -
  * l_i) for the search over the solver's family of steps. */
 typedef double (*foolc__bb_greedy_fn)(const foolc__bb_prob *p, const double *l, const double *h,
-                                      double *dt);
+                                      double *dt);   /* dt: 2 d doubles of scratch */
 int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
                            foolc__bb_greedy_fn greedy, double *bb, double *scale);
 /* Solves fn(t) = c for a non-decreasing fn (which also gives its slope, 0 where unknown):
@@ -150,10 +150,10 @@ double foolc__bb_root(foolc__bb_fn fn, void *ctx, double c, double t0, double st
  * keys, the second half being scratch. */
 void foolc__bb_sort_desc(foolc__bb_key *k, size_t n);
 
-/* Puts the m largest keys first, in the order foolc__bb_sort_desc gives them (ties in
- * input order), without sorting the rest: one pass for small m. Returns min(m, n); the
- * keys past it are then unspecified. k has room for 2 n keys. */
-size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m);
+/* The m largest of v[0..n) as keys {v_i, i} in k[0..m), in the order foolc__bb_sort_desc
+ * gives (ties in index order; all n sorted when m >= n); returns min(m, n). k has room for
+ * 2 n keys; v is not changed, so a larger m can follow. */
+size_t foolc__bb_top_vals(const double *v, size_t n, size_t m, foolc__bb_key *k);
 
 /* The coordinates an L1 or L0 step can move, in an order that makes the moving ones a
  * prefix. The walk's u = x0 - x is sparse (x0 is restored exactly on most coordinates:

@@ -110,14 +110,10 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
     size_t d = p->d, nm = 0;
     foolc__bb_key *key = p->iw;
     double e0 = p->c - foolc__bb_dot(d, p->b, p->u), n2 = 0;
-    double *kv = (double *)(key + d);   /* the keys' scratch half */
+    double *kv = mv + d;
     greedy_keys(d, p->b, p->u, l, h, e0 > 0, kv);
-    for (size_t i = 0; i < d; i++) {
-        key[i].key = kv[i];
-        key[i].i = (int32_t)i;
-    }
     for (size_t top = L0_GREEDY_TOP;; top = top < L0_GREEDY_TOP2 ? L0_GREEDY_TOP2 : d) {
-        size_t nk = foolc__bb_top_desc(key, d, top);
+        size_t nk = foolc__bb_top_vals(kv, d, top, key);
         double e = e0;
         size_t q = 0;
         /* The moved coordinates' new values into mv (key q's coordinate), the others stay
@@ -139,13 +135,6 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
         }
         nm = q;
         if (e == 0 || q < nk || nk == d) break;
-        /* The top keys did not suffice: order them all (the keys are rebuilt, as the
-         * partial order left the rest unspecified). */
-        greedy_keys(d, p->b, p->u, l, h, e0 > 0, kv);
-        for (size_t i = 0; i < d; i++) {
-            key[i].key = kv[i];
-            key[i].i = (int32_t)i;
-        }
     }
     if (n2 <= p->r * p->r) {   /* the step is used: write it */
         memcpy(p->delta, p->u, d * sizeof(double));
@@ -251,6 +240,7 @@ static void bb_l0_solve(foolc__bb_prob *p)
     size_t d = p->d;
     double *l = p->w, *h = l + d, *dt = h + d, *gather = dt + d, *best = gather + 4 * d,
            *work = best + d, bb, scale;
+    /* dt and the first row of gather are the greedy's scratch */
     if (foolc__bb_sparse_start(p, l, h, dt, l0_greedy, &bb, &scale)) return;
     foolc__bb_sparse sp;
     foolc__bb_sparse_init(&sp, p, l, h, gather, p->iw);

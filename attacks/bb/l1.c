@@ -81,18 +81,21 @@ static double l1_delta(void *ctx, double kappa, double *slope)
  * costs a tenth of keeping the top 64, and every stage gives the same order). */
 #define L1_GREEDY_TOP 16
 #define L1_GREEDY_TOP2 64
+FOOLC__BB_VEC
+static void abs_block(size_t d, const double *restrict b, double *restrict a)
+{
+    for (size_t i = 0; i < d; i++) a[i] = fabs(b[i]);
+}
+
 static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *h,
                         double *mv)
 {
     size_t d = p->d, nm = 0;
     foolc__bb_key *key = p->iw;
-    double e0 = p->c - foolc__bb_dot(d, p->b, p->u), n2 = p->uu;
+    double e0 = p->c - foolc__bb_dot(d, p->b, p->u), n2 = p->uu, *kv = mv + d;
+    abs_block(d, p->b, kv);
     for (size_t top = L1_GREEDY_TOP;; top = top < L1_GREEDY_TOP2 ? L1_GREEDY_TOP2 : d) {
-        for (size_t i = 0; i < d; i++) {
-            key[i].key = fabs(p->b[i]);
-            key[i].i = (int32_t)i;
-        }
-        size_t nk = foolc__bb_top_desc(key, d, top), q = 0;
+        size_t nk = foolc__bb_top_vals(kv, d, top, key), q = 0;
         double e = e0;
         /* The moved coordinates' new values into mv (key q's coordinate), the others stay
          * at u_i; the norm from |u|^2. */
@@ -127,6 +130,7 @@ static void bb_l1_solve(foolc__bb_prob *p)
     size_t d = p->d;
     double *l = p->w, *h = l + d, *dt = h + d, *gather = dt + d, *best = gather + 4 * d, bb,
            scale;
+    /* dt and the first row of gather are the greedy's scratch */
     if (foolc__bb_sparse_start(p, l, h, dt, l1_greedy, &bb, &scale)) return;
     foolc__bb_sparse sp;
     foolc__bb_sparse_init(&sp, p, l, h, gather, p->iw);

@@ -470,44 +470,60 @@ static void insert_top(const foolc__bb_key *src, size_t n, size_t m, foolc__bb_k
     }
 }
 
-size_t foolc__bb_top_desc(foolc__bb_key *k, size_t n, size_t m)
+FOOLC__BB_VEC
+static size_t count_at_least(size_t n, const double *restrict v, double t)
 {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += v[i] >= t;
+    return c;
+}
+
+size_t foolc__bb_top_vals(const double *v, size_t n, size_t m, foolc__bb_key *k)
+{
+    foolc__bb_key *src = k + n;
     if (m >= n) {
+        for (size_t i = 0; i < n; i++) {
+            k[i].key = v[i];
+            k[i].i = (int32_t)i;
+        }
         foolc__bb_sort_desc(k, n);
         return n;
     }
-    foolc__bb_key *buf = k + n;   /* k's scratch half */
     if (m >= 2 && m <= 64 && n >= 8 * m) {
-        /* A threshold first: T, the (m/2)-th largest of every fourth key, leaves about 2 m
-         * keys at or above it. When at least m do (so the m largest are among them) and not
-         * too many, the insertion runs on those alone, in input order: the same m keys in
-         * the same order, without most of the insertions' moves. */
+        /* A threshold first: t, the (m/2)-th largest of every fourth value, leaves about
+         * 2 m values at or above it. When at least m do (so the m largest are among them)
+         * and not too many, only those are keyed, in input order, and ranked: the same m
+         * keys in the same order as ranking all. */
         double top[32];
         size_t r = m / 2, c = 0;
         for (size_t i = 0; i < n; i += 4) {
-            double v = k[i].key;
-            if (c == r && !(v > top[r - 1])) continue;
+            double x = v[i];
+            if (c == r && !(x > top[r - 1])) continue;
             size_t j = c < r ? c++ : r - 1;
-            while (j > 0 && top[j - 1] < v) {
+            while (j > 0 && top[j - 1] < x) {
                 top[j] = top[j - 1];
                 j--;
             }
-            top[j] = v;
+            top[j] = x;
         }
         double t = top[r - 1];
-        size_t above = 0;
-        for (size_t i = 0; i < n; i++) above += k[i].key >= t;
-        if (c == r && above >= m && above <= n / 2) {
+        size_t above = c == r ? count_at_least(n, v, t) : 0;
+        if (above >= m && above <= n / 2) {
             size_t q = 0;
             for (size_t i = 0; i < n; i++)
-                if (k[i].key >= t) buf[q++] = k[i];
-            insert_top(buf, q, m, buf + q);
-            memcpy(k, buf + q, m * sizeof *k);
+                if (v[i] >= t) {
+                    src[q].key = v[i];
+                    src[q++].i = (int32_t)i;
+                }
+            insert_top(src, q, m, k);
             return m;
         }
     }
-    insert_top(k, n, m, buf);
-    memcpy(k, buf, m * sizeof *k);
+    for (size_t i = 0; i < n; i++) {
+        src[i].key = v[i];
+        src[i].i = (int32_t)i;
+    }
+    insert_top(src, n, m, k);
     return m;
 }
 
