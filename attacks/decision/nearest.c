@@ -21,9 +21,10 @@
 #define NEAR_CHUNK 64     /* pool rows per chunk (200 KB at d = 784) */
 
 /* g[a] = x_a . p (a < NEAR_GROUP = 4) and *pp = p . p in float, NEAR_LANES partial sums
- * each, held in registers (any order of the sums keeps the error within the bound of
- * foolc__dec_nearest). */
-FOOLC__VEC
+ * each, held in registers. Any order of the sums, and fused multiply-adds where the ISA has
+ * them, keep the error within the bound of foolc__dec_nearest: these values only decide
+ * which rows get their exact distance, so the result is the same on every ISA. */
+FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
 static void near_dots(const float *const *x, const float *restrict p, size_t d, float *g,
                       float *pp)
 {
