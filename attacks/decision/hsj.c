@@ -53,24 +53,58 @@ static double distance(const hsj *h, const float *x0, const float *x)
 /* Row a's point at t on the way from x0 to its xadv: the blend (L2) or xadv clipped to the
  * Linf ball of radius t around x0 (Linf); in the refinement (virt), x0 + t v clipped to the
  * box, v the offset kept outside it. */
+/* The three forms of project's point, element-wise (the same bits in every clone). */
+#define BLOCKED(d, AT)                                                                         \
+    do {                                                                                       \
+        size_t j_ = 0;                                                                         \
+        for (; j_ + FOOLC__BLOCK <= (d); j_ += FOOLC__BLOCK)                                   \
+            for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) AT(j_ + b_);                          \
+        for (; j_ < (d); j_++) AT(j_);                                                         \
+    } while (0)
+
+FOOLC__VEC
+static void point_virt(const float *restrict x0, const float *restrict v, double t, double lo,
+                       double hi, float *restrict out, size_t d)
+{
+#define VIRT_AT(j)                                                                             \
+    do {                                                                                       \
+        double y_ = x0[j] + t * v[j];                                                          \
+        out[j] = (float)(y_ < lo ? lo : y_ > hi ? hi : y_);                                    \
+    } while (0)
+    BLOCKED(d, VIRT_AT);
+#undef VIRT_AT
+}
+
+FOOLC__VEC
+static void point_linf(const float *restrict x0, const float *restrict x, double t,
+                       float *restrict out, size_t d)
+{
+#define LINF_AT(j)                                                                             \
+    do {                                                                                       \
+        double y_ = x[j], b0_ = x0[j] - t, b1_ = x0[j] + t;                                    \
+        out[j] = (float)(y_ < b0_ ? b0_ : y_ > b1_ ? b1_ : y_);                                \
+    } while (0)
+    BLOCKED(d, LINF_AT);
+#undef LINF_AT
+}
+
+FOOLC__VEC
+static void point_l2(const float *restrict x0, const float *restrict x, double t,
+                     float *restrict out, size_t d)
+{
+#define L2_AT(j) out[j] = (float)((1.0 - t) * x0[j] + t * x[j])
+    BLOCKED(d, L2_AT);
+#undef L2_AT
+}
+
 static void project(const hsj *h, const float *x0, int32_t a, double t, float *out)
 {
     const float *x = h->xadv + (size_t)a * h->d, *v = h->v + (size_t)a * h->d;
-    double lo = h->run->lo, hi = h->run->hi;
-    for (size_t j = 0; j < h->d; j++) {
-        if (h->virt) {
-            double y = x0[j] + t * v[j];
-            out[j] = (float)(y < lo ? lo : y > hi ? hi : y);
-        } else if (h->linf) {
-            double y = x[j], b0 = x0[j] - t, b1 = x0[j] + t;
-            out[j] = (float)(y < b0 ? b0 : y > b1 ? b1 : y);
-        } else {
-            out[j] = (float)((1.0 - t) * x0[j] + t * x[j]);
-        }
-    }
+    if (h->virt) point_virt(x0, v, t, h->run->lo, h->run->hi, out, h->d);
+    else if (h->linf) point_linf(x0, x, t, out, h->d);
+    else point_l2(x0, x, t, out, h->d);
 }
 
-/* Row a's point at t for the bracket search. */
 static void hsj_point(void *ctx, const foolc__run *run, int32_t a, double t, float *out)
 {
     const hsj *h = ctx;
@@ -150,6 +184,33 @@ static void probe_sums(const float *restrict p, const float *restrict xa, double
         for (size_t b = 0; b < FOOLC__BLOCK; b++) SUMS_AT(j + b);
     for (; j < d; j++) SUMS_AT(j);
 #undef SUMS_AT
+}
+
+/* p = clip((x0 + v) + eps u) and p = clip(xa + eps u): the step search's candidates. */
+FOOLC__VEC
+static void step_virt(const float *restrict x0, const float *restrict v, const float *restrict u,
+                      double eps, float lo, float hi, float *restrict p, size_t d)
+{
+#define SV_AT(j)                                                                               \
+    do {                                                                                       \
+        double y_ = (x0[j] + v[j]) + eps * u[j];                                               \
+        p[j] = y_ < lo ? lo : y_ > hi ? hi : (float)y_;                                        \
+    } while (0)
+    BLOCKED(d, SV_AT);
+#undef SV_AT
+}
+
+FOOLC__VEC
+static void probe_step(const float *restrict xa, const float *restrict u, double eps, float lo,
+                       float hi, float *restrict p, size_t d)
+{
+#define PS_AT(j)                                                                               \
+    do {                                                                                       \
+        double y_ = xa[j] + eps * u[j];                                                        \
+        p[j] = y_ < lo ? lo : y_ > hi ? hi : (float)y_;                                        \
+    } while (0)
+    BLOCKED(d, PS_AT);
+#undef PS_AT
 }
 
 /* Sign-probe estimate of the boundary normal at xadv for the listed samples, batched in
@@ -247,10 +308,8 @@ static foolc_status step_search(hsj *h, const int32_t *list, int32_t n)
                 const float *xa = h->xadv + (size_t)a * d, *v = h->v + (size_t)a * d;
                 const float *u = h->upd + (size_t)a * d;
                 float *p = h->chunk + (size_t)q * d;
-                for (size_t j = 0; j < d; j++) {
-                    double y = (h->virt ? x0[j] + v[j] : xa[j]) + h->eps[a] * u[j];
-                    p[j] = y < run->lo ? run->lo : y > run->hi ? run->hi : (float)y;
-                }
+                if (h->virt) step_virt(x0, v, u, h->eps[a], run->lo, run->hi, p, d);
+                else probe_step(xa, u, h->eps[a], run->lo, run->hi, p, d);
                 h->sid[q] = run->todo[a];
             }
             FOOLC__CHECK(foolc__run_is_adv(run, h->chunk, h->sid, nc, h->adv, NULL));
