@@ -5,6 +5,8 @@
  * the successful ones. Every step is one batched query over the active samples. */
 #include "arena.h"
 #include "decision.h"
+#include "numeric.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -71,18 +73,153 @@ static const foolc__param boundary_params[] = {
 typedef struct bstate {
     foolc__rng rng;
     double sph, src;
+    double dist;          /* |x0 - best| at the last proposal */
     int32_t steps, qs_next, qt_next;
     uint8_t qs[SPH_LEN], qt[STEP_LEN];   /* success history; EMPTY where unset */
 } bstate;
 
-static double l2(const float *a, const float *b, size_t d)
+/* Sums run over FOOLC__BLOCK lanes in double (one partial sum per lane, added in lane order
+ * at the end): the same bits in every clone. */
+#define LANES FOOLC__BLOCK
+
+static double lane_total(const double *l)
 {
-    double s = 0;
-    for (size_t j = 0; j < d; j++) {
+    double t = 0;
+    for (int b = 0; b < LANES; b++) t += l[b];
+    return t;
+}
+
+/* |a - b|_2. */
+FOOLC__VEC
+static double l2(const float *restrict a, const float *restrict b, size_t d)
+{
+    double l[LANES] = {0}, t = 0;
+    size_t j = 0;
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double v = (double)a[j + k] - b[j + k];
+            l[k] += v * v;
+        }
+    for (; j < d; j++) {
         double v = (double)a[j] - b[j];
-        s += v * v;
+        t += v * v;
     }
-    return sqrt(s);
+    return sqrt(lane_total(l) + t);
+}
+
+/* With diff = x0 - best: out = (|diff|^2, eta . diff, g . diff). */
+FOOLC__VEC
+static void sums_diff(const float *restrict x0, const float *restrict best,
+                      const float *restrict eta, const float *restrict g, size_t d, double *out)
+{
+    double l0[LANES] = {0}, l1[LANES] = {0}, l2s[LANES] = {0}, t0 = 0, t1 = 0, t2 = 0;
+    size_t j = 0;
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double u = (double)x0[j + k] - best[j + k];
+            l0[k] += u * u;
+            l1[k] += eta[j + k] * u;
+            l2s[k] += g[j + k] * u;
+        }
+    for (; j < d; j++) {
+        double u = (double)x0[j] - best[j];
+        t0 += u * u;
+        t1 += eta[j] * u;
+        t2 += g[j] * u;
+    }
+    out[0] = lane_total(l0) + t0;
+    out[1] = lane_total(l1) + t1;
+    out[2] = lane_total(l2s) + t2;
+}
+
+/* eta -= ce diff (the part orthogonal to diff, in place); with w = g - cg diff:
+ * out = (|eta|^2, |w|^2, eta . w). */
+FOOLC__VEC
+static void orth(const float *restrict x0, const float *restrict best, float *restrict eta,
+                 const float *restrict g, double ce, double cg, size_t d, double *out)
+{
+    double l0[LANES] = {0}, l1[LANES] = {0}, l2s[LANES] = {0}, t0 = 0, t1 = 0, t2 = 0;
+    size_t j = 0;
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++) {
+            double u = (double)x0[j + k] - best[j + k];
+            float v = (float)(eta[j + k] - ce * u);
+            double w = g[j + k] - cg * u;
+            eta[j + k] = v;
+            l0[k] += (double)v * v;
+            l1[k] += w * w;
+            l2s[k] += v * w;
+        }
+    for (; j < d; j++) {
+        double u = (double)x0[j] - best[j];
+        float v = (float)(eta[j] - ce * u);
+        double w = g[j] - cg * u;
+        eta[j] = v;
+        t0 += (double)v * v;
+        t1 += w * w;
+        t2 += v * w;
+    }
+    out[0] = lane_total(l0) + t0;
+    out[1] = lane_total(l1) + t1;
+    out[2] = lane_total(l2s) + t2;
+}
+
+/* The unit direction z = eta / en (into zout), the step direction z + gl (g - cg diff)
+ * scaled by scale, and the spherical point sph = clip(x0 + (step - diff) / div); returns
+ * |sph - x0|^2. */
+FOOLC__VEC
+static double spherical(const float *restrict x0, const float *restrict best,
+                        const float *restrict eta, const float *restrict g, double inv_en,
+                        double gl, double cg, double scale, double div, double lo, double hi,
+                        float *restrict zout, float *restrict sph, size_t d)
+{
+    double l[LANES] = {0}, t = 0;
+    size_t j = 0;
+#define SPH_AT(j, acc)                                                                         \
+    do {                                                                                       \
+        double u_ = (double)x0[j] - best[j];                                                   \
+        float z_ = (float)(eta[j] * inv_en);                                                   \
+        double dir_ = z_ + gl * (g[j] - cg * u_);                                              \
+        double v_ = x0[j] + (scale * dir_ - u_) / div;                                         \
+        float o_ = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                  \
+        double e_ = (double)o_ - x0[j];                                                        \
+        zout[j] = z_;                                                                          \
+        sph[j] = o_;                                                                           \
+        acc += e_ * e_;                                                                        \
+    } while (0)
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++) SPH_AT(j + k, l[k]);
+    for (; j < d; j++) SPH_AT(j, t);
+#undef SPH_AT
+    return lane_total(l) + t;
+}
+
+/* cand = clip(sph + len (x0 - sph)). */
+FOOLC__VEC
+static void toward(const float *restrict x0, const float *restrict sph, double len, double lo,
+                   double hi, float *restrict cand, size_t d)
+{
+    size_t j = 0;
+#define TOWARD_AT(j)                                                                           \
+    do {                                                                                       \
+        double v_ = sph[j] + len * ((double)x0[j] - sph[j]);                                   \
+        cand[j] = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                   \
+    } while (0)
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++) TOWARD_AT(j + k);
+    for (; j < d; j++) TOWARD_AT(j);
+#undef TOWARD_AT
+}
+
+/* ma = decay ma + w zq. */
+FOOLC__VEC
+static void memory_update(float *restrict ma, const float *restrict zq, double w, size_t d)
+{
+    size_t j = 0;
+    for (; j + LANES <= d; j += LANES)
+        for (int k = 0; k < LANES; k++)
+            ma[j + k] = (float)(MEMORY_DECAY * ma[j + k] + w * zq[j + k]);
+    for (; j < d; j++) ma[j] = (float)(MEMORY_DECAY * ma[j] + w * zq[j]);
 }
 
 /* Mean of a history, or -1 when it is not full. */
@@ -106,46 +243,29 @@ static void propose(const foolc__run *run, bstate *s, const float *x0, const flo
                     float *cand)
 {
     size_t d = run->d;
-    double norm = l2(x0, best, d), dot = 0, gd = 0;
-    foolc__dec_normal(&s->rng, eta, d);
-    for (size_t j = 0; j < d; j++) {
-        double u = ((double)x0[j] - best[j]) / norm;
-        dot += (double)eta[j] * u;
-        gd += (double)g[j] * u;
-    }
-    double en = 0, gn = 0;
-    for (size_t j = 0; j < d; j++) {
-        double u = ((double)x0[j] - best[j]) / norm, v = eta[j] - dot * u,
-               w = g[j] - gd * u;
-        eta[j] = (float)v;
-        en += v * v;
-        gn += w * w;
-    }
-    en = sqrt(en);
-    gn = sqrt(gn);
-    for (size_t j = 0; j < d; j++) zout[j] = en > 0 ? (float)(eta[j] / en) : 0.0f;
+    double r3[3];
+    foolc__rng_fill_normal(&s->rng, eta, d);
+    /* Four passes: the sums against diff = x0 - best, the orthogonal parts of eta and g
+     * with their norms and product, the spherical point (the norm of the combined
+     * direction is 1 + 2 lam (z . w) + lam^2 for the unit z and w), the candidate. */
+    sums_diff(x0, best, eta, g, d, r3);
+    double n2 = r3[0], norm = sqrt(n2);
+    double ce = n2 > 0 ? r3[1] / n2 : 0, cg = n2 > 0 ? r3[2] / n2 : 0;
+    orth(x0, best, eta, g, ce, cg, d, r3);
+    double en = sqrt(r3[0]), gn = sqrt(r3[1]);
+    double inv_en = en > 0 ? 1.0 / en : 0, gl = 0, dn = 1;
     if (lam > 0 && gn > 0 && en > 0) {
-        double e2 = 0;
-        for (size_t j = 0; j < d; j++) {
-            double u = ((double)x0[j] - best[j]) / norm;
-            double v = zout[j] + lam * (g[j] - gd * u) / gn;
-            eta[j] = (float)v;
-            e2 += v * v;
-        }
-        en = sqrt(e2);
+        gl = lam / gn;
+        double e2 = 1 + 2 * lam * r3[2] / (en * gn) + lam * lam;
+        dn = e2 > 0 ? sqrt(e2) : 0;
     }
-    double scale = en > 0 ? s->sph * norm / en : 0, div = sqrt(s->sph * s->sph + 1);
-    for (size_t j = 0; j < d; j++) {
-        double v = x0[j] + (scale * eta[j] - ((double)x0[j] - best[j])) / div;
-        sph_out[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
-    }
-    double nn = l2(x0, sph_out, d);
+    s->dist = norm;
+    double scale = en > 0 && dn > 0 ? s->sph * norm / dn : 0, div = sqrt(s->sph * s->sph + 1);
+    double nn = sqrt(spherical(x0, best, eta, g, inv_en, gl, cg, scale, div, run->lo, run->hi,
+                               zout, sph_out, d));
     double len = s->src * norm + nn - norm;
     len = len > 0 && nn > 0 ? len / nn : 0;
-    for (size_t j = 0; j < d; j++) {
-        double v = sph_out[j] + len * ((double)x0[j] - sph_out[j]);
-        cand[j] = v < run->lo ? run->lo : v > run->hi ? run->hi : (float)v;
-    }
+    toward(x0, sph_out, len, run->lo, run->hi, cand, d);
 }
 
 static void stats_update(bstate *s, const boundary_config *c)
@@ -290,7 +410,7 @@ static void bnd_update(bnd *b, int32_t na, int32_t nc)
         const float *x0 = run->x + (size_t)i * d, *cq = b->imgs + (size_t)q * d;
         float *best = b->best + (size_t)a * d;
         bstate *s = &b->s[a];
-        if (b->adv[q] && l2(x0, cq, d) < l2(x0, best, d)) {
+        if (b->adv[q] && l2(x0, cq, d) < s->dist) {
             memcpy(best, cq, d * sizeof(float));
             foolc__run_offer(run, i, best);
         }
@@ -304,9 +424,7 @@ static void bnd_update(bnd *b, int32_t na, int32_t nc)
         }
         /* The memory: random directions weighted by success minus the target rate. */
         if (c->memory > 0) {
-            float *ma = b->mem + (size_t)a * d;
-            const float *zq = b->zb + (size_t)q * d;
-            for (size_t j = 0; j < d; j++) ma[j] = (float)(MEMORY_DECAY * ma[j] + w * zq[j]);
+            memory_update(b->mem + (size_t)a * d, b->zb + (size_t)q * d, w, d);
         }
     }
     for (int32_t r = 0; r < nc; r++) {
