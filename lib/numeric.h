@@ -76,4 +76,10 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
  * otherwise). With the box inactive it equals foolc__project around x0 = 0. */
 void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double *work);
 
+/* The L1 case's soft threshold: 0 when |v|_1 <= r (v is its own projection), else 1 and
+ * *theta, with which sign(v_j) max(|v_j| - theta, 0) (computed in double, rounded to float)
+ * is the projection of v (d) onto the L1 ball of radius r (INFINITY when r <= 0: all 0).
+ * work: d doubles. */
+int foolc__l1_ball_theta(const float *v, size_t d, double r, double *work, double *theta);
+
 #endif

@@ -75,6 +75,7 @@ double foolc__mn_logit_scale(const float *z, int32_t k)
     return fmax(1.0, (hi - lo) / 100);
 }
 
+FOOLC__VEC
 void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t d)
 {
     const float sf = (float)s;
@@ -84,6 +85,7 @@ void foolc__mn_axpy(float *restrict v, const float *restrict g, double s, size_t
     for (; j < d; j++) v[j] += sf * g[j];
 }
 
+FOOLC__VEC
 void foolc__mn_scale(float *v, double f, size_t d)
 {
     const float ff = (float)f;
@@ -93,6 +95,7 @@ void foolc__mn_scale(float *v, double f, size_t d)
     for (; j < d; j++) v[j] *= ff;
 }
 
+FOOLC__VEC
 void foolc__mn_box_grad(const float *restrict x, float *restrict g, size_t d, float lo,
                         float hi)
 {
@@ -107,6 +110,7 @@ void foolc__mn_box_grad(const float *restrict x, float *restrict g, size_t d, fl
         if ((x[j] <= lo && g[j] > 0) || (x[j] >= hi && g[j] < 0)) g[j] = 0;
 }
 
+FOOLC__VEC
 void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, float lo,
                    float hi)
 {
@@ -126,6 +130,7 @@ void foolc__mn_box(const float *restrict x0, float *restrict delta, size_t d, fl
 }
 
 
+FOOLC__VEC
 void foolc__mn_clip_step(const float *x0, const float *delta, size_t d, float lo, float hi,
                          float *out)
 {
