@@ -98,13 +98,23 @@ PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu)
         if (v[j] != 0.0f) v[j] = (float)prox_l23(v[j], mu);
 }
 
-/* v -= u. */
-PD_VEC static void pd_sub(float *restrict v, const float *restrict u, size_t d)
+/* Linf's operator by Moreau's identity, v - P(v) with P the projection onto the L1 ball
+ * of radius mu: P(v) is v itself when inside (inside: v - v), else the soft threshold at
+ * theta (foolc__l1_ball_theta), subtracted in the same pass. */
+#define PD_MOREAU(j)                                                                        \
+    do {                                                                                    \
+        double a_ = fabs((double)v[j]) - theta;                                             \
+        float m_ = (float)a_;                                                               \
+        float u_ = inside ? v[j] : a_ > 0 ? (v[j] > 0 ? m_ : -m_) : 0.0f;                   \
+        v[j] -= u_;                                                                         \
+    } while (0)
+
+PD_VEC static void pd_moreau(float *restrict v, size_t d, int inside, double theta)
 {
     size_t j = 0;
     for (; j + PD_B <= d; j += PD_B)
-        for (size_t k = 0; k < PD_B; k++) v[j + k] -= u[j + k];
-    for (; j < d; j++) v[j] -= u[j];
+        for (size_t k = 0; k < PD_B; k++) PD_MOREAU(j + k);
+    for (; j < d; j++) PD_MOREAU(j);
 }
 
 static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *work)
@@ -119,10 +129,9 @@ static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *w
         double n = foolc__norm(FOOLC_L2, v, d);
         foolc__mn_scale(v, n > mu ? 1 - mu / n : 0, d);
     } else {                      /* Moreau: v - (projection of v onto the L1 ball of radius mu) */
-        float *u = (float *)(work + d);
-        memcpy(u, v, d * sizeof(float));
-        foolc__project_ball(FOOLC_L1, u, d, mu, work);
-        pd_sub(v, u, d);
+        double theta = 0;
+        int inside = !foolc__l1_ball_theta(v, d, mu, work, &theta);
+        pd_moreau(v, d, inside, theta);
     }
 }
 
@@ -195,23 +204,27 @@ PD_VEC static void pd_point(float *restrict zn, const float *restrict z, const f
     for (; j < d; j++) zn[j] = z[j] - h[j] * (z[j] - da[j]);
 }
 
-/* Whether zn moved from z by more than tol relative to its L2 norm (sums per lane). */
-PD_VEC static int pd_moved(const float *restrict zn, const float *restrict z, size_t d,
-                           double tol)
+/* zn = clip(x0 + zn, lo, hi) - x0 (foolc__mn_box's arithmetic), then whether zn moved from
+ * z by more than tol relative to its L2 norm (sums per lane), in one pass. */
+#define PD_BOX_MOVED(j, CA, NA)                                                             \
+    do {                                                                                    \
+        float v_ = x0[j] + zn[j];                                                           \
+        v_ = v_ < lo ? lo : v_;                                                             \
+        v_ = v_ > hi ? hi : v_;                                                             \
+        zn[j] = v_ - x0[j];                                                                 \
+        double e_ = (double)zn[j] - z[j];                                                   \
+        CA += e_ * e_;                                                                      \
+        NA += (double)zn[j] * zn[j];                                                        \
+    } while (0)
+
+PD_VEC static int pd_box_moved(const float *restrict x0, float *restrict zn,
+                               const float *restrict z, size_t d, float lo, float hi, double tol)
 {
     double ca[PD_B] = {0}, na[PD_B] = {0}, ch = 0, nz = 0;
     size_t j = 0;
     for (; j + PD_B <= d; j += PD_B)
-        for (size_t k = 0; k < PD_B; k++) {
-            double e = (double)zn[j + k] - z[j + k];
-            ca[k] += e * e;
-            na[k] += (double)zn[j + k] * zn[j + k];
-        }
-    for (; j < d; j++) {
-        double e = (double)zn[j] - z[j];
-        ch += e * e;
-        nz += (double)zn[j] * zn[j];
-    }
+        for (size_t k = 0; k < PD_B; k++) PD_BOX_MOVED(j + k, ca[k], na[k]);
+    for (; j < d; j++) PD_BOX_MOVED(j, ch, nz);
     for (size_t k = 0; k < PD_B; k++) {
         ch += ca[k];
         nz += na[k];
@@ -382,7 +395,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         zn = foolc__arena_take(&ar, d, sizeof(float));
         hq = foolc__arena_take(&ar, d, sizeof(float));
         logits = foolc__arena_take(&ar, foolc__mul((size_t)m, (size_t)run->k), sizeof(float));
-        work = foolc__arena_take(&ar, 2 * d, sizeof(double));   /* d doubles + d floats */
+        work = foolc__arena_take(&ar, 2 * d, sizeof(double));   /* Adam's m, v; L1 ball */
         margin = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         lscale = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         lam = foolc__arena_take(&ar, (size_t)m, sizeof(double));
@@ -439,8 +452,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
                 if (t == 0) memcpy(zx, da, d * sizeof(float));
                 else pd_point(zx, zc, hq, da, d);
                 prox(p, cfg->l0_prox > 0, zx, d, mu, work);
-                foolc__mn_box(x0, zx, d, run->lo, run->hi);
-                int moved = pd_moved(zx, zc, d, cfg->prox_tol);
+                int moved = pd_box_moved(x0, zx, zc, d, run->lo, run->hi, cfg->prox_tol);
                 float *sw = zc;
                 zc = zx;
                 zx = sw;
