@@ -1,65 +1,82 @@
 /* The pool images closest to each sample in L2 (dataset and the pool starting points,
  * foolc__dec_pool): per sample the k closest pool rows of another class, ordered by their
  * distance computed in double (ties: the lower row first), exactly the list a scan of every
- * row with exact distances gives, at the cost of float dot products.
+ * row with exact distances gives, for a fraction of the arithmetic.
  *
- * One pass over the pool, in chunks that stay in cache while groups of four samples run over
- * them: each (sample, row) gets |x|^2 + |p|^2 - 2 x.p in float with a rigorous error bound
- * (E below), so [a - E, a + E] holds the row's exact double distance. The k smallest upper
- * bounds bound the k-th distance from above (A); a row whose lower bound exceeds the running
- * bound can never be among the k closest. The rows left (the k closest and the near ties,
- * typically a few tens of 60,000) get their exact distance, and the list is built from them
- * as from every row. */
+ * One pass over the pool, in chunks that stay in cache: per row its norm and its sums over
+ * segments of NEAR_SEG coordinates (once, whatever the number of samples); per sample and
+ * row a cheap lower bound from the segment sums (vectorised over the chunk's rows), and only
+ * where it does not exclude the row, |x|^2 + |p|^2 - 2 x.p with a float dot product and a
+ * rigorous error bound (E below), so [a - E, a + E] holds the row's exact double distance.
+ * The k smallest upper bounds bound the k-th distance from above (A); a row whose lower bound
+ * exceeds the running bound can never be among the k closest. The rows left (the k closest
+ * and the near ties, typically a few tens of 60,000) get their exact distance, and the list
+ * is built from them as from every row. */
 #include "decision.h"
 #include "numeric.h"
 
 #include <math.h>
 #include <string.h>
 
-#define NEAR_GROUP 4      /* samples per pass over a chunk */
+#define NEAR_SEG 16       /* coordinates per segment of the cheap bound */
 #define NEAR_LANES 16     /* float partial sums per dot product */
 #define NEAR_CHUNK 64     /* pool rows per chunk (200 KB at d = 784) */
 
-/* g[a] = x_a . p (a < NEAR_GROUP = 4) and *pp = p . p in float, NEAR_LANES partial sums
- * each, held in registers. Any order of the sums, and fused multiply-adds where the ISA has
- * them, keep the error within the bound of foolc__dec_nearest: these values only decide
- * which rows get their exact distance, so the result is the same on every ISA. */
+/* x . p in float, NEAR_LANES partial sums. Any order of the sums, and fused multiply-adds
+ * where the ISA has them, keep the error within the bound of foolc__dec_nearest: these values
+ * only decide which rows get their exact distance, so the result is the same on every ISA. */
 FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
-static void near_dots(const float *const *x, const float *restrict p, size_t d, float *g,
-                      float *pp)
+static float near_dot(const float *restrict x, const float *restrict p, size_t d)
 {
-    const float *restrict x0 = x[0], *restrict x1 = x[1], *restrict x2 = x[2],
-                *restrict x3 = x[3];
-    float s0[NEAR_LANES] = {0}, s1[NEAR_LANES] = {0}, s2[NEAR_LANES] = {0},
-          s3[NEAR_LANES] = {0}, q[NEAR_LANES] = {0};
+    float s[NEAR_LANES] = {0};
     size_t j = 0;
     for (; j + NEAR_LANES <= d; j += NEAR_LANES)
-        for (int b = 0; b < NEAR_LANES; b++) {
-            float v = p[j + b];
-            q[b] += v * v;
-            s0[b] += x0[j + b] * v;
-            s1[b] += x1[j + b] * v;
-            s2[b] += x2[j + b] * v;
-            s3[b] += x3[j + b] * v;
+        for (int b = 0; b < NEAR_LANES; b++) s[b] += x[j + b] * p[j + b];
+    for (; j < d; j++) s[0] += x[j] * p[j];
+    for (int w = NEAR_LANES / 2; w > 0; w /= 2)
+        for (int b = 0; b < w; b++) s[b] += s[b + w];
+    return s[0];
+}
+
+/* A row's sums over its segments of NEAR_SEG coordinates (into seg[s * stride]) and its
+ * |v|^2, in double lanes. */
+FOOLC__VEC
+static double near_stats(const float *restrict v, size_t d, double *restrict seg, size_t stride)
+{
+    double q[FOOLC__BLOCK] = {0}, qt = 0;
+    for (size_t j0 = 0, s = 0; j0 < d; j0 += NEAR_SEG, s++) {
+        size_t j1 = d - j0 < NEAR_SEG ? d : j0 + NEAR_SEG, j = j0;
+        double l[FOOLC__BLOCK] = {0}, t = 0;
+        for (; j + FOOLC__BLOCK <= j1; j += FOOLC__BLOCK)
+            for (int b = 0; b < FOOLC__BLOCK; b++) {
+                double u = v[j + b];
+                l[b] += u;
+                q[b] += u * u;
+            }
+        for (; j < j1; j++) {
+            t += v[j];
+            qt += (double)v[j] * v[j];
         }
-    for (; j < d; j++) {
-        float v = p[j];
-        q[0] += v * v;
-        s0[0] += x0[j] * v;
-        s1[0] += x1[j] * v;
-        s2[0] += x2[j] * v;
-        s3[0] += x3[j] * v;
+        for (int b = 0; b < FOOLC__BLOCK; b++) t += l[b];
+        seg[s * stride] = t;
     }
-    float t[5] = {0};
-    for (int b = 0; b < NEAR_LANES; b++) {
-        t[0] += s0[b];
-        t[1] += s1[b];
-        t[2] += s2[b];
-        t[3] += s3[b];
-        t[4] += q[b];
-    }
-    for (int a = 0; a < NEAR_GROUP; a++) g[a] = t[a];
-    *pp = t[4];
+    for (int b = 0; b < FOOLC__BLOCK; b++) qt += q[b];
+    return qt;
+}
+
+/* lb[r] = sum over the segments s of (sx[s] - sp[s][r])^2 / len_s for the rows r < NEAR_CHUNK
+ * of a chunk (sp transposed: NEAR_CHUNK per segment): by Cauchy-Schwarz per segment, at most
+ * |x - p_r|^2. */
+FOOLC__VEC
+static void near_seg_lb(const double *restrict sx, const double *restrict sp,
+                        const double *restrict inv_len, size_t ns, double *restrict lb)
+{
+    for (int r = 0; r < NEAR_CHUNK; r++) lb[r] = 0;
+    for (size_t s = 0; s < ns; s++)
+        for (int r = 0; r < NEAR_CHUNK; r++) {
+            double v = sx[s] - sp[s * NEAR_CHUNK + r];
+            lb[r] += v * v * inv_len[s];
+        }
 }
 
 /* The exact double distance of the original scan, stopping once it reaches worst. */
@@ -132,53 +149,64 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     if (m <= 0) return FOOLC_OK;
     /* kh: the heap's size (the bound needs k rows; a pool of fewer never fills it). */
     int32_t kh = k < np ? k : np > 0 ? np : 1;
+    size_t ns = (d + NEAR_SEG - 1) / NEAR_SEG;
     double *heap = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)kh), sizeof(double)));
     double *nx = foolc__malloc((size_t)m * sizeof(double));
+    double *sx = foolc__malloc(foolc__mul(foolc__mul((size_t)m, ns), sizeof(double)));
+    double *sp = foolc__malloc(foolc__mul(foolc__mul(ns + 1, NEAR_CHUNK), sizeof(double)));
+    double *inv_len = foolc__malloc((ns + 1) * sizeof(double));
     int32_t *nh = foolc__calloc((size_t)m, sizeof(int32_t));
     near_list *ls = foolc__calloc((size_t)m, sizeof *ls);
     foolc_status st = FOOLC_OK;
-    if (!heap || !nx || !nh || !ls) {
+    if (!heap || !nx || !sx || !sp || !inv_len || !nh || !ls) {
         st = foolc__nomem("nearest pool images");
         goto out;
     }
+    double *pp = sp + ns * NEAR_CHUNK, lbv[NEAR_CHUNK];
     /* The error of a float dot product of length d is at most gamma_d |x||p| in any order of
-     * its sums (gamma_d = d u / (1 - d u), u = 2^-24), and a = |x|^2 + |p|^2 - 2 x.p adds
-     * three: at most gamma_d (|x| + |p|)^2; the exact scan's double sums and this
-     * arithmetic's own rounding are far below the margin doubling it (and 2^-40) adds. */
+     * its sums (gamma_d = d u / (1 - d u), u = 2^-24), and a = |x|^2 + |p|^2 - 2 x.p (the
+     * norms in double) adds one more: at most gamma_d (|x| + |p|)^2; the exact scan's double
+     * sums and this arithmetic's own rounding are far below the margin doubling it (and
+     * 2^-40) adds. The segments' bound is the distance of the images' segment means (per
+     * segment, sum_j (x_j - p_j)^2 >= (sum_j (x_j - p_j))^2 / len); its double rounding is
+     * far below its margin (a relative 1e-9 and 1e-9 (|x|^2 + |p|^2 + 1)). */
     double du = (double)d * 0x1.0p-24, gam = du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
-    for (int32_t a = 0; a < m; a++) {
-        const float *x0 = run->x + (size_t)idx[a] * d;
-        double s = 0;
-        for (size_t j = 0; j < d; j++) s += (double)x0[j] * x0[j];
-        nx[a] = s;
+    for (size_t s = 0; s < ns; s++) {
+        size_t j0 = s * NEAR_SEG, len = d - j0 < NEAR_SEG ? d - j0 : NEAR_SEG;
+        inv_len[s] = 1.0 / (double)len;
     }
+    for (int32_t a = 0; a < m; a++)
+        nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, sx + (size_t)a * ns, 1);
+    for (size_t r = 0; r < ns * NEAR_CHUNK; r++) sp[r] = 0;
     for (int32_t p0 = 0; p0 < np; p0 += NEAR_CHUNK) {
         int32_t p1 = np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK;
-        for (int32_t a0 = 0; a0 < m; a0 += NEAR_GROUP) {
-            int32_t ng = m - a0 < NEAR_GROUP ? m - a0 : NEAR_GROUP;
-            const float *xg[NEAR_GROUP];
-            for (int32_t g = 0; g < NEAR_GROUP; g++)
-                xg[g] = run->x + (size_t)idx[a0 + (g < ng ? g : 0)] * d;
+        for (int32_t p = p0; p < p1; p++)
+            pp[p - p0] = near_stats(px + (size_t)p * d, d, sp + (p - p0), NEAR_CHUNK);
+        for (int32_t a = 0; a < m; a++) {
+            int32_t i = idx[a];
+            const float *x0 = run->x + (size_t)i * d;
+            near_seg_lb(sx + (size_t)a * ns, sp, inv_len, ns, lbv);
             for (int32_t p = p0; p < p1; p++) {
-                float dot[NEAR_GROUP], pp;
-                near_dots(xg, px + (size_t)p * d, d, dot, &pp);
-                for (int32_t g = 0; g < ng; g++) {
-                    int32_t a = a0 + g, i = idx[a];
-                    if (self && p == i) continue;
-                    if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
-                        continue;
-                    double dist = nx[a] + (double)pp - 2.0 * (double)dot[g];
-                    double r = sqrt(nx[a]) + sqrt(fabs((double)pp));
-                    double e = gam * r * r + 0x1.0p-40 * (nx[a] + fabs((double)pp));
-                    double lb = dist - e, ub = dist + e;
-                    if (!isfinite(ub)) lb = -INFINITY;   /* float overflow: the exact scan decides */
-                    else heap_push(heap + (size_t)a * (size_t)kh, &nh[a], kh, ub);
-                    double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
-                    if (!(lb <= bound)) continue;
-                    if (!list_add(&ls[a], p, lb)) {
-                        st = foolc__nomem("nearest pool images");
-                        goto out;
-                    }
+                if (self && p == i) continue;
+                if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
+                    continue;
+                double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
+                double q = pp[p - p0], sl = lbv[p - p0];
+                if (sl * (1 - 1e-9) - 1e-9 * (nx[a] + q + 1) > bound) continue;
+                float dot = near_dot(x0, px + (size_t)p * d, d);
+                double dist = nx[a] + q - 2.0 * (double)dot;
+                double r = sqrt(nx[a]) + sqrt(q);
+                double e = gam * r * r + 0x1.0p-40 * (nx[a] + q);
+                double lb = dist - e, ub = dist + e;
+                if (!isfinite(ub))
+                    lb = -INFINITY;   /* overflow: the exact scan decides */
+                else
+                    heap_push(heap + (size_t)a * (size_t)kh, &nh[a], kh, ub);
+                bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
+                if (!(lb <= bound)) continue;
+                if (!list_add(&ls[a], p, lb)) {
+                    st = foolc__nomem("nearest pool images");
+                    goto out;
                 }
             }
         }
@@ -214,6 +242,9 @@ out:
     foolc__free(ls);
     foolc__free(heap);
     foolc__free(nx);
+    foolc__free(sx);
+    foolc__free(sp);
+    foolc__free(inv_len);
     foolc__free(nh);
     return st;
 }
