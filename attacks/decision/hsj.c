@@ -5,6 +5,7 @@
  * every loop, so no sample can hold up the others. */
 #include "decision.h"
 #include "numeric.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -151,6 +152,20 @@ static foolc_status bisect(hsj *h, const int32_t *list, int32_t n)
     return st;
 }
 
+/* sum of v_j^2 over FOOLC__BLOCK lanes in double (added in lane order): the same bits in
+ * every clone. */
+FOOLC__VEC
+static double sum_sq(const float *restrict v, size_t d)
+{
+    double l[FOOLC__BLOCK] = {0}, t = 0;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) l[b] += (double)v[j + b] * v[j + b];
+    for (; j < d; j++) t += (double)v[j] * v[j];
+    for (size_t b = 0; b < FOOLC__BLOCK; b++) t += l[b];
+    return t;
+}
+
 /* p = clip(xa + f p) in place. Element-wise: the same bits in every clone. */
 FOOLC__VEC
 static void probe_at(const float *restrict xa, float *restrict p, double f, float lo, float hi,
@@ -239,13 +254,16 @@ static foolc_status estimate(hsj *h, const int32_t *list, int32_t n)
             }
             float *p = h->chunk + (size_t)nc * d;
             const float *xa = h->xadv + (size_t)a * d;
-            if (h->linf)
+            double nr = 0;
+            if (h->linf) {
                 for (size_t j = 0; j < d; j++)
                     p[j] = (float)(2.0 * foolc__rng_uniform(&h->rng[a]) - 1.0);
-            else
-                foolc__dec_normal(&h->rng[a], p, d);
-            double nr = 0;
-            for (size_t j = 0; j < d; j++) nr += (double)p[j] * p[j];
+                for (size_t j = 0; j < d; j++) nr += (double)p[j] * p[j];
+            } else {
+                /* Vectorised Gaussian draws and a lane sum (foolc__rng_fill_normal). */
+                foolc__rng_fill_normal(&h->rng[a], p, d);
+                nr = sum_sq(p, d);
+            }
             probe_at(xa, p, h->delta[a] / (sqrt(nr) + 1e-12), lo, hi, d);
             h->sid[nc] = run->todo[a];
             h->pos[nc] = a;
