@@ -72,8 +72,7 @@ FOOLC_API FOOLC_WUR foolc_status foolc_eval_add_attack(foolc_eval *ev, const cha
  * name; "all", every registered attack, is foolc_attack_count / foolc_attack_name):
  * "auto" (foolc report's default: the union of the four below), "auto-l0", "auto-l1",
  * "auto-l2", "auto-linf" (per norm the ensemble measured to reach 99.5 % of the best of
- * "all" at a fraction of its time, except 99.2 % in L2 on an adversarially trained CNN:
- * docs/eval.md, "The auto set"), "quick" (fgsm,
+ * "all" at a fraction of its time: docs/eval.md, "The auto set", with its caveats), "quick" (fgsm,
  * deepfool-linf, pgd-linf, deepfool-l2, pgd-l2: the earlier default). Add each with
  * foolc_eval_add_attack; the evaluation orders them cheap first. */
 FOOLC_API const char *foolc_eval_attack_set(const char *name);
