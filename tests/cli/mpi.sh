@@ -3,7 +3,8 @@
 # single-process foolc report (text, JSON, CSV; --no-time) on a small report with cheap
 # attacks and a randomized one; a worker rank killed with SIGKILL mid-run ends the job, and
 # --resume then gives those bytes too, having kept the chunks recorded before the kill;
-# gradient attacks with --all give those bytes too (workers take rank 0's sample ids);
+# gradient attacks with --all give those bytes too (workers take rank 0's sample ids), and
+# so do warm starts (bb-l2 after fgsm and deepfool-l2);
 # a worker that cannot set up ends the job with its message and a non-zero status (before
 # or after it got the sample ids: a missing training split matters only to boundary).
 # usage: sh tests/cli/mpi.sh BUILD_DIR MODEL.npz DATA.npz   (tests/cli/run.sh calls it)
@@ -62,6 +63,19 @@ rc=$?
 if [ $rc = 0 ] && cmp -s "$t/g.txt" "$t/g3/r.txt" && cmp -s "$t/g.json" "$t/g3/r.json" &&
     cmp -s "$t/g.csv" "$t/g3/r.csv" && [ "$(grep -c 'set-up .* s CPU' "$t/g3/err")" = 3 ]; then ok
 else no "gradient attacks, --all, K=3: exit $rc: $(tail -5 "$t/g3/err")"; fi
+# Warm starts: bb-l2's chunks need the earlier attacks' chunks of their samples, which rank
+# 0 hands out first and sends along (foolc_eval_chunk_needs); the same bytes with K = 3.
+W="report --model $model --data $data -n 6 --batch 2 --seed 1 --no-time --quiet
+   --attacks fgsm,deepfool-l2,bb-l2 --set bb-l2.steps=30"
+# shellcheck disable=SC2086
+"$foolc" $W --json "$t/w.json" --csv "$t/w.csv" >"$t/w.txt" 2>/dev/null
+mkdir -p "$t/w3"
+# shellcheck disable=SC2086
+mpirun -np 3 "$mpi" $W $(out "$t/w3") >"$t/w3/r.txt" 2>"$t/w3/err"
+rc=$?
+if [ $rc = 0 ] && cmp -s "$t/w.txt" "$t/w3/r.txt" && cmp -s "$t/w.json" "$t/w3/r.json" &&
+    cmp -s "$t/w.csv" "$t/w3/r.csv"; then ok
+else no "warm starts, K=3: exit $rc: $(tail -5 "$t/w3/err")"; fi
 # A worker killed mid-run: the job ends; --resume (with another K) gives the same bytes.
 mkdir -p "$t/kill"
 # shellcheck disable=SC2086
