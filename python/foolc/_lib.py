@@ -204,6 +204,7 @@ _OPTIONAL: dict[str, tuple[Any, list[Any]]] = {
     "foolc_attack_set_init": (st, [vp, cs]),
     "foolc_attack_set_first_id": (None, [vp, C.c_uint64]),
     "foolc_attack_set_starts": (st, [vp, FP, IP, C.c_int32]),
+    "foolc_attack_set_sample_starts": (st, [vp, FP, C.c_int32]),
 }
 for _name, (_res, _args) in _OPTIONAL.items():
     if hasattr(lib, _name):

@@ -338,6 +338,27 @@ class Attack(Owner):
         self._borrowed["starts"] = (xs, ys)     # borrowed by the library until replaced
         return self
 
+    def set_sample_starts(self, x: ArrayLike | None) -> Attack:
+        """Per-sample starting points (n, *input_shape), row i for sample i of the next
+        runs, which must then have n samples (foolc_attack_set_sample_starts): bb-* walk
+        once more from a usable row, boundary, hsj-* and binarization start there; a row
+        that is not finite, outside the bounds or not adversarial (NaN for "none") is
+        ignored for its sample. None clears them. The array is copied and kept."""
+        h = self._handle()
+        if not hasattr(lib, "foolc_attack_set_sample_starts"):
+            raise NotImplementedError("this libfoolc has no foolc_attack_set_sample_starts")
+        if x is None:
+            check(lib.foolc_attack_set_sample_starts(h, None, 0))
+            self._borrowed.pop("sample_starts", None)
+            return self
+        xs = _arrays.to_float32(x, "sample starts").copy()
+        if xs.ndim < 2:
+            raise errors.InvalidArgumentError(f"sample starts: expected (n, *input_shape), "
+                                              f"got {xs.shape}")
+        check(lib.foolc_attack_set_sample_starts(h, _arrays.fptr(xs), xs.shape[0]))
+        self._borrowed["sample_starts"] = xs     # borrowed by the library until replaced
+        return self
+
     def get(self, key: str) -> float:
         v = C.c_double()
         check(lib.foolc_attack_get(self._handle(), enc(key), C.byref(v)))
@@ -383,6 +404,11 @@ class Attack(Owner):
         model._handle()
         xs = _arrays.images(x, model.input_shape)
         n = xs.shape[0]
+        ss = self._borrowed.get("sample_starts")
+        if ss is not None and ss[0].size != model._d:
+            raise errors.InvalidArgumentError(
+                f"{self.name}: the per-sample starts have {ss[0].size} values per image; "
+                f"the model takes {model._d}")
         starts = self._borrowed.get("starts")
         if starts is not None and starts[0][0].size != model._d:
             raise errors.InvalidArgumentError(
