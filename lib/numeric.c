@@ -411,34 +411,28 @@ static size_t l1_stats(const float *restrict v, size_t d, double *sum, double *m
     return c;
 }
 
-/* The non-zero |v_j| above lb into work in index order, their sum in that order (*sum);
- * blocks with none above lb are skipped after a test in lanes. Returns their number. */
+/* The non-zero |v_j| above lb into work in index order, without branches (where about
+ * half are kept, a branch per coordinate mispredicts); blocks with none above lb are
+ * skipped after a test in lanes. Returns their number. */
 FOOLC__VEC
-static size_t l1_collect(const float *restrict v, size_t d, double lb, double *restrict work,
-                         double *sum)
+static size_t l1_collect(const float *restrict v, size_t d, double lb, double *restrict work)
 {
     size_t n = 0, j = 0;
-    double s = 0;
     for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK) {
         int any = 0;
         for (size_t k = 0; k < FOOLC__BLOCK; k++) any |= fabs((double)v[j + k]) > lb;
         if (!any) continue;
         for (size_t k = 0; k < FOOLC__BLOCK; k++) {
             double a = fabs((double)v[j + k]);
-            if (a > lb && a > 0) {
-                work[n++] = a;
-                s += a;
-            }
+            work[n] = a;
+            n += a > lb && a > 0;
         }
     }
     for (; j < d; j++) {
         double a = fabs((double)v[j]);
-        if (a > lb && a > 0) {
-            work[n++] = a;
-            s += a;
-        }
+        work[n] = a;
+        n += a > lb && a > 0;
     }
-    *sum = s;
     return n;
 }
 
@@ -465,8 +459,10 @@ int foolc__l1_ball_theta(const float *v, size_t d, double r, double *work, doubl
     double lb = (sum - r) / (double)n;
     if (mx - r > lb) lb = mx - r;
     lb -= 1e-9 * fabs(lb) + 4 * (double)d * DBL_EPSILON * sum;
-    n = l1_collect(v, d, lb, work, &sum);
-    if (n == 0) n = l1_collect(v, d, 0, work, &sum);   /* non-finite input */
+    n = l1_collect(v, d, lb, work);
+    if (n == 0) n = l1_collect(v, d, 0, work);   /* non-finite input */
+    sum = 0;
+    for (size_t j = 0; j < n; j++) sum += work[j];
     double theta = (sum - r) / (double)n;
     for (;;) {
         size_t kept = 0;
