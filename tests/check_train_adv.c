@@ -155,7 +155,7 @@ Suite *foolc_suite_train_adv(void)
 {
     Suite *s = suite_create("train_adv");
     TCase *tc = tcase_create("pgd");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 600); /* two trainings: minutes under ASan on a loaded machine */
     tcase_add_test(tc, test_adv_options);
     tcase_add_test(tc, test_adv_robust);
     suite_add_tcase(s, tc);
