@@ -35,7 +35,16 @@ struct foolc_attack {
     int32_t n_starts;
     const float *sample_x;            /* borrowed per-sample starts (n_sample rows), or NULL */
     int32_t n_sample;
+    foolc__pool_sum starts_sum;       /* the pool's summary (lib/attack_impl.h), filled lazily */
 };
+
+void foolc__pool_sum_clear(foolc__pool_sum *s)
+{
+    foolc__free(s->v);
+    s->v = NULL;
+    s->d = 0;
+    s->n = 0;
+}
 
 int32_t foolc_attack_count(void) { return N_ATTACKS; }
 
@@ -121,6 +130,7 @@ void foolc_attack_free(foolc_attack *a)
 {
     if (!a) return;
     foolc_criterion_free(a->dflt_crit);
+    foolc__pool_sum_clear(&a->starts_sum);
     foolc__free(a);
 }
 
@@ -207,6 +217,7 @@ foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x, const int3
     a->starts_x = n > 0 ? x : NULL;
     a->starts_y = n > 0 ? y : NULL;
     a->n_starts = n;
+    foolc__pool_sum_clear(&a->starts_sum);   /* a new pool (or new contents): recomputed */
     return FOOLC_OK;
 }
 
@@ -580,6 +591,7 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     run.starts_x = a->starts_x;
     run.starts_y = a->starts_y;
     run.n_starts = a->n_starts;
+    run.starts_sum = &a->starts_sum;
     run.sample_x = a->sample_x;
     uint8_t *adv0 = (uint8_t *)(run.todo + n);
 

@@ -158,7 +158,22 @@ struct foolc__run {
     /* Per-sample starts (foolc_attack_set_sample_starts): row i is sample i's, n rows of d
      * floats, not yet checked (attacks/decision/common.c: foolc__dec_sample_starts). */
     const float *sample_x;
+    /* The pool's summary (below), owned by the attack with the pool; NULL in sub-attack
+     * runs. */
+    struct foolc__pool_sum *starts_sum;
 };
+
+/* A summary of the caller's pool (starts_x, n_starts rows) that foolc__dec_nearest
+ * (attacks/decision/nearest.c) computes at the first run that needs it and reuses in the
+ * later runs: the pool stays valid and unchanged until the last run (foolc_attack_set_starts),
+ * so it lives in the attack until the pool is replaced or cleared, or the attack freed
+ * (lib/attack.c: foolc__pool_sum_clear). Its layout is nearest.c's; empty: v NULL. */
+typedef struct foolc__pool_sum {
+    double *v;                       /* per-row statistics */
+    size_t d;                        /* the row length they were computed for */
+    int32_t n;                       /* rows */
+} foolc__pool_sum;
+void foolc__pool_sum_clear(foolc__pool_sum *s);
 
 /* ---- losses (lib/loss.c): the one place where a loss becomes a gradient ---- */
 

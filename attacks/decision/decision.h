@@ -134,7 +134,9 @@ typedef struct foolc__pool_cand {
  * the pool is the run's inputs and row idx[a] is skipped), by increasing squared distance
  * summed in double over the coordinates in order (ties: the lower row first), into
  * cs[a * k ...] with their count in cnt[a]. Float dot products with an error bound prune
- * the rows; the exact sums of the rest give the list a scan of every row gives. */
+ * the rows; the exact sums of the rest give the list a scan of every row gives. When px is
+ * the caller's pool (run->starts_x, not self), its rows' statistics come from the attack's
+ * summary run->starts_sum, computed at the first run that needs it. */
 foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
                                 const float *px, const int32_t *py, int32_t np, int self,
                                 foolc__pool_cand *cs, int32_t *cnt);

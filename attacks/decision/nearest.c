@@ -79,6 +79,44 @@ static void near_seg_lb(const double *restrict sx, const double *restrict sp,
         }
 }
 
+/* The statistics of rows p0 .. p1 - 1 of the pool, one chunk (p0 a multiple of NEAR_CHUNK)
+ * into blk: their segment sums transposed (blk[s * NEAR_CHUNK + r], ns segments), then their
+ * |p|^2 (blk[ns * NEAR_CHUNK + r]). */
+static void near_chunk_stats(const float *px, size_t d, size_t ns, int32_t p0, int32_t p1,
+                             double *blk)
+{
+    for (int32_t p = p0; p < p1; p++)
+        blk[ns * NEAR_CHUNK + (size_t)(p - p0)] =
+            near_stats(px + (size_t)p * d, d, blk + (p - p0), NEAR_CHUNK);
+}
+
+/* The caller's pool's summary (run->starts_sum, lib/attack_impl.h): every chunk's
+ * statistics, (ns + 1) NEAR_CHUNK doubles per chunk, rows past the pool's end 0; computed
+ * at the first run that needs it and kept by the attack with the pool (the pool stays
+ * unchanged until it is replaced, which clears it). NULL without a summary (the run's own
+ * inputs as the pool, a sub-attack's run) or when its memory is not there: then each
+ * chunk's statistics are computed on the way, the same values. */
+static const double *near_summary(const foolc__run *run, const float *px, int32_t np,
+                                  int self, size_t ns)
+{
+    foolc__pool_sum *sum = run->starts_sum;
+    if (self || !sum || px != run->starts_x || np != run->n_starts) return NULL;
+    if (sum->v && sum->d == run->d && sum->n == np) return sum->v;
+    foolc__pool_sum_clear(sum);
+    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK, blk = (ns + 1) * NEAR_CHUNK;
+    double *v = foolc__calloc(nc, foolc__mul(blk, sizeof(double)));
+    if (!v) return NULL;   /* not an error: the pass computes them itself */
+    for (size_t c = 0; c < nc; c++) {
+        int32_t p0 = (int32_t)(c * NEAR_CHUNK);
+        near_chunk_stats(px, run->d, ns, p0, np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK,
+                         v + c * blk);
+    }
+    sum->v = v;
+    sum->d = run->d;
+    sum->n = np;
+    return v;
+}
+
 /* The exact double distance of the original scan, stopping once it reaches worst. */
 static double near_exact(const float *x0, const float *xp, size_t d, double worst, int *full)
 {
@@ -153,16 +191,18 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     double *heap = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)kh), sizeof(double)));
     double *nx = foolc__malloc((size_t)m * sizeof(double));
     double *sx = foolc__malloc(foolc__mul(foolc__mul((size_t)m, ns), sizeof(double)));
-    double *sp = foolc__malloc(foolc__mul(foolc__mul(ns + 1, NEAR_CHUNK), sizeof(double)));
+    const double *summ = near_summary(run, px, np, self, ns);
+    double *sp = summ ? NULL
+                      : foolc__malloc(foolc__mul(foolc__mul(ns + 1, NEAR_CHUNK), sizeof(double)));
     double *inv_len = foolc__malloc((ns + 1) * sizeof(double));
     int32_t *nh = foolc__calloc((size_t)m, sizeof(int32_t));
     near_list *ls = foolc__calloc((size_t)m, sizeof *ls);
     foolc_status st = FOOLC_OK;
-    if (!heap || !nx || !sx || !sp || !inv_len || !nh || !ls) {
+    if (!heap || !nx || !sx || (!sp && !summ) || !inv_len || !nh || !ls) {
         st = foolc__nomem("nearest pool images");
         goto out;
     }
-    double *pp = sp + ns * NEAR_CHUNK, lbv[NEAR_CHUNK];
+    double lbv[NEAR_CHUNK];
     /* The error of a float dot product of length d is at most gamma_d |x||p| in any order of
      * its sums (gamma_d = d u / (1 - d u), u = 2^-24), and a = |x|^2 + |p|^2 - 2 x.p (the
      * norms in double) adds one more: at most gamma_d (|x| + |p|)^2; the exact scan's double
@@ -177,15 +217,18 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     }
     for (int32_t a = 0; a < m; a++)
         nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, sx + (size_t)a * ns, 1);
-    for (size_t r = 0; r < ns * NEAR_CHUNK; r++) sp[r] = 0;
+    if (sp)
+        for (size_t r = 0; r < (ns + 1) * NEAR_CHUNK; r++) sp[r] = 0;
     for (int32_t p0 = 0; p0 < np; p0 += NEAR_CHUNK) {
         int32_t p1 = np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK;
-        for (int32_t p = p0; p < p1; p++)
-            pp[p - p0] = near_stats(px + (size_t)p * d, d, sp + (p - p0), NEAR_CHUNK);
+        /* The chunk's statistics: the summary's, or computed here. */
+        const double *blk = summ ? summ + (size_t)(p0 / NEAR_CHUNK) * (ns + 1) * NEAR_CHUNK : sp;
+        if (!summ) near_chunk_stats(px, d, ns, p0, p1, sp);
+        const double *pp = blk + ns * NEAR_CHUNK;
         for (int32_t a = 0; a < m; a++) {
             int32_t i = idx[a];
             const float *x0 = run->x + (size_t)i * d;
-            near_seg_lb(sx + (size_t)a * ns, sp, inv_len, ns, lbv);
+            near_seg_lb(sx + (size_t)a * ns, blk, inv_len, ns, lbv);
             for (int32_t p = p0; p < p1; p++) {
                 if (self && p == i) continue;
                 if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
