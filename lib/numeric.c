@@ -480,6 +480,66 @@ int foolc__l1_ball_theta(const float *v, size_t d, double r, double *work, doubl
     return 1;
 }
 
+/* The sum (in FOOLC__BLOCK lanes, added in a fixed order) and the number of the |v_j| above
+ * theta >= 0. */
+FOOLC__VEC
+static size_t l1_above(const float *restrict v, size_t d, double theta, double *sum)
+{
+    double acc[FOOLC__BLOCK] = {0}, s = 0;
+    uint32_t cnt[FOOLC__BLOCK] = {0};
+    size_t c = 0, j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+            double a = fabs((double)v[j + k]);
+            acc[k] += a > theta ? a : 0;
+            cnt[k] += a > theta;
+        }
+    for (; j < d; j++) {
+        double a = fabs((double)v[j]);
+        s += a > theta ? a : 0;
+        c += a > theta;
+    }
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        s += acc[k];
+        c += cnt[k];
+    }
+    *sum = s;
+    return c;
+}
+
+int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double *work,
+                               double *theta_out)
+{
+    /* Michelot's fixed point as Newton's method on f(theta) = sum_j max(|v_j| - theta, 0)
+     * - r (convex, decreasing, piecewise linear; from below theta it never overshoots):
+     * theta <- (sum of the |v_j| above theta - r) / their number, each step one pass over
+     * v in lanes, from the larger of the lower bounds (|v|_1 - r) / (non-zero count) and
+     * max |v_j| - r, until the number above stays (the kept set is then the final one).
+     * The sums in lanes round differently from foolc__l1_ball_theta's index-order ones
+     * (a few ulps of theta); no collection, no serial sum. */
+    double sum, mx;
+    size_t n = l1_stats(v, d, &sum, &mx);
+    if (sum <= r) return 0;   /* sum has foolc__norm(FOOLC_L1)'s bits */
+    if (r <= 0) {
+        *theta_out = INFINITY;
+        return 1;
+    }
+    if (!isfinite(sum)) return foolc__l1_ball_theta(v, d, r, work, theta_out);
+    double theta = (sum - r) / (double)n;
+    if (mx - r > theta) theta = mx - r;
+    n = l1_above(v, d, theta, &sum);
+    for (int it = 0; n > 0 && it < 100; it++) {
+        double tn = (sum - r) / (double)n, sn;
+        size_t cn = l1_above(v, d, tn, &sn);
+        theta = tn;
+        if (cn == n) break;
+        n = cn;
+        sum = sn;
+    }
+    *theta_out = theta;
+    return 1;
+}
+
 void foolc__project_ball(foolc_norm p, float *delta, size_t d, double r, double *work)
 {
     if (p == FOOLC_L2) {

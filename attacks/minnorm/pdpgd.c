@@ -100,7 +100,8 @@ PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu)
 
 /* Linf's operator by Moreau's identity, v - P(v) with P the projection onto the L1 ball
  * of radius mu: P(v) is v itself when inside (inside: v - v), else the soft threshold at
- * theta (foolc__l1_ball_theta), subtracted in the same pass. */
+ * theta (foolc__l1_ball_theta_lanes: its sums in lanes, a few passes over v, no serial
+ * index-order sums), subtracted in the same pass. */
 #define PD_MOREAU(j)                                                                        \
     do {                                                                                    \
         double a_ = fabs((double)v[j]) - theta;                                             \
@@ -130,7 +131,7 @@ static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *w
         foolc__mn_scale(v, n > mu ? 1 - mu / n : 0, d);
     } else {                      /* Moreau: v - (projection of v onto the L1 ball of radius mu) */
         double theta = 0;
-        int inside = !foolc__l1_ball_theta(v, d, mu, work, &theta);
+        int inside = !foolc__l1_ball_theta_lanes(v, d, mu, work, &theta);
         pd_moreau(v, d, inside, theta);
     }
 }
