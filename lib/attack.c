@@ -44,6 +44,7 @@ void foolc__pool_sum_clear(foolc__pool_sum *s)
     s->v = NULL;
     s->d = 0;
     s->n = 0;
+    s->h = s->w = 0;
 }
 
 int32_t foolc_attack_count(void) { return N_ATTACKS; }

@@ -172,6 +172,7 @@ typedef struct foolc__pool_sum {
     double *v;                       /* per-row statistics */
     size_t d;                        /* the row length they were computed for */
     int32_t n;                       /* rows */
+    int32_t h, w;                    /* the image shape they were computed for */
 } foolc__pool_sum;
 void foolc__pool_sum_clear(foolc__pool_sum *s);
 

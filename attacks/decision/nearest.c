@@ -3,10 +3,11 @@
  * distance computed in double (ties: the lower row first), exactly the list a scan of every
  * row with exact distances gives, for a fraction of the arithmetic.
  *
- * One pass over the pool, in chunks that stay in cache: per row its norm and its sums over
- * segments of NEAR_SEG coordinates (once, whatever the number of samples); per sample and
- * row a cheap lower bound from the segment sums (vectorised over the chunk's rows), and only
- * where it does not exclude the row, |x|^2 + |p|^2 - 2 x.p with a float dot product and a
+ * One pass over the pool, in chunks that stay in cache: per row its norm, its sums over
+ * segments (4 x 4 pixel tiles) and the norm of what the segment means leave out (for the
+ * caller's pool once per pool, kept by the attack: near_summary); per sample and row a cheap
+ * lower bound from these (vectorised over the chunk's rows), and only where it does not
+ * exclude the row, |x|^2 + |p|^2 - 2 x.p with a float dot product and a
  * rigorous error bound (E below), so [a - E, a + E] holds the row's exact double distance.
  * The k smallest upper bounds bound the k-th distance from above (A); a row whose lower bound
  * exceeds the running bound can never be among the k closest. The rows left (the k closest
@@ -18,7 +19,8 @@
 #include <math.h>
 #include <string.h>
 
-#define NEAR_SEG 16       /* coordinates per segment of the cheap bound */
+#define NEAR_TILE 4       /* segments of the cheap bound: 4 x 4 pixel tiles per channel */
+#define NEAR_SEG 16       /* or runs of 16 coordinates when the shape has no tiles */
 #define NEAR_LANES 16     /* float partial sums per dot product */
 #define NEAR_CHUNK 64     /* pool rows per chunk (200 KB at d = 784) */
 
@@ -38,29 +40,49 @@ static float near_dot(const float *restrict x, const float *restrict p, size_t d
     return s[0];
 }
 
-/* A row's sums over its segments of NEAR_SEG coordinates (into seg[s * stride]) and its
- * |v|^2, in double lanes. */
+/* The segments of the cheap bound: per channel, tiles of NEAR_TILE x NEAR_TILE pixels (the
+ * last of a row or column of tiles smaller), whose means follow an image far more closely
+ * than runs of coordinates; runs of NEAR_SEG coordinates when the shape does not give d.
+ * sid[j]: coordinate j's segment; returns their count, inv_len[s] 1 / segment s's size
+ * (inv_len: room for d entries). At most 16 coordinates per segment either way. */
+static size_t near_segments(foolc_shape sh, size_t d, int32_t *sid, double *inv_len)
+{
+    size_t ns = 0;
+    if (sh.c > 0 && sh.h > 0 && sh.w > 0 && (size_t)sh.c * (size_t)sh.h * (size_t)sh.w == d) {
+        size_t th = ((size_t)sh.h + NEAR_TILE - 1) / NEAR_TILE;
+        size_t tw = ((size_t)sh.w + NEAR_TILE - 1) / NEAR_TILE;
+        for (size_t c = 0, j = 0; c < (size_t)sh.c; c++)
+            for (size_t y = 0; y < (size_t)sh.h; y++)
+                for (size_t x = 0; x < (size_t)sh.w; x++, j++)
+                    sid[j] = (int32_t)((c * th + y / NEAR_TILE) * tw + x / NEAR_TILE);
+        ns = (size_t)sh.c * th * tw;
+    } else {
+        for (size_t j = 0; j < d; j++) sid[j] = (int32_t)(j / NEAR_SEG);
+        ns = (d + NEAR_SEG - 1) / NEAR_SEG;
+    }
+    for (size_t s = 0; s < ns; s++) inv_len[s] = 0;
+    for (size_t j = 0; j < d; j++) inv_len[sid[j]] += 1;
+    for (size_t s = 0; s < ns; s++) inv_len[s] = 1.0 / inv_len[s];
+    return ns;
+}
+
+/* A row's sums over its segments (into seg[s * stride], ns of them) and its |v|^2, in double
+ * lanes. */
 FOOLC__VEC
-static double near_stats(const float *restrict v, size_t d, double *restrict seg, size_t stride)
+static double near_stats(const float *restrict v, size_t d, const int32_t *restrict sid,
+                         size_t ns, double *restrict seg, size_t stride)
 {
     double q[FOOLC__BLOCK] = {0}, qt = 0;
-    for (size_t j0 = 0, s = 0; j0 < d; j0 += NEAR_SEG, s++) {
-        size_t j1 = d - j0 < NEAR_SEG ? d : j0 + NEAR_SEG, j = j0;
-        double l[FOOLC__BLOCK] = {0}, t = 0;
-        for (; j + FOOLC__BLOCK <= j1; j += FOOLC__BLOCK)
-            for (int b = 0; b < FOOLC__BLOCK; b++) {
-                double u = v[j + b];
-                l[b] += u;
-                q[b] += u * u;
-            }
-        for (; j < j1; j++) {
-            t += v[j];
-            qt += (double)v[j] * v[j];
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (int b = 0; b < FOOLC__BLOCK; b++) {
+            double u = v[j + b];
+            q[b] += u * u;
         }
-        for (int b = 0; b < FOOLC__BLOCK; b++) t += l[b];
-        seg[s * stride] = t;
-    }
+    for (; j < d; j++) qt += (double)v[j] * v[j];
     for (int b = 0; b < FOOLC__BLOCK; b++) qt += q[b];
+    for (size_t s = 0; s < ns; s++) seg[s * stride] = 0;
+    for (j = 0; j < d; j++) seg[(size_t)sid[j] * stride] += v[j];
     return qt;
 }
 
@@ -79,15 +101,29 @@ static void near_seg_lb(const double *restrict sx, const double *restrict sp,
         }
 }
 
+/* |R v| = |v - P v|, P the orthogonal projection onto the vectors constant on each segment
+ * (|P v|^2 = sum_s seg_s^2 / len_s), from |v|^2 and v's segment sums seg[s * stride]. */
+static double near_resid(double q, const double *seg, size_t stride, const double *inv_len,
+                         size_t ns)
+{
+    double pv = 0;
+    for (size_t s = 0; s < ns; s++) pv += seg[s * stride] * seg[s * stride] * inv_len[s];
+    return q - pv > 0 ? sqrt(q - pv) : 0;
+}
+
 /* The statistics of rows p0 .. p1 - 1 of the pool, one chunk (p0 a multiple of NEAR_CHUNK)
- * into blk: their segment sums transposed (blk[s * NEAR_CHUNK + r], ns segments), then their
- * |p|^2 (blk[ns * NEAR_CHUNK + r]). */
-static void near_chunk_stats(const float *px, size_t d, size_t ns, int32_t p0, int32_t p1,
+ * into blk: their segment sums transposed (blk[s * NEAR_CHUNK + r], ns segments), their
+ * |p|^2 (blk[ns * NEAR_CHUNK + r]) and |R p| (blk[(ns + 1) * NEAR_CHUNK + r]). */
+static void near_chunk_stats(const float *px, size_t d, const int32_t *sid,
+                             const double *inv_len, size_t ns, int32_t p0, int32_t p1,
                              double *blk)
 {
-    for (int32_t p = p0; p < p1; p++)
-        blk[ns * NEAR_CHUNK + (size_t)(p - p0)] =
-            near_stats(px + (size_t)p * d, d, blk + (p - p0), NEAR_CHUNK);
+    for (int32_t p = p0; p < p1; p++) {
+        size_t r = (size_t)(p - p0);
+        double q = near_stats(px + (size_t)p * d, d, sid, ns, blk + r, NEAR_CHUNK);
+        blk[ns * NEAR_CHUNK + r] = q;
+        blk[(ns + 1) * NEAR_CHUNK + r] = near_resid(q, blk + r, NEAR_CHUNK, inv_len, ns);
+    }
 }
 
 /* The caller's pool's summary (run->starts_sum, lib/attack_impl.h): every chunk's
@@ -97,22 +133,27 @@ static void near_chunk_stats(const float *px, size_t d, size_t ns, int32_t p0, i
  * inputs as the pool, a sub-attack's run) or when its memory is not there: then each
  * chunk's statistics are computed on the way, the same values. */
 static const double *near_summary(const foolc__run *run, const float *px, int32_t np,
-                                  int self, size_t ns)
+                                  int self, const int32_t *sid, const double *inv_len,
+                                  size_t ns)
 {
     foolc__pool_sum *sum = run->starts_sum;
     if (self || !sum || px != run->starts_x || np != run->n_starts) return NULL;
-    if (sum->v && sum->d == run->d && sum->n == np) return sum->v;
+    if (sum->v && sum->d == run->d && sum->n == np && sum->h == run->shape.h &&
+        sum->w == run->shape.w)
+        return sum->v;
     foolc__pool_sum_clear(sum);
-    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK, blk = (ns + 1) * NEAR_CHUNK;
+    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK, blk = (ns + 2) * NEAR_CHUNK;
     double *v = foolc__calloc(nc, foolc__mul(blk, sizeof(double)));
     if (!v) return NULL;   /* not an error: the pass computes them itself */
     for (size_t c = 0; c < nc; c++) {
         int32_t p0 = (int32_t)(c * NEAR_CHUNK);
-        near_chunk_stats(px, run->d, ns, p0, np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK,
-                         v + c * blk);
+        near_chunk_stats(px, run->d, sid, inv_len, ns, p0,
+                         np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK, v + c * blk);
     }
     sum->v = v;
     sum->d = run->d;
+    sum->h = run->shape.h;
+    sum->w = run->shape.w;
     sum->n = np;
     return v;
 }
@@ -187,18 +228,24 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     if (m <= 0) return FOOLC_OK;
     /* kh: the heap's size (the bound needs k rows; a pool of fewer never fills it). */
     int32_t kh = k < np ? k : np > 0 ? np : 1;
-    size_t ns = (d + NEAR_SEG - 1) / NEAR_SEG;
+    int32_t *sid = foolc__malloc(foolc__mul(d, sizeof(int32_t)));
+    double *inv_len = foolc__malloc(foolc__mul(d, sizeof(double)));
+    if (!sid || !inv_len) {
+        foolc__free(sid);
+        foolc__free(inv_len);
+        return foolc__nomem("nearest pool images");
+    }
+    size_t ns = near_segments(run->shape, d, sid, inv_len);
     double *heap = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)kh), sizeof(double)));
-    double *nx = foolc__malloc((size_t)m * sizeof(double));
+    double *nx = foolc__malloc((size_t)m * 2 * sizeof(double));
     double *sx = foolc__malloc(foolc__mul(foolc__mul((size_t)m, ns), sizeof(double)));
-    const double *summ = near_summary(run, px, np, self, ns);
+    const double *summ = near_summary(run, px, np, self, sid, inv_len, ns);
     double *sp = summ ? NULL
-                      : foolc__malloc(foolc__mul(foolc__mul(ns + 1, NEAR_CHUNK), sizeof(double)));
-    double *inv_len = foolc__malloc((ns + 1) * sizeof(double));
+                      : foolc__malloc(foolc__mul(foolc__mul(ns + 2, NEAR_CHUNK), sizeof(double)));
     int32_t *nh = foolc__calloc((size_t)m, sizeof(int32_t));
     near_list *ls = foolc__calloc((size_t)m, sizeof *ls);
     foolc_status st = FOOLC_OK;
-    if (!heap || !nx || !sx || (!sp && !summ) || !inv_len || !nh || !ls) {
+    if (!heap || !nx || !sx || (!sp && !summ) || !nh || !ls) {
         st = foolc__nomem("nearest pool images");
         goto out;
     }
@@ -209,22 +256,25 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
      * sums and this arithmetic's own rounding are far below the margin doubling it (and
      * 2^-40) adds. The segments' bound is the distance of the images' segment means (per
      * segment, sum_j (x_j - p_j)^2 >= (sum_j (x_j - p_j))^2 / len); its double rounding is
-     * far below its margin (a relative 1e-9 and 1e-9 (|x|^2 + |p|^2 + 1)). */
+     * far below its margin (a relative 1e-9 and 1e-9 (|x|^2 + |p|^2 + 1)). Plus the rest:
+     * with P the projection onto the segment-constant vectors and R = I - P,
+     * |x - p|^2 = |P(x - p)|^2 + |Rx - Rp|^2 >= the segments' bound + (|Rx| - |Rp|)^2;
+     * |Rv| = sqrt(|v|^2 - |Pv|^2) in double is within 1e-7 (|v| + 1) of the exact value
+     * (cancellation under the square root), below the 1e-6 (|x| + |p| + 1) taken off. */
     double du = (double)d * 0x1.0p-24, gam = du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
-    for (size_t s = 0; s < ns; s++) {
-        size_t j0 = s * NEAR_SEG, len = d - j0 < NEAR_SEG ? d - j0 : NEAR_SEG;
-        inv_len[s] = 1.0 / (double)len;
+    double *rx = nx + m;
+    for (int32_t a = 0; a < m; a++) {
+        nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, sid, ns, sx + (size_t)a * ns, 1);
+        rx[a] = near_resid(nx[a], sx + (size_t)a * ns, 1, inv_len, ns);
     }
-    for (int32_t a = 0; a < m; a++)
-        nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, sx + (size_t)a * ns, 1);
     if (sp)
-        for (size_t r = 0; r < (ns + 1) * NEAR_CHUNK; r++) sp[r] = 0;
+        for (size_t r = 0; r < (ns + 2) * NEAR_CHUNK; r++) sp[r] = 0;
     for (int32_t p0 = 0; p0 < np; p0 += NEAR_CHUNK) {
         int32_t p1 = np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK;
         /* The chunk's statistics: the summary's, or computed here. */
-        const double *blk = summ ? summ + (size_t)(p0 / NEAR_CHUNK) * (ns + 1) * NEAR_CHUNK : sp;
-        if (!summ) near_chunk_stats(px, d, ns, p0, p1, sp);
-        const double *pp = blk + ns * NEAR_CHUNK;
+        const double *blk = summ ? summ + (size_t)(p0 / NEAR_CHUNK) * (ns + 2) * NEAR_CHUNK : sp;
+        if (!summ) near_chunk_stats(px, d, sid, inv_len, ns, p0, p1, sp);
+        const double *pp = blk + ns * NEAR_CHUNK, *rp = pp + NEAR_CHUNK;
         for (int32_t a = 0; a < m; a++) {
             int32_t i = idx[a];
             const float *x0 = run->x + (size_t)i * d;
@@ -235,7 +285,9 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
                     continue;
                 double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
                 double q = pp[p - p0], sl = lbv[p - p0];
-                if (sl * (1 - 1e-9) - 1e-9 * (nx[a] + q + 1) > bound) continue;
+                double gap = fabs(rx[a] - rp[p - p0]) - 1e-6 * (sqrt(nx[a]) + sqrt(q) + 1);
+                double rl = gap > 0 ? gap * gap : 0;
+                if (sl * (1 - 1e-9) - 1e-9 * (nx[a] + q + 1) + rl > bound) continue;
                 float dot = near_dot(x0, px + (size_t)p * d, d);
                 double dist = nx[a] + q - 2.0 * (double)dot;
                 double r = sqrt(nx[a]) + sqrt(q);
@@ -289,5 +341,6 @@ out:
     foolc__free(sp);
     foolc__free(inv_len);
     foolc__free(nh);
+    foolc__free(sid);
     return st;
 }
