@@ -19,6 +19,7 @@
 #include "numeric.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,12 +34,32 @@ typedef struct pdpgd_config {
  * q = 2/3, Cao et al., IEEE TNNLS 2013): 0 below the threshold where the depressed cubic
  * has no real root, else |z| = (sqrt(b) + sqrt(2|t| / sqrt(b) - b))^3 / 8 with
  * b = 2 (cbrt(t^2/16 + a) + cbrt(t^2/16 - a)), a = sqrt(t^4/256 - 8 mu^3 / 729). */
+/* The cube root of x (double, to ~1e-13 relative, far below a float's ulp; libm's cbrt
+ * goes through frexp and scalbn): a guess from the exponent's bits divided by 3 (5-6 bits,
+ * Kahan's), then two Halley steps (cubic convergence). Plain double arithmetic without
+ * contraction: the same bits in every clone. 0, tiny and non-finite x go to cbrt. */
+static double pd_cbrt(double x)
+{
+    double ax = fabs(x);
+    if (!(ax >= 0x1p-900 && ax <= 0x1p900)) return cbrt(x);
+    uint64_t bits;
+    memcpy(&bits, &ax, sizeof bits);
+    bits = bits / 3 + ((uint64_t)715094163 << 32);
+    double y;
+    memcpy(&y, &bits, sizeof y);
+    for (int k = 0; k < 2; k++) {
+        double y3 = y * y * y;
+        y *= (y3 + 2 * ax) / (2 * y3 + ax);
+    }
+    return x < 0 ? -y : y;
+}
+
 static double prox_l23(double t, double mu)
 {
     double a2 = t * t * t * t / 256 - 8 * mu * mu * mu / 729;
     if (!(a2 >= 0)) return 0;
     double a = sqrt(a2), q = t * t / 16;
-    double b = 2 * (cbrt(q + a) + cbrt(q - a));
+    double b = 2 * (pd_cbrt(q + a) + pd_cbrt(q - a));
     if (!(b > 0)) return 0;
     double sb = sqrt(b), r = 2 * fabs(t) / sb - b;
     if (!(r >= 0)) return 0;
