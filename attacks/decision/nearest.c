@@ -42,35 +42,48 @@ static float near_dot(const float *restrict x, const float *restrict p, size_t d
 
 /* The segments of the cheap bound: per channel, tiles of NEAR_TILE x NEAR_TILE pixels (the
  * last of a row or column of tiles smaller), whose means follow an image far more closely
- * than runs of coordinates; runs of NEAR_SEG coordinates when the shape does not give d.
- * sid[j]: coordinate j's segment; returns their count, inv_len[s] 1 / segment s's size
- * (inv_len: room for d entries). At most 16 coordinates per segment either way. */
-static size_t near_segments(foolc_shape sh, size_t d, int32_t *sid, double *inv_len)
+ * than runs of coordinates; runs of NEAR_SEG coordinates when the shape does not give d. At
+ * most 16 coordinates per segment either way. */
+typedef struct near_geo {
+    size_t c, h, w, th, tw;          /* tiles: th x tw per channel; c 0: runs */
+} near_geo;
+
+/* The segments of shape sh (d coordinates) into g; returns their count, with inv_len[s]
+ * 1 / segment s's size (inv_len: room for d entries). */
+static size_t near_segments(foolc_shape sh, size_t d, near_geo *g, double *inv_len)
 {
-    size_t ns = 0;
+    memset(g, 0, sizeof *g);
     if (sh.c > 0 && sh.h > 0 && sh.w > 0 && (size_t)sh.c * (size_t)sh.h * (size_t)sh.w == d) {
-        size_t th = ((size_t)sh.h + NEAR_TILE - 1) / NEAR_TILE;
-        size_t tw = ((size_t)sh.w + NEAR_TILE - 1) / NEAR_TILE;
-        for (size_t c = 0, j = 0; c < (size_t)sh.c; c++)
-            for (size_t y = 0; y < (size_t)sh.h; y++)
-                for (size_t x = 0; x < (size_t)sh.w; x++, j++)
-                    sid[j] = (int32_t)((c * th + y / NEAR_TILE) * tw + x / NEAR_TILE);
-        ns = (size_t)sh.c * th * tw;
-    } else {
-        for (size_t j = 0; j < d; j++) sid[j] = (int32_t)(j / NEAR_SEG);
-        ns = (d + NEAR_SEG - 1) / NEAR_SEG;
+        g->c = (size_t)sh.c;
+        g->h = (size_t)sh.h;
+        g->w = (size_t)sh.w;
+        g->th = (g->h + NEAR_TILE - 1) / NEAR_TILE;
+        g->tw = (g->w + NEAR_TILE - 1) / NEAR_TILE;
+        size_t s = 0;
+        for (size_t c = 0; c < g->c; c++)
+            for (size_t ty = 0; ty < g->th; ty++)
+                for (size_t tx = 0; tx < g->tw; tx++, s++) {
+                    size_t ly = g->h - ty * NEAR_TILE, lx = g->w - tx * NEAR_TILE;
+                    ly = ly < NEAR_TILE ? ly : NEAR_TILE;
+                    lx = lx < NEAR_TILE ? lx : NEAR_TILE;
+                    inv_len[s] = 1.0 / (double)(ly * lx);
+                }
+        return s;
     }
-    for (size_t s = 0; s < ns; s++) inv_len[s] = 0;
-    for (size_t j = 0; j < d; j++) inv_len[sid[j]] += 1;
-    for (size_t s = 0; s < ns; s++) inv_len[s] = 1.0 / inv_len[s];
+    size_t ns = (d + NEAR_SEG - 1) / NEAR_SEG;
+    for (size_t s = 0; s < ns; s++) {
+        size_t len = d - s * NEAR_SEG;
+        inv_len[s] = 1.0 / (double)(len < NEAR_SEG ? len : NEAR_SEG);
+    }
     return ns;
 }
 
-/* A row's sums over its segments (into seg[s * stride], ns of them) and its |v|^2, in double
- * lanes. */
+/* A row's sums over its segments (into seg[s * stride], ns of them; acc: g->w doubles of
+ * scratch) and its |v|^2, in double lanes. Tiles: the NEAR_TILE image rows of a row of tiles
+ * summed column by column (independent lanes), then NEAR_TILE columns per tile. */
 FOOLC__VEC
-static double near_stats(const float *restrict v, size_t d, const int32_t *restrict sid,
-                         size_t ns, double *restrict seg, size_t stride)
+static double near_stats(const float *restrict v, size_t d, const near_geo *g, size_t ns,
+                         double *restrict acc, double *restrict seg, size_t stride)
 {
     double q[FOOLC__BLOCK] = {0}, qt = 0;
     size_t j = 0;
@@ -81,8 +94,31 @@ static double near_stats(const float *restrict v, size_t d, const int32_t *restr
         }
     for (; j < d; j++) qt += (double)v[j] * v[j];
     for (int b = 0; b < FOOLC__BLOCK; b++) qt += q[b];
-    for (size_t s = 0; s < ns; s++) seg[s * stride] = 0;
-    for (j = 0; j < d; j++) seg[(size_t)sid[j] * stride] += v[j];
+    if (!g->c) {
+        for (size_t s = 0; s < ns; s++) {
+            size_t j1 = d - s * NEAR_SEG < NEAR_SEG ? d : (s + 1) * NEAR_SEG;
+            double t = 0;
+            for (j = s * NEAR_SEG; j < j1; j++) t += v[j];
+            seg[s * stride] = t;
+        }
+        return qt;
+    }
+    size_t s = 0;
+    for (size_t c = 0; c < g->c; c++)
+        for (size_t ty = 0; ty < g->th; ty++) {
+            size_t y1 = (ty + 1) * NEAR_TILE < g->h ? (ty + 1) * NEAR_TILE : g->h;
+            for (size_t x = 0; x < g->w; x++) acc[x] = 0;
+            for (size_t y = ty * NEAR_TILE; y < y1; y++) {
+                const float *row = v + (c * g->h + y) * g->w;
+                for (size_t x = 0; x < g->w; x++) acc[x] += row[x];
+            }
+            for (size_t tx = 0; tx < g->tw; tx++, s++) {
+                size_t x1 = (tx + 1) * NEAR_TILE < g->w ? (tx + 1) * NEAR_TILE : g->w;
+                double t = 0;
+                for (size_t x = tx * NEAR_TILE; x < x1; x++) t += acc[x];
+                seg[s * stride] = t;
+            }
+        }
     return qt;
 }
 
@@ -114,48 +150,51 @@ static double near_resid(double q, const double *seg, size_t stride, const doubl
 /* The statistics of rows p0 .. p1 - 1 of the pool, one chunk (p0 a multiple of NEAR_CHUNK)
  * into blk: their segment sums transposed (blk[s * NEAR_CHUNK + r], ns segments), their
  * |p|^2 (blk[ns * NEAR_CHUNK + r]) and |R p| (blk[(ns + 1) * NEAR_CHUNK + r]). */
-static void near_chunk_stats(const float *px, size_t d, const int32_t *sid,
+static void near_chunk_stats(const float *px, size_t d, const near_geo *g,
                              const double *inv_len, size_t ns, int32_t p0, int32_t p1,
-                             double *blk)
+                             double *acc, double *blk)
 {
     for (int32_t p = p0; p < p1; p++) {
         size_t r = (size_t)(p - p0);
-        double q = near_stats(px + (size_t)p * d, d, sid, ns, blk + r, NEAR_CHUNK);
+        double q = near_stats(px + (size_t)p * d, d, g, ns, acc, blk + r, NEAR_CHUNK);
         blk[ns * NEAR_CHUNK + r] = q;
         blk[(ns + 1) * NEAR_CHUNK + r] = near_resid(q, blk + r, NEAR_CHUNK, inv_len, ns);
     }
 }
 
 /* The caller's pool's summary (run->starts_sum, lib/attack_impl.h): every chunk's
- * statistics, (ns + 1) NEAR_CHUNK doubles per chunk, rows past the pool's end 0; computed
- * at the first run that needs it and kept by the attack with the pool (the pool stays
- * unchanged until it is replaced, which clears it). NULL without a summary (the run's own
- * inputs as the pool, a sub-attack's run) or when its memory is not there: then each
- * chunk's statistics are computed on the way, the same values. */
-static const double *near_summary(const foolc__run *run, const float *px, int32_t np,
-                                  int self, const int32_t *sid, const double *inv_len,
-                                  size_t ns)
+ * statistics, (ns + 2) NEAR_CHUNK doubles per chunk, rows past the pool's end 0; filled by
+ * the first run that needs it, chunk by chunk as its pass reaches them (*fill set: the pool
+ * is read once, as without a summary), and kept by the attack with the pool (the pool stays
+ * unchanged until it is replaced, which clears it; near_summary_done marks it complete).
+ * NULL without a summary (the run's own inputs as the pool, a sub-attack's run) or when its
+ * memory is not there: then each chunk's statistics are computed on the way, the same
+ * values. */
+static double *near_summary(const foolc__run *run, const float *px, int32_t np, int self,
+                            size_t ns, int *fill)
 {
     foolc__pool_sum *sum = run->starts_sum;
+    *fill = 0;
     if (self || !sum || px != run->starts_x || np != run->n_starts) return NULL;
     if (sum->v && sum->d == run->d && sum->n == np && sum->h == run->shape.h &&
         sum->w == run->shape.w)
         return sum->v;
     foolc__pool_sum_clear(sum);
-    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK, blk = (ns + 2) * NEAR_CHUNK;
-    double *v = foolc__calloc(nc, foolc__mul(blk, sizeof(double)));
+    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK;
+    double *v = foolc__calloc(nc, foolc__mul((ns + 2) * NEAR_CHUNK, sizeof(double)));
     if (!v) return NULL;   /* not an error: the pass computes them itself */
-    for (size_t c = 0; c < nc; c++) {
-        int32_t p0 = (int32_t)(c * NEAR_CHUNK);
-        near_chunk_stats(px, run->d, sid, inv_len, ns, p0,
-                         np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK, v + c * blk);
-    }
-    sum->v = v;
+    sum->v = v;            /* d, n 0: not usable until near_summary_done */
+    *fill = 1;
+    return v;
+}
+
+static void near_summary_done(const foolc__run *run, int32_t np)
+{
+    foolc__pool_sum *sum = run->starts_sum;
     sum->d = run->d;
     sum->h = run->shape.h;
     sum->w = run->shape.w;
     sum->n = np;
-    return v;
 }
 
 /* The exact double distance of the original scan, stopping once it reaches worst. */
@@ -228,18 +267,16 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     if (m <= 0) return FOOLC_OK;
     /* kh: the heap's size (the bound needs k rows; a pool of fewer never fills it). */
     int32_t kh = k < np ? k : np > 0 ? np : 1;
-    int32_t *sid = foolc__malloc(foolc__mul(d, sizeof(int32_t)));
-    double *inv_len = foolc__malloc(foolc__mul(d, sizeof(double)));
-    if (!sid || !inv_len) {
-        foolc__free(sid);
-        foolc__free(inv_len);
-        return foolc__nomem("nearest pool images");
-    }
-    size_t ns = near_segments(run->shape, d, sid, inv_len);
+    double *inv_len = foolc__malloc(foolc__mul(foolc__mul(d, 2), sizeof(double)));
+    if (!inv_len) return foolc__nomem("nearest pool images");
+    near_geo geo;
+    size_t ns = near_segments(run->shape, d, &geo, inv_len);
+    double *acc = inv_len + d;   /* near_stats' scratch */
     double *heap = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)kh), sizeof(double)));
     double *nx = foolc__malloc((size_t)m * 2 * sizeof(double));
     double *sx = foolc__malloc(foolc__mul(foolc__mul((size_t)m, ns), sizeof(double)));
-    const double *summ = near_summary(run, px, np, self, sid, inv_len, ns);
+    int fill;
+    double *summ = near_summary(run, px, np, self, ns, &fill);
     double *sp = summ ? NULL
                       : foolc__malloc(foolc__mul(foolc__mul(ns + 2, NEAR_CHUNK), sizeof(double)));
     int32_t *nh = foolc__calloc((size_t)m, sizeof(int32_t));
@@ -264,7 +301,7 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     double du = (double)d * 0x1.0p-24, gam = du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
     double *rx = nx + m;
     for (int32_t a = 0; a < m; a++) {
-        nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, sid, ns, sx + (size_t)a * ns, 1);
+        nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, &geo, ns, acc, sx + (size_t)a * ns, 1);
         rx[a] = near_resid(nx[a], sx + (size_t)a * ns, 1, inv_len, ns);
     }
     if (sp)
@@ -272,8 +309,8 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     for (int32_t p0 = 0; p0 < np; p0 += NEAR_CHUNK) {
         int32_t p1 = np - p0 < NEAR_CHUNK ? np : p0 + NEAR_CHUNK;
         /* The chunk's statistics: the summary's, or computed here. */
-        const double *blk = summ ? summ + (size_t)(p0 / NEAR_CHUNK) * (ns + 2) * NEAR_CHUNK : sp;
-        if (!summ) near_chunk_stats(px, d, sid, inv_len, ns, p0, p1, sp);
+        double *blk = summ ? summ + (size_t)(p0 / NEAR_CHUNK) * (ns + 2) * NEAR_CHUNK : sp;
+        if (!summ || fill) near_chunk_stats(px, d, &geo, inv_len, ns, p0, p1, acc, blk);
         const double *pp = blk + ns * NEAR_CHUNK, *rp = pp + NEAR_CHUNK;
         for (int32_t a = 0; a < m; a++) {
             int32_t i = idx[a];
@@ -306,6 +343,7 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
             }
         }
     }
+    if (fill) near_summary_done(run, np);   /* every chunk filled */
     /* The exact distances of the rows left, in row order, into the ordered list. */
     for (int32_t a = 0; a < m; a++) {
         const float *x0 = run->x + (size_t)idx[a] * d;
@@ -341,6 +379,5 @@ out:
     foolc__free(sp);
     foolc__free(inv_len);
     foolc__free(nh);
-    foolc__free(sid);
     return st;
 }
