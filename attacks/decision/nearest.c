@@ -297,7 +297,8 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
      * with P the projection onto the segment-constant vectors and R = I - P,
      * |x - p|^2 = |P(x - p)|^2 + |Rx - Rp|^2 >= the segments' bound + (|Rx| - |Rp|)^2;
      * |Rv| = sqrt(|v|^2 - |Pv|^2) in double is within 1e-7 (|v| + 1) of the exact value
-     * (cancellation under the square root), below the 1e-6 (|x| + |p| + 1) taken off. */
+     * (cancellation under the square root), below the 1e-6 (|x|^2 + |p|^2 + 3) taken off
+     * (at least 1e-6 (|x| + |p| + 1): no square roots per row). */
     double du = (double)d * 0x1.0p-24, gam = du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
     double *rx = nx + m;
     for (int32_t a = 0; a < m; a++) {
@@ -322,7 +323,7 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
                     continue;
                 double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
                 double q = pp[p - p0], sl = lbv[p - p0];
-                double gap = fabs(rx[a] - rp[p - p0]) - 1e-6 * (sqrt(nx[a]) + sqrt(q) + 1);
+                double gap = fabs(rx[a] - rp[p - p0]) - 1e-6 * (nx[a] + q + 3);
                 double rl = gap > 0 ? gap * gap : 0;
                 if (sl * (1 - 1e-9) - 1e-9 * (nx[a] + q + 1) + rl > bound) continue;
                 float dot = near_dot(x0, px + (size_t)p * d, d);
