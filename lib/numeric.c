@@ -507,7 +507,7 @@ static size_t l1_above(const float *restrict v, size_t d, double theta, double *
     return c;
 }
 
-int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double *work,
+int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double start, double *work,
                                double *theta_out)
 {
     /* Michelot's fixed point as Newton's method on f(theta) = sum_j max(|v_j| - theta, 0)
@@ -516,7 +516,10 @@ int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double *work,
      * v in lanes, from the larger of the lower bounds (|v|_1 - r) / (non-zero count) and
      * max |v_j| - r, until the number above stays (the kept set is then the final one).
      * The sums in lanes round differently from foolc__l1_ball_theta's index-order ones
-     * (a few ulps of theta); no collection, no serial sum. */
+     * (a few ulps of theta); no collection, no serial sum. A start above those bounds with
+     * some |v_j| above it is taken instead: from above theta one step lands below it (f is
+     * convex: its piece at the start lies under it), so the passes end on the same set and
+     * the same sum in lanes. */
     double sum, mx;
     size_t n = l1_stats(v, d, &sum, &mx);
     if (sum <= r) return 0;   /* sum has foolc__norm(FOOLC_L1)'s bits */
@@ -527,7 +530,15 @@ int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double *work,
     if (!isfinite(sum)) return foolc__l1_ball_theta(v, d, r, work, theta_out);
     double theta = (sum - r) / (double)n;
     if (mx - r > theta) theta = mx - r;
-    n = l1_above(v, d, theta, &sum);
+    double s0;
+    size_t n0 = start > theta && start < mx ? l1_above(v, d, start, &s0) : 0;
+    if (n0 > 0) {
+        theta = start;
+        n = n0;
+        sum = s0;
+    } else {
+        n = l1_above(v, d, theta, &sum);
+    }
     for (int it = 0; n > 0 && it < 100; it++) {
         double tn = (sum - r) / (double)n, sn;
         size_t cn = l1_above(v, d, tn, &sn);

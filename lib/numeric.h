@@ -86,8 +86,9 @@ int foolc__l1_ball_theta(const float *v, size_t d, double r, double *work, doubl
  * and index-order sums (pdpgd-linf's Moreau step): the same bits where the double sums of
  * the float magnitudes are exact (magnitudes within ~2^29 of each other), else a few ulps
  * apart (a residual of at most 2 ulps of |v|_1 in 200,000 random cases, 10 for the index
- * order). work (d doubles) only for non-finite v. */
-int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double *work,
+ * order). start: a guess of theta (the last one for a slowly moving v and r; 0 for none),
+ * which saves passes and not changes the result. work (d doubles) only for non-finite v. */
+int foolc__l1_ball_theta_lanes(const float *v, size_t d, double r, double start, double *work,
                                double *theta);
 
 #endif

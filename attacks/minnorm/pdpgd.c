@@ -38,7 +38,7 @@ typedef struct pdpgd_config {
  * goes through frexp and scalbn): a guess from the exponent's bits divided by 3 (5-6 bits,
  * Kahan's), then two Halley steps (cubic convergence). Plain double arithmetic without
  * contraction: the same bits in every clone. 0, tiny and non-finite x go to cbrt. */
-static double pd_cbrt(double x)
+static inline double pd_cbrt(double x)
 {
     double ax = fabs(x);
     if (!(ax >= 0x1p-900 && ax <= 0x1p900)) return cbrt(x);
@@ -54,7 +54,7 @@ static double pd_cbrt(double x)
     return x < 0 ? -y : y;
 }
 
-static double prox_l23(double t, double mu)
+static inline double prox_l23(double t, double mu)
 {
     double a2 = t * t * t * t / 256 - 8 * mu * mu * mu / 729;
     if (!(a2 >= 0)) return 0;
@@ -107,22 +107,26 @@ PD_VEC static void prox_hard(float *restrict v, size_t d, double t)
 }
 
 /* Zeroes the coordinates below the L2/3 threshold (c = 8 mu^3 / 729), then runs prox_l23 on
- * the rest (at the threshold's scale: a few coordinates). */
-PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu)
+ * the rest, listed first without a branch (idx: d entries) so that the out-of-order core
+ * overlaps their chains of square roots and divisions. */
+PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu, int32_t *restrict idx)
 {
     const double c = 8 * mu * mu * mu / 729;
-    size_t j = 0;
+    size_t j = 0, n = 0;
     for (; j + PD_B <= d; j += PD_B)
         for (size_t k = 0; k < PD_B; k++) PD_L23_TEST(j + k);
     for (; j < d; j++) PD_L23_TEST(j);
-    for (j = 0; j < d; j++)
-        if (v[j] != 0.0f) v[j] = (float)prox_l23(v[j], mu);
+    for (j = 0; j < d; j++) {
+        idx[n] = (int32_t)j;
+        n += v[j] != 0.0f;
+    }
+    for (size_t i = 0; i < n; i++) v[idx[i]] = (float)prox_l23(v[idx[i]], mu);
 }
 
 /* Linf's operator by Moreau's identity, v - P(v) with P the projection onto the L1 ball
  * of radius mu: P(v) is v itself when inside (inside: v - v), else the soft threshold at
  * theta (foolc__l1_ball_theta_lanes: its sums in lanes, a few passes over v, no serial
- * index-order sums), subtracted in the same pass. */
+ * index-order sums; started from the sample's last theta), subtracted in the same pass. */
 #define PD_MOREAU(j)                                                                        \
     do {                                                                                    \
         double a_ = fabs((double)v[j]) - theta;                                             \
@@ -139,10 +143,11 @@ PD_VEC static void pd_moreau(float *restrict v, size_t d, int inside, double the
     for (; j < d; j++) PD_MOREAU(j);
 }
 
-static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *work)
+static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *work,
+                 double *last)
 {
     if (p == FOOLC_L0 && l23) {   /* the L2/3 quasi-norm's, a smoother stand-in for L0 */
-        prox_l23_all(v, d, mu);
+        prox_l23_all(v, d, mu, (int32_t *)work);
     } else if (p == FOOLC_L0) {   /* hard thresholding at sqrt(2 mu) */
         prox_hard(v, d, sqrt(2 * mu));
     } else if (p == FOOLC_L1) {   /* soft thresholding */
@@ -152,7 +157,8 @@ static void prox(foolc_norm p, int l23, float *v, size_t d, double mu, double *w
         foolc__mn_scale(v, n > mu ? 1 - mu / n : 0, d);
     } else {                      /* Moreau: v - (projection of v onto the L1 ball of radius mu) */
         double theta = 0;
-        int inside = !foolc__l1_ball_theta_lanes(v, d, mu, work, &theta);
+        int inside = !foolc__l1_ball_theta_lanes(v, d, mu, *last, work, &theta);
+        if (!inside) *last = theta;
         pd_moreau(v, d, inside, theta);
     }
 }
@@ -403,7 +409,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
     size_t md = foolc__mul((size_t)m, d);
     foolc__arena ar = {0};
     float *delta, *xs, *grad, *ma, *va, *z, *zn, *logits, *hq;
-    double *work, *margin, *lscale, *lam, *lam0, *lam1;
+    double *work, *margin, *lscale, *lam, *lam0, *lam1, *last;
     int32_t *sid;
     uint8_t *adv;
     foolc_status st;
@@ -423,6 +429,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         lam = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         lam0 = foolc__arena_take(&ar, (size_t)m, sizeof(double));
         lam1 = foolc__arena_take(&ar, (size_t)m, sizeof(double));
+        last = foolc__arena_take(&ar, (size_t)m, sizeof(double));   /* Linf: last theta */
         sid = foolc__arena_take(&ar, (size_t)m, sizeof(int32_t));
         adv = foolc__arena_take(&ar, (size_t)m, 1);
         if (pass == 0 && (st = foolc__arena_alloc(&ar, "pdpgd buffers")) < 0) return st;
@@ -439,6 +446,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
         lam0[a] = 1 / (1 + exp(lam[a]));
         lam1[a] = 1 - lam0[a];
         lscale[a] = 1;
+        last[a] = 0;
     }
     const double b1 = 0.9, b2 = 0.999;   /* Adam's, also in PD_ADAM */
     for (int32_t it = 0; it < steps; it++) {
@@ -473,7 +481,7 @@ static foolc_status pdpgd_run(foolc__run *run, const void *config)
             for (int32_t t = 0; t < psteps; t++) {
                 if (t == 0) memcpy(zx, da, d * sizeof(float));
                 else pd_point(zx, zc, hq, da, d);
-                prox(p, cfg->l0_prox > 0, zx, d, mu, work);
+                prox(p, cfg->l0_prox > 0, zx, d, mu, work, last + a);
                 int moved = pd_box_moved(x0, zx, zc, d, run->lo, run->hi, cfg->prox_tol);
                 float *sw = zc;
                 zc = zx;
