@@ -199,15 +199,12 @@ FOOLC__VEC
 static void toward(const float *restrict x0, const float *restrict sph, double len, double lo,
                    double hi, float *restrict cand, size_t d)
 {
-    size_t j = 0;
 #define TOWARD_AT(j)                                                                           \
     do {                                                                                       \
         double v_ = sph[j] + len * ((double)x0[j] - sph[j]);                                   \
         cand[j] = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                   \
     } while (0)
-    for (; j + LANES <= d; j += LANES)
-        for (int k = 0; k < LANES; k++) TOWARD_AT(j + k);
-    for (; j < d; j++) TOWARD_AT(j);
+    FOOLC__BLOCKED(d, TOWARD_AT);
 #undef TOWARD_AT
 }
 

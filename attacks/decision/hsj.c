@@ -55,14 +55,6 @@ static double distance(const hsj *h, const float *x0, const float *x)
  * Linf ball of radius t around x0 (Linf); in the refinement (virt), x0 + t v clipped to the
  * box, v the offset kept outside it. */
 /* The three forms of project's point, element-wise (the same bits in every clone). */
-#define BLOCKED(d, AT)                                                                         \
-    do {                                                                                       \
-        size_t j_ = 0;                                                                         \
-        for (; j_ + FOOLC__BLOCK <= (d); j_ += FOOLC__BLOCK)                                   \
-            for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) AT(j_ + b_);                          \
-        for (; j_ < (d); j_++) AT(j_);                                                         \
-    } while (0)
-
 FOOLC__VEC
 static void point_virt(const float *restrict x0, const float *restrict v, double t, double lo,
                        double hi, float *restrict out, size_t d)
@@ -72,7 +64,7 @@ static void point_virt(const float *restrict x0, const float *restrict v, double
         double y_ = x0[j] + t * v[j];                                                          \
         out[j] = (float)(y_ < lo ? lo : y_ > hi ? hi : y_);                                    \
     } while (0)
-    BLOCKED(d, VIRT_AT);
+    FOOLC__BLOCKED(d, VIRT_AT);
 #undef VIRT_AT
 }
 
@@ -85,7 +77,7 @@ static void point_linf(const float *restrict x0, const float *restrict x, double
         double y_ = x[j], b0_ = x0[j] - t, b1_ = x0[j] + t;                                    \
         out[j] = (float)(y_ < b0_ ? b0_ : y_ > b1_ ? b1_ : y_);                                \
     } while (0)
-    BLOCKED(d, LINF_AT);
+    FOOLC__BLOCKED(d, LINF_AT);
 #undef LINF_AT
 }
 
@@ -94,7 +86,7 @@ static void point_l2(const float *restrict x0, const float *restrict x, double t
                      float *restrict out, size_t d)
 {
 #define L2_AT(j) out[j] = (float)((1.0 - t) * x0[j] + t * x[j])
-    BLOCKED(d, L2_AT);
+    FOOLC__BLOCKED(d, L2_AT);
 #undef L2_AT
 }
 
@@ -171,15 +163,12 @@ FOOLC__VEC
 static void probe_at(const float *restrict xa, float *restrict p, double f, float lo, float hi,
                      size_t d)
 {
-    size_t j = 0;
 #define PROBE_AT(j)                                                                            \
     do {                                                                                       \
         double v_ = xa[j] + f * p[j];                                                          \
         p[j] = v_ < lo ? lo : v_ > hi ? hi : (float)v_;                                        \
     } while (0)
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) PROBE_AT(j + b);
-    for (; j < d; j++) PROBE_AT(j);
+    FOOLC__BLOCKED(d, PROBE_AT);
 #undef PROBE_AT
 }
 
@@ -188,16 +177,13 @@ FOOLC__VEC
 static void probe_sums(const float *restrict p, const float *restrict xa, double inv, double sg,
                        double *restrict s1, double *restrict s0, size_t d)
 {
-    size_t j = 0;
 #define SUMS_AT(j)                                                                             \
     do {                                                                                       \
         double u_ = ((double)p[j] - xa[j]) * inv;                                              \
         s1[j] += sg * u_;                                                                      \
         s0[j] += u_;                                                                           \
     } while (0)
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) SUMS_AT(j + b);
-    for (; j < d; j++) SUMS_AT(j);
+    FOOLC__BLOCKED(d, SUMS_AT);
 #undef SUMS_AT
 }
 
@@ -211,7 +197,7 @@ static void step_virt(const float *restrict x0, const float *restrict v, const f
         double y_ = (x0[j] + v[j]) + eps * u[j];                                               \
         p[j] = y_ < lo ? lo : y_ > hi ? hi : (float)y_;                                        \
     } while (0)
-    BLOCKED(d, SV_AT);
+    FOOLC__BLOCKED(d, SV_AT);
 #undef SV_AT
 }
 
@@ -224,7 +210,7 @@ static void probe_step(const float *restrict xa, const float *restrict u, double
         double y_ = xa[j] + eps * u[j];                                                        \
         p[j] = y_ < lo ? lo : y_ > hi ? hi : (float)y_;                                        \
     } while (0)
-    BLOCKED(d, PS_AT);
+    FOOLC__BLOCKED(d, PS_AT);
 #undef PS_AT
 }
 

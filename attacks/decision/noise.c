@@ -45,10 +45,7 @@ FOOLC__VEC
 static void uniform_from(const uint64_t *restrict z, float *restrict dir, size_t n)
 {
 #define UNIFORM_AT(j) dir[j] = (float)(2.0 * (U53(z[j]) * 0x1.0p-53) - 1.0)
-    size_t j = 0;
-    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) UNIFORM_AT(j + b);
-    for (; j < n; j++) UNIFORM_AT(j);
+    FOOLC__BLOCKED(n, UNIFORM_AT);
 #undef UNIFORM_AT
 }
 
@@ -107,15 +104,12 @@ FOOLC__VEC
 static void add_clip(const float *restrict x0, const float *restrict dr, double eps, double lo,
                      double hi, float *restrict o, size_t d)
 {
-    size_t j = 0;
 #define APPLY_AT(j)                                                                            \
     do {                                                                                       \
         double v_ = x0[j] + eps * dr[j];                                                       \
         o[j] = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                      \
     } while (0)
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) APPLY_AT(j + b);
-    for (; j < d; j++) APPLY_AT(j);
+    FOOLC__BLOCKED(d, APPLY_AT);
 #undef APPLY_AT
 }
 
@@ -220,10 +214,7 @@ static void sp_from(const uint64_t *restrict z, float *restrict dir, size_t n)
         double u_ = U53(z[j]) * 0x1.0p-53;                                                     \
         dir[j] = (float)((z[j] & 1) ? 1.0 + u_ : -1.0 - u_);                                   \
     } while (0)
-    size_t j = 0;
-    for (; j + FOOLC__BLOCK <= n; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) SP_AT(j + b);
-    for (; j < n; j++) SP_AT(j);
+    FOOLC__BLOCKED(n, SP_AT);
 #undef SP_AT
 }
 
@@ -243,15 +234,12 @@ FOOLC__VEC
 static void sp_set(const float *restrict x0, const float *restrict dr, double p, float lo,
                    float hi, float *restrict o, size_t d)
 {
-    size_t j = 0;
 #define SPA_AT(j)                                                                              \
     do {                                                                                       \
         float e_ = dr[j] > 0 ? hi : lo;                                                        \
         o[j] = fabs((double)dr[j]) - 1.0 < p ? e_ : x0[j];                                     \
     } while (0)
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) SPA_AT(j + b);
-    for (; j < d; j++) SPA_AT(j);
+    FOOLC__BLOCKED(d, SPA_AT);
 #undef SPA_AT
 }
 
