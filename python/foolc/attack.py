@@ -240,6 +240,16 @@ class AttackResult:
                 f"{med:.4g}, status {self.status_name}>")
 
 
+def _start_rows(x: ArrayLike, what: str) -> NDArray[np.float32]:
+    """A float32 copy of starting points x, one per row (n, *input_shape), kept by the
+    Attack while the library borrows it."""
+    xs = _arrays.to_float32(x, what).copy()
+    if xs.ndim < 2:
+        raise errors.InvalidArgumentError(f"{what}: expected (n, *input_shape), got "
+                                          f"{xs.shape}")
+    return xs
+
+
 class Attack(Owner):
     """An attack from the registry, configured by named parameters (range-checked by the
     library: unknown keys and values out of range raise InvalidArgumentError).
@@ -325,10 +335,7 @@ class Attack(Owner):
             check(lib.foolc_attack_set_starts(h, None, None, 0))
             self._borrowed.pop("starts", None)
             return self
-        xs = _arrays.to_float32(x, "starts").copy()
-        if xs.ndim < 2:
-            raise errors.InvalidArgumentError(f"starts: expected (n, *input_shape), got "
-                                              f"{xs.shape}")
+        xs = _start_rows(x, "starts")
         n = xs.shape[0]
         ys = None
         if labels is not None:
@@ -351,10 +358,7 @@ class Attack(Owner):
             check(lib.foolc_attack_set_sample_starts(h, None, 0))
             self._borrowed.pop("sample_starts", None)
             return self
-        xs = _arrays.to_float32(x, "sample starts").copy()
-        if xs.ndim < 2:
-            raise errors.InvalidArgumentError(f"sample starts: expected (n, *input_shape), "
-                                              f"got {xs.shape}")
+        xs = _start_rows(x, "sample starts")
         check(lib.foolc_attack_set_sample_starts(h, _arrays.fptr(xs), xs.shape[0]))
         self._borrowed["sample_starts"] = xs     # borrowed by the library until replaced
         return self
