@@ -120,7 +120,38 @@ PD_VEC static void prox_l23_all(float *restrict v, size_t d, double mu, int32_t 
         idx[n] = (int32_t)j;
         n += v[j] != 0.0f;
     }
-    for (size_t i = 0; i < n; i++) v[idx[i]] = (float)prox_l23(v[idx[i]], mu);
+    size_t i = 0;
+    for (; i + PD_B <= n; i += PD_B) {   /* prox_l23's arithmetic in PD_B lanes, selects */
+        double out[PD_B];
+        int rare = 0;
+        for (size_t k = 0; k < PD_B; k++) {
+            double t = v[idx[i + k]];
+            double a2 = t * t * t * t / 256 - 8 * mu * mu * mu / 729;
+            double a = sqrt(a2 >= 0 ? a2 : 0), q = t * t / 16;
+            double x1 = q + a, x2 = q - a, y1, y2, ax1 = fabs(x1), ax2 = fabs(x2);
+            rare |= !(ax1 >= 0x1p-900 && ax1 <= 0x1p900 && ax2 >= 0x1p-900 && ax2 <= 0x1p900);
+            uint64_t b1, b2;
+            memcpy(&b1, &ax1, sizeof b1);
+            memcpy(&b2, &ax2, sizeof b2);
+            b1 = b1 / 3 + ((uint64_t)715094163 << 32);
+            b2 = b2 / 3 + ((uint64_t)715094163 << 32);
+            memcpy(&y1, &b1, sizeof y1);
+            memcpy(&y2, &b2, sizeof y2);
+            for (int h = 0; h < 2; h++) {
+                double c1 = y1 * y1 * y1, c2 = y2 * y2 * y2;
+                y1 *= (c1 + 2 * ax1) / (2 * c1 + ax1);
+                y2 *= (c2 + 2 * ax2) / (2 * c2 + ax2);
+            }
+            double bb = 2 * ((x1 < 0 ? -y1 : y1) + (x2 < 0 ? -y2 : y2));
+            double sb = sqrt(bb > 0 ? bb : 0), r = 2 * fabs(t) / sb - bb;
+            double u = sb + sqrt(r >= 0 ? r : 0), z = u * u * u / 8;
+            out[k] = a2 >= 0 && bb > 0 && r >= 0 ? (t < 0 ? -z : z) : 0;
+        }
+        if (rare)   /* 0, tiny or huge cube root arguments: prox_l23 (libm's cbrt there) */
+            for (size_t k = 0; k < PD_B; k++) out[k] = prox_l23(v[idx[i + k]], mu);
+        for (size_t k = 0; k < PD_B; k++) v[idx[i + k]] = (float)out[k];
+    }
+    for (; i < n; i++) v[idx[i]] = (float)prox_l23(v[idx[i]], mu);
 }
 
 /* Linf's operator by Moreau's identity, v - P(v) with P the projection onto the L1 ball
