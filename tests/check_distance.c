@@ -4,6 +4,8 @@
 #include "linear.h"
 #include "numeric.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,6 +316,49 @@ START_TEST(test_kth_largest)
 }
 END_TEST
 
+/* pdpgd-linf's lane threshold: the index-order one's theta to a few ulps of |v|_1, the same
+ * bits from any start, and sum max(|v_j| - theta, 0) = r. */
+START_TEST(test_l1_theta_lanes)
+{
+    enum { D = 784 };
+    static float v[D];
+    static double work[D];
+    const size_t dims[] = {1, 7, 64, D};
+    uint64_t st = 7;
+    for (int trial = 0; trial < 200; trial++) {
+        size_t d = dims[trial % 4];
+        double l1 = 0;
+        for (size_t j = 0; j < d; j++) {
+            double u = test_uniform(&st);
+            v[j] = trial % 5 == 0 ? (float)(int)(4 * u) / 4                 /* ties */
+                   : trial % 5 == 1 && u < 0.8 ? 0.0f                       /* sparse */
+                   : (float)((u - 0.5) * (trial % 3 == 0 ? 1e-3 : 2));
+            l1 += fabs((double)v[j]);
+        }
+        const double fr[] = {0.05, 0.5, 0.99, 1.5};
+        double r = l1 * fr[trial % 4] + (trial % 7 == 0 ? 1e-6 : 0);
+        double t_ref = -1, t0 = -1;
+        int k_ref = foolc__l1_ball_theta(v, d, r, work, &t_ref);
+        int k0 = foolc__l1_ball_theta_lanes(v, d, r, 0, work, &t0);
+        ck_assert_int_eq(k0, k_ref);
+        if (!k_ref) continue;
+        ck_assert_msg(fabs(t0 - t_ref) <= 16 * DBL_EPSILON * l1,
+                      "trial %d: theta %.17g, index order %.17g", trial, t0, t_ref);
+        double kept = 0;
+        for (size_t j = 0; j < d; j++) kept += fmax(fabs((double)v[j]) - t0, 0);
+        ck_assert_msg(fabs(kept - r) <= 1e-12 * l1 + 1e-300, "trial %d: kept %.17g of %.17g",
+                      trial, kept, r);
+        const double starts[] = {t0, t0 / 2, 2 * t0 + 1e-3, 1e30};
+        for (int s = 0; s < 4; s++) {
+            double t = -1;
+            ck_assert_int_eq(foolc__l1_ball_theta_lanes(v, d, r, starts[s], work, &t), 1);
+            ck_assert_msg(t == t0, "trial %d: start %g gives %.17g, from 0 %.17g", trial,
+                          starts[s], t, t0);
+        }
+    }
+}
+END_TEST
+
 Suite *foolc_suite_distance(void);
 Suite *foolc_suite_distance(void)
 {
@@ -328,6 +373,7 @@ Suite *foolc_suite_distance(void)
     tcase_add_test(tc, test_projection_against_reference);
     tcase_add_test(tc, test_projection_ball_only);
     tcase_add_test(tc, test_kth_largest);
+    tcase_add_test(tc, test_l1_theta_lanes);
     suite_add_tcase(s, tc);
     return s;
 }
