@@ -172,13 +172,22 @@ void foolc_attack_set_first_id(foolc_attack *a, uint64_t first)
     if (a) a->first_id = first;
 }
 
+/* The common check of the borrowed arrays (ids, pools, starts): n >= 0 and p non-NULL
+ * when n > 0; sets the error (FOOLC_E_INVALID) and returns 0 otherwise. */
+static int rows_ok(const foolc_attack *a, const void *p, int32_t n, const char *what,
+                   const char *arg)
+{
+    if (n >= 0 && (n == 0 || p)) return 1;
+    if (n < 0) foolc__error(FOOLC_E_INVALID, "%s: %s: negative count", a->vt->name, what);
+    else foolc__error(FOOLC_E_INVALID, "%s: %s: NULL %s with n > 0", a->vt->name, what, arg);
+    return 0;
+}
+
 foolc_status foolc_attack_set_ids(foolc_attack *a, const uint64_t *ids, int32_t n)
 {
     foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
-    if (n < 0 || (n > 0 && !ids))
-        return foolc__error(FOOLC_E_INVALID, "%s: sample ids: %s", a->vt->name,
-                            n < 0 ? "negative count" : "NULL ids with n > 0");
+    if (!rows_ok(a, ids, n, "sample ids", "ids")) return FOOLC_E_INVALID;
     a->ids = n > 0 ? ids : NULL;
     a->n_ids = n;
     return FOOLC_OK;
@@ -212,9 +221,7 @@ foolc_status foolc_attack_set_starts(foolc_attack *a, const float *x, const int3
 {
     foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
-    if (n < 0 || (n > 0 && !x))
-        return foolc__error(FOOLC_E_INVALID, "%s: starting points: %s", a->vt->name,
-                            n < 0 ? "negative count" : "NULL x with n > 0");
+    if (!rows_ok(a, x, n, "starting points", "x")) return FOOLC_E_INVALID;
     a->starts_x = n > 0 ? x : NULL;
     a->starts_y = n > 0 ? y : NULL;
     a->n_starts = n;
@@ -226,9 +233,7 @@ foolc_status foolc_attack_set_sample_starts(foolc_attack *a, const float *x, int
 {
     foolc__error_clear();
     if (!a) return foolc__error(FOOLC_E_INVALID, "attack: NULL attack");
-    if (n < 0 || (n > 0 && !x))
-        return foolc__error(FOOLC_E_INVALID, "%s: per-sample starts: %s", a->vt->name,
-                            n < 0 ? "negative count" : "NULL x with n > 0");
+    if (!rows_ok(a, x, n, "per-sample starts", "x")) return FOOLC_E_INVALID;
     a->sample_x = n > 0 ? x : NULL;
     a->n_sample = n;
     return FOOLC_OK;

@@ -47,6 +47,17 @@ static inline double foolc__clamp(double v, double lo, double hi)
  * scalar. Sums accumulate in double, one partial sum per lane. */
 #define FOOLC__BLOCK 8
 
+/* An element-wise loop in blocks of FOOLC__BLOCK and a scalar tail: AT(j) is the body for
+ * coordinate j, a macro that must not depend on the order of the coordinates (so every ISA
+ * clone gives the same bits). */
+#define FOOLC__BLOCKED(d, AT)                                                                  \
+    do {                                                                                       \
+        size_t j_ = 0;                                                                         \
+        for (; j_ + FOOLC__BLOCK <= (d); j_ += FOOLC__BLOCK)                                   \
+            for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) AT(j_ + b_);                          \
+        for (; j_ < (d); j_++) AT(j_);                                                         \
+    } while (0)
+
 /* The Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF), and the dual norm that turns a
  * linearised margin into a distance in norm p (Linf -> L1, L2 -> L2, L1 and L0 -> Linf). */
 double foolc__norm(foolc_norm p, const float *v, size_t d);

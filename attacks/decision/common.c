@@ -11,6 +11,19 @@
 #include <stdio.h>
 #include <string.h>
 
+FOOLC__VEC
+void foolc__dec_add_clip(const float *restrict x0, const float *restrict v, double t, double lo,
+                         double hi, float *restrict out, size_t d)
+{
+#define ADD_CLIP_AT(j)                                                                         \
+    do {                                                                                       \
+        double y_ = x0[j] + t * v[j];                                                          \
+        out[j] = (float)(y_ < lo ? lo : y_ > hi ? hi : y_);                                    \
+    } while (0)
+    FOOLC__BLOCKED(d, ADD_CLIP_AT);
+#undef ADD_CLIP_AT
+}
+
 int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
                               int32_t na, double max_q)
 {

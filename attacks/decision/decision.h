@@ -19,21 +19,15 @@ typedef enum foolc__start {
 /* The relative tolerance of the blended-noise starting points' bisection. */
 #define FOOLC__BLEND_RTOL 1e-3
 
-/* An element-wise loop in blocks of FOOLC__BLOCK (lib/numeric.h: a fixed trip count gcc
- * vectorises) and a scalar tail: AT(j) is the body for coordinate j, a macro that must not
- * depend on the order of the coordinates (so every ISA clone gives the same bits). */
-#define FOOLC__BLOCKED(d, AT)                                                                  \
-    do {                                                                                       \
-        size_t j_ = 0;                                                                         \
-        for (; j_ + FOOLC__BLOCK <= (d); j_ += FOOLC__BLOCK)                                   \
-            for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) AT(j_ + b_);                          \
-        for (; j_ < (d); j_++) AT(j_);                                                         \
-    } while (0)
-
 /* Keeps, in order, the entries a of act[0..na) whose sample idx[a] may spend one more image
  * under max_q; returns how many. */
 int32_t foolc__dec_affordable(const foolc__run *run, const int32_t *idx, int32_t *act,
                               int32_t na, double max_q);
+
+/* out = clip(x0 + t v, lo, hi) per coordinate, in double (d floats each; element-wise, the
+ * same bits in every ISA clone): noise's step and HopSkipJump's refinement points. */
+void foolc__dec_add_clip(const float *restrict x0, const float *restrict v, double t, double lo,
+                         double hi, float *restrict out, size_t d);
 
 /* n standard normal draws (Marsaglia's polar method, both values of each pair used). */
 void foolc__dec_normal(foolc__rng *r, float *out, size_t n);

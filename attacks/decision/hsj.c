@@ -54,20 +54,8 @@ static double distance(const hsj *h, const float *x0, const float *x)
 /* Row a's point at t on the way from x0 to its xadv: the blend (L2) or xadv clipped to the
  * Linf ball of radius t around x0 (Linf); in the refinement (virt), x0 + t v clipped to the
  * box, v the offset kept outside it. */
-/* The three forms of project's point, element-wise (the same bits in every clone). */
-FOOLC__VEC
-static void point_virt(const float *restrict x0, const float *restrict v, double t, double lo,
-                       double hi, float *restrict out, size_t d)
-{
-#define VIRT_AT(j)                                                                             \
-    do {                                                                                       \
-        double y_ = x0[j] + t * v[j];                                                          \
-        out[j] = (float)(y_ < lo ? lo : y_ > hi ? hi : y_);                                    \
-    } while (0)
-    FOOLC__BLOCKED(d, VIRT_AT);
-#undef VIRT_AT
-}
-
+/* Its forms, element-wise (the same bits in every clone); the refinement's is
+ * foolc__dec_add_clip. */
 FOOLC__VEC
 static void point_linf(const float *restrict x0, const float *restrict x, double t,
                        float *restrict out, size_t d)
@@ -93,7 +81,7 @@ static void point_l2(const float *restrict x0, const float *restrict x, double t
 static void project(const hsj *h, const float *x0, int32_t a, double t, float *out)
 {
     const float *x = h->xadv + (size_t)a * h->d, *v = h->v + (size_t)a * h->d;
-    if (h->virt) point_virt(x0, v, t, h->run->lo, h->run->hi, out, h->d);
+    if (h->virt) foolc__dec_add_clip(x0, v, t, h->run->lo, h->run->hi, out, h->d);
     else if (h->linf) point_linf(x0, x, t, out, h->d);
     else point_l2(x0, x, t, out, h->d);
 }

@@ -99,25 +99,12 @@ static void noise_draw(void *ctx, const foolc__run *run, foolc__rng *r, float *d
     if (nr > 0) div_by(dir, d, nr);
 }
 
-/* out = clip(x0 + eps dir) in double, per coordinate. */
-FOOLC__VEC
-static void add_clip(const float *restrict x0, const float *restrict dr, double eps, double lo,
-                     double hi, float *restrict o, size_t d)
-{
-#define APPLY_AT(j)                                                                            \
-    do {                                                                                       \
-        double v_ = x0[j] + eps * dr[j];                                                       \
-        o[j] = (float)(v_ < lo ? lo : v_ > hi ? hi : v_);                                      \
-    } while (0)
-    FOOLC__BLOCKED(d, APPLY_AT);
-#undef APPLY_AT
-}
-
 static void noise_apply(void *ctx, const foolc__run *run, int32_t sample, const float *dir,
                         double eps, float *out)
 {
     (void)ctx;
-    add_clip(run->x + (size_t)sample * run->d, dir, eps, run->lo, run->hi, out, run->d);
+    foolc__dec_add_clip(run->x + (size_t)sample * run->d, dir, eps, run->lo, run->hi, out,
+                        run->d);
 }
 
 static foolc_status noise_run(foolc__run *run, const void *config)
