@@ -3,20 +3,31 @@
  * distance computed in double (ties: the lower row first), exactly the list a scan of every
  * row with exact distances gives, for a fraction of the arithmetic.
  *
- * One pass over the pool, in chunks that stay in cache: per row its norm, its sums over
- * segments (4 x 4 pixel tiles) and the norm of what the segment means leave out (for the
- * caller's pool once per pool, kept by the attack: near_summary); per sample and row a cheap
- * lower bound from these (vectorised over the chunk's rows), and only where it does not
- * exclude the row, |x|^2 + |p|^2 - 2 x.p with a float dot product and a
- * rigorous error bound (E below), so [a - E, a + E] holds the row's exact double distance.
- * The k smallest upper bounds bound the k-th distance from above (A); a row whose lower bound
- * exceeds the running bound can never be among the k closest. The rows left (the k closest
- * and the near ties, typically a few tens of 60,000) get their exact distance, and the list
- * is built from them as from every row. */
+ * Both ways below bound each row's distance from below cheaply, bound the k-th distance from
+ * above (A: the k smallest upper bounds of [a - E, a + E], a = |x|^2 + |p|^2 - 2 x.p with a
+ * float dot product and a rigorous error bound E), and give the rows whose lower bound does
+ * not exceed A (the k closest and the near ties, typically a few tens of 60,000) their exact
+ * distance; the list is built from them in row order, as from every row. A row whose lower
+ * bound exceeds A is farther than k rows, so it can never be among the k closest.
+ *
+ * The caller's pool of images, kept by the attack (near_kept): once per pool, each row's
+ * low-frequency 2-D DCT coefficients per channel (an orthonormal basis up to a rounding
+ * bounded at run time) in float, 36 per channel in a layout for all rows at once and 136 per
+ * row, and the norms of what each set leaves out; per run, the 36 bound every (sample, row)
+ * pair (|x - p|^2 >= |P(x - p)|^2 + (|Rx| - |Rp|)^2, vectorised over 64 rows), the k rows
+ * with the smallest bound give a first A, and only the rows still under A get the 136
+ * (about 1 row in 30) and then a dot product (about 1 in 150).
+ *
+ * Any other pool (the run's inputs, a flat shape, a sub-attack's run): one pass over the pool
+ * (near_scan), in chunks that stay in cache: per row its norm, its sums over segments (4 x 4
+ * pixel tiles, or runs) and the norm of what the segment means leave out (for the caller's
+ * pool once per pool, kept by the attack: near_summary); per sample and row a lower bound
+ * from these, and the dot product where it does not exclude the row against the running A. */
 #include "decision.h"
 #include "numeric.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NEAR_TILE 4       /* segments of the cheap bound: 4 x 4 pixel tiles per channel */
@@ -162,30 +173,35 @@ static void near_chunk_stats(const float *px, size_t d, const near_geo *g,
     }
 }
 
-/* The caller's pool's summary (run->starts_sum, lib/attack_impl.h): every chunk's
- * statistics, (ns + 2) NEAR_CHUNK doubles per chunk, rows past the pool's end 0; filled by
- * the first run that needs it, chunk by chunk as its pass reaches them (*fill set: the pool
- * is read once, as without a summary), and kept by the attack with the pool (the pool stays
- * unchanged until it is replaced, which clears it; near_summary_done marks it complete).
- * NULL without a summary (the run's own inputs as the pool, a sub-attack's run) or when its
- * memory is not there: then each chunk's statistics are computed on the way, the same
- * values. */
+/* The caller's pool's summary (run->starts_sum, lib/attack_impl.h), kept by the attack with
+ * the pool (the pool stays unchanged until it is replaced, which clears it): NEAR_HDR doubles
+ * of header (the layout: NEAR_SEGS near_scan's segment statistics, NEAR_DCT near_kept's
+ * coefficients; the channels), then the layout's `doubles`. Returns the payload, or NULL
+ * without a summary (the run's own inputs as the pool, a sub-attack's run) or when its memory
+ * is not there: not an error, the statistics are then computed on the way. *fill: a new
+ * (zeroed) summary for the caller to fill and mark with near_summary_done (until then its d
+ * and n are 0: not usable). */
+#define NEAR_HDR 4
+enum { NEAR_SEGS = 1, NEAR_DCT = 2 };
+
 static double *near_summary(const foolc__run *run, const float *px, int32_t np, int self,
-                            size_t ns, int *fill)
+                            int layout, size_t c, size_t doubles, int *fill)
 {
     foolc__pool_sum *sum = run->starts_sum;
     *fill = 0;
     if (self || !sum || px != run->starts_x || np != run->n_starts) return NULL;
     if (sum->v && sum->d == run->d && sum->n == np && sum->h == run->shape.h &&
-        sum->w == run->shape.w)
-        return sum->v;
+        sum->w == run->shape.w && sum->v[0] == layout && sum->v[1] == (double)c)
+        return sum->v + NEAR_HDR;
     foolc__pool_sum_clear(sum);
-    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK;
-    double *v = foolc__calloc(nc, foolc__mul((ns + 2) * NEAR_CHUNK, sizeof(double)));
-    if (!v) return NULL;   /* not an error: the pass computes them itself */
-    sum->v = v;            /* d, n 0: not usable until near_summary_done */
+    if (doubles > SIZE_MAX / sizeof(double) - NEAR_HDR) return NULL;
+    double *v = foolc__calloc(doubles + NEAR_HDR, sizeof(double));
+    if (!v) return NULL;
+    v[0] = layout;
+    v[1] = (double)c;
+    sum->v = v;
     *fill = 1;
-    return v;
+    return v + NEAR_HDR;
 }
 
 static void near_summary_done(const foolc__run *run, int32_t np)
@@ -236,9 +252,14 @@ static void heap_push(double *h, int32_t *n, int32_t k, double v)
     h[i] = v;
 }
 
+/* A sample's rows left for the exact distances, with their lower bounds. */
+typedef struct near_ent {
+    double lb;
+    int32_t row;
+} near_ent;
+
 typedef struct near_list {
-    int32_t *row;
-    double *lb;
+    near_ent *e;
     int32_t n, cap;
 } near_list;
 
@@ -246,25 +267,520 @@ static int list_add(near_list *l, int32_t row, double lb)
 {
     if (l->n == l->cap) {
         int32_t cap = l->cap ? 2 * l->cap : 64;
-        int32_t *r = foolc__realloc(l->row, (size_t)cap * sizeof(int32_t));
-        if (!r) return 0;
-        l->row = r;
-        double *b = foolc__realloc(l->lb, (size_t)cap * sizeof(double));
-        if (!b) return 0;
-        l->lb = b;
+        near_ent *e = foolc__realloc(l->e, (size_t)cap * sizeof *e);
+        if (!e) return 0;
+        l->e = e;
         l->cap = cap;
     }
-    l->row[l->n] = row;
-    l->lb[l->n++] = lb;
+    l->e[l->n].row = row;
+    l->e[l->n++].lb = lb;
     return 1;
 }
 
-foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
-                                const float *px, const int32_t *py, int32_t np, int self,
-                                foolc__pool_cand *cs, int32_t *cnt)
+/* The error of a float dot product of length d is at most gamma_d |x||p| in any order of
+ * its sums (gamma_d = d u / (1 - d u), u = 2^-24), and a = |x|^2 + |p|^2 - 2 x.p (the norms
+ * in double) adds one more: at most gamma_d (|x| + |p|)^2; the exact scan's double sums and
+ * this arithmetic's own rounding are far below the margin doubling it (gam = 2 gamma_d) and
+ * 2^-40 adds. */
+static double near_gamma(size_t d)
+{
+    double du = (double)d * 0x1.0p-24;
+    return du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
+}
+
+/* Row p (xp, |xp|^2 = q) for a sample (x0, |x0|^2 = nx): the float dot product bounds the
+ * exact distance to [lb, ub]; ub joins the heap h (nh of kh; full at k), and the row joins
+ * the list unless lb exceeds the bound. 0: out of memory. */
+static int near_consider(const float *x0, double nx, const float *xp, double q, size_t d,
+                         double gam, double *h, int32_t *nh, int32_t k, int32_t kh,
+                         near_list *l, int32_t p)
+{
+    float dot = near_dot(x0, xp, d);
+    double dist = nx + q - 2.0 * (double)dot;
+    double r = sqrt(nx) + sqrt(q);
+    double e = gam * r * r + 0x1.0p-40 * (nx + q);
+    double lb = dist - e, ub = dist + e;
+    if (!isfinite(ub))
+        lb = -INFINITY;   /* overflow: the exact scan decides */
+    else
+        heap_push(h, nh, kh, ub);
+    double bound = *nh == k ? h[0] : INFINITY;
+    return !(lb <= bound) || list_add(l, p, lb);
+}
+
+static int ent_row_cmp(const void *a, const void *b)
+{
+    int32_t x = ((const near_ent *)a)->row, y = ((const near_ent *)b)->row;
+    return (x > y) - (x < y);
+}
+
+/* The exact distances of the rows left (l, in row order) whose lower bound is within bound,
+ * into the ordered list ca (room for k); returns its length. */
+static int32_t near_finish(const float *x0, const float *px, size_t d, const near_list *l,
+                           double bound, int32_t k, foolc__pool_cand *ca)
+{
+    int32_t c = 0;
+    for (int32_t q = 0; q < l->n; q++) {
+        if (l->e[q].lb > bound) continue;
+        int32_t p = l->e[q].row;
+        double worst = c == k ? ca[c - 1].dist : INFINITY;
+        int full;
+        double s = near_exact(x0, px + (size_t)p * d, d, worst, &full);
+        if (!full || !(s < worst)) continue;
+        int32_t t = c < k ? c++ : k - 1;
+        while (t > 0 && ca[t - 1].dist > s) {
+            ca[t] = ca[t - 1];
+            t--;
+        }
+        ca[t].dist = s;
+        ca[t].row = p;
+    }
+    return c;
+}
+
+/* Whether row p of the pool may be listed for sample i. */
+static int near_eligible(const foolc__run *run, const int32_t *py, int self, int32_t i,
+                         int32_t p)
+{
+    if (self && p == i) return 0;
+    return !py || (run->targets ? py[p] == run->targets[i] : py[p] != run->labels[i]);
+}
+
+/* ---- the caller's pool of images: DCT coefficients kept with the pool ---- */
+
+#define NEAR_K 136      /* coefficients per channel (u + v < 16 at 28 x 28) */
+#define NEAR_GROUP 32   /* samples per pass over the summary */
+#define NEAR_WILD 1e30  /* rows and samples with |v|^2 above (or not finite): never pruned */
+
+/* The 2-D DCT-II coefficients of each channel (h x w pixels) with frequencies (u, v) in
+ * zigzag order (u + v, then u), the first kc of them (k in all), computed as
+ * c_u(y) c_v(x) with the orthonormal 1-D rows c_v(x) = sqrt((v ? 2 : 1) / w)
+ * cos(pi (2x + 1) v / (2w)) in double. */
+typedef struct near_dct {
+    size_t c, h, w, kc, k, umax, vpad;
+    int32_t fu[NEAR_K], fv[NEAR_K];
+    double *cw;    /* cw[x * vpad + v], 0 for v past the last frequency used */
+    double *ch;    /* ch[u * h + y] */
+} near_dct;
+
+/* g's frequencies for shape sh (d coordinates); 0 when sh is not an image of d pixels. */
+static int dct_geometry(foolc_shape sh, size_t d, near_dct *g)
+{
+    memset(g, 0, sizeof *g);
+    if (!(sh.c > 0 && sh.h >= 4 && sh.w >= 4 &&
+          (size_t)sh.c * (size_t)sh.h * (size_t)sh.w == d))
+        return 0;
+    g->c = (size_t)sh.c;
+    g->h = (size_t)sh.h;
+    g->w = (size_t)sh.w;
+    size_t n = 0, vmax = 0;
+    for (size_t s = 0; n < NEAR_K && s + 1 < g->h + g->w; s++)
+        for (size_t u = 0; u <= s && n < NEAR_K; u++) {
+            size_t v = s - u;
+            if (u >= g->h || v >= g->w) continue;
+            g->fu[n] = (int32_t)u;
+            g->fv[n++] = (int32_t)v;
+            if (u + 1 > g->umax) g->umax = u + 1;
+            if (v + 1 > vmax) vmax = v + 1;
+        }
+    g->kc = n;
+    g->k = g->c * n;
+    g->vpad = (vmax + FOOLC__BLOCK - 1) / FOOLC__BLOCK * FOOLC__BLOCK;
+    return 1;
+}
+
+/* The 1-D rows (into g->cw and g->ch) and a bound on |G - I| (spectral norm) of the Gram
+ * matrix G of either set: its Frobenius norm, doubled, plus the rounding of computing it. */
+static double dct_basis(near_dct *g)
+{
+    const double pi = 3.14159265358979323846;
+    size_t vmax = 0;
+    for (size_t j = 0; j < g->kc; j++)
+        if ((size_t)g->fv[j] + 1 > vmax) vmax = (size_t)g->fv[j] + 1;
+    for (size_t x = 0; x < g->w; x++)
+        for (size_t v = 0; v < g->vpad; v++)
+            g->cw[x * g->vpad + v] =
+                v < vmax ? sqrt((v ? 2.0 : 1.0) / (double)g->w) *
+                               cos(pi * (double)(2 * x + 1) * (double)v / (double)(2 * g->w))
+                         : 0;
+    for (size_t u = 0; u < g->umax; u++)
+        for (size_t y = 0; y < g->h; y++)
+            g->ch[u * g->h + y] = sqrt((u ? 2.0 : 1.0) / (double)g->h) *
+                                  cos(pi * (double)(2 * y + 1) * (double)u / (double)(2 * g->h));
+    double fw = 0, fh = 0;
+    for (size_t a = 0; a < vmax; a++)
+        for (size_t b = 0; b < vmax; b++) {
+            double s = a == b ? -1.0 : 0.0;
+            for (size_t x = 0; x < g->w; x++) s += g->cw[x * g->vpad + a] * g->cw[x * g->vpad + b];
+            fw += s * s;
+        }
+    for (size_t a = 0; a < g->umax; a++)
+        for (size_t b = 0; b < g->umax; b++) {
+            double s = a == b ? -1.0 : 0.0;
+            for (size_t y = 0; y < g->h; y++) s += g->ch[a * g->h + y] * g->ch[b * g->h + y];
+            fh += s * s;
+        }
+    double f = sqrt(fw > fh ? fw : fh);
+    return 2.0 * f + (double)(g->umax + g->vpad) * (double)(g->h + g->w) * 0x1.0p-50;
+}
+
+/* c (m x n, n a multiple of FOOLC__BLOCK) = a (m x kk) b (kk x n), in double: four rows
+ * of c at a time, their sums in registers. */
+FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
+static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *restrict b,
+                   size_t n, double *restrict c)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        for (size_t j = 0; j < n; j += FOOLC__BLOCK) {
+            double s0[FOOLC__BLOCK] = {0}, s1[FOOLC__BLOCK] = {0}, s2[FOOLC__BLOCK] = {0},
+                   s3[FOOLC__BLOCK] = {0};
+            const double *a0 = a + i * kk, *a1 = a0 + kk, *a2 = a1 + kk, *a3 = a2 + kk;
+            for (size_t l = 0; l < kk; l++) {
+                const double *bl = b + l * n + j;
+                for (int t = 0; t < FOOLC__BLOCK; t++) {
+                    s0[t] += a0[l] * bl[t];
+                    s1[t] += a1[l] * bl[t];
+                    s2[t] += a2[l] * bl[t];
+                    s3[t] += a3[l] * bl[t];
+                }
+            }
+            for (int t = 0; t < FOOLC__BLOCK; t++) {
+                c[i * n + j + (size_t)t] = s0[t];
+                c[(i + 1) * n + j + (size_t)t] = s1[t];
+                c[(i + 2) * n + j + (size_t)t] = s2[t];
+                c[(i + 3) * n + j + (size_t)t] = s3[t];
+            }
+        }
+    for (; i < m; i++)
+        for (size_t j = 0; j < n; j += FOOLC__BLOCK) {
+            double s0[FOOLC__BLOCK] = {0};
+            for (size_t l = 0; l < kk; l++)
+                for (int t = 0; t < FOOLC__BLOCK; t++) s0[t] += a[i * kk + l] * b[l * n + j + (size_t)t];
+            for (int t = 0; t < FOOLC__BLOCK; t++) c[i * n + j + (size_t)t] = s0[t];
+        }
+}
+
+/* v's coefficients (g->k of them, channel by channel, into out) and |v|^2, in double;
+ * t: room for (h + umax) vpad + h w doubles. Along w per image row, then along h: each
+ * coefficient is within (h + w + 2) 2^-53 |v| of its exact value. */
+static double dct_coefs(const near_dct *g, const float *v, double *t, double *out)
+{
+    size_t h = g->h, w = g->w, vp = g->vpad;
+    double *a = t + h * vp, *img = a + g->umax * vp;
+    double qt = 0;
+    for (size_t c = 0; c < g->c; c++) {
+        const float *src = v + c * h * w;
+        for (size_t j = 0; j < h * w; j++) {
+            img[j] = src[j];
+            qt += img[j] * img[j];
+        }
+        dct_mm(img, h, w, g->cw, vp, t);
+        dct_mm(g->ch, g->umax, h, t, vp, a);
+        for (size_t j = 0; j < g->kc; j++)
+            out[c * g->kc + j] = a[(size_t)g->fu[j] * vp + (size_t)g->fv[j]];
+    }
+    return qt;
+}
+
+/* The float coefficients of one image (coefficients a, |v|^2 = q) into l[j * stride] (k of
+ * them), then q, the norm of what they leave out and the float coefficients' |.|^2. An
+ * image with |v|^2 above NEAR_WILD or not finite: q NaN, which no bound prunes. */
+static void dct_store(const near_dct *g, const double *a, double q, float *l, size_t stride)
+{
+    if (!(q <= NEAR_WILD)) {
+        for (size_t j = 0; j < g->k + 3; j++) l[j * stride] = 0;
+        l[g->k * stride] = NAN;
+        return;
+    }
+    double s = 0, sf = 0;
+    for (size_t j = 0; j < g->k; j++) {
+        float f = (float)a[j];
+        s += a[j] * a[j];
+        sf += (double)f * f;
+        l[j * stride] = f;
+    }
+    l[g->k * stride] = (float)q;
+    l[(g->k + 1) * stride] = (float)sqrt(q - s > 0 ? q - s : 0);
+    l[(g->k + 2) * stride] = (float)sf;
+}
+
+/* The bound's margins (its float computation stays below the true value):
+ *  - P the orthogonal projection onto the span of the coefficients' rows U, R = I - P:
+ *    |x - p|^2 = |P(x - p)|^2 + |Rx - Rp|^2 >= |U(x - p)|^2 / (1 + eta)^2 + (|Rx| - |Rp|)^2,
+ *    eta >= |G - I| (dct_basis; the 2-D rows' Gram matrix is a principal submatrix of the
+ *    Kronecker product of the 1-D ones, its eigenvalues within [(1 - eta)^2, (1 + eta)^2]).
+ *  - The coefficients are within E |v| of U v as a vector (E = sqrt(k) (h + w + 4) 2^-52,
+ *    dct_coefs) and within Ef |v| once in float (Ef = E + 2^-23), so with the float
+ *    coefficients x', p': |U(x - p)|^2 >= |x' - p'|^2 - 4.04 Ef (|x|^2 + |p|^2).
+ *  - |x' - p'|^2 as |x'|^2 + |p'|^2 (summed in double, stored in float) - 2 x'.p' (a float
+ *    dot product of k terms in any order, within gamma_k |x'||p'|) and the float arithmetic
+ *    of the bound stay within (k + 16) 2^-23 (|x|^2 + |p|^2) of the exact value.
+ *    So cabs = 8 Ef + (k + 16) 2^-23 is taken off per |x|^2 + |p|^2, and rel = (k + 32)
+ *    2^-22 + 4 eta covers the division by (1 + eta)^2 and the rounding of the sum and
+ *    products of the bound itself.
+ *  - |Rv| = sqrt(|v|^2 - |Pv|^2) with |Pv|^2 within 4 eta + (k + d + 8) 2^-51 + 3 E
+ *    (delta) of |a|^2 relative to |v|^2, a the computed coefficients; so the stored norm
+ *    (float) is within rho |v|, rho = sqrt(delta) + 2^-22, and with the float subtraction
+ *    ||Rx| - |Rp|| >= |rx - rp| - (rho + 2^-23) (|x| + |p|), where |x| + |p| <=
+ *    (|x|^2 + |p|^2 + 2) / 2: gmh = 0.51 (rho + 2^-23). */
+typedef struct near_marg {
+    float rel, cabs, gmh;
+} near_marg;
+
+static near_marg dct_margins(const near_dct *g, double eta, size_t d)
+{
+    double e = sqrt((double)g->k) * (double)(g->h + g->w + 4) * 0x1.0p-52;
+    double ef = e + 0x1.0p-23;
+    double delta = 4 * eta + (double)(g->k + d + 8) * 0x1.0p-51 + 3 * e;
+    double rho = sqrt(delta) + 0x1.0p-22;
+    near_marg mg;
+    mg.rel = (float)((double)(g->k + 32) * 0x1.0p-22 + 4 * eta);
+    mg.cabs = (float)(8 * ef + (double)(g->k + 16) * 0x1.0p-23);
+    mg.gmh = (float)(0.51 * (rho + 0x1.0p-23));
+    return mg;
+}
+
+/* The bounds of one sample (coefficients x, then |x|^2, the left-out norm and the float
+ * coefficients' |.|^2) and the rows of one chunk (blk: k coefficients per row transposed,
+ * then |p|^2, the left-out norms and the coefficients' |.|^2) into lb (NEAR_CHUNK of them),
+ * |U(x - p)|^2 through the dot product of the coefficients (8 accumulators of NEAR_LANES
+ * rows, two coefficients at a time, kept in registers); NaN (a wild row or sample) becomes
+ * -inf, which prunes nothing. Returns the smallest of the first len. */
+FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
+static float dct_lb(const float *restrict x, size_t k, const float *restrict blk, near_marg mg,
+                    size_t len, float *restrict lb)
+{
+    enum { L = NEAR_LANES };
+    float e0[L] = {0}, e1[L] = {0}, e2[L] = {0}, e3[L] = {0};
+    float o0[L] = {0}, o1[L] = {0}, o2[L] = {0}, o3[L] = {0};
+    size_t j = 0;
+    for (; j + 2 <= k; j += 2) {
+        float xe = x[j], xo = x[j + 1];
+        const float *be = blk + j * NEAR_CHUNK, *bo = be + NEAR_CHUNK;
+        for (int r = 0; r < L; r++) {
+            e0[r] += xe * be[r];
+            e1[r] += xe * be[L + r];
+            e2[r] += xe * be[2 * L + r];
+            e3[r] += xe * be[3 * L + r];
+            o0[r] += xo * bo[r];
+            o1[r] += xo * bo[L + r];
+            o2[r] += xo * bo[2 * L + r];
+            o3[r] += xo * bo[3 * L + r];
+        }
+    }
+    for (; j < k; j++) {
+        const float *be = blk + j * NEAR_CHUNK;
+        for (int r = 0; r < L; r++) {
+            e0[r] += x[j] * be[r];
+            e1[r] += x[j] * be[L + r];
+            e2[r] += x[j] * be[2 * L + r];
+            e3[r] += x[j] * be[3 * L + r];
+        }
+    }
+    float dot[NEAR_CHUNK];
+    for (int r = 0; r < L; r++) {
+        dot[r] = e0[r] + o0[r];
+        dot[L + r] = e1[r] + o1[r];
+        dot[2 * L + r] = e2[r] + o2[r];
+        dot[3 * L + r] = e3[r] + o3[r];
+    }
+    const float *q = blk + k * NEAR_CHUNK, *rr = q + NEAR_CHUNK, *c2 = rr + NEAR_CHUNK;
+    float xq = x[k], xr = x[k + 1], xc = x[k + 2], mn[L];
+    for (int r = 0; r < L; r++) mn[r] = INFINITY;
+    for (int b = 0; b < NEAR_CHUNK; b += L)
+        for (int r = 0; r < L; r++) {
+            int i = b + r;
+            float gap = fabsf(xr - rr[i]) - mg.gmh * (xq + q[i] + 2);
+            float rl = gap > 0 ? gap * gap : 0;
+            float sq = xc + c2[i] - 2 * dot[i];
+            float v = (sq + rl) * (1 - mg.rel) - mg.cabs * (xq + q[i]);
+            v = v == v ? v : -INFINITY;
+            lb[i] = v;
+            float w = i < (int)len ? v : INFINITY;
+            mn[r] = w < mn[r] ? w : mn[r];
+        }
+    float m = mn[0];
+    for (int r = 1; r < L; r++) m = mn[r] < m ? mn[r] : m;
+    return m;
+}
+
+/* A max-heap of (bound, row) pairs: the k rows of smallest bound. */
+static void seed_push(near_ent *h, int32_t *n, int32_t k, double lb, int32_t row)
+{
+    int32_t i;
+    if (*n < k) {
+        i = (*n)++;
+        while (i > 0 && h[(i - 1) / 2].lb < lb) {
+            h[i] = h[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+    } else {
+        if (!(lb < h[0].lb)) return;
+        i = 0;
+        for (;;) {
+            int32_t c = 2 * i + 1;
+            if (c >= k) break;
+            if (c + 1 < k && h[c + 1].lb > h[c].lb) c++;
+            if (!(h[c].lb > lb)) break;
+            h[i] = h[c];
+            i = c;
+        }
+    }
+    h[i].lb = lb;
+    h[i].row = row;
+}
+
+static int ent_lb_cmp(const void *a, const void *b)
+{
+    double x = ((const near_ent *)a)->lb, y = ((const near_ent *)b)->lb;
+    return (x > y) - (x < y);
+}
+
+#define NEAR_FALLBACK 1   /* near_kept: no summary, near_scan instead */
+
+/* foolc__dec_nearest on the caller's pool (px = run->starts_x, np rows) of images (g): the
+ * summary's coefficients; per group of samples one pass over them (every row, keeping per
+ * sample the k rows of smallest bound: their dot products give the first bound A); then per
+ * sample the other rows within A by increasing bound through the dot product until the next
+ * bound exceeds A, and the exact distances of the rows left. NEAR_FALLBACK without the
+ * summary. */
+static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t *idx, int32_t m,
+                              int32_t k, const float *px, const int32_t *py, int32_t np,
+                              foolc__pool_cand *cs, int32_t *cnt)
+{
+    size_t d = run->d, kk = g->k, n = (size_t)np;
+    size_t nc = (n + NEAR_CHUNK - 1) / NEAR_CHUNK, bs = (kk + 3) * NEAR_CHUNK;
+    /* The summary: |p|^2 in double (n), then per chunk its rows' float coefficients
+     * transposed, |p|^2, left-out norms and the float coefficients' |.|^2 (bs floats). */
+    int fill;
+    double *qd = near_summary(run, px, np, 0, NEAR_DCT, g->c, n + foolc__mul(nc, bs) / 2 + 1,
+                              &fill);
+    if (!qd) return NEAR_FALLBACK;
+    float *l = (float *)(qd + n);
+    int32_t kh = k < np ? k : np, gmax = m < NEAR_GROUP ? m : NEAR_GROUP;
+    size_t gm = (size_t)gmax, nbas = g->w * g->vpad + g->umax * g->h;
+    size_t nscr = (g->h + g->umax) * g->vpad + g->h * g->w + kk;
+    double *bas = foolc__malloc(foolc__mul(nbas + nscr + gm, sizeof(double)));
+    float *xf = foolc__malloc(foolc__mul(foolc__mul(gm, kk + 3), sizeof(float)));
+    size_t nr = nc * NEAR_CHUNK;   /* rows of the chunks, the last one's padding included */
+    float *lbs = foolc__malloc(foolc__mul(foolc__mul(gm, nr + nc), sizeof(float)));
+    double *heap = foolc__malloc(foolc__mul((size_t)kh, sizeof(double)));
+    near_ent *seed = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(near_ent)));
+    int32_t *nseed = foolc__malloc(foolc__mul(gm, sizeof(int32_t)));
+    near_list ls = {0}, cand = {0};
+    foolc_status st = FOOLC_OK;
+    if (!bas || !xf || !lbs || !heap || !seed || !nseed) {
+        st = foolc__nomem("nearest pool images");
+        goto out;
+    }
+    g->cw = bas;
+    g->ch = bas + g->w * g->vpad;
+    double *t = g->ch + g->umax * g->h, *a = t + (g->h + g->umax) * g->vpad + g->h * g->w;
+    double *nx = a + kk;
+    near_marg mg = dct_margins(g, dct_basis(g), d);
+    if (fill) {   /* the pool's coefficients, once per pool */
+        for (int32_t p = 0; p < np; p++) {
+            double q = dct_coefs(g, px + (size_t)p * d, t, a);
+            qd[p] = q;
+            dct_store(g, a, q, l + (size_t)(p / NEAR_CHUNK) * bs + p % NEAR_CHUNK, NEAR_CHUNK);
+        }
+        near_summary_done(run, np);
+    }
+    double gam = near_gamma(d);
+    float *cmin = lbs + gm * nr;
+    for (int32_t a0 = 0; a0 < m; a0 += gmax) {
+        int32_t gn = m - a0 < gmax ? m - a0 : gmax;
+        for (int32_t s = 0; s < gn; s++) {   /* the samples' coefficients */
+            nx[s] = dct_coefs(g, run->x + (size_t)idx[a0 + s] * d, t, a);
+            dct_store(g, a, nx[s], xf + (size_t)s * (kk + 3), 1);
+            nseed[s] = 0;
+        }
+        /* Every (sample, row), and each sample's kh eligible rows of smallest bound. */
+        for (size_t ci = 0; ci < nc; ci++) {
+            const float *blk = l + ci * bs;
+            size_t p0 = ci * NEAR_CHUNK, len = n - p0 < NEAR_CHUNK ? n - p0 : NEAR_CHUNK;
+            for (int32_t s = 0; s < gn; s++) {
+                float *o = lbs + (size_t)s * nr + p0;
+                float mn = dct_lb(xf + (size_t)s * (kk + 3), kk, blk, mg, len, o);
+                cmin[(size_t)s * nc + ci] = mn;
+                near_ent *sd = seed + (size_t)s * (size_t)kh;
+                if (nseed[s] == kh && !(mn < sd[0].lb)) continue;
+                for (size_t r = 0; r < len; r++)
+                    if ((nseed[s] < kh || o[r] < sd[0].lb) &&
+                        near_eligible(run, py, 0, idx[a0 + s], (int32_t)(p0 + r)))
+                        seed_push(sd, &nseed[s], kh, o[r], (int32_t)(p0 + r));
+            }
+        }
+        for (int32_t s = 0; s < gn; s++) {
+            int32_t ai = a0 + s, i = idx[ai], nh = 0, ns = nseed[s];
+            const float *x0 = run->x + (size_t)i * d, *lb = lbs + (size_t)s * nr;
+            const float *cm = cmin + (size_t)s * nc;
+            near_ent *sd = seed + (size_t)s * (size_t)kh;
+            /* The seeds' dot products: the first bound. */
+            qsort(sd, (size_t)ns, sizeof *sd, ent_row_cmp);
+            ls.n = cand.n = 0;
+            for (int32_t q = 0; q < ns; q++) {
+                int32_t p = sd[q].row;
+                if (!near_consider(x0, nx[s], px + (size_t)p * d, qd[p], d, gam, heap, &nh, k,
+                                   kh, &ls, p)) {
+                    st = foolc__nomem("nearest pool images");
+                    goto out;
+                }
+            }
+            double bound = nh == k ? heap[0] : INFINITY;
+            /* The other eligible rows within it. */
+            int32_t si = 0;
+            for (size_t ci = 0; ci < nc; ci++) {
+                if (!(cm[ci] <= bound)) continue;
+                size_t p1 = n - ci * NEAR_CHUNK < NEAR_CHUNK ? n : (ci + 1) * NEAR_CHUNK;
+                for (size_t p = ci * NEAR_CHUNK; p < p1; p++) {
+                    if (!(lb[p] <= bound) || !near_eligible(run, py, 0, i, (int32_t)p)) continue;
+                    while (si < ns && sd[si].row < (int32_t)p) si++;
+                    if (si < ns && sd[si].row == (int32_t)p) continue;   /* a seed: done */
+                    if (!list_add(&cand, (int32_t)p, lb[p])) {
+                        st = foolc__nomem("nearest pool images");
+                        goto out;
+                    }
+                }
+            }
+            /* By increasing bound, their dot products, until the next bound exceeds A. */
+            qsort(cand.e, (size_t)cand.n, sizeof *cand.e, ent_lb_cmp);
+            for (int32_t c = 0; c < cand.n && cand.e[c].lb <= bound; c++) {
+                if (c + 2 < cand.n) __builtin_prefetch(px + (size_t)cand.e[c + 2].row * d);
+                int32_t p = cand.e[c].row;
+                if (!near_consider(x0, nx[s], px + (size_t)p * d, qd[p], d, gam, heap, &nh, k,
+                                   kh, &ls, p)) {
+                    st = foolc__nomem("nearest pool images");
+                    goto out;
+                }
+                bound = nh == k ? heap[0] : INFINITY;
+            }
+            qsort(ls.e, (size_t)ls.n, sizeof *ls.e, ent_row_cmp);
+            cnt[ai] = near_finish(x0, px, d, &ls, bound, k, cs + (size_t)ai * (size_t)k);
+        }
+    }
+out:
+    foolc__free(bas);
+    foolc__free(xf);
+    foolc__free(lbs);
+    foolc__free(heap);
+    foolc__free(seed);
+    foolc__free(nseed);
+    foolc__free(ls.e);
+    foolc__free(cand.e);
+    return st;
+}
+
+/* ---- any other pool: one pass with segment statistics ---- */
+
+/* foolc__dec_nearest in one pass over the pool, chunk by chunk: the segments' bound of each
+ * (sample, row) against the running bound of the sample, then the dot product. */
+static foolc_status near_scan(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                              const float *px, const int32_t *py, int32_t np, int self,
+                              foolc__pool_cand *cs, int32_t *cnt)
 {
     size_t d = run->d;
-    if (m <= 0) return FOOLC_OK;
     /* kh: the heap's size (the bound needs k rows; a pool of fewer never fills it). */
     int32_t kh = k < np ? k : np > 0 ? np : 1;
     double *inv_len = foolc__malloc(foolc__mul(foolc__mul(d, 2), sizeof(double)));
@@ -275,8 +791,10 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
     double *heap = foolc__malloc(foolc__mul(foolc__mul((size_t)m, (size_t)kh), sizeof(double)));
     double *nx = foolc__malloc((size_t)m * 2 * sizeof(double));
     double *sx = foolc__malloc(foolc__mul(foolc__mul((size_t)m, ns), sizeof(double)));
+    size_t nc = ((size_t)np + NEAR_CHUNK - 1) / NEAR_CHUNK;
     int fill;
-    double *summ = near_summary(run, px, np, self, ns, &fill);
+    double *summ = near_summary(run, px, np, self, NEAR_SEGS, 0,
+                                foolc__mul(nc, (ns + 2) * NEAR_CHUNK), &fill);
     double *sp = summ ? NULL
                       : foolc__malloc(foolc__mul(foolc__mul(ns + 2, NEAR_CHUNK), sizeof(double)));
     int32_t *nh = foolc__calloc((size_t)m, sizeof(int32_t));
@@ -287,19 +805,15 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
         goto out;
     }
     double lbv[NEAR_CHUNK];
-    /* The error of a float dot product of length d is at most gamma_d |x||p| in any order of
-     * its sums (gamma_d = d u / (1 - d u), u = 2^-24), and a = |x|^2 + |p|^2 - 2 x.p (the
-     * norms in double) adds one more: at most gamma_d (|x| + |p|)^2; the exact scan's double
-     * sums and this arithmetic's own rounding are far below the margin doubling it (and
-     * 2^-40) adds. The segments' bound is the distance of the images' segment means (per
-     * segment, sum_j (x_j - p_j)^2 >= (sum_j (x_j - p_j))^2 / len); its double rounding is
-     * far below its margin (a relative 1e-9 and 1e-9 (|x|^2 + |p|^2 + 1)). Plus the rest:
-     * with P the projection onto the segment-constant vectors and R = I - P,
+    /* The segments' bound is the distance of the images' segment means (per segment,
+     * sum_j (x_j - p_j)^2 >= (sum_j (x_j - p_j))^2 / len); its double rounding is far below
+     * its margin (a relative 1e-9 and 1e-9 (|x|^2 + |p|^2 + 1)). Plus the rest: with P the
+     * projection onto the segment-constant vectors and R = I - P,
      * |x - p|^2 = |P(x - p)|^2 + |Rx - Rp|^2 >= the segments' bound + (|Rx| - |Rp|)^2;
      * |Rv| = sqrt(|v|^2 - |Pv|^2) in double is within 1e-7 (|v| + 1) of the exact value
      * (cancellation under the square root), below the 1e-6 (|x|^2 + |p|^2 + 3) taken off
      * (at least 1e-6 (|x| + |p| + 1): no square roots per row). */
-    double du = (double)d * 0x1.0p-24, gam = du < 0.5 ? 2.0 * du / (1.0 - du) : INFINITY;
+    double gam = near_gamma(d);
     double *rx = nx + m;
     for (int32_t a = 0; a < m; a++) {
         nx[a] = near_stats(run->x + (size_t)idx[a] * d, d, &geo, ns, acc, sx + (size_t)a * ns, 1);
@@ -318,26 +832,14 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
             const float *x0 = run->x + (size_t)i * d;
             near_seg_lb(sx + (size_t)a * ns, blk, inv_len, ns, lbv);
             for (int32_t p = p0; p < p1; p++) {
-                if (self && p == i) continue;
-                if (py && (run->targets ? py[p] != run->targets[i] : py[p] == run->labels[i]))
-                    continue;
+                if (!near_eligible(run, py, self, i, p)) continue;
                 double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
                 double q = pp[p - p0], sl = lbv[p - p0];
                 double gap = fabs(rx[a] - rp[p - p0]) - 1e-6 * (nx[a] + q + 3);
                 double rl = gap > 0 ? gap * gap : 0;
                 if (sl * (1 - 1e-9) - 1e-9 * (nx[a] + q + 1) + rl > bound) continue;
-                float dot = near_dot(x0, px + (size_t)p * d, d);
-                double dist = nx[a] + q - 2.0 * (double)dot;
-                double r = sqrt(nx[a]) + sqrt(q);
-                double e = gam * r * r + 0x1.0p-40 * (nx[a] + q);
-                double lb = dist - e, ub = dist + e;
-                if (!isfinite(ub))
-                    lb = -INFINITY;   /* overflow: the exact scan decides */
-                else
-                    heap_push(heap + (size_t)a * (size_t)kh, &nh[a], kh, ub);
-                bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
-                if (!(lb <= bound)) continue;
-                if (!list_add(&ls[a], p, lb)) {
+                if (!near_consider(x0, nx[a], px + (size_t)p * d, q, d, gam,
+                                   heap + (size_t)a * (size_t)kh, &nh[a], k, kh, &ls[a], p)) {
                     st = foolc__nomem("nearest pool images");
                     goto out;
                 }
@@ -345,34 +847,14 @@ foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32
         }
     }
     if (fill) near_summary_done(run, np);   /* every chunk filled */
-    /* The exact distances of the rows left, in row order, into the ordered list. */
+    /* The exact distances of the rows left (listed in row order). */
     for (int32_t a = 0; a < m; a++) {
-        const float *x0 = run->x + (size_t)idx[a] * d;
-        foolc__pool_cand *ca = cs + (size_t)a * (size_t)k;
         double bound = nh[a] == k ? heap[(size_t)a * (size_t)kh] : INFINITY;
-        int32_t c = 0;
-        for (int32_t q = 0; q < ls[a].n; q++) {
-            if (ls[a].lb[q] > bound) continue;
-            int32_t p = ls[a].row[q];
-            double worst = c == k ? ca[c - 1].dist : INFINITY;
-            int full;
-            double s = near_exact(x0, px + (size_t)p * d, d, worst, &full);
-            if (!full || !(s < worst)) continue;
-            int32_t t = c < k ? c++ : k - 1;
-            while (t > 0 && ca[t - 1].dist > s) {
-                ca[t] = ca[t - 1];
-                t--;
-            }
-            ca[t].dist = s;
-            ca[t].row = p;
-        }
-        cnt[a] = c;
+        cnt[a] = near_finish(run->x + (size_t)idx[a] * d, px, d, &ls[a], bound, k,
+                             cs + (size_t)a * (size_t)k);
     }
 out:
-    for (int32_t a = 0; ls && a < m; a++) {
-        foolc__free(ls[a].row);
-        foolc__free(ls[a].lb);
-    }
+    for (int32_t a = 0; ls && a < m; a++) foolc__free(ls[a].e);
     foolc__free(ls);
     foolc__free(heap);
     foolc__free(nx);
@@ -381,4 +863,18 @@ out:
     foolc__free(inv_len);
     foolc__free(nh);
     return st;
+}
+
+foolc_status foolc__dec_nearest(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                                const float *px, const int32_t *py, int32_t np, int self,
+                                foolc__pool_cand *cs, int32_t *cnt)
+{
+    if (m <= 0) return FOOLC_OK;
+    near_dct g;
+    if (!self && np > 0 && run->starts_sum && px == run->starts_x && np == run->n_starts &&
+        dct_geometry(run->shape, run->d, &g)) {
+        foolc_status st = near_kept(run, &g, idx, m, k, px, py, np, cs, cnt);
+        if (st != NEAR_FALLBACK) return st;
+    }
+    return near_scan(run, idx, m, k, px, py, np, self, cs, cnt);
 }
