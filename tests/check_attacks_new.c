@@ -191,6 +191,93 @@ START_TEST(test_issue18_box)
 }
 END_TEST
 
+/* sigma-zero's restarts (issue 18): run 0 is the single run's path, so with the polish off
+ * three runs end no higher than one on every sample; each run costs `steps` gradients per
+ * sample (backward counts exactly restarts * steps), and the later runs take other paths
+ * (the class-pair runs with ten classes, the start from the best point with two). */
+START_TEST(test_sigmazero_restarts)
+{
+    static const int32_t ks[2] = {10, 2};
+    static lin_model lm;
+    static float x[LIN_N * DK], xadv[2][LIN_N * DK];
+    float dist[2][LIN_N];
+    uint8_t ok[2][LIN_N];
+    foolc_counts q[2][LIN_N];
+    int32_t y[LIN_N];
+    for (int c = 0; c < 2; c++) {
+        lin_box_config(&lm, DK, ks[c], LIN_N, x, y);
+        foolc_oracle o = lin_oracle(&lm, 8, 0);
+        foolc_model *m;
+        ck_ok(foolc_model_new(&o, &m));
+        for (int r = 0; r < 2; r++) {
+            foolc_attack *a;
+            ck_ok(foolc_attack_new("sigma-zero", &a));
+            ck_ok(foolc_attack_set(a, "steps", 150));
+            ck_ok(foolc_attack_set(a, "polish", 0));
+            ck_ok(foolc_attack_set(a, "restarts", r ? 3 : 1));
+            foolc_result res = {xadv[r], dist[r], ok[r], q[r]};
+            foolc_shape s = {LIN_N, 1, 1, DK};
+            ck_ok(foolc_attack_run(a, m, s, x, y, NULL, 1, &res));
+            foolc_attack_free(a);
+        }
+        for (int i = 0; i < LIN_N; i++) {
+            double want = lin_box_min(&lm, x + (size_t)i * DK, y[i], FOOLC_L0);
+            ck_assert_msg(ok[0][i] && ok[1][i], "k=%d sample %d not found", ks[c], i);
+            ck_assert_msg(dist[1][i] <= dist[0][i] && dist[1][i] >= want,
+                          "k=%d sample %d: three runs %g, one %g, minimum %g", ks[c], i,
+                          (double)dist[1][i], (double)dist[0][i], want);
+            ck_assert_msg(q[0][i].backward == 150 && q[1][i].backward == 450,
+                          "k=%d sample %d: %llu and %llu gradients", ks[c], i,
+                          (unsigned long long)q[0][i].backward,
+                          (unsigned long long)q[1][i].backward);
+        }
+        foolc_model_free(m);
+    }
+}
+END_TEST
+
+/* A trap for one run: three classes over 16 inputs at 0.2; class 1 is the nearest in logits
+ * (z = 0, -0.05, -0.6) but needs four coordinates (0.02 per unit on every input), class 2
+ * one (2 per unit on input 0). The first Adam step moves every input to 1, and as all stay
+ * equal, the threshold zeroes them all at once: one run (polish off) never gets below 16.
+ * The second run heads for class 2 (the next class by the clean logits) and ends at the
+ * minimum, 1. */
+START_TEST(test_sigmazero_restart_class)
+{
+    static lin_model lm;
+    memset(&lm, 0, sizeof lm);
+    lm.d = 16;
+    lm.k = 3;
+    for (int j = 0; j < 16; j++) lm.W[1][j] = 0.02;
+    lm.W[2][0] = 2;
+    lm.b[1] = -0.114;
+    lm.b[2] = -1;
+    float x[16], xadv[16], dist[2];
+    uint8_t ok;
+    foolc_counts q;
+    int32_t y = 0;
+    for (int j = 0; j < 16; j++) x[j] = 0.2f;
+    foolc_oracle o = lin_oracle(&lm, 8, 0);
+    foolc_model *m;
+    ck_ok(foolc_model_new(&o, &m));
+    for (int r = 0; r < 2; r++) {
+        foolc_attack *a;
+        ck_ok(foolc_attack_new("sigma-zero", &a));
+        ck_ok(foolc_attack_set(a, "steps", 200));
+        ck_ok(foolc_attack_set(a, "polish", 0));
+        ck_ok(foolc_attack_set(a, "restarts", r + 1));
+        foolc_result res = {xadv, &dist[r], &ok, &q};
+        foolc_shape s = {1, 1, 1, 16};
+        ck_ok(foolc_attack_run(a, m, s, x, &y, NULL, 1, &res));
+        ck_assert(ok);
+        foolc_attack_free(a);
+    }
+    ck_assert_msg(dist[0] > 1 && dist[1] == 1, "one run %g, two %g (minimum 1)",
+                  (double)dist[0], (double)dist[1]);
+    foolc_model_free(m);
+}
+END_TEST
+
 Suite *foolc_suite_attacks_new(void);
 Suite *foolc_suite_attacks_new(void)
 {
@@ -200,6 +287,8 @@ Suite *foolc_suite_attacks_new(void)
     tcase_add_loop_test(tc, test_two_class, 0, N_NEW);
     tcase_add_loop_test(tc, test_ten_class_box, 0, N_NEW);
     tcase_add_loop_test(tc, test_issue18_box, 0, N_NEW - FIRST_ISSUE18);
+    tcase_add_test(tc, test_sigmazero_restarts);
+    tcase_add_test(tc, test_sigmazero_restart_class);
     suite_add_tcase(s, tc);
     return s;
 }
