@@ -1,7 +1,7 @@
 /* Per-sample warm starts: foolc_attack_set_sample_starts (errors, borrowing, a row that is
  * not usable ignored per sample, a usable one giving a result at least as close, the same
  * bytes whatever the batch) and the evaluation's warm starts (each sample's best point so
- * far offered to bb-*: the same bytes whatever the chunk size and after a resume; the
+ * far offered to bb-* and polish-*: the same bytes whatever the chunk size and after a resume; the
  * chunk order they need). The model is a small two-layer net with tanh
  * units and hand-written gradients, per image (no batch effects). */
 #include "testutil.h"
@@ -92,6 +92,7 @@ static int32_t g_y[N];
 
 static void samples(void)
 {
+    weights(); /* the labels are the net's */
     uint64_t r = 5;
     for (int i = 0; i < N * D; i++) {
         r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -208,6 +209,67 @@ END_TEST
 START_TEST(test_rows_boundary) { check_rows("boundary"); }
 END_TEST
 START_TEST(test_rows_hsj) { check_rows("hsj-linf"); }
+END_TEST
+START_TEST(test_rows_fmn) { check_rows("fmn-l2"); }
+END_TEST
+
+/* polish-*: the rows' properties of check_rows; without starts FMN's descent from the clean
+ * input, then the rounds: every sample fmn-l2 breaks, about as close or closer. */
+START_TEST(test_rows_polish)
+{
+    check_rows("polish-linf");
+    foolc_model *m = net_model();
+    static out none, fmn;
+    ck_assert(run(m, "polish-l2", 0, N, NULL, &none) >= 0);
+    ck_assert(run(m, "fmn-l2", 0, N, NULL, &fmn) >= 0);
+    int any = 0;
+    for (int i = 0; i < N; i++) {
+        if (!fmn.ok[i]) continue;
+        any++;
+        ck_assert(none.ok[i]);
+        ck_assert_msg(none.dist[i] <= 1.01f * fmn.dist[i], "sample %d: %g vs fmn-l2 %g", i,
+                      (double)none.dist[i], (double)fmn.dist[i]);
+    }
+    ck_assert_int_gt(any, 2);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* In an evaluation polish-l2 runs last whatever the order it was added in, from each
+ * sample's best L2 point of the attacks before it, and never ends farther. */
+START_TEST(test_eval_polish)
+{
+    samples();
+    foolc_model *m = net_model();
+    foolc_eval_opts o;
+    ck_ok(foolc_eval_defaults(&o));
+    foolc_eval *ev;
+    ck_ok(foolc_eval_new(m, &o, &ev));
+    ck_ok(foolc_eval_add_attack(ev, "polish-l2"));
+    ck_ok(foolc_eval_add_attack(ev, "boundary"));
+    ck_ok(foolc_eval_add_attack(ev, "deepfool-l2"));
+    ck_ok(foolc_eval_set(ev, "boundary", "steps", "30"));
+    ck_ok(foolc_eval_set(ev, "polish-l2", "steps", "30"));
+    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
+    ck_assert(foolc_eval_run(ev) >= 0);
+    ck_assert_str_eq(foolc_eval_attack_name(ev, 2), "polish-l2");
+    int lower = 0, any = 0;
+    for (int32_t i = 0; i < N; i++) {
+        float before = INFINITY;
+        for (int32_t t = 0; t < 2; t++)
+            if (foolc_eval_success(ev, t)[i])
+                before = fminf(before, foolc_eval_dist(ev, t)[i * FOOLC_NORM_COUNT + FOOLC_L2]);
+        float after = foolc_eval_dist(ev, 2)[i * FOOLC_NORM_COUNT + FOOLC_L2];
+        ck_assert_int_eq(foolc_eval_success(ev, 2)[i], isfinite(before));
+        ck_assert(after <= before);
+        any += isfinite(before);
+        lower += after < before;
+    }
+    ck_assert_int_gt(any, 2);
+    ck_assert_int_gt(lower, 0);
+    foolc_eval_free(ev);
+    foolc_model_free(m);
+}
 END_TEST
 
 /* An evaluation: bb-l2 takes warm starts, boundary keeps its own. */
@@ -378,6 +440,9 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_rows_bb);
     tcase_add_test(tc, test_rows_boundary);
     tcase_add_test(tc, test_rows_hsj);
+    tcase_add_test(tc, test_rows_fmn);
+    tcase_add_test(tc, test_rows_polish);
+    tcase_add_test(tc, test_eval_polish);
     tcase_add_test(tc, test_eval_chunks);
     tcase_add_test(tc, test_eval_resume);
     tcase_add_test(tc, test_set_params);

@@ -130,7 +130,8 @@ static foolc_status not_frozen(const foolc_eval *ev, const char *what)
 }
 
 /* Cost classes: cheap single-step and closed-form attacks first, then iterative gradient
- * attacks, then the expensive optimisers and the query-hungry decision-based attacks. */
+ * attacks, then the expensive optimisers and the query-hungry decision-based attacks, last
+ * the polish attacks (they start from the best point of all the others). */
 static int cost_rank(const char *name, unsigned needs)
 {
     static const struct { const char *prefix; int rank; } k[] = {
@@ -140,6 +141,7 @@ static int cost_rank(const char *name, unsigned needs)
         {"bim-", 4}, {"mifgsm", 4}, {"pgd-", 4}, {"ddn", 4}, {"fmn-", 4},
         {"apgd", 5}, {"fab-", 5}, {"cw-", 6}, {"ead", 6}, {"bb-", 6},
         {"salt-and-pepper", 7}, {"pointwise", 7}, {"hsj-", 8}, {"boundary", 8},
+        {"polish-", 9},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (!strncmp(name, k[i].prefix, strlen(k[i].prefix))) return k[i].rank;
@@ -461,13 +463,14 @@ foolc_status foolc_eval_chunk_info(const foolc_eval *ev, int32_t c, int32_t *tas
 /* --- Running. */
 
 /* The attacks that take warm starts (foolc_attack_set_sample_starts): the Brendel-Bethge
- * walks, which refine the point they start from. Boundary and HopSkipJump are worth their
+ * walks, which refine the point they start from, and the polish attacks, which exist for
+ * it (they run last: cost rank 9, from the best point of every attack). Boundary and HopSkipJump are worth their
  * cost for the other boundary regions their walks from noise reach: from the best point so
  * far they stall within a few hundred queries and find nothing closer (adversarially
  * trained CNN, 30 images: docs/eval.md, "Warm starts"), so they keep their own start. */
 static int takes_warm(const eval_task *t)
 {
-    return !t->step && !strncmp(t->name, "bb-", 3);
+    return !t->step && (!strncmp(t->name, "bb-", 3) || !strncmp(t->name, "polish-", 7));
 }
 
 static int warm_on(const foolc_eval *ev, int k)
