@@ -14,7 +14,7 @@
  * clean logits (misclassification, more than two classes; the verdict stays the
  * criterion's): another basin, not a reshuffle of the same. Three runs of 1000 steps on 50
  * reference-CNN images: lower than one run on 14, higher on none, mean L0 5.72 -> 5.16
- * (docs/attacks-minnorm.md); three runs of 500 or four of 250 (the same cost as one) are
+ * (docs/attacks-minnorm.md); two runs of 500 or four of 250 (the cost of one) are
  * no better than one run. */
 #include "arena.h"
 #include "minnorm.h"
