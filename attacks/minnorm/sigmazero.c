@@ -8,8 +8,8 @@
  * fewest coordinates pushed to the box, then a pruning of the best point).
  *
  * Restarts: the path is chaotic (adversarial-library's own run ends at 6, 7, 12 changed
- * pixels on three CNN images alone, at 3, 5, 11 in a batch of three, from float rounding
- * alone), so one run lands in one of many local optima. Run r > 0 starts again from zero
+ * pixels on three CNN images attacked alone, at 3, 5, 13 in a batch of the three, at 3, 5,
+ * 11 in a batch of 50: float rounding alone), so one run lands in one of many local optima. Run r > 0 starts again from zero
  * with the margin to one class, z_y - z_c, c the class ranked r+1 among the others by the
  * clean logits (misclassification, more than two classes; the verdict stays the
  * criterion's): another basin, not a reshuffle of the same. Three runs of 1000 steps on 50
