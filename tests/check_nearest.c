@@ -3,7 +3,12 @@
  * targeted and with the run's own inputs as the pool, with 4 x 4 tiles (partial at the edges)
  * and with runs of 16 coordinates; and the pool's summary kept by the attack (run->starts_sum):
  * filled by the first call, reused by the next, and after the pool changed and the summary was
- * cleared (what foolc_attack_set_starts does) the new pool's list. */
+ * cleared (what foolc_attack_set_starts does) the new pool's list. Then the kept pools of
+ * images (DCT coefficients, the pool's order, chunk boxes, 8-bit codes) on pools built to
+ * defeat each bound: rows that differ from a sample only in frequencies the coefficients leave
+ * out, or by less than a quantisation step, exact duplicates (ties), constant rows, rows and a
+ * sample too large for the float bounds, a target class with fewer rows than k, several
+ * channels, more samples than one group, and k = 1 and k = 50. */
 #include "testutil.h"
 #include "attack_impl.h"
 #include "decision/decision.h"
@@ -136,6 +141,119 @@ START_TEST(test_nearest_against_scan)
 }
 END_TEST
 
+/* A kept pool of images (the DCT way) against the scan. _i: 0 one channel of 16 x 16, 1
+ * three channels of 9 x 11, 2 one channel of 28 x 28 with k = 1, 3 the same with k = 50. */
+START_TEST(test_nearest_kept_adversarial)
+{
+    static const int C[] = {1, 3, 1, 1}, H[] = {16, 9, 28, 28}, W[] = {16, 11, 28, 28};
+    static const int KK[] = {7, 7, 1, 50};
+    enum { P = 2500, M = 40, KMAX = 50 };
+    int c = C[_i], h = H[_i], w = W[_i], k = KK[_i];
+    size_t d = (size_t)c * (size_t)h * (size_t)w;
+    float *pool = malloc((size_t)P * d * sizeof(float)), *x = malloc((size_t)M * d * sizeof(float));
+    int32_t *py = malloc(P * sizeof(int32_t)), lab[M], tgt[M], idx[M], cnt[M];
+    foolc__pool_cand *cs = malloc((size_t)M * KMAX * sizeof *cs), ref[KMAX];
+    ck_assert(pool && x && py && cs);
+    g_state = 1000 + (uint64_t)_i;
+    /* Smooth images: a few random low-frequency blobs per prototype, plus noise. */
+    enum { NPROTO = 12 };
+    float *proto = malloc(NPROTO * d * sizeof(float));
+    ck_assert_ptr_nonnull(proto);
+    for (int q = 0; q < NPROTO; q++)
+        for (int ch = 0; ch < c; ch++) {
+            double fx = 1 + 3 * unif(), fy = 1 + 3 * unif(), ph = 6.3 * unif(), amp = unif();
+            for (int y = 0; y < h; y++)
+                for (int xx = 0; xx < w; xx++)
+                    proto[(size_t)q * d + ((size_t)ch * h + y) * w + xx] =
+                        (float)(0.5 + 0.4 * amp * sin(fx * xx / w * 3.1 + fy * y / h * 3.1 + ph));
+        }
+    for (int p = 0; p < P; p++) {
+        int q = (int)(unif() * NPROTO);
+        py[p] = (int32_t)(unif() * 5);
+        for (size_t j = 0; j < d; j++)
+            pool[(size_t)p * d + j] = proto[(size_t)q * d + j] + (float)(0.1 * (unif() - 0.5));
+    }
+    for (int a = 0; a < M; a++) {
+        int p = (int)(unif() * P);
+        for (size_t j = 0; j < d; j++)
+            x[(size_t)a * d + j] = pool[(size_t)p * d + j] + (float)(0.05 * (unif() - 0.5));
+        lab[a] = (py[p] + 1) % 5;
+        tgt[a] = a % 7 == 0 ? 4 : (lab[a] + 1) % 5;   /* class 4: made rare below */
+        idx[a] = M - 1 - a;
+    }
+    for (int p = 0; p < P; p++)   /* class 4: only a few rows (fewer than k for some) */
+        if (py[p] == 4 && p % 97) py[p] = 3;
+    /* Rows against the bounds, near sample 0 (a label of 0 .. 3 but its own). */
+    const float *x0 = x + (size_t)(M - 1) * d;   /* idx[0] = M - 1 */
+    int32_t other = lab[M - 1] == 0 ? 1 : 0;
+    for (int r = 0; r < 6; r++) {   /* x0 plus a checkerboard: high frequencies only */
+        float *row = pool + (size_t)(100 + r) * d;
+        for (size_t j = 0; j < d; j++)
+            row[j] = x0[j] + (float)(0.02 * (r + 1) * (((j % (size_t)w) + j / (size_t)w) % 2 ? 1 : -1));
+        py[100 + r] = other;
+    }
+    for (int r = 0; r < 4; r++) {   /* x0 moved by less than a quantisation step */
+        float *row = pool + (size_t)(200 + r) * d;
+        for (size_t j = 0; j < d; j++) row[j] = x0[j] + (float)(0.0007 * (r + 1) * (j % 3 ? 1 : -1));
+        py[200 + r] = other;
+    }
+    for (int r = 0; r < 3; r++) {   /* exact duplicates: ties, the lower row first */
+        memcpy(pool + (size_t)(300 + 700 * r) * d, pool + (size_t)200 * d, d * sizeof(float));
+        py[300 + 700 * r] = other;
+    }
+    for (size_t j = 0; j < d; j++) pool[(size_t)400 * d + j] = 0.5f;   /* a constant row */
+    py[400] = other;
+    for (size_t j = 0; j < d; j++) pool[(size_t)401 * d + j] = x0[j];  /* and one far off */
+    pool[(size_t)401 * d + 3] = 1e18f;   /* |p|^2 beyond the float bounds: never pruned */
+    py[401] = other;
+    /* One sample too large for the float bounds itself. */
+    x[(size_t)5 * d + 1] = 3e17f;
+    foolc__run run;
+    memset(&run, 0, sizeof run);
+    run.d = d;
+    run.x = x;
+    run.labels = lab;
+    run.n = M;
+    run.shape = (foolc_shape){M, c, h, w};
+    foolc__pool_sum sum = {0};
+    run.starts_x = pool;
+    run.starts_y = py;
+    run.n_starts = P;
+    run.starts_sum = &sum;
+    for (int mode = 0; mode < 4; mode++) {   /* untargeted twice (fill, reuse), targeted, none */
+        run.targets = mode == 2 ? tgt : NULL;
+        const int32_t *lbl = mode == 3 ? NULL : py;
+        ck_ok(foolc__dec_nearest(&run, idx, M, k, pool, lbl, P, 0, cs, cnt));
+        ck_assert_ptr_nonnull(sum.v);
+        ck_assert_int_eq(sum.n, P);
+        ck_assert(sum.v[0] == 2.0);   /* nearest.c's header: the DCT layout (NEAR_DCT) */
+        for (int a = 0; a < M; a++) {
+            int32_t n = brute(&run, idx[a], pool, lbl, P, 0, k, ref);
+            ck_assert_int_eq(cnt[a], n);
+            for (int32_t t = 0; t < n; t++) {
+                ck_assert_int_eq(cs[(size_t)a * k + t].row, ref[t].row);
+                ck_assert(cs[(size_t)a * k + t].dist == ref[t].dist);
+            }
+        }
+    }
+    /* Sample 0's closest rows are the planted ones, ties in row order. */
+    run.targets = NULL;
+    ck_ok(foolc__dec_nearest(&run, idx, 1, k, pool, py, P, 0, cs, cnt));
+    ck_assert_int_ge(cnt[0], 1);
+    ck_assert(cs[0].row == 200);
+    if (k >= 3) {
+        ck_assert_int_eq(cs[1].row, 300);
+        ck_assert_int_eq(cs[2].row, 1000);
+    }
+    foolc__pool_sum_clear(&sum);
+    free(proto);
+    free(pool);
+    free(x);
+    free(py);
+    free(cs);
+}
+END_TEST
+
 Suite *foolc_suite_nearest(void);
 Suite *foolc_suite_nearest(void)
 {
@@ -143,6 +261,7 @@ Suite *foolc_suite_nearest(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_nearest_against_scan, 0, 2);
+    tcase_add_loop_test(tc, test_nearest_kept_adversarial, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

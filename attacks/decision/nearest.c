@@ -484,12 +484,13 @@ static double dct_coefs(const near_dct *g, const float *v, double *t, double *ou
 }
 
 /* The float coefficients of one image (coefficients a, |v|^2 = q) into l[j * stride] (k of
- * them), then q, the norm of what they leave out and the float coefficients' |.|^2. An
- * image with |v|^2 above NEAR_WILD or not finite: q NaN, which no bound prunes. */
+ * them), then q, the norm of what they leave out and their |.|^2 (in double, of the
+ * floats). An image with |v|^2 above NEAR_WILD or not finite: q NaN, which no bound
+ * prunes. */
 static void dct_store(const near_dct *g, const double *a, double q, float *l, size_t stride)
 {
+    for (size_t j = 0; j < g->k + 3; j++) l[j * stride] = 0;
     if (!(q <= NEAR_WILD)) {
-        for (size_t j = 0; j < g->k + 3; j++) l[j * stride] = 0;
         l[g->k * stride] = NAN;
         return;
     }
@@ -541,15 +542,12 @@ static near_marg dct_margins(const near_dct *g, double eta, size_t d)
     return mg;
 }
 
-/* The bounds of one sample (coefficients x, then |x|^2, the left-out norm and the float
- * coefficients' |.|^2) and the rows of one chunk (blk: k coefficients per row transposed,
- * then |p|^2, the left-out norms and the coefficients' |.|^2) into lb (NEAR_CHUNK of them),
- * |U(x - p)|^2 through the dot product of the coefficients (8 accumulators of NEAR_LANES
- * rows, two coefficients at a time, kept in registers); NaN (a wild row or sample) becomes
- * -inf, which prunes nothing. Returns the smallest of the first len. */
+/* The dot products of one sample's coefficients x (k) with the rows of one chunk (blk: k
+ * coefficients per row transposed) into dot (NEAR_CHUNK): 8 accumulators of NEAR_LANES
+ * rows (two coefficients at a time), which stay in registers. */
 FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
-static float dct_lb(const float *restrict x, size_t k, const float *restrict blk, near_marg mg,
-                    size_t len, float *restrict lb)
+static void dct_dot1(const float *restrict x, size_t k, const float *restrict blk,
+                     float *restrict dot)
 {
     enum { L = NEAR_LANES };
     float e0[L] = {0}, e1[L] = {0}, e2[L] = {0}, e3[L] = {0};
@@ -578,31 +576,45 @@ static float dct_lb(const float *restrict x, size_t k, const float *restrict blk
             e3[r] += x[j] * be[3 * L + r];
         }
     }
-    float dot[NEAR_CHUNK];
     for (int r = 0; r < L; r++) {
         dot[r] = e0[r] + o0[r];
         dot[L + r] = e1[r] + o1[r];
         dot[2 * L + r] = e2[r] + o2[r];
         dot[3 * L + r] = e3[r] + o3[r];
     }
+}
+
+/* The bounds of one sample (coefficients x, then |x|^2, the left-out norm and the float
+ * coefficients' |.|^2) and the rows of one chunk (blk: k coefficients per row transposed,
+ * then |p|^2, the left-out norms and the coefficients' |.|^2; dot: their dot products with
+ * x) into lb (NEAR_CHUNK of them), |U(x - p)|^2 through the dot product; NaN (a wild row or
+ * sample) becomes -inf, which prunes nothing, and the rows past len +inf. Returns the
+ * blocks of NEAR_LANES rows with a bound within bf (bit b: rows b NEAR_LANES ...). */
+FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
+static unsigned dct_lb(const float *restrict x, size_t k, const float *restrict blk,
+                       const float *restrict dot, near_marg mg, size_t len, float bf,
+                       float *restrict lb)
+{
+    enum { L = NEAR_LANES };
     const float *q = blk + k * NEAR_CHUNK, *rr = q + NEAR_CHUNK, *c2 = rr + NEAR_CHUNK;
-    float xq = x[k], xr = x[k + 1], xc = x[k + 2], mn[L];
-    for (int r = 0; r < L; r++) mn[r] = INFINITY;
-    for (int b = 0; b < NEAR_CHUNK; b += L)
+    float xq = x[k], xr = x[k + 1], xc = x[k + 2];
+    unsigned flags = 0;
+    for (int b = 0; b < NEAR_CHUNK / L; b++) {
+        int any = 0;
         for (int r = 0; r < L; r++) {
-            int i = b + r;
+            int i = b * L + r;
             float gap = fabsf(xr - rr[i]) - mg.gmh * (xq + q[i] + 2);
             float rl = gap > 0 ? gap * gap : 0;
             float sq = xc + c2[i] - 2 * dot[i];
             float v = (sq + rl) * (1 - mg.rel) - mg.cabs * (xq + q[i]);
             v = v == v ? v : -INFINITY;
+            v = i < (int)len ? v : INFINITY;
             lb[i] = v;
-            float w = i < (int)len ? v : INFINITY;
-            mn[r] = w < mn[r] ? w : mn[r];
+            any |= v <= bf;
         }
-    float m = mn[0];
-    for (int r = 1; r < L; r++) m = mn[r] < m ? mn[r] : m;
-    return m;
+        flags |= (unsigned)(any != 0) << b;
+    }
+    return flags;
 }
 
 /* A max-heap of (bound, row) pairs: the k rows of smallest bound. */
@@ -631,144 +643,573 @@ static void seed_push(near_ent *h, int32_t *n, int32_t k, double lb, int32_t row
     h[i].row = row;
 }
 
-static int ent_lb_cmp(const void *a, const void *b)
+/* A min-heap of (bound, row) pairs, built in place (heap_make) and taken from in order of
+ * increasing bound (heap_pop: the smallest, moved to the end). */
+static void heap_down(near_ent *h, int32_t n, int32_t i)
 {
-    double x = ((const near_ent *)a)->lb, y = ((const near_ent *)b)->lb;
-    return (x > y) - (x < y);
+    near_ent v = h[i];
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1].lb < h[c].lb) c++;
+        if (!(h[c].lb < v.lb)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+}
+
+static void heap_make(near_ent *h, int32_t n)
+{
+    for (int32_t i = n / 2 - 1; i >= 0; i--) heap_down(h, n, i);
+}
+
+static near_ent heap_pop(near_ent *h, int32_t *n)
+{
+    near_ent top = h[0];
+    h[0] = h[--*n];
+    if (*n > 0) heap_down(h, *n, 0);
+    return top;
+}
+
+/* The second level: each row p quantised to 8 bits, p^ = lo + scale c (c integers in
+ * [0, 255]; s1 = sum c, s2 = sum c^2), with eps >= |p - p^| (computed in double, rounded
+ * up). |x - p| >= |x - p^| - eps, and
+ * |x - p^|^2 = |x|^2 - 2 lo sum x + d lo^2 - 2 scale (x.c - lo s1) + scale^2 s2,
+ * in double, x.c through the sample's integer quantisation (q8_lb). */
+typedef struct near_q8 {
+    float lo, scale, eps;
+    int32_t s1, s2;
+} near_q8;
+
+/* The smallest and largest of p (d >= 1, finite). */
+FOOLC__VEC
+static void q8_range(const float *restrict p, size_t d, float *lo, float *hi)
+{
+    float a[FOOLC__BLOCK], b[FOOLC__BLOCK];
+    for (int k = 0; k < FOOLC__BLOCK; k++) a[k] = b[k] = p[0];
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (int k = 0; k < FOOLC__BLOCK; k++) {
+            a[k] = p[j + k] < a[k] ? p[j + k] : a[k];
+            b[k] = p[j + k] > b[k] ? p[j + k] : b[k];
+        }
+    for (; j < d; j++) {
+        a[0] = p[j] < a[0] ? p[j] : a[0];
+        b[0] = p[j] > b[0] ? p[j] : b[0];
+    }
+    for (int k = 1; k < FOOLC__BLOCK; k++) {
+        a[0] = a[k] < a[0] ? a[k] : a[0];
+        b[0] = b[k] > b[0] ? b[k] : b[0];
+    }
+    *lo = a[0];
+    *hi = b[0];
+}
+
+/* The codes of p: round((p_j - lo) inv) within [0, 255]. */
+FOOLC__VEC
+static void q8_codes(const float *restrict p, size_t d, float lo, float inv,
+                     uint8_t *restrict c)
+{
+#define Q8_AT(j)                                                                           \
+    do {                                                                                   \
+        float v_ = (p[j] - lo) * inv + 0.5f;                                               \
+        v_ = v_ > 0 ? v_ : 0;                                                              \
+        v_ = v_ < 255 ? v_ : 255;                                                          \
+        c[j] = (uint8_t)(int32_t)v_;                                                       \
+    } while (0)
+    FOOLC__BLOCKED(d, Q8_AT);
+#undef Q8_AT
+}
+
+/* |p - (lo + scale c)|^2 in double (each term exact but for one rounding of the product
+ * and the sum), with sum c and sum c^2 into s1, s2. */
+FOOLC__VEC
+static double q8_err(const float *restrict p, const uint8_t *restrict c, size_t d, float lo,
+                     float scale, int32_t *s1, int32_t *s2)
+{
+    double e[FOOLC__BLOCK] = {0}, et = 0;
+    int32_t a[FOOLC__BLOCK] = {0}, b2[FOOLC__BLOCK] = {0}, at = 0, bt = 0;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (int b = 0; b < FOOLC__BLOCK; b++) {
+            int32_t cv = c[j + b];
+            double t = (double)p[j + b] - ((double)lo + (double)scale * cv);
+            e[b] += t * t;
+            a[b] += cv;
+            b2[b] += cv * cv;
+        }
+    for (; j < d; j++) {
+        int32_t cv = c[j];
+        double t = (double)p[j] - ((double)lo + (double)scale * cv);
+        et += t * t;
+        at += cv;
+        bt += cv * cv;
+    }
+    for (int b = 0; b < FOOLC__BLOCK; b++) {
+        et += e[b];
+        at += a[b];
+        bt += b2[b];
+    }
+    *s1 = at;
+    *s2 = bt;
+    return et;
+}
+
+static near_q8 q8_store(const float *p, size_t d, double q, uint8_t *c)
+{
+    near_q8 z = {0, NAN, 0, 0, 0};
+    if (!(q <= NEAR_WILD)) return z;   /* scale NaN: never pruned */
+    float lo, hi;
+    q8_range(p, d, &lo, &hi);
+    z.lo = lo;
+    z.scale = (float)(((double)hi - lo) / 255.0);
+    q8_codes(p, d, lo, z.scale > 0 ? 1 / z.scale : 0, c);
+    double e = q8_err(p, c, d, lo, z.scale, &z.s1, &z.s2);   /* whatever the rounding */
+    z.eps = (float)(sqrt(e) * (1 + 0x1.0p-20) + 0x1.0p-100);
+    return z;
+}
+
+/* The sample side: x quantised to integers xq (|xq| <= Q, so that no partial sum of
+ * d products with codes reaches 2^31), x^ = xs xq, ex >= |x - x^| (in double, rounded
+ * up). */
+typedef struct near_xq {
+    int16_t *v;
+    double xs, ex;
+} near_xq;
+
+static void xq_make(const float *x, size_t d, near_xq *q)
+{
+    double mx = 0, e = 0;
+    for (size_t j = 0; j < d; j++) mx = fabs(x[j]) > mx ? fabs(x[j]) : mx;
+    double lim = (double)INT32_MAX / (255.0 * (double)d);
+    double qm = lim < 32767 ? floor(lim) : 32767;
+    q->xs = mx > 0 && qm >= 1 ? mx / qm : 0;
+    for (size_t j = 0; j < d; j++) {
+        long r = q->xs > 0 ? lround(x[j] / q->xs) : 0;
+        r = r > (long)qm ? (long)qm : r < -(long)qm ? -(long)qm : r;
+        q->v[j] = (int16_t)r;
+        double t = (double)x[j] - q->xs * (double)r;
+        e += t * t;
+    }
+    q->ex = sqrt(e) * (1 + 0x1.0p-20) + 0x1.0p-100;
+}
+
+/* xq . c exactly, in integers: every partial sum stays within d Q 255 < 2^31. */
+FOOLC__VEC
+static int32_t q8_idot(const int16_t *restrict x, const uint8_t *restrict c, size_t d)
+{
+    int32_t t = 0;
+    size_t j = 0;
+    for (; j + 128 <= d; j += 128) {
+        int32_t u = 0;
+        for (int b = 0; b < 128; b++) u += (int32_t)x[j + b] * (int32_t)c[j + b];
+        t += u;
+    }
+    for (; j + 16 <= d; j += 16) {
+        int32_t u = 0;
+        for (int b = 0; b < 16; b++) u += (int32_t)x[j + b] * (int32_t)c[j + b];
+        t += u;
+    }
+    for (; j < d; j++) t += (int32_t)x[j] * (int32_t)c[j];
+    return t;
+}
+
+/* The second level's lower bound on |x - p|^2 (x: |x|^2 nx, its coordinates' sum sx, its
+ * quantisation xq): x.c within ex |c| of xs (xq . c), the double arithmetic within 2^-40
+ * of the magnitudes summed; NaN when p is wild. */
+static double q8_lb(double nx, double sx, const near_xq *xq, const uint8_t *c, size_t d,
+                    near_q8 z)
+{
+    double dot = xq->xs * (double)q8_idot(xq->v, c, d), lo = z.lo, sc = z.scale;
+    double a = nx - 2 * lo * sx + (double)d * lo * lo, b = 2 * sc * (dot - lo * z.s1);
+    double e = sc * sc * z.s2, cn = sqrt((double)z.s2);
+    double mag = nx + 2 * fabs(lo * sx) + (double)d * lo * lo +
+                 2 * sc * (fabs(dot) + fabs(lo) * z.s1) + e;
+    double err = 2 * sc * xq->ex * cn + 0x1.0p-40 * mag;
+    double sq = a - b + e - err;
+    double t = sq > 0 ? sqrt(sq) * (1 - 0x1.0p-50) : 0;
+    return t > z.eps ? (t - z.eps) * (t - z.eps) * (1 - 0x1.0p-50) : t == t ? 0 : NAN;
 }
 
 #define NEAR_FALLBACK 1   /* near_kept: no summary, near_scan instead */
+#define NEAR_RING 8       /* candidates whose codes are fetched ahead */
+#define NEAR_KS 16        /* coefficients that order the pool and bound whole chunks */
+#define NEAR_SEEDC 16     /* chunks of smallest bound that give a sample its seeds */
 
-/* foolc__dec_nearest on the caller's pool (px = run->starts_x, np rows) of images (g): the
- * summary's coefficients; per group of samples one pass over them (every row, keeping per
- * sample the k rows of smallest bound: their dot products give the first bound A); then per
- * sample the other rows within A by increasing bound through the dot product until the next
- * bound exceeds A, and the exact distances of the rows left. NEAR_FALLBACK without the
- * summary. */
+/* The float just above a (or a itself), so that lb <= it for every float lb <= a. */
+static float near_up(double a)
+{
+    float f = (float)a;
+    return (double)f < a ? nextafterf(f, INFINITY) : f;
+}
+
+/* A sample's state: the heap of its kh smallest upper bounds (nh of them), its rows left
+ * (ls), its seeds in position order (sd, ns, the next one at si) and its candidates. */
+typedef struct near_smp {
+    double *heap, nx;
+    near_ent *sd;
+    int32_t nh, ns, si;
+    near_list ls, cand;
+} near_smp;
+
+static double smp_bound(const near_smp *z, int32_t k)
+{
+    return z->nh == k ? z->heap[0] : INFINITY;
+}
+
+/* Puts the entries of p (n of them) in order of key[p[i] * stride] far enough that the
+ * kth has the value it would have sorted, none before it larger, none after it smaller. */
+static void kd_select(int32_t *p, size_t n, size_t kth, const float *key, size_t stride)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pv = key[(size_t)p[lo + (hi - lo) / 2] * stride];
+        size_t i = lo, j = hi;
+        for (;;) {
+            while (key[(size_t)p[i] * stride] < pv) i++;
+            while (key[(size_t)p[j] * stride] > pv) j--;
+            if (i >= j) break;
+            int32_t t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+            i++;
+            j--;
+        }
+        if (kth <= j)
+            hi = j;
+        else
+            lo = j + 1;
+    }
+}
+
+/* The pool's order (perm: position -> row): ranges split in two at a multiple of
+ * NEAR_CHUNK by the one of the first NEAR_KS coefficients (co, row-major, stride apart)
+ * that spreads most, until a range fits a chunk; so a chunk holds rows close in those
+ * coefficients, and its box bounds them all. */
+static int kd_order(int32_t *perm, size_t n, const float *co, size_t stride)
+{
+    size_t cap = 64, top = 0;
+    size_t *st = foolc__malloc(cap * 2 * sizeof(size_t));
+    if (!st) return 0;
+    for (size_t i = 0; i < n; i++) perm[i] = (int32_t)i;
+    st[top++] = 0;
+    st[top++] = n;
+    while (top) {
+        size_t hi = st[--top], lo = st[--top];
+        if (hi - lo <= NEAR_CHUNK) continue;
+        size_t jb = 0;
+        float wb = -1;
+        for (size_t j = 0; j < NEAR_KS && j < stride; j++) {
+            float mn = INFINITY, mx = -INFINITY;
+            for (size_t i = lo; i < hi; i++) {
+                float v = co[(size_t)perm[i] * stride + j];
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+            if (mx - mn > wb) {
+                wb = mx - mn;
+                jb = j;
+            }
+        }
+        size_t nch = (hi - lo + NEAR_CHUNK - 1) / NEAR_CHUNK;
+        size_t mid = lo + (nch + 1) / 2 * NEAR_CHUNK;
+        kd_select(perm + lo, hi - lo, mid - lo, co + jb, stride);
+        if (top + 4 > cap * 2) {
+            size_t *t = foolc__realloc(st, cap * 4 * sizeof(size_t));
+            if (!t) {
+                foolc__free(st);
+                return 0;
+            }
+            st = t;
+            cap *= 2;
+        }
+        st[top++] = lo;
+        st[top++] = mid;
+        st[top++] = mid;
+        st[top++] = hi;
+    }
+    foolc__free(st);
+    return 1;
+}
+
+/* The chunks' boxes (box: per coefficient j < ks its lows (nc), then highs (nc); then the
+ * lows and highs of the norms the ks leave out, then the largest |p|^2, NaN with a wild
+ * row) and one sample's bounds over each (x: its coefficients, |x|^2, xr: the norm its ks
+ * leave out) into cb (nc): every row of the chunk is at least that far. */
+FOOLC__VEC
+static void box_lb(const float *restrict x, float xq, float xr, size_t ks, const float *box,
+                   size_t nc, near_marg mg, float *restrict cb)
+{
+    for (size_t ci = 0; ci < nc; ci++) cb[ci] = 0;
+    for (size_t j = 0; j < ks; j++) {
+        const float *lo = box + 2 * j * nc, *hi = lo + nc;
+        float xv = x[j];
+        for (size_t ci = 0; ci < nc; ci++) {
+            float t = (lo[ci] > xv ? lo[ci] - xv : 0) + (xv > hi[ci] ? xv - hi[ci] : 0);
+            cb[ci] += t * t;
+        }
+    }
+    const float *rlo = box + 2 * ks * nc, *rhi = rlo + nc, *qm = rhi + nc;
+    for (size_t ci = 0; ci < nc; ci++) {
+        float gap = (rlo[ci] > xr ? rlo[ci] - xr : 0) + (xr > rhi[ci] ? xr - rhi[ci] : 0) -
+                    mg.gmh * (xq + qm[ci] + 2);
+        float rl = gap > 0 ? gap * gap : 0;
+        float v = (cb[ci] + rl) * (1 - mg.rel) - mg.cabs * (xq + qm[ci]);
+        cb[ci] = v == v ? v : -INFINITY;
+    }
+}
+
+/* The norm the first ks coefficients a leave out of |v|^2 = q. */
+static double near_rest(const double *a, size_t ks, double q)
+{
+    double s = 0;
+    for (size_t j = 0; j < ks; j++) s += a[j] * a[j];
+    return sqrt(q - s > 0 ? q - s : 0);
+}
+
+/* foolc__dec_nearest on the caller's pool (px = run->starts_x, np rows) of images (g), from
+ * the summary (filled by the first run: the pool ordered so that chunks hold close rows,
+ * their coefficients and boxes, and the rows' 8-bit codes): per group of samples,
+ *  - per sample its chunks' box bounds, and in the NEAR_SEEDC chunks of smallest bound the
+ *    kh eligible rows of smallest bound (seeds), whose dot products give a first bound A;
+ *  - one pass over the chunks, each for the samples whose box bound is within their A: the
+ *    eligible rows within A are the sample's candidates;
+ *  - per sample, by increasing bound until the next one exceeds A (which falls as rows come
+ *    in): the 8-bit codes' bound (the next rows' codes fetched ahead), and where that is
+ *    within A the dot product; then the exact distances of the rows left, in row order.
+ * NEAR_FALLBACK without the summary. */
 static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t *idx, int32_t m,
                               int32_t k, const float *px, const int32_t *py, int32_t np,
                               foolc__pool_cand *cs, int32_t *cnt)
 {
-    size_t d = run->d, kk = g->k, n = (size_t)np;
-    size_t nc = (n + NEAR_CHUNK - 1) / NEAR_CHUNK, bs = (kk + 3) * NEAR_CHUNK;
-    /* The summary: |p|^2 in double (n), then per chunk its rows' float coefficients
-     * transposed, |p|^2, left-out norms and the float coefficients' |.|^2 (bs floats). */
+    size_t d = run->d, kk = g->k, n = (size_t)np, xsz = kk + 3;
+    size_t ks = kk < NEAR_KS ? kk : NEAR_KS;
+    size_t nc = (n + NEAR_CHUNK - 1) / NEAR_CHUNK, bs = xsz * NEAR_CHUNK, nbx = 2 * ks + 3;
+    /* The summary, by position in the pool's order: |p|^2 in double (n); then floats: per
+     * chunk (bs) its rows' coefficients transposed, |p|^2, left-out norms and the
+     * coefficients' |.|^2, then the chunks' boxes (nbx nc); the rows' 8-bit quantisation
+     * (near_q8, n), the order (perm, n), then n d codes. */
     int fill;
-    double *qd = near_summary(run, px, np, 0, NEAR_DCT, g->c, n + foolc__mul(nc, bs) / 2 + 1,
-                              &fill);
+    size_t bytes = foolc__mul(foolc__mul(nc, bs + nbx), sizeof(float)) +
+                   foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(int32_t)) +
+                   foolc__mul(n, d);
+    double *qd = bytes >= SIZE_MAX / 2 ? NULL
+                 : near_summary(run, px, np, 0, NEAR_DCT, g->c,
+                                bytes / sizeof(double) + 1, &fill);
     if (!qd) return NEAR_FALLBACK;
-    float *l = (float *)(qd + n);
+    float *l = (float *)(qd + n), *box = l + nc * bs;
+    near_q8 *zq = (near_q8 *)(box + nc * nbx);
+    int32_t *perm = (int32_t *)(zq + n);
+    uint8_t *code = (uint8_t *)(perm + n);
     int32_t kh = k < np ? k : np, gmax = m < NEAR_GROUP ? m : NEAR_GROUP;
     size_t gm = (size_t)gmax, nbas = g->w * g->vpad + g->umax * g->h;
     size_t nscr = (g->h + g->umax) * g->vpad + g->h * g->w + kk;
-    double *bas = foolc__malloc(foolc__mul(nbas + nscr + gm, sizeof(double)));
-    float *xf = foolc__malloc(foolc__mul(foolc__mul(gm, kk + 3), sizeof(float)));
-    size_t nr = nc * NEAR_CHUNK;   /* rows of the chunks, the last one's padding included */
-    float *lbs = foolc__malloc(foolc__mul(foolc__mul(gm, nr + nc), sizeof(float)));
-    double *heap = foolc__malloc(foolc__mul((size_t)kh, sizeof(double)));
-    near_ent *seed = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(near_ent)));
-    int32_t *nseed = foolc__malloc(foolc__mul(gm, sizeof(int32_t)));
-    near_list ls = {0}, cand = {0};
+    double *bas = foolc__malloc(foolc__mul(nbas + nscr, sizeof(double)));
+    float *xf = foolc__malloc(foolc__mul(foolc__mul(gm, xsz + 1), sizeof(float)));
+    float *cbs = foolc__malloc(foolc__mul(foolc__mul(gm, nc), sizeof(float)));
+    double *heaps = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(double)));
+    near_ent *seeds = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(near_ent)));
+    near_smp *sm = foolc__calloc(gm, sizeof *sm);
+    int16_t *xqv = foolc__malloc(foolc__mul(d, sizeof(int16_t)));
+    float *tmp = NULL;
     foolc_status st = FOOLC_OK;
-    if (!bas || !xf || !lbs || !heap || !seed || !nseed) {
+    if (!bas || !xf || !cbs || !heaps || !seeds || !sm || !xqv) {
         st = foolc__nomem("nearest pool images");
         goto out;
     }
     g->cw = bas;
     g->ch = bas + g->w * g->vpad;
     double *t = g->ch + g->umax * g->h, *a = t + (g->h + g->umax) * g->vpad + g->h * g->w;
-    double *nx = a + kk;
     near_marg mg = dct_margins(g, dct_basis(g), d);
-    if (fill) {   /* the pool's coefficients, once per pool */
-        for (int32_t p = 0; p < np; p++) {
-            double q = dct_coefs(g, px + (size_t)p * d, t, a);
-            qd[p] = q;
-            dct_store(g, a, q, l + (size_t)(p / NEAR_CHUNK) * bs + p % NEAR_CHUNK, NEAR_CHUNK);
+    if (fill) {   /* once per pool: coefficients, order, chunks, boxes, codes */
+        size_t ts = xsz + 1;   /* per row: coefficients, q, norms, |.|^2, the ks' norm */
+        tmp = foolc__malloc(foolc__mul(foolc__mul(n, ts), sizeof(float)));
+        double *qt = tmp ? foolc__malloc(foolc__mul(n, sizeof(double))) : NULL;
+        if (!qt) {
+            st = foolc__nomem("nearest pool images");
+            goto out;
         }
+        for (size_t p = 0; p < n; p++) {
+            qt[p] = dct_coefs(g, px + p * d, t, a);
+            dct_store(g, a, qt[p], tmp + p * ts, 1);
+            tmp[p * ts + xsz] = (float)near_rest(a, ks, qt[p]);
+        }
+        if (!kd_order(perm, n, tmp, ts)) {
+            foolc__free(qt);
+            st = foolc__nomem("nearest pool images");
+            goto out;
+        }
+        for (size_t ci = 0; ci < nc; ci++) {
+            float *blk = l + ci * bs, *bx = box + ci;
+            for (size_t j = 0; j < ks; j++) {
+                bx[2 * j * nc] = INFINITY;
+                bx[(2 * j + 1) * nc] = -INFINITY;
+            }
+            bx[2 * ks * nc] = INFINITY;
+            bx[(2 * ks + 1) * nc] = -INFINITY;
+            bx[(2 * ks + 2) * nc] = 0;
+            for (size_t r = 0; r < NEAR_CHUNK && ci * NEAR_CHUNK + r < n; r++) {
+                size_t pos = ci * NEAR_CHUNK + r, row = (size_t)perm[pos];
+                const float *tr = tmp + row * ts;
+                for (size_t j = 0; j < xsz; j++) blk[j * NEAR_CHUNK + r] = tr[j];
+                qd[pos] = qt[row];
+                zq[pos] = q8_store(px + row * d, d, qt[row], code + pos * d);
+                for (size_t j = 0; j < ks; j++) {
+                    float *lo = bx + 2 * j * nc, *hi = lo + nc;
+                    *lo = tr[j] < *lo ? tr[j] : *lo;
+                    *hi = tr[j] > *hi ? tr[j] : *hi;
+                }
+                float *rlo = bx + 2 * ks * nc, *rhi = rlo + nc, *qm = rhi + nc;
+                *rlo = tr[xsz] < *rlo ? tr[xsz] : *rlo;
+                *rhi = tr[xsz] > *rhi ? tr[xsz] : *rhi;
+                *qm = tr[kk] > *qm || tr[kk] != tr[kk] ? tr[kk] : *qm;   /* NaN sticks */
+            }
+        }
+        foolc__free(qt);
+        foolc__free(tmp);
+        tmp = NULL;
         near_summary_done(run, np);
     }
     double gam = near_gamma(d);
-    float *cmin = lbs + gm * nr;
+    float lbv[NEAR_CHUNK], dots[NEAR_CHUNK];
     for (int32_t a0 = 0; a0 < m; a0 += gmax) {
         int32_t gn = m - a0 < gmax ? m - a0 : gmax;
-        for (int32_t s = 0; s < gn; s++) {   /* the samples' coefficients */
-            nx[s] = dct_coefs(g, run->x + (size_t)idx[a0 + s] * d, t, a);
-            dct_store(g, a, nx[s], xf + (size_t)s * (kk + 3), 1);
-            nseed[s] = 0;
+        for (int32_t s = 0; s < gn; s++) {   /* the samples' coefficients and box bounds */
+            near_smp *z = &sm[s];
+            float *xs = xf + (size_t)s * (xsz + 1);
+            z->nx = dct_coefs(g, run->x + (size_t)idx[a0 + s] * d, t, a);
+            dct_store(g, a, z->nx, xs, 1);
+            xs[xsz] = (float)near_rest(a, ks, z->nx);
+            box_lb(xs, xs[kk], xs[xsz], ks, box, nc, mg, cbs + (size_t)s * nc);
+            z->heap = heaps + (size_t)s * (size_t)kh;
+            z->sd = seeds + (size_t)s * (size_t)kh;
+            z->nh = z->ns = z->si = 0;
+            z->ls.n = z->cand.n = 0;
         }
-        /* Every (sample, row), and each sample's kh eligible rows of smallest bound. */
+        /* The seeds: in each sample's NEAR_SEEDC chunks of smallest box bound, its kh
+         * eligible rows of smallest bound; their dot products give the first bound. */
+        for (int32_t s = 0; s < gn; s++) {
+            near_smp *z = &sm[s];
+            const float *xs = xf + (size_t)s * (xsz + 1), *cb = cbs + (size_t)s * nc;
+            const float *x0 = run->x + (size_t)idx[a0 + s] * d;
+            size_t best[NEAR_SEEDC];
+            int nbest = 0;
+            for (size_t ci = 0; ci < nc; ci++) {   /* the NEAR_SEEDC smallest, in order */
+                int b = nbest < NEAR_SEEDC ? nbest++ : NEAR_SEEDC;
+                if (b == NEAR_SEEDC && !(cb[ci] < cb[best[NEAR_SEEDC - 1]])) continue;
+                if (b == NEAR_SEEDC) b--;
+                while (b > 0 && cb[best[b - 1]] > cb[ci]) {
+                    best[b] = best[b - 1];
+                    b--;
+                }
+                best[b] = ci;
+            }
+            for (int bi = 0; bi < nbest; bi++) {
+                size_t ci = best[bi], p0 = ci * NEAR_CHUNK;
+                size_t len = n - p0 < NEAR_CHUNK ? n - p0 : NEAR_CHUNK;
+                const float *blk = l + ci * bs;
+                dct_dot1(xs, kk, blk, dots);
+                dct_lb(xs, kk, blk, dots, mg, len, INFINITY, lbv);
+                for (size_t r = 0; r < len; r++)
+                    if ((z->ns < kh || lbv[r] < z->sd[0].lb) &&
+                        near_eligible(run, py, 0, idx[a0 + s], perm[p0 + r]))
+                        seed_push(z->sd, &z->ns, kh, lbv[r], (int32_t)(p0 + r));
+            }
+            qsort(z->sd, (size_t)z->ns, sizeof *z->sd, ent_row_cmp);
+            for (int32_t q = 0; q < z->ns; q++) {
+                int32_t pos = z->sd[q].row, row = perm[pos];
+                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[pos], d, gam, z->heap,
+                                   &z->nh, k, kh, &z->ls, row)) {
+                    st = foolc__nomem("nearest pool images");
+                    goto out;
+                }
+            }
+        }
+        /* Every chunk, for the samples whose box bound is within theirs: the candidates,
+         * the eligible rows (seeds aside) within it. */
         for (size_t ci = 0; ci < nc; ci++) {
             const float *blk = l + ci * bs;
             size_t p0 = ci * NEAR_CHUNK, len = n - p0 < NEAR_CHUNK ? n - p0 : NEAR_CHUNK;
             for (int32_t s = 0; s < gn; s++) {
-                float *o = lbs + (size_t)s * nr + p0;
-                float mn = dct_lb(xf + (size_t)s * (kk + 3), kk, blk, mg, len, o);
-                cmin[(size_t)s * nc + ci] = mn;
-                near_ent *sd = seed + (size_t)s * (size_t)kh;
-                if (nseed[s] == kh && !(mn < sd[0].lb)) continue;
-                for (size_t r = 0; r < len; r++)
-                    if ((nseed[s] < kh || o[r] < sd[0].lb) &&
-                        near_eligible(run, py, 0, idx[a0 + s], (int32_t)(p0 + r)))
-                        seed_push(sd, &nseed[s], kh, o[r], (int32_t)(p0 + r));
-            }
-        }
-        for (int32_t s = 0; s < gn; s++) {
-            int32_t ai = a0 + s, i = idx[ai], nh = 0, ns = nseed[s];
-            const float *x0 = run->x + (size_t)i * d, *lb = lbs + (size_t)s * nr;
-            const float *cm = cmin + (size_t)s * nc;
-            near_ent *sd = seed + (size_t)s * (size_t)kh;
-            /* The seeds' dot products: the first bound. */
-            qsort(sd, (size_t)ns, sizeof *sd, ent_row_cmp);
-            ls.n = cand.n = 0;
-            for (int32_t q = 0; q < ns; q++) {
-                int32_t p = sd[q].row;
-                if (!near_consider(x0, nx[s], px + (size_t)p * d, qd[p], d, gam, heap, &nh, k,
-                                   kh, &ls, p)) {
-                    st = foolc__nomem("nearest pool images");
-                    goto out;
-                }
-            }
-            double bound = nh == k ? heap[0] : INFINITY;
-            /* The other eligible rows within it. */
-            int32_t si = 0;
-            for (size_t ci = 0; ci < nc; ci++) {
-                if (!(cm[ci] <= bound)) continue;
-                size_t p1 = n - ci * NEAR_CHUNK < NEAR_CHUNK ? n : (ci + 1) * NEAR_CHUNK;
-                for (size_t p = ci * NEAR_CHUNK; p < p1; p++) {
-                    if (!(lb[p] <= bound) || !near_eligible(run, py, 0, i, (int32_t)p)) continue;
-                    while (si < ns && sd[si].row < (int32_t)p) si++;
-                    if (si < ns && sd[si].row == (int32_t)p) continue;   /* a seed: done */
-                    if (!list_add(&cand, (int32_t)p, lb[p])) {
-                        st = foolc__nomem("nearest pool images");
-                        goto out;
+                near_smp *z = &sm[s];
+                double bound = smp_bound(z, k);
+                if (cbs[(size_t)s * nc + ci] > bound) continue;
+                const float *xs = xf + (size_t)s * (xsz + 1);
+                dct_dot1(xs, kk, blk, dots);
+                unsigned fl = dct_lb(xs, kk, blk, dots, mg, len, near_up(bound), lbv);
+                for (; fl; fl &= fl - 1) {   /* the blocks with a row within */
+                    size_t r0 = 0;
+                    while (!(fl >> r0 & 1)) r0++;
+                    for (size_t r = r0 * NEAR_LANES; r < (r0 + 1) * NEAR_LANES && r < len; r++) {
+                        int32_t pos = (int32_t)(p0 + r);
+                        if (!(lbv[r] <= bound) ||
+                            !near_eligible(run, py, 0, idx[a0 + s], perm[pos]))
+                            continue;
+                        while (z->si < z->ns && z->sd[z->si].row < pos) z->si++;
+                        if (z->si < z->ns && z->sd[z->si].row == pos) continue;   /* a seed */
+                        if (!list_add(&z->cand, pos, lbv[r])) {
+                            st = foolc__nomem("nearest pool images");
+                            goto out;
+                        }
                     }
                 }
             }
-            /* By increasing bound, their dot products, until the next bound exceeds A. */
-            qsort(cand.e, (size_t)cand.n, sizeof *cand.e, ent_lb_cmp);
-            for (int32_t c = 0; c < cand.n && cand.e[c].lb <= bound; c++) {
-                if (c + 2 < cand.n) __builtin_prefetch(px + (size_t)cand.e[c + 2].row * d);
-                int32_t p = cand.e[c].row;
-                if (!near_consider(x0, nx[s], px + (size_t)p * d, qd[p], d, gam, heap, &nh, k,
-                                   kh, &ls, p)) {
+        }
+        for (int32_t s = 0; s < gn; s++) {
+            near_smp *z = &sm[s];
+            int32_t ai = a0 + s;
+            const float *x0 = run->x + (size_t)idx[ai] * d;
+            double bound = smp_bound(z, k);
+            int wild = !(z->nx <= NEAR_WILD);
+            double sx = 0;
+            for (size_t j = 0; j < d; j++) sx += x0[j];
+            near_xq xq = {xqv, 0, 0};
+            if (!wild) xq_make(x0, d, &xq);
+            /* By increasing bound, the codes' bound and the dot product of those within
+             * A, until the next bound exceeds A. */
+            heap_make(z->cand.e, z->cand.n);
+            near_ent ring[NEAR_RING];
+            int rh = 0, rn = 0;
+            for (;;) {
+                while (rn < NEAR_RING && z->cand.n > 0 && z->cand.e[0].lb <= bound) {
+                    near_ent e = heap_pop(z->cand.e, &z->cand.n);
+                    const char *f = (const char *)(code + (size_t)e.row * d);
+                    for (size_t o = 0; o < d; o += 64) __builtin_prefetch(f + o);
+                    ring[(rh + rn++) % NEAR_RING] = e;
+                }
+                if (rn == 0) break;
+                near_ent e = ring[rh];
+                rh = (rh + 1) % NEAR_RING;
+                rn--;
+                if (!(e.lb <= bound)) break;   /* and every later one */
+                int32_t pos = e.row, row = perm[pos];
+                if (!wild && q8_lb(z->nx, sx, &xq, code + (size_t)pos * d, d, zq[pos]) > bound)
+                    continue;   /* NaN (a wild row) goes on */
+                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[pos], d, gam, z->heap,
+                                   &z->nh, k, kh, &z->ls, row)) {
                     st = foolc__nomem("nearest pool images");
                     goto out;
                 }
-                bound = nh == k ? heap[0] : INFINITY;
+                bound = smp_bound(z, k);
             }
-            qsort(ls.e, (size_t)ls.n, sizeof *ls.e, ent_row_cmp);
-            cnt[ai] = near_finish(x0, px, d, &ls, bound, k, cs + (size_t)ai * (size_t)k);
+            qsort(z->ls.e, (size_t)z->ls.n, sizeof *z->ls.e, ent_row_cmp);
+            cnt[ai] = near_finish(x0, px, d, &z->ls, bound, k, cs + (size_t)ai * (size_t)k);
         }
     }
 out:
+    for (size_t s = 0; sm && s < gm; s++) {
+        foolc__free(sm[s].ls.e);
+        foolc__free(sm[s].cand.e);
+    }
+    foolc__free(tmp);
+    foolc__free(xqv);
+    foolc__free(sm);
     foolc__free(bas);
     foolc__free(xf);
-    foolc__free(lbs);
-    foolc__free(heap);
-    foolc__free(seed);
-    foolc__free(nseed);
-    foolc__free(ls.e);
-    foolc__free(cand.e);
+    foolc__free(cbs);
+    foolc__free(heaps);
+    foolc__free(seeds);
     return st;
 }
 
