@@ -1024,18 +1024,21 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     near_marg mg = dct_margins(g, dct_basis(g), d);
     if (fill) {   /* once per pool: coefficients, order, chunks, boxes, codes */
         size_t ts = xsz + 1;   /* per row: coefficients, q, norms, |.|^2, the ks' norm */
-        tmp = foolc__malloc(foolc__mul(foolc__mul(n, ts), sizeof(float)));
-        double *qt = tmp ? foolc__malloc(foolc__mul(n, sizeof(double))) : NULL;
+        /* The rows' coefficients by rows, in the codes' room while it is free (no more
+         * memory to touch) when that is large enough. */
+        float *rows = d >= ts * sizeof(float) ? (float *)(void *)code
+                      : (tmp = foolc__malloc(foolc__mul(foolc__mul(n, ts), sizeof(float))));
+        double *qt = rows ? foolc__malloc(foolc__mul(n, sizeof(double))) : NULL;
         if (!qt) {
             st = foolc__nomem("nearest pool images");
             goto out;
         }
         for (size_t p = 0; p < n; p++) {
             qt[p] = dct_coefs(g, px + p * d, t, a);
-            dct_store(g, a, qt[p], tmp + p * ts, 1);
-            tmp[p * ts + xsz] = (float)near_rest(a, ks, qt[p]);
+            dct_store(g, a, qt[p], rows + p * ts, 1);
+            rows[p * ts + xsz] = (float)near_rest(a, ks, qt[p]);
         }
-        if (!kd_order(perm, n, tmp, ts)) {
+        if (!kd_order(perm, n, rows, ts)) {
             foolc__free(qt);
             st = foolc__nomem("nearest pool images");
             goto out;
@@ -1051,10 +1054,9 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             bx[(2 * ks + 2) * nc] = 0;
             for (size_t r = 0; r < NEAR_CHUNK && ci * NEAR_CHUNK + r < n; r++) {
                 size_t pos = ci * NEAR_CHUNK + r, row = (size_t)perm[pos];
-                const float *tr = tmp + row * ts;
+                const float *tr = rows + row * ts;
                 for (size_t j = 0; j < xsz; j++) blk[j * NEAR_CHUNK + r] = tr[j];
                 qd[pos] = qt[row];
-                zq[pos] = q8_store(px + row * d, d, qt[row], code + pos * d);
                 for (size_t j = 0; j < ks; j++) {
                     float *lo = bx + 2 * j * nc, *hi = lo + nc;
                     *lo = tr[j] < *lo ? tr[j] : *lo;
@@ -1065,6 +1067,10 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                 *rhi = tr[xsz] > *rhi ? tr[xsz] : *rhi;
                 *qm = tr[kk] > *qm || tr[kk] != tr[kk] ? tr[kk] : *qm;   /* NaN sticks */
             }
+        }
+        for (size_t pos = 0; pos < n; pos++) {   /* the codes, over the rows' room */
+            size_t row = (size_t)perm[pos];
+            zq[pos] = q8_store(px + row * d, d, qt[row], code + pos * d);
         }
         foolc__free(qt);
         foolc__free(tmp);
