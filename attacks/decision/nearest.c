@@ -649,35 +649,6 @@ static void seed_push(near_ent *h, int32_t *n, int32_t k, double lb, int32_t row
     h[i].row = row;
 }
 
-/* A min-heap of (bound, row) pairs, built in place (heap_make) and taken from in order of
- * increasing bound (heap_pop: the smallest, moved to the end). */
-static void heap_down(near_ent *h, int32_t n, int32_t i)
-{
-    near_ent v = h[i];
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && h[c + 1].lb < h[c].lb) c++;
-        if (!(h[c].lb < v.lb)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = v;
-}
-
-static void heap_make(near_ent *h, int32_t n)
-{
-    for (int32_t i = n / 2 - 1; i >= 0; i--) heap_down(h, n, i);
-}
-
-static near_ent heap_pop(near_ent *h, int32_t *n)
-{
-    near_ent top = h[0];
-    h[0] = h[--*n];
-    if (*n > 0) heap_down(h, *n, 0);
-    return top;
-}
-
 /* The second level: each row p quantised to 8 bits, p^ = lo + scale c (c integers in
  * [0, 255]; s1 = sum c, s2 = sum c^2), with eps >= |p - p^| (computed in double, rounded
  * up). |x - p| >= |x - p^| - eps, and
@@ -839,9 +810,16 @@ static double q8_lb(double nx, double sx, const near_xq *xq, const uint8_t *c, s
 }
 
 #define NEAR_FALLBACK 1   /* near_kept: no summary, near_scan instead */
-#define NEAR_RING 8       /* candidates whose codes are fetched ahead */
+#define NEAR_RING 16      /* candidates looked at ahead to fetch their codes */
+#define NEAR_FIRST 32     /* candidates taken by increasing bound before the others */
 #define NEAR_KS 16        /* coefficients that order the pool and bound whole chunks */
 #define NEAR_SEEDC 16     /* chunks of smallest bound that give a sample its seeds */
+
+static int ent_lb_cmp(const void *a, const void *b)
+{
+    double x = ((const near_ent *)a)->lb, y = ((const near_ent *)b)->lb;
+    return (x > y) - (x < y);
+}
 
 /* The float just above a (or a itself), so that lb <= it for every float lb <= a. */
 static float near_up(double a)
@@ -1178,24 +1156,30 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             for (size_t j = 0; j < d; j++) sx += x0[j];
             near_xq xq = {xqv, 0, 0};
             if (!wild) xq_make(x0, d, &xq);
-            /* By increasing bound, the codes' bound and the dot product of those within
-             * A, until the next bound exceeds A. */
-            heap_make(z->cand.e, z->cand.n);
-            near_ent ring[NEAR_RING];
-            int rh = 0, rn = 0;
-            for (;;) {
-                while (rn < NEAR_RING && z->cand.n > 0 && z->cand.e[0].lb <= bound) {
-                    near_ent e = heap_pop(z->cand.e, &z->cand.n);
-                    const char *f = (const char *)(code + (size_t)e.row * d);
+            /* The candidates' codes' bound and, where that is within A, the dot product:
+             * first the NEAR_FIRST of smallest bound by increasing bound (A falls to about
+             * its last value), then the others still within A in pool order (close rows
+             * together), the next ones' codes fetched ahead. */
+            near_ent *ce = z->cand.e, first[NEAR_FIRST];
+            int32_t nc1 = 0, pf = 0;   /* pf: the next candidate whose codes to fetch */
+            for (int32_t c = 0; c < z->cand.n; c++)
+                if (nc1 < NEAR_FIRST || ce[c].lb < first[0].lb)
+                    seed_push(first, &nc1, NEAR_FIRST, ce[c].lb, c);
+            qsort(first, (size_t)nc1, sizeof *first, ent_lb_cmp);
+            for (int32_t c = 0; c <= nc1 + z->cand.n; c++) {
+                int32_t ci = c < nc1 ? first[c].row : c - nc1 - 1;
+                if (c == nc1) continue;   /* between the parts */
+                for (; c > nc1 && pf < z->cand.n && pf < ci + NEAR_RING; pf++) {
+                    if (!(ce[pf].lb <= bound)) continue;
+                    const char *f = (const char *)(code + (size_t)ce[pf].row * d);
                     for (size_t o = 0; o < d; o += 64) __builtin_prefetch(f + o);
-                    ring[(rh + rn++) % NEAR_RING] = e;
                 }
-                if (rn == 0) break;
-                near_ent e = ring[rh];
-                rh = (rh + 1) % NEAR_RING;
-                rn--;
-                if (!(e.lb <= bound)) break;   /* and every later one */
-                int32_t pos = e.row, row = perm[pos];
+                if (!(ce[ci].lb <= bound)) {
+                    if (c < nc1) c = nc1 - 1;   /* the rest of the first part too */
+                    continue;
+                }
+                int32_t pos = ce[ci].row, row = perm[pos];
+                ce[ci].lb = NAN;   /* taken: within no bound, infinite ones included */
                 if (!wild && q8_lb(z->nx, sx, &xq, code + (size_t)pos * d, d, zq[pos]) > bound)
                     continue;   /* NaN (a wild row) goes on */
                 if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[pos], d, gam, z->heap,
