@@ -572,9 +572,10 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     if (a->ids && a->n_ids != s.n)
         return foolc__error(FOOLC_E_INVALID, "%s: %d sample ids set for a run of %d samples",
                             a->vt->name, a->n_ids, s.n);
-    if (a->sample_x && a->n_sample != s.n)
+    if (a->sample_x && (s.n < 1 || a->n_sample % s.n != 0))
         return foolc__error(FOOLC_E_INVALID, "%s: %d per-sample starts set for a run of %d "
-                            "samples", a->vt->name, a->n_sample, s.n);
+                            "samples (a multiple of them expected)", a->vt->name,
+                            a->n_sample, s.n);
     foolc__error_clear();
     size_t d = (size_t)s.c * (size_t)s.h * (size_t)s.w;
     int32_t n = s.n;
@@ -599,6 +600,7 @@ foolc_status foolc_attack_run_sized(foolc_attack *a, foolc_model *model, foolc_s
     run.n_starts = a->n_starts;
     run.starts_sum = &a->starts_sum;
     run.sample_x = a->sample_x;
+    run.sample_k = a->sample_x ? a->n_sample / n : 0;
     uint8_t *adv0 = (uint8_t *)(run.todo + n);
 
     /* Samples already adversarial at x cost nothing more: distance 0. */

@@ -155,9 +155,11 @@ struct foolc__run {
     const float *starts_x;           /* n_starts rows of d floats */
     const int32_t *starts_y;         /* their labels, or NULL */
     int32_t n_starts;
-    /* Per-sample starts (foolc_attack_set_sample_starts): row i is sample i's, n rows of d
-     * floats, not yet checked (attacks/decision/common.c: foolc__dec_sample_starts). */
+    /* Per-sample starts (foolc_attack_set_sample_starts): sample_k per sample, rows
+     * i * sample_k .. i * sample_k + sample_k - 1 are sample i's (the first its main one),
+     * of d floats, not yet checked (attacks/decision/common.c: foolc__dec_sample_starts). */
     const float *sample_x;
+    int32_t sample_k;
     /* The pool's summary (below), owned by the attack with the pool; NULL in sub-attack
      * runs. */
     struct foolc__pool_sum *starts_sum;

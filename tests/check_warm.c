@@ -114,6 +114,8 @@ typedef struct out {
 
 /* Attack `name` (with `steps` steps where it has them) on samples b..b+n-1, with per-sample
  * starts `st` (rows of those samples; NULL: none). */
+static int32_t g_per = 1; /* starts per sample in run()'s rows */
+
 static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
                         const float *st, out *o)
 {
@@ -122,7 +124,7 @@ static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
     double v;
     if (foolc_attack_get(a, "steps", &v) >= 0) ck_ok(foolc_attack_set(a, "steps", 30));
     foolc_attack_set_first_id(a, (uint64_t)b);
-    if (st) ck_ok(foolc_attack_set_sample_starts(a, st, n));
+    if (st) ck_ok(foolc_attack_set_sample_starts(a, st, n * g_per));
     foolc_result res = {o->xa + b * D, o->dist + b, o->ok + b, o->q + b};
     foolc_shape sh = {n, 1, 1, D};
     foolc_status s = foolc_attack_run(a, m, sh, g_x + b * D, g_y + b, NULL, 3, &res);
@@ -231,6 +233,58 @@ START_TEST(test_rows_polish)
                       (double)none.dist[i], (double)fmn.dist[i]);
     }
     ck_assert_int_gt(any, 2);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* Two starts per sample (2N rows, row 2i + j sample i's start j): polish descends from each
+ * usable one; the result is at least as close as the closer usable start, and the same
+ * when the two rows swap places. Rows of another multiple are refused. */
+START_TEST(test_two_starts)
+{
+    samples();
+    foolc_model *m = net_model();
+    static out good, far, two, swapped;
+    ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
+    /* A farther start: the adversarial pushed away from the clean input, where still so. */
+    float st[2 * N * D], sw[2 * N * D];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) {
+            float x0 = g_x[i * D + j], xa = good.xa[i * D + j];
+            float f = fminf(1.0f, fmaxf(0.0f, x0 + 1.5f * (xa - x0)));
+            st[(2 * i) * D + j] = i % 3 == 0 ? NAN : xa;         /* none for every third */
+            st[(2 * i + 1) * D + j] = f;
+            sw[(2 * i) * D + j] = f;
+            sw[(2 * i + 1) * D + j] = st[(2 * i) * D + j];
+            far.xa[i * D + j] = f;
+        }
+    g_per = 2;
+    ck_assert(run(m, "polish-l2", 0, N, st, &two) >= 0);
+    ck_assert(run(m, "polish-l2", 0, N, sw, &swapped) >= 0);
+    g_per = 1;
+    int used = 0;
+    for (int i = 0; i < N; i++) {
+        if (!good.ok[i]) continue;
+        used++;
+        ck_assert(two.ok[i] && swapped.ok[i]);
+        if (i % 3)
+            ck_assert_msg(two.dist[i] <= good.dist[i], "sample %d: %g from %g (ok %d)", i,
+                          (double)two.dist[i], (double)good.dist[i], two.ok[i]);
+        ck_assert(two.dist[i] <= (float)foolc_distance(FOOLC_L2, g_x + i * D, far.xa + i * D, D) ||
+                  !isfinite(two.dist[i]));
+        ck_assert_msg(fabsf(two.dist[i] - swapped.dist[i]) <= 1e-3f * two.dist[i],
+                      "sample %d: %g vs %g swapped", i, (double)two.dist[i],
+                      (double)swapped.dist[i]);
+    }
+    ck_assert_int_gt(used, 2);
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("polish-l2", &a));
+    ck_ok(foolc_attack_set_sample_starts(a, st, N + 1));
+    foolc_result res = {two.xa, two.dist, two.ok, NULL};
+    foolc_shape sh = {N, 1, 1, D};
+    ck_status(foolc_attack_run(a, m, sh, g_x, g_y, NULL, 3, &res), FOOLC_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(foolc_errmsg(), "multiple"));
+    foolc_attack_free(a);
     foolc_model_free(m);
 }
 END_TEST
@@ -443,6 +497,7 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_rows_fmn);
     tcase_add_test(tc, test_rows_polish);
     tcase_add_test(tc, test_eval_polish);
+    tcase_add_test(tc, test_two_starts);
     tcase_add_test(tc, test_eval_chunks);
     tcase_add_test(tc, test_eval_resume);
     tcase_add_test(tc, test_set_params);

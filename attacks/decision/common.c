@@ -470,7 +470,13 @@ foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
 foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
                                       double max_q, float *xadv, uint8_t *ok)
 {
-    if (!run->sample_x || m == 0) return FOOLC_OK;
+    return foolc__dec_sample_starts_at(run, idx, m, max_q, 0, xadv, ok);
+}
+
+foolc_status foolc__dec_sample_starts_at(foolc__run *run, const int32_t *idx, int32_t m,
+                                         double max_q, int32_t j, float *xadv, uint8_t *ok)
+{
+    if (!run->sample_x || m == 0 || j < 0 || j >= run->sample_k) return FOOLC_OK;
     size_t d = run->d;
     float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
     int32_t *sid = foolc__malloc((size_t)m * 2 * sizeof(int32_t));
@@ -479,12 +485,13 @@ foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32
     int32_t *pos = sid + m, nc = 0;
     for (int32_t a = 0; st >= 0 && a < m; a++) {
         int32_t i = idx[a];
-        const float *r = run->sample_x + (size_t)i * d, *x0 = run->x + (size_t)i * d;
+        const float *r = run->sample_x + ((size_t)i * (size_t)run->sample_k + (size_t)j) * d;
+        const float *x0 = run->x + (size_t)i * d;
         if (ok[a] || !foolc__run_may(run, i, max_q, 1)) continue;
         int usable = 1, moved = 0;
-        for (size_t j = 0; usable && j < d; j++) {
-            usable = r[j] >= run->lo && r[j] <= run->hi; /* NaN fails too */
-            moved |= r[j] != x0[j];
+        for (size_t q = 0; usable && q < d; q++) {
+            usable = r[q] >= run->lo && r[q] <= run->hi; /* NaN fails too */
+            moved |= r[q] != x0[q];
         }
         if (!usable || !moved) continue;
         memcpy(xs + (size_t)nc * d, r, d * sizeof(float));

@@ -98,6 +98,9 @@ foolc_status foolc__dec_start(foolc__run *run, const int32_t *idx, int32_t m, fo
  * per-sample starts. */
 foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,
                                       double max_q, float *xadv, uint8_t *ok);
+/* The same with each sample's start j (0 .. run->sample_k - 1; nothing for another j). */
+foolc_status foolc__dec_sample_starts_at(foolc__run *run, const int32_t *idx, int32_t m,
+                                         double max_q, int32_t j, float *xadv, uint8_t *ok);
 /* An attack's own start for samples idx (m): fills xadv rows and ok flags (the clean input
  * and 0 where it found none). */
 typedef foolc_status (*foolc__own_start_fn)(void *ctx, foolc__run *run, const int32_t *idx,

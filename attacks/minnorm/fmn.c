@@ -91,10 +91,12 @@ static foolc_status l0_polish(foolc__run *run, const int32_t *sid, int32_t m, co
     return st;
 }
 
-/* One FMN descent over the samples sid (m), each from start row a (the clean input where
- * start is NULL); g0 (may be NULL) receives the gradients at the first iterates. */
+/* One FMN descent over the samples sid (m; a sample may appear more than once), each from
+ * start row a (the clean input where start is NULL); g0 (may be NULL) receives the gradients
+ * at the first iterates. With chain_d (m), start row a is replaced by every adversarial
+ * iterate closer than chain_d[a], which follows. */
 static foolc_status fmn_pass(foolc__run *run, const foolc__fmn_config *cfg, const int32_t *sid,
-                             int32_t m, const float *start, float *g0)
+                             int32_t m, float *start, double *chain_d, float *g0)
 {
     foolc_norm p = run->norm;
     size_t d = run->d;
@@ -155,6 +157,10 @@ static foolc_status fmn_pass(foolc__run *run, const foolc__fmn_config *cfg, cons
                 found[a] = 1;
                 foolc__run_offer(run, sid[a], xs + (size_t)a * d);
                 if (nd < best[a]) best[a] = nd;
+                if (chain_d && nd < chain_d[a]) {
+                    chain_d[a] = nd;
+                    memcpy(start + (size_t)a * d, xa, d * sizeof(float));
+                }
             }
             if (p != FOOLC_L0) {
                 double gd = foolc__dual_norm(p, g, d);
@@ -192,47 +198,55 @@ out:
  * L2 96 -> 94-96 %); the same settings twice gain nothing (docs/attacks.md, "Polish"). */
 static const double k_rounds[4][2] = {{0.05, 1}, {0.2, 1}, {0.05, 3}, {0.01, 1}};
 
-/* Descents from the per-sample starts (foolc_attack_set_sample_starts): for each usable
- * one, from it or from the sample's best point so far where that is closer. fmn-* run one
- * after their descent from the clean input (so a start only adds). polish-* run `rounds`
- * with the settings of k_rounds, each from the best point of the rounds before; a sample
- * without a usable start (or run without starts) first descends from the clean input. */
+/* Descents from the per-sample starts (foolc_attack_set_sample_starts), one chain from each
+ * usable start (fmn-*: one descent, after theirs from the clean input, so a start only
+ * adds). polish-* run `rounds` descents per chain, round r with the settings of row r % 4
+ * of k_rounds, each from the chain's closest point so far: a start in another region (a
+ * decision-based attack's, from the evaluation) is refined there, not abandoned for the
+ * sample's best. A sample without a usable start (or a run without starts) gets one chain
+ * from the clean input. */
 static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg, int32_t rounds)
 {
     if (!run->sample_x && !rounds) return FOOLC_OK;
     size_t d = run->d;
-    int32_t m = run->n_todo;
-    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
-    int32_t *sid = foolc__malloc(foolc__mul((size_t)m, sizeof(int32_t)));
-    uint8_t *ok = foolc__calloc((size_t)m, 1);
-    foolc_status st = xs && sid && ok ? FOOLC_OK : foolc__nomem("fmn warm starts");
-    if (st >= 0) st = foolc__dec_sample_starts(run, run->todo, m, 0, xs, ok);
-    int32_t nw = 0;
-    for (int32_t a = 0; st >= 0 && a < m; a++)
-        if (rounds ? !ok[a] : ok[a]) sid[nw++] = run->todo[a];
-    if (st >= 0 && rounds && nw > 0) {
-        foolc__fmn_config c = *cfg;
-        c.gamma = k_rounds[0][0];
-        c.max_stepsize = k_rounds[0][1];
-        st = fmn_pass(run, &c, sid, nw, NULL, NULL);
+    int32_t m = run->n_todo, k = run->sample_x ? run->sample_k : 0, nc = 0;
+    size_t cap = foolc__mul((size_t)m, (size_t)(k > 1 ? k : 1));
+    float *cx = foolc__malloc(foolc__mul(foolc__mul(cap, d), sizeof(float)));
+    double *cd = foolc__malloc(foolc__mul(cap, sizeof(double)));
+    int32_t *cid = foolc__malloc(foolc__mul(cap, sizeof(int32_t)));
+    uint8_t *ok = foolc__calloc((size_t)m, 2), *any = ok ? ok + m : NULL;
+    foolc_status st = cx && cd && cid && ok ? FOOLC_OK : foolc__nomem("fmn warm starts");
+    for (int32_t j = 0; st >= 0 && j < k; j++) {
+        memset(ok, 0, (size_t)m);
+        float *xs = cx + (size_t)nc * d;   /* room for m rows from here */
+        st = foolc__dec_sample_starts_at(run, run->todo, m, 0, j, xs, ok);
+        for (int32_t a = 0, n0 = nc; st >= 0 && a < m; a++) {
+            if (!ok[a]) continue;
+            any[a] = 1;
+            float *row = cx + (size_t)nc * d;
+            if (nc - n0 != a) memcpy(row, xs + (size_t)a * d, d * sizeof(float));
+            cid[nc] = run->todo[a];
+            cd[nc++] = foolc_distance(run->norm, run->x + (size_t)run->todo[a] * d, row, d);
+        }
     }
-    if (rounds)
-        for (int32_t a = nw = 0; st >= 0 && a < m; a++)
-            if (run->res->success[run->todo[a]]) sid[nw++] = run->todo[a];
-    for (int32_t r = 0; st >= 0 && nw > 0 && r < (rounds > 0 ? rounds : 1); r++) {
+    for (int32_t a = 0; st >= 0 && rounds && a < m; a++) {
+        if (any[a]) continue;
+        memcpy(cx + (size_t)nc * d, run->x + (size_t)run->todo[a] * d, d * sizeof(float));
+        cid[nc] = run->todo[a];
+        cd[nc++] = INFINITY;
+    }
+    for (int32_t r = 0; st >= 0 && nc > 0 && r < (rounds > 0 ? rounds : 1); r++) {
         foolc__fmn_config c = *cfg;
         if (rounds > 0) {
             c.gamma = k_rounds[r % 4][0];
             c.max_stepsize = k_rounds[r % 4][1];
         }
-        /* Every start was offered: the run's best is the closest point so far. */
-        for (int32_t a = 0; a < nw; a++)
-            memcpy(xs + (size_t)a * d, run->res->x_adv + (size_t)sid[a] * d, d * sizeof(float));
-        st = fmn_pass(run, &c, sid, nw, xs, NULL);
+        st = fmn_pass(run, &c, cid, nc, cx, cd, NULL);
         if (st >= 0 && rounds > 0) st = foolc__run_progress(run, r + 1, rounds);
     }
-    foolc__free(xs);
-    foolc__free(sid);
+    foolc__free(cx);
+    foolc__free(cd);
+    foolc__free(cid);
     foolc__free(ok);
     return st;
 }
@@ -257,7 +271,7 @@ static foolc_status fmn_run(foolc__run *run, const void *config)
     memcpy(sid, run->todo, (size_t)m * sizeof *sid);
     /* polish-* (variant: their rounds) start from the per-sample starts. */
     int32_t rounds = run->vt->variant ? (int32_t)cfg->rounds : 0;
-    if (!rounds && (st = fmn_pass(run, cfg, sid, m, NULL, g0)) < 0) goto out;
+    if (!rounds && (st = fmn_pass(run, cfg, sid, m, NULL, NULL, g0)) < 0) goto out;
     if ((st = warm_descents(run, cfg, rounds)) < 0) goto out;
     if (p == FOOLC_L0 && !rounds && cfg->polish > 0) {
         if ((st = l0_polish(run, sid, m, g0, xs, 0)) < 0) goto out;

@@ -74,7 +74,9 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const 
                                                          const int32_t *y, int32_t n);
 /* Per-sample starting points (warm starts), for the same attacks: row i of x (n*c*h*w
  * floats in the model's input shape) is sample i's starting point in later runs, which must
- * then have n samples (FOOLC_E_INVALID from the run otherwise). A row is used only where
+ * then have n samples, or k of them per sample: n = k * samples, rows i*k .. i*k + k - 1
+ * sample i's (FOOLC_E_INVALID from the run for another n). Only fmn-* and polish-* use more
+ * than the first of each sample's rows. A row is used only where
  * it is a usable start for its sample, decided per sample when the run starts: finite,
  * inside the model's box, and adversarial under the run's criterion (one model evaluation
  * per usable-looking row, counted as the sample's query); any other row (e.g. all NaN for
@@ -82,7 +84,7 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const 
  * is used it is offered as a result, so the sample's result is at least as close as its
  * start; docs/attacks-bb.md and docs/attacks-decision.md say which of the attack's own
  * starts it replaces. fmn-* also take them (one more descent from each usable row) and
- * polish-* work from them only (docs/attacks-minnorm.md). x is borrowed until the last run that uses it or until cleared with
+ * polish-* work from them (docs/attacks-minnorm.md). x is borrowed until the last run that uses it or until cleared with
  * x = NULL, n = 0. FOOLC_E_INVALID for a NULL attack, n < 0, or NULL x with n > 0. */
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_sample_starts(foolc_attack *a,
                                                                 const float *x, int32_t n);

@@ -490,14 +490,44 @@ int32_t foolc_eval_chunk_needs(const foolc_eval *ev, int32_t c, int32_t *needs, 
     return k;
 }
 
-/* Attack k's warm starts for samples b..b+m-1: per sample, the point of the attacks before
- * it (in the evaluation's order) closest in its norm (the first on ties), NaN rows where
- * none broke the sample; *out NULL when the attack takes none. Every earlier attack's
- * chunk of these samples must be recorded: their records hold the points, so the starts
- * are the same after a resume, over processes and whatever the chunk size. */
-static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, float **out)
+/* The starts per sample attack k takes: two for the polish attacks (the best point so far
+ * and the best of the decision-based attacks), one for bb-*. */
+static int32_t warm_rows(const eval_task *t)
+{
+    return strncmp(t->name, "polish-", 7) ? 1 : 2;
+}
+
+/* The closest point to sample i in norm p among the attacks j < k (decision-based ones only
+ * when `decision`): its attack, or -1 where none broke the sample. */
+static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int decision)
+{
+    float best = INFINITY;
+    int src = -1;
+    for (int j = 0; j < k; j++) {
+        const eval_task *u = &ev->t[j];
+        float v = u->dist[(size_t)i * NC + p];
+        if (decision && (u->needs & FOOLC_NEEDS_GRAD)) continue;
+        if (u->ok[i] && v < best) {
+            best = v;
+            src = j;
+        }
+    }
+    return src;
+}
+
+/* Attack k's warm starts for samples b..b+m-1 (*rows per sample, warm_rows): per sample,
+ * the point of the attacks before it (in the evaluation's order) closest in its norm (the
+ * first on ties); for the polish attacks then the closest of the decision-based attacks
+ * before it, which explore regions the gradient attacks miss (where that is another
+ * attack's point); NaN rows where there is none; *out NULL when the attack takes none.
+ * Every earlier attack's chunk of these samples must be recorded: their records hold the
+ * points, so the starts are the same after a resume, over processes and whatever the chunk
+ * size. */
+static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, float **out,
+                                int32_t *rows)
 {
     *out = NULL;
+    *rows = 0;
     if (!warm_on(ev, k)) return FOOLC_OK;
     eval_task *t = &ev->t[k];
     for (int j = 0; j < k; j++)
@@ -509,30 +539,29 @@ static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, flo
                                     "0", t->name, (int)b, (int)(b + m - 1), ev->t[j].name,
                                     (int)i, (int)(j * ev->per_task + i / ev->o.chunk));
     size_t d = ev->d;
-    float *ws = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof *ws));
+    int32_t r = warm_rows(t);
+    float *ws = foolc__malloc(foolc__mul(foolc__mul((size_t)m * (size_t)r, d), sizeof *ws));
     if (!ws) return foolc__nomem("eval: warm starts");
     int any = 0;
     for (int32_t i = b; i < b + m; i++) {
-        float best = INFINITY;
-        int src = -1;
-        for (int j = 0; j < k; j++) {
-            const eval_task *u = &ev->t[j];
-            float v = u->dist[(size_t)i * NC + t->norm];
-            if (u->ok[i] && v < best) {
-                best = v;
-                src = j;
+        int first = closest(ev, k, i, t->norm, 0);
+        for (int32_t q = 0; q < r; q++) {
+            int src = q == 0 ? first : closest(ev, k, i, t->norm, 1);
+            float *row = ws + ((size_t)(i - b) * (size_t)r + (size_t)q) * d;
+            if (src >= 0 && (q == 0 || src != first)) {
+                memcpy(row, ev->t[src].xadv + (size_t)i * d, d * sizeof *row);
+                any = 1;
+            } else {
+                for (size_t j = 0; j < d; j++) row[j] = NAN;
             }
         }
-        float *row = ws + (size_t)(i - b) * d;
-        if (src >= 0) {
-            memcpy(row, ev->t[src].xadv + (size_t)i * d, d * sizeof *row);
-            any = 1;
-        } else {
-            for (size_t j = 0; j < d; j++) row[j] = NAN;
-        }
     }
-    if (any) *out = ws;
-    else foolc__free(ws);
+    if (any) {
+        *out = ws;
+        *rows = r;
+    } else {
+        foolc__free(ws);
+    }
     return FOOLC_OK;
 }
 
@@ -572,10 +601,11 @@ static foolc_status run_attack_chunk(foolc_eval *ev, eval_task *t, int32_t b, in
     uint8_t *ok = foolc__malloc((size_t)m);
     foolc_counts *q = foolc__calloc((size_t)m, sizeof *q);
     float *ws = NULL;
+    int32_t rows = 0;
     foolc_status st = dist && xa && ok && q ? FOOLC_OK : foolc__nomem("eval: chunk");
-    if (st >= 0) st = warm_starts(ev, (int)(t - ev->t), b, m, &ws);
+    if (st >= 0) st = warm_starts(ev, (int)(t - ev->t), b, m, &ws, &rows);
     if (st >= 0) st = foolc_attack_set_ids(t->att, ev->ids + b, m);
-    if (st >= 0 && ws) st = foolc_attack_set_sample_starts(t->att, ws, m);
+    if (st >= 0 && ws) st = foolc_attack_set_sample_starts(t->att, ws, m * rows);
     if (st >= 0) {
         foolc_attack_set_progress(t->att, on_progress, cb);
         foolc_result res = {xa, dist, ok, q};

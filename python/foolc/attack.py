@@ -347,8 +347,9 @@ class Attack(Owner):
 
     def set_sample_starts(self, x: ArrayLike | None) -> Attack:
         """Per-sample starting points (n, *input_shape), row i for sample i of the next
-        runs, which must then have n samples (foolc_attack_set_sample_starts): bb-* walk
-        and fmn-* descend once more from a usable row, polish-* descend from it only,
+        runs, which must then have n samples, or k per sample (k*n rows, rows i*k..i*k+k-1
+        sample i's; foolc_attack_set_sample_starts): bb-* walk
+        and fmn-* descend once more from each usable row, polish-* descend from them,
         boundary, hsj-* and binarization start there; a row that is not finite, outside the bounds or not adversarial (NaN for "none") is
         ignored for its sample. None clears them. The array is copied and kept."""
         h = self._handle()
