@@ -688,15 +688,24 @@ FOOLC__VEC
 static void q8_codes(const float *restrict p, size_t d, float lo, float inv,
                      uint8_t *restrict c)
 {
-#define Q8_AT(j)                                                                           \
-    do {                                                                                   \
-        float v_ = (p[j] - lo) * inv + 0.5f;                                               \
-        v_ = v_ > 0 ? v_ : 0;                                                              \
-        v_ = v_ < 255 ? v_ : 255;                                                          \
-        c[j] = (uint8_t)(int32_t)v_;                                                       \
-    } while (0)
-    FOOLC__BLOCKED(d, Q8_AT);
-#undef Q8_AT
+    enum { L = NEAR_LANES };
+    size_t j = 0;
+    for (; j + L <= d; j += L) {
+        int32_t t[L];
+        for (int b = 0; b < L; b++) {
+            float v = (p[j + b] - lo) * inv + 0.5f;
+            v = v > 0 ? v : 0;
+            v = v < 255 ? v : 255;
+            t[b] = (int32_t)v;
+        }
+        for (int b = 0; b < L; b++) c[j + b] = (uint8_t)t[b];
+    }
+    for (; j < d; j++) {
+        float v = (p[j] - lo) * inv + 0.5f;
+        v = v > 0 ? v : 0;
+        v = v < 255 ? v : 255;
+        c[j] = (uint8_t)(int32_t)v;
+    }
 }
 
 /* |p - (lo + scale c)|^2 in double (each term exact but for one rounding of the product
@@ -705,31 +714,32 @@ FOOLC__VEC
 static double q8_err(const float *restrict p, const uint8_t *restrict c, size_t d, float lo,
                      float scale, int32_t *s1, int32_t *s2)
 {
-    double e[FOOLC__BLOCK] = {0}, et = 0;
-    int32_t a[FOOLC__BLOCK] = {0}, b2[FOOLC__BLOCK] = {0}, at = 0, bt = 0;
+    enum { L = FOOLC__BLOCK };
+    double e[L] = {0}, et = 0;
+    int32_t a1 = 0, a2 = 0;
     size_t j = 0;
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (int b = 0; b < FOOLC__BLOCK; b++) {
-            int32_t cv = c[j + b];
-            double t = (double)p[j + b] - ((double)lo + (double)scale * cv);
+    for (; j + L <= d; j += L) {
+        int32_t ci[L];
+        for (int b = 0; b < L; b++) ci[b] = c[j + b];
+        for (int b = 0; b < L; b++) {
+            double t = (double)p[j + b] - ((double)lo + (double)scale * (double)ci[b]);
             e[b] += t * t;
-            a[b] += cv;
-            b2[b] += cv * cv;
         }
+        for (int b = 0; b < L; b++) {
+            a1 += ci[b];
+            a2 += ci[b] * ci[b];
+        }
+    }
     for (; j < d; j++) {
         int32_t cv = c[j];
         double t = (double)p[j] - ((double)lo + (double)scale * cv);
         et += t * t;
-        at += cv;
-        bt += cv * cv;
+        a1 += cv;
+        a2 += cv * cv;
     }
-    for (int b = 0; b < FOOLC__BLOCK; b++) {
-        et += e[b];
-        at += a[b];
-        bt += b2[b];
-    }
-    *s1 = at;
-    *s2 = bt;
+    for (int b = 0; b < L; b++) et += e[b];
+    *s1 = a1;
+    *s2 = a2;
     return et;
 }
 
