@@ -954,6 +954,27 @@ static void box_lb(const float *restrict x, float xq, float xr, size_t ks, const
     }
 }
 
+/* Moves the rows of a (n rows of sz bytes) so that row pos holds what row perm[pos] held,
+ * cycle by cycle (buf: sz bytes, done: n zeroed bytes of scratch). */
+static void permute_rows(unsigned char *a, size_t sz, const int32_t *perm, size_t n,
+                         unsigned char *buf, unsigned char *done)
+{
+    for (size_t s = 0; s < n; s++) {
+        if (done[s]) continue;
+        memcpy(buf, a + s * sz, sz);
+        for (size_t pos = s;;) {
+            size_t src = (size_t)perm[pos];
+            done[pos] = 1;
+            if (src == s) {
+                memcpy(a + pos * sz, buf, sz);
+                break;
+            }
+            memcpy(a + pos * sz, a + src * sz, sz);
+            pos = src;
+        }
+    }
+}
+
 /* The norm the first ks coefficients a leave out of |v|^2 = q. */
 static double near_rest(const double *a, size_t ks, double q)
 {
@@ -1006,7 +1027,6 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     near_ent *seeds = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(near_ent)));
     near_smp *sm = foolc__calloc(gm, sizeof *sm);
     int16_t *xqv = foolc__malloc(foolc__mul(d, sizeof(int16_t)));
-    float *tmp = NULL;
     foolc_status st = FOOLC_OK;
     if (!bas || !xf || !cbs || !heaps || !seeds || !sm || !xqv) {
         st = foolc__nomem("nearest pool images");
@@ -1016,29 +1036,45 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     g->ch = bas + g->w * g->vpad;
     double *t = g->ch + g->umax * g->h, *a = t + (g->h + g->umax) * g->vpad + g->h * g->w;
     near_marg mg = dct_margins(g, dct_basis(g), d);
-    if (fill) {   /* once per pool: coefficients, order, chunks, boxes, codes */
-        size_t ts = xsz + 1;   /* per row: coefficients, q, norms, |.|^2, the ks' norm */
-        /* The rows' coefficients by rows, in the codes' room while it is free (no more
-         * memory to touch) when that is large enough. */
-        float *rows = d >= ts * sizeof(float) ? (float *)(void *)code
-                      : (tmp = foolc__malloc(foolc__mul(foolc__mul(n, ts), sizeof(float))));
-        double *qt = rows ? foolc__malloc(foolc__mul(n, sizeof(double))) : NULL;
-        if (!qt) {
+    if (fill) {   /* once per pool: coefficients, codes, order, chunks, boxes */
+        /* In pool order (the pool read once, in order): each row's coefficients by rows in
+         * the chunks' room (xsz floats each), its codes in theirs, the norm its first ks
+         * coefficients leave out (rk) and its quantisation (zt); then both rooms' rows put
+         * in the new order, and each chunk transposed in place. */
+        double *qt = foolc__malloc(foolc__mul(n, sizeof(double)));
+        float *rk = foolc__malloc(foolc__mul(n, sizeof(float)));
+        near_q8 *zt = foolc__malloc(foolc__mul(n, sizeof(near_q8)));
+        size_t sz = d > xsz * sizeof(float) ? d : xsz * sizeof(float);
+        unsigned char *done = foolc__malloc(n + sz + bs * sizeof(float));
+        if (!qt || !rk || !zt || !done) {
+            foolc__free(qt);
+            foolc__free(rk);
+            foolc__free(zt);
+            foolc__free(done);
             st = foolc__nomem("nearest pool images");
             goto out;
         }
+        float *scr = (float *)(void *)(done + n + sz);
         for (size_t p = 0; p < n; p++) {
             qt[p] = dct_coefs(g, px + p * d, t, a);
-            dct_store(g, a, qt[p], rows + p * ts, 1);
-            rows[p * ts + xsz] = (float)near_rest(a, ks, qt[p]);
+            dct_store(g, a, qt[p], l + p * xsz, 1);
+            rk[p] = (float)near_rest(a, ks, qt[p]);
+            zt[p] = q8_store(px + p * d, d, qt[p], code + p * d);
         }
-        if (!kd_order(perm, n, rows, ts)) {
-            foolc__free(qt);
-            st = foolc__nomem("nearest pool images");
-            goto out;
+        int ok = kd_order(perm, n, l, xsz);
+        if (ok) {
+            memset(done, 0, n);
+            permute_rows(code, d, perm, n, done + n, done);
+            memset(done, 0, n);
+            permute_rows((unsigned char *)l, xsz * sizeof(float), perm, n, done + n, done);
         }
-        for (size_t ci = 0; ci < nc; ci++) {
+        for (size_t ci = 0; ok && ci < nc; ci++) {
             float *blk = l + ci * bs, *bx = box + ci;
+            size_t p0 = ci * NEAR_CHUNK, len = n - p0 < NEAR_CHUNK ? n - p0 : NEAR_CHUNK;
+            memcpy(scr, blk, len * xsz * sizeof(float));   /* its rows, by rows */
+            for (size_t j = 0; j < xsz; j++)
+                for (size_t r = 0; r < NEAR_CHUNK; r++)
+                    blk[j * NEAR_CHUNK + r] = r < len ? scr[r * xsz + j] : 0;
             for (size_t j = 0; j < ks; j++) {
                 bx[2 * j * nc] = INFINITY;
                 bx[(2 * j + 1) * nc] = -INFINITY;
@@ -1046,29 +1082,30 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             bx[2 * ks * nc] = INFINITY;
             bx[(2 * ks + 1) * nc] = -INFINITY;
             bx[(2 * ks + 2) * nc] = 0;
-            for (size_t r = 0; r < NEAR_CHUNK && ci * NEAR_CHUNK + r < n; r++) {
-                size_t pos = ci * NEAR_CHUNK + r, row = (size_t)perm[pos];
-                const float *tr = rows + row * ts;
-                for (size_t j = 0; j < xsz; j++) blk[j * NEAR_CHUNK + r] = tr[j];
+            for (size_t r = 0; r < len; r++) {
+                size_t pos = p0 + r, row = (size_t)perm[pos];
+                const float *tr = scr + r * xsz;
                 qd[pos] = qt[row];
+                zq[pos] = zt[row];
                 for (size_t j = 0; j < ks; j++) {
                     float *lo = bx + 2 * j * nc, *hi = lo + nc;
                     *lo = tr[j] < *lo ? tr[j] : *lo;
                     *hi = tr[j] > *hi ? tr[j] : *hi;
                 }
                 float *rlo = bx + 2 * ks * nc, *rhi = rlo + nc, *qm = rhi + nc;
-                *rlo = tr[xsz] < *rlo ? tr[xsz] : *rlo;
-                *rhi = tr[xsz] > *rhi ? tr[xsz] : *rhi;
+                *rlo = rk[row] < *rlo ? rk[row] : *rlo;
+                *rhi = rk[row] > *rhi ? rk[row] : *rhi;
                 *qm = tr[kk] > *qm || tr[kk] != tr[kk] ? tr[kk] : *qm;   /* NaN sticks */
             }
         }
-        for (size_t pos = 0; pos < n; pos++) {   /* the codes, over the rows' room */
-            size_t row = (size_t)perm[pos];
-            zq[pos] = q8_store(px + row * d, d, qt[row], code + pos * d);
-        }
         foolc__free(qt);
-        foolc__free(tmp);
-        tmp = NULL;
+        foolc__free(rk);
+        foolc__free(zt);
+        foolc__free(done);
+        if (!ok) {
+            st = foolc__nomem("nearest pool images");
+            goto out;
+        }
         near_summary_done(run, np);
     }
     double gam = near_gamma(d);
@@ -1208,7 +1245,6 @@ out:
         foolc__free(sm[s].ls.e);
         foolc__free(sm[s].cand.e);
     }
-    foolc__free(tmp);
     foolc__free(xqv);
     foolc__free(sm);
     foolc__free(bas);
