@@ -8,9 +8,12 @@
  * defeat each bound: rows that differ from a sample only in frequencies the coefficients leave
  * out, or by less than a quantisation step, exact duplicates (ties), constant rows, rows and a
  * sample too large for the float bounds, a target class with fewer rows than k, several
- * channels, more samples than one group, and k = 1 and k = 50. */
+ * channels, more samples than one group, and k = 1 and k = 50; and every allocation of a
+ * kept pool's first call failing in turn: an error or the right lists, and the next call
+ * right. */
 #include "testutil.h"
 #include "attack_impl.h"
+#include "internal.h"
 #include "decision/decision.h"
 
 #include <math.h>
@@ -254,6 +257,70 @@ START_TEST(test_nearest_kept_adversarial)
 }
 END_TEST
 
+/* Each allocation of the call that fills a kept pool's summary failing in turn: the call
+ * fails with FOOLC_E_NOMEM or gives the scan's lists (a summary it could not have is not an
+ * error), and the next call, without failures, gives them. */
+START_TEST(test_nearest_kept_alloc)
+{
+    enum { H = 16, W = 16, D = H * W, P = 600, M = 3, KN = 5 };
+    float *pool = malloc((size_t)P * D * sizeof(float)), x[M * D];
+    int32_t py[P], lab[M], idx[M], cnt[M];
+    foolc__pool_cand cs[M * KN], ref[KN];
+    ck_assert_ptr_nonnull(pool);
+    g_state = 77;
+    for (int p = 0; p < P; p++) {
+        py[p] = p % 3;
+        for (int j = 0; j < D; j++)
+            pool[p * D + j] = (float)(0.5 + 0.3 * sin(0.1 * (p % 17) * j) + 0.05 * unif());
+    }
+    for (int a = 0; a < M; a++) {
+        for (int j = 0; j < D; j++) x[a * D + j] = pool[(5 + a) * D + j] + (float)(0.02 * unif());
+        lab[a] = a % 3;
+        idx[a] = a;
+    }
+    foolc__run run;
+    memset(&run, 0, sizeof run);
+    run.d = D;
+    run.x = x;
+    run.labels = lab;
+    run.n = M;
+    run.shape = (foolc_shape){M, 1, H, W};
+    run.starts_x = pool;
+    run.starts_y = py;
+    run.n_starts = P;
+    uint64_t n;
+    for (n = 1; n < 200; n++) {
+        foolc__pool_sum sum = {0};
+        run.starts_sum = &sum;
+        foolc__alloc_fail_at(n);
+        foolc_status st = foolc__dec_nearest(&run, idx, M, KN, pool, py, P, 0, cs, cnt);
+        uint64_t made = foolc__alloc_fail_at(0);
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) {
+                ck_ok(foolc__dec_nearest(&run, idx, M, KN, pool, py, P, 0, cs, cnt));
+                ck_assert(sum.v && sum.v[0] == 2.0);   /* the DCT layout, filled */
+            } else if (st != FOOLC_OK) {
+                ck_assert_int_eq(st, FOOLC_E_NOMEM);
+                continue;
+            }
+            for (int a = 0; a < M; a++) {
+                int32_t c = brute(&run, idx[a], pool, py, P, 0, KN, ref);
+                ck_assert_int_eq(cnt[a], c);
+                for (int32_t t = 0; t < c; t++) {
+                    ck_assert_int_eq(cs[a * KN + t].row, ref[t].row);
+                    ck_assert(cs[a * KN + t].dist == ref[t].dist);
+                }
+            }
+        }
+        foolc__pool_sum_clear(&sum);
+        if (made < n) break;   /* every allocation reached */
+    }
+    ck_assert_int_gt(n, 5);
+    ck_assert_int_lt(n, 200);
+    free(pool);
+}
+END_TEST
+
 Suite *foolc_suite_nearest(void);
 Suite *foolc_suite_nearest(void)
 {
@@ -262,6 +329,7 @@ Suite *foolc_suite_nearest(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_nearest_against_scan, 0, 2);
     tcase_add_loop_test(tc, test_nearest_kept_adversarial, 0, 4);
+    tcase_add_test(tc, test_nearest_kept_alloc);
     suite_add_tcase(s, tc);
     return s;
 }
