@@ -192,12 +192,14 @@ START_TEST(test_nearest_kept_adversarial)
     for (int r = 0; r < 6; r++) {   /* x0 plus a checkerboard: high frequencies only */
         float *row = pool + (size_t)(100 + r) * d;
         for (size_t j = 0; j < d; j++)
-            row[j] = x0[j] + (float)(0.02 * (r + 1) * (((j % (size_t)w) + j / (size_t)w) % 2 ? 1 : -1));
+            row[j] = x0[j] + (float)(0.02 * (r + 1) *
+                                     (((j % (size_t)w) + j / (size_t)w) % 2 ? 1 : -1));
         py[100 + r] = other;
     }
     for (int r = 0; r < 4; r++) {   /* x0 moved by less than a quantisation step */
         float *row = pool + (size_t)(200 + r) * d;
-        for (size_t j = 0; j < d; j++) row[j] = x0[j] + (float)(0.0007 * (r + 1) * (j % 3 ? 1 : -1));
+        for (size_t j = 0; j < d; j++)
+            row[j] = x0[j] + (float)(0.0007 * (r + 1) * (j % 3 ? 1 : -1));
         py[200 + r] = other;
     }
     for (int r = 0; r < 3; r++) {   /* exact duplicates: ties, the lower row first */

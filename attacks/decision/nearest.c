@@ -463,7 +463,8 @@ static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *
         for (size_t j = 0; j < n; j += FOOLC__BLOCK) {
             double s0[FOOLC__BLOCK] = {0};
             for (size_t l = 0; l < kk; l++)
-                for (int t = 0; t < FOOLC__BLOCK; t++) s0[t] += a[i * kk + l] * b[l * n + j + (size_t)t];
+                for (int t = 0; t < FOOLC__BLOCK; t++)
+                    s0[t] += a[i * kk + l] * b[l * n + j + (size_t)t];
             for (int t = 0; t < FOOLC__BLOCK; t++) c[i * n + j + (size_t)t] = s0[t];
         }
 }
