@@ -9,13 +9,13 @@
  *
  * Restarts: the path is chaotic (adversarial-library's own run ends at 6, 7, 12 changed
  * pixels on three CNN images attacked alone, at 3, 5, 13 in a batch of the three, at 3, 5,
- * 11 in a batch of 50: float rounding alone), so one run lands in one of many local optima. Run r > 0 starts again from zero
- * with the margin to one class, z_y - z_c, c the class ranked r+1 among the others by the
- * clean logits (misclassification, more than two classes; the verdict stays the
- * criterion's): another basin, not a reshuffle of the same. Three runs of 1000 steps on 50
- * reference-CNN images: lower than one run on 14, higher on none, mean L0 5.72 -> 5.16
- * (docs/attacks-minnorm.md); two runs of 500 or four of 250 (the cost of one) are
- * no better than one run. */
+ * 11 in a batch of 50: float rounding alone), so one run lands in one of many local optima.
+ * Run r > 0 starts again from zero with the margin to one class, z_y - z_c, c the class
+ * ranked r+1 among the others by the clean logits (misclassification, more than two
+ * classes; the verdict stays the criterion's): another basin, not a reshuffle of the same.
+ * Three runs of 1000 steps on 50 reference-CNN images: lower than one run on 14, higher on
+ * none, mean L0 5.72 -> 5.16 (docs/attacks-minnorm.md); two runs of 500 or four of 250 (the
+ * cost of one) are no better than one run. */
 #include "arena.h"
 #include "minnorm.h"
 #include "numeric.h"

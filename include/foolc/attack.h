@@ -84,8 +84,9 @@ FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_starts(foolc_attack *a, const 
  * is used it is offered as a result, so the sample's result is at least as close as its
  * start; docs/attacks-bb.md and docs/attacks-decision.md say which of the attack's own
  * starts it replaces. fmn-* also take them (one more descent from each usable row) and
- * polish-* work from them (docs/attacks-minnorm.md). x is borrowed until the last run that uses it or until cleared with
- * x = NULL, n = 0. FOOLC_E_INVALID for a NULL attack, n < 0, or NULL x with n > 0. */
+ * polish-* work from them (docs/attacks-minnorm.md). x is borrowed until the last run that
+ * uses it or until cleared with x = NULL, n = 0. FOOLC_E_INVALID for a NULL attack, n < 0,
+ * or NULL x with n > 0. */
 FOOLC_API FOOLC_WUR foolc_status foolc_attack_set_sample_starts(foolc_attack *a,
                                                                 const float *x, int32_t n);
 

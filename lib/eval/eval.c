@@ -466,10 +466,11 @@ foolc_status foolc_eval_chunk_info(const foolc_eval *ev, int32_t c, int32_t *tas
 
 /* The attacks that take warm starts (foolc_attack_set_sample_starts): the Brendel-Bethge
  * walks, which refine the point they start from, and the polish attacks, which exist for
- * it (they run last: cost rank 9, from the best point of every attack). Boundary and HopSkipJump are worth their
- * cost for the other boundary regions their walks from noise reach: from the best point so
- * far they stall within a few hundred queries and find nothing closer (adversarially
- * trained CNN, 30 images: docs/eval.md, "Warm starts"), so they keep their own start. */
+ * it (they run last: cost rank 9, from the best point of every attack). Boundary and
+ * HopSkipJump are worth their cost for the other boundary regions their walks from noise
+ * reach: from the best point so far they stall within a few hundred queries and find
+ * nothing closer (adversarially trained CNN, 30 images: docs/eval.md, "Warm starts"), so
+ * they keep their own start. */
 static int takes_warm(const eval_task *t)
 {
     return !t->step && (!strncmp(t->name, "bb-", 3) || !strncmp(t->name, "polish-", 7));
