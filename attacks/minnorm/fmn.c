@@ -258,19 +258,20 @@ static foolc_status fmn_run(foolc__run *run, const void *config)
     size_t d = run->d;
     int32_t m = run->n_todo;
     size_t md = foolc__mul((size_t)m, d);
-    float *g0 = foolc__malloc(foolc__mul(md, 2 * sizeof(float)));
+    /* polish-* (variant: their rounds) start from the per-sample starts; the first
+     * iterates' gradients (g0) and the L0 polish's rows (xs) are fmn-*'s only. */
+    int32_t rounds = run->vt->variant ? (int32_t)cfg->rounds : 0;
+    float *g0 = rounds ? NULL : foolc__malloc(foolc__mul(md, 2 * sizeof(float)));
     int32_t *sid = foolc__malloc(foolc__mul((size_t)m, sizeof(int32_t)));
     double *margin = foolc__malloc(foolc__mul((size_t)m, sizeof(double)));
     uint8_t *adv = foolc__malloc((size_t)m);
     foolc_status st = FOOLC_OK;
-    if (!g0 || !sid || !margin || !adv) {
+    if ((!rounds && !g0) || !sid || !margin || !adv) {
         st = foolc__nomem("fmn buffers");
         goto out;
     }
-    float *xs = g0 + md;
+    float *xs = g0 ? g0 + md : NULL;
     memcpy(sid, run->todo, (size_t)m * sizeof *sid);
-    /* polish-* (variant: their rounds) start from the per-sample starts. */
-    int32_t rounds = run->vt->variant ? (int32_t)cfg->rounds : 0;
     if (!rounds && (st = fmn_pass(run, cfg, sid, m, NULL, NULL, g0)) < 0) goto out;
     if ((st = warm_descents(run, cfg, rounds)) < 0) goto out;
     if (p == FOOLC_L0 && !rounds && cfg->polish > 0) {
