@@ -30,12 +30,18 @@
  * pixel tiles, or runs) and the norm of what the segment means leave out (for the caller's
  * pool once per pool, kept by the attack: near_summary); per sample and row a lower bound
  * from these, and the dot product where it does not exclude the row against the running A. */
+#define _DEFAULT_SOURCE 1   /* madvise and MADV_HUGEPAGE (near_summary), where there */
+
 #include "decision.h"
 #include "numeric.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #define NEAR_TILE 4       /* segments of the cheap bound: 4 x 4 pixel tiles per channel */
 #define NEAR_SEG 16       /* or runs of 16 coordinates when the shape has no tiles */
@@ -183,12 +189,19 @@ static void near_chunk_stats(const float *px, size_t d, const near_geo *g,
 /* The caller's pool's summary (run->starts_sum, lib/attack_impl.h), kept by the attack with
  * the pool (the pool stays unchanged until it is replaced, which clears it): NEAR_HDR doubles
  * of header (the layout: NEAR_SEGS near_scan's segment statistics, NEAR_DCT near_kept's
- * coefficients; the channels), then the layout's `doubles`. Returns the payload, or NULL
- * without a summary (the run's own inputs as the pool, a sub-attack's run) or when its memory
- * is not there: not an error, the statistics are then computed on the way. *fill: a new
- * (zeroed) summary for the caller to fill and mark with near_summary_done (until then its d
- * and n are 0: not usable). */
+ * coefficients; the channels; where the payload starts), then the layout's `doubles`.
+ * Returns the payload, or NULL without a summary (the run's own inputs as the pool, a
+ * sub-attack's run) or when its memory is not there: not an error, the statistics are then
+ * computed on the way. *fill: a new (zeroed) summary for the caller to fill and mark with
+ * near_summary_done (until then its d and n are 0: not usable).
+ *
+ * A payload of NEAR_HUGE bytes or more starts at a multiple of NEAR_HUGE and its pages are
+ * advised huge (Linux's transparent huge pages, where enabled for advised memory): filling
+ * 80 MB in 4 KB pages costs some 20,000 page faults (about 0.25 s on a virtual machine,
+ * half the build), in 2 MB pages 40. The allocation is one calloc (foolc__pool_sum_clear
+ * frees it) with room for the alignment. */
 #define NEAR_HDR 4
+#define NEAR_HUGE ((size_t)2 << 20)
 enum { NEAR_SEGS = 1, NEAR_DCT = 2 };
 
 static double *near_summary(const foolc__run *run, const float *px, int32_t np, int self,
@@ -199,16 +212,27 @@ static double *near_summary(const foolc__run *run, const float *px, int32_t np, 
     if (self || !sum || px != run->starts_x || np != run->n_starts) return NULL;
     if (sum->v && sum->d == run->d && sum->n == np && sum->h == run->shape.h &&
         sum->w == run->shape.w && sum->v[0] == layout && sum->v[1] == (double)c)
-        return sum->v + NEAR_HDR;
+        return sum->v + (size_t)sum->v[2];
     foolc__pool_sum_clear(sum);
-    if (doubles > SIZE_MAX / sizeof(double) - NEAR_HDR) return NULL;
-    double *v = foolc__calloc(doubles + NEAR_HDR, sizeof(double));
+    size_t pad = NEAR_HUGE / sizeof(double), big = doubles >= pad;
+    if (doubles > SIZE_MAX / sizeof(double) - NEAR_HDR - 2 * pad) return NULL;
+    double *v = foolc__calloc(doubles + NEAR_HDR + (big ? 2 * pad : 0), sizeof(double));
     if (!v) return NULL;
+    size_t off = NEAR_HDR;
+    if (big) {   /* v is aligned for a double: so is the gap to the next multiple */
+        size_t at = (size_t)((uintptr_t)(v + off) % NEAR_HUGE);
+        off += (at ? NEAR_HUGE - at : 0) / sizeof(double);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        size_t len = (doubles * sizeof(double) + NEAR_HUGE - 1) / NEAR_HUGE * NEAR_HUGE;
+        (void)madvise(v + off, len, MADV_HUGEPAGE);   /* advice: ignored where refused */
+#endif
+    }
     v[0] = layout;
     v[1] = (double)c;
+    v[2] = (double)off;
     sum->v = v;
     *fill = 1;
-    return v + NEAR_HDR;
+    return v + off;
 }
 
 static void near_summary_done(const foolc__run *run, int32_t np)
@@ -362,12 +386,18 @@ static int near_eligible(const foolc__run *run, const int32_t *py, int self, int
 /* The 2-D DCT-II coefficients of each channel (h x w pixels) with frequencies (u, v) in
  * zigzag order (u + v, then u), the first kc of them (k in all), computed as
  * c_u(y) c_v(x) with the orthonormal 1-D rows c_v(x) = sqrt((v ? 2 : 1) / w)
- * cos(pi (2x + 1) v / (2w)) in double. */
+ * cos(pi (2x + 1) v / (2w)) in double, taken from the first half of each row and mirrored
+ * (c_v(w - 1 - x) = (-1)^v c_v(x), 0 at an odd row's middle): so even rows see the sums
+ * v_x + v_(w-1-x) and odd ones the differences (half the products), along w and then h. */
 typedef struct near_dct {
-    size_t c, h, w, kc, k, umax, vpad;
-    int32_t fu[NEAR_K], fv[NEAR_K];
-    double *cw;    /* cw[x * vpad + v], 0 for v past the last frequency used */
-    double *ch;    /* ch[u * h + y] */
+    size_t c, h, w, kc, k, umax, vmax;
+    size_t we, wo, he, ho;     /* folded lengths: (w + 1) / 2 sums, w / 2 differences */
+    size_t ue, uo, vpe, vpo, vp;   /* even and odd u; even and odd v padded, vp = vpe + vpo */
+    int32_t fu[NEAR_K], fv[NEAR_K], fo[NEAR_K];   /* fo: where dct_coefs' a holds each */
+    double *cw;    /* the mirrored rows: cw[x * vmax + v], ch[u * h + y] (dct_basis' eta) */
+    double *ch;
+    double *cwe, *cwo;   /* cwe[x * vpe + i] = c_2i(x), x < we; cwo[x * vpo + i] = c_2i+1(x) */
+    double *che, *cho;   /* che[i * he + y] = c_2i(y), y < he; cho[i * ho + y] = c_2i+1(y) */
 } near_dct;
 
 /* g's frequencies for shape sh (d coordinates); 0 when sh is not an image of d pixels. */
@@ -380,7 +410,7 @@ static int dct_geometry(foolc_shape sh, size_t d, near_dct *g)
     g->c = (size_t)sh.c;
     g->h = (size_t)sh.h;
     g->w = (size_t)sh.w;
-    size_t n = 0, vmax = 0;
+    size_t n = 0;
     for (size_t s = 0; n < NEAR_K && s + 1 < g->h + g->w; s++)
         for (size_t u = 0; u <= s && n < NEAR_K; u++) {
             size_t v = s - u;
@@ -388,54 +418,99 @@ static int dct_geometry(foolc_shape sh, size_t d, near_dct *g)
             g->fu[n] = (int32_t)u;
             g->fv[n++] = (int32_t)v;
             if (u + 1 > g->umax) g->umax = u + 1;
-            if (v + 1 > vmax) vmax = v + 1;
+            if (v + 1 > g->vmax) g->vmax = v + 1;
         }
     g->kc = n;
     g->k = g->c * n;
-    g->vpad = (vmax + FOOLC__BLOCK - 1) / FOOLC__BLOCK * FOOLC__BLOCK;
+    g->we = (g->w + 1) / 2;
+    g->wo = g->w / 2;
+    g->he = (g->h + 1) / 2;
+    g->ho = g->h / 2;
+    g->ue = (g->umax + 1) / 2;
+    g->uo = g->umax / 2;
+    g->vpe = ((g->vmax + 1) / 2 + FOOLC__BLOCK - 1) / FOOLC__BLOCK * FOOLC__BLOCK;
+    g->vpo = (g->vmax / 2 + FOOLC__BLOCK - 1) / FOOLC__BLOCK * FOOLC__BLOCK;
+    g->vp = g->vpe + g->vpo;
+    for (size_t j = 0; j < n; j++) {
+        size_t u = (size_t)g->fu[j], v = (size_t)g->fv[j];
+        size_t col = v % 2 ? g->vpe + v / 2 : v / 2;
+        g->fo[j] = (int32_t)((u % 2 ? g->ue * g->vp : 0) + u / 2 * g->vp + col);
+    }
     return 1;
 }
 
-/* The 1-D rows (into g->cw and g->ch) and a bound on |G - I| (spectral norm) of the Gram
- * matrix G of either set: its Frobenius norm, doubled, plus the rounding of computing it. */
-static double dct_basis(near_dct *g)
+/* Doubles of basis (dct_basis) and of scratch with the output (dct_coefs) for g. */
+static size_t dct_nbasis(const near_dct *g)
+{
+    return g->w * g->vmax + g->umax * g->h + g->we * g->vpe + g->wo * g->vpo +
+           g->ue * g->he + g->uo * g->ho;
+}
+
+static size_t dct_nscratch(const near_dct *g)
+{
+    return g->h * g->w + (g->h + g->he + g->ho + g->ue + g->uo) * g->vp + g->k;
+}
+
+/* Element x of the mirrored 1-D row v of length w. */
+static double dct_elem(size_t x, size_t v, size_t w)
 {
     const double pi = 3.14159265358979323846;
-    size_t vmax = 0;
-    for (size_t j = 0; j < g->kc; j++)
-        if ((size_t)g->fv[j] + 1 > vmax) vmax = (size_t)g->fv[j] + 1;
-    for (size_t x = 0; x < g->w; x++)
-        for (size_t v = 0; v < g->vpad; v++)
-            g->cw[x * g->vpad + v] =
-                v < vmax ? sqrt((v ? 2.0 : 1.0) / (double)g->w) *
-                               cos(pi * (double)(2 * x + 1) * (double)v / (double)(2 * g->w))
-                         : 0;
+    size_t m = x < w - 1 - x ? x : w - 1 - x;
+    if (v % 2 && x == w - 1 - x) return 0;
+    double c = sqrt((v ? 2.0 : 1.0) / (double)w) *
+               cos(pi * (double)(2 * m + 1) * (double)v / (double)(2 * w));
+    return v % 2 && x > m ? -c : c;
+}
+
+/* The 1-D rows (basis: dct_nbasis(g) doubles, into g's pointers) and a bound on |G - I|
+ * (spectral norm) of the Gram matrix G of either set of the mirrored rows (the ones the
+ * folded products compute with): its Frobenius norm, doubled, plus the rounding of computing
+ * it. */
+static double dct_basis(near_dct *g, double *basis)
+{
+    size_t h = g->h, w = g->w, vm = g->vmax;
+    g->cw = basis;
+    g->ch = g->cw + w * vm;
+    g->cwe = g->ch + g->umax * h;
+    g->cwo = g->cwe + g->we * g->vpe;
+    g->che = g->cwo + g->wo * g->vpo;
+    g->cho = g->che + g->ue * g->he;
+    for (size_t x = 0; x < w; x++)
+        for (size_t v = 0; v < vm; v++) g->cw[x * vm + v] = dct_elem(x, v, w);
     for (size_t u = 0; u < g->umax; u++)
-        for (size_t y = 0; y < g->h; y++)
-            g->ch[u * g->h + y] = sqrt((u ? 2.0 : 1.0) / (double)g->h) *
-                                  cos(pi * (double)(2 * y + 1) * (double)u / (double)(2 * g->h));
+        for (size_t y = 0; y < h; y++) g->ch[u * h + y] = dct_elem(y, u, h);
+    for (size_t x = 0; x < g->we; x++)
+        for (size_t i = 0; i < g->vpe; i++)
+            g->cwe[x * g->vpe + i] = 2 * i < vm ? g->cw[x * vm + 2 * i] : 0;
+    for (size_t x = 0; x < g->wo; x++)
+        for (size_t i = 0; i < g->vpo; i++)
+            g->cwo[x * g->vpo + i] = 2 * i + 1 < vm ? g->cw[x * vm + 2 * i + 1] : 0;
+    for (size_t i = 0; i < g->ue; i++)
+        for (size_t y = 0; y < g->he; y++) g->che[i * g->he + y] = g->ch[2 * i * h + y];
+    for (size_t i = 0; i < g->uo; i++)
+        for (size_t y = 0; y < g->ho; y++) g->cho[i * g->ho + y] = g->ch[(2 * i + 1) * h + y];
     double fw = 0, fh = 0;
-    for (size_t a = 0; a < vmax; a++)
-        for (size_t b = 0; b < vmax; b++) {
+    for (size_t a = 0; a < vm; a++)
+        for (size_t b = 0; b < vm; b++) {
             double s = a == b ? -1.0 : 0.0;
-            for (size_t x = 0; x < g->w; x++) s += g->cw[x * g->vpad + a] * g->cw[x * g->vpad + b];
+            for (size_t x = 0; x < w; x++) s += g->cw[x * vm + a] * g->cw[x * vm + b];
             fw += s * s;
         }
     for (size_t a = 0; a < g->umax; a++)
         for (size_t b = 0; b < g->umax; b++) {
             double s = a == b ? -1.0 : 0.0;
-            for (size_t y = 0; y < g->h; y++) s += g->ch[a * g->h + y] * g->ch[b * g->h + y];
+            for (size_t y = 0; y < h; y++) s += g->ch[a * h + y] * g->ch[b * h + y];
             fh += s * s;
         }
     double f = sqrt(fw > fh ? fw : fh);
-    return 2.0 * f + (double)(g->umax + g->vpad) * (double)(g->h + g->w) * 0x1.0p-50;
+    return 2.0 * f + (double)(g->umax + vm) * (double)(h + w) * 0x1.0p-50;
 }
 
-/* c (m x n, n a multiple of FOOLC__BLOCK) = a (m x kk) b (kk x n), in double: four rows
- * of c at a time, their sums in registers. */
+/* c (m x n, rows ldc apart; n a multiple of FOOLC__BLOCK) = a (m x kk) b (kk x n), in
+ * double: four rows of c at a time, their sums in registers. */
 FOOLC__VEC __attribute__((optimize("fp-contract=fast")))
 static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *restrict b,
-                   size_t n, double *restrict c)
+                   size_t n, double *restrict c, size_t ldc)
 {
     size_t i = 0;
     for (; i + 4 <= m; i += 4)
@@ -453,10 +528,10 @@ static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *
                 }
             }
             for (int t = 0; t < FOOLC__BLOCK; t++) {
-                c[i * n + j + (size_t)t] = s0[t];
-                c[(i + 1) * n + j + (size_t)t] = s1[t];
-                c[(i + 2) * n + j + (size_t)t] = s2[t];
-                c[(i + 3) * n + j + (size_t)t] = s3[t];
+                c[i * ldc + j + (size_t)t] = s0[t];
+                c[(i + 1) * ldc + j + (size_t)t] = s1[t];
+                c[(i + 2) * ldc + j + (size_t)t] = s2[t];
+                c[(i + 3) * ldc + j + (size_t)t] = s3[t];
             }
         }
     for (; i < m; i++)
@@ -465,28 +540,80 @@ static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *
             for (size_t l = 0; l < kk; l++)
                 for (int t = 0; t < FOOLC__BLOCK; t++)
                     s0[t] += a[i * kk + l] * b[l * n + j + (size_t)t];
-            for (int t = 0; t < FOOLC__BLOCK; t++) c[i * n + j + (size_t)t] = s0[t];
+            for (int t = 0; t < FOOLC__BLOCK; t++) c[i * ldc + j + (size_t)t] = s0[t];
         }
 }
 
-/* v's coefficients (g->k of them, channel by channel, into out) and |v|^2, in double;
- * t: room for (h + umax) vpad + h w doubles. Along w per image row, then along h: each
- * coefficient is within (h + w + 2) 2^-53 |v| of its exact value. */
+/* One image row (w floats) folded: its sums v_x + v_(w-1-x) (x < we; the middle alone) into
+ * s, its differences (x < wo) into df; returns its |.|^2 in double lanes. */
+FOOLC__VEC
+static double dct_fold(const float *restrict r, size_t w, double *restrict s,
+                       double *restrict df)
+{
+    size_t wo = w / 2;
+    double q[FOOLC__BLOCK] = {0}, qt = 0;
+    size_t x = 0;
+    for (; x + FOOLC__BLOCK <= wo; x += FOOLC__BLOCK)
+        for (int b = 0; b < FOOLC__BLOCK; b++) {
+            double p0 = r[x + (size_t)b], p1 = r[w - 1 - x - (size_t)b];
+            s[x + (size_t)b] = p0 + p1;
+            df[x + (size_t)b] = p0 - p1;
+            q[b] += p0 * p0 + p1 * p1;
+        }
+    for (; x < wo; x++) {
+        double p0 = r[x], p1 = r[w - 1 - x];
+        s[x] = p0 + p1;
+        df[x] = p0 - p1;
+        qt += p0 * p0 + p1 * p1;
+    }
+    if (w % 2) {
+        double p0 = r[wo];
+        s[wo] = p0;
+        qt += p0 * p0;
+    }
+    for (int b = 0; b < FOOLC__BLOCK; b++) qt += q[b];
+    return qt;
+}
+
+/* The rows of t (h rows of n doubles) folded the same way along h: sums into fs (he rows),
+ * differences into fd (ho rows). */
+FOOLC__VEC
+static void dct_fold_rows(const double *restrict t, size_t h, size_t n, double *restrict fs,
+                          double *restrict fd)
+{
+    size_t ho = h / 2;
+    for (size_t y = 0; y < ho; y++) {
+        const double *a = t + y * n, *b = t + (h - 1 - y) * n;
+        for (size_t j = 0; j < n; j += FOOLC__BLOCK)
+            for (int l = 0; l < FOOLC__BLOCK; l++) {
+                fs[y * n + j + (size_t)l] = a[j + (size_t)l] + b[j + (size_t)l];
+                fd[y * n + j + (size_t)l] = a[j + (size_t)l] - b[j + (size_t)l];
+            }
+    }
+    if (h % 2) memcpy(fs + ho * n, t + ho * n, n * sizeof *fs);
+}
+
+/* v's coefficients (g->k of them, channel by channel, into out) and |v|^2 (in double, any
+ * order of the sums); t: dct_nscratch(g) doubles, out among them. Each coefficient is within
+ * (h + w + 2) 2^-53 |v| of its exact value with the mirrored rows: a fold and a sum of
+ * w / 2 + 1 products along w, then the same along h, each within gamma_(n+1) of the sum of
+ * the absolute products over all x (or y). */
 static double dct_coefs(const near_dct *g, const float *v, double *t, double *out)
 {
-    size_t h = g->h, w = g->w, vp = g->vpad;
-    double *a = t + h * vp, *img = a + g->umax * vp;
+    size_t h = g->h, w = g->w, vp = g->vp;
+    double *s = t, *df = s + h * g->we, *tt = df + h * g->wo, *fs = tt + h * vp;
+    double *fd = fs + g->he * vp, *a = fd + g->ho * vp;
     double qt = 0;
     for (size_t c = 0; c < g->c; c++) {
         const float *src = v + c * h * w;
-        for (size_t j = 0; j < h * w; j++) {
-            img[j] = src[j];
-            qt += img[j] * img[j];
-        }
-        dct_mm(img, h, w, g->cw, vp, t);
-        dct_mm(g->ch, g->umax, h, t, vp, a);
-        for (size_t j = 0; j < g->kc; j++)
-            out[c * g->kc + j] = a[(size_t)g->fu[j] * vp + (size_t)g->fv[j]];
+        for (size_t y = 0; y < h; y++)
+            qt += dct_fold(src + y * w, w, s + y * g->we, df + y * g->wo);
+        dct_mm(s, h, g->we, g->cwe, g->vpe, tt, vp);
+        if (g->vpo) dct_mm(df, h, g->wo, g->cwo, g->vpo, tt + g->vpe, vp);
+        dct_fold_rows(tt, h, vp, fs, fd);
+        dct_mm(g->che, g->ue, g->he, fs, vp, a, vp);
+        if (g->uo) dct_mm(g->cho, g->uo, g->ho, fd, vp, a + g->ue * vp, vp);
+        for (size_t j = 0; j < g->kc; j++) out[c * g->kc + j] = a[g->fo[j]];
     }
     return qt;
 }
@@ -657,8 +784,8 @@ static void seed_push(near_ent *h, int32_t *n, int32_t k, double lb, int32_t row
  * |x - p^|^2 = |x|^2 - 2 lo sum x + d lo^2 - 2 scale (x.c - lo s1) + scale^2 s2,
  * in double, x.c through the sample's integer quantisation (q8_lb). */
 typedef struct near_q8 {
+    double s1, s2;   /* integers, exact in double for any d below 2^37 */
     float lo, scale, eps;
-    int32_t s1, s2;
 } near_q8;
 
 /* The smallest and largest of p (d >= 1, finite). */
@@ -685,77 +812,89 @@ static void q8_range(const float *restrict p, size_t d, float *lo, float *hi)
     *hi = b[0];
 }
 
-/* The codes of p: round((p_j - lo) inv) within [0, 255]. */
+/* The codes of p, round((p_j - lo) inv) within [0, 255], into c and as floats into cf. */
 FOOLC__VEC
 static void q8_codes(const float *restrict p, size_t d, float lo, float inv,
-                     uint8_t *restrict c)
+                     uint8_t *restrict c, float *restrict cf)
 {
     enum { L = NEAR_LANES };
     size_t j = 0;
-    for (; j + L <= d; j += L) {
+    for (; j + L <= d; j += L) {   /* the block's own pointers: gcc vectorises these */
+        const float *pj = p + j;
+        float *fj = cf + j;
+        uint8_t *cj = c + j;
         int32_t t[L];
         for (int b = 0; b < L; b++) {
-            float v = (p[j + b] - lo) * inv + 0.5f;
+            float v = (pj[b] - lo) * inv + 0.5f;
             v = v > 0 ? v : 0;
             v = v < 255 ? v : 255;
             t[b] = (int32_t)v;
         }
-        for (int b = 0; b < L; b++) c[j + b] = (uint8_t)t[b];
+        for (int b = 0; b < L; b++) {
+            fj[b] = (float)t[b];
+            cj[b] = (uint8_t)t[b];
+        }
     }
     for (; j < d; j++) {
         float v = (p[j] - lo) * inv + 0.5f;
         v = v > 0 ? v : 0;
         v = v < 255 ? v : 255;
         c[j] = (uint8_t)(int32_t)v;
+        cf[j] = (float)c[j];
     }
 }
 
-/* |p - (lo + scale c)|^2 in double (each term exact but for one rounding of the product
- * and the sum), with sum c and sum c^2 into s1, s2. */
+/* |p - (lo + scale c)|^2 in double (each term exact but for the roundings of lo + scale c,
+ * of the square and of the sum), with sum c and sum c^2 (exact) into s1, s2 (c: the codes
+ * as floats). */
 FOOLC__VEC
-static double q8_err(const float *restrict p, const uint8_t *restrict c, size_t d, float lo,
-                     float scale, int32_t *s1, int32_t *s2)
+static double q8_err(const float *restrict p, const float *restrict c, size_t d, float lo,
+                     float scale, double *s1, double *s2)
 {
     enum { L = FOOLC__BLOCK };
-    double e[L] = {0}, et = 0;
-    int32_t a1 = 0, a2 = 0;
+    double e[L] = {0}, a1[L] = {0}, a2[L] = {0}, et = 0, t1 = 0, t2 = 0;
+    double lod = lo, sc = scale;
     size_t j = 0;
     for (; j + L <= d; j += L) {
-        int32_t ci[L];
-        for (int b = 0; b < L; b++) ci[b] = c[j + b];
+        const float *pj = p + j, *cj = c + j;
         for (int b = 0; b < L; b++) {
-            double t = (double)p[j + b] - ((double)lo + (double)scale * (double)ci[b]);
+            double cd = cj[b], t = (double)pj[b] - (lod + sc * cd);
             e[b] += t * t;
-        }
-        for (int b = 0; b < L; b++) {
-            a1 += ci[b];
-            a2 += ci[b] * ci[b];
+            a1[b] += cd;
+            a2[b] += cd * cd;
         }
     }
     for (; j < d; j++) {
-        int32_t cv = c[j];
-        double t = (double)p[j] - ((double)lo + (double)scale * cv);
+        double cd = c[j], t = (double)p[j] - (lod + sc * cd);
         et += t * t;
-        a1 += cv;
-        a2 += cv * cv;
+        t1 += cd;
+        t2 += cd * cd;
     }
-    for (int b = 0; b < L; b++) et += e[b];
-    *s1 = a1;
-    *s2 = a2;
+    for (int b = 0; b < L; b++) {
+        et += e[b];
+        t1 += a1[b];
+        t2 += a2[b];
+    }
+    *s1 = t1;
+    *s2 = t2;
     return et;
 }
 
-static near_q8 q8_store(const float *p, size_t d, double q, uint8_t *c)
+/* eps >= |p - p^|: the computed error grown for the roundings of its square, sum and root
+ * (relative: 2^-20), plus sqrt(d) times the rounding of lo + scale c (at most 2^-52 (|lo| +
+ * 255 scale) per coordinate). */
+static near_q8 q8_store(const float *p, size_t d, double q, uint8_t *c, float *cf)
 {
-    near_q8 z = {0, NAN, 0, 0, 0};
-    if (!(q <= NEAR_WILD)) return z;   /* scale NaN: never pruned */
+    near_q8 z = {0, 0, 0, NAN, INFINITY};
+    if (!(q <= NEAR_WILD)) return z;   /* scale NaN: never pruned (eps not 0: built) */
     float lo, hi;
     q8_range(p, d, &lo, &hi);
     z.lo = lo;
     z.scale = (float)(((double)hi - lo) / 255.0);
-    q8_codes(p, d, lo, z.scale > 0 ? 1 / z.scale : 0, c);
-    double e = q8_err(p, c, d, lo, z.scale, &z.s1, &z.s2);   /* whatever the rounding */
-    z.eps = (float)(sqrt(e) * (1 + 0x1.0p-20) + 0x1.0p-100);
+    q8_codes(p, d, lo, z.scale > 0 ? 1 / z.scale : 0, c, cf);
+    double e = q8_err(p, cf, d, lo, z.scale, &z.s1, &z.s2);
+    double r = sqrt((double)d) * 0x1.0p-52 * (fabs((double)lo) + 255.0 * z.scale);
+    z.eps = (float)((sqrt(e) + r) * (1 + 0x1.0p-20) + 0x1.0p-100);
     return z;
 }
 
@@ -806,7 +945,7 @@ static int32_t q8_idot(const int16_t *restrict x, const uint8_t *restrict c, siz
 
 /* The second level's lower bound on |x - p|^2 (x: |x|^2 nx, its coordinates' sum sx, its
  * quantisation xq): x.c within ex |c| of xs (xq . c), the double arithmetic within 2^-40
- * of the magnitudes summed; NaN when p is wild. */
+ * of the magnitudes summed; 0 (no pruning) when p is wild. */
 static double q8_lb(double nx, double sx, const near_xq *xq, const uint8_t *c, size_t d,
                     near_q8 z)
 {
@@ -854,36 +993,67 @@ static double smp_bound(const near_smp *z, int32_t k)
     return z->nh == k ? z->heap[0] : INFINITY;
 }
 
-/* Puts the entries of p (n of them) in order of key[p[i] * stride] far enough that the
- * kth has the value it would have sorted, none before it larger, none after it smaller. */
-static void kd_select(int32_t *p, size_t n, size_t kth, const float *key, size_t stride)
+/* The order's keys: per position the first NEAR_KS coefficients of its row (one record of
+ * 64 bytes, moved with the position's row). */
+typedef struct near_key {
+    float v[NEAR_KS];
+} near_key;
+
+/* The lows and highs of each key over the records k (n of them) into mn and mx. */
+FOOLC__VEC
+static void kd_range(const near_key *restrict k, size_t n, float *restrict mn,
+                     float *restrict mx)
 {
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float pv = key[(size_t)p[lo + (hi - lo) / 2] * stride];
-        size_t i = lo, j = hi;
-        for (;;) {
-            while (key[(size_t)p[i] * stride] < pv) i++;
-            while (key[(size_t)p[j] * stride] > pv) j--;
-            if (i >= j) break;
-            int32_t t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-            i++;
-            j--;
+    float a[NEAR_KS], b[NEAR_KS];
+    for (int j = 0; j < NEAR_KS; j++) {
+        a[j] = INFINITY;
+        b[j] = -INFINITY;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < NEAR_KS; j++) {
+            float v = k[i].v[j];
+            a[j] = v < a[j] ? v : a[j];
+            b[j] = v > b[j] ? v : b[j];
         }
-        if (kth <= j)
-            hi = j;
-        else
-            lo = j + 1;
+    for (int j = 0; j < NEAR_KS; j++) {
+        mn[j] = a[j];
+        mx[j] = b[j];
     }
 }
 
-/* The pool's order (perm: position -> row): ranges split in two at a multiple of
- * NEAR_CHUNK by the one of the first NEAR_KS coefficients (co, row-major, stride apart)
+/* Puts the records k and their rows p (n of them) in order of key j far enough that the
+ * kth has the value it would have sorted, none before it larger, none after it smaller. */
+static void kd_select(near_key *k, int32_t *p, size_t n, size_t kth, int j)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pv = k[lo + (hi - lo) / 2].v[j];
+        size_t a = lo, b = hi;
+        for (;;) {
+            while (k[a].v[j] < pv) a++;
+            while (k[b].v[j] > pv) b--;
+            if (a >= b) break;
+            near_key t = k[a];
+            k[a] = k[b];
+            k[b] = t;
+            int32_t r = p[a];
+            p[a] = p[b];
+            p[b] = r;
+            a++;
+            b--;
+        }
+        if (kth <= b)
+            hi = b;
+        else
+            lo = b + 1;
+    }
+}
+
+/* The pool's order (perm: position -> row, from the records k of the rows in row order,
+ * which it reorders with them): ranges split in two at a multiple of NEAR_CHUNK by the key
  * that spreads most, until a range fits a chunk; so a chunk holds rows close in those
  * coefficients, and its box bounds them all. */
-static int kd_order(int32_t *perm, size_t n, const float *co, size_t stride)
+static int kd_order(int32_t *perm, near_key *k, size_t n)
 {
     size_t cap = 64, top = 0;
     size_t *st = foolc__malloc(cap * 2 * sizeof(size_t));
@@ -894,23 +1064,17 @@ static int kd_order(int32_t *perm, size_t n, const float *co, size_t stride)
     while (top) {
         size_t hi = st[--top], lo = st[--top];
         if (hi - lo <= NEAR_CHUNK) continue;
-        size_t jb = 0;
-        float wb = -1;
-        for (size_t j = 0; j < NEAR_KS && j < stride; j++) {
-            float mn = INFINITY, mx = -INFINITY;
-            for (size_t i = lo; i < hi; i++) {
-                float v = co[(size_t)perm[i] * stride + j];
-                mn = v < mn ? v : mn;
-                mx = v > mx ? v : mx;
-            }
-            if (mx - mn > wb) {
-                wb = mx - mn;
+        float mn[NEAR_KS], mx[NEAR_KS], wb = -1;
+        int jb = 0;
+        kd_range(k + lo, hi - lo, mn, mx);
+        for (int j = 0; j < NEAR_KS; j++)
+            if (mx[j] - mn[j] > wb) {
+                wb = mx[j] - mn[j];
                 jb = j;
             }
-        }
         size_t nch = (hi - lo + NEAR_CHUNK - 1) / NEAR_CHUNK;
         size_t mid = lo + (nch + 1) / 2 * NEAR_CHUNK;
-        kd_select(perm + lo, hi - lo, mid - lo, co + jb, stride);
+        kd_select(k + lo, perm + lo, hi - lo, mid - lo, jb);
         if (top + 4 > cap * 2) {
             size_t *t = foolc__realloc(st, cap * 4 * sizeof(size_t));
             if (!t) {
@@ -1004,25 +1168,30 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     size_t d = run->d, kk = g->k, n = (size_t)np, xsz = kk + 3;
     size_t ks = kk < NEAR_KS ? kk : NEAR_KS;
     size_t nc = (n + NEAR_CHUNK - 1) / NEAR_CHUNK, bs = xsz * NEAR_CHUNK, nbx = 2 * ks + 3;
-    /* The summary, by position in the pool's order: |p|^2 in double (n); then floats: per
-     * chunk (bs) its rows' coefficients transposed, |p|^2, left-out norms and the
-     * coefficients' |.|^2, then the chunks' boxes (nbx nc); the rows' 8-bit quantisation
-     * (near_q8, n), the order (perm, n), then n d codes. */
+    /* The summary: |p|^2 in double by row (n); the 8-bit quantisation by position (near_q8,
+     * n; eps 0: not built yet); then floats: per chunk (bs) its rows' coefficients
+     * transposed, |p|^2, left-out norms and the coefficients' |.|^2, then the chunks' boxes
+     * (nbx nc); the build's scratch (the norms the first ks coefficients leave out, n; bs
+     * floats; the order's keys, near_key n); the order (perm: position -> row, n), n bytes
+     * of scratch, then n d codes by position. */
     int fill;
-    size_t bytes = foolc__mul(foolc__mul(nc, bs + nbx), sizeof(float)) +
-                   foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(int32_t)) +
-                   foolc__mul(n, d);
+    size_t nsf = bs;
+    size_t bytes = foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(near_key) +
+                                     sizeof(float) + sizeof(int32_t) + 1) +
+                   foolc__mul(foolc__mul(nc, bs + nbx) + nsf, sizeof(float)) + foolc__mul(n, d);
     double *qd = bytes >= SIZE_MAX / 2 ? NULL
                  : near_summary(run, px, np, 0, NEAR_DCT, g->c,
                                 bytes / sizeof(double) + 1, &fill);
     if (!qd) return NEAR_FALLBACK;
-    float *l = (float *)(qd + n), *box = l + nc * bs;
-    near_q8 *zq = (near_q8 *)(box + nc * nbx);
-    int32_t *perm = (int32_t *)(zq + n);
-    uint8_t *code = (uint8_t *)(perm + n);
+    near_q8 *zq = (near_q8 *)(void *)(qd + n);
+    float *l = (float *)(void *)(zq + n), *box = l + nc * bs, *rk = box + nc * nbx;
+    float *scr = rk + n;
+    near_key *kx = (near_key *)(void *)(scr + nsf);
+    int32_t *perm = (int32_t *)(void *)(kx + n);
+    unsigned char *done = (unsigned char *)(perm + n);
+    uint8_t *code = done + n;
     int32_t kh = k < np ? k : np, gmax = m < NEAR_GROUP ? m : NEAR_GROUP;
-    size_t gm = (size_t)gmax, nbas = g->w * g->vpad + g->umax * g->h;
-    size_t nscr = (g->h + g->umax) * g->vpad + g->h * g->w + kk;
+    size_t gm = (size_t)gmax, nbas = dct_nbasis(g), nscr = dct_nscratch(g);
     double *bas = foolc__malloc(foolc__mul(nbas + nscr, sizeof(double)));
     float *xf = foolc__malloc(foolc__mul(foolc__mul(gm, xsz + 1), sizeof(float)));
     float *cbs = foolc__malloc(foolc__mul(foolc__mul(gm, nc), sizeof(float)));
@@ -1030,48 +1199,35 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     near_ent *seeds = foolc__malloc(foolc__mul(foolc__mul(gm, (size_t)kh), sizeof(near_ent)));
     near_smp *sm = foolc__calloc(gm, sizeof *sm);
     int16_t *xqv = foolc__malloc(foolc__mul(d, sizeof(int16_t)));
+    float *cfs = foolc__malloc(foolc__mul(d, sizeof(float)));
     foolc_status st = FOOLC_OK;
-    if (!bas || !xf || !cbs || !heaps || !seeds || !sm || !xqv) {
+    if (!bas || !xf || !cbs || !heaps || !seeds || !sm || !xqv || !cfs) {
         st = foolc__nomem("nearest pool images");
         goto out;
     }
-    g->cw = bas;
-    g->ch = bas + g->w * g->vpad;
-    double *t = g->ch + g->umax * g->h, *a = t + (g->h + g->umax) * g->vpad + g->h * g->w;
-    near_marg mg = dct_margins(g, dct_basis(g), d);
-    if (fill) {   /* once per pool: coefficients, codes, order, chunks, boxes */
-        /* In pool order (the pool read once, in order): each row's coefficients by rows in
-         * the chunks' room (xsz floats each), its codes in theirs, the norm its first ks
-         * coefficients leave out (rk) and its quantisation (zt); then both rooms' rows put
-         * in the new order, and each chunk transposed in place. */
-        double *qt = foolc__malloc(foolc__mul(n, sizeof(double)));
-        float *rk = foolc__malloc(foolc__mul(n, sizeof(float)));
-        near_q8 *zt = foolc__malloc(foolc__mul(n, sizeof(near_q8)));
-        size_t sz = d > xsz * sizeof(float) ? d : xsz * sizeof(float);
-        unsigned char *done = foolc__malloc(n + sz + bs * sizeof(float));
-        if (!qt || !rk || !zt || !done) {
-            foolc__free(qt);
-            foolc__free(rk);
-            foolc__free(zt);
-            foolc__free(done);
+    double *t = bas + nbas, *a = t + nscr - kk;   /* dct_coefs' scratch, its output last */
+    near_marg mg = dct_margins(g, dct_basis(g, bas), d);
+    if (fill) {   /* once per pool: coefficients, order, chunks, boxes */
+        /* The pool read once, in row order: each row's |p|^2, coefficients (by rows in the
+         * chunks' room, xsz floats each), keys and left-out norm; then the order, the
+         * coefficients' rows put in it, and each chunk transposed in place with its box. The
+         * codes come later, each row's the first time a search needs them (about 1 row in
+         * 5 for 20 CNN images). */
+        for (size_t p = 0; p < n; p++) {
+            float *lp = l + p * xsz;
+            qd[p] = dct_coefs(g, px + p * d, t, a);
+            dct_store(g, a, qd[p], lp, 1);
+            for (size_t j = 0; j < NEAR_KS; j++) kx[p].v[j] = j < ks ? lp[j] : 0;
+            rk[p] = (float)near_rest(a, ks, qd[p]);
+        }
+        if (!kd_order(perm, kx, n)) {
             st = foolc__nomem("nearest pool images");
             goto out;
         }
-        float *scr = (float *)(void *)(done + n + sz);
-        for (size_t p = 0; p < n; p++) {
-            qt[p] = dct_coefs(g, px + p * d, t, a);
-            dct_store(g, a, qt[p], l + p * xsz, 1);
-            rk[p] = (float)near_rest(a, ks, qt[p]);
-            zt[p] = q8_store(px + p * d, d, qt[p], code + p * d);
-        }
-        int ok = kd_order(perm, n, l, xsz);
-        if (ok) {
-            memset(done, 0, n);
-            permute_rows(code, d, perm, n, done + n, done);
-            memset(done, 0, n);
-            permute_rows((unsigned char *)l, xsz * sizeof(float), perm, n, done + n, done);
-        }
-        for (size_t ci = 0; ok && ci < nc; ci++) {
+        memset(done, 0, n);
+        permute_rows((unsigned char *)l, xsz * sizeof(float), perm, n,
+                     (unsigned char *)scr, done);
+        for (size_t ci = 0; ci < nc; ci++) {
             float *blk = l + ci * bs, *bx = box + ci;
             size_t p0 = ci * NEAR_CHUNK, len = n - p0 < NEAR_CHUNK ? n - p0 : NEAR_CHUNK;
             memcpy(scr, blk, len * xsz * sizeof(float));   /* its rows, by rows */
@@ -1086,10 +1242,8 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             bx[(2 * ks + 1) * nc] = -INFINITY;
             bx[(2 * ks + 2) * nc] = 0;
             for (size_t r = 0; r < len; r++) {
-                size_t pos = p0 + r, row = (size_t)perm[pos];
+                size_t row = (size_t)perm[p0 + r];
                 const float *tr = scr + r * xsz;
-                qd[pos] = qt[row];
-                zq[pos] = zt[row];
                 for (size_t j = 0; j < ks; j++) {
                     float *lo = bx + 2 * j * nc, *hi = lo + nc;
                     *lo = tr[j] < *lo ? tr[j] : *lo;
@@ -1100,14 +1254,6 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                 *rhi = rk[row] > *rhi ? rk[row] : *rhi;
                 *qm = tr[kk] > *qm || tr[kk] != tr[kk] ? tr[kk] : *qm;   /* NaN sticks */
             }
-        }
-        foolc__free(qt);
-        foolc__free(rk);
-        foolc__free(zt);
-        foolc__free(done);
-        if (!ok) {
-            st = foolc__nomem("nearest pool images");
-            goto out;
         }
         near_summary_done(run, np);
     }
@@ -1159,7 +1305,7 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             qsort(z->sd, (size_t)z->ns, sizeof *z->sd, ent_row_cmp);
             for (int32_t q = 0; q < z->ns; q++) {
                 int32_t pos = z->sd[q].row, row = perm[pos];
-                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[pos], d, gam, z->heap,
+                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[row], d, gam, z->heap,
                                    &z->nh, k, kh, &z->ls, row)) {
                     st = foolc__nomem("nearest pool images");
                     goto out;
@@ -1221,8 +1367,12 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                 if (c == nc1) continue;   /* between the parts */
                 for (; c > nc1 && pf < z->cand.n && pf < ci + NEAR_RING; pf++) {
                     if (!(ce[pf].lb <= bound)) continue;
-                    const char *f = (const char *)(code + (size_t)ce[pf].row * d);
-                    for (size_t o = 0; o < d; o += 64) __builtin_prefetch(f + o);
+                    int32_t pp = ce[pf].row;   /* its codes, or its row to build them */
+                    int built = zq[pp].eps != 0;
+                    const char *f = built ? (const char *)(code + (size_t)pp * d)
+                                          : (const char *)(px + (size_t)perm[pp] * d);
+                    size_t len = built ? d : d * sizeof(float);
+                    for (size_t o = 0; o < len; o += 64) __builtin_prefetch(f + o);
                 }
                 if (!(ce[ci].lb <= bound)) {
                     if (c < nc1) c = nc1 - 1;   /* the rest of the first part too */
@@ -1230,9 +1380,13 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                 }
                 int32_t pos = ce[ci].row, row = perm[pos];
                 ce[ci].lb = NAN;   /* taken: within no bound, infinite ones included */
-                if (!wild && q8_lb(z->nx, sx, &xq, code + (size_t)pos * d, d, zq[pos]) > bound)
-                    continue;   /* NaN (a wild row) goes on */
-                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[pos], d, gam, z->heap,
+                if (!wild) {
+                    uint8_t *cp = code + (size_t)pos * d;
+                    if (zq[pos].eps == 0)   /* the row's codes, built once */
+                        zq[pos] = q8_store(px + (size_t)row * d, d, qd[row], cp, cfs);
+                    if (q8_lb(z->nx, sx, &xq, cp, d, zq[pos]) > bound) continue;
+                }   /* a wild row (its bound 0) goes on */
+                if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[row], d, gam, z->heap,
                                    &z->nh, k, kh, &z->ls, row)) {
                     st = foolc__nomem("nearest pool images");
                     goto out;
@@ -1249,6 +1403,7 @@ out:
         foolc__free(sm[s].cand.e);
     }
     foolc__free(xqv);
+    foolc__free(cfs);
     foolc__free(sm);
     foolc__free(bas);
     foolc__free(xf);
