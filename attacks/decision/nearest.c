@@ -618,27 +618,44 @@ static double dct_coefs(const near_dct *g, const float *v, double *t, double *ou
     return qt;
 }
 
-/* The float coefficients of one image (coefficients a, |v|^2 = q) into l[j * stride] (k of
- * them), then q, the norm of what they leave out and their |.|^2 (in double, of the
- * floats). An image with |v|^2 above NEAR_WILD or not finite: q NaN, which no bound
- * prunes. */
-static void dct_store(const near_dct *g, const double *a, double q, float *l, size_t stride)
+/* The float coefficients of one image (coefficients a, |v|^2 = q) into l (k of them), then
+ * q, the norm of what they leave out and their |.|^2 (in double, of the floats; lanes of
+ * sums, whose order no bound depends on). An image with |v|^2 above NEAR_WILD or not
+ * finite: q NaN, which no bound prunes. */
+FOOLC__VEC
+static void dct_store(const near_dct *g, const double *restrict a, double q, float *restrict l)
 {
-    for (size_t j = 0; j < g->k + 3; j++) l[j * stride] = 0;
+    enum { B = FOOLC__BLOCK };
+    size_t k = g->k, j = 0;
     if (!(q <= NEAR_WILD)) {
-        l[g->k * stride] = NAN;
+        for (j = 0; j < k + 3; j++) l[j] = 0;
+        l[k] = NAN;
         return;
     }
-    double s = 0, sf = 0;
-    for (size_t j = 0; j < g->k; j++) {
-        float f = (float)a[j];
-        s += a[j] * a[j];
-        sf += (double)f * f;
-        l[j * stride] = f;
+    double s[B] = {0}, sf[B] = {0}, st = 0, sft = 0;
+    for (; j + B <= k; j += B) {
+        const double *aj = a + j;
+        float *lj = l + j;
+        for (int b = 0; b < B; b++) {
+            float f = (float)aj[b];
+            s[b] += aj[b] * aj[b];
+            sf[b] += (double)f * f;
+            lj[b] = f;
+        }
     }
-    l[g->k * stride] = (float)q;
-    l[(g->k + 1) * stride] = (float)sqrt(q - s > 0 ? q - s : 0);
-    l[(g->k + 2) * stride] = (float)sf;
+    for (; j < k; j++) {
+        float f = (float)a[j];
+        st += a[j] * a[j];
+        sft += (double)f * f;
+        l[j] = f;
+    }
+    for (int b = 0; b < B; b++) {
+        st += s[b];
+        sft += sf[b];
+    }
+    l[k] = (float)q;
+    l[k + 1] = (float)sqrt(q - st > 0 ? q - st : 0);
+    l[k + 2] = (float)sft;
 }
 
 /* The bound's margins (its float computation stays below the true value):
@@ -1216,7 +1233,7 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
         for (size_t p = 0; p < n; p++) {
             float *lp = l + p * xsz;
             qd[p] = dct_coefs(g, px + p * d, t, a);
-            dct_store(g, a, qd[p], lp, 1);
+            dct_store(g, a, qd[p], lp);
             for (size_t j = 0; j < NEAR_KS; j++) kx[p].v[j] = j < ks ? lp[j] : 0;
             rk[p] = (float)near_rest(a, ks, qd[p]);
         }
@@ -1265,7 +1282,7 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
             near_smp *z = &sm[s];
             float *xs = xf + (size_t)s * (xsz + 1);
             z->nx = dct_coefs(g, run->x + (size_t)idx[a0 + s] * d, t, a);
-            dct_store(g, a, z->nx, xs, 1);
+            dct_store(g, a, z->nx, xs);
             xs[xsz] = (float)near_rest(a, ks, z->nx);
             box_lb(xs, xs[kk], xs[xsz], ks, box, nc, mg, cbs + (size_t)s * nc);
             z->heap = heaps + (size_t)s * (size_t)kh;
