@@ -803,6 +803,7 @@ static void seed_push(near_ent *h, int32_t *n, int32_t k, double lb, int32_t row
 typedef struct near_q8 {
     double s1, s2;   /* integers, exact in double for any d below 2^37 */
     float lo, scale, eps;
+    int32_t slot;    /* where near_kept keeps the codes */
 } near_q8;
 
 /* The smallest and largest of p (d >= 1, finite). */
@@ -902,7 +903,7 @@ static double q8_err(const float *restrict p, const float *restrict c, size_t d,
  * 255 scale) per coordinate). */
 static near_q8 q8_store(const float *p, size_t d, double q, uint8_t *c, float *cf)
 {
-    near_q8 z = {0, 0, 0, NAN, INFINITY};
+    near_q8 z = {0, 0, 0, NAN, INFINITY, 0};
     if (!(q <= NEAR_WILD)) return z;   /* scale NaN: never pruned (eps not 0: built) */
     float lo, hi;
     q8_range(p, d, &lo, &hi);
@@ -1118,21 +1119,40 @@ FOOLC__VEC
 static void box_lb(const float *restrict x, float xq, float xr, size_t ks, const float *box,
                    size_t nc, near_marg mg, float *restrict cb)
 {
-    for (size_t ci = 0; ci < nc; ci++) cb[ci] = 0;
-    for (size_t j = 0; j < ks; j++) {
-        const float *lo = box + 2 * j * nc, *hi = lo + nc;
-        float xv = x[j];
-        for (size_t ci = 0; ci < nc; ci++) {
-            float t = (lo[ci] > xv ? lo[ci] - xv : 0) + (xv > hi[ci] ? xv - hi[ci] : 0);
-            cb[ci] += t * t;
+    enum { L = NEAR_LANES };
+    const float *rlo = box + 2 * ks * nc, *rhi = rlo + nc, *qm = rhi + nc;
+    size_t c0 = 0;
+    for (; c0 + L <= nc; c0 += L) {   /* blocks of chunks (the block's own pointers) */
+        float acc[L] = {0};
+        for (size_t j = 0; j < ks; j++) {
+            const float *lo = box + 2 * j * nc + c0, *hi = lo + nc;
+            float xv = x[j];
+            for (int b = 0; b < L; b++) {
+                float t = (lo[b] > xv ? lo[b] - xv : 0) + (xv > hi[b] ? xv - hi[b] : 0);
+                acc[b] += t * t;
+            }
+        }
+        const float *rl0 = rlo + c0, *rh0 = rhi + c0, *qm0 = qm + c0;
+        float *cb0 = cb + c0;
+        for (int b = 0; b < L; b++) {
+            float gap = (rl0[b] > xr ? rl0[b] - xr : 0) + (xr > rh0[b] ? xr - rh0[b] : 0) -
+                        mg.gmh * (xq + qm0[b] + 2);
+            float rl = gap > 0 ? gap * gap : 0;
+            float v = (acc[b] + rl) * (1 - mg.rel) - mg.cabs * (xq + qm0[b]);
+            cb0[b] = v == v ? v : -INFINITY;
         }
     }
-    const float *rlo = box + 2 * ks * nc, *rhi = rlo + nc, *qm = rhi + nc;
-    for (size_t ci = 0; ci < nc; ci++) {
+    for (size_t ci = c0; ci < nc; ci++) {
+        float acc = 0;
+        for (size_t j = 0; j < ks; j++) {
+            float lo = box[2 * j * nc + ci], hi = box[(2 * j + 1) * nc + ci], xv = x[j];
+            float t = (lo > xv ? lo - xv : 0) + (xv > hi ? xv - hi : 0);
+            acc += t * t;
+        }
         float gap = (rlo[ci] > xr ? rlo[ci] - xr : 0) + (xr > rhi[ci] ? xr - rhi[ci] : 0) -
                     mg.gmh * (xq + qm[ci] + 2);
         float rl = gap > 0 ? gap * gap : 0;
-        float v = (cb[ci] + rl) * (1 - mg.rel) - mg.cabs * (xq + qm[ci]);
+        float v = (acc + rl) * (1 - mg.rel) - mg.cabs * (xq + qm[ci]);
         cb[ci] = v == v ? v : -INFINITY;
     }
 }
@@ -1185,22 +1205,25 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     size_t d = run->d, kk = g->k, n = (size_t)np, xsz = kk + 3;
     size_t ks = kk < NEAR_KS ? kk : NEAR_KS;
     size_t nc = (n + NEAR_CHUNK - 1) / NEAR_CHUNK, bs = xsz * NEAR_CHUNK, nbx = 2 * ks + 3;
-    /* The summary: |p|^2 in double by row (n); the 8-bit quantisation by position (near_q8,
-     * n; eps 0: not built yet); then floats: per chunk (bs) its rows' coefficients
-     * transposed, |p|^2, left-out norms and the coefficients' |.|^2, then the chunks' boxes
-     * (nbx nc); the build's scratch (the norms the first ks coefficients leave out, n; bs
-     * floats; the order's keys, near_key n); the order (perm: position -> row, n), n bytes
-     * of scratch, then n d codes by position. */
+    /* The summary: |p|^2 in double by row (n), the count of rows with codes; the 8-bit
+     * quantisation by position (near_q8, n; eps 0: not built yet); then floats: per chunk
+     * (bs) its rows' coefficients transposed, |p|^2, left-out norms and the coefficients'
+     * |.|^2, then the chunks' boxes (nbx nc); the build's scratch (the norms the first ks
+     * coefficients leave out, n; bs floats; the order's keys, near_key n); the order (perm:
+     * position -> row, n), n bytes of scratch, then room for n rows of d codes, filled in
+     * the order they are built (near_q8's slot): the pages of the rows no search needed
+     * are never touched. */
     int fill;
     size_t nsf = bs;
-    size_t bytes = foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(near_key) +
+    size_t bytes = sizeof(double) + foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(near_key) +
                                      sizeof(float) + sizeof(int32_t) + 1) +
                    foolc__mul(foolc__mul(nc, bs + nbx) + nsf, sizeof(float)) + foolc__mul(n, d);
     double *qd = bytes >= SIZE_MAX / 2 ? NULL
                  : near_summary(run, px, np, 0, NEAR_DCT, g->c,
                                 bytes / sizeof(double) + 1, &fill);
     if (!qd) return NEAR_FALLBACK;
-    near_q8 *zq = (near_q8 *)(void *)(qd + n);
+    double *ncode = qd + n;
+    near_q8 *zq = (near_q8 *)(void *)(ncode + 1);
     float *l = (float *)(void *)(zq + n), *box = l + nc * bs, *rk = box + nc * nbx;
     float *scr = rk + n;
     near_key *kx = (near_key *)(void *)(scr + nsf);
@@ -1386,7 +1409,7 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                     if (!(ce[pf].lb <= bound)) continue;
                     int32_t pp = ce[pf].row;   /* its codes, or its row to build them */
                     int built = zq[pp].eps != 0;
-                    const char *f = built ? (const char *)(code + (size_t)pp * d)
+                    const char *f = built ? (const char *)(code + (size_t)zq[pp].slot * d)
                                           : (const char *)(px + (size_t)perm[pp] * d);
                     size_t len = built ? d : d * sizeof(float);
                     for (size_t o = 0; o < len; o += 64) __builtin_prefetch(f + o);
@@ -1398,9 +1421,14 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
                 int32_t pos = ce[ci].row, row = perm[pos];
                 ce[ci].lb = NAN;   /* taken: within no bound, infinite ones included */
                 if (!wild) {
-                    uint8_t *cp = code + (size_t)pos * d;
-                    if (zq[pos].eps == 0)   /* the row's codes, built once */
-                        zq[pos] = q8_store(px + (size_t)row * d, d, qd[row], cp, cfs);
+                    if (zq[pos].eps == 0) {   /* the row's codes, built once, in the next slot */
+                        int32_t sl = (int32_t)*ncode;
+                        zq[pos] = q8_store(px + (size_t)row * d, d, qd[row],
+                                           code + (size_t)sl * d, cfs);
+                        zq[pos].slot = sl;
+                        *ncode += 1;
+                    }
+                    const uint8_t *cp = code + (size_t)zq[pos].slot * d;
                     if (q8_lb(z->nx, sx, &xq, cp, d, zq[pos]) > bound) continue;
                 }   /* a wild row (its bound 0) goes on */
                 if (!near_consider(x0, z->nx, px + (size_t)row * d, qd[row], d, gam, z->heap,
