@@ -10,13 +10,14 @@
  * sample too large for the float bounds, a target class with fewer rows than k, several
  * channels, more samples than one group, and k = 1 and k = 50; and every allocation of a
  * kept pool's first call failing in turn: an error or the right lists, and the next call
- * right. */
+ * right; and a kept pool's codes built over several calls for different samples. */
 #include "testutil.h"
 #include "attack_impl.h"
 #include "internal.h"
 #include "decision/decision.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,6 +324,74 @@ START_TEST(test_nearest_kept_alloc)
 }
 END_TEST
 
+/* The codes of a kept pool are built lazily, each row's the first time a call needs them:
+ * a summary filled for some samples, then calls for other samples (rows with codes and rows
+ * without), then the first samples again, each against the scan; the summary stays the same
+ * block, its payload at a multiple of 2 MB (it is that large: its pages advised huge). Odd
+ * sides (13 x 11), so the folded DCT has a middle row and column. */
+START_TEST(test_nearest_kept_lazy)
+{
+    enum { H = 13, W = 11, D = H * W, P = 4000, M = 24, KN = 6 };
+    float *pool = malloc((size_t)P * D * sizeof(float)), *x = malloc((size_t)M * D * sizeof(float));
+    int32_t *py = malloc(P * sizeof(int32_t)), lab[M], idx[M], cnt[M];
+    foolc__pool_cand cs[M * KN], ref[KN];
+    ck_assert(pool && x && py);
+    g_state = 4242;
+    for (int p = 0; p < P; p++) {
+        double f = 0.2 + 0.05 * (p % 23), ph = 0.3 * (p % 7);
+        py[p] = p % 4;
+        for (int j = 0; j < D; j++)
+            pool[(size_t)p * D + j] =
+                (float)(0.5 + 0.3 * sin(f * (j % W) + ph) * cos(0.4 * (j / W)) + 0.04 * unif());
+    }
+    for (int a = 0; a < M; a++) {
+        int p = (int)(unif() * P);
+        for (int j = 0; j < D; j++)
+            x[(size_t)a * D + j] = pool[(size_t)p * D + j] + (float)(0.03 * (unif() - 0.5));
+        lab[a] = py[p];
+        idx[a] = a;
+    }
+    foolc__run run;
+    memset(&run, 0, sizeof run);
+    run.d = D;
+    run.x = x;
+    run.labels = lab;
+    run.n = M;
+    run.shape = (foolc_shape){M, 1, H, W};
+    foolc__pool_sum sum = {0};
+    run.starts_x = pool;
+    run.starts_y = py;
+    run.n_starts = P;
+    run.starts_sum = &sum;
+    const double *kept = NULL;
+    /* Samples 0 .. 7 (fill), 8 .. 23, 16 .. 23 again, 0 .. 7 again, all 24. */
+    static const int32_t first[] = {0, 8, 16, 0, 0}, count[] = {8, 16, 8, 8, 24};
+    for (int call = 0; call < 5; call++) {
+        int32_t m = count[call];
+        ck_ok(foolc__dec_nearest(&run, idx + first[call], m, KN, pool, py, P, 0, cs, cnt));
+        ck_assert(sum.v && sum.v[0] == 2.0 && sum.n == P);
+        if (!kept) {
+            kept = sum.v;
+            uintptr_t at = (uintptr_t)(sum.v + (size_t)sum.v[2]);
+            ck_assert_uint_eq(at % ((uintptr_t)2 << 20), 0);
+        }
+        ck_assert_ptr_eq(sum.v, kept);   /* one summary, its codes growing */
+        for (int32_t a = 0; a < m; a++) {
+            int32_t i = idx[first[call] + a], c = brute(&run, i, pool, py, P, 0, KN, ref);
+            ck_assert_int_eq(cnt[a], c);
+            for (int32_t t = 0; t < c; t++) {
+                ck_assert_int_eq(cs[a * KN + t].row, ref[t].row);
+                ck_assert(cs[a * KN + t].dist == ref[t].dist);
+            }
+        }
+    }
+    foolc__pool_sum_clear(&sum);
+    free(pool);
+    free(x);
+    free(py);
+}
+END_TEST
+
 Suite *foolc_suite_nearest(void);
 Suite *foolc_suite_nearest(void)
 {
@@ -332,6 +401,7 @@ Suite *foolc_suite_nearest(void)
     tcase_add_loop_test(tc, test_nearest_against_scan, 0, 2);
     tcase_add_loop_test(tc, test_nearest_kept_adversarial, 0, 4);
     tcase_add_test(tc, test_nearest_kept_alloc);
+    tcase_add_test(tc, test_nearest_kept_lazy);
     suite_add_tcase(s, tc);
     return s;
 }
