@@ -544,32 +544,41 @@ static void dct_mm(const double *restrict a, size_t m, size_t kk, const double *
         }
 }
 
-/* One image row (w floats) folded: its sums v_x + v_(w-1-x) (x < we; the middle alone) into
- * s, its differences (x < wo) into df; returns its |.|^2 in double lanes. */
+/* One channel (h rows of w floats) folded row by row: each row's sums v_x + v_(w-1-x)
+ * (x < we; the middle alone) into s (we per row), its differences (x < wo) into df (wo per
+ * row); returns the channel's |.|^2 in double lanes (one call per channel: a call through
+ * the clones' resolver per row cost more than the row). */
 FOOLC__VEC
-static double dct_fold(const float *restrict r, size_t w, double *restrict s,
+static double dct_fold(const float *restrict v, size_t h, size_t w, double *restrict s,
                        double *restrict df)
 {
-    size_t wo = w / 2;
+    size_t wo = w / 2, we = (w + 1) / 2;
     double q[FOOLC__BLOCK] = {0}, qt = 0;
-    size_t x = 0;
-    for (; x + FOOLC__BLOCK <= wo; x += FOOLC__BLOCK)
-        for (int b = 0; b < FOOLC__BLOCK; b++) {
-            double p0 = r[x + (size_t)b], p1 = r[w - 1 - x - (size_t)b];
-            s[x + (size_t)b] = p0 + p1;
-            df[x + (size_t)b] = p0 - p1;
-            q[b] += p0 * p0 + p1 * p1;
+    for (size_t y = 0; y < h; y++) {
+        const float *r = v + y * w;
+        double *sy = s + y * we, *dy = df + y * wo;
+        size_t x = 0;
+        for (; x + FOOLC__BLOCK <= wo; x += FOOLC__BLOCK) {
+            const float *ra = r + x, *rb = r + (w - FOOLC__BLOCK - x);
+            double *sa = sy + x, *da = dy + x;
+            for (int b = 0; b < FOOLC__BLOCK; b++) {
+                double p0 = ra[b], p1 = rb[FOOLC__BLOCK - 1 - b];
+                sa[b] = p0 + p1;
+                da[b] = p0 - p1;
+                q[b] += p0 * p0 + p1 * p1;
+            }
         }
-    for (; x < wo; x++) {
-        double p0 = r[x], p1 = r[w - 1 - x];
-        s[x] = p0 + p1;
-        df[x] = p0 - p1;
-        qt += p0 * p0 + p1 * p1;
-    }
-    if (w % 2) {
-        double p0 = r[wo];
-        s[wo] = p0;
-        qt += p0 * p0;
+        for (; x < wo; x++) {
+            double p0 = r[x], p1 = r[w - 1 - x];
+            sy[x] = p0 + p1;
+            dy[x] = p0 - p1;
+            qt += p0 * p0 + p1 * p1;
+        }
+        if (w % 2) {
+            double p0 = r[wo];
+            sy[wo] = p0;
+            qt += p0 * p0;
+        }
     }
     for (int b = 0; b < FOOLC__BLOCK; b++) qt += q[b];
     return qt;
@@ -606,8 +615,7 @@ static double dct_coefs(const near_dct *g, const float *v, double *t, double *ou
     double qt = 0;
     for (size_t c = 0; c < g->c; c++) {
         const float *src = v + c * h * w;
-        for (size_t y = 0; y < h; y++)
-            qt += dct_fold(src + y * w, w, s + y * g->we, df + y * g->wo);
+        qt += dct_fold(src, h, w, s, df);
         dct_mm(s, h, g->we, g->cwe, g->vpe, tt, vp);
         if (g->vpo) dct_mm(df, h, g->wo, g->cwo, g->vpo, tt + g->vpe, vp);
         dct_fold_rows(tt, h, vp, fs, fd);
