@@ -332,7 +332,8 @@ END_TEST
 START_TEST(test_nearest_kept_lazy)
 {
     enum { H = 13, W = 11, D = H * W, P = 4000, M = 24, KN = 6 };
-    float *pool = malloc((size_t)P * D * sizeof(float)), *x = malloc((size_t)M * D * sizeof(float));
+    float *pool = malloc((size_t)P * D * sizeof(float));
+    float *x = malloc((size_t)M * D * sizeof(float));
     int32_t *py = malloc(P * sizeof(int32_t)), lab[M], idx[M], cnt[M];
     foolc__pool_cand cs[M * KN], ref[KN];
     ck_assert(pool && x && py);

@@ -1228,10 +1228,10 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
      * the order they are built (near_q8's slot): the pages of the rows no search needed
      * are never touched. */
     int fill;
-    size_t nsf = bs;
-    size_t bytes = sizeof(double) + foolc__mul(n, sizeof(double) + sizeof(near_q8) + sizeof(near_key) +
-                                     sizeof(float) + sizeof(int32_t) + 1) +
-                   foolc__mul(foolc__mul(nc, bs + nbx) + nsf, sizeof(float)) + foolc__mul(n, d);
+    size_t per_row = sizeof(double) + sizeof(near_q8) + sizeof(near_key) + sizeof(float) +
+                     sizeof(int32_t) + 1;
+    size_t bytes = sizeof(double) + foolc__mul(n, per_row) +
+                   foolc__mul(foolc__mul(nc, bs + nbx) + bs, sizeof(float)) + foolc__mul(n, d);
     double *qd = bytes >= SIZE_MAX / 2 ? NULL
                  : near_summary(run, px, np, 0, NEAR_DCT, g->c,
                                 bytes / sizeof(double) + 1, &fill);
@@ -1240,7 +1240,7 @@ static foolc_status near_kept(const foolc__run *run, near_dct *g, const int32_t 
     near_q8 *zq = (near_q8 *)(void *)(ncode + 1);
     float *l = (float *)(void *)(zq + n), *box = l + nc * bs, *rk = box + nc * nbx;
     float *scr = rk + n;
-    near_key *kx = (near_key *)(void *)(scr + nsf);
+    near_key *kx = (near_key *)(void *)(scr + bs);
     int32_t *perm = (int32_t *)(void *)(kx + n);
     unsigned char *done = (unsigned char *)(perm + n);
     uint8_t *code = done + n;
