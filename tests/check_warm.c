@@ -326,6 +326,123 @@ START_TEST(test_eval_polish)
 }
 END_TEST
 
+/* Starts after the first two race: with a far start as row 2 (a side chain) polish-l1
+ * spends fewer gradient images than with it as row 1 (a main chain, every round), and both
+ * end at least as close as the good start. */
+START_TEST(test_side_race)
+{
+    samples();
+    foolc_model *m = net_model();
+    static out good, side, main2;
+    ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
+    static float st[3 * N * D], sw[3 * N * D];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) {
+            float x0 = g_x[i * D + j], xa = good.xa[i * D + j];
+            float f = fminf(1.0f, fmaxf(0.0f, x0 + 2.0f * (xa - x0)));
+            st[(3 * i) * D + j] = sw[(3 * i) * D + j] = xa;
+            st[(3 * i + 1) * D + j] = NAN;
+            st[(3 * i + 2) * D + j] = f;
+            sw[(3 * i + 1) * D + j] = f;
+            sw[(3 * i + 2) * D + j] = NAN;
+        }
+    g_per = 3;
+    ck_assert(run(m, "polish-l1", 0, N, st, &side) >= 0);
+    ck_assert(run(m, "polish-l1", 0, N, sw, &main2) >= 0);
+    g_per = 1;
+    uint64_t bs = 0, bm = 0;
+    int used = 0;
+    for (int i = 0; i < N; i++) {
+        bs += side.q[i].backward;
+        bm += main2.q[i].backward;
+        if (!good.ok[i]) continue;
+        used++;
+        float d0 = (float)foolc_distance(FOOLC_L1, g_x + i * D, good.xa + i * D, D);
+        ck_assert(side.ok[i] && main2.ok[i]);
+        ck_assert_msg(side.dist[i] <= d0 && main2.dist[i] <= d0, "sample %d: %g, %g from %g",
+                      i, (double)side.dist[i], (double)main2.dist[i], (double)d0);
+    }
+    ck_assert_int_gt(used, 2);
+    ck_assert_msg(bs < bm, "gradient images: %llu with a side chain, %llu with a main one",
+                  (unsigned long long)bs, (unsigned long long)bm);
+    foolc_model_free(m);
+}
+END_TEST
+
+/* In an evaluation polish-l1 also starts from the point of each L0 attack before it: the
+ * same bytes and images as polish-l1 alone with the rows best L1 point so far, none (no
+ * decision-based attack), sigma-zero's point (where not already the first); at least as
+ * close as one round of polish-l1 from sigma-zero's point alone (the same first round,
+ * without the final searches) and as the L1 attack's point. */
+START_TEST(test_eval_sparse)
+{
+    samples();
+    foolc_model *m = net_model();
+    foolc_eval_opts o;
+    ck_ok(foolc_eval_defaults(&o));
+    foolc_eval *ev;
+    ck_ok(foolc_eval_new(m, &o, &ev));
+    ck_ok(foolc_eval_add_attack(ev, "polish-l1"));
+    ck_ok(foolc_eval_add_attack(ev, "sigma-zero"));
+    ck_ok(foolc_eval_add_attack(ev, "fgm-l1"));
+    ck_ok(foolc_eval_set(ev, "sigma-zero", "steps", "40"));
+    ck_ok(foolc_eval_set(ev, "polish-l1", "steps", "30"));
+    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
+    ck_assert(foolc_eval_run(ev) >= 0);
+    ck_assert_str_eq(foolc_eval_attack_name(ev, 1), "sigma-zero");
+    ck_assert_str_eq(foolc_eval_attack_name(ev, 2), "polish-l1");
+    const uint8_t *ok0 = foolc_eval_success(ev, 1);
+    static float st[N * D];
+    memcpy(st, foolc_eval_x_adv(ev, 1), sizeof st);
+    for (int i = 0; i < N; i++)
+        if (!ok0[i])
+            for (int j = 0; j < D; j++) st[i * D + j] = NAN;
+    static float rows[3 * N * D];
+    for (int i = 0; i < N; i++) {
+        const float *d0 = foolc_eval_dist(ev, 0), *d1 = foolc_eval_dist(ev, 1);
+        int f = !foolc_eval_success(ev, 0)[i] ? 1 : !ok0[i] ? 0
+                : d1[i * FOOLC_NORM_COUNT + FOOLC_L1] < d0[i * FOOLC_NORM_COUNT + FOOLC_L1];
+        for (int j = 0; j < D; j++) {
+            rows[(3 * i) * D + j] = foolc_eval_x_adv(ev, f)[i * D + j];
+            rows[(3 * i + 1) * D + j] = NAN;
+            rows[(3 * i + 2) * D + j] = f == 1 ? NAN : st[i * D + j];
+        }
+    }
+    static out alone;
+    g_per = 3;
+    ck_assert(run(m, "polish-l1", 0, N, rows, &alone) >= 0);
+    g_per = 1;
+    ck_assert_mem_eq(alone.xa, foolc_eval_x_adv(ev, 2), sizeof alone.xa);
+    ck_assert_mem_eq(alone.q, foolc_eval_queries(ev, 2), sizeof alone.q);
+    foolc_attack *a;
+    ck_ok(foolc_attack_new("polish-l1", &a));
+    ck_ok(foolc_attack_set(a, "steps", 30));
+    ck_ok(foolc_attack_set(a, "rounds", 1));
+    ck_ok(foolc_attack_set(a, "bisect", 0));
+    ck_ok(foolc_attack_set(a, "polish", 0));
+    ck_ok(foolc_attack_set_sample_starts(a, st, N));
+    static out one;
+    foolc_result res = {one.xa, one.dist, one.ok, one.q};
+    foolc_shape sh = {N, 1, 1, D};
+    ck_assert(foolc_attack_run(a, m, sh, g_x, g_y, NULL, 3, &res) >= 0);
+    foolc_attack_free(a);
+    int any = 0;
+    for (int32_t i = 0; i < N; i++) {
+        float after = foolc_eval_dist(ev, 2)[i * FOOLC_NORM_COUNT + FOOLC_L1];
+        float l1 = foolc_eval_dist(ev, 0)[i * FOOLC_NORM_COUNT + FOOLC_L1];
+        if (foolc_eval_success(ev, 0)[i]) ck_assert(after <= l1);
+        if (!ok0[i]) continue;
+        any++;
+        ck_assert(one.ok[i]);
+        ck_assert_msg(after <= one.dist[i], "sample %d: %g in the evaluation, %g from "
+                      "sigma-zero's point alone", i, (double)after, (double)one.dist[i]);
+    }
+    ck_assert_int_gt(any, 2);
+    foolc_eval_free(ev);
+    foolc_model_free(m);
+}
+END_TEST
+
 /* An evaluation: bb-l2 takes warm starts, boundary keeps its own. */
 static foolc_eval *make(foolc_model *m, int32_t chunk, int warm)
 {
@@ -498,6 +615,8 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_rows_polish);
     tcase_add_test(tc, test_eval_polish);
     tcase_add_test(tc, test_two_starts);
+    tcase_add_test(tc, test_side_race);
+    tcase_add_test(tc, test_eval_sparse);
     tcase_add_test(tc, test_eval_chunks);
     tcase_add_test(tc, test_eval_resume);
     tcase_add_test(tc, test_set_params);
