@@ -154,12 +154,12 @@ static int cost_rank(const char *name, unsigned needs)
 static const struct { const char *name, *list, *params; } k_sets[] = {
     {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2", NULL},
     {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1", "sigma-zero.restarts=2"},
-    {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,polish-l1", NULL},
+    {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,salt-and-pepper,polish-l1", NULL},
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
      "boundary.steps=1000,polish-l2.steps=100"},
     {"auto-linf", "apgd-linf,bb-linf,polish-linf", "polish-linf.steps=100"},
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,bb-l1,bb-linf,apgd-l2,"
-             "mifgsm-l2,fmn-l1,pdpgd-l1,boundary,polish-l1,polish-l2,polish-linf",
+             "mifgsm-l2,fmn-l1,pdpgd-l1,salt-and-pepper,boundary,polish-l1,polish-l2,polish-linf",
      "sigma-zero.restarts=2,boundary.steps=1000,polish-l2.steps=100,polish-linf.steps=100"},
 };
 
@@ -514,8 +514,11 @@ static int32_t warm_rows(const foolc_eval *ev, int k)
     return r;
 }
 
-/* The closest point to sample i in norm p among the attacks j < k (decision-based ones only
- * when `decision`): its attack, or -1 where none broke the sample. */
+/* The closest point to sample i in norm p among the attacks j < k (when `decision`, only the
+ * decision-based walks of the other norms: pointwise's and salt-and-pepper's sparse points,
+ * closer in L1 than boundary's on most images, would take the row whose point in another
+ * region is what it is for; they are polish-l1's sparse starts): its attack, or -1 where
+ * none broke the sample. */
 static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int decision)
 {
     float best = INFINITY;
@@ -523,7 +526,7 @@ static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int dec
     for (int j = 0; j < k; j++) {
         const eval_task *u = &ev->t[j];
         float v = u->dist[(size_t)i * NC + p];
-        if (decision && (u->needs & FOOLC_NEEDS_GRAD)) continue;
+        if (decision && ((u->needs & FOOLC_NEEDS_GRAD) || u->norm == FOOLC_L0)) continue;
         if (u->ok[i] && v < best) {
             best = v;
             src = j;
