@@ -57,21 +57,51 @@ static int32_t brute(const foolc__run *run, int32_t i, const float *px, const in
     return c;
 }
 
+/* The lists cs, cnt of foolc__dec_nearest for samples idx (m, k per sample) are the scan's,
+ * row for row and bit for bit. */
+static void same_as_scan(const foolc__run *run, const int32_t *idx, int32_t m, int32_t k,
+                         const float *px, const int32_t *py, int32_t np, int self,
+                         const foolc__pool_cand *cs, const int32_t *cnt)
+{
+    foolc__pool_cand *ref = malloc((size_t)k * sizeof *ref);
+    ck_assert_ptr_nonnull(ref);
+    for (int32_t a = 0; a < m; a++) {
+        int32_t c = brute(run, idx[a], px, py, np, self, k, ref);
+        ck_assert_int_eq(cnt[a], c);
+        for (int32_t t = 0; t < c; t++) {
+            ck_assert_int_eq(cs[(size_t)a * k + t].row, ref[t].row);
+            ck_assert(cs[(size_t)a * k + t].dist == ref[t].dist);
+        }
+    }
+    free(ref);
+}
+
 static void check_lists(const foolc__run *run, const float *px, const int32_t *py, int32_t np,
                         int self)
 {
     int32_t idx[NS], cnt[NS];
-    foolc__pool_cand cs[NS * K], ref[K];
+    foolc__pool_cand cs[NS * K];
     for (int32_t a = 0; a < NS; a++) idx[a] = NS - 1 - a;   /* any order of samples */
     ck_ok(foolc__dec_nearest(run, idx, NS, K, px, py, np, self, cs, cnt));
-    for (int32_t a = 0; a < NS; a++) {
-        int32_t c = brute(run, idx[a], px, py, np, self, K, ref);
-        ck_assert_int_eq(cnt[a], c);
-        for (int32_t t = 0; t < c; t++) {
-            ck_assert_int_eq(cs[a * K + t].row, ref[t].row);
-            ck_assert(cs[a * K + t].dist == ref[t].dist);
-        }
-    }
+    same_as_scan(run, idx, NS, K, px, py, np, self, cs, cnt);
+}
+
+/* A run over the samples x (n of d values, labels lab, shape sh) with the pool px, py (np) as the
+ * caller's starting points; no summary yet (starts_sum NULL). */
+static foolc__run pool_run(const float *x, const int32_t *lab, int32_t n, size_t d,
+                           foolc_shape sh, const float *px, const int32_t *py, int32_t np)
+{
+    foolc__run run;
+    memset(&run, 0, sizeof run);
+    run.d = d;
+    run.x = x;
+    run.labels = lab;
+    run.n = n;
+    run.shape = sh;
+    run.starts_x = px;
+    run.starts_y = py;
+    run.n_starts = np;
+    return run;
 }
 
 START_TEST(test_nearest_against_scan)
@@ -101,17 +131,9 @@ START_TEST(test_nearest_against_scan)
         lab[a] = (py[3] + 1 + a % 2) % NCLS;
         tgt[a] = py[3];
     }
-    foolc__run run;
-    memset(&run, 0, sizeof run);
-    run.d = D;
-    run.x = x;
-    run.labels = lab;
-    run.n = NS;
-    run.shape = (foolc_shape){NS, _i ? 0 : 1, _i ? 0 : H, _i ? 0 : W};
+    foolc__run run = pool_run(x, lab, NS, D, (foolc_shape){NS, _i ? 0 : 1, _i ? 0 : H, _i ? 0 : W},
+                              pool, py, NP);
     foolc__pool_sum sum = {0};
-    run.starts_x = pool;
-    run.starts_y = py;
-    run.n_starts = NP;
     /* Without a summary, then filling it, then reading it. */
     check_lists(&run, pool, py, NP, 0);
     run.starts_sum = &sum;
@@ -156,7 +178,7 @@ START_TEST(test_nearest_kept_adversarial)
     size_t d = (size_t)c * (size_t)h * (size_t)w;
     float *pool = malloc((size_t)P * d * sizeof(float)), *x = malloc((size_t)M * d * sizeof(float));
     int32_t *py = malloc(P * sizeof(int32_t)), lab[M], tgt[M], idx[M], cnt[M];
-    foolc__pool_cand *cs = malloc((size_t)M * KMAX * sizeof *cs), ref[KMAX];
+    foolc__pool_cand *cs = malloc((size_t)M * KMAX * sizeof *cs);
     ck_assert(pool && x && py && cs);
     g_state = 1000 + (uint64_t)_i;
     /* Smooth images: a few random low-frequency blobs per prototype, plus noise. */
@@ -214,17 +236,8 @@ START_TEST(test_nearest_kept_adversarial)
     py[401] = other;
     /* One sample too large for the float bounds itself. */
     x[(size_t)5 * d + 1] = 3e17f;
-    foolc__run run;
-    memset(&run, 0, sizeof run);
-    run.d = d;
-    run.x = x;
-    run.labels = lab;
-    run.n = M;
-    run.shape = (foolc_shape){M, c, h, w};
+    foolc__run run = pool_run(x, lab, M, d, (foolc_shape){M, c, h, w}, pool, py, P);
     foolc__pool_sum sum = {0};
-    run.starts_x = pool;
-    run.starts_y = py;
-    run.n_starts = P;
     run.starts_sum = &sum;
     for (int mode = 0; mode < 4; mode++) {   /* untargeted twice (fill, reuse), targeted, none */
         run.targets = mode == 2 ? tgt : NULL;
@@ -233,14 +246,7 @@ START_TEST(test_nearest_kept_adversarial)
         ck_assert_ptr_nonnull(sum.v);
         ck_assert_int_eq(sum.n, P);
         ck_assert(sum.v[0] == 2.0);   /* nearest.c's header: the DCT layout (NEAR_DCT) */
-        for (int a = 0; a < M; a++) {
-            int32_t n = brute(&run, idx[a], pool, lbl, P, 0, k, ref);
-            ck_assert_int_eq(cnt[a], n);
-            for (int32_t t = 0; t < n; t++) {
-                ck_assert_int_eq(cs[(size_t)a * k + t].row, ref[t].row);
-                ck_assert(cs[(size_t)a * k + t].dist == ref[t].dist);
-            }
-        }
+        same_as_scan(&run, idx, M, k, pool, lbl, P, 0, cs, cnt);
     }
     /* Sample 0's closest rows are the planted ones, ties in row order. */
     run.targets = NULL;
@@ -268,7 +274,7 @@ START_TEST(test_nearest_kept_alloc)
     enum { H = 16, W = 16, D = H * W, P = 600, M = 3, KN = 5 };
     float *pool = malloc((size_t)P * D * sizeof(float)), x[M * D];
     int32_t py[P], lab[M], idx[M], cnt[M];
-    foolc__pool_cand cs[M * KN], ref[KN];
+    foolc__pool_cand cs[M * KN];
     ck_assert_ptr_nonnull(pool);
     g_state = 77;
     for (int p = 0; p < P; p++) {
@@ -281,16 +287,7 @@ START_TEST(test_nearest_kept_alloc)
         lab[a] = a % 3;
         idx[a] = a;
     }
-    foolc__run run;
-    memset(&run, 0, sizeof run);
-    run.d = D;
-    run.x = x;
-    run.labels = lab;
-    run.n = M;
-    run.shape = (foolc_shape){M, 1, H, W};
-    run.starts_x = pool;
-    run.starts_y = py;
-    run.n_starts = P;
+    foolc__run run = pool_run(x, lab, M, D, (foolc_shape){M, 1, H, W}, pool, py, P);
     uint64_t n;
     for (n = 1; n < 200; n++) {
         foolc__pool_sum sum = {0};
@@ -306,14 +303,7 @@ START_TEST(test_nearest_kept_alloc)
                 ck_assert_int_eq(st, FOOLC_E_NOMEM);
                 continue;
             }
-            for (int a = 0; a < M; a++) {
-                int32_t c = brute(&run, idx[a], pool, py, P, 0, KN, ref);
-                ck_assert_int_eq(cnt[a], c);
-                for (int32_t t = 0; t < c; t++) {
-                    ck_assert_int_eq(cs[a * KN + t].row, ref[t].row);
-                    ck_assert(cs[a * KN + t].dist == ref[t].dist);
-                }
-            }
+            same_as_scan(&run, idx, M, KN, pool, py, P, 0, cs, cnt);
         }
         foolc__pool_sum_clear(&sum);
         if (made < n) break;   /* every allocation reached */
@@ -335,7 +325,7 @@ START_TEST(test_nearest_kept_lazy)
     float *pool = malloc((size_t)P * D * sizeof(float));
     float *x = malloc((size_t)M * D * sizeof(float));
     int32_t *py = malloc(P * sizeof(int32_t)), lab[M], idx[M], cnt[M];
-    foolc__pool_cand cs[M * KN], ref[KN];
+    foolc__pool_cand cs[M * KN];
     ck_assert(pool && x && py);
     g_state = 4242;
     for (int p = 0; p < P; p++) {
@@ -352,17 +342,8 @@ START_TEST(test_nearest_kept_lazy)
         lab[a] = py[p];
         idx[a] = a;
     }
-    foolc__run run;
-    memset(&run, 0, sizeof run);
-    run.d = D;
-    run.x = x;
-    run.labels = lab;
-    run.n = M;
-    run.shape = (foolc_shape){M, 1, H, W};
+    foolc__run run = pool_run(x, lab, M, D, (foolc_shape){M, 1, H, W}, pool, py, P);
     foolc__pool_sum sum = {0};
-    run.starts_x = pool;
-    run.starts_y = py;
-    run.n_starts = P;
     run.starts_sum = &sum;
     const double *kept = NULL;
     /* Samples 0 .. 7 (fill), 8 .. 23, 16 .. 23 again, 0 .. 7 again, all 24. */
@@ -377,14 +358,7 @@ START_TEST(test_nearest_kept_lazy)
             ck_assert_uint_eq(at % ((uintptr_t)2 << 20), 0);
         }
         ck_assert_ptr_eq(sum.v, kept);   /* one summary, its codes growing */
-        for (int32_t a = 0; a < m; a++) {
-            int32_t i = idx[first[call] + a], c = brute(&run, i, pool, py, P, 0, KN, ref);
-            ck_assert_int_eq(cnt[a], c);
-            for (int32_t t = 0; t < c; t++) {
-                ck_assert_int_eq(cs[a * KN + t].row, ref[t].row);
-                ck_assert(cs[a * KN + t].dist == ref[t].dist);
-            }
-        }
+        same_as_scan(&run, idx + first[call], m, KN, pool, py, P, 0, cs, cnt);
     }
     foolc__pool_sum_clear(&sum);
     free(pool);

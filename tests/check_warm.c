@@ -289,23 +289,30 @@ START_TEST(test_two_starts)
 }
 END_TEST
 
+/* An evaluation of the three attacks (added in this order; steps[t] their "steps", NULL:
+ * the default) on the samples, run. */
+static foolc_eval *eval3(foolc_model *m, const char *const names[3], const char *const steps[3])
+{
+    foolc_eval_opts o;
+    ck_ok(foolc_eval_defaults(&o));
+    foolc_eval *ev;
+    ck_ok(foolc_eval_new(m, &o, &ev));
+    for (int t = 0; t < 3; t++) ck_ok(foolc_eval_add_attack(ev, names[t]));
+    for (int t = 0; t < 3; t++)
+        if (steps[t]) ck_ok(foolc_eval_set(ev, names[t], "steps", steps[t]));
+    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
+    ck_assert(foolc_eval_run(ev) >= 0);
+    return ev;
+}
+
 /* In an evaluation polish-l2 runs last whatever the order it was added in, from each
  * sample's best L2 point of the attacks before it, and never ends farther. */
 START_TEST(test_eval_polish)
 {
     samples();
     foolc_model *m = net_model();
-    foolc_eval_opts o;
-    ck_ok(foolc_eval_defaults(&o));
-    foolc_eval *ev;
-    ck_ok(foolc_eval_new(m, &o, &ev));
-    ck_ok(foolc_eval_add_attack(ev, "polish-l2"));
-    ck_ok(foolc_eval_add_attack(ev, "boundary"));
-    ck_ok(foolc_eval_add_attack(ev, "deepfool-l2"));
-    ck_ok(foolc_eval_set(ev, "boundary", "steps", "30"));
-    ck_ok(foolc_eval_set(ev, "polish-l2", "steps", "30"));
-    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
-    ck_assert(foolc_eval_run(ev) >= 0);
+    foolc_eval *ev = eval3(m, (const char *const[]){"polish-l2", "boundary", "deepfool-l2"},
+                           (const char *const[]){"30", "30", NULL});
     ck_assert_str_eq(foolc_eval_attack_name(ev, 2), "polish-l2");
     int lower = 0, any = 0;
     for (int32_t i = 0; i < N; i++) {
@@ -378,17 +385,8 @@ START_TEST(test_eval_sparse)
 {
     samples();
     foolc_model *m = net_model();
-    foolc_eval_opts o;
-    ck_ok(foolc_eval_defaults(&o));
-    foolc_eval *ev;
-    ck_ok(foolc_eval_new(m, &o, &ev));
-    ck_ok(foolc_eval_add_attack(ev, "polish-l1"));
-    ck_ok(foolc_eval_add_attack(ev, "sigma-zero"));
-    ck_ok(foolc_eval_add_attack(ev, "fgm-l1"));
-    ck_ok(foolc_eval_set(ev, "sigma-zero", "steps", "40"));
-    ck_ok(foolc_eval_set(ev, "polish-l1", "steps", "30"));
-    ck_ok(foolc_eval_set_samples(ev, g_x, g_y, NULL, N));
-    ck_assert(foolc_eval_run(ev) >= 0);
+    foolc_eval *ev = eval3(m, (const char *const[]){"polish-l1", "sigma-zero", "fgm-l1"},
+                           (const char *const[]){"30", "40", NULL});
     ck_assert_str_eq(foolc_eval_attack_name(ev, 1), "sigma-zero");
     ck_assert_str_eq(foolc_eval_attack_name(ev, 2), "polish-l1");
     const uint8_t *ok0 = foolc_eval_success(ev, 1);

@@ -251,7 +251,8 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
         }
         st = fmn_pass(run, &c, cid, nc, cx, cd, NULL);
         if (st >= 0 && rounds > 0) st = foolc__run_progress(run, r + 1, rounds);
-        int32_t kept = 0;
+        if (st < 0 || r + 1 >= rounds) continue;
+        int32_t kept = 0;   /* the race before the next round */
         for (int32_t q = 0; q < nc; q++) {
             if (cj[q] >= 2 && !(cd[q] <= run->res->distance[cid[q]]))
                 continue;   /* a side chain behind */

@@ -566,16 +566,17 @@ static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, flo
     if (!ws) return foolc__nomem("eval: warm starts");
     int any = 0;
     for (int32_t i = b; i < b + m; i++) {
-        int first = closest(ev, k, i, t->norm, 0), dec = closest(ev, k, i, t->norm, 1);
+        int first = closest(ev, k, i, t->norm, 0);
+        int dec = r > 1 ? closest(ev, k, i, t->norm, 1) : -1;
         for (int32_t q = 0, sj = 0; q < r; q++) {
-            int src = q == 0 ? first : q == 1 ? dec : -1;
-            if (q >= 2) {   /* the next sparse source */
+            int src = q == 0 ? first : q == 1 && dec != first ? dec : -1;
+            if (q >= 2) {   /* the next sparse source, unless its point is already a row */
                 while (!sparse_source(ev, k, sj)) sj++;
                 src = ev->t[sj].ok[i] && sj != first && sj != dec ? sj : -1;
                 sj++;
             }
             float *row = ws + ((size_t)(i - b) * (size_t)r + (size_t)q) * d;
-            if (src >= 0 && (q != 1 || src != first)) {
+            if (src >= 0) {
                 memcpy(row, ev->t[src].xadv + (size_t)i * d, d * sizeof *row);
                 any = 1;
             } else {
