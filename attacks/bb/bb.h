@@ -12,7 +12,7 @@
 /* The parameters of every bb-* attack (a struct of doubles, as parameter tables need). */
 typedef struct foolc__bb_config {
     double steps, lr, lr_decay, lr_num_decay, momentum, overshoot, binary_search_steps,
-        init, init_tries, init_steps, patience, rtol;
+        init, init_tries, init_steps, patience, shrinks, rtol;
 } foolc__bb_config;
 
 /* The parameter table, with the default learning rate lr0 (per norm). */
@@ -41,9 +41,12 @@ typedef struct foolc__bb_config {
                  "noise draws (init 0) or closest pool images (init 1) tried per sample"),         \
     FOOLC__PARAM(foolc__bb_config, init_steps, 100, 1, 1000, 1,                                    \
                  "linear-search steps on the blend factor (init 0)"),                              \
-    FOOLC__PARAM(foolc__bb_config, patience, 150, 1, 20000, 1,                                     \
-                 "a sample stops when its best distance improved by less than rtol in this many "  \
-                 "steps"),                                                                         \
+    FOOLC__PARAM(foolc__bb_config, patience, 25, 1, 20000, 1,                                      \
+                 "a sample whose best distance improved by less than rtol in this many steps "    \
+                 "halves its trust-region radius"),                                                \
+    FOOLC__PARAM(foolc__bb_config, shrinks, 6, 0, 50, 1,                                           \
+                 "radius halvings after which a sample stops at its next stall (0: at its "        \
+                 "first)"),                                                                        \
     FOOLC__PARAM(foolc__bb_config, rtol, 1e-4, 0, 0.5, 0,                                          \
                  "relative improvement that counts as progress for patience")
 
