@@ -376,44 +376,52 @@ START_TEST(test_side_race)
 }
 END_TEST
 
-/* In an evaluation polish-l1 also starts from the point of each L0 attack before it: the
- * same bytes and images as polish-l1 alone with the rows best L1 point so far, none (no
- * decision-based attack), sigma-zero's point (where not already the first); at least as
- * close as one round of polish-l1 from sigma-zero's point alone (the same first round,
- * without the final searches) and as the L1 attack's point. */
-START_TEST(test_eval_sparse)
+/* In an evaluation the polish attack names[0] (norm p) also starts from the point of the side
+ * source names[1] before it (and from names[2]'s when `both`, else names[2] is no side
+ * source): the same bytes and images as names[0] alone with the rows best point so far, none
+ * (no decision-based attack), then each side source's point (where not already the first);
+ * at least as close as one round of names[0] from names[1]'s point alone (the same first
+ * round, without the final searches) and as names[2]'s point. */
+static void check_side(const char *const names[3], const char *const steps[3], foolc_norm p,
+                       int both)
 {
     samples();
     foolc_model *m = net_model();
-    foolc_eval *ev = eval3(m, (const char *const[]){"polish-l1", "sigma-zero", "fgm-l1"},
-                           (const char *const[]){"30", "40", NULL});
-    ck_assert_str_eq(foolc_eval_attack_name(ev, 1), "sigma-zero");
-    ck_assert_str_eq(foolc_eval_attack_name(ev, 2), "polish-l1");
+    foolc_eval *ev = eval3(m, names, steps);
+    ck_assert_str_eq(foolc_eval_attack_name(ev, 1), names[1]);
+    ck_assert_str_eq(foolc_eval_attack_name(ev, 2), names[0]);
     const uint8_t *ok0 = foolc_eval_success(ev, 1);
     static float st[N * D];
     memcpy(st, foolc_eval_x_adv(ev, 1), sizeof st);
     for (int i = 0; i < N; i++)
         if (!ok0[i])
             for (int j = 0; j < D; j++) st[i * D + j] = NAN;
-    static float rows[3 * N * D];
+    const int r = 3 + both;
+    static float rows[4 * N * D];
+    int sides = 0;   /* samples with a side row */
     for (int i = 0; i < N; i++) {
         const float *d0 = foolc_eval_dist(ev, 0), *d1 = foolc_eval_dist(ev, 1);
-        int f = !foolc_eval_success(ev, 0)[i] ? 1 : !ok0[i] ? 0
-                : d1[i * FOOLC_NORM_COUNT + FOOLC_L1] < d0[i * FOOLC_NORM_COUNT + FOOLC_L1];
+        const uint8_t ok2 = foolc_eval_success(ev, 0)[i];
+        int f = !ok2 ? 1 : !ok0[i] ? 0
+                : d1[i * FOOLC_NORM_COUNT + p] < d0[i * FOOLC_NORM_COUNT + p];
         for (int j = 0; j < D; j++) {
-            rows[(3 * i) * D + j] = foolc_eval_x_adv(ev, f)[i * D + j];
-            rows[(3 * i + 1) * D + j] = NAN;
-            rows[(3 * i + 2) * D + j] = f == 1 ? NAN : st[i * D + j];
+            float *row = rows + (size_t)(r * i) * D + j;
+            row[0] = foolc_eval_x_adv(ev, f)[i * D + j];
+            row[D] = NAN;
+            if (both) row[2 * D] = f == 0 || !ok2 ? NAN : foolc_eval_x_adv(ev, 0)[i * D + j];
+            row[(r - 1) * D] = f == 1 ? NAN : st[i * D + j];
         }
+        sides += (f == 0 && ok0[i]) || (both && f == 1 && ok2);
     }
+    ck_assert_int_gt(sides, 0);
     static out alone;
-    g_per = 3;
-    ck_assert(run(m, "polish-l1", 0, N, rows, &alone) >= 0);
+    g_per = r;
+    ck_assert(run(m, names[0], 0, N, rows, &alone) >= 0);
     g_per = 1;
     ck_assert_mem_eq(alone.xa, foolc_eval_x_adv(ev, 2), sizeof alone.xa);
     ck_assert_mem_eq(alone.q, foolc_eval_queries(ev, 2), sizeof alone.q);
     foolc_attack *a;
-    ck_ok(foolc_attack_new("polish-l1", &a));
+    ck_ok(foolc_attack_new(names[0], &a));
     ck_ok(foolc_attack_set(a, "steps", 30));
     ck_ok(foolc_attack_set(a, "rounds", 1));
     ck_ok(foolc_attack_set(a, "bisect", 0));
@@ -426,18 +434,33 @@ START_TEST(test_eval_sparse)
     foolc_attack_free(a);
     int any = 0;
     for (int32_t i = 0; i < N; i++) {
-        float after = foolc_eval_dist(ev, 2)[i * FOOLC_NORM_COUNT + FOOLC_L1];
-        float l1 = foolc_eval_dist(ev, 0)[i * FOOLC_NORM_COUNT + FOOLC_L1];
-        if (foolc_eval_success(ev, 0)[i]) ck_assert(after <= l1);
+        float after = foolc_eval_dist(ev, 2)[i * FOOLC_NORM_COUNT + p];
+        float other = foolc_eval_dist(ev, 0)[i * FOOLC_NORM_COUNT + p];
+        if (foolc_eval_success(ev, 0)[i]) ck_assert(after <= other);
         if (!ok0[i]) continue;
         any++;
         ck_assert(one.ok[i]);
         ck_assert_msg(after <= one.dist[i], "sample %d: %g in the evaluation, %g from "
-                      "sigma-zero's point alone", i, (double)after, (double)one.dist[i]);
+                      "%s's point alone", i, (double)after, (double)one.dist[i], names[1]);
     }
     ck_assert_int_gt(any, 2);
     foolc_eval_free(ev);
     foolc_model_free(m);
+}
+
+/* polish-l1's side sources are the L0 attacks (sparse starts). */
+START_TEST(test_eval_sparse)
+{
+    check_side((const char *const[]){"polish-l1", "sigma-zero", "fgm-l1"},
+               (const char *const[]){"30", "40", NULL}, FOOLC_L1, 0);
+}
+END_TEST
+
+/* polish-linf's are the gradient Linf attacks. */
+START_TEST(test_eval_side_linf)
+{
+    check_side((const char *const[]){"polish-linf", "fmn-linf", "fgsm"},
+               (const char *const[]){"30", "30", NULL}, FOOLC_LINF, 1);
 }
 END_TEST
 
@@ -615,6 +638,7 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_two_starts);
     tcase_add_test(tc, test_side_race);
     tcase_add_test(tc, test_eval_sparse);
+    tcase_add_test(tc, test_eval_side_linf);
     tcase_add_test(tc, test_eval_chunks);
     tcase_add_test(tc, test_eval_resume);
     tcase_add_test(tc, test_set_params);

@@ -204,11 +204,12 @@ static const double k_rounds[4][2] = {{0.05, 1}, {0.2, 1}, {0.05, 3}, {0.01, 1}}
  * of k_rounds, each from the chain's closest point so far: a start in another region (a
  * decision-based attack's, from the evaluation) is refined there, not abandoned for the
  * sample's best. A sample without a usable start (or a run without starts) gets one chain
- * from the clean input. The chains from the third start on (polish-l1's sparse starts, from
- * the evaluation) race: after each round one continues only while its closest point is the
- * sample's best (ties too). The winners lead after the first round: on the reference CNN
- * (50 images), one round of 100 steps gains 7-15 % on the three images where four rounds of
- * 300 gain most; letting those within 1 % go on cost polish-l1 19 % more time for 0.1 %. */
+ * from the clean input. The chains from the third start on (the side starts of polish-l1 and
+ * polish-linf, from the evaluation) race: after each round one continues only while its
+ * closest point is the sample's best (ties too). The winners lead after the first round: on
+ * the reference CNN (50 images), one round of 100 steps gains 7-15 % on the three images
+ * where four rounds of 300 gain most; letting those within 1 % go on cost polish-l1 19 %
+ * more time for 0.1 %. */
 static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg, int32_t rounds)
 {
     if (!run->sample_x && !rounds) return FOOLC_OK;

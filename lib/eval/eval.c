@@ -157,10 +157,13 @@ static const struct { const char *name, *list, *params; } k_sets[] = {
     {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,salt-and-pepper,polish-l1", NULL},
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
      "boundary.steps=1000,polish-l2.steps=100"},
-    {"auto-linf", "apgd-linf,bb-linf,polish-linf", "polish-linf.steps=100"},
+    {"auto-linf", "apgd-linf,fab-linf,bb-linf,polish-linf",
+     "fab-linf.steps=30,polish-linf.steps=100"},
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,bb-l1,bb-linf,apgd-l2,"
-             "mifgsm-l2,fmn-l1,pdpgd-l1,salt-and-pepper,boundary,polish-l1,polish-l2,polish-linf",
-     "sigma-zero.restarts=2,boundary.steps=1000,polish-l2.steps=100,polish-linf.steps=100"},
+             "mifgsm-l2,fmn-l1,pdpgd-l1,fab-linf,salt-and-pepper,boundary,polish-l1,polish-l2,"
+             "polish-linf",
+     "sigma-zero.restarts=2,boundary.steps=1000,fab-linf.steps=30,polish-l2.steps=100,"
+     "polish-linf.steps=100"},
 };
 
 const char *foolc_eval_attack_set(const char *name)
@@ -493,31 +496,39 @@ int32_t foolc_eval_chunk_needs(const foolc_eval *ev, int32_t c, int32_t *needs, 
     return k;
 }
 
-/* Sparse starts: polish-l1 also starts from the point of every L0 attack before it. The
- * smallest L1 perturbation often changes few values, in a region the L1 attacks' descents
- * do not reach: on the reference CNN (50 images), polish-l1 from sigma-zero's or bb-l0's
- * points alone lowers the best L1 of every attack of `all` on 7 images each, by up to 15 %
- * (docs/eval.md, "Warm starts"). */
-static int sparse_source(const foolc_eval *ev, int k, int j)
+/* Side starts, whose chains race (fmn.c, warm_descents). polish-l1 also starts from the point
+ * of every L0 attack before it (sparse starts): the smallest L1 perturbation often changes
+ * few values, in a region the L1 attacks' descents do not reach: on the reference CNN (50
+ * images), polish-l1 from sigma-zero's or bb-l0's points alone lowers the best L1 of every
+ * attack of `all` on 7 images each, by up to 15 % (docs/eval.md, "Warm starts").
+ * polish-linf also starts from the point of every gradient Linf attack before it: on the
+ * adversarially trained CNN (30 images) the best Linf point of `all` comes from polish-linf
+ * run from bb-linf's, apgd-linf's, fmn-linf's or fab-linf's point, each on some images, not
+ * only from the closest one. */
+static int side_source(const foolc_eval *ev, int k, int j)
 {
-    return !strcmp(ev->t[k].name, "polish-l1") && !ev->t[j].step &&
-           ev->t[j].norm == FOOLC_L0;
+    const eval_task *t = &ev->t[k], *u = &ev->t[j];
+    if (u->step) return 0;
+    if (!strcmp(t->name, "polish-l1")) return u->norm == FOOLC_L0;
+    if (!strcmp(t->name, "polish-linf"))
+        return u->norm == FOOLC_LINF && (u->needs & FOOLC_NEEDS_GRAD);
+    return 0;
 }
 
 /* The starts per sample attack k takes: for the polish attacks the best point so far and the
- * best of the decision-based attacks (then polish-l1's sparse starts), one for bb-*. */
+ * best of the decision-based attacks (then the side starts), one for bb-*. */
 static int32_t warm_rows(const foolc_eval *ev, int k)
 {
     if (strncmp(ev->t[k].name, "polish-", 7)) return 1;
     int32_t r = 2;
-    for (int j = 0; j < k; j++) r += sparse_source(ev, k, j);
+    for (int j = 0; j < k; j++) r += side_source(ev, k, j);
     return r;
 }
 
 /* The closest point to sample i in norm p among the attacks j < k (when `decision`, only the
  * decision-based walks of the other norms: pointwise's and salt-and-pepper's sparse points,
  * closer in L1 than boundary's on most images, would take the row whose point in another
- * region is what it is for; they are polish-l1's sparse starts): its attack, or -1 where
+ * region is what it is for; they are polish-l1's side starts): its attack, or -1 where
  * none broke the sample. */
 static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int decision)
 {
@@ -539,8 +550,9 @@ static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int dec
  * the point of the attacks before it (in the evaluation's order) closest in its norm (the
  * first on ties); for the polish attacks then the closest of the decision-based attacks
  * before it, which explore regions the gradient attacks miss (where that is another
- * attack's point), and for polish-l1 the point of each L0 attack before it (sparse_source;
- * where that attack broke the sample and its point is not already a row); NaN rows where
+ * attack's point), and for polish-l1 and polish-linf the point of each side source before it
+ * (side_source: L0 attacks, gradient Linf attacks; where that attack broke the sample and its
+ * point is not already a row); NaN rows where
  * there is none; *out NULL when the attack takes none.
  * Every earlier attack's chunk of these samples must be recorded: their records hold the
  * points, so the starts are the same after a resume, over processes and whatever the chunk
@@ -570,8 +582,8 @@ static foolc_status warm_starts(foolc_eval *ev, int k, int32_t b, int32_t m, flo
         int dec = r > 1 ? closest(ev, k, i, t->norm, 1) : -1;
         for (int32_t q = 0, sj = 0; q < r; q++) {
             int src = q == 0 ? first : q == 1 && dec != first ? dec : -1;
-            if (q >= 2) {   /* the next sparse source, unless its point is already a row */
-                while (!sparse_source(ev, k, sj)) sj++;
+            if (q >= 2) {   /* the next side source, unless its point is already a row */
+                while (!side_source(ev, k, sj)) sj++;
                 src = ev->t[sj].ok[i] && sj != first && sj != dec ? sj : -1;
                 sj++;
             }
