@@ -52,7 +52,7 @@ LDFLAGS ?=
 # The library sees its internal headers; the CLI and the examples see include/ only, so
 # they prove the public API is enough on its own.
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
+             -fno-math-errno -Iinclude -Ilib -Iattacks $(BLAS_CFLAGS)
 PUBLIC_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -Iinclude
 LIBS     = -ldnnl $(BLAS_LIBS) -lprotobuf-c -lglpk -lz -lm -lpthread -lgomp
 

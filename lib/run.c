@@ -3,6 +3,7 @@
  * adversarial per sample, progress, and the per-sample epsilon search. */
 #include "arena.h"
 #include "attack_impl.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>
@@ -31,14 +32,22 @@ static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, i
 /* The library's check on itself before any image goes to the model: an attack that built a
  * NaN, an Inf or a value outside the box has a bug, and the model must not be asked about
  * it (a model would answer something, and the answer would be wrong without a trace). */
+FOOLC__VEC
+static int outside(size_t n, const float *restrict xs, float lo, float hi)
+{
+    int bad = 0;
+#define OUTSIDE(j) bad |= !(xs[j] >= lo && xs[j] <= hi)
+    FOOLC__BLOCKED(n, OUTSIDE);
+#undef OUTSIDE
+    return bad;
+}
+
 foolc_status foolc__run_check(const foolc__run *run, const float *xs, const int32_t *idx,
                               int32_t m)
 {
     size_t n = foolc__mul((size_t)m, run->d);
     float lo = run->lo, hi = run->hi;
-    int bad = 0;
-    for (size_t j = 0; j < n; j++) bad |= !(xs[j] >= lo && xs[j] <= hi);
-    if (!bad) return FOOLC_OK;
+    if (!outside(n, xs, lo, hi)) return FOOLC_OK;
     for (size_t j = 0; j < n; j++)
         if (!(xs[j] >= lo && xs[j] <= hi))
             return foolc__error(FOOLC_E_INTERNAL, "%s: built an image for sample %d with value "

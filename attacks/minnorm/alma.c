@@ -60,6 +60,24 @@ static double init_lr(const foolc__run *run, foolc_norm p, const float *x0, cons
     return 0.5 * (lr + lower);
 }
 
+/* RMSProp with momentum (both weighted by alpha), in double per element. */
+FOOLC__VEC
+static void rmsprop(size_t d, const double *restrict g, double al, double step,
+                    float *restrict sa, float *restrict ma, float *restrict da)
+{
+#define RMSPROP(j)                                                                                 \
+    do {                                                                                           \
+        double s_ = al * sa[j] + (1 - al) * g[j] * g[j];                                           \
+        s_ = s_ > FLT_MAX ? FLT_MAX : s_;                                                          \
+        double mv_ = al * ma[j] + g[j] / (sqrt(s_) + 1e-8);                                        \
+        sa[j] = (float)s_;                                                                         \
+        ma[j] = (float)mv_;                                                                        \
+        da[j] = (float)(da[j] - step * mv_);                                                       \
+    } while (0)
+    FOOLC__BLOCKED(d, RMSPROP);
+#undef RMSPROP
+}
+
 static foolc_status alma_run(foolc__run *run, const void *config)
 {
     const alma_config *cfg = config;
@@ -165,15 +183,7 @@ static foolc_status alma_run(foolc__run *run, const void *config)
                 decay = pow(cfg->lr_reduction,
                             (double)(it - found_at[a]) / (double)(steps - found_at[a]));
             double step = lr[a] * decay;
-            /* RMSProp with momentum (both weighted by alpha), in double per element. */
-            for (size_t j = 0; j < d; j++) {
-                double s = al * sa[j] + (1 - al) * g[j] * g[j];
-                if (s > FLT_MAX) s = FLT_MAX;
-                double mv = al * ma[j] + g[j] / (sqrt(s) + 1e-8);
-                sa[j] = (float)s;
-                ma[j] = (float)mv;
-                da[j] = (float)(da[j] - step * mv);
-            }
+            rmsprop(d, g, al, step, sa, ma, da);
             foolc__mn_box(x0, da, d, run->lo, run->hi);
         }
         if ((st = foolc__run_progress(run, it, steps)) < 0) goto out;

@@ -91,6 +91,58 @@ static int32_t sz_class(const float *z0, int32_t k, int32_t y, int32_t r)
     return -1;
 }
 
+/* The objective's gradient g = ga + 2 delta sigma / (delta^2 + sigma)^2 / d (the model's
+ * margin plus the smoothed L0's), per coordinate; returns max |g_j| (one maximum per lane,
+ * which no order changes). */
+FOOLC__VEC
+static double sz_grad(size_t d, const float *restrict da, const float *restrict ga, double sg,
+                      double *restrict g)
+{
+    double mx[FOOLC__BLOCK] = {0}, gmax = 0;
+#define SZ_GRAD(j, M)                                                                              \
+    do {                                                                                           \
+        double dj_ = da[j], q_ = dj_ * dj_ + sg;                                                   \
+        g[j] = (double)ga[j] + 2 * dj_ * sg / (q_ * q_) / (double)d;                               \
+        double a_ = fabs(g[j]);                                                                    \
+        M = a_ > M ? a_ : M;                                                                       \
+    } while (0)
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t b = 0; b < FOOLC__BLOCK; b++) SZ_GRAD(j + b, mx[b]);
+    for (; j < d; j++) SZ_GRAD(j, gmax);
+#undef SZ_GRAD
+    for (size_t b = 0; b < FOOLC__BLOCK; b++) gmax = mx[b] > gmax ? mx[b] : gmax;
+    return gmax;
+}
+
+/* Adam's step on delta with the gradient g / gmax (moments mq, vq; lr the step size over the
+ * first moment's bias correction, bc2 the second's square root). */
+FOOLC__VEC
+static void sz_adam(size_t d, const double *restrict g, double gmax, double b1, double b2,
+                    double lr, double bc2, float *restrict mq, float *restrict vq,
+                    float *restrict da)
+{
+#define SZ_ADAM(j)                                                                                 \
+    do {                                                                                           \
+        double gj_ = g[j] / gmax;                                                                  \
+        double mm_ = b1 * mq[j] + (1 - b1) * gj_, vv_ = b2 * vq[j] + (1 - b2) * gj_ * gj_;         \
+        mq[j] = (float)mm_;                                                                        \
+        vq[j] = (float)vv_;                                                                        \
+        da[j] = (float)(da[j] - lr * mm_ / (sqrt(vv_) / bc2 + 1e-8));                              \
+    } while (0)
+    FOOLC__BLOCKED(d, SZ_ADAM);
+#undef SZ_ADAM
+}
+
+/* The sparsity threshold: coordinates with |delta_j| < tau go back to zero. */
+FOOLC__VEC
+static void sz_threshold(size_t d, double tau, float *restrict da)
+{
+#define SZ_THRESHOLD(j) da[j] = fabs((double)da[j]) < tau ? 0.0f : da[j]
+    FOOLC__BLOCKED(d, SZ_THRESHOLD);
+#undef SZ_THRESHOLD
+}
+
 static foolc_status sigmazero_run(foolc__run *run, const void *config)
 {
     const sigmazero_config *cfg = config;
@@ -164,25 +216,12 @@ static foolc_status sigmazero_run(foolc__run *run, const void *config)
                 float *vq = va + (size_t)a * d;
                 const float *ga = grad + (size_t)a * d, *x0 = run->x + (size_t)sid[a] * d;
                 if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
-                double gmax = 0;
-                for (size_t j = 0; j < d; j++) {
-                    double dj = da[j], q = dj * dj + sg;
-                    g[j] = (double)ga[j] + 2 * dj * sg / (q * q) / (double)d;
-                    gmax = fmax(gmax, fabs(g[j]));
-                }
-                gmax = fmax(gmax, 1e-12);
-                for (size_t j = 0; j < d; j++) {
-                    double gj = g[j] / gmax;
-                    double mm = b1 * mq[j] + (1 - b1) * gj, vv = b2 * vq[j] + (1 - b2) * gj * gj;
-                    mq[j] = (float)mm;
-                    vq[j] = (float)vv;
-                    da[j] = (float)(da[j] - eta / bc1 * mm / (sqrt(vv) / bc2 + 1e-8));
-                }
+                double gmax = fmax(sz_grad(d, da, ga, sg, g), 1e-12);
+                sz_adam(d, g, gmax, b1, b2, eta / bc1, bc2, mq, vq, da);
                 foolc__mn_box(x0, da, d, run->lo, run->hi);
                 tau[a] = foolc__clamp(
                     tau[a] + (adv[a] ? 1 : -1) * cfg->tau_factor * eta_next * width, 0, width);
-                for (size_t j = 0; j < d; j++)
-                    if (fabs((double)da[j]) < tau[a]) da[j] = 0;
+                sz_threshold(d, tau[a], da);
             }
             eta = eta_next;
             if ((st = foolc__run_progress(run, (int64_t)r * steps + it,
