@@ -13,6 +13,9 @@ void *foolc__malloc(size_t n);
 void *foolc__calloc(size_t count, size_t size); /* overflow-checked */
 void *foolc__realloc(void *p, size_t n);
 void foolc__free(void *p);
+/* foolc__malloc for a large buffer about to be filled whole: from 2 MB on, aligned and
+ * advised into huge pages (fewer page faults); freed with foolc__free. */
+void *foolc__malloc_big(size_t n);
 /* count*size with overflow check; SIZE_MAX on overflow (so the allocation then fails). */
 size_t foolc__mul(size_t count, size_t size);
 

@@ -1,10 +1,16 @@
 /* Status texts, the per-thread error message, versions, and the one allocation hook that
  * every allocation of the library goes through. */
+#define _DEFAULT_SOURCE 1   /* madvise and MADV_HUGEPAGE (foolc__malloc_big), where there */
+
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static _Thread_local char t_msg[1024];
 /* The allocation hook's state is per thread: handles used in parallel on several threads
@@ -119,6 +125,24 @@ void *foolc__realloc(void *p, size_t n)
 {
     if (alloc_should_fail(n) || n == SIZE_MAX) return NULL;
     return realloc(p, n ? n : 1);
+}
+
+/* Large buffers filled at once start on a 2 MB boundary, their length rounded up to one,
+ * and are advised into huge pages (Linux's transparent huge pages, where enabled for advised
+ * memory): filling 188 MB in 4 KB pages costs some 46,000 page faults, about 0.6 s on a
+ * virtual machine. */
+#define BIG_PAGE ((size_t)2 << 20)
+
+void *foolc__malloc_big(size_t n)
+{
+    if (n < BIG_PAGE) return foolc__malloc(n);
+    if (alloc_should_fail(n) || n > SIZE_MAX - BIG_PAGE) return NULL;
+    size_t len = (n + BIG_PAGE - 1) / BIG_PAGE * BIG_PAGE;
+    void *p = aligned_alloc(BIG_PAGE, len);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p) (void)madvise(p, len, MADV_HUGEPAGE);   /* advice: ignored where refused */
+#endif
+    return p;
 }
 
 void foolc__free(void *p) { free(p); }

@@ -94,7 +94,7 @@ static foolc_status convert(const foolc_array *x, const foolc_array *y, const ch
                 return foolc__error(FOOLC_E_FORMAT, "data '%s': float image value %g of "
                                     "sample %zu is outside [0, 1]", src, (double)v[i], i / d);
     }
-    float *fx = foolc__malloc(foolc__mul(count, sizeof *fx));
+    float *fx = foolc__malloc_big(foolc__mul(count, sizeof *fx));
     int32_t *iy = foolc__malloc(foolc__mul((size_t)n, sizeof *iy));
     if (!fx || !iy) {
         foolc__free(fx);
