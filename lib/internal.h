@@ -13,8 +13,14 @@ void *foolc__malloc(size_t n);
 void *foolc__calloc(size_t count, size_t size); /* overflow-checked */
 void *foolc__realloc(void *p, size_t n);
 void foolc__free(void *p);
-/* foolc__malloc for a large buffer about to be filled whole: from 2 MB on, aligned and
- * advised into huge pages (fewer page faults); freed with foolc__free. */
+/* Huge pages: FOOLC__HUGE_PAGE bytes. foolc__advise_huge advises [p, p + len) into them
+ * (Linux's transparent huge pages, where enabled for advised memory; elsewhere nothing):
+ * filling 188 MB in 4 KB pages costs some 46,000 page faults, about 0.6 s on a virtual
+ * machine. p should start on a huge page. foolc__malloc_big is foolc__malloc for a large
+ * buffer about to be filled whole: from FOOLC__HUGE_PAGE on, aligned and advised; freed with
+ * foolc__free. */
+#define FOOLC__HUGE_PAGE ((size_t)2 << 20)
+void foolc__advise_huge(void *p, size_t len);
 void *foolc__malloc_big(size_t n);
 /* count*size with overflow check; SIZE_MAX on overflow (so the allocation then fails). */
 size_t foolc__mul(size_t count, size_t size);

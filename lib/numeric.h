@@ -21,8 +21,8 @@ static inline double foolc__clamp(double v, double lo, double hi)
  * selects (the library never reads floating-point exception flags, so no-trapping-math
  * changes no value) and builds one clone per ISA (AVX-512, AVX2, baseline). (The library
  * is built with -fno-math-errno, the Makefile's ALL_CFLAGS: it never reads errno after a
- * math function, and sqrt, correctly rounded either way, becomes the vector instruction.) Loops whose
- * elements are independent give the same bits in every clone; sums must keep one order
+ * math function, and sqrt, correctly rounded either way, becomes the vector instruction.)
+ * Loops whose elements are independent give the same bits in every clone; sums must keep one order
  * per lane without contraction. No clones under ThreadSanitizer: the clones' resolver runs
  * while the loader relocates, before TSan's runtime is up. */
 #if defined(__SANITIZE_THREAD__)

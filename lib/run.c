@@ -29,9 +29,7 @@ static void attribute(foolc__run *run, const int32_t *idx, int32_t m, int fwd, i
     }
 }
 
-/* The library's check on itself before any image goes to the model: an attack that built a
- * NaN, an Inf or a value outside the box has a bug, and the model must not be asked about
- * it (a model would answer something, and the answer would be wrong without a trace). */
+/* Whether any of the n values is NaN or outside [lo, hi] (in blocks: FOOLC__VEC). */
 FOOLC__VEC
 static int outside(size_t n, const float *restrict xs, float lo, float hi)
 {
@@ -42,6 +40,9 @@ static int outside(size_t n, const float *restrict xs, float lo, float hi)
     return bad;
 }
 
+/* The library's check on itself before any image goes to the model: an attack that built a
+ * NaN, an Inf or a value outside the box has a bug, and the model must not be asked about
+ * it (a model would answer something, and the answer would be wrong without a trace). */
 foolc_status foolc__run_check(const foolc__run *run, const float *xs, const int32_t *idx,
                               int32_t m)
 {

@@ -1,6 +1,6 @@
 /* Status texts, the per-thread error message, versions, and the one allocation hook that
  * every allocation of the library goes through. */
-#define _DEFAULT_SOURCE 1   /* madvise and MADV_HUGEPAGE (foolc__malloc_big), where there */
+#define _DEFAULT_SOURCE 1   /* madvise and MADV_HUGEPAGE (foolc__advise_huge), where there */
 
 #include "internal.h"
 
@@ -127,21 +127,23 @@ void *foolc__realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
-/* Large buffers filled at once start on a 2 MB boundary, their length rounded up to one,
- * and are advised into huge pages (Linux's transparent huge pages, where enabled for advised
- * memory): filling 188 MB in 4 KB pages costs some 46,000 page faults, about 0.6 s on a
- * virtual machine. */
-#define BIG_PAGE ((size_t)2 << 20)
+void foolc__advise_huge(void *p, size_t len)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p) (void)madvise(p, len, MADV_HUGEPAGE);   /* advice: ignored where refused */
+#else
+    (void)p;
+    (void)len;
+#endif
+}
 
 void *foolc__malloc_big(size_t n)
 {
-    if (n < BIG_PAGE) return foolc__malloc(n);
-    if (alloc_should_fail(n) || n > SIZE_MAX - BIG_PAGE) return NULL;
-    size_t len = (n + BIG_PAGE - 1) / BIG_PAGE * BIG_PAGE;
-    void *p = aligned_alloc(BIG_PAGE, len);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (p) (void)madvise(p, len, MADV_HUGEPAGE);   /* advice: ignored where refused */
-#endif
+    if (n < FOOLC__HUGE_PAGE) return foolc__malloc(n);
+    if (alloc_should_fail(n) || n > SIZE_MAX - FOOLC__HUGE_PAGE) return NULL;
+    size_t len = (n + FOOLC__HUGE_PAGE - 1) / FOOLC__HUGE_PAGE * FOOLC__HUGE_PAGE;
+    void *p = aligned_alloc(FOOLC__HUGE_PAGE, len);
+    foolc__advise_huge(p, len);
     return p;
 }
 

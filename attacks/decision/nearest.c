@@ -36,8 +36,6 @@
  * pixel tiles, or runs) and the norm of what the segment means leave out (for the caller's
  * pool once per pool, kept by the attack: near_summary); per sample and row a lower bound
  * from these, and the dot product where it does not exclude the row against the running A. */
-#define _DEFAULT_SOURCE 1   /* madvise and MADV_HUGEPAGE (near_summary), where there */
-
 #include "decision.h"
 #include "numeric.h"
 
@@ -45,9 +43,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #define NEAR_TILE 4       /* segments of the cheap bound: 4 x 4 pixel tiles per channel */
 #define NEAR_SEG 16       /* or runs of 16 coordinates when the shape has no tiles */
@@ -201,13 +196,12 @@ static void near_chunk_stats(const float *px, size_t d, const near_geo *g,
  * computed on the way. *fill: a new (zeroed) summary for the caller to fill and mark with
  * near_summary_done (until then its d and n are 0: not usable).
  *
- * A payload of NEAR_HUGE bytes or more starts at a multiple of NEAR_HUGE and its pages are
- * advised huge (Linux's transparent huge pages, where enabled for advised memory): filling
- * 80 MB in 4 KB pages costs some 20,000 page faults (about 0.25 s on a virtual machine,
- * half the build), in 2 MB pages 40. The allocation is one calloc (foolc__pool_sum_clear
- * frees it) with room for the alignment. */
+ * A payload of a huge page or more starts on one and is advised into them
+ * (foolc__advise_huge): filling 80 MB in 4 KB pages costs some 20,000 page faults (about
+ * 0.25 s on a virtual machine, half the build), in 2 MB pages 40. The allocation is one
+ * calloc (foolc__pool_sum_clear frees it; calloc's pages come zeroed without a pass over
+ * them) with room for the alignment. */
 #define NEAR_HDR 4
-#define NEAR_HUGE ((size_t)2 << 20)
 enum { NEAR_SEGS = 1, NEAR_DCT = 2 };
 
 static double *near_summary(const foolc__run *run, const float *px, int32_t np, int self,
@@ -220,18 +214,16 @@ static double *near_summary(const foolc__run *run, const float *px, int32_t np, 
         sum->w == run->shape.w && sum->v[0] == layout && sum->v[1] == (double)c)
         return sum->v + (size_t)sum->v[2];
     foolc__pool_sum_clear(sum);
-    size_t pad = NEAR_HUGE / sizeof(double), big = doubles >= pad;
+    size_t pad = FOOLC__HUGE_PAGE / sizeof(double), big = doubles >= pad;
     if (doubles > SIZE_MAX / sizeof(double) - NEAR_HDR - 2 * pad) return NULL;
     double *v = foolc__calloc(doubles + NEAR_HDR + (big ? 2 * pad : 0), sizeof(double));
     if (!v) return NULL;
     size_t off = NEAR_HDR;
     if (big) {   /* v is aligned for a double: so is the gap to the next multiple */
-        size_t at = (size_t)((uintptr_t)(v + off) % NEAR_HUGE);
-        off += (at ? NEAR_HUGE - at : 0) / sizeof(double);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-        size_t len = (doubles * sizeof(double) + NEAR_HUGE - 1) / NEAR_HUGE * NEAR_HUGE;
-        (void)madvise(v + off, len, MADV_HUGEPAGE);   /* advice: ignored where refused */
-#endif
+        size_t at = (size_t)((uintptr_t)(v + off) % FOOLC__HUGE_PAGE);
+        off += (at ? FOOLC__HUGE_PAGE - at : 0) / sizeof(double);
+        size_t hp = FOOLC__HUGE_PAGE;
+        foolc__advise_huge(v + off, (doubles * sizeof(double) + hp - 1) / hp * hp);
     }
     v[0] = layout;
     v[1] = (double)c;

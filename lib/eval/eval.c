@@ -553,8 +553,8 @@ static int closest(const foolc_eval *ev, int k, int32_t i, foolc_norm p, int dec
  * before it, which explore regions the gradient attacks miss (where that is another
  * attack's point), and for polish-l1 and polish-linf the point of each side source before it
  * (side_source: L0 attacks, gradient Linf attacks; where that attack broke the sample and its
- * point is not already a row); NaN rows where
- * there is none; *out NULL when the attack takes none.
+ * point is not already a row); NaN rows where there is none; *out NULL when the attack takes
+ * none.
  * Every earlier attack's chunk of these samples must be recorded: their records hold the
  * points, so the starts are the same after a resume, over processes and whatever the chunk
  * size. */
