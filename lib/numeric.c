@@ -173,6 +173,65 @@ static void scale_clip(const float *restrict x0, float *restrict v, size_t d, do
     for (; j < d; j++) SCALE_COORD(j);
 }
 
+/* |clip(v, lo, hi) - x0|^2, one double sum per lane. */
+#define L2_CLIPPED(j, G)                                                                       \
+    do {                                                                                       \
+        float c_ = v[j] < lo ? lo : v[j];                                                      \
+        c_ = c_ > hi ? hi : c_;                                                                \
+        double e_ = (double)c_ - x0[j];                                                        \
+        G += e_ * e_;                                                                          \
+    } while (0)
+
+FOOLC__VEC
+static double l2_clipped(const float *restrict x0, const float *restrict v, size_t d, float lo,
+                         float hi)
+{
+    double ga[FOOLC__BLOCK] = {0}, g = 0;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) L2_CLIPPED(j + k, ga[k]);
+    for (; j < d; j++) L2_CLIPPED(j, g);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) g += ga[k];
+    return g;
+}
+
+/* Returns |v - x0|^2 (one double sum per lane); per coordinate, with u = v_j - x0_j and cap
+ * the room in u's direction, its breakpoint cap / |u| (tb; cap where u = 0, which the
+ * caller skips), cap^2 and u^2 in float. */
+#define L2_BREAK(j, S)                                                                         \
+    do {                                                                                       \
+        double u_ = (double)v[j] - x0[j], x_ = x0[j];                                          \
+        double cap_ = u_ > 0 ? (double)hi - x_ : x_ - (double)lo;                              \
+        double a_ = fabs(u_);                                                                  \
+        a_ = a_ > 0 ? a_ : 1.0;                                                                \
+        S += u_ * u_;                                                                          \
+        tb[j] = (float)(cap_ / a_);                                                            \
+        c2[j] = (float)(cap_ * cap_);                                                          \
+        u2[j] = (float)(u_ * u_);                                                              \
+    } while (0)
+
+FOOLC__VEC
+static double l2_breaks(const float *restrict x0, const float *restrict v, size_t d, float lo,
+                        float hi, float *restrict tb, float *restrict c2, float *restrict u2)
+{
+    double sa[FOOLC__BLOCK] = {0}, s = 0;
+    size_t j = 0;
+    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) L2_BREAK(j + k, sa[k]);
+    for (; j < d; j++) L2_BREAK(j, s);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += sa[k];
+    return s;
+}
+
+/* v = clip(v, lo, hi). */
+FOOLC__VEC
+static void clip_box(float *restrict v, size_t d, float lo, float hi)
+{
+#define CLIP_COORD(j) v[j] = v[j] < lo ? lo : v[j] > hi ? hi : v[j]
+    FOOLC__BLOCKED(d, CLIP_COORD);
+#undef CLIP_COORD
+}
+
 /* The exact projection of v onto {|u - x0|_p <= eps} ∩ [lo, hi]^d (p = L2 or L1) in place,
  * by sorting breakpoints instead of bisecting: with u = v - x0 and cap_j the room of
  * coordinate j in the direction of u_j, the L2 projection is clip(x0 + t u) where
@@ -189,29 +248,19 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
         project_linf(x0, v, d, eps, lo, hi);
         return;
     }
-    double g0 = 0;   /* the norm of clip(v) - x0 */
-    for (size_t j = 0; j < d; j++) {
-        double e = foolc__clamp(v[j], lo, hi) - x0[j];
-        g0 += p == FOOLC_L2 ? e * e : fabs(e);
-    }
-    if (g0 <= (p == FOOLC_L2 ? eps * eps : eps)) {
-        for (size_t j = 0; j < d; j++) v[j] = (float)foolc__clamp(v[j], lo, hi);
-        return;
-    }
     if (p == FOOLC_L2) {
-        bp *w = (bp *)work;
-        size_t n = 0;
-        double sfree = 0;
-        for (size_t j = 0; j < d; j++) {
-            double u = (double)v[j] - x0[j];
-            if (u == 0) continue;
-            double cap = u > 0 ? (double)hi - x0[j] : (double)x0[j] - lo;
-            w[n].t = (float)(cap / fabs(u));
-            w[n].c2 = (float)(cap * cap);
-            w[n].u2 = (float)(u * u);
-            sfree += u * u;
-            n++;
+        /* Vectorised passes: |clip(v) - x0|^2; when that is outside the ball |v - x0|^2
+         * and every coordinate's breakpoint, then the moving ones (v_j != x0_j) gathered. */
+        if (l2_clipped(x0, v, d, lo, hi) <= eps * eps) {
+            clip_box(v, d, lo, hi);
+            return;
         }
+        bp *w = (bp *)work;
+        float *tb = (float *)(w + d), *c2 = tb + d, *u2 = c2 + d;
+        double sfree = l2_breaks(x0, v, d, lo, hi, tb, c2, u2);
+        size_t n = 0;
+        for (size_t j = 0; j < d; j++)
+            if (v[j] != x0[j]) w[n++] = (bp){tb[j], c2[j], u2[j]};
         /* Coordinates saturate in the order of their breakpoints; between two of them
          * F(t) = ssat + t^2 sfree. The sweep stops at the first breakpoint beyond the
          * root, usually below 1 (clip(v) lies outside the ball), so only the breakpoints
@@ -266,7 +315,13 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
         scale_clip(x0, v, d, t, lo, hi);
         return;
     }
-    /* L1: sweep lam downwards over the merged breakpoints. */
+    double g0 = 0;   /* L1: the norm of clip(v) - x0 */
+    for (size_t j = 0; j < d; j++) g0 += fabs(foolc__clamp(v[j], lo, hi) - x0[j]);
+    if (g0 <= eps) {
+        clip_box(v, d, lo, hi);
+        return;
+    }
+    /* Sweep lam downwards over the merged breakpoints. */
     float *a = work, *b = work + d, *tmp = work + 2 * d;
     size_t n = 0;
     for (size_t j = 0; j < d; j++) {
