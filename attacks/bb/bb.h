@@ -58,9 +58,11 @@ typedef struct foolc__bb_config {
 /* The L0 and L1 solvers bisect log tau (the price of a changed coordinate or of L1 mass)
  * until the bracket is narrower than BB_TAU_TOL (5 % in tau: 10 bisections, where 24 ran
  * before to 2e-6 with the same medians; docs/attacks-bb.md); L0's multiplier search, whose
- * function jumps across its target, stops at BB_L0_KAPPA_TOL relative. */
+ * function jumps across its target, stops at BB_L0_KAPPA_TOL relative (1e-4 before: 17 %
+ * more evaluations, the same mean on 50 CNN and 60 MLP images), and its bisection stops
+ * once a step changes no more coordinates than the greedy (foolc__bb_prob.fewest). */
 #define BB_TAU_TOL 0.05
-#define BB_L0_KAPPA_TOL 1e-4
+#define BB_L0_KAPPA_TOL 1e-3
 
 /* One trust-region subproblem, in double precision: find delta minimising the attack's
  * distance from x + delta to x0 subject to b . delta = c, lo <= x + delta <= hi and
@@ -75,6 +77,8 @@ typedef struct foolc__bb_prob {
     double uu;           /* |u|^2 */
     double *delta;       /* out, d */
     double *w;           /* scratch: FOOLC__BB_SCRATCH * d doubles */
+    size_t fewest;       /* out, bb-l0's greedy: the fewest coordinates whose change reaches
+                          * b . delta = c in the box, a lower bound on every step's count */
     void *iw;            /* scratch: 2 * d index/key pairs (foolc__bb_key) */
 } foolc__bb_prob;
 
@@ -134,7 +138,7 @@ int foolc__bb_unreachable(foolc__bb_prob *p, double *l, double *h);
  * scratch, 2 d doubles) when it fits; else 0, with delta holding
  * the smallest L2 step (a feasible fallback), *bb = |b|^2 and *scale = sum |b_i| (h_i -
  * l_i) for the search over the solver's family of steps. */
-typedef double (*foolc__bb_greedy_fn)(const foolc__bb_prob *p, const double *l, const double *h,
+typedef double (*foolc__bb_greedy_fn)(foolc__bb_prob *p, const double *l, const double *h,
                                       double *dt);   /* dt: 2 d doubles of scratch */
 int foolc__bb_sparse_start(foolc__bb_prob *p, double *l, double *h, double *dt,
                            foolc__bb_greedy_fn greedy, double *bb, double *scale);

@@ -104,7 +104,7 @@ static void greedy_keys(size_t d, const double *restrict b, const double *restri
  * (each stage gives the same order; the small first one is far cheaper). */
 #define L0_GREEDY_TOP 16
 #define L0_GREEDY_TOP2 64
-static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *h,
+static double l0_greedy(foolc__bb_prob *p, const double *l, const double *h,
                         double *mv)
 {
     size_t d = p->d, nm = 0;
@@ -136,6 +136,7 @@ static double l0_greedy(const foolc__bb_prob *p, const double *l, const double *
         nm = q;
         if (e == 0 || q < nk || nk == d) break;
     }
+    p->fewest = nm;   /* the fewest for any step: the largest changes taken first */
     if (n2 <= p->r * p->r) {   /* the step is used: write it */
         memcpy(p->delta, p->u, d * sizeof(double));
         for (size_t q = 0; q < nm; q++) p->delta[key[q].i] = mv[q];
@@ -272,6 +273,7 @@ static void bb_l0_solve(foolc__bb_prob *p)
                 c.out = t;
                 best_n = c.n;
                 found = 1;
+                if (cnt <= p->fewest) break;   /* no step changes fewer */
             }
         } else {
             ht = mt;

@@ -87,7 +87,7 @@ static void abs_block(size_t d, const double *restrict b, double *restrict a)
     for (size_t i = 0; i < d; i++) a[i] = fabs(b[i]);
 }
 
-static double l1_greedy(const foolc__bb_prob *p, const double *l, const double *h,
+static double l1_greedy(foolc__bb_prob *p, const double *l, const double *h,
                         double *mv)
 {
     size_t d = p->d, nm = 0;

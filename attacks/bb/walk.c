@@ -538,31 +538,62 @@ static int bb_bucket(double v)
     return (int)((u >> 51) & 0xfff);
 }
 
+/* key[i] = bb_bucket(|b_i|) where u_i = 0 and b_i != 0, else -1; returns how many have a
+ * bucket, their largest bucket in *kmax and smallest in *kmin (-1 and INT32_MAX for none). */
+#define SPARSE_KEY(i, MX, MN, NZ)                                                                  \
+    do {                                                                                           \
+        uint64_t w_;                                                                               \
+        memcpy(&w_, &b[i], sizeof w_);                                                             \
+        int32_t k_ = (int32_t)((w_ & 0x7fffffffffffffffull) >> 51);                                \
+        int32_t ok_ = (u[i] == 0) & (b[i] != 0);                                                   \
+        key[i] = ok_ ? k_ : -1;                                                                    \
+        MX = ok_ && k_ > MX ? k_ : MX;                                                             \
+        MN = ok_ && k_ < MN ? k_ : MN;                                                             \
+        NZ += ok_;                                                                                 \
+    } while (0)
+
+FOOLC__BB_VEC
+static size_t sparse_keys(size_t d, const double *restrict b, const double *restrict u,
+                          int32_t *restrict key, int32_t *kmax, int32_t *kmin)
+{
+    int32_t mx[FOOLC__BLOCK], mn[FOOLC__BLOCK], hi = -1, lo = INT32_MAX;
+    size_t za[FOOLC__BLOCK] = {0}, nz = 0;
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        mx[k] = -1;
+        mn[k] = INT32_MAX;
+    }
+    size_t i = 0;
+    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
+        for (size_t k = 0; k < FOOLC__BLOCK; k++) SPARSE_KEY(i + k, mx[k], mn[k], za[k]);
+    for (; i < d; i++) SPARSE_KEY(i, hi, lo, nz);
+    for (size_t k = 0; k < FOOLC__BLOCK; k++) {
+        hi = mx[k] > hi ? mx[k] : hi;
+        lo = mn[k] < lo ? mn[k] : lo;
+        nz += za[k];
+    }
+    *kmax = hi;
+    *kmin = lo;
+    return nz;
+}
+
 void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const double *l,
                            const double *h, double *gather, int32_t *idx)
 {
-    size_t d = p->d, nnz = 0, nz = 0;
-    int32_t *key = idx + d, kmax = -1, kmin = INT32_MAX;
+    size_t d = p->d, nnz = 0;
+    int32_t *key = idx + d, kmax, kmin;
     s->b = gather;
     s->u = gather + d;
     s->l = gather + 2 * d;
     s->h = gather + 3 * d;
-    for (size_t i = 0; i < d; i++) {
-        int32_t k = -1;
+    size_t nz = sparse_keys(d, p->b, p->u, key, &kmax, &kmin);
+    for (size_t i = 0; i < d; i++)
         if (p->u[i] != 0) {
             idx[nnz] = (int32_t)i;
             s->b[nnz] = p->b[i];
             s->u[nnz] = p->u[i];
             s->l[nnz] = l[i];
             s->h[nnz++] = h[i];
-        } else if (p->b[i] != 0) {
-            k = bb_bucket(fabs(p->b[i]));
-            kmax = k > kmax ? k : kmax;
-            kmin = k < kmin ? k : kmin;
-            nz++;
         }
-        key[i] = k;
-    }
     if (nz && kmin < kmax - (FOOLC__BB_BUCKETS - 1)) kmin = kmax - (FOOLC__BB_BUCKETS - 1);
     size_t cnt[FOOLC__BB_BUCKETS] = {0};
     if (nz)
