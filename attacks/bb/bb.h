@@ -175,17 +175,27 @@ typedef struct foolc__bb_sparse {
     size_t nnz, nc;             /* nc = nnz + the u_i = 0, b_i != 0 coordinates */
     int kmin, kmax;             /* bucket range (smaller buckets are put in kmin's) */
     size_t cum[FOOLC__BB_BUCKETS];  /* u_i = 0 coordinates in buckets kmax .. kmax - j */
-    const int32_t *idx;         /* nc coordinate indices */
+    int32_t *idx;               /* nc coordinate indices */
     double *b, *u, *l, *h;      /* gathered, nc each */
+    /* Gathered lazily, whole buckets at a time, as foolc__bb_sparse_count reaches them (the
+     * solvers read a prefix of some 50 of the CNN's 784): positions below `built` are
+     * written, bucket `next` is the first still in its list (head, then link per
+     * coordinate, -1 ending each), gathered from pb, pl, ph. */
+    size_t built;
+    int next;
+    int32_t head[FOOLC__BB_BUCKETS];
+    const int32_t *link;
+    const double *pb, *pl, *ph;
 } foolc__bb_sparse;
 
-/* Builds the order and gathers into gather (4 d doubles); idx: 2 d int32 of scratch (the
- * order in the first d). */
+/* Builds the order (the u_i != 0 coordinates gathered, the others in bucket lists) into
+ * gather (4 d doubles); idx: 2 d int32 of scratch (the order in the first d, the lists'
+ * links in the second). */
 void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const double *l,
                            const double *h, double *gather, int32_t *idx);
 /* The length of the prefix holding every coordinate with |b_i| >= t (and a few below:
- * those with u_i = 0 beyond it have |b_i| < 0.75 t). */
-size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t);
+ * those with u_i = 0 beyond it have |b_i| < 0.75 t), gathered by then. */
+size_t foolc__bb_sparse_count(foolc__bb_sparse *s, double t);
 /* The end of the bucket holding gathered position j (nnz for j < nnz). */
 size_t foolc__bb_sparse_bucket_end(const foolc__bb_sparse *s, size_t j);
 /* out (d) = 0, then the first n gathered values v put back at their coordinates. */

@@ -15,7 +15,7 @@ typedef foolc__bb_config bb_l0_config;
 static const foolc__param bb_l0_params[] = {FOOLC__BB_PARAMS(1)};
 
 typedef struct l0_ctx {
-    const foolc__bb_sparse *s;
+    foolc__bb_sparse *s;
     double tau;      /* price of a changed coordinate, in units of the quadratic term */
     double *out;     /* gathered delta of the last evaluation: its first n entries */
     size_t n;
@@ -71,7 +71,7 @@ static double l0_block(size_t d, const double *restrict b, const double *restric
 static double l0_delta(void *ctx, double kappa, double *slope)
 {
     l0_ctx *c = ctx;
-    const foolc__bb_sparse *s = c->s;
+    foolc__bb_sparse *s = c->s;
     c->last = kappa;
     c->n = foolc__bb_sparse_count(s, sqrt(c->tau) / fabs(kappa));
     c->g = l0_block(c->n, s->b, s->u, s->l, s->h, kappa, c->tau, c->out, slope, &c->n2);
@@ -177,7 +177,7 @@ static void touch_costs(size_t d, const double *restrict b, const double *restri
  * smallest move) only when no cheaper one fits. work: 2 d doubles. */
 static double l0_touchup(l0_ctx *c, double target, double r2, double *work)
 {
-    const foolc__bb_sparse *s = c->s;
+    foolc__bb_sparse *s = c->s;
     size_t n = c->n, bi = SIZE_MAX;
     double e = target - c->g, n2 = c->n2, best_n2 = INFINITY, best_cost = 2;
     double *m2 = work, *cost = work + s->nc;

@@ -14,7 +14,7 @@ typedef foolc__bb_config bb_l1_config;
 static const foolc__param bb_l1_params[] = {FOOLC__BB_PARAMS(1)};
 
 typedef struct l1_ctx {
-    const foolc__bb_sparse *s;
+    foolc__bb_sparse *s;
     double tau;      /* L1 weight relative to the quadratic term: 2 / (2 mu) */
     double *out;     /* gathered delta of the last evaluation: its first n entries */
     size_t n;
@@ -66,7 +66,7 @@ static double l1_block(size_t d, const double *restrict b, const double *restric
 static double l1_delta(void *ctx, double kappa, double *slope)
 {
     l1_ctx *c = ctx;
-    const foolc__bb_sparse *s = c->s;
+    foolc__bb_sparse *s = c->s;
     double ht = 0.5 * c->tau;
     c->last = kappa;
     c->n = foolc__bb_sparse_count(s, ht / fabs(kappa));

@@ -595,43 +595,66 @@ void foolc__bb_sparse_init(foolc__bb_sparse *s, const foolc__bb_prob *p, const d
             s->h[nnz++] = h[i];
         }
     if (nz && kmin < kmax - (FOOLC__BB_BUCKETS - 1)) kmin = kmax - (FOOLC__BB_BUCKETS - 1);
+    /* Each bucket's coordinates in a list, in input order (the link of coordinate i
+     * overwrites its key, which is read first; an earlier coordinate's is read already). */
     size_t cnt[FOOLC__BB_BUCKETS] = {0};
+    int32_t tail[FOOLC__BB_BUCKETS], *link = key;
+    for (int j = 0; j < FOOLC__BB_BUCKETS; j++) s->head[j] = tail[j] = -1;
     if (nz)
-        for (size_t i = 0; i < d; i++)
-            if (key[i] >= 0) cnt[kmax - (key[i] < kmin ? kmin : key[i])]++;
-    /* Counting sort by bucket, largest |b| first, input order within a bucket. */
-    size_t pos = nnz;
+        for (size_t i = 0; i < d; i++) {
+            int32_t k = key[i];
+            if (k < 0) continue;
+            int j = kmax - (k < kmin ? kmin : k);
+            cnt[j]++;
+            link[i] = -1;
+            if (tail[j] < 0) s->head[j] = (int32_t)i;
+            else link[tail[j]] = (int32_t)i;
+            tail[j] = (int32_t)i;
+        }
+    size_t pos = 0;
     for (int j = 0; j < FOOLC__BB_BUCKETS; j++) {
-        size_t c = cnt[j];
-        cnt[j] = pos;
-        pos += c;
-        s->cum[j] = pos - nnz;
+        pos += cnt[j];
+        s->cum[j] = pos;
     }
-    if (nz)
-        for (size_t i = 0; i < d; i++)
-            if (key[i] >= 0) {
-                size_t q = cnt[kmax - (key[i] < kmin ? kmin : key[i])]++;
-                idx[q] = (int32_t)i;
-                s->b[q] = p->b[i];
-                s->u[q] = 0;
-                s->l[q] = l[i];
-                s->h[q] = h[i];
-            }
-    s->nnz = nnz;
+    s->nnz = s->built = nnz;
     s->nc = nnz + nz;
     s->kmin = kmin;
     s->kmax = kmax;
     s->idx = idx;
+    s->link = link;
+    s->next = 0;
+    s->pb = p->b;
+    s->pl = l;
+    s->ph = h;
 }
 
-size_t foolc__bb_sparse_count(const foolc__bb_sparse *s, double t)
+/* Gathers whole buckets, largest |b_i| first, until the first n positions are written: the
+ * order a counting sort of all gives, for the prefix the solver reads. */
+static void sparse_fill(foolc__bb_sparse *s, size_t n)
 {
-    size_t nz = s->nc - s->nnz;
-    if (nz == 0) return s->nnz;
+    while (s->built < n && s->next < FOOLC__BB_BUCKETS) {
+        size_t q = s->built;
+        for (int32_t i = s->head[s->next]; i >= 0; i = s->link[i], q++) {
+            s->idx[q] = i;
+            s->b[q] = s->pb[i];
+            s->u[q] = 0;
+            s->l[q] = s->pl[i];
+            s->h[q] = s->ph[i];
+        }
+        s->built = q;
+        s->next++;
+    }
+}
+
+size_t foolc__bb_sparse_count(foolc__bb_sparse *s, double t)
+{
+    size_t nz = s->nc - s->nnz, n;
     int kq = bb_bucket(t) - 1;   /* one bucket of slack below t's: rounding */
-    if (kq > s->kmax) return s->nnz;
-    if (kq <= s->kmin) return s->nc;
-    return s->nnz + s->cum[s->kmax - kq];
+    if (nz == 0 || kq > s->kmax) n = s->nnz;
+    else if (kq <= s->kmin) n = s->nc;
+    else n = s->nnz + s->cum[s->kmax - kq];
+    sparse_fill(s, n);
+    return n;
 }
 
 size_t foolc__bb_sparse_bucket_end(const foolc__bb_sparse *s, size_t j)
