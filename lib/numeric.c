@@ -223,9 +223,8 @@ static double l2_breaks(const float *restrict x0, const float *restrict v, size_
     return s;
 }
 
-/* v = clip(v, lo, hi). */
 FOOLC__VEC
-static void clip_box(float *restrict v, size_t d, float lo, float hi)
+void foolc__clip_box(float *restrict v, size_t d, float lo, float hi)
 {
 #define CLIP_COORD(j) v[j] = v[j] < lo ? lo : v[j] > hi ? hi : v[j]
     FOOLC__BLOCKED(d, CLIP_COORD);
@@ -252,7 +251,7 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
         /* Vectorised passes: |clip(v) - x0|^2; when that is outside the ball |v - x0|^2
          * and every coordinate's breakpoint, then the moving ones (v_j != x0_j) gathered. */
         if (l2_clipped(x0, v, d, lo, hi) <= eps * eps) {
-            clip_box(v, d, lo, hi);
+            foolc__clip_box(v, d, lo, hi);
             return;
         }
         bp *w = (bp *)work;
@@ -318,7 +317,7 @@ void foolc__project(foolc_norm p, const float *x0, float *v, size_t d, double ep
     double g0 = 0;   /* L1: the norm of clip(v) - x0 */
     for (size_t j = 0; j < d; j++) g0 += fabs(foolc__clamp(v[j], lo, hi) - x0[j]);
     if (g0 <= eps) {
-        clip_box(v, d, lo, hi);
+        foolc__clip_box(v, d, lo, hi);
         return;
     }
     /* Sweep lam downwards over the merged breakpoints. */

@@ -77,6 +77,9 @@ double foolc__kth_magnitude(const float *v, size_t d, size_t k, double *work);
 /* Sorts ord (indices into key) by decreasing key: a heap sort, no allocation. */
 void foolc__order_desc(int32_t *ord, const float *key, size_t n);
 
+/* v = clip(v, lo, hi) in place (d floats). */
+void foolc__clip_box(float *v, size_t d, float lo, float hi);
+
 /* The exact Euclidean projection of v onto {u : |u - x0|_p <= eps} ∩ [lo, hi]^d in place
  * (p = Linf, L2 or L1), by sorting breakpoints. work: FOOLC__PROJECT_WORK(d) floats. */
 #define FOOLC__PROJECT_WORK(d) (9 * (size_t)(d))

@@ -44,18 +44,6 @@ typedef struct blur_ctx {
     int32_t rmax, r, fold, wp;   /* wp: W rounded up to FOOLC__BLOCK */
 } blur_ctx;
 
-FOOLC__VEC
-static void clip_row(float *restrict o, size_t d, float lo, float hi)
-{
-    size_t j = 0;
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t b = 0; b < FOOLC__BLOCK; b++) {
-            float v = o[j + b];
-            o[j + b] = v < lo ? lo : v > hi ? hi : v;
-        }
-    for (; j < d; j++) o[j] = o[j] < lo ? lo : o[j] > hi ? hi : o[j];
-}
-
 /* Blurs one H x W channel in place: along the columns, then along the rows. Each output is
  * the sum over the taps t = -r..r in that order of k[t] times the mirrored neighbour, in
  * double, rounded to float after each pass. With c->fold (a kernel longer than a side), the
@@ -164,7 +152,7 @@ static foolc_status blur_make(void *ctx, foolc__run *run, const int32_t *idx,
         }
         for (int32_t ch = 0; ch < C; ch++)
             blur_plane(c, o + (size_t)ch * (size_t)H * (size_t)W, H, W);
-        clip_row(o, d, run->lo, run->hi);
+        foolc__clip_box(o, d, run->lo, run->hi);
     }
     return FOOLC_OK;
 }
