@@ -538,8 +538,9 @@ static int bb_bucket(double v)
     return (int)((u >> 51) & 0xfff);
 }
 
-/* key[i] = bb_bucket(|b_i|) where u_i = 0 and b_i != 0, else -1; returns how many have a
- * bucket, their largest bucket in *kmax and smallest in *kmin (-1 and INT32_MAX for none). */
+/* key[i] = bb_bucket(|b_i|) (its bits, written out for the vector loop) where u_i = 0 and
+ * b_i != 0, else -1; returns how many have a bucket, their largest bucket in *kmax and
+ * smallest in *kmin (-1 and INT32_MAX for none). */
 #define SPARSE_KEY(i, MX, MN, NZ)                                                                  \
     do {                                                                                           \
         uint64_t w_;                                                                               \
