@@ -186,12 +186,8 @@ FOOLC__VEC
 static double l2_clipped(const float *restrict x0, const float *restrict v, size_t d, float lo,
                          float hi)
 {
-    double ga[FOOLC__BLOCK] = {0}, g = 0;
-    size_t j = 0;
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) L2_CLIPPED(j + k, ga[k]);
-    for (; j < d; j++) L2_CLIPPED(j, g);
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) g += ga[k];
+    double g = 0;
+    FOOLC__BLOCKED_SUM(d, L2_CLIPPED, g);
     return g;
 }
 
@@ -214,12 +210,8 @@ FOOLC__VEC
 static double l2_breaks(const float *restrict x0, const float *restrict v, size_t d, float lo,
                         float hi, float *restrict tb, float *restrict c2, float *restrict u2)
 {
-    double sa[FOOLC__BLOCK] = {0}, s = 0;
-    size_t j = 0;
-    for (; j + FOOLC__BLOCK <= d; j += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) L2_BREAK(j + k, sa[k]);
-    for (; j < d; j++) L2_BREAK(j, s);
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) s += sa[k];
+    double s = 0;
+    FOOLC__BLOCKED_SUM(d, L2_BREAK, s);
     return s;
 }
 

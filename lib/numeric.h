@@ -60,6 +60,18 @@ static inline double foolc__clamp(double v, double lo, double hi)
         for (; j_ < (d); j_++) AT(j_);                                                         \
     } while (0)
 
+/* The same loop adding into one double sum S per lane: AT(j, A) adds coordinate j's term
+ * to A; the tail adds into S, then the lanes in order (the same bits in every clone). */
+#define FOOLC__BLOCKED_SUM(d, AT, S)                                                           \
+    do {                                                                                       \
+        double l_[FOOLC__BLOCK] = {0};                                                         \
+        size_t j_ = 0;                                                                         \
+        for (; j_ + FOOLC__BLOCK <= (d); j_ += FOOLC__BLOCK)                                   \
+            for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) AT(j_ + b_, l_[b_]);                  \
+        for (; j_ < (d); j_++) AT(j_, S);                                                      \
+        for (size_t b_ = 0; b_ < FOOLC__BLOCK; b_++) S += l_[b_];                             \
+    } while (0)
+
 /* The Lp norm of v (p: FOOLC_L0, _L1, _L2, _LINF), and the dual norm that turns a
  * linearised margin into a distance in norm p (Linf -> L1, L2 -> L2, L1 and L0 -> Linf). */
 double foolc__norm(foolc_norm p, const float *v, size_t d);

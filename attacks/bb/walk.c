@@ -101,12 +101,10 @@ FOOLC__BB_VEC
 static double corner_norm(size_t d, const double *restrict b, const double *restrict l,
                           const double *restrict h, int up)
 {
-    double na[FOOLC__BLOCK] = {0}, n2 = 0;
-    size_t i = 0;
-    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) CORNER_COORD(i + k, na[k], (void)0);
-    for (; i < d; i++) CORNER_COORD(i, n2, (void)0);
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    double n2 = 0;
+#define CORNER_NORM(i, N2) CORNER_COORD(i, N2, (void)0)
+    FOOLC__BLOCKED_SUM(d, CORNER_NORM, n2);
+#undef CORNER_NORM
     return n2;
 }
 
@@ -114,12 +112,10 @@ FOOLC__BB_VEC
 static double corner_fill(size_t d, const double *restrict b, const double *restrict l,
                           const double *restrict h, int up, double *restrict delta)
 {
-    double na[FOOLC__BLOCK] = {0}, n2 = 0;
-    size_t i = 0;
-    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) CORNER_COORD(i + k, na[k], delta[i + k] = v_);
-    for (; i < d; i++) CORNER_COORD(i, n2, delta[i] = v_);
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    double n2 = 0;
+#define CORNER_FILL(i, N2) CORNER_COORD(i, N2, delta[i] = v_)
+    FOOLC__BLOCKED_SUM(d, CORNER_FILL, n2);
+#undef CORNER_FILL
     return n2;
 }
 
@@ -177,12 +173,8 @@ FOOLC__BB_VEC
 static double clip_step(size_t d, const double *restrict b, const double *restrict l,
                         const double *restrict h, double beta, double *restrict delta)
 {
-    double na[FOOLC__BLOCK] = {0}, n2 = 0;
-    size_t i = 0;
-    for (; i + FOOLC__BLOCK <= d; i += FOOLC__BLOCK)
-        for (size_t k = 0; k < FOOLC__BLOCK; k++) CLIP_COORD(i + k, na[k]);
-    for (; i < d; i++) CLIP_COORD(i, n2);
-    for (size_t k = 0; k < FOOLC__BLOCK; k++) n2 += na[k];
+    double n2 = 0;
+    FOOLC__BLOCKED_SUM(d, CLIP_COORD, n2);
     return n2;
 }
 
