@@ -353,7 +353,8 @@ enum foolc__stream {
     FOOLC__STREAM_FAB = 0xFAB0,              /* + the restart */
     FOOLC__STREAM_BLENDED = 0xB1E7D,         /* + 0x1000 * the draw */
     FOOLC__STREAM_REPEAT = 0x4E9EA7,
-    FOOLC__STREAM_ALMA = 0xA1A0              /* ALMA's random start */
+    FOOLC__STREAM_ALMA = 0xA1A0,             /* ALMA's random start */
+    FOOLC__STREAM_POLISH = 0x9015E           /* + 0x1000 * the draw (the polish's noise starts) */
 };
 #define FOOLC__STREAM_RANDOM_START 0x9A7D0000u   /* + the restart (PGD-like random starts) */
 #define FOOLC__STREAM_VFGA 0xF6A00000u           /* + the step (VFGA's draws) */

@@ -114,7 +114,8 @@ typedef struct out {
 
 /* Attack `name` (with `steps` steps where it has them) on samples b..b+n-1, with per-sample
  * starts `st` (rows of those samples; NULL: none). */
-static int32_t g_per = 1; /* starts per sample in run()'s rows */
+static int32_t g_per = 1;   /* starts per sample in run()'s rows */
+static int g_noise;         /* the polish attacks' noise chains (run() sets 0 by default) */
 
 static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
                         const float *st, out *o)
@@ -123,6 +124,7 @@ static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
     ck_ok(foolc_attack_new(name, &a));
     double v;
     if (foolc_attack_get(a, "steps", &v) >= 0) ck_ok(foolc_attack_set(a, "steps", 30));
+    if (foolc_attack_get(a, "noise", &v) >= 0) ck_ok(foolc_attack_set(a, "noise", g_noise));
     foolc_attack_set_first_id(a, (uint64_t)b);
     if (st) ck_ok(foolc_attack_set_sample_starts(a, st, n * g_per));
     foolc_result res = {o->xa + b * D, o->dist + b, o->ok + b, o->q + b};
@@ -295,6 +297,7 @@ static foolc_eval *eval3(foolc_model *m, const char *const names[3], const char 
 {
     foolc_eval_opts o;
     ck_ok(foolc_eval_defaults(&o));
+    o.seed = 3;   /* run()'s: the polish's noise chains draw from it */
     foolc_eval *ev;
     ck_ok(foolc_eval_new(m, &o, &ev));
     for (int t = 0; t < 3; t++) ck_ok(foolc_eval_add_attack(ev, names[t]));
@@ -376,6 +379,46 @@ START_TEST(test_side_race)
 }
 END_TEST
 
+/* polish-l1's noise chains (parameter noise): two more chains per sample, each from a
+ * blended-noise point of its own, that race like the side starts. Every sample ends at least
+ * as close as its start and as without them (the start's chain is the same); here the start's
+ * chain wins, so each noise chain runs its first round only (30 gradient images of the 4
+ * rounds' 120); the same bytes when the samples run in other batches (the noise is keyed by
+ * the sample). */
+START_TEST(test_noise_chains)
+{
+    samples();
+    foolc_model *m = net_model();
+    static out good, plain, noisy, split;
+    ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
+    ck_assert(run(m, "polish-l1", 0, N, good.xa, &plain) >= 0);
+    g_noise = 2;
+    ck_assert(run(m, "polish-l1", 0, N, good.xa, &noisy) >= 0);
+    ck_assert(run(m, "polish-l1", 0, 5, good.xa, &split) >= 0);
+    ck_assert(run(m, "polish-l1", 5, 4, good.xa + 5 * D, &split) >= 0);
+    g_noise = 0;
+    ck_assert_mem_eq(noisy.xa, split.xa, sizeof noisy.xa);
+    ck_assert_mem_eq(noisy.q, split.q, sizeof noisy.q);
+    int used = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(noisy.q[i].backward == plain.q[i].backward + 2 * 30,
+                      "sample %d: %llu gradient images with noise chains, %llu without", i,
+                      (unsigned long long)noisy.q[i].backward,
+                      (unsigned long long)plain.q[i].backward);
+        if (!good.ok[i]) continue;
+        used++;
+        float d0 = (float)foolc_distance(FOOLC_L1, g_x + i * D, good.xa + i * D, D);
+        ck_assert(noisy.ok[i]);
+        ck_assert_msg(noisy.dist[i] <= d0, "sample %d: %g from %g", i, (double)noisy.dist[i],
+                      (double)d0);
+        ck_assert_msg(noisy.dist[i] <= plain.dist[i], "sample %d: %g with noise chains, %g "
+                      "without", i, (double)noisy.dist[i], (double)plain.dist[i]);
+    }
+    ck_assert_int_gt(used, 2);
+    foolc_model_free(m);
+}
+END_TEST
+
 /* In an evaluation the polish attack names[0] (norm p) also starts from the point of the side
  * source names[1] before it (and from names[2]'s when `both`, else names[2] is no side
  * source): the same bytes and images as names[0] alone with the rows best point so far, none
@@ -415,15 +458,22 @@ static void check_side(const char *const names[3], const char *const steps[3], f
     }
     ck_assert_int_gt(sides, 0);
     static out alone;
+    foolc_attack *a;
+    double noise;   /* alone with the evaluation's (default) noise chains */
+    ck_ok(foolc_attack_new(names[0], &a));
+    ck_ok(foolc_attack_get(a, "noise", &noise));
+    foolc_attack_free(a);
     g_per = r;
+    g_noise = (int)noise;
     ck_assert(run(m, names[0], 0, N, rows, &alone) >= 0);
     g_per = 1;
+    g_noise = 0;
     ck_assert_mem_eq(alone.xa, foolc_eval_x_adv(ev, 2), sizeof alone.xa);
     ck_assert_mem_eq(alone.q, foolc_eval_queries(ev, 2), sizeof alone.q);
-    foolc_attack *a;
     ck_ok(foolc_attack_new(names[0], &a));
     ck_ok(foolc_attack_set(a, "steps", 30));
     ck_ok(foolc_attack_set(a, "rounds", 1));
+    ck_ok(foolc_attack_set(a, "noise", 0));
     ck_ok(foolc_attack_set(a, "bisect", 0));
     ck_ok(foolc_attack_set(a, "polish", 0));
     ck_ok(foolc_attack_set_sample_starts(a, st, N));
@@ -637,6 +687,7 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_eval_polish);
     tcase_add_test(tc, test_two_starts);
     tcase_add_test(tc, test_side_race);
+    tcase_add_test(tc, test_noise_chains);
     tcase_add_test(tc, test_eval_sparse);
     tcase_add_test(tc, test_eval_side_linf);
     tcase_add_test(tc, test_eval_chunks);

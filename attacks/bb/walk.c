@@ -812,8 +812,7 @@ static foolc_status own_starts(foolc__run *run, const foolc__bb_config *cfg, foo
         return st < 0 ? st : FOOLC_OK;
     }
     FOOLC__CHECK(foolc__init_blended(run, sid, m, tries, (int32_t)cfg->init_steps,
-                                     FOOLC__BLEND_RTOL, 0,
-                                     xs, ok));
+                                     FOOLC__BLEND_RTOL, 0, xs, ok, FOOLC__STREAM_BLENDED));
     /* Noise that the model never puts outside the sample's class (a "noise class") gives
      * no start: those samples fall back to the init attack. */
     int32_t nf = 0;

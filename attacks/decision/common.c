@@ -461,10 +461,9 @@ foolc_status foolc__dec_start_pool(foolc__run *run, const int32_t *idx, int32_t 
 
 foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  int32_t directions, int32_t steps, double rtol, double max_q,
-                                 float *xadv, uint8_t *ok)
+                                 float *xadv, uint8_t *ok, uint64_t stream)
 {
-    return blended_impl(run, idx, m, directions, steps, rtol, max_q, xadv, ok,
-                        FOOLC__STREAM_BLENDED);
+    return blended_impl(run, idx, m, directions, steps, rtol, max_q, xadv, ok, stream);
 }
 
 foolc_status foolc__dec_sample_starts(foolc__run *run, const int32_t *idx, int32_t m,

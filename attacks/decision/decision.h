@@ -69,12 +69,13 @@ foolc_status foolc__dec_repeat(foolc__run *run, const int32_t *idx, int32_t m,
 /* Blended uniform noise (the default starting point of Boundary, HopSkipJump and
  * Brendel-Bethge): per sample, up to `directions` uniform-noise images in the box until one
  * is adversarial, then the smallest blend (1 - t) x + t noise that is adversarial, by a
- * linear scan of `steps` values of t and bisection to rtol. xadv (m*d) receives each
- * sample's point (the clean input where none was found), ok[a] whether one was found;
- * found points are offered. */
+ * linear scan of `steps` values of t and bisection to rtol, the noise drawn from the given
+ * stream (FOOLC__STREAM_BLENDED for the attacks' starts). xadv (m*d) receives each sample's
+ * point (the clean input where none was found), ok[a] whether one was found; found points
+ * are offered. */
 foolc_status foolc__init_blended(foolc__run *run, const int32_t *idx, int32_t m,
                                  int32_t directions, int32_t steps, double rtol, double max_q,
-                                 float *xadv, uint8_t *ok);
+                                 float *xadv, uint8_t *ok, uint64_t stream);
 
 /* Starting points for attacks that walk along the boundary, by mode: NOISE blended uniform
  * noise (foolc__init_blended with the given settings, repeated for `draws` noise images,

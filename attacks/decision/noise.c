@@ -163,7 +163,7 @@ static foolc_status blended_run(foolc__run *run, const void *config)
     foolc_status st = xa && ok ? FOOLC_OK : foolc__nomem("blended noise");
     if (st >= 0)
         st = foolc__init_blended(run, run->todo, m, (int32_t)c->directions, (int32_t)c->steps,
-                                 c->rtol, c->max_queries, xa, ok);
+                                 c->rtol, c->max_queries, xa, ok, FOOLC__STREAM_BLENDED);
     if (st >= 0) st = foolc__run_progress(run, 1, 1);
     foolc__free(xa);
     foolc__free(ok);

@@ -198,6 +198,12 @@ out:
  * L2 96 -> 94-96 %); the same settings twice gain nothing (docs/attacks.md, "Polish"). */
 static const double k_rounds[4][2] = {{0.05, 1}, {0.2, 1}, {0.05, 3}, {0.01, 1}};
 
+/* The polish's noise starts (parameter noise): up to this many uniform-noise images per
+ * sample until one is adversarial, then this many steps of the blend's linear scan (bb-*'s
+ * init_steps default). */
+#define NOISE_DIRECTIONS 100
+#define NOISE_STEPS 10
+
 /* Descents from the per-sample starts (foolc_attack_set_sample_starts), one chain from each
  * usable start (fmn-*: one descent, after theirs from the clean input, so a start only
  * adds). polish-* run `rounds` descents per chain, round r with the settings of row r % 4
@@ -205,17 +211,19 @@ static const double k_rounds[4][2] = {{0.05, 1}, {0.2, 1}, {0.05, 3}, {0.01, 1}}
  * decision-based attack's, from the evaluation) is refined there, not abandoned for the
  * sample's best. A sample without a usable start (or a run without starts) gets one chain
  * from the clean input. The chains from the third start on (the side starts of polish-l1 and
- * polish-linf, from the evaluation) race: after each round one continues only while its
- * closest point is the sample's best (ties too). The winners lead after the first round: on
- * the reference CNN (50 images), one round of 100 steps gains 7-15 % on the three images
- * where four rounds of 300 gain most; letting those within 1 % go on cost polish-l1 19 %
- * more time for 0.1 %. */
+ * polish-linf, from the evaluation) and the noise chains (parameter noise: each from a
+ * blended-noise point of its own, far from the input) race: after each round one continues
+ * only while its closest point is the sample's best (ties too). The winners lead after the
+ * first round: on the reference CNN (50 images), one round of 100 steps gains 7-15 % on the
+ * three images where four rounds of 300 gain most; letting those within 1 % go on cost
+ * polish-l1 19 % more time for 0.1 %. */
 static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg, int32_t rounds)
 {
     if (!run->sample_x && !rounds) return FOOLC_OK;
     size_t d = run->d;
     int32_t m = run->n_todo, k = run->sample_x ? run->sample_k : 0, nc = 0;
-    size_t cap = foolc__mul((size_t)m, (size_t)(k > 1 ? k : 1));
+    int32_t noise = rounds ? (int32_t)cfg->noise : 0;
+    size_t cap = foolc__mul((size_t)m, (size_t)(k > 1 ? k : 1) + (size_t)noise);
     float *cx = foolc__malloc(foolc__mul(foolc__mul(cap, d), sizeof(float)));
     double *cd = foolc__malloc(foolc__mul(cap, sizeof(double)));
     int32_t *cid = foolc__malloc(foolc__mul(cap, 2 * sizeof(int32_t)));
@@ -242,6 +250,21 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
         cid[nc] = run->todo[a];
         cj[nc] = 0;
         cd[nc++] = INFINITY;
+    }
+    /* The noise starts: blended uniform noise, a new draw each, side chains that race. */
+    for (int32_t r = 0; st >= 0 && r < noise; r++) {
+        float *xs = cx + (size_t)nc * d;
+        st = foolc__init_blended(run, run->todo, m, NOISE_DIRECTIONS, NOISE_STEPS,
+                                 FOOLC__BLEND_RTOL, 0, xs, ok,
+                                 FOOLC__STREAM_POLISH + 0x1000u * (uint64_t)r);
+        for (int32_t a = 0, n0 = nc; st >= 0 && a < m; a++) {
+            if (!ok[a]) continue;
+            float *row = cx + (size_t)nc * d;
+            if (nc - n0 != a) memcpy(row, xs + (size_t)a * d, d * sizeof(float));
+            cid[nc] = run->todo[a];
+            cj[nc] = (k > 2 ? k : 2) + r;
+            cd[nc++] = foolc_distance(run->norm, run->x + (size_t)run->todo[a] * d, row, d);
+        }
     }
     for (int32_t r = 0; st >= 0 && nc > 0 && r < (rounds > 0 ? rounds : 1); r++) {
         foolc__fmn_config c = *cfg;
@@ -357,21 +380,28 @@ FOOLC__ATTACK(fmn_linf, "fmn-linf", FOOLC_LINF, FOOLC__GRAD, fmn_params, foolc__
  * (foolc_attack_set_sample_starts; without one, from FMN's own descent), in rounds; the
  * evaluation runs them last, from the best point of every attack before (lib/eval/eval.c,
  * warm starts). */
-static const foolc__param polish_params[] = {
-    FOOLC__PARAM(foolc__fmn_config, steps, 300, 1, 10000, 1, "iterations of each round"),
-    FOOLC__PARAM(foolc__fmn_config, rounds, 4, 1, 100, 1,
-                 "descents, each from the best point so far, their epsilon and step "
-                 "schedules cycling through four measured settings"),
-    FOOLC__PARAM(foolc__fmn_config, min_stepsize, 0, 0, 1e3, 0,
-                 "last step size; 0 means the round's first step size / 1000"),
-    FOOLC__PARAM(foolc__fmn_config, bisect, 20, 0, 50, 1,
-                 "final search towards the clean input, to a bracket 2^-bisect wide"),
-    FOOLC__PARAM(foolc__fmn_config, polish, 10, 0, 100, 1,
-                 "final boundary steps from the best adversarial; 0 = none"),
-};
+#define POLISH_PARAMS(noise_default)                                                         \
+    FOOLC__PARAM(foolc__fmn_config, steps, 300, 1, 10000, 1, "iterations of each round"),    \
+    FOOLC__PARAM(foolc__fmn_config, rounds, 4, 1, 100, 1,                                    \
+                 "descents, each from the best point so far, their epsilon and step "        \
+                 "schedules cycling through four measured settings"),                        \
+    FOOLC__PARAM(foolc__fmn_config, min_stepsize, 0, 0, 1e3, 0,                              \
+                 "last step size; 0 means the round's first step size / 1000"),              \
+    FOOLC__PARAM(foolc__fmn_config, bisect, 20, 0, 50, 1,                                    \
+                 "final search towards the clean input, to a bracket 2^-bisect wide"),       \
+    FOOLC__PARAM(foolc__fmn_config, polish, 10, 0, 100, 1,                                   \
+                 "final boundary steps from the best adversarial; 0 = none"),                \
+    FOOLC__PARAM(foolc__fmn_config, noise, noise_default, 0, 16, 1,                          \
+                 "more chains per sample, each from a new blended-uniform-noise point, "     \
+                 "racing like the side starts")
+
+/* polish-l1 runs one noise chain by default: on the reference CNN it lowers `all`'s L1 by
+ * 0.55 % (docs/attacks-minnorm.md, "Noise chains"); polish-l2 and polish-linf none. */
+static const foolc__param polish_l1_params[] = {POLISH_PARAMS(1)};
+static const foolc__param polish_params[] = {POLISH_PARAMS(0)};
 static const int polish_variant = 1;
 
-FOOLC__ATTACK(polish_l1, "polish-l1", FOOLC_L1, FOOLC__GRAD, polish_params, foolc__fmn_config,
+FOOLC__ATTACK(polish_l1, "polish-l1", FOOLC_L1, FOOLC__GRAD, polish_l1_params, foolc__fmn_config,
               fmn_run, &polish_variant,
               "FMN descents (L1) in rounds from each sample's given start: a final polish");
 FOOLC__ATTACK(polish_l2, "polish-l2", FOOLC_L2, FOOLC__GRAD, polish_params, foolc__fmn_config,

@@ -125,7 +125,7 @@ static inline void foolc__mn_const_next(double *c, double *lower, double *upper,
 
 /* ---- FMN (fmn.c) and FAB (fab.c) configs ---- */
 typedef struct foolc__fmn_config {
-    double steps, max_stepsize, min_stepsize, gamma, bisect, polish, rounds;
+    double steps, max_stepsize, min_stepsize, gamma, bisect, polish, rounds, noise;
 } foolc__fmn_config;
 
 typedef struct foolc__fab_config {

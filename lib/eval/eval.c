@@ -155,7 +155,7 @@ static const struct { const char *name, *list, *params; } k_sets[] = {
     {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2", NULL},
     {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1", "sigma-zero.restarts=2"},
     {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,salt-and-pepper,polish-l1",
-     "polish-l1.rounds=3"},
+     "polish-l1.rounds=3,polish-l1.steps=270,polish-l1.noise=2"},
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
      "boundary.steps=1000,polish-l2.steps=100"},
     {"auto-linf", "apgd-linf,fab-linf,bb-linf,polish-linf",
@@ -164,7 +164,7 @@ static const struct { const char *name, *list, *params; } k_sets[] = {
              "mifgsm-l2,fmn-l1,pdpgd-l1,fab-linf,salt-and-pepper,boundary,polish-l1,polish-l2,"
              "polish-linf",
      "sigma-zero.restarts=2,boundary.steps=1000,fab-linf.steps=30,polish-l1.rounds=3,"
-     "polish-l2.steps=100,polish-linf.steps=100"},
+     "polish-l1.steps=270,polish-l1.noise=2,polish-l2.steps=100,polish-linf.steps=100"},
 };
 
 const char *foolc_eval_attack_set(const char *name)
