@@ -19,6 +19,10 @@ DEBS     = build-essential pkg-config libdnnl-dev libopenblas-dev check zlib1g-d
            protobuf-c-compiler libonnx-dev libglpk-dev libopenmpi-dev openmpi-bin
 PYTHON3 ?= /usr/bin/python3
 CACHE   ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/foolc
+# Training's weight gradients are sums whose order follows OpenMP's thread count (not the
+# number of cores): the demo trains the reference CNN on this many threads, so that every
+# machine (of the same ISA) gets the same net (docs/net.md, "Training").
+TRAIN_THREADS ?= 2
 WERROR  ?=
 ASAN_BUILD ?= build-asan
 
@@ -186,7 +190,8 @@ demo-run: all
 	@mkdir -p $(CACHE)
 	@if [ ! -f $(CACHE)/cnn.npz ]; then \
 	  echo "demo: training the reference CNN once (cached as $(CACHE)/cnn.npz)"; \
-	  $(FOOLC) train --arch cnn --epochs 4 --seed 1 --out $(CACHE)/cnn.npz || exit 1; \
+	  OMP_NUM_THREADS=$(TRAIN_THREADS) $(FOOLC) train --arch cnn --epochs 4 --seed 1 \
+	    --out $(CACHE)/cnn.npz || exit 1; \
 	fi
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(FOOLC) report --model $(CACHE)/cnn.npz \
 	  --data fashion-mnist -n 100 --attacks fgsm,pgd-linf,deepfool-l2,bb-l2,boundary \
