@@ -204,6 +204,29 @@ static const double k_rounds[4][2] = {{0.05, 1}, {0.2, 1}, {0.05, 3}, {0.01, 1}}
 #define NOISE_DIRECTIONS 100
 #define NOISE_STEPS 10
 
+/* The first start row whose chains race (the side starts; the noise chains after them). */
+#define SIDE_ROW 2
+
+/* Chains from the m rows just written at cx + nc d (one per sample, row a sample a's), for
+ * the samples with ok[a] (any[a] set where any): compacted, each with its sample, start row
+ * j and distance. Returns the new chain count. */
+static int32_t take_rows(const foolc__run *run, float *cx, int32_t *cid, int32_t *cj, double *cd,
+                         int32_t nc, const uint8_t *ok, uint8_t *any, int32_t j)
+{
+    size_t d = run->d;
+    const float *xs = cx + (size_t)nc * d;
+    for (int32_t a = 0, n0 = nc; a < run->n_todo; a++) {
+        if (!ok[a]) continue;
+        if (any) any[a] = 1;
+        float *row = cx + (size_t)nc * d;
+        if (nc - n0 != a) memcpy(row, xs + (size_t)a * d, d * sizeof(float));
+        cid[nc] = run->todo[a];
+        cj[nc] = j;
+        cd[nc++] = foolc_distance(run->norm, run->x + (size_t)run->todo[a] * d, row, d);
+    }
+    return nc;
+}
+
 /* Descents from the per-sample starts (foolc_attack_set_sample_starts), one chain from each
  * usable start (fmn-*: one descent, after theirs from the clean input, so a start only
  * adds). polish-* run `rounds` descents per chain, round r with the settings of row r % 4
@@ -234,15 +257,7 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
         memset(ok, 0, (size_t)m);
         float *xs = cx + (size_t)nc * d;   /* room for m rows from here */
         st = foolc__dec_sample_starts_at(run, run->todo, m, 0, j, xs, ok);
-        for (int32_t a = 0, n0 = nc; st >= 0 && a < m; a++) {
-            if (!ok[a]) continue;
-            any[a] = 1;
-            float *row = cx + (size_t)nc * d;
-            if (nc - n0 != a) memcpy(row, xs + (size_t)a * d, d * sizeof(float));
-            cid[nc] = run->todo[a];
-            cj[nc] = j;
-            cd[nc++] = foolc_distance(run->norm, run->x + (size_t)run->todo[a] * d, row, d);
-        }
+        if (st >= 0) nc = take_rows(run, cx, cid, cj, cd, nc, ok, any, j);
     }
     for (int32_t a = 0; st >= 0 && rounds && a < m; a++) {
         if (any[a]) continue;
@@ -253,18 +268,11 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
     }
     /* The noise starts: blended uniform noise, a new draw each, side chains that race. */
     for (int32_t r = 0; st >= 0 && r < noise; r++) {
-        float *xs = cx + (size_t)nc * d;
         st = foolc__init_blended(run, run->todo, m, NOISE_DIRECTIONS, NOISE_STEPS,
-                                 FOOLC__BLEND_RTOL, 0, xs, ok,
+                                 FOOLC__BLEND_RTOL, 0, cx + (size_t)nc * d, ok,
                                  FOOLC__STREAM_POLISH + 0x1000u * (uint64_t)r);
-        for (int32_t a = 0, n0 = nc; st >= 0 && a < m; a++) {
-            if (!ok[a]) continue;
-            float *row = cx + (size_t)nc * d;
-            if (nc - n0 != a) memcpy(row, xs + (size_t)a * d, d * sizeof(float));
-            cid[nc] = run->todo[a];
-            cj[nc] = (k > 2 ? k : 2) + r;
-            cd[nc++] = foolc_distance(run->norm, run->x + (size_t)run->todo[a] * d, row, d);
-        }
+        if (st >= 0) nc = take_rows(run, cx, cid, cj, cd, nc, ok, NULL,
+                                    (k > SIDE_ROW ? k : SIDE_ROW) + r);
     }
     for (int32_t r = 0; st >= 0 && nc > 0 && r < (rounds > 0 ? rounds : 1); r++) {
         foolc__fmn_config c = *cfg;
@@ -278,7 +286,7 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
         if (st < 0 || r + 1 >= rounds) continue;
         int32_t kept = 0;   /* the race before the next round */
         for (int32_t q = 0; q < nc; q++) {
-            if (cj[q] >= 2 && !(cd[q] <= run->res->distance[cid[q]]))
+            if (cj[q] >= SIDE_ROW && !(cd[q] <= run->res->distance[cid[q]]))
                 continue;   /* a side chain behind */
             if (kept != q) memcpy(cx + (size_t)kept * d, cx + (size_t)q * d, d * sizeof(float));
             cid[kept] = cid[q];
