@@ -153,7 +153,8 @@ static int cost_rank(const char *name, unsigned needs)
  * and an adversarially trained CNN); "auto" is their union. */
 static const struct { const char *name, *list, *params; } k_sets[] = {
     {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2", NULL},
-    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1", "sigma-zero.restarts=2"},
+    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1",
+     "sigma-zero.restarts=3,sigma-zero.steps=667"},
     {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,salt-and-pepper,polish-l1",
      "polish-l1.rounds=3,polish-l1.steps=270,polish-l1.noise=2"},
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
@@ -163,8 +164,9 @@ static const struct { const char *name, *list, *params; } k_sets[] = {
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,bb-l1,bb-linf,apgd-l2,"
              "mifgsm-l2,fmn-l1,pdpgd-l1,fab-linf,salt-and-pepper,boundary,polish-l1,polish-l2,"
              "polish-linf",
-     "sigma-zero.restarts=2,boundary.steps=1000,fab-linf.steps=30,polish-l1.rounds=3,"
-     "polish-l1.steps=270,polish-l1.noise=2,polish-l2.steps=100,polish-linf.steps=100"},
+     "sigma-zero.restarts=3,sigma-zero.steps=667,boundary.steps=1000,fab-linf.steps=30,"
+     "polish-l1.rounds=3,polish-l1.steps=270,polish-l1.noise=2,polish-l2.steps=100,"
+     "polish-linf.steps=100"},
 };
 
 const char *foolc_eval_attack_set(const char *name)
