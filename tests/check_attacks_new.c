@@ -32,6 +32,7 @@ static const struct { const char *name; foolc_norm norm; int box; } k_new[] = {
     {"sdf", FOOLC_L2, 1},
     {"vfga", FOOLC_L0, 1},
     {"sigma-zero", FOOLC_L0, 1},
+    {"polish-l0", FOOLC_L0, 1},
     {"pdpgd-l0", FOOLC_L0, 1},
     {"pdpgd-l1", FOOLC_L1, 1},
     {"pdpgd-l2", FOOLC_L2, 1},

@@ -636,6 +636,74 @@ START_TEST(test_eval_resume)
 END_TEST
 
 /* The named sets' parameters: every entry sets a valid parameter of an attack of its set. */
+/* The fewest coordinates of sample i's input that, each left, set to 0 or set to 1, make
+ * the net's decision change: every one of the 3^D points (a search over the box's corners:
+ * an upper bound of the L0 minimum, which other values could lower). */
+static int corner_min(int i)
+{
+    int best = D + 1;
+    float x[D], z[K];
+    double a[H];
+    int pw = 1;
+    for (int j = 0; j < D; j++) pw *= 3;
+    for (int c = 1; c < pw; c++) {
+        int v = c, cnt = 0;
+        for (int j = 0; j < D; j++, v /= 3) {
+            x[j] = v % 3 == 0 ? g_x[i * D + j] : (float)(v % 3 - 1);
+            cnt += x[j] != g_x[i * D + j];
+        }
+        if (cnt >= best) continue;
+        forward(x, a, z);
+        int lab = 0;
+        for (int k = 1; k < K; k++) if (z[k] > z[lab]) lab = k;
+        if (lab != g_y[i]) best = cnt;
+    }
+    return best;
+}
+
+/* polish-l0 from deepfool-l2's points (every coordinate changed a little, on the boundary):
+ * on every sample fewer coordinates than its start and no more than the corner search's
+ * minimum (1 or 2 of 12 here, reached in 90-200 images per sample), the same bytes in
+ * batches of 4, 4 and 1; without starts, from VFGA's points, never more than VFGA's. */
+START_TEST(test_polish_l0)
+{
+    samples();
+    foolc_model *m = net_model();
+    static out good, warm, split, plain, vfga;
+    ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
+    ck_assert(run(m, "polish-l0", 0, N, good.xa, &warm) >= 0);
+    ck_assert(run(m, "polish-l0", 0, 4, good.xa, &split) >= 0);
+    ck_assert(run(m, "polish-l0", 4, 4, good.xa + 4 * D, &split) >= 0);
+    ck_assert(run(m, "polish-l0", 8, 1, good.xa + 8 * D, &split) >= 0);
+    ck_assert_mem_eq(warm.xa, split.xa, sizeof warm.xa);
+    ck_assert_mem_eq(warm.q, split.q, sizeof warm.q);
+    int used = 0;
+    for (int i = 0; i < N; i++) {
+        if (!good.ok[i]) continue;
+        used++;
+        int start = 0, end = 0;
+        for (int j = 0; j < D; j++) {
+            start += good.xa[i * D + j] != g_x[i * D + j];
+            end += warm.xa[i * D + j] != g_x[i * D + j];
+        }
+        ck_assert(warm.ok[i]);
+        ck_assert_int_eq((int)warm.dist[i], end);
+        int best = corner_min(i);
+        ck_assert_msg(end < start && end <= best, "sample %d: %d coordinates from %d (corner "
+                      "search %d)", i, end, start, best);
+    }
+    ck_assert_int_gt(used, 4);
+    ck_assert(run(m, "polish-l0", 0, N, NULL, &plain) >= 0);
+    ck_assert(run(m, "vfga", 0, N, NULL, &vfga) >= 0);
+    for (int i = 0; i < N; i++)
+        if (vfga.ok[i]) {
+            ck_assert(plain.ok[i]);
+            ck_assert(plain.dist[i] <= vfga.dist[i]);
+        }
+    foolc_model_free(m);
+}
+END_TEST
+
 START_TEST(test_set_params)
 {
     ck_assert_ptr_null(foolc_eval_attack_set_params("nope"));
@@ -684,6 +752,7 @@ Suite *foolc_suite_warm(void)
     tcase_add_test(tc, test_rows_hsj);
     tcase_add_test(tc, test_rows_fmn);
     tcase_add_test(tc, test_rows_polish);
+    tcase_add_test(tc, test_polish_l0);
     tcase_add_test(tc, test_eval_polish);
     tcase_add_test(tc, test_two_starts);
     tcase_add_test(tc, test_side_race);

@@ -275,11 +275,8 @@ int foolc__mn_plane_proj(foolc_norm norm, const float *p, const float *w, double
     return 1;
 }
 
-/* Whether each of m images is adversarial with a safety margin (scores models), and f (may
- * be NULL) the margin that verdict compares: criterion margin + foolc__mn_safe, negative
- * where safely adversarial. */
-static foolc_status safe_adv(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
-                             float *logits, uint8_t *adv, double *f)
+foolc_status foolc__mn_safe_adv(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                                float *logits, uint8_t *adv, double *f)
 {
     FOOLC__CHECK(foolc__run_scores(run, xs, idx, m, logits));
     for (int32_t a = 0; a < m; a++) {
@@ -319,7 +316,7 @@ static void between(const foolc__run *run, const float *x0, const float *xe, dou
 static foolc_status safe_judge(void *ctx, foolc__run *run, const float *xs, const int32_t *sid,
                                int32_t m, uint8_t *adv, double *f)
 {
-    return safe_adv(run, xs, sid, m, ctx, adv, f);
+    return foolc__mn_safe_adv(run, xs, sid, m, ctx, adv, f);
 }
 
 typedef struct seg_ctx {
@@ -360,7 +357,7 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
     /* The bracket [0, 1] on the segment from the clean input, with the margins at both
      * ends, narrowed by Illinois regula falsi (foolc__run_bracket) until it is 2^-steps
      * wide, as fine as `steps` halvings, usually after a third as many queries. */
-    foolc_status st = safe_adv(run, xadv, idx, m, logits, good, fhi);
+    foolc_status st = foolc__mn_safe_adv(run, xadv, idx, m, logits, good, fhi);
     int32_t na = 0;
     for (int32_t a = 0; a < m; a++) {
         lo[a] = 0;
@@ -372,7 +369,8 @@ foolc_status foolc__mn_bisect(foolc__run *run, const int32_t *idx, int32_t m, fl
             na++;
         }
     }
-    if (st >= 0 && na > 0 && steps > 0) st = safe_adv(run, xs, sid, na, logits, adv0, f);
+    if (st >= 0 && na > 0 && steps > 0)
+        st = foolc__mn_safe_adv(run, xs, sid, na, logits, adv0, f);
     for (int32_t q = 0; st >= 0 && steps > 0 && q < na; q++) flo[rows[q]] = f[q];
     seg_ctx seg = {idx, xadv};
     foolc__bracket_opts o = {.path = seg_point, .path_ctx = &seg, .judge = safe_judge,
@@ -557,7 +555,7 @@ foolc_status foolc__mn_polish_classes(foolc__run *run, foolc_norm norm, int32_t 
             na = keep;
         }
         if (na > 0) {   /* the last candidates, unchecked so far */
-            if ((st = safe_adv(run, xs, sid, na, logits, adv, NULL)) < 0) goto out;
+            if ((st = foolc__mn_safe_adv(run, xs, sid, na, logits, adv, NULL)) < 0) goto out;
             for (int32_t q = 0; q < na; q++)
                 if (adv[q]) foolc__run_offer(run, sid[q], xs + (size_t)q * d);
         }

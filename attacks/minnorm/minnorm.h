@@ -23,6 +23,12 @@ foolc_status foolc__mn_margin_grad(foolc__run *run, const float *xs, const int32
  * iterates converge onto the boundary itself. */
 double foolc__mn_safe(const float *z, int32_t k);
 
+/* Whether each of m images xs of samples idx is adversarial with that safety margin (scores
+ * models; logits m*k), and f (may be NULL) the margin the verdict compares: criterion
+ * margin + foolc__mn_safe, negative where safely adversarial. */
+foolc_status foolc__mn_safe_adv(foolc__run *run, const float *xs, const int32_t *idx, int32_t m,
+                                float *logits, uint8_t *adv, double *f);
+
 /* A coordinate j with its ranking key; foolc__mn_cmp_rank (qsort) orders by key, largest
  * first, ties by j ascending (a total order: the same ranking on every platform). */
 typedef struct foolc__mn_rank {

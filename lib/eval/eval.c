@@ -131,7 +131,8 @@ static foolc_status not_frozen(const foolc_eval *ev, const char *what)
 
 /* Cost classes: cheap single-step and closed-form attacks first, then iterative gradient
  * attacks, then the expensive optimisers and the query-hungry decision-based attacks, last
- * the polish attacks (they start from the best point of all the others). */
+ * the polish attacks (they start from the best point of all the others), polish-l0 after
+ * them (from the best L0 point of every other attack, polish-l1's sparse ones included). */
 static int cost_rank(const char *name, unsigned needs)
 {
     static const struct { const char *prefix; int rank; } k[] = {
@@ -141,7 +142,7 @@ static int cost_rank(const char *name, unsigned needs)
         {"bim-", 4}, {"mifgsm", 4}, {"pgd-", 4}, {"ddn", 4}, {"fmn-", 4},
         {"apgd", 5}, {"fab-", 5}, {"cw-", 6}, {"ead", 6}, {"bb-", 6},
         {"salt-and-pepper", 7}, {"pointwise", 7}, {"hsj-", 8}, {"boundary", 8},
-        {"polish-", 9},
+        {"polish-l0", 10}, {"polish-", 9},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (!strncmp(name, k[i].prefix, strlen(k[i].prefix))) return k[i].rank;
@@ -153,19 +154,19 @@ static int cost_rank(const char *name, unsigned needs)
  * and an adversarially trained CNN); "auto" is their union. */
 static const struct { const char *name, *list, *params; } k_sets[] = {
     {"quick", "fgsm,deepfool-linf,pgd-linf,deepfool-l2,pgd-l2", NULL},
-    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1",
+    {"auto-l0", "vfga,bim-l1,sigma-zero,bb-l0,bb-l1,polish-l0",
      "sigma-zero.restarts=3,sigma-zero.steps=667"},
     {"auto-l1", "bim-l1,bb-l0,bb-l1,fmn-l1,pdpgd-l1,salt-and-pepper,polish-l1",
-     "polish-l1.rounds=3,polish-l1.steps=270,polish-l1.noise=2"},
+     "polish-l1.rounds=3,polish-l1.steps=250,polish-l1.noise=2"},
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
      "boundary.steps=1000,polish-l2.steps=100"},
     {"auto-linf", "apgd-linf,fab-linf,bb-linf,polish-linf",
      "fab-linf.steps=30,polish-linf.steps=100"},
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,bb-l1,bb-linf,apgd-l2,"
              "mifgsm-l2,fmn-l1,pdpgd-l1,fab-linf,salt-and-pepper,boundary,polish-l1,polish-l2,"
-             "polish-linf",
+             "polish-linf,polish-l0",
      "sigma-zero.restarts=3,sigma-zero.steps=667,boundary.steps=1000,fab-linf.steps=30,"
-     "polish-l1.rounds=3,polish-l1.steps=270,polish-l1.noise=2,polish-l2.steps=100,"
+     "polish-l1.rounds=3,polish-l1.steps=250,polish-l1.noise=2,polish-l2.steps=100,"
      "polish-linf.steps=100"},
 };
 
