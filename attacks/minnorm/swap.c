@@ -56,7 +56,7 @@ typedef struct swap_ws {
     float *a, *b, *g, *rows, *logits, *best;
     double *f;
     uint8_t *adv;
-    int32_t *sid;
+    int32_t *rid;   /* the rows' sample: i, rows_cap times */
     foolc__mn_rank *rank;
     double used, fa, tol;   /* images so far; the point's safety-margin value; a plateau
                              * move's least gain (1e-4 of the point's logits' temperature) */
@@ -91,6 +91,14 @@ static int32_t support(const swap_ws *w, int32_t *idx)
     return n;
 }
 
+/* Row r: src with coordinate j set to v. */
+static void put_row(swap_ws *w, int32_t r, const float *src, int32_t j, float v)
+{
+    float *row = w->rows + (size_t)r * w->run->d;
+    memcpy(row, src, w->run->d * sizeof *row);
+    row[j] = v;
+}
+
 /* Rows: b with one coordinate (not skip1, skip2) pushed to the box the way the gradient gb
  * at b lowers the margin, the `candidates` of largest linear gain gb_j (b_j - t_j), t_j its
  * bound: an unchanged coordinate added, or a changed one moved (free in L0); their count.
@@ -111,10 +119,8 @@ static int32_t swaps(swap_ws *w, const float *gb, int32_t skip1, int32_t skip2)
     if (n > want) n = want;
     if (n > w->rows_cap) n = w->rows_cap;
     for (int32_t r = 0; r < n; r++) {
-        float *row = w->rows + (size_t)r * d;
-        size_t j = (size_t)w->rank[r].j;
-        memcpy(row, w->b, d * sizeof *row);
-        row[j] = gb[j] > 0 ? run->lo : run->hi;
+        int32_t j = w->rank[r].j;
+        put_row(w, r, w->b, j, gb[j] > 0 ? run->lo : run->hi);
     }
     return n;
 }
@@ -127,7 +133,7 @@ static foolc_status first_adv(swap_ws *w, int32_t *n, int32_t *hit)
     double left = w->cfg->budget - w->used;
     if (*n > left) *n = left > 0 ? (int32_t)left : 0;
     if (*n <= 0) return FOOLC_OK;
-    FOOLC__CHECK(foolc__mn_safe_adv(w->run, w->rows, w->sid, *n, w->logits, w->adv, w->f));
+    FOOLC__CHECK(foolc__mn_safe_adv(w->run, w->rows, w->rid, *n, w->logits, w->adv, w->f));
     w->used += *n;
     for (int32_t r = 0; r < *n; r++)
         if (w->adv[r]) {
@@ -147,11 +153,7 @@ static foolc_status round_once(swap_ws *w, int32_t *idx, int32_t *plateau, int *
     /* Single coordinates set back. */
     for (int32_t s0 = 0; s0 < k; s0 += SWAP_BLOCK) {
         int32_t n = k - s0 < SWAP_BLOCK ? k - s0 : SWAP_BLOCK;
-        for (int32_t r = 0; r < n; r++) {
-            float *row = w->rows + (size_t)r * d;
-            memcpy(row, w->a, d * sizeof *row);
-            row[idx[s0 + r]] = w->x[idx[s0 + r]];
-        }
+        for (int32_t r = 0; r < n; r++) put_row(w, r, w->a, idx[s0 + r], w->x[idx[s0 + r]]);
         FOOLC__CHECK(first_adv(w, &n, &hit));
         if (hit >= 0) {
             memcpy(w->a, w->rows + (size_t)hit * d, d * sizeof *w->a);
@@ -209,79 +211,69 @@ plateau:
     return FOOLC_OK;
 }
 
+/* The start of the samples without a usable given one: the init attack's point (VFGA by
+ * default), offered. */
+static foolc_status init_start(void *ctx, foolc__run *run, const int32_t *idx, int32_t m,
+                               float *xadv, uint8_t *ok)
+{
+    (void)ctx;
+    FOOLC__CHECK(foolc__run_subattack(run, run->init_attack ? run->init_attack : "vfga", idx, m,
+                                      xadv, ok));
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * run->d);
+    return FOOLC_OK;
+}
+
 static foolc_status swap_run(foolc__run *run, const void *config)
 {
     const swap_config *cfg = config;
     size_t d = run->d;
     int32_t m = run->n_todo, cap = (int32_t)cfg->candidates;
     if (cap < SWAP_BLOCK) cap = SWAP_BLOCK;
-    size_t md = foolc__mul((size_t)m, d);
-    float *xs = foolc__malloc(foolc__mul(md, sizeof(float)));
+    float *xs = foolc__malloc(foolc__mul(foolc__mul((size_t)m, d), sizeof(float)));
     float *buf = foolc__malloc(foolc__mul(foolc__mul((size_t)cap + 6, d), sizeof(float)));
     float *logits = foolc__malloc(foolc__mul((size_t)cap, (size_t)run->k * sizeof(float)));
     double *f = foolc__malloc((size_t)cap * sizeof(double));
-    uint8_t *adv = foolc__malloc((size_t)(cap > m ? cap : m));
-    int32_t *sid = foolc__malloc(foolc__mul((size_t)(cap > m ? cap : m) + d, sizeof(int32_t)));
+    uint8_t *ok = foolc__malloc((size_t)m + (size_t)cap);
+    int32_t *rid = foolc__malloc(foolc__mul((size_t)cap + d, sizeof(int32_t)));
     foolc__mn_rank *rank = foolc__malloc(foolc__mul(d, sizeof(foolc__mn_rank)));
-    foolc_status st = FOOLC_OK;
-    if (!xs || !buf || !logits || !f || !adv || !sid || !rank) {
-        st = foolc__nomem("polish-l0");
-        goto out;
-    }
-    /* The starts: every given one (offered: each sample's best is its fewest-coordinate
-     * adversarial start), then the init attack's point where there is none. */
-    for (int32_t j = 0; run->sample_x && j < run->sample_k; j++) {
-        memset(adv, 0, (size_t)m);
-        if ((st = foolc__dec_sample_starts_at(run, run->todo, m, 0, j, xs, adv)) < 0) goto out;
-    }
-    int32_t nm = 0;
-    for (int32_t a = 0; a < m; a++)
-        if (!run->res->success[run->todo[a]]) sid[nm++] = run->todo[a];
-    if (nm > 0) {
-        const char *init = run->init_attack ? run->init_attack : "vfga";
-        if ((st = foolc__run_subattack(run, init, sid, nm, xs, adv)) < 0) goto out;
-        for (int32_t a = 0; a < nm; a++)
-            if (adv[a]) foolc__run_offer(run, sid[a], xs + (size_t)a * d);
-    }
-    int32_t ns = foolc__mn_successes(run, xs, sid);
-    int32_t *idx = sid + (cap > m ? cap : m);
+    foolc_status st = xs && buf && logits && f && ok && rid && rank
+                          ? FOOLC_OK : foolc__nomem("polish-l0");
+    /* Each sample's given start (its best point so far in an evaluation), else the init
+     * attack's. */
+    if (st >= 0)
+        st = foolc__dec_with_sample_starts(run, run->todo, m, 0, xs, ok, init_start, NULL);
     swap_ws w = {.run = run, .cfg = cfg, .rows_cap = cap, .rows = buf,
-                 .a = buf + (size_t)cap * d, .logits = logits, .f = f, .adv = adv,
-                 .rank = rank, .sid = sid};
+                 .a = buf + (size_t)cap * d, .logits = logits, .f = f, .adv = ok + m,
+                 .rid = rid, .rank = rank};
     w.b = w.a + d;
     w.g = w.b + d;   /* g, then the gradient at b */
     w.best = w.g + 2 * d;
-    int32_t *own = foolc__malloc((size_t)ns * sizeof(int32_t));
-    if (!own && ns > 0) {
-        st = foolc__nomem("polish-l0");
-        goto out;
-    }
-    if (ns > 0) memcpy(own, sid, (size_t)ns * sizeof *own);
-    for (int32_t s = 0; st >= 0 && s < ns; s++) {
-        w.i = own[s];
+    int32_t *idx = rid + cap;   /* the changed coordinates, ranked */
+    for (int32_t a = 0; st >= 0 && a < m; a++) {
+        if (!ok[a]) continue;
+        w.i = run->todo[a];
         w.x = run->x + (size_t)w.i * d;
         w.used = 0;
-        for (int32_t r = 0; r < cap; r++) sid[r] = w.i;
-        memcpy(w.a, xs + (size_t)s * d, d * sizeof *w.a);
+        for (int32_t r = 0; r < cap; r++) rid[r] = w.i;
+        memcpy(w.a, xs + (size_t)a * d, d * sizeof *w.a);
         int32_t plateau = (int32_t)cfg->plateau;
         int moved = 1;
         while (st >= 0 && moved && w.used + 2 <= cfg->budget) {
-            uint8_t ok;
-            if ((st = grad_at(&w, w.a, w.g, &w.fa, &ok)) < 0) break;
+            uint8_t adv;
+            if ((st = grad_at(&w, w.a, w.g, &w.fa, &adv)) < 0) break;
             w.tol = 1e-4 * foolc__logit_temp(w.logits, run->k, NULL);
             if ((st = round_once(&w, idx, &plateau, &moved)) < 0) break;
             if (moved) foolc__run_offer(run, w.i, w.a);
         }
-        if (st >= 0) st = foolc__run_progress(run, s + 1, ns);
+        if (st >= 0) st = foolc__run_progress(run, a + 1, m);
     }
-    foolc__free(own);
-out:
     foolc__free(xs);
     foolc__free(buf);
     foolc__free(logits);
     foolc__free(f);
-    foolc__free(adv);
-    foolc__free(sid);
+    foolc__free(ok);
+    foolc__free(rid);
     foolc__free(rank);
     return st;
 }
