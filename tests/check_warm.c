@@ -116,6 +116,7 @@ typedef struct out {
  * starts `st` (rows of those samples; NULL: none). */
 static int32_t g_per = 1;   /* starts per sample in run()'s rows */
 static int g_noise;         /* the polish attacks' noise chains (run() sets 0 by default) */
+static int g_race;          /* the polish attacks' race_decision (0 by default) */
 
 static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
                         const float *st, out *o)
@@ -125,6 +126,8 @@ static foolc_status run(foolc_model *m, const char *name, int32_t b, int32_t n,
     double v;
     if (foolc_attack_get(a, "steps", &v) >= 0) ck_ok(foolc_attack_set(a, "steps", 30));
     if (foolc_attack_get(a, "noise", &v) >= 0) ck_ok(foolc_attack_set(a, "noise", g_noise));
+    if (foolc_attack_get(a, "race_decision", &v) >= 0)
+        ck_ok(foolc_attack_set(a, "race_decision", g_race));
     foolc_attack_set_first_id(a, (uint64_t)b);
     if (st) ck_ok(foolc_attack_set_sample_starts(a, st, n * g_per));
     foolc_result res = {o->xa + b * D, o->dist + b, o->ok + b, o->q + b};
@@ -338,12 +341,13 @@ END_TEST
 
 /* Starts after the first two race: with a far start as row 2 (a side chain) polish-l1
  * spends fewer gradient images than with it as row 1 (a main chain, every round), and both
- * end at least as close as the good start. */
+ * end at least as close as the good start. With race_decision 1 row 1 races too: the far
+ * start as row 1 then gives the side chain's run, byte for byte. */
 START_TEST(test_side_race)
 {
     samples();
     foolc_model *m = net_model();
-    static out good, side, main2;
+    static out good, side, main2, raced;
     ck_assert(run(m, "deepfool-l2", 0, N, NULL, &good) >= 0);
     static float st[3 * N * D], sw[3 * N * D];
     for (int i = 0; i < N; i++)
@@ -359,7 +363,16 @@ START_TEST(test_side_race)
     g_per = 3;
     ck_assert(run(m, "polish-l1", 0, N, st, &side) >= 0);
     ck_assert(run(m, "polish-l1", 0, N, sw, &main2) >= 0);
+    g_race = 1;
+    ck_assert(run(m, "polish-l1", 0, N, sw, &raced) >= 0);
+    g_race = 0;
     g_per = 1;
+    ck_assert(!memcmp(raced.xa, side.xa, sizeof side.xa));
+    ck_assert(!memcmp(raced.dist, side.dist, sizeof side.dist));
+    ck_assert(!memcmp(raced.ok, side.ok, sizeof side.ok));
+    for (int i = 0; i < N; i++)
+        ck_assert(raced.q[i].backward == side.q[i].backward &&
+                  raced.q[i].forward == side.q[i].forward);
     uint64_t bs = 0, bm = 0;
     int used = 0;
     for (int i = 0; i < N; i++) {

@@ -131,7 +131,7 @@ static inline void foolc__mn_const_next(double *c, double *lower, double *upper,
 
 /* ---- FMN (fmn.c) and FAB (fab.c) configs ---- */
 typedef struct foolc__fmn_config {
-    double steps, max_stepsize, min_stepsize, gamma, bisect, polish, rounds, noise;
+    double steps, max_stepsize, min_stepsize, gamma, bisect, polish, rounds, noise, race_decision;
 } foolc__fmn_config;
 
 typedef struct foolc__fab_config {

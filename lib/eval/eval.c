@@ -161,13 +161,13 @@ static const struct { const char *name, *list, *params; } k_sets[] = {
     {"auto-l2", "bb-l2,alma-l2,apgd-l2,mifgsm-l2,boundary,polish-l2",
      "boundary.steps=1000,polish-l2.steps=100"},
     {"auto-linf", "apgd-linf,fab-linf,bb-linf,polish-linf",
-     "fab-linf.steps=30,polish-linf.steps=100"},
+     "fab-linf.steps=30,polish-linf.steps=140,polish-linf.race_decision=1"},
     {"auto", "vfga,bim-l1,apgd-linf,bb-l0,sigma-zero,bb-l2,alma-l2,bb-l1,bb-linf,apgd-l2,"
              "mifgsm-l2,fmn-l1,pdpgd-l1,fab-linf,salt-and-pepper,boundary,polish-l1,polish-l2,"
              "polish-linf,polish-l0",
      "sigma-zero.restarts=3,sigma-zero.steps=667,boundary.steps=1000,fab-linf.steps=30,"
      "polish-l1.rounds=3,polish-l1.steps=250,polish-l1.noise=2,polish-l2.steps=100,"
-     "polish-linf.steps=100"},
+     "polish-linf.steps=140,polish-linf.race_decision=1"},
 };
 
 const char *foolc_eval_attack_set(const char *name)
