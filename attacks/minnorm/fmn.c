@@ -289,7 +289,7 @@ static foolc_status warm_descents(foolc__run *run, const foolc__fmn_config *cfg,
         int32_t kept = 0;   /* the race before the next round */
         for (int32_t q = 0; q < nc; q++) {
             if (cj[q] >= race && !(cd[q] <= run->res->distance[cid[q]]))
-                continue;   /* a side chain behind */
+                continue;   /* a racing chain behind */
             if (kept != q) memcpy(cx + (size_t)kept * d, cx + (size_t)q * d, d * sizeof(float));
             cid[kept] = cid[q];
             cj[kept] = cj[q];
