@@ -648,7 +648,6 @@ START_TEST(test_eval_resume)
 }
 END_TEST
 
-/* The named sets' parameters: every entry sets a valid parameter of an attack of its set. */
 /* The fewest coordinates of sample i's input that, each left, set to 0 or set to 1, make
  * the net's decision change: every one of the 3^D points (a search over the box's corners:
  * an upper bound of the L0 minimum, which other values could lower). */
@@ -717,6 +716,7 @@ START_TEST(test_polish_l0)
 }
 END_TEST
 
+/* The named sets' parameters: every entry sets a valid parameter of an attack of its set. */
 START_TEST(test_set_params)
 {
     ck_assert_ptr_null(foolc_eval_attack_set_params("nope"));

@@ -546,6 +546,16 @@ foolc_status foolc__dec_with_sample_starts(foolc__run *run, const int32_t *idx, 
     return st;
 }
 
+foolc_status foolc__dec_init_attack(foolc__run *run, const int32_t *idx, int32_t m,
+                                    const char *fallback, float *xadv, uint8_t *ok)
+{
+    FOOLC__CHECK(foolc__run_subattack(run, run->init_attack ? run->init_attack : fallback, idx,
+                                      m, xadv, ok));
+    for (int32_t a = 0; a < m; a++)
+        if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * run->d);
+    return FOOLC_OK;
+}
+
 typedef struct dec_own_ctx {
     foolc__start mode;
     int32_t directions, steps, draws;
@@ -565,9 +575,7 @@ static foolc_status dec_own_start(void *ctx, foolc__run *run, const int32_t *idx
     if (mode == FOOLC__START_ATTACK) {
         const char *name = run->init_attack ? run->init_attack : "blended-noise";
         snprintf(why, sizeof why, "the init attack %s found no adversarial", name);
-        FOOLC__CHECK(foolc__run_subattack(run, name, idx, m, xadv, ok));
-        for (int32_t a = 0; a < m; a++)
-            if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * d);
+        FOOLC__CHECK(foolc__dec_init_attack(run, idx, m, name, xadv, ok));
     } else if (mode == FOOLC__START_POOL) {
         for (int32_t a = 0; a < m; a++) {
             ok[a] = 0;

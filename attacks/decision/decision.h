@@ -106,6 +106,10 @@ foolc_status foolc__dec_sample_starts_at(foolc__run *run, const int32_t *idx, in
  * and 0 where it found none). */
 typedef foolc_status (*foolc__own_start_fn)(void *ctx, foolc__run *run, const int32_t *idx,
                                             int32_t m, float *xadv, uint8_t *ok);
+/* The init attack's points (foolc_attack_set_init; `fallback` without one) for samples idx
+ * (m), each adversarial one offered: an own() start. */
+foolc_status foolc__dec_init_attack(foolc__run *run, const int32_t *idx, int32_t m,
+                                    const char *fallback, float *xadv, uint8_t *ok);
 /* Starts with the per-sample starts first: the samples whose row is usable
  * (foolc__dec_sample_starts) start there, own() runs on the others only (all of them
  * without per-sample starts); xadv and ok as own() fills them. */

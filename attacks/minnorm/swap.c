@@ -217,11 +217,7 @@ static foolc_status init_start(void *ctx, foolc__run *run, const int32_t *idx, i
                                float *xadv, uint8_t *ok)
 {
     (void)ctx;
-    FOOLC__CHECK(foolc__run_subattack(run, run->init_attack ? run->init_attack : "vfga", idx, m,
-                                      xadv, ok));
-    for (int32_t a = 0; a < m; a++)
-        if (ok[a]) foolc__run_offer(run, idx[a], xadv + (size_t)a * run->d);
-    return FOOLC_OK;
+    return foolc__dec_init_attack(run, idx, m, "vfga", xadv, ok);
 }
 
 static foolc_status swap_run(foolc__run *run, const void *config)
